@@ -1,0 +1,111 @@
+"""/v1/identifications: open an identification for a client and an operation, and read its state.
+
+The methods (EDS, liveness, OTP, CDAO, telco) attach their steps to it and the flows issue composes them
+under regulatory profiles; completing it is `authsvc.store.identifications.mark_completed`, consuming it is
+the operation it authorises (e.g. PATCH /v1/clients/{id} for `change_contact`, R-6.6).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import SERVICES
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import NotFound
+from authsvc.store import audit, identifications
+from authsvc.store import clients as client_store
+
+IDENTIFICATION_TTL_S = 15 * 60
+
+
+class IdentificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    operation: identifications.Operation
+
+
+class IdentificationOut(BaseModel):
+    id: str
+    client_id: str
+    operation: identifications.Operation
+    status: identifications.Status
+    created_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
+    consumed_at: datetime | None
+
+
+def _out(i: identifications.Identification) -> IdentificationOut:
+    return IdentificationOut(
+        id=i.id,
+        client_id=i.client_id,
+        operation=i.operation,
+        status=i.status,
+        created_at=i.created_at,
+        expires_at=i.expires_at,
+        completed_at=i.completed_at,
+        consumed_at=i.consumed_at,
+    )
+
+
+async def open_identification(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    body: IdentificationIn = parse(IdentificationIn, await read_body(request))
+    async with services.engine.begin() as conn:
+        if await client_store.get(conn, lender.id, body.client_id) is None:
+            raise NotFound("no such client", code="client_not_found")
+        ident = await identifications.open_(conn, lender.id, body.client_id, body.operation, IDENTIFICATION_TTL_S)
+        await audit.append(
+            conn,
+            services.keys,
+            AuditEvent.IDENTIFICATION_OPENED,
+            lender_id=lender.id,
+            subject=ident.id,
+            details={"client_id": body.client_id, "operation": body.operation.value},
+        )
+    return web.json_response(text=_out(ident).model_dump_json(), status=201)
+
+
+async def get_identification(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    ident_id = request.match_info["identification_id"]
+    async with services.engine.connect() as conn:
+        ident = await identifications.get(conn, current_lender(request).id, ident_id[:64])
+    if ident is None:
+        raise NotFound("no such identification", code="identification_not_found")
+    return web.json_response(text=_out(ident).model_dump_json())
+
+
+def register(ops: OperationRegistry) -> None:
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications",
+            open_identification,
+            "openIdentification",
+            "Open an identification of a client for an operation",
+            body=IdentificationIn,
+            responses={201: IdentificationOut, 404: None},
+            tags=("identifications",),
+        )
+    )
+    ops.add(
+        Operation(
+            "GET",
+            "/v1/identifications/{identification_id}",
+            get_identification,
+            "getIdentification",
+            "State of an identification",
+            responses={200: IdentificationOut, 404: None},
+            params=(Param("identification_id", "path", "identification id"),),
+            tags=("identifications",),
+        )
+    )

@@ -1,0 +1,167 @@
+"""Middlewares, outermost first: request context (id, metrics, access log, errors → problem+json), then
+lender authentication and the per-lender rate limit on /v1."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import SQLAlchemyError
+
+from authsvc.api.problem import from_error, problem_response
+from authsvc.api.state import SERVICES, Services
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
+from authsvc.logs import request_id_var
+from authsvc.store import audit, lenders, ratelimit
+
+log = logging.getLogger("authsvc.http")
+LENDER = web.RequestKey("lender", lenders.Lender)
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class HttpMetrics:
+    def __init__(self, services: Services) -> None:
+        self.requests = Counter(
+            "authsvc_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=services.metrics,
+        )
+        self.latency = Histogram(
+            "authsvc_http_request_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            registry=services.metrics,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+METRICS = web.AppKey("http_metrics", HttpMetrics)
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-Id", "")
+    rid = supplied if _RID.match(supplied) else uuid.uuid4().hex
+    token = request_id_var.set(rid)
+    started = time.perf_counter()
+    try:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except AuthsvcError as exc:
+            response = from_error(exc, rid)
+        except web.HTTPException as exc:
+            response = _http_problem(exc, rid)
+        except SQLAlchemyError:
+            log.exception("database error")
+            response = problem_response(
+                503,
+                "database_unavailable",
+                "Service unavailable",
+                "the database did not answer; retry",
+                request_id=rid,
+            )
+            response.headers["Retry-After"] = "1"
+        except Exception:
+            log.exception("unhandled error")
+            response = problem_response(
+                500, "internal_error", "Internal error", "unexpected error; it was logged", request_id=rid
+            )
+        response.headers["X-Request-Id"] = rid
+        elapsed = time.perf_counter() - started
+        route = _route(request)
+        metrics = request.app[METRICS]
+        metrics.requests.labels(request.method, route, str(response.status)).inc()
+        metrics.latency.labels(request.method, route).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )
+        return response
+    finally:
+        request_id_var.reset(token)
+
+
+_HTTP_CODES = {
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    413: ("body_too_large", "Payload too large"),
+}
+
+
+def _http_problem(exc: web.HTTPException, rid: str) -> web.Response:
+    code, title = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+    resp = problem_response(exc.status, code, title, exc.reason, request_id=rid)
+    if exc.status == 405 and "Allow" in exc.headers:
+        resp.headers["Allow"] = exc.headers["Allow"]
+    return resp
+
+
+async def _lender_for(services: Services, api_key: str) -> lenders.Lender | None:
+    now = time.monotonic()
+    cached = services.api_key_cache.get(api_key)
+    if cached is not None and cached[0] > now:
+        return lenders.Lender(cached[1], cached[2])
+    async with services.engine.connect() as conn:
+        lender = await lenders.authenticate(conn, api_key)
+    if lender is not None and services.settings.security.api_key_cache_s > 0:
+        if len(services.api_key_cache) > 10_000:
+            services.api_key_cache.clear()
+        services.api_key_cache[api_key] = (
+            now + services.settings.security.api_key_cache_s,
+            lender.id,
+            lender.name,
+        )
+    return lender
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/v1/"):
+        response: web.StreamResponse = await handler(request)
+        return response
+    services = request.app[SERVICES]
+    header = request.headers.get("Authorization", "")
+    scheme, _, api_key = header.partition(" ")
+    lender = await _lender_for(services, api_key.strip()) if scheme.lower() == "bearer" and api_key else None
+    if lender is None:
+        async with services.engine.begin() as conn:
+            await audit.append(
+                conn,
+                services.keys,
+                AuditEvent.AUTH_FAILED,
+                details={
+                    "route": _route(request),
+                    "reason": "missing" if not header else "invalid",
+                    "peer": request.remote,
+                },
+            )
+        raise Unauthorized("send a valid lender API key as 'Authorization: Bearer <key>'", code="unauthorized")
+    rl = services.settings.rate_limit
+    async with services.engine.begin() as conn:
+        wait = await ratelimit.hit(conn, lender.id, limit=rl.requests_per_window, window_s=rl.window_s)
+    if wait:
+        raise RateLimited(f"more than {rl.requests_per_window} requests in {rl.window_s} s", retry_after=wait)
+    request[LENDER] = lender
+    answer: web.StreamResponse = await handler(request)
+    return answer
+
+
+def current_lender(request: web.Request) -> lenders.Lender:
+    return request[LENDER]

@@ -1,0 +1,117 @@
+"""Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from authsvc import __version__
+from authsvc.api.routing import Operation, OperationRegistry
+from authsvc.api.state import SERVICES
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, bool]
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks = {"database": False, "keys": False}
+    try:
+        async with services.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = True
+    except Exception:  # any failure means "not ready", never an error answer
+        checks["database"] = False
+    try:
+        services.keys.index_mac("readiness", "probe")
+        checks["keys"] = True
+    except Exception:
+        checks["keys"] = False
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[SERVICES].metrics)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICES].operations.openapi(title="authsvc", version=__version__))
+
+
+def register(ops: OperationRegistry) -> None:
+    ops.add(
+        Operation(
+            "GET",
+            "/healthz",
+            healthz,
+            "healthz",
+            "Liveness of the process",
+            responses={200: Health},
+            auth=False,
+            tags=("system",),
+        )
+    )
+    ops.add(
+        Operation(
+            "GET",
+            "/readyz",
+            readyz,
+            "readyz",
+            "Readiness: database and keys",
+            responses={200: Readiness, 503: Readiness},
+            auth=False,
+            tags=("system",),
+        )
+    )
+    ops.add(
+        Operation(
+            "GET",
+            "/metrics",
+            metrics,
+            "metrics",
+            "Prometheus metrics",
+            auth=False,
+            tags=("system",),
+            raw_responses={
+                200: {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        )
+    )
+    ops.add(
+        Operation(
+            "GET",
+            "/openapi.json",
+            openapi,
+            "openapi",
+            "This OpenAPI 3.1 document",
+            auth=False,
+            tags=("system",),
+            raw_responses={
+                200: {
+                    "description": "OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        )
+    )

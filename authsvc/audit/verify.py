@@ -1,0 +1,67 @@
+"""`authsvc audit verify`: the chain check over the database, plus an outside witness.
+
+The witness file (kept with the keys, outside the database) remembers the last verified head. If the log
+is later cut back — even with the head row rolled back too — the remembered entry is missing or differs,
+and the truncation is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from authsvc.audit.chain import Entry, Finding, VerifyReport, verify_chain
+from authsvc.crypto.keystore import KeyStore
+from authsvc.store import audit
+from authsvc.store.engine import create_engine
+
+
+def check_witness(entries: list[Entry], report: VerifyReport, witness: Path) -> None:
+    if not witness.exists():
+        return
+    seen = json.loads(witness.read_text())
+    seq, digest = int(seen["seq"]), bytes.fromhex(seen["entry_hash"])
+    match = next((e for e in entries if e.seq == seq), None)
+    if report.head_seq < seq or match is None:
+        report.findings.append(
+            Finding(
+                "truncated",
+                seq,
+                f"entry {seq}, verified earlier, is gone: the log was cut back to {report.head_seq}",
+            )
+        )
+    elif match.entry_hash != digest:
+        report.findings.append(Finding("altered", seq, f"entry {seq} differs from the one verified earlier"))
+
+
+def write_witness(report: VerifyReport, entries: list[Entry], witness: Path) -> None:
+    last = next((e for e in reversed(entries) if e.seq == report.head_seq), None)
+    if last is None:
+        return
+    witness.parent.mkdir(parents=True, exist_ok=True)
+    witness.write_text(json.dumps({"seq": last.seq, "entry_hash": last.entry_hash.hex(), "at": last.at}))
+    witness.chmod(0o600)
+
+
+async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> VerifyReport:
+    engine = create_engine(dsn)
+    try:
+        async with engine.connect() as conn:
+            entries, head = await audit.read_all(conn)
+    finally:
+        await engine.dispose()
+
+    def key_for(key_id: str) -> Ed25519PublicKey | None:
+        try:
+            return keys.audit_public_key(key_id)
+        except KeyError:
+            return None
+
+    report = verify_chain(entries, head, key_for)
+    if witness is not None:
+        check_witness(entries, report, witness)
+        if report.ok:
+            write_witness(report, entries, witness)
+    return report

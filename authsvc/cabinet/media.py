@@ -1,0 +1,109 @@
+"""Uploaded media: base64 decoding, type sniffing by magic bytes, size and pixel limits (R-6.1, R-6.2).
+
+Photo content (exactly one frontal face, light background) is judged by the liveness package's quality
+check through the `PhotoInspector` seam; here only what can be checked without a face model.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from authsvc.cabinet.identifiers import IdentifierError
+
+IMAGE_TYPES = {"image/jpeg", "image/png"}
+SCAN_TYPES = IMAGE_TYPES | {"application/pdf"}
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_bytes: int
+    max_pixels: int = 25_000_000
+    min_side: int = 1
+
+
+@dataclass(frozen=True)
+class Media:
+    content_type: str
+    data: bytes
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+
+
+def decode_base64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise IdentifierError("bad_base64", "not valid base64") from exc
+
+
+def sniff(data: bytes) -> str | None:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def check_media(text: str, declared: str, allowed: set[str], limits: MediaLimits) -> Media:
+    """Decode and check one upload; raises IdentifierError with a stable code."""
+    # Reject before decoding when the base64 alone is already too large.
+    if len(text) > (limits.max_bytes * 4) // 3 + 4:
+        raise IdentifierError("file_too_large", f"file larger than {limits.max_bytes} bytes")
+    data = decode_base64(text)
+    if not data:
+        raise IdentifierError("empty_file", "file is empty")
+    if len(data) > limits.max_bytes:
+        raise IdentifierError("file_too_large", f"file larger than {limits.max_bytes} bytes")
+    actual = sniff(data)
+    if actual not in allowed:
+        raise IdentifierError("unsupported_file_type", f"content must be one of {sorted(allowed)}")
+    if actual != declared:
+        raise IdentifierError("content_type_mismatch", f"content is {actual}, declared {declared}")
+    width = height = None
+    if actual in IMAGE_TYPES:
+        width, height = _image_size(data, limits)
+    return Media(actual, data, hashlib.sha256(data).hexdigest(), width, height)
+
+
+def _image_size(data: bytes, limits: MediaLimits) -> tuple[int, int]:
+    # Reads only the header: dimensions are checked before any pixel is decoded (decompression bombs).
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                img.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise IdentifierError("image_too_large", "image has too many pixels") from exc
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        raise IdentifierError("corrupt_image", "image cannot be read") from exc
+    if width * height > limits.max_pixels:
+        raise IdentifierError("image_too_large", f"image larger than {limits.max_pixels} pixels")
+    if min(width, height) < limits.min_side:
+        raise IdentifierError("image_too_small", f"image sides must be at least {limits.min_side} pixels")
+    return width, height
+
+
+class PhotoInspector(Protocol):
+    """Judges a registration photo's content (R-6.1); the liveness package provides the real one."""
+
+    async def inspect(self, photo: Media) -> list[str]:
+        """Named reasons the photo is unacceptable; empty when it passes."""
+
+
+class FormatOnlyInspector:
+    """Used until a face-quality inspector is configured: the format checks above are all it does."""
+
+    async def inspect(self, photo: Media) -> list[str]:
+        return []

@@ -1,0 +1,261 @@
+"""Request and response models of the client registry (R-6.1, R-6.2). The OpenAPI schema comes from these.
+
+Validators raise `PydanticCustomError` with stable codes (bad_checksum, invalid_phone, …) that the HTTP layer
+reports per field. The validation context carries `test_pki` (accept NCA test identifiers) and today's date.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from authsvc.cabinet.identifiers import (
+    IdentifierError,
+    check_iin,
+    normalise_card,
+    normalise_iban,
+    normalise_phone,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _raise(exc: IdentifierError) -> PydanticCustomError:
+    return PydanticCustomError(exc.code, str(exc))
+
+
+def _test_pki(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("test_pki"))
+
+
+def _today(info: ValidationInfo) -> date:
+    if info.context and "today" in info.context:
+        value: date = info.context["today"]
+        return value
+    return datetime.now(UTC).date()
+
+
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\d\x00-\x1f]+$")]
+Base64 = Annotated[str, Field(min_length=1, description="base64 (RFC 4648) of the file")]
+
+
+class IdDocument(Strict):
+    type: Literal["id_card", "passport", "residence_permit"] = "id_card"
+    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{6,12}$", description="document number")]
+    expires_on: date
+
+    @field_validator("expires_on")
+    @classmethod
+    def _not_expired(cls, value: date, info: ValidationInfo) -> date:
+        if value <= _today(info):
+            raise PydanticCustomError("document_expired", "identity document has expired")
+        return value
+
+
+class BankAccount(Strict):
+    iban: Annotated[str, Field(min_length=20, max_length=34, examples=["KZ86125KZT5004100100"])]
+
+    @field_validator("iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        try:
+            return normalise_iban(value)
+        except IdentifierError as exc:
+            raise _raise(exc) from exc
+
+
+class Card(Strict):
+    number: Annotated[
+        str,
+        Field(min_length=13, max_length=23, description="PAN; only a token and the last 4 digits are kept"),
+    ]
+
+    @field_validator("number")
+    @classmethod
+    def _luhn(cls, value: str) -> str:
+        try:
+            return normalise_card(value)
+        except IdentifierError as exc:
+            raise _raise(exc) from exc
+
+
+class Upload(Strict):
+    content_type: Literal["image/jpeg", "image/png", "application/pdf"]
+    data: Base64
+
+
+class Photo(Strict):
+    content_type: Literal["image/jpeg", "image/png"]
+    data: Base64
+
+
+class Scan(Upload):
+    kind: Literal["appointment_order", "power_of_attorney", "registration_certificate", "other"]
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalise_phone(value)
+    except IdentifierError as exc:
+        raise _raise(exc) from exc
+
+
+class _Contact(Strict):
+    phone: Annotated[str, Field(min_length=5, max_length=20, examples=["+77012345678"])]
+    bank_account: BankAccount | None = None
+    card: Card | None = None
+    payout_via_terminal: bool = Field(False, description="paid out at a terminal: bank details optional (R-6.1)")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return _phone(value)
+
+    @model_validator(mode="after")
+    def _payout(self) -> Any:
+        if self.bank_account is None and self.card is None and not self.payout_via_terminal:
+            raise PydanticCustomError(
+                "payout_details_required", "give bank_account and/or card, or payout_via_terminal"
+            )
+        return self
+
+
+class Person(Strict):
+    surname: Name
+    first_name: Name
+    patronymic: Name | None = None
+    iin: Annotated[str, Field(min_length=12, max_length=12, examples=["811201401188"])]
+    id_document: IdDocument
+
+    @field_validator("iin")
+    @classmethod
+    def _iin(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return check_iin(value, test_pki=_test_pki(info)).value
+        except IdentifierError as exc:
+            raise _raise(exc) from exc
+
+
+class IndividualIn(Person, _Contact):
+    """R-6.1: an individual's registration."""
+
+    kind: Literal["individual"]
+    photo: Photo
+
+
+class Representative(Person):
+    authority: Literal["head", "power_of_attorney"] = Field(
+        description="appointed head, or acting by power of attorney"
+    )
+
+
+class LegalEntityIn(_Contact):
+    """R-6.2: a legal entity's registration, through its authorised person."""
+
+    kind: Literal["legal_entity"]
+    bin: Annotated[str, Field(min_length=12, max_length=12, examples=["971240001315"])]
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    representative: Representative
+    photo: Photo = Field(description="the authorised person's frontal photo")
+    documents: list[Scan] = Field(min_length=1, max_length=20)
+
+    @field_validator("bin")
+    @classmethod
+    def _bin(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return check_iin(value, test_pki=_test_pki(info), kind="BIN").value
+        except IdentifierError as exc:
+            raise _raise(exc) from exc
+
+    @model_validator(mode="after")
+    def _documents(self) -> Any:
+        kinds = {d.kind for d in self.documents}
+        needed = {"registration_certificate"}
+        needed.add("appointment_order" if self.representative.authority == "head" else "power_of_attorney")
+        missing = needed - kinds
+        if missing:
+            raise PydanticCustomError(
+                "documents_missing", "missing scans: {missing}", {"missing": ", ".join(sorted(missing))}
+            )
+        return self
+
+
+ClientIn = Annotated[IndividualIn | LegalEntityIn, Field(discriminator="kind")]
+
+
+class ClientPatch(Strict):
+    """R-6.6: change phone or bank details, authorised by a completed `change_contact` identification."""
+
+    identification_id: Annotated[str, Field(min_length=1, max_length=64)]
+    phone: Annotated[str, Field(min_length=5, max_length=20)] | None = None
+    bank_account: BankAccount | None = None
+    card: Card | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else _phone(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> Any:
+        if self.phone is None and self.bank_account is None and self.card is None:
+            raise PydanticCustomError("nothing_to_change", "give phone, bank_account or card")
+        return self
+
+
+class Lookup(Strict):
+    iin: Annotated[str, Field(pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity")]
+
+
+# --- responses (masked) ------------------------------------------------------------------------------
+
+
+class DocumentOut(BaseModel):
+    type: str
+    number: str = Field(description="masked")
+    expires_on: date
+
+
+class FileOut(BaseModel):
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class CardOut(BaseModel):
+    token: str = Field(description="keyed token of the card number (same card, same token)")
+    last4: str
+
+
+class PersonOut(BaseModel):
+    name: str = Field(description="masked full name")
+    iin: str = Field(description="masked IIN")
+    id_document: DocumentOut
+
+
+class ClientOut(BaseModel):
+    id: str
+    kind: Literal["individual", "legal_entity"]
+    test_pki: bool = Field(description="accepted only because test_pki is on (NCA test identifiers)")
+    person: PersonOut = Field(description="the individual, or the legal entity's authorised person")
+    authority: Literal["head", "power_of_attorney"] | None = None
+    organization: str | None = Field(None, description="masked organisation name (legal entity)")
+    bin: str | None = Field(None, description="masked BIN (legal entity)")
+    phone: str
+    iban: str | None = None
+    card: CardOut | None = None
+    payout_via_terminal: bool
+    files: list[FileOut]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientList(BaseModel):
+    items: list[ClientOut]

@@ -1,0 +1,326 @@
+"""Registering, reading and changing clients (R-6.1–R-6.7) with personal data sealed at rest (R-12.2).
+
+A registration writes the client, its files, its audit entry and (when given) its idempotency record in
+one transaction: it all lands or none of it does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authsvc.audit.events import AuditEvent
+from authsvc.cabinet import masking
+from authsvc.cabinet.identifiers import IdentifierError
+from authsvc.cabinet.media import IMAGE_TYPES, SCAN_TYPES, Media, MediaLimits, PhotoInspector, check_media
+from authsvc.cabinet.models import (
+    CardOut,
+    ClientOut,
+    ClientPatch,
+    DocumentOut,
+    FileOut,
+    IndividualIn,
+    LegalEntityIn,
+    PersonOut,
+)
+from authsvc.config import RegistrySettings
+from authsvc.crypto.envelope import RecordCipher, WrappedKey
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.store import audit, idempotency
+from authsvc.store import clients as store
+from authsvc.store import identifications as idents
+
+PII = "pii"
+CHANGE_CONTACT_MAX_AGE_S = 15 * 60
+
+
+@dataclass
+class Registry:
+    engine: AsyncEngine
+    keys: KeyStore
+    limits: RegistrySettings
+    photo_inspector: PhotoInspector
+    test_pki: bool
+    today: date | None = field(default=None)  # fixed date for tests; None = today
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def ident_mac(self, kind: str, number: str) -> bytes:
+        return self.keys.index_mac("iin" if kind == "individual" else "bin", number)
+
+    def card_token(self, number: str) -> str:
+        return "tok_" + self.keys.index_mac("card", number).hex()[:32]
+
+    def _media(self, upload: Any, allowed: set[str], limits: MediaLimits, where: str) -> Media:
+        try:
+            return check_media(upload.data, upload.content_type, allowed, limits)
+        except IdentifierError as exc:
+            raise ValidationFailed(
+                f"{where}: {exc}",
+                code=exc.code,
+                errors=[{"loc": where, "code": exc.code, "message": str(exc)}],
+            ) from exc
+
+    async def _check_uploads(self, payload: IndividualIn | LegalEntityIn) -> list[tuple[str, Media]]:
+        photo_limits = MediaLimits(
+            self.limits.photo_max_bytes, self.limits.photo_max_pixels, self.limits.photo_min_side
+        )
+        scan_limits = MediaLimits(self.limits.scan_max_bytes, self.limits.photo_max_pixels)
+        photo = self._media(payload.photo, IMAGE_TYPES, photo_limits, "photo")
+        reasons = await self.photo_inspector.inspect(photo)
+        if reasons:
+            raise ValidationFailed(
+                "photo does not meet R-6.1: " + ", ".join(reasons),
+                code="photo_rejected",
+                errors=[{"loc": "photo", "code": r, "message": r} for r in reasons],
+            )
+        files = [("photo", photo)]
+        if isinstance(payload, LegalEntityIn):
+            if len(payload.documents) > self.limits.scans_max_count:
+                raise ValidationFailed(f"at most {self.limits.scans_max_count} documents", code="too_many_documents")
+            for i, scan in enumerate(payload.documents):
+                files.append((scan.kind, self._media(scan, SCAN_TYPES, scan_limits, f"documents.{i}")))
+        return files
+
+    # --- operations ---------------------------------------------------------------------------------
+    async def register(
+        self,
+        lender_id: str,
+        payload: IndividualIn | LegalEntityIn,
+        *,
+        idempotency_key: str | None,
+        request_mac: bytes,
+    ) -> tuple[int, bytes, bool]:
+        """Returns (status, JSON body, replayed)."""
+        files = await self._check_uploads(payload)
+        pii, number, card = _pii_of(payload)
+        client_id = str(uuid.uuid4())
+        cipher, wrapped = RecordCipher.new(self.keys, client_id)
+        now = datetime.now(UTC)
+        row = store.ClientRow(
+            id=client_id,
+            lender_id=lender_id,
+            kind=payload.kind,
+            test_pki=_is_test_number(payload),
+            kek_id=wrapped.kek_id,
+            data_key=wrapped.wrapped,
+            pii_sealed=cipher.seal_json(PII, pii),
+            card_token=self.card_token(card) if card else None,
+            card_last4=card[-4:] if card else None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        file_rows = [
+            (store.FileRow(str(uuid.uuid4()), kind, m.content_type, len(m.data), m.sha256), m.data) for kind, m in files
+        ]
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            if idempotency_key is not None:
+                try:
+                    await idempotency.claim(conn, lender_id, idempotency_key, request_mac)
+                except IntegrityError:
+                    await conn.rollback()
+                    return await self._replay(conn, lender_id, idempotency_key, request_mac)
+            try:
+                await store.insert(conn, row, self.ident_mac(payload.kind, number))
+            except IntegrityError as exc:
+                await conn.rollback()
+                what = "IIN" if payload.kind == "individual" else "BIN"
+                raise Conflict(f"this lender already has a client with this {what}", code="duplicate_client") from exc
+            for frow, data in file_rows:
+                await store.insert_file(conn, client_id, frow, cipher.seal(f"file:{frow.id}", data))
+            await audit.append(
+                conn,
+                self.keys,
+                AuditEvent.CLIENT_REGISTERED,
+                lender_id=lender_id,
+                subject=client_id,
+                details={
+                    "kind": payload.kind,
+                    "test_pki": row.test_pki,
+                    "files": [f.sha256 for f, _ in file_rows],
+                },
+            )
+            out = self._out(row, pii, [f for f, _ in file_rows])
+            body = out.model_dump_json().encode()
+            if idempotency_key is not None:
+                await idempotency.complete(conn, lender_id, idempotency_key, 201, body)
+            await conn.commit()
+        return 201, body, False
+
+    async def _replay(
+        self, conn: AsyncConnection, lender_id: str, key: str, request_mac: bytes
+    ) -> tuple[int, bytes, bool]:
+        stored = await idempotency.fetch(conn, lender_id, key)
+        await conn.rollback()
+        if stored is None or stored.status == idempotency.PENDING:
+            raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_in_progress")
+        if stored.request_mac != request_mac:
+            raise Conflict("this Idempotency-Key was used for a different request", code="idempotency_key_reused")
+        return stored.status, stored.body, True
+
+    async def get(self, lender_id: str, client_id: str) -> ClientOut:
+        async with self.engine.connect() as conn:
+            row = await store.get(conn, lender_id, client_id)
+            if row is None:
+                raise NotFound("no such client", code="client_not_found")
+            files = await store.files_of(conn, client_id)
+        return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
+
+    async def lookup(self, lender_id: str, number: str) -> list[ClientOut]:
+        """Find a client by IIN (individual) or BIN (legal entity) through the keyed-hash index."""
+        found = []
+        async with self.engine.connect() as conn:
+            for kind in ("individual", "legal_entity"):
+                row = await store.find_by_mac(conn, lender_id, self.ident_mac(kind, number))
+                if row is not None:
+                    files = await store.files_of(conn, row.id)
+                    found.append(self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files))
+        return found
+
+    async def change_contact(self, lender_id: str, client_id: str, patch: ClientPatch) -> ClientOut:
+        """R-6.6: needs a completed, unused `change_contact` identification of this client."""
+        async with self.engine.connect() as conn:
+            await conn.begin()
+            row = await store.get(conn, lender_id, client_id)
+            if row is None:
+                raise NotFound("no such client", code="client_not_found")
+            allowed = await idents.consume(
+                conn,
+                lender_id=lender_id,
+                client_id=client_id,
+                ident_id=patch.identification_id,
+                operation=idents.Operation.CHANGE_CONTACT,
+                max_age_s=CHANGE_CONTACT_MAX_AGE_S,
+            )
+            if not allowed:
+                await conn.rollback()
+                async with self.engine.begin() as log:
+                    await audit.append(
+                        log,
+                        self.keys,
+                        AuditEvent.CLIENT_CHANGE_REFUSED,
+                        lender_id=lender_id,
+                        subject=client_id,
+                        details={"identification_id": patch.identification_id},
+                    )
+                raise ValidationFailed(
+                    "changing phone or bank details needs a completed, unused change_contact identification (R-6.6)",
+                    code="identification_required",
+                )
+            cipher = self._open(row)
+            pii = cipher.unseal_json(PII, row.pii_sealed)
+            changed: list[str] = []
+            if patch.phone is not None:
+                pii["phone"], changed = patch.phone, [*changed, "phone"]
+            if patch.bank_account is not None:
+                pii["iban"], changed = patch.bank_account.iban, [*changed, "bank_account"]
+            token, last4 = row.card_token, row.card_last4
+            if patch.card is not None:
+                token, last4, changed = (
+                    self.card_token(patch.card.number),
+                    patch.card.number[-4:],
+                    [*changed, "card"],
+                )
+            if not await store.update_contact(
+                conn, row, pii_sealed=cipher.seal_json(PII, pii), card_token=token, card_last4=last4
+            ):
+                await conn.rollback()
+                raise Conflict("the client changed meanwhile; retry", code="concurrent_update")
+            await audit.append(
+                conn,
+                self.keys,
+                AuditEvent.CLIENT_CONTACT_CHANGED,
+                lender_id=lender_id,
+                subject=client_id,
+                details={"fields": changed, "identification_id": patch.identification_id},
+            )
+            await conn.commit()
+            fresh = await store.get(conn, lender_id, client_id)
+            files = await store.files_of(conn, client_id)
+        assert fresh is not None
+        return self._out(fresh, pii, files)
+
+    def _open(self, row: store.ClientRow) -> RecordCipher:
+        return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
+
+    def _out(self, row: store.ClientRow, pii: dict[str, Any], files: list[store.FileRow]) -> ClientOut:
+        person = pii["representative"] if row.kind == "legal_entity" else pii
+        doc = person["id_document"]
+        return ClientOut(
+            id=row.id,
+            kind=row.kind,
+            test_pki=row.test_pki,
+            person=PersonOut(
+                name=masking.mask_name(person["surname"], person["first_name"], person.get("patronymic")),
+                iin=masking.mask_tail(person["iin"]),
+                id_document=DocumentOut(
+                    type=doc["type"],
+                    number=masking.mask_tail(doc["number"], 3),
+                    expires_on=date.fromisoformat(doc["expires_on"]),
+                ),
+            ),
+            authority=person.get("authority"),
+            organization=masking.mask_name(pii["name"]) if row.kind == "legal_entity" else None,
+            bin=masking.mask_tail(pii["bin"]) if row.kind == "legal_entity" else None,
+            phone=masking.mask_phone(pii["phone"]),
+            iban=masking.mask_iban(pii["iban"]) if pii.get("iban") else None,
+            card=CardOut(token=row.card_token, last4=row.card_last4) if row.card_token and row.card_last4 else None,
+            payout_via_terminal=bool(pii.get("payout_via_terminal")),
+            files=[FileOut(kind=f.kind, content_type=f.content_type, size=f.size, sha256=f.sha256) for f in files],
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+def _person(p: Any) -> dict[str, Any]:
+    return {
+        "surname": p.surname,
+        "first_name": p.first_name,
+        "patronymic": p.patronymic,
+        "iin": p.iin,
+        "id_document": {
+            "type": p.id_document.type,
+            "number": p.id_document.number,
+            "expires_on": p.id_document.expires_on.isoformat(),
+        },
+    }
+
+
+def _pii_of(payload: IndividualIn | LegalEntityIn) -> tuple[dict[str, Any], str, str | None]:
+    """The sealed record, the indexed number (IIN or BIN) and the card number (never stored whole)."""
+    common = {
+        "phone": payload.phone,
+        "iban": payload.bank_account.iban if payload.bank_account else None,
+        "payout_via_terminal": payload.payout_via_terminal,
+    }
+    card = payload.card.number if payload.card else None
+    if isinstance(payload, IndividualIn):
+        return {**_person(payload), **common}, payload.iin, card
+    rep = {**_person(payload.representative), "authority": payload.representative.authority}
+    return {"bin": payload.bin, "name": payload.name, "representative": rep, **common}, payload.bin, card
+
+
+def _is_test_number(payload: IndividualIn | LegalEntityIn) -> bool:
+    from authsvc.cabinet.identifiers import is_valid_iin_bin
+
+    numbers = [payload.iin] if isinstance(payload, IndividualIn) else [payload.bin, payload.representative.iin]
+    return any(not is_valid_iin_bin(n) for n in numbers)
+
+
+def request_mac(keys: KeyStore, lender_id: str, body: bytes) -> bytes:
+    """Keyed fingerprint of a request body, to tell a retry from a different request under one key."""
+    return keys.index_mac("idempotency", lender_id + ":" + hashlib.sha256(body).hexdigest())
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()

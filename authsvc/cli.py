@@ -1,0 +1,169 @@
+"""The `authsvc` command: serve, migrate, lender create, audit verify, keys init, config explain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from authsvc.audit.events import AuditEvent
+from authsvc.config import Settings, explain, load_settings, resolve_path
+from authsvc.errors import AuthsvcError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from authsvc import logs
+    from authsvc.app import create_app
+
+    settings = _settings(args)
+    logs.setup(settings.server.log_level, settings.server.log_json)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from authsvc.store.engine import create_engine
+    from authsvc.store.migrate import current_revision, upgrade
+
+    settings = _settings(args)
+
+    async def run() -> str | None:
+        engine = create_engine(settings.database.dsn)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database at revision {asyncio.run(run())}")
+    return 0
+
+
+def cmd_lender_create(args: argparse.Namespace) -> int:
+    from authsvc.app import load_keys
+    from authsvc.store import audit, lenders
+    from authsvc.store.engine import create_engine
+    from authsvc.store.migrate import upgrade
+
+    settings = _settings(args)
+    keys = load_keys(settings)
+
+    async def run() -> tuple[str, str]:
+        engine = create_engine(settings.database.dsn)
+        try:
+            await upgrade(engine)
+            async with engine.begin() as conn:
+                lender, api_key = await lenders.create(conn, args.name)
+                await audit.append(
+                    conn, keys, AuditEvent.LENDER_CREATED, lender_id=lender.id, details={"name": args.name}
+                )
+            return lender.id, api_key
+        finally:
+            await engine.dispose()
+
+    lender_id, api_key = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"lender_id": lender_id, "api_key": api_key}))
+    else:
+        print(f"lender {lender_id} created.\nAPI key (shown once, store it now): {api_key}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from authsvc.app import load_keys
+    from authsvc.audit.verify import verify_database
+
+    settings = _settings(args)
+    keys = load_keys(settings)
+    witness = None if args.no_witness else resolve_path(settings.audit.witness_file)
+    report = asyncio.run(verify_database(settings.database.dsn, keys, witness))
+    for finding in report.findings:
+        where = f" at {finding.seq}" if finding.seq is not None else ""
+        print(f"TAMPERED ({finding.kind}{where}): {finding.message}")
+    if report.ok:
+        print(f"audit log intact: {report.entries} entries, head {report.head_seq}")
+        return 0
+    return 1
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from authsvc.crypto.local_keys import init_key_file
+
+    settings = _settings(args)
+    path = resolve_path(settings.keys.file)
+    if path.exists() and args.if_missing:
+        print(f"key file {path} exists; kept")
+        return 0
+    store = init_key_file(path, force=args.force)
+    print(f"key file {path} created (0600); KEK {store.kek_id}, audit key {store.audit_key_id}")
+    return 0
+
+
+def cmd_config_explain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for s in explain(settings):
+        print(
+            f"{s.section}.{s.name} = {s.value!r}\n    env {s.env}; type {s.type}; default {s.default!r}\n    {s.help}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authsvc", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="TOML config file (default: $AUTHSVC_CONFIG or configs/default.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+
+    lender = sub.add_parser("lender", help="manage lenders").add_subparsers(dest="lender_command", required=True)
+    create = lender.add_parser("create", help="create a lender and print its API key once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--json", action="store_true", help="print {lender_id, api_key} as JSON")
+    create.set_defaults(func=cmd_lender_create)
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="check the hash chain and signatures; exit 1 on tampering")
+    verify.add_argument("--no-witness", action="store_true", help="neither read nor update the witness file")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    keys = sub.add_parser("keys", help="service keys").add_subparsers(dest="keys_command", required=True)
+    init = keys.add_parser("init", help="create the local key file (0600)")
+    init.add_argument("--force", action="store_true", help="replace an existing key file (old data becomes unreadable)")
+    init.add_argument("--if-missing", action="store_true", help="do nothing when the key file exists")
+    init.set_defaults(func=cmd_keys_init)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
+    config.add_parser("explain", help="list every setting").set_defaults(func=cmd_config_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AuthsvcError as exc:
+        print(f"authsvc: {exc.detail}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The key-store seam: what the service needs from its keys, whatever holds them.
+
+The embedded default is a local key file (`local_keys.py`); the PKCS#11/HSM store of the hardware issue
+implements the same protocol. Keys never leave the store except where the protocol says so.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+
+class KeyStore(Protocol):
+    @property
+    def kek_id(self) -> str:
+        """Identifier of the key-encryption key new data keys are wrapped with."""
+
+    def wrap_data_key(self, data_key: bytes) -> bytes:
+        """Wrap a fresh 256-bit data key under the current key-encryption key."""
+
+    def unwrap_data_key(self, wrapped: bytes, kek_id: str) -> bytes:
+        """Unwrap a data key; raises ``KeyError`` for an unknown ``kek_id`` and ``ValueError`` if tampered."""
+
+    def index_mac(self, purpose: str, value: str) -> bytes:
+        """Keyed hash (HMAC-SHA256) for look-up indexes and tokens; ``purpose`` separates domains."""
+
+    @property
+    def audit_key_id(self) -> str:
+        """Identifier of the audit-signing key."""
+
+    def sign_audit(self, data: bytes) -> bytes:
+        """Sign audit data (Ed25519)."""
+
+    def audit_public_key(self, key_id: str) -> Ed25519PublicKey:
+        """Public key to verify audit signatures made with ``key_id``."""

@@ -1,0 +1,63 @@
+"""Database engines: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) in production, chosen by one DSN.
+
+SQLite: WAL journal, a busy timeout, and every transaction opened with BEGIN IMMEDIATE so concurrent
+writers (also in other processes) queue on the database lock instead of failing half-way.
+PostgreSQL: nothing is kept in process memory for correctness; cross-process races are settled by
+constraints and row locks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from authsvc.errors import ConfigError
+
+
+def async_url(dsn: str) -> str:
+    """Map the user-facing DSN (sqlite:///…, postgresql://…) to the async driver's URL."""
+    url = make_url(dsn)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    elif backend in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+    else:
+        raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return url.render_as_string(hide_password=False)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(dsn: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> AsyncEngine:
+    url = async_url(dsn)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        _sqlite_pragmas(engine, busy_timeout_ms)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+
+
+def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
