@@ -27,7 +27,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        rid = request_id_var.get()
+        rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
             out["request_id"] = rid
         out.update({k: v for k, v in vars(record).items() if k not in _STD and not k.startswith("_")})

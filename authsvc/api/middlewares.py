@@ -87,6 +87,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.info(
             "request",
             extra={
+                "request_id": rid,
                 "method": request.method,
                 "route": route,
                 "status": response.status,

@@ -97,21 +97,38 @@ def _signed(key_for: KeyLookup, key_id: str, signature: bytes, message: bytes) -
     return True
 
 
+SEARCH_WINDOW = 64
+
+
+def _authentic_at(e: Entry, idx: int) -> bool:
+    return e.entry_hash == entry_hash(
+        e.prev_hash, canonical(idx, e.at, e.event, e.lender_id, e.subject, e.details, e.key_id)
+    )
+
+
 def verify_chain(entries: Sequence[Entry], head: Head, key_for: KeyLookup) -> VerifyReport:
-    """Check every entry (ordered by storage position) and the head; report each break with its kind."""
+    """Check every entry (in storage order) and the head; report each break with its kind.
+
+    Each entry's logical index is part of its hash. When rows were renumbered to hide an insertion or
+    a deletion, the verifier finds the index the entry was signed with (near where it should be), so it
+    reports the insertion or deletion itself rather than every renumbered row after it.
+    """
     report = VerifyReport(entries=len(entries), head_seq=head.seq)
     add = report.findings.append
-    # An entry is authentic when its stored hash matches its content and the service signed that hash.
-    authentic = [
-        e.entry_hash
-        == entry_hash(e.prev_hash, canonical(e.seq, e.at, e.event, e.lender_id, e.subject, e.details, e.key_id))
-        and _signed(key_for, e.key_id, e.signature, e.entry_hash)
-        for e in entries
-    ]
-    seq_of_hash = {e.entry_hash: e.seq for e, ok in zip(entries, authentic, strict=True) if ok}
-    prev_hash, prev_seq = GENESIS, 0
-    for i, (e, ok) in enumerate(zip(entries, authentic, strict=True)):
-        if not ok:
+    signed = [_signed(key_for, e.key_id, e.signature, e.entry_hash) for e in entries]
+    index_of: dict[bytes, int] = {}
+    stored_hashes = {e.entry_hash for e in entries}
+    hash_at: dict[int, bytes] = {}
+    prev_hash, prev_idx, last_idx = GENESIS, 0, 0
+    for i, e in enumerate(entries):
+        idx = e.seq if signed[i] and _authentic_at(e, e.seq) else None
+        if idx is None and signed[i]:
+            near = sorted(
+                range(max(1, prev_idx + 1 - SEARCH_WINDOW), prev_idx + 1 + SEARCH_WINDOW),
+                key=lambda k: abs(k - prev_idx - 1),
+            )
+            idx = next((k for k in near if _authentic_at(e, k)), None)
+        if idx is None:
             nxt = entries[i + 1] if i + 1 < len(entries) else None
             # The chain skipping this entry means it was slipped in; otherwise it was edited in place.
             skipped = nxt.prev_hash == prev_hash if nxt is not None else e.seq > head.seq
@@ -119,35 +136,32 @@ def verify_chain(entries: Sequence[Entry], head: Head, key_for: KeyLookup) -> Ve
                 add(Finding("inserted", e.seq, f"entry at position {e.seq} was not written by the service"))
             else:
                 add(Finding("altered", e.seq, f"entry {e.seq} was altered: content, hash or signature changed"))
-                prev_hash, prev_seq = (nxt.prev_hash if nxt is not None else e.entry_hash), e.seq
+                # Trust the next entry's link for what this one's hash was, so the damage is reported once.
+                prev_hash, prev_idx = (nxt.prev_hash if nxt is not None else e.entry_hash), prev_idx + 1
+                hash_at[prev_idx], index_of[prev_hash] = prev_hash, prev_idx
+                last_idx = max(last_idx, prev_idx)
             continue
-        if e.prev_hash != prev_hash or e.seq != prev_seq + 1:
-            if e.seq <= prev_seq or (e.prev_hash in seq_of_hash and seq_of_hash[e.prev_hash] != prev_seq):
-                add(
-                    Finding(
-                        "reordered",
-                        e.seq,
-                        f"entry {e.seq} is out of order (it follows entry {seq_of_hash.get(e.prev_hash, '?')})",
-                    )
-                )
-            elif prev_seq == 0 and e.prev_hash != GENESIS:
-                add(Finding("deleted", e.seq, f"entries 1..{e.seq - 1} at the start are missing"))
-            else:
-                add(
-                    Finding(
-                        "deleted",
-                        e.seq,
-                        f"entries {prev_seq + 1}..{e.seq - 1} are missing before entry {e.seq}",
-                    )
-                )
-        prev_hash, prev_seq = e.entry_hash, max(prev_seq, e.seq)
-    _check_head(entries, authentic, head, key_for, add)
+        expected = GENESIS if idx == 1 else hash_at.get(idx - 1)
+        if idx <= prev_idx or (
+            e.prev_hash != expected and e.prev_hash in stored_hashes and e.prev_hash not in index_of
+        ):
+            after = index_of.get(e.prev_hash, "?")
+            add(Finding("reordered", e.seq, f"entry {idx} is out of order (it belongs after entry {after})"))
+        elif e.prev_hash != expected:
+            first = max(hash_at, default=0) + 1
+            where = "at the start" if first == 1 else f"before entry {idx}"
+            add(Finding("deleted", e.seq, f"entries {first}..{idx - 1} are missing {where}"))
+        hash_at[idx] = e.entry_hash
+        index_of[e.entry_hash] = idx
+        prev_hash, prev_idx = e.entry_hash, max(prev_idx, idx)
+        last_idx = max(last_idx, idx)
+    _check_head(entries, last_idx, head, key_for, add)
     return report
 
 
 def _check_head(
     entries: Sequence[Entry],
-    authentic: list[bool],
+    last_seq: int,
     head: Head,
     key_for: KeyLookup,
     add: Callable[[Finding], None],
@@ -159,7 +173,6 @@ def _check_head(
     if not _signed(key_for, head.key_id, head.signature, head_message(head.seq, head.entry_hash, head.at)):
         add(Finding("head", head.seq, "the head record is not signed by the service"))
         return
-    last_seq = max((e.seq for e, ok in zip(entries, authentic, strict=True) if ok), default=0)
     if last_seq < head.seq:
         add(Finding("truncated", last_seq + 1, f"entries {last_seq + 1}..{head.seq} at the end are missing"))
     elif last_seq > head.seq:

@@ -71,6 +71,13 @@ async def append(
     return int(seq)
 
 
+def _bytes(value: Any) -> bytes:
+    # A tampered row may hold anything (SQLite stores '' as text): never let that crash the verifier.
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
 async def read_all(conn: AsyncConnection) -> tuple[list[Entry], Head]:
     rows = (await conn.execute(select(audit_log).order_by(audit_log.c.seq))).all()
     entries = [
@@ -82,11 +89,11 @@ async def read_all(conn: AsyncConnection) -> tuple[list[Entry], Head]:
             subject=r.subject,
             details=r.details,
             key_id=r.key_id,
-            prev_hash=bytes(r.prev_hash),
-            entry_hash=bytes(r.entry_hash),
-            signature=bytes(r.signature),
+            prev_hash=_bytes(r.prev_hash),
+            entry_hash=_bytes(r.entry_hash),
+            signature=_bytes(r.signature),
         )
         for r in rows
     ]
     h = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).one()
-    return entries, Head(h.seq, bytes(h.entry_hash), h.at, h.key_id, bytes(h.signature))
+    return entries, Head(int(h.seq), _bytes(h.entry_hash), str(h.at), str(h.key_id), _bytes(h.signature))
