@@ -30,13 +30,17 @@ async def test_malformed_json(api: Api) -> None:
 
 
 async def test_wrong_content_type(api: Api) -> None:
-    resp = await api.client.post("/v1/clients", data=b"kind=individual", headers=api.headers(**{"Content-Type": "text/plain"}))
+    resp = await api.client.post(
+        "/v1/clients", data=b"kind=individual", headers=api.headers(**{"Content-Type": "text/plain"})
+    )
     await problem(resp, 415, "wrong_content_type")
 
 
 async def test_body_of_wrong_shape(api: Api) -> None:
     for raw in (b"[]", b"42", b'"x"', b"null", b'{"kind": "alien"}'):
-        resp = await api.client.post("/v1/clients", data=raw, headers=api.headers(**{"Content-Type": "application/json"}))
+        resp = await api.client.post(
+            "/v1/clients", data=raw, headers=api.headers(**{"Content-Type": "application/json"})
+        )
         assert resp.status == 422, raw
 
 
@@ -49,7 +53,9 @@ async def test_oversized_body_is_413(aiohttp_client: Any, dsn: str, keys: LocalK
 async def test_missing_and_wrong_api_keys_are_401(api: Api) -> None:
     await problem(await api.client.get("/v1/clients/x"), 401, "unauthorized")
     await problem(await api.get("/v1/clients/x", key="ak_0123456789abcdef_" + "A" * 43), 401, "unauthorized")
-    await problem(await api.client.get("/v1/clients/x", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 401, "unauthorized")
+    await problem(
+        await api.client.get("/v1/clients/x", headers={"Authorization": "Basic Zm9vOmJhcg=="}), 401, "unauthorized"
+    )
 
 
 async def test_unknown_route_and_method_are_problems(api: Api) -> None:
@@ -59,7 +65,9 @@ async def test_unknown_route_and_method_are_problems(api: Api) -> None:
 
 
 async def test_rate_limit_answers_429_with_retry_after(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
-    api = await start_api(aiohttp_client, make_settings(dsn, rate_limit={"requests_per_window": 3, "window_s": 60}), keys)
+    api = await start_api(
+        aiohttp_client, make_settings(dsn, rate_limit={"requests_per_window": 3, "window_s": 60}), keys
+    )
     statuses = [(await api.get("/v1/clients/none")).status for _ in range(3)]
     assert statuses == [404, 404, 404]
     resp = await api.get("/v1/clients/none")
@@ -79,7 +87,9 @@ async def test_health_ready_metrics(api: Api) -> None:
     assert 'authsvc_http_request_seconds_bucket{le="0.05",method="POST",route="/v1/clients"}' in text
 
 
-async def test_request_id_is_echoed_and_logged_without_personal_data(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+async def test_request_id_is_echoed_and_logged_without_personal_data(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     body = individual()
     resp = await api.post("/v1/clients", body, **{"X-Request-Id": "req-123"})

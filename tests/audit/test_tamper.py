@@ -20,7 +20,9 @@ async def write_log(dsn: str, keys: LocalKeyStore, n: int = 6) -> None:
     await upgrade(engine)
     for i in range(n):
         async with engine.begin() as conn:
-            await audit.append(conn, keys, "client.registered", lender_id="L1", subject=f"c{i + 1}", details={"i": i + 1})
+            await audit.append(
+                conn, keys, "client.registered", lender_id="L1", subject=f"c{i + 1}", details={"i": i + 1}
+            )
     await engine.dispose()
 
 
