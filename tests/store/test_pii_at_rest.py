@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
 from pathlib import Path
@@ -67,7 +68,8 @@ async def test_sqlite_files_hold_no_plaintext(api: Api, dsn: str) -> None:
 async def test_postgresql_dump_holds_no_plaintext(api: Api, dsn: str) -> None:
     await register_both(api)
     url = make_url(dsn)
-    dump = subprocess.run(
+    dump = await asyncio.to_thread(
+        subprocess.run,
         [
             "pg_dump",
             "--data-only",
@@ -82,6 +84,6 @@ async def test_postgresql_dump_holds_no_plaintext(api: Api, dsn: str) -> None:
         capture_output=True,
         check=True,
         timeout=60,
-    ).stdout
-    assert b"COPY public.clients" in dump and b"COPY public.client_files" in dump
-    assert_absent(dump, "pg_dump")
+    )
+    assert b"COPY public.clients" in dump.stdout and b"COPY public.client_files" in dump.stdout
+    assert_absent(dump.stdout, "pg_dump")
