@@ -1,0 +1,1 @@
+"""Package data of the item-7 methods (the common-password deny list)."""

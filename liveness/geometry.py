@@ -1,0 +1,120 @@
+"""Measures derived from landmarks: eye openness, mouth openness, head pose.
+
+Mesh indices are MediaPipe Face Mesh's (the canonical 468-point topology). "Subject's right eye" is the
+one on the image's left.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Eye contours as (corner, upper, upper, corner, lower, lower): the six points of the eye aspect ratio.
+RIGHT_EYE = (33, 160, 158, 133, 153, 144)
+LEFT_EYE = (362, 385, 387, 263, 373, 380)
+# Inner lip midpoints and inner mouth corners.
+MOUTH_INNER_TOP, MOUTH_INNER_BOTTOM = 13, 14
+MOUTH_INNER_CORNERS = (78, 308)
+# Outer eye corners and outer mouth corners: four points that lie almost in one plane parallel to the
+# face, which is what the head-pose frame is built from.
+EYE_OUTER = (33, 263)
+MOUTH_OUTER = (61, 291)
+NOSE_TIP = 1
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Degrees. yaw > 0: nose towards the image's right; pitch > 0: looking up; roll > 0: the eye line
+    turns clockwise as seen in the image (a counter-clockwise image rotation by θ lowers roll by θ).
+
+    ``source`` is "mesh" (3-D mesh, all three angles) or "five_point" (dlib points: roll exact, yaw rough,
+    pitch unknown)."""
+
+    yaw: float
+    pitch: float | None
+    roll: float
+    source: Literal["mesh", "five_point"]
+
+
+@dataclass(frozen=True)
+class EyeOpenness:
+    """Eye aspect ratios (lid gap / eye width); open eyes ≈ 0.25–0.35, closed < ~0.1.
+    Blinks are judged against the person's own open-eye baseline, not a fixed cut-off."""
+
+    right: float
+    left: float
+
+    @property
+    def mean(self) -> float:
+        return (self.right + self.left) / 2.0
+
+
+def _dist(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def eye_aspect_ratio(mesh: NDArray[np.float32], eye: tuple[int, int, int, int, int, int]) -> float:
+    p = mesh[list(eye), :2]
+    width = _dist(p[0], p[3])
+    if width <= 0:
+        return 0.0
+    return (_dist(p[1], p[5]) + _dist(p[2], p[4])) / (2.0 * width)
+
+
+def eye_openness(mesh: NDArray[np.float32]) -> EyeOpenness:
+    return EyeOpenness(right=eye_aspect_ratio(mesh, RIGHT_EYE), left=eye_aspect_ratio(mesh, LEFT_EYE))
+
+
+def mouth_openness(mesh: NDArray[np.float32]) -> float:
+    """Inner-lip gap over inner mouth width: ~0 closed, > ~0.1 visibly open."""
+    gap = _dist(mesh[MOUTH_INNER_TOP, :2], mesh[MOUTH_INNER_BOTTOM, :2])
+    width = _dist(mesh[MOUTH_INNER_CORNERS[0], :2], mesh[MOUTH_INNER_CORNERS[1], :2])
+    return gap / width if width > 0 else 0.0
+
+
+def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def head_pose_from_mesh(mesh: NDArray[np.float32]) -> HeadPose:
+    """Pose from the mesh's 3-D points (x right, y down, z away from the camera, all in pixels).
+
+    The face frame: x̂ from the image-left outer eye corner to the other; ŷ from the eye midpoint down to
+    the mouth midpoint, made orthogonal to x̂; the facing direction n = ŷ × x̂ points out of the face.
+    Weak perspective, which the mesh already assumes; accurate to a few degrees up to ~45°."""
+    pts = mesh.astype(np.float64)
+    x_axis = _unit(pts[EYE_OUTER[1]] - pts[EYE_OUTER[0]])
+    eye_mid = (pts[EYE_OUTER[0]] + pts[EYE_OUTER[1]]) / 2.0
+    mouth_mid = (pts[MOUTH_OUTER[0]] + pts[MOUTH_OUTER[1]]) / 2.0
+    down = mouth_mid - eye_mid
+    y_axis = _unit(down - float(np.dot(down, x_axis)) * x_axis)
+    facing = _unit(np.cross(y_axis, x_axis))  # towards the camera: z < 0 for a frontal face
+    yaw = math.degrees(math.atan2(facing[0], -facing[2]))
+    pitch = math.degrees(math.atan2(-facing[1], -facing[2]))
+    roll = math.degrees(math.atan2(x_axis[1], x_axis[0]))
+    return HeadPose(yaw=yaw, pitch=pitch, roll=roll, source="mesh")
+
+
+# Half the inter-ocular distance over the nose base's depth in front of the eye line, for an average
+# adult head; only used to turn the 5-point nose offset into a rough yaw when the mesh is unavailable.
+_NOSE_DEPTH_OVER_IOD = 0.55
+
+
+def head_pose_from_five_points(points5: NDArray[np.float32]) -> HeadPose:
+    """Roll from the eye line (exact); yaw from the nose's sideways offset (rough); pitch unknown."""
+    a = points5[0:2].mean(axis=0).astype(np.float64)
+    b = points5[2:4].mean(axis=0).astype(np.float64)
+    left, right = (a, b) if a[0] <= b[0] else (b, a)
+    eye_vec = right - left
+    iod = float(np.linalg.norm(eye_vec))
+    roll = math.degrees(math.atan2(eye_vec[1], eye_vec[0]))
+    if iod <= 0:
+        return HeadPose(yaw=0.0, pitch=None, roll=roll, source="five_point")
+    along = float(np.dot(points5[4].astype(np.float64) - (left + right) / 2.0, eye_vec / iod))
+    ratio = max(-1.0, min(1.0, along / (iod * _NOSE_DEPTH_OVER_IOD)))
+    return HeadPose(yaw=math.degrees(math.asin(ratio)), pitch=None, roll=roll, source="five_point")

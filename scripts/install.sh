@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything authsvc needs on a fresh Debian machine with only Python: system packages (apt-get,
+# as root or through sudo), a virtualenv in .venv, the package with its extras, and the face models.
+# Usage: scripts/install.sh [--dev]     (idempotent; a second run only checks)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEV=${1:-}
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# openssl: independent peer in the PKI tests; postgresql: a throwaway server when none is running;
+# libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads.
+APT_PACKAGES="openssl postgresql postgresql-client libgl1 libglib2.0-0"
+missing=""
+for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "installing system packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+PIP=".venv/bin/pip --disable-pip-version-check -q"
+$PIP install --upgrade 'pip>=23' 'setuptools<81' wheel
+if [ "$DEV" = "--dev" ]; then $PIP install -e '.[dev,face]'; else $PIP install -e '.[face]'; fi
+# mediapipe 0.10.21 (Apache-2.0 Face Mesh, shipped inside the wheel) is installed without its declared
+# dependencies: they would replace the headless OpenCV and pull jax; what it really imports is in [face].
+$PIP install --no-deps 'mediapipe==0.10.21'
+.venv/bin/python -c "import liveness.models as m; m.locate_models()" >/dev/null
+echo "install complete: $(.venv/bin/python --version), $(.venv/bin/authsvc --help >/dev/null && echo authsvc ok)"

@@ -1,0 +1,84 @@
+"""``python -m simulators``: every outside party and the NCA test PKI in one process, each on its own port.
+
+The service reaches them over HTTP exactly as it reaches the real parties; `configs/default.toml`
+points at these ports. Ctrl-C stops them all.
+
+    nca      8701   NCA test PKI: OCSP, CRL/delta CRL, TSA, CA certificates, keystore issuance
+    sms-a    8702   SMS gateway A (+ verification calls)     sms-b  8703   SMS gateway B (failover)
+    telco    8704   mobile-operator subscriber check         cdao   8705   CDAO biometric identification
+    bureau   8706   credit bureau                            bank   8707   account ownership
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+PORTS = {"nca": 8701, "sms-a": 8702, "sms-b": 8703, "telco": 8704, "cdao": 8705, "bureau": 8706, "bank": 8707}
+
+
+def _faces_dir() -> Path:
+    shared = Path(os.environ.get("AUTHSVC_SHARED_DIR", REPO.parent / "shared"))
+    return shared / "fixtures" / "faces"
+
+
+def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Application]]:
+    from simulators.bank.app import create_app as bank
+    from simulators.bureau.app import create_app as bureau
+    from simulators.cdao.app import create_app as cdao
+    from simulators.nca.app import create_app as nca
+    from simulators.sms.app import create_app as sms
+    from simulators.telco.app import create_app as telco
+
+    return {
+        "nca": lambda: nca(base_url=f"http://{host}:{PORTS['nca']}", state_dir=state_dir / "nca"),
+        "sms-a": lambda: sms(name="gw-a"),
+        "sms-b": lambda: sms(name="gw-b"),
+        "telco": telco,
+        "cdao": lambda: cdao(faces_dir=_faces_dir()),
+        "bureau": bureau,
+        "bank": bank,
+    }
+
+
+async def run(host: str, state_dir: Path, only: list[str]) -> None:
+    runners = []
+    for name, make in factories(host, state_dir).items():
+        if only and name not in only:
+            continue
+        runner = web.AppRunner(make(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, PORTS[name]).start()
+        runners.append(runner)
+        print(f"simulator {name:7s} http://{host}:{PORTS[name]}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for runner in runners:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates")
+    parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(args.host, args.state_dir, args.only))
+
+
+if __name__ == "__main__":
+    main()

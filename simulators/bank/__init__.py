@@ -1,0 +1,1 @@
+"""Bank account-ownership simulator (see :mod:`simulators.bank.app`)."""

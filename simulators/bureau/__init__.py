@@ -1,0 +1,1 @@
+"""Credit bureau simulator (see :mod:`simulators.bureau.app`)."""

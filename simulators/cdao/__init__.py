@@ -1,0 +1,1 @@
+"""CDAO biometric identification simulator (see :mod:`simulators.cdao.app`)."""

@@ -1,0 +1,13 @@
+"""Simulator of the NCA RK test PKI (test.pki.gov.kz): GOST-2015-512 and RSA-2048 CA hierarchies,
+a built-in population of test holders, OCSP, CRL and delta CRL, an RFC 3161 TSA, CA certificate
+downloads, and test-only admin routes, so EDS identification (R-7.1: a signature issued by NCA RK)
+runs end to end without NCA. The service reaches it over HTTP only, as it would reach NCA.
+
+    create_app(base_url=..., state_dir=..., fixed_time=...)  -> aiohttp Application (app.py)
+    python -m simulators.nca --port 8701 --state-dir var/nca
+    simulators.nca.signer                                  -> NCALayer-like CMS / XMLDSig signing
+"""
+
+from simulators.nca.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,1 @@
+"""SMS gateway and verification-call simulator (see :mod:`simulators.sms.app`)."""

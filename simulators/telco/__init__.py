@@ -1,0 +1,1 @@
+"""Mobile-operator subscriber check simulator (see :mod:`simulators.telco.app`)."""
