@@ -38,7 +38,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
 
-    async def run() -> str | None:
+    async def run() -> str:
         engine = create_engine(settings.database.dsn)
         try:
             await upgrade(engine)

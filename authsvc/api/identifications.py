@@ -8,7 +8,7 @@ the operation it authorises (e.g. PATCH /v1/clients/{id} for `change_contact`, R
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +19,7 @@ from authsvc.api.routing import Operation, OperationRegistry, Param
 from authsvc.api.state import SERVICES
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import NotFound
-from authsvc.store import audit, identifications
+from authsvc.store import audit, identifications, steps
 from authsvc.store import clients as client_store
 
 IDENTIFICATION_TTL_S = 15 * 60
@@ -31,6 +31,14 @@ class IdentificationIn(BaseModel):
     operation: identifications.Operation
 
 
+class StepOut(BaseModel):
+    id: str
+    method: str
+    outcome: Literal["passed", "failed"]
+    details: dict[str, Any]
+    created_at: datetime
+
+
 class IdentificationOut(BaseModel):
     id: str
     client_id: str
@@ -40,10 +48,15 @@ class IdentificationOut(BaseModel):
     expires_at: datetime
     completed_at: datetime | None
     consumed_at: datetime | None
+    steps: list[StepOut] = Field(default_factory=list, description="steps taken so far, oldest first")
 
 
-def _out(i: identifications.Identification) -> IdentificationOut:
+def _out(i: identifications.Identification, taken: list[steps.Step] | None = None) -> IdentificationOut:
     return IdentificationOut(
+        steps=[
+            StepOut(id=t.id, method=t.method, outcome=t.outcome, details=t.details, created_at=t.created_at)
+            for t in taken or []
+        ],
         id=i.id,
         client_id=i.client_id,
         operation=i.operation,
@@ -79,9 +92,10 @@ async def get_identification(request: web.Request) -> web.Response:
     ident_id = request.match_info["identification_id"]
     async with services.engine.connect() as conn:
         ident = await identifications.get(conn, current_lender(request).id, ident_id[:64])
-    if ident is None:
-        raise NotFound("no such identification", code="identification_not_found")
-    return web.json_response(text=_out(ident).model_dump_json())
+        if ident is None:
+            raise NotFound("no such identification", code="identification_not_found")
+        taken = await steps.of(conn, ident.id)
+    return web.json_response(text=_out(ident, taken).model_dump_json())
 
 
 def register(ops: OperationRegistry) -> None:

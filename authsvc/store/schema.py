@@ -131,3 +131,41 @@ rate_windows = Table(
     Column("count", Integer, nullable=False),
     PrimaryKeyConstraint("lender_id", "window_start", name="pk_rate_windows"),
 )
+
+# --- identification steps, challenges, anti-reuse (migration 0002) ------------------------------------
+
+identification_steps = Table(
+    "identification_steps",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("identification_id", String(36), ForeignKey("identifications.id"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identification_steps_ident", "identification_id"),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("identification_id", String(36), ForeignKey("identifications.id"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("nonce_mac", LargeBinary(32), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_challenges_ident", "identification_id"),
+)
+
+used_evidence = Table(
+    "used_evidence",
+    metadata,
+    Column("kind", String(32), nullable=False),
+    Column("digest", LargeBinary(32), nullable=False),
+    Column("identification_id", String(36), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("kind", "digest", name="pk_used_evidence"),
+)

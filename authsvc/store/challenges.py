@@ -1,0 +1,110 @@
+"""Single-use, short-lived challenges bound to an identification (EDS nonce, liveness script, …).
+
+The nonce itself goes to the client; only its keyed hash is stored. `use` is one conditional UPDATE, so
+of two racing submissions (in any number of processes) exactly one wins (R-12.3).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.crypto.keystore import KeyStore
+from authsvc.store.schema import challenges
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    identification_id: str
+    method: str
+    nonce: bytes | None  # only when just issued; never read back from the database
+    payload: dict[str, Any]
+    expires_at: datetime
+    used_at: datetime | None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def nonce_mac(keys: KeyStore, nonce: bytes) -> bytes:
+    return keys.index_mac("challenge", nonce.hex())
+
+
+async def issue(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    identification_id: str,
+    method: str,
+    *,
+    ttl_s: int,
+    payload: Mapping[str, Any] | None = None,
+    nonce_bytes: int = 32,
+) -> Challenge:
+    nonce = secrets.token_bytes(nonce_bytes)
+    now = datetime.now(UTC)
+    challenge = Challenge(
+        str(uuid.uuid4()), identification_id, method, nonce, dict(payload or {}), now + timedelta(seconds=ttl_s), None
+    )
+    await conn.execute(
+        challenges.insert().values(
+            id=challenge.id,
+            identification_id=identification_id,
+            method=method,
+            nonce_mac=nonce_mac(keys, nonce),
+            payload=json.dumps(challenge.payload, sort_keys=True),
+            created_at=now,
+            expires_at=challenge.expires_at,
+        )
+    )
+    return challenge
+
+
+async def find_by_nonce(conn: AsyncConnection, keys: KeyStore, nonce: bytes) -> Challenge | None:
+    row = (await conn.execute(select(challenges).where(challenges.c.nonce_mac == nonce_mac(keys, nonce)))).one_or_none()
+    if row is None:
+        return None
+    return Challenge(
+        row.id,
+        row.identification_id,
+        row.method,
+        None,
+        json.loads(row.payload),
+        _aware(row.expires_at) or datetime.now(UTC),
+        _aware(row.used_at),
+    )
+
+
+async def get(conn: AsyncConnection, challenge_id: str) -> Challenge | None:
+    row = (await conn.execute(select(challenges).where(challenges.c.id == challenge_id))).one_or_none()
+    if row is None:
+        return None
+    return Challenge(
+        row.id,
+        row.identification_id,
+        row.method,
+        None,
+        json.loads(row.payload),
+        _aware(row.expires_at) or datetime.now(UTC),
+        _aware(row.used_at),
+    )
+
+
+async def use(conn: AsyncConnection, challenge_id: str, *, now: datetime | None = None) -> bool:
+    """Mark the challenge used; False when it was already used or has expired."""
+    now = now or datetime.now(UTC)
+    result = await conn.execute(
+        update(challenges)
+        .where(challenges.c.id == challenge_id, challenges.c.used_at.is_(None), challenges.c.expires_at > now)
+        .values(used_at=now)
+    )
+    return result.rowcount == 1

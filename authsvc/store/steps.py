@@ -1,0 +1,66 @@
+"""Steps taken on an identification (EDS, liveness, OTP, CDAO, telco): outcome and non-personal details.
+
+The flows issue reads these to decide when an identification is complete under a regulatory profile.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.store.schema import identification_steps
+
+Outcome = Literal["passed", "failed"]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    method: str
+    outcome: Outcome
+    details: dict[str, Any]
+    created_at: datetime
+
+
+async def record(
+    conn: AsyncConnection, identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]
+) -> Step:
+    step = Step(str(uuid.uuid4()), method, outcome, dict(details), datetime.now(UTC))
+    await conn.execute(
+        identification_steps.insert().values(
+            id=step.id,
+            identification_id=identification_id,
+            method=method,
+            outcome=outcome,
+            details=json.dumps(step.details, sort_keys=True, default=str),
+            created_at=step.created_at,
+        )
+    )
+    return step
+
+
+async def of(conn: AsyncConnection, identification_id: str) -> list[Step]:
+    rows = (
+        await conn.execute(
+            select(identification_steps)
+            .where(identification_steps.c.identification_id == identification_id)
+            .order_by(identification_steps.c.created_at, identification_steps.c.id)
+        )
+    ).all()
+    return [
+        Step(
+            r.id,
+            r.method,
+            r.outcome,
+            json.loads(r.details),
+            r.created_at.replace(tzinfo=UTC) if r.created_at.tzinfo is None else r.created_at,
+        )
+        for r in rows
+    ]
