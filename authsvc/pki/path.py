@@ -1,0 +1,340 @@
+"""Certificate path validation to pinned trust anchors, at a moment the caller chooses (R-7.1).
+
+Unlike NCANode's one-hop issuer lookup, paths are built and validated by pyhanko-certvalidator
+(RFC 5280), with two seams filled for Kazakh GOST: a signature validator that dispatches through
+:func:`authsvc.pki.algorithms.verify_signature`, and an algorithm policy admitting the GOST OIDs.
+Anchors are pinned by certificate (roots roll over; names repeat), never by name.
+
+Revocation is deliberately *not* checked here: :attr:`PathResult.revocation_pairs` hands the
+(certificate, issuer) pairs to the revocation layer, which knows NCA's OCSP/CRL quirks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Final, Literal
+
+from asn1crypto import algos, cms, keys, x509
+from cryptography.exceptions import InvalidSignature
+from pydantic import BaseModel, ConfigDict, Field
+from pyhanko_certvalidator import CertificateValidator
+from pyhanko_certvalidator.context import ValidationContext
+from pyhanko_certvalidator.errors import (
+    AlgorithmNotSupported,
+    DisallowedAlgorithmError,
+    ExpiredError,
+    InvalidCertificateError,
+    NotYetValidError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+)
+from pyhanko_certvalidator.policy_decl import (
+    AlgorithmUsageConstraint,
+    AlgorithmUsagePolicy,
+    CertRevTrustPolicy,
+    DisallowWeakAlgorithmsPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    SignatureValidationContext,
+    SignatureValidator,
+)
+
+from authsvc.errors import AuthsvcError
+from authsvc.pki import asn1_compat
+from authsvc.pki.algorithms import UnsupportedAlgorithm, is_gost_oid, verify_signature
+from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info, load_certificate
+from authsvc.pki.der import ASN1_ERRORS, BadEncoding, decode_binary
+
+__all__ = [
+    "AiaFetcher",
+    "GostAwareSignatureValidator",
+    "KzAlgorithmPolicy",
+    "PathFailure",
+    "PathResult",
+    "PathValidator",
+]
+
+asn1_compat.install()
+
+PathFailure = Literal[
+    "expired",
+    "not_yet_valid",
+    "untrusted_root",
+    "no_path",
+    "bad_signature",
+    "key_usage",
+    "disallowed_algorithm",
+    "unsupported_algorithm",
+    "revoked",
+    "invalid_path",
+    "bad_certificate",
+]
+# Fetches the body at a caIssuers URL (DER/PEM certificate or PKCS#7 certs-only); None if unavailable.
+AiaFetcher = Callable[[str], Awaitable[bytes | None]]
+
+_AIA_MAX_DEPTH: Final = 4
+_NO_REVOCATION: Final = CertRevTrustPolicy(
+    RevocationCheckingPolicy(
+        ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
+        intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
+    )
+)
+
+
+class GostAwareSignatureValidator(SignatureValidator):
+    """pyhanko's signature seam, answered by :func:`verify_signature` (RSA, ECDSA, GOST).
+
+    Remembers an unsupported algorithm so the result can say so instead of "bad signature".
+    """
+
+    def __init__(self) -> None:
+        self.unsupported: str | None = None
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: keys.PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        if context.prehashed:
+            raise AlgorithmNotSupported("pre-hashed payloads are not supported")
+        try:
+            ok = verify_signature(
+                public_key_info, signature_algorithm, signed_data, signature, context.contextual_md_algorithm
+            )
+        except UnsupportedAlgorithm as exc:
+            self.unsupported = exc.detail
+            raise AlgorithmNotSupported(exc.detail) from exc
+        if not ok:
+            raise InvalidSignature
+
+
+class KzAlgorithmPolicy(AlgorithmUsagePolicy):
+    """Admit the Kazakh GOST algorithms; judge the rest as pyhanko's weak-algorithm policy does.
+
+    SHA-1 is refused unless ``allow_sha1`` (old NCA RSA certificates used it); RSA keys need 2048 bits.
+    """
+
+    def __init__(self, *, allow_sha1: bool = False) -> None:
+        weak = frozenset({"md2", "md5"} if allow_sha1 else {"md2", "md5", "sha1"})
+        self._fallback = DisallowWeakAlgorithmsPolicy(  # type: ignore[no-untyped-call]
+            weak_hash_algos=weak, rsa_key_size_threshold=2048
+        )
+
+    def digest_algorithm_allowed(
+        self, algo: algos.DigestAlgorithm, moment: datetime | None
+    ) -> AlgorithmUsageConstraint:
+        if is_gost_oid(algo["algorithm"].dotted):
+            return AlgorithmUsageConstraint(allowed=True)
+        result: AlgorithmUsageConstraint = self._fallback.digest_algorithm_allowed(algo, moment)
+        return result
+
+    def signature_algorithm_allowed(
+        self,
+        algo: algos.SignedDigestAlgorithm,
+        moment: datetime | None,
+        public_key: keys.PublicKeyInfo | None,
+    ) -> AlgorithmUsageConstraint:
+        if is_gost_oid(algo["algorithm"].dotted):
+            return AlgorithmUsageConstraint(allowed=True)
+        result: AlgorithmUsageConstraint = self._fallback.signature_algorithm_allowed(algo, moment, public_key)
+        return result
+
+
+class PathResult(BaseModel):
+    """Outcome of one path validation; ``certificates`` (leaf first, anchor last) is not serialised."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ok: bool
+    reasons: list[PathFailure] = []
+    detail: str = ""
+    validated_at: datetime
+    chain: list[CertInfo] = []
+    certificates: list[x509.Certificate] = Field(default_factory=list, exclude=True)
+
+    @property
+    def revocation_pairs(self) -> list[tuple[x509.Certificate, x509.Certificate]]:
+        """(certificate, issuer) for every non-anchor certificate on the path, leaf first."""
+        return list(zip(self.certificates, self.certificates[1:], strict=False))
+
+
+def _certs_from_blob(blob: bytes) -> list[x509.Certificate]:
+    """Certificates from an AIA body: DER/PEM certificate or a PKCS#7 certs-only bundle."""
+    try:
+        der = decode_binary(blob, what="caIssuers response")
+        info = cms.ContentInfo.load(der)
+        if info["content_type"].native == "signed_data":
+            return [c.chosen for c in info["content"]["certificates"] if c.name == "certificate"]
+    except (BadEncoding, *ASN1_ERRORS):
+        pass
+    try:
+        return [load_certificate(blob)]
+    except (BadEncoding, CertificateParseError):
+        return []
+
+
+def _is_self_issued(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.subject == cert.issuer)
+    except ASN1_ERRORS:
+        return False
+
+
+class PathValidator:
+    """Validates certificates against pinned anchors plus known (and optionally fetched) intermediates."""
+
+    def __init__(
+        self,
+        trust_anchors: Iterable[bytes | str | x509.Certificate],
+        intermediates: Iterable[bytes | str | x509.Certificate] = (),
+        *,
+        aia_fetcher: AiaFetcher | None = None,
+        allow_sha1: bool = False,
+    ) -> None:
+        self._anchors = [load_certificate(c) for c in trust_anchors]
+        self._intermediates = [load_certificate(c) for c in intermediates]
+        self._fetch = aia_fetcher
+        self._policy = KzAlgorithmPolicy(allow_sha1=allow_sha1)
+
+    @property
+    def anchors(self) -> list[x509.Certificate]:
+        return list(self._anchors)
+
+    def _known(self, extra: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+        return [*self._anchors, *self._intermediates, *extra]
+
+    async def _fetch_missing(self, cert: x509.Certificate, known: list[x509.Certificate]) -> list[x509.Certificate]:
+        """Follow caIssuers URLs upward while an issuer is missing (only with an injected fetcher)."""
+        if self._fetch is None:
+            return []
+        fetched: list[x509.Certificate] = []
+        current = cert
+        for _ in range(_AIA_MAX_DEPTH):
+            if _is_self_issued(current) or any(k.subject == current.issuer for k in [*known, *fetched]):
+                break
+            try:
+                urls = cert_info(current).ca_issuer_urls
+            except CertificateParseError:
+                break
+            found: list[x509.Certificate] = []
+            for url in urls:
+                try:
+                    body = await self._fetch(url)
+                except (AuthsvcError, OSError):
+                    body = None  # an unreachable AIA URL is a missing issuer, not a crash
+                found = [c for c in _certs_from_blob(body or b"") if c.subject == current.issuer]
+                if found:
+                    break
+            if not found:
+                break
+            fetched.extend(found)
+            current = found[0]
+        return fetched
+
+    async def validate(
+        self,
+        certificate: bytes | str | x509.Certificate,
+        *,
+        at: datetime,
+        other_certs: Iterable[x509.Certificate] = (),
+        required_key_usage: Iterable[str] = ("digital_signature",),
+    ) -> PathResult:
+        """Validate ``certificate`` at ``at`` (time-stamp genTime, now, or a pinned test time).
+
+        ``required_key_usage`` names keyUsage bits that must all be set on the leaf, e.g.
+        ``("non_repudiation",)`` for contract signing (R-10.1) or ``("digital_signature",)`` to log in.
+        Never raises for bad certificates: failures come back as named ``reasons``.
+        """
+        try:
+            leaf = load_certificate(certificate)
+        except (BadEncoding, CertificateParseError) as exc:
+            return PathResult(ok=False, reasons=["bad_certificate"], detail=exc.detail, validated_at=at)
+        extra = [c for c in other_certs if isinstance(c, x509.Certificate)]
+        known = self._known(extra)
+        extra = [*extra, *await self._fetch_missing(leaf, known)]
+        signatures = GostAwareSignatureValidator()
+        try:
+            context = ValidationContext(
+                trust_roots=list(self._anchors),
+                other_certs=[*self._intermediates, *extra],
+                moment=at,
+                allow_fetching=False,
+                revinfo_policy=_NO_REVOCATION,
+                algorithm_usage_policy=self._policy,
+                signature_validator=signatures,
+            )
+            validator = CertificateValidator(leaf, validation_context=context)
+            path = await validator.async_validate_usage(  # type: ignore[no-untyped-call]
+                set(required_key_usage)
+            )
+        except ExpiredError as exc:
+            return self._failed("expired", exc, leaf, at)
+        except NotYetValidError as exc:
+            return self._failed("not_yet_valid", exc, leaf, at)
+        except DisallowedAlgorithmError as exc:
+            return self._failed("disallowed_algorithm", exc, leaf, at)
+        except RevokedError as exc:
+            return self._failed("revoked", exc, leaf, at)
+        except PathBuildingError as exc:
+            reason: PathFailure = "untrusted_root" if self._reaches_foreign_root(leaf, known) else "no_path"
+            return self._failed(reason, exc, leaf, at)
+        except PathValidationError as exc:
+            message = str(exc).lower()
+            reason = "bad_signature" if "signature" in message else "invalid_path"
+            if signatures.unsupported is not None:
+                reason = "unsupported_algorithm"
+            return self._failed(reason, exc, leaf, at)
+        except InvalidCertificateError as exc:
+            return self._failed("key_usage", exc, leaf, at)
+        except (*ASN1_ERRORS, UnsupportedAlgorithm) as exc:
+            return self._failed("bad_certificate", exc, leaf, at)
+        certs = list(reversed(list(path)))
+        try:
+            chain = [cert_info(c) for c in certs]
+        except CertificateParseError as exc:
+            return self._failed("bad_certificate", exc, leaf, at)
+        return PathResult(ok=True, validated_at=at, chain=chain, certificates=certs)
+
+    def validate_sync(
+        self,
+        certificate: bytes | str | x509.Certificate,
+        *,
+        at: datetime,
+        other_certs: Iterable[x509.Certificate] = (),
+        required_key_usage: Iterable[str] = ("digital_signature",),
+    ) -> PathResult:
+        """:meth:`validate` for worker processes and CLI code (no event loop may be running)."""
+        return asyncio.run(
+            self.validate(certificate, at=at, other_certs=other_certs, required_key_usage=required_key_usage)
+        )
+
+    def _reaches_foreign_root(self, leaf: x509.Certificate, known: list[x509.Certificate]) -> bool:
+        """True when the leaf chains by name to a self-signed certificate that is not pinned."""
+        current = leaf
+        for _ in range(_AIA_MAX_DEPTH + 2):
+            if _is_self_issued(current):
+                return current.sha256 not in {a.sha256 for a in self._anchors}
+            parents = [k for k in known if k.subject == current.issuer and k is not current]
+            if not parents:
+                return False
+            current = parents[0]
+        return False
+
+    @staticmethod
+    def _failed(reason: PathFailure, exc: Exception, leaf: x509.Certificate, at: datetime) -> PathResult:
+        try:
+            chain = [cert_info(leaf)]
+        except (*ASN1_ERRORS, CertificateParseError):
+            chain = []
+        return PathResult(
+            ok=False, reasons=[reason], detail=str(exc), validated_at=at, chain=chain, certificates=[leaf]
+        )

@@ -1,0 +1,70 @@
+"""Start a real `authsvc serve` process for a benchmark: its own key file and database, pinned to one core."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Server:
+    base: str
+    api_key: str
+    workdir: Path
+    pid: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`dsn` None = a fresh SQLite file. The server is pinned to `core` with taskset when available."""
+    work = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
+    env = {
+        **os.environ,
+        "AUTHSVC_DATABASE_DSN": dsn or f"sqlite:///{work}/bench.db",
+        "AUTHSVC_KEYS_FILE": str(work / "keys.json"),
+        "AUTHSVC_RATE_LIMIT_REQUESTS_PER_WINDOW": "100000000",
+        "AUTHSVC_SERVER_LOG_LEVEL": "WARNING",
+        "AUTHSVC_SERVER_PROCESS_WORKERS": "1",
+        **(extra_env or {}),
+    }
+    cli = [sys.executable, "-m", "authsvc.cli"]
+    subprocess.run([*cli, "keys", "init"], env=env, check=True, capture_output=True)
+    out = subprocess.run([*cli, "lender", "create", "--name", "bench", "--json"], env=env, check=True, capture_output=True)
+    key = json.loads(out.stdout)["api_key"]
+    port = free_port()
+    pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
+    proc = subprocess.Popen([*pin, *cli, "serve", "--port", str(port)], env=env, stderr=(work / "log").open("wb"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/readyz", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError((work / "log").read_text()[-2000:]) from None
+                time.sleep(0.2)
+        yield Server(base, key, work, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
