@@ -68,6 +68,7 @@ def cmd_lender_create(args: argparse.Namespace) -> int:
                 await audit.append(
                     conn, keys, AuditEvent.LENDER_CREATED, lender_id=lender.id, details={"name": args.name}
                 )
+            await audit.chain_all(engine, keys)
             return lender.id, api_key
         finally:
             await engine.dispose()
@@ -92,7 +93,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         where = f" at {finding.seq}" if finding.seq is not None else ""
         print(f"TAMPERED ({finding.kind}{where}): {finding.message}")
     if report.ok:
-        print(f"audit log intact: {report.entries} entries, head {report.head_seq}")
+        waiting = f", {report.pending} waiting to be chained" if report.pending else ""
+        print(f"audit log intact: {report.entries} entries, head {report.head_seq}{waiting}")
         return 0
     return 1
 

@@ -47,7 +47,9 @@ def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] 
     }
     cli = [sys.executable, "-m", "authsvc.cli"]
     subprocess.run([*cli, "keys", "init"], env=env, check=True, capture_output=True)
-    out = subprocess.run([*cli, "lender", "create", "--name", "bench", "--json"], env=env, check=True, capture_output=True)
+    out = subprocess.run(
+        [*cli, "lender", "create", "--name", "bench", "--json"], env=env, check=True, capture_output=True
+    )
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
     pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
@@ -57,7 +59,7 @@ def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] 
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(base + "/readyz", timeout=1).close()
+                urllib.request.urlopen(base + "/healthz", timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:

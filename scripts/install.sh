@@ -8,9 +8,9 @@ DEV=${1:-}
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# openssl: independent peer in the PKI tests; postgresql: a throwaway server when none is running;
+# openssl: independent peer in the PKI tests; libengine-gost-openssl: fast Streebog for large GOST CRLs; postgresql: a throwaway server when none is running;
 # libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads.
-APT_PACKAGES="openssl postgresql postgresql-client libgl1 libglib2.0-0"
+APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 GENESIS = bytes(32)
 HEAD_DOMAIN = b"authsvc-audit-head\x00"
+PENDING_DOMAIN = b"authsvc-audit-pending\x00"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ def entry_hash(prev_hash: bytes, body: bytes) -> bytes:
     return hashlib.sha256(prev_hash + body).digest()
 
 
+def pending_message(
+    at: str, event: str, lender_id: str | None, subject: str | None, details: str, key_id: str
+) -> bytes:
+    """What a waiting (not yet chained) entry is signed over; domain-separated from chained entries."""
+    return PENDING_DOMAIN + canonical(0, at, event, lender_id, subject, details, key_id)
+
+
 def head_message(seq: int, entry_hash_: bytes, at: str) -> bytes:
     return HEAD_DOMAIN + seq.to_bytes(8, "big") + entry_hash_ + at.encode()
 
@@ -76,6 +84,7 @@ class Finding:
 class VerifyReport:
     entries: int
     head_seq: int
+    pending: int = 0  # written but not yet linked into the chain
     findings: list[Finding] = field(default_factory=list)
 
     @property

@@ -50,6 +50,7 @@ async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> Ver
     try:
         async with engine.connect() as conn:
             entries, head = await audit.read_all(conn)
+            pending = await audit.read_pending(conn, keys)
     finally:
         await engine.dispose()
 
@@ -60,6 +61,11 @@ async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> Ver
             return None
 
     report = verify_chain(entries, head, key_for)
+    report.pending = pending.count
+    for pending_id in pending.tampered:
+        report.findings.append(
+            Finding("altered", None, f"waiting entry #{pending_id} was altered before it was chained")
+        )
     if witness is not None:
         check_witness(entries, report, witness)
         if report.ok:

@@ -203,9 +203,10 @@ class Registry:
             )
             if not allowed:
                 await conn.rollback()
-                async with self.engine.begin() as log:
+                # The refusal is recorded on the same connection, in a transaction of its own.
+                async with conn.begin():
                     await audit.append(
-                        log,
+                        conn,
                         self.keys,
                         AuditEvent.CLIENT_CHANGE_REFUSED,
                         lender_id=lender_id,

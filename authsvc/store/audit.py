@@ -1,24 +1,30 @@
 """Appending to and reading the audit log (R-12.1).
 
-An append runs inside the caller's transaction, so the audited change and its audit entry commit or
-roll back together. It locks the single head row (SELECT … FOR UPDATE on PostgreSQL; SQLite's
-BEGIN IMMEDIATE already serialises writers), so processes sharing one database extend one chain.
-Details never hold personal data: ids, codes and outcomes only.
+`append` writes a *pending* entry inside the caller's transaction, so the audited change and its record
+commit or roll back together; the entry is signed at once, so editing it while it waits is detected. No
+lock is taken there. `chain_pending` then links waiting entries into the hash chain in arrival order, many
+per transaction under the one head-row lock (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+already serialises), so processes sharing a database extend one chain without queueing every request
+behind it. Details never hold personal data: ids, codes and outcomes only.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from cryptography.exceptions import InvalidSignature
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authsvc.audit.chain import Entry, Head, canonical, entry_hash, head_message
+from authsvc.audit.chain import Entry, Head, canonical, entry_hash, head_message, pending_message
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store.schema import audit_head, audit_log
+from authsvc.store.schema import audit_head, audit_log, audit_pending
+
+TAMPERED_PENDING = "audit.pending_tampered"
 
 
 def now_iso() -> str:
@@ -33,42 +39,90 @@ async def append(
     lender_id: str | None = None,
     subject: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> int:
-    """Append one entry in the current transaction; returns its sequence number."""
-    head = (
-        await conn.execute(
-            select(audit_head.c.seq, audit_head.c.entry_hash).where(audit_head.c.id == 1).with_for_update()
-        )
-    ).one()
-    seq, at, key_id = head.seq + 1, now_iso(), keys.audit_key_id
+) -> None:
+    """Record one event in the current transaction (chained shortly after by `chain_pending`)."""
+    at, key_id = now_iso(), keys.audit_key_id
     body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = entry_hash(head.entry_hash, canonical(seq, at, event, lender_id, subject, body, key_id))
     await conn.execute(
-        audit_log.insert().values(
-            seq=seq,
+        audit_pending.insert().values(
             at=at,
             event=event,
             lender_id=lender_id,
             subject=subject,
             details=body,
             key_id=key_id,
-            prev_hash=head.entry_hash,
-            entry_hash=digest,
-            signature=keys.sign_audit(digest),
+            signature=keys.sign_audit(pending_message(at, event, lender_id, subject, body, key_id)),
         )
     )
-    await conn.execute(
-        update(audit_head)
-        .where(audit_head.c.id == 1)
-        .values(
-            seq=seq,
-            entry_hash=digest,
-            at=at,
-            key_id=key_id,
-            signature=keys.sign_audit(head_message(seq, digest, at)),
+
+
+def _pending_intact(keys: KeyStore, row: Any) -> bool:
+    try:
+        keys.audit_public_key(row.key_id).verify(
+            _bytes(row.signature),
+            pending_message(row.at, row.event, row.lender_id, row.subject, row.details, row.key_id),
         )
-    )
-    return int(seq)
+    except (InvalidSignature, KeyError, ValueError):
+        return False
+    return True
+
+
+async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = 1000) -> int:
+    """Link up to ``limit`` waiting entries into the chain; returns how many. Safe to run in every process."""
+    async with engine.connect() as probe:
+        if (await probe.execute(select(audit_pending.c.id).limit(1))).first() is None:
+            return 0  # nothing waits: don't take the head lock
+    async with engine.begin() as conn:
+        lock = select(audit_head.c.seq, audit_head.c.entry_hash).where(audit_head.c.id == 1).with_for_update()
+        head = (await conn.execute(lock)).one()
+        rows = (await conn.execute(select(audit_pending).order_by(audit_pending.c.id).limit(limit))).all()
+        if not rows:
+            return 0
+        seq, prev = int(head.seq), _bytes(head.entry_hash)
+        at = key_id = ""
+        values = []
+        for row in rows:
+            seq += 1
+            if _pending_intact(keys, row):
+                at, event, lender, subject, body = row.at, row.event, row.lender_id, row.subject, row.details
+            else:
+                # Someone edited the entry while it waited: chain a record of that instead of the edited text.
+                at, event, lender, subject = now_iso(), TAMPERED_PENDING, None, None
+                body = json.dumps({"pending_id": row.id}, separators=(",", ":"))
+            key_id = keys.audit_key_id
+            digest = entry_hash(prev, canonical(seq, at, event, lender, subject, body, key_id))
+            values.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "event": event,
+                    "lender_id": lender,
+                    "subject": subject,
+                    "details": body,
+                    "key_id": key_id,
+                    "prev_hash": prev,
+                    "entry_hash": digest,
+                    "signature": keys.sign_audit(digest),
+                }
+            )
+            prev = digest
+        await conn.execute(audit_log.insert(), values)
+        await conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(
+                seq=seq, entry_hash=prev, at=at, key_id=key_id, signature=keys.sign_audit(head_message(seq, prev, at))
+            )
+        )
+        await conn.execute(delete(audit_pending).where(audit_pending.c.id <= rows[-1].id))
+        return len(rows)
+
+
+async def chain_all(engine: AsyncEngine, keys: KeyStore) -> int:
+    total = 0
+    while n := await chain_pending(engine, keys):
+        total += n
+    return total
 
 
 def _bytes(value: Any) -> bytes:
@@ -76,6 +130,21 @@ def _bytes(value: Any) -> bytes:
     if value is None:
         return b""
     return value.encode() if isinstance(value, str) else bytes(value)
+
+
+@dataclass(frozen=True)
+class Pending:
+    count: int
+    tampered: list[int]
+
+
+async def read_pending(conn: AsyncConnection, keys: KeyStore) -> Pending:
+    rows = (await conn.execute(select(audit_pending).order_by(audit_pending.c.id))).all()
+    return Pending(len(rows), [r.id for r in rows if not _pending_intact(keys, r)])
+
+
+async def pending_count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(audit_pending))).scalar_one())
 
 
 async def read_all(conn: AsyncConnection) -> tuple[list[Entry], Head]:

@@ -40,7 +40,16 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(dsn: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> AsyncEngine:
     url = async_url(dsn)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        # One connection per process: SQLite admits one writer anyway, and queueing in the pool is fair and
+        # immediate, where contending connections would sleep in SQLite's busy handler (p99 near a second).
+        # Other processes still wait on the database lock (BEGIN IMMEDIATE + busy timeout).
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": busy_timeout_ms / 1000},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=busy_timeout_ms / 1000,
+        )
         _sqlite_pragmas(engine, busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)

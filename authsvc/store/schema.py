@@ -112,6 +112,21 @@ audit_log = Table(
     Column("signature", LargeBinary(64), nullable=False),
 )
 
+# Entries wait here, written in the same transaction as the change they record, until the chainer links
+# them into audit_log in order (one head lock per batch instead of one per request).
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("lender_id", String(36), nullable=True),
+    Column("subject", String(80), nullable=True),
+    Column("details", Text, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+)
+
 audit_head = Table(
     "audit_head",
     metadata,
@@ -168,4 +183,131 @@ used_evidence = Table(
     Column("identification_id", String(36), nullable=False),
     Column("used_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("kind", "digest", name="pk_used_evidence"),
+)
+
+# --- second factors and outside registries (migration 0003, issue 5) -----------------------------------
+
+# SMS / contract one-time codes: only a keyed hash of the code is kept (bound to its context).
+otp_codes = Table(
+    "otp_codes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), nullable=False),
+    Column("client_id", String(36), nullable=False),
+    Column("binding", String(200), nullable=False),  # "ident:<id>:<operation>" or "contract:<id>:<sha256>"
+    Column("code_mac", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Index("ix_otp_codes_binding", "binding", "created_at"),
+)
+
+# The SMS outbox: phone and text sealed under the row's own data key; workers claim rows atomically.
+sms_outbox = Table(
+    "sms_outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | sending | sent | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("payload_sealed", LargeBinary, nullable=False),
+    Column("gateway", String(32), nullable=True),
+    Column("message_id", String(100), nullable=True),
+    Column("error", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_sms_outbox_due", "status", "next_attempt_at"),
+    Index("ix_sms_outbox_message", "message_id"),
+)
+
+# TOTP authenticators and HOTP hardware tokens; the seed is sealed, counters move by conditional UPDATE.
+otp_tokens = Table(
+    "otp_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), nullable=False),
+    Column("client_id", String(36), nullable=True),
+    Column("kind", String(8), nullable=False),  # totp | hotp
+    Column("serial", String(64), nullable=True),
+    Column("status", String(16), nullable=False),  # pending | active
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("algorithm", String(8), nullable=False),
+    Column("digits", Integer, nullable=False),
+    Column("period", Integer, nullable=False),
+    Column("counter", BigInteger, nullable=False),  # HOTP: next unused counter
+    Column("last_step", BigInteger, nullable=True),  # TOTP: last accepted time step
+    Column("drift", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("lender_id", "serial", name="uq_otp_tokens_serial"),
+    Index("ix_otp_tokens_client", "client_id"),
+)
+
+# Abuse limits (SMS pumping, guessing): fixed-window counters and escalating delays, shared by processes.
+throttles = Table(
+    "throttles",
+    metadata,
+    Column("scope", String(80), primary_key=True),  # "<kind>:<keyed hash>"; never a raw phone or IP
+    Column("window_start", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", BigInteger, nullable=False),
+)
+
+# Mobile-operator answers cached by a keyed hash of (IIN, phone).
+telco_checks = Table(
+    "telco_checks",
+    metadata,
+    Column("key_mac", LargeBinary(32), primary_key=True),
+    Column("answer", Text, nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Cabinet log-in passwords: argon2id PHC strings.
+client_passwords = Table(
+    "client_passwords",
+    metadata,
+    Column("client_id", String(36), ForeignKey("clients.id"), primary_key=True),
+    Column("hash", String(255), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- Loan contracts and their signatures (issue 3) ----------------------------
+# The document, its SHA-256 and every signature with its validation data are sealed under the contract's
+# data key (loan secrets, R-12.2); only ids, state and times are plain.
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), ForeignKey("lenders.id"), nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("has_document", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_contracts_client", "client_id"),
+)
+
+contract_signatures = Table(
+    "contract_signatures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("contract_id", String(36), ForeignKey("contracts.id"), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_contract_signatures_contract", "contract_id"),
 )

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from authsvc.api.state import SERVICES
-from authsvc.store import identifications
+from authsvc.store import audit, identifications
 from authsvc.store.schema import audit_log, client_files, clients
 from tests.conftest import PDF, Api, b64, individual, jpeg, legal_entity
 
@@ -130,8 +130,8 @@ async def test_each_bad_field_gets_its_code_and_writes_nothing(api: Api) -> None
         assert problem["status"] == 422 and problem["detail"] and problem["type"].endswith(code)
     assert await count(api, clients) == 0
     assert await count(api, client_files) == 0
-    events = await count(api, audit_log)
-    assert events == 1  # only service.started
+    await audit.chain_all(api.app[SERVICES].engine, api.app[SERVICES].keys)
+    assert await count(api, audit_log) == 1  # only service.started
 
 
 async def test_photo_too_large_is_refused_before_decoding(api: Api) -> None:
@@ -198,3 +198,18 @@ async def test_iin_and_bin_never_change(api: Api) -> None:
     # The refused attempts did not use up the identification.
     ok = await api.patch(f"/v1/clients/{cid}", {"identification_id": ident, "phone": "+77051234567"})
     assert ok.status == 200
+
+
+async def test_registration_is_audited_and_the_chain_verifies(api: Api) -> None:
+    from authsvc.audit.verify import verify_database
+
+    out = await (await api.post("/v1/clients", individual())).json()
+    services = api.app[SERVICES]
+    await audit.chain_all(services.engine, services.keys)
+    async with services.engine.connect() as conn:
+        entries, _ = await audit.read_all(conn)
+    registered = [e for e in entries if e.event == "client.registered"]
+    assert [e.subject for e in registered] == [out["id"]]
+    assert "811201401188" not in registered[0].details
+    report = await verify_database(services.settings.database.dsn, services.keys, None)
+    assert report.ok, report.findings

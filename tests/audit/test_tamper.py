@@ -23,6 +23,7 @@ async def write_log(dsn: str, keys: LocalKeyStore, n: int = 6) -> None:
             await audit.append(
                 conn, keys, "client.registered", lender_id="L1", subject=f"c{i + 1}", details={"i": i + 1}
             )
+        assert await audit.chain_pending(engine, keys) == 1  # one at a time, as a busy chainer would
     await engine.dispose()
 
 
@@ -157,3 +158,30 @@ async def test_altered_last_entry(dsn: str, keys: LocalKeyStore) -> None:
     await write_log(dsn, keys)
     await sql(dsn, "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 6")
     assert kinds(await verify(dsn, keys)) == [("altered", 6)]
+
+
+async def test_entry_altered_while_waiting_is_caught(dsn: str, keys: LocalKeyStore) -> None:
+    engine = create_engine(dsn)
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        await audit.append(conn, keys, "client.registered", subject="c1", details={"i": 1})
+        await audit.append(conn, keys, "client.registered", subject="c2", details={"i": 2})
+    await engine.dispose()
+    await sql(dsn, "UPDATE audit_pending SET subject = 'someone-else' WHERE subject = 'c2'")
+    report = await verify(dsn, keys)
+    assert report.pending == 2 and kinds(report) == [("altered", None)]
+    engine = create_engine(dsn)
+    assert await audit.chain_all(engine, keys) == 2
+    await engine.dispose()
+    report = await verify(dsn, keys)
+    assert report.ok and report.pending == 0
+    events = [e.event for e in (await _entries(dsn))]
+    assert events == ["client.registered", "audit.pending_tampered"]
+
+
+async def _entries(dsn: str) -> list[Any]:
+    engine = create_engine(dsn)
+    async with engine.connect() as conn:
+        entries, _ = await audit.read_all(conn)
+    await engine.dispose()
+    return entries

@@ -90,6 +90,17 @@ def upgrade() -> None:
         sa.Column("entry_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("signature", sa.LargeBinary(64), nullable=False),
     )
+    op.create_table(
+        "audit_pending",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("event", sa.String(64), nullable=False),
+        sa.Column("lender_id", sa.String(36), nullable=True),
+        sa.Column("subject", sa.String(80), nullable=True),
+        sa.Column("details", sa.Text, nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=False),
+        sa.Column("signature", sa.LargeBinary(64), nullable=False),
+    )
     head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -114,6 +125,7 @@ def downgrade() -> None:
     for table in (
         "rate_windows",
         "audit_head",
+        "audit_pending",
         "audit_log",
         "identifications",
         "idempotency_keys",
