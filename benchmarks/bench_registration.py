@@ -35,7 +35,13 @@ def valid_iin(n: int) -> str:
             return prefix + str(digit)
 
 
-def photo() -> str:
+def photo(face: bool) -> str:
+    if face:  # a real frontal portrait, judged by the face-quality check
+        path = os.path.join(
+            os.path.dirname(__file__), "..", "..", "shared", "fixtures", "faces", "alex_lacamoire_1.jpg"
+        )
+        with open(os.environ.get("AUTHSVC_BENCH_PHOTO", path), "rb") as fh:
+            return base64.b64encode(fh.read()).decode()
     buf = io.BytesIO()
     Image.new("RGB", (480, 640), (230, 228, 225)).save(buf, "JPEG", quality=85)
     return base64.b64encode(buf.getvalue()).decode()
@@ -55,8 +61,8 @@ def body(iin: str, image: str) -> dict[str, Any]:
     }
 
 
-async def bench(base: str, key: str, seconds: float, concurrency: int, salt: int) -> load.Result:
-    image = photo()
+async def bench(base: str, key: str, seconds: float, concurrency: int, salt: int, face: bool = False) -> load.Result:
+    image = photo(face)
     headers = {"Authorization": f"Bearer {key}"}
     iins = [valid_iin(salt * 10_000_000 + i) for i in range(200_000)]
 
@@ -77,6 +83,9 @@ def main() -> None:
         "--pg", default=os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     )
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--face-check", action="store_true", help="real portrait + face-quality check (R-6.1) in the process pool"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; server pinned to core 0"
@@ -86,9 +95,14 @@ def main() -> None:
             continue
         if name == "postgresql":
             dsn = _fresh_pg(args.pg)
-        with server.running(dsn) as srv:
-            result = asyncio.run(bench(srv.base, srv.api_key, args.seconds, args.concurrency, random.randint(1, 999)))
-            print(result.line(f"registrations, {name}, concurrency {args.concurrency}"))
+        env = {"AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "true" if args.face_check else "false"}
+        if args.face_check:
+            env["AUTHSVC_REGISTRY_PHOTO_QUALITY"] = '{"max_mouth_openness": 0.5}'
+        with server.running(dsn, extra_env=env) as srv:
+            salt = random.randint(1, 999)
+            result = asyncio.run(bench(srv.base, srv.api_key, args.seconds, args.concurrency, salt, args.face_check))
+            what = "with face check" if args.face_check else "format checks only"
+            print(result.line(f"registrations ({what}), {name}, concurrency {args.concurrency}"))
 
 
 def _fresh_pg(admin_dsn: str) -> str:

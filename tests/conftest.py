@@ -111,7 +111,12 @@ def keys() -> LocalKeyStore:
 
 
 def make_settings(dsn: str, **overrides: Any) -> Settings:
-    sections: dict[str, dict[str, Any]] = {"database": {"dsn": dsn}, "security": {"test_pki": True}}
+    # Synthetic photos have no face: the face check is off here and on in tests/api/test_photo_quality.py.
+    sections: dict[str, dict[str, Any]] = {
+        "database": {"dsn": dsn},
+        "security": {"test_pki": True},
+        "registry": {"photo_face_check": False},
+    }
     for key, value in overrides.items():
         sections.setdefault(key, {}).update(value)
     return load_settings(env={}, **sections)

@@ -47,3 +47,10 @@ def test_explain_lists_every_setting_and_hides_passwords() -> None:
     assert all(r.help and r.env.startswith("AUTHSVC_") for r in rows)
     dsn = next(r for r in rows if r.env == "AUTHSVC_DATABASE_DSN")
     assert "hunter2" not in str(dsn.value) and "svc:***@db" in str(dsn.value)
+
+
+def test_tables_come_from_the_environment_as_json() -> None:
+    s = load_settings(env={"AUTHSVC_REGISTRY_PHOTO_QUALITY": '{"max_mouth_openness": 0.2}'})
+    assert s.registry.photo_quality == {"max_mouth_openness": 0.2}
+    with pytest.raises(ConfigError):
+        load_settings(env={"AUTHSVC_REGISTRY_PHOTO_QUALITY": "max=1"})
