@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.crypto.keystore import KeyStore
@@ -69,10 +69,7 @@ async def issue(
     return challenge
 
 
-async def find_by_nonce(conn: AsyncConnection, keys: KeyStore, nonce: bytes) -> Challenge | None:
-    row = (await conn.execute(select(challenges).where(challenges.c.nonce_mac == nonce_mac(keys, nonce)))).one_or_none()
-    if row is None:
-        return None
+def _challenge(row: Row[Any]) -> Challenge:
     return Challenge(
         row.id,
         row.identification_id,
@@ -82,21 +79,17 @@ async def find_by_nonce(conn: AsyncConnection, keys: KeyStore, nonce: bytes) -> 
         _aware(row.expires_at) or datetime.now(UTC),
         _aware(row.used_at),
     )
+
+
+async def find_by_nonce(conn: AsyncConnection, keys: KeyStore, nonce: bytes) -> Challenge | None:
+    query = select(challenges).where(challenges.c.nonce_mac == nonce_mac(keys, nonce))
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else _challenge(row)
 
 
 async def get(conn: AsyncConnection, challenge_id: str) -> Challenge | None:
     row = (await conn.execute(select(challenges).where(challenges.c.id == challenge_id))).one_or_none()
-    if row is None:
-        return None
-    return Challenge(
-        row.id,
-        row.identification_id,
-        row.method,
-        None,
-        json.loads(row.payload),
-        _aware(row.expires_at) or datetime.now(UTC),
-        _aware(row.used_at),
-    )
+    return None if row is None else _challenge(row)
 
 
 async def use(conn: AsyncConnection, challenge_id: str, *, now: datetime | None = None) -> bool:
