@@ -8,23 +8,39 @@ import logging
 import multiprocessing
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from authsvc.api import clients, identifications, system
+from authsvc.api import (
+    clients,
+    contracts,
+    eds,
+    identifications,
+    liveness,
+    registries,
+    second_factors,
+    system,
+    tokens,
+)
 from authsvc.api.middlewares import METRICS, HttpMetrics, auth_middleware, context_middleware
 from authsvc.api.routing import OperationRegistry
-from authsvc.api.state import OPERATIONS, SERVICES, SETTINGS, Services
+from authsvc.api.state import LIVENESS, OPERATIONS, SERVICES, SETTINGS, Services
+from authsvc.audit.chainer import run_chainer
+from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import Registry
 from authsvc.config import Settings, resolve_path
 from authsvc.crypto.keystore import KeyStore
 from authsvc.crypto.local_keys import load_key_file
+from authsvc.methods.factors import open_factors
+from authsvc.methods.liveness import LivenessMethod
+from authsvc.methods.sms_queue import SmsWorker
 from authsvc.store import audit, idempotency, ratelimit
+from authsvc.store import liveness as liveness_store
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 
@@ -34,7 +50,7 @@ HOUSEKEEPING_S = 300
 
 def operations() -> OperationRegistry:
     ops = OperationRegistry()
-    for module in (system, clients, identifications):
+    for module in (system, clients, identifications, liveness, eds, contracts, second_factors, registries, tokens):
         module.register(ops)
     return ops
 
@@ -79,7 +95,7 @@ def create_app(
                 engine=engine,
                 keys=store_keys,
                 limits=settings.registry,
-                photo_inspector=photo_inspector or FormatOnlyInspector(),
+                photo_inspector=photo_inspector or _photo_inspector(settings, executor),
                 test_pki=settings.security.test_pki,
                 today=today,
             ),
@@ -88,8 +104,14 @@ def create_app(
             operations=ops,
         )
         app[SERVICES] = services
+        app[LIVENESS] = LivenessMethod(engine, store_keys, services.registry, executor, settings.liveness)
         app[METRICS] = HttpMetrics(services)
+        # Outside parties' clients and the SMS outbox worker (issue 5).
+        factors = services.factors = open_factors(settings.factors, store_keys)
+        sms_worker = SmsWorker(engine, store_keys, factors)
+        sms_worker.start()
         async with engine.begin() as conn:
+            await record_if_changed(conn, store_keys, settings)
             await audit.append(
                 conn,
                 store_keys,
@@ -100,27 +122,47 @@ def create_app(
                     "pid": os.getpid(),
                 },
             )
-        housekeeping = asyncio.create_task(_housekeeping(services))
+        background = [
+            asyncio.create_task(_housekeeping(services)),
+            asyncio.create_task(run_chainer(engine, store_keys)),
+        ]
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(Exception):
+                await audit.chain_all(engine, store_keys)  # leave nothing waiting at a clean stop
+            await sms_worker.stop()
+            await factors.close()
             executor.shutdown(wait=False, cancel_futures=True)
             await engine.dispose()
 
     app.cleanup_ctx.append(resources)
+    app.cleanup_ctx.append(eds.pki_context)  # after the pool it uses; closed before it
     return app
 
 
+def _photo_inspector(settings: Settings, executor: Executor) -> PhotoInspector:
+    if not settings.registry.photo_face_check:
+        return FormatOnlyInspector()
+    from authsvc.methods.photo_quality import FaceQualityInspector
+
+    return FaceQualityInspector(executor, settings.registry.photo_quality)
+
+
 async def _housekeeping(services: Services) -> None:
-    """Forget expired idempotency keys and old rate windows; a failed round is retried next time."""
+    """Forget expired idempotency keys and old rate windows, delete liveness media past retention;
+    a failed round is retried next time."""
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
             async with services.engine.begin() as conn:
                 await idempotency.purge(conn, services.settings.security.idempotency_ttl_s)
                 await ratelimit.purge(conn, window_s=services.settings.rate_limit.window_s)
+                await liveness_store.purge_media(conn)
         except Exception:
             log.exception("housekeeping failed")

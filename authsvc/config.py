@@ -7,14 +7,17 @@ the defaults below. ``authsvc config explain`` prints them all.
 
 from __future__ import annotations
 
+import json
+import json
 import os
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from authsvc.errors import ConfigError
 
@@ -80,6 +83,12 @@ class RegistrySettings(_Section):
     photo_min_side: int = Field(240, ge=16, description="Smallest photo side in pixels.")
     scan_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest scanned document.")
     scans_max_count: int = Field(10, ge=1, description="Most scanned documents per legal entity.")
+    photo_face_check: bool = Field(
+        True, description="Judge the photo's face (one frontal face, mouth closed, eyes open, light background)."
+    )
+    photo_quality: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of liveness.quality.QualitySettings limits, by name."
+    )
 
 
 class AuditSettings(_Section):
@@ -87,6 +96,143 @@ class AuditSettings(_Section):
         "var/keys/audit-witness.json",
         description="Where `audit verify` records the last verified head, to catch a later truncation.",
     )
+
+
+class FactorSettings(_Section):
+    """Second factors and outside registries (issue 5); the URLs default to `python -m simulators`."""
+
+    sms_a_url: str = Field("http://127.0.0.1:8702", description="SMS gateway A (first choice).")
+    sms_b_url: str = Field("http://127.0.0.1:8703", description="SMS gateway B (failover); empty = none.")
+    telco_url: str = Field("http://127.0.0.1:8704", description="Mobile-operator subscriber check (R-108.1).")
+    cdao_url: str = Field("http://127.0.0.1:8705", description="CDAO biometric identification (R-7.2).")
+    bureau_url: str = Field("http://127.0.0.1:8706", description="Credit bureau (R-NB.6, R-NB.7).")
+    bank_url: str = Field("http://127.0.0.1:8707", description="Account ownership check (R-NB.2).")
+    upstream_timeout_s: float = Field(5.0, gt=0, description="Per-try time limit of a call to an outside party.")
+    upstream_attempts: int = Field(2, ge=1, le=5, description="Tries of an idempotent outside call.")
+    sms_sender: str = Field("DemoMFO", description="SMS sender name (1-11 Latin letters or digits).")
+    sms_receipt_secret: str = Field("", description="HMAC secret of SMS delivery receipts; empty = unsigned.")
+    sms_callback_url: str = Field("", description="Where gateways POST delivery receipts; empty = none.")
+    sms_poll_s: float = Field(0.5, gt=0, description="How often the SMS outbox worker looks for work.")
+    otp_digits: int = Field(6, ge=6, le=8, description="Digits of an SMS code.")
+    otp_ttl_s: int = Field(300, ge=30, description="Lifetime of an SMS code.")
+    otp_max_attempts: int = Field(5, ge=1, description="Verify attempts allowed per code.")
+    otp_resend_cooldown_s: int = Field(60, ge=0, description="Wait before another code to the same identification.")
+    send_limit_per_client: int = Field(5, ge=1, description="Codes per client per send window.")
+    send_limit_per_phone: int = Field(5, ge=1, description="Codes per phone number per send window.")
+    send_limit_per_ip: int = Field(30, ge=1, description="Codes requested per caller IP per send window.")
+    send_limit_per_lender: int = Field(10_000, ge=1, description="Codes per lender per send window.")
+    send_window_s: int = Field(3600, ge=60, description="Length of the sending window (SMS pumping).")
+    verify_limit_per_ip: int = Field(600, ge=1, description="Verifications per caller IP per minute.")
+    verify_free_failures: int = Field(3, ge=0, description="Wrong answers per client before delays start.")
+    verify_delay_base_s: int = Field(2, ge=1, description="First delay after the free failures; doubles each time.")
+    verify_delay_max_s: int = Field(900, ge=1, description="Longest delay (never a permanent lock-out).")
+    totp_issuer: str = Field("authsvc", description="Issuer shown by authenticator apps (no ':').")
+    hotp_look_ahead: int = Field(10, ge=0, le=100, description="HOTP counters accepted ahead of the next one.")
+    telco_cache_ttl_s: int = Field(86_400, ge=0, description="How long a subscriber check is reused.")
+    sim_swap_days: int = Field(30, ge=0, description="A SIM or holder change this recent is a risk signal.")
+    password_min_length: int = Field(10, ge=8, description="Shortest password accepted (R-6.5).")
+    password_max_length: int = Field(256, ge=64, description="Longest password accepted (never below 64).")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id passes; a change rehashes at the next log-in.")
+    argon2_memory_kib: int = Field(19 * 1024, ge=1024, description="argon2id memory in KiB.")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
+
+
+_SIMULATOR = "http://127.0.0.1:8701"
+
+
+def _listish(value: Any) -> Any:
+    """Environment values for list settings: JSON, or comma-separated text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class CrlSourceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(description="Complete CRL URL.")
+    delta_url: str | None = Field(None, description="Delta CRL URL, if the CA publishes one.")
+    issuer: str = Field(description="The CA certificate that signs it: one of the anchor/intermediate files or URLs.")
+
+
+class PkiSettings(_Section):
+    """EDS verification (issue 3): trust anchors pinned by certificate, revocation policy, CRL cache.
+
+    The defaults trust the NCA test-PKI simulator (`python -m simulators`, port 8701): its CA certificates
+    are fetched from its /cert/ URLs at start-up and retried in the background until it answers
+    (/readyz reports not ready until then). Production lists NCA's roots by file (configs/production.example.toml).
+    """
+
+    anchor_files: list[str] = Field(default_factory=list, description="Trust anchors: PEM/DER files (pinned).")
+    anchor_urls: list[str] = Field(
+        default_factory=lambda: [
+            f"{_SIMULATOR}/cert/root_gost2022_test.cer",
+            f"{_SIMULATOR}/cert/root_rsa2022_test.cer",
+        ],
+        description="Trust anchors fetched over HTTP at start-up (the simulator only: never for real NCA roots).",
+    )
+    intermediate_files: list[str] = Field(default_factory=list, description="Intermediate CA files.")
+    intermediate_urls: list[str] = Field(
+        default_factory=lambda: [f"{_SIMULATOR}/cert/nca_gost2022_test.cer", f"{_SIMULATOR}/cert/nca_rsa2022_test.cer"],
+        description="Intermediate CA certificates fetched at start-up (path building also uses those in a CMS).",
+    )
+    trust_retry_s: float = Field(5.0, gt=0, description="Retry interval while the trust anchors cannot be loaded.")
+    revocation_order: Literal["ocsp_then_crl", "crl_then_ocsp", "ocsp_only", "crl_only"] = Field(
+        "ocsp_then_crl", description="Default revocation sources and their order."
+    )
+    hard_fail: bool = Field(True, description="No revocation answer makes a signature invalid (else: soft-fail).")
+    ocsp_url: str = Field("", description="OCSP responder overriding the certificates' AIA (empty = use AIA).")
+    ocsp_max_age_s: int = Field(900, ge=1, description="Oldest OCSP thisUpdate accepted (NCA sends no nextUpdate).")
+    ocsp_cache_ttl_s: int = Field(300, ge=0, description="How long a verified OCSP answer is reused.")
+    crl_sources: list[CrlSourceSettings] = Field(
+        default_factory=lambda: [
+            CrlSourceSettings(
+                url=f"{_SIMULATOR}/crl/{stem}.crl",
+                delta_url=f"{_SIMULATOR}/crl/{stem}_d.crl",
+                issuer=f"{_SIMULATOR}/cert/{stem}.cer",
+            )
+            for stem in ("nca_gost2022_test", "nca_rsa2022_test")
+        ],
+        description="CRLs kept fresh in the background (validated, indexed, saved under cache_dir).",
+    )
+    crl_refresh_s: int = Field(3600, ge=10, description="CRL refresh interval.")
+    cache_dir: str = Field("var/pki", description="Where CRL indexes are kept across restarts.")
+    http_timeout_s: float = Field(10.0, gt=0, description="Time limit of one OCSP/CA-certificate request.")
+    test_mode_time_allowed: bool = Field(
+        False, description="Let callers of /v1/eds/* pin the validation time (test PKI only; never in production)."
+    )
+    legal_entity_roles: list[str] = Field(
+        default_factory=lambda: ["ceo", "sign", "sign_financial"],
+        description="Roles (KZ-PKI.md §1) a legal entity's certificate needs to pass the EDS step.",
+    )
+    challenge_ttl_s: int = Field(300, ge=10, description="Lifetime of an EDS challenge.")
+    allow_sha1: bool = Field(False, description="Accept SHA-1 certificate signatures (old NCA RSA certificates).")
+
+    _lists = field_validator(
+        "anchor_files",
+        "anchor_urls",
+        "intermediate_files",
+        "intermediate_urls",
+        "crl_sources",
+        "legal_entity_roles",
+        mode="before",
+    )(_listish)
+
+
+class LivenessStepSettings(_Section):
+    script_duration_ms: int = Field(4000, ge=2000, le=15000, description="Length of the liveness script's recording.")
+    script_ttl_s: int = Field(120, ge=10, description="How long after issue a capture for a script is accepted.")
+    upload_max_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest liveness upload (video or frames).")
+    max_frames: int = Field(300, ge=8, description="Most frames in a frame-sequence upload.")
+    media_retention_s: int = Field(
+        86_400, ge=0, description="How long raw captures and best frames are kept (sealed) before deletion."
+    )
+    fingerprint_window_s: int = Field(
+        30 * 86_400, ge=0, description="Compare a capture with every capture of the last N seconds (and all the client's)."
+    )
+    fingerprint_compare_limit: int = Field(20_000, ge=1, description="At most this many earlier captures compared.")
 
 
 class Settings(_Section):
@@ -97,6 +243,9 @@ class Settings(_Section):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    factors: FactorSettings = Field(default_factory=FactorSettings)
+    pki: PkiSettings = Field(default_factory=PkiSettings)
+    liveness: LivenessStepSettings = Field(default_factory=LivenessStepSettings)
 
 
 @dataclass(frozen=True)
@@ -149,10 +298,16 @@ def load_settings(
             if not isinstance(values, dict):
                 raise ConfigError(f"config file {file}: [{section}] must be a table")
             raw.setdefault(section, {}).update(values)
-    for section, name, _info in _iter_fields():
+    for section, name, info in _iter_fields():
         key = _env_name(section, name)
         if key in env:
-            raw.setdefault(section, {})[name] = env[key]
+            value: Any = env[key]
+            if typing.get_origin(info.annotation) in (dict, list):  # tables and lists come as JSON
+                try:
+                    value = json.loads(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{key} must be JSON: {exc}") from exc
+            raw.setdefault(section, {})[name] = value
     for section, values in overrides.items():
         raw.setdefault(section, {}).update(values)
     try:

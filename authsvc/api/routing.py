@@ -37,6 +37,7 @@ class Operation:
     auth: bool = True
     tags: tuple[str, ...] = ()
     raw_responses: dict[int, dict[str, Any]] = field(default_factory=dict)  # non-JSON bodies
+    request_content: dict[str, Any] | None = None  # a non-JSON request body (e.g. multipart), as OpenAPI content
 
 
 # Problem answers every /v1 operation can give, besides its own.
@@ -86,7 +87,9 @@ class OperationRegistry:
             ]
             if params:
                 entry["parameters"] = params
-            if op.body is not None:
+            if op.request_content is not None:
+                entry["requestBody"] = {"required": True, "content": op.request_content}
+            elif op.body is not None:
                 entry["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": ref(op.body, "validation")}},
@@ -103,7 +106,7 @@ class OperationRegistry:
             if op.params and any(p.location == "path" for p in op.params):
                 problems.add(404)
             problems |= {s for s in op.responses if s >= 400}
-            if op.body is None:
+            if op.body is None and op.request_content is None:
                 problems -= {413, 415, 422} if op.method == "GET" else set()
             for status in sorted(problems):
                 responses[str(status)] = {

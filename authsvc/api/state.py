@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -13,6 +14,9 @@ from authsvc.api.routing import OperationRegistry
 from authsvc.cabinet.service import Registry
 from authsvc.config import Settings
 from authsvc.crypto.keystore import KeyStore
+from authsvc.methods.factors import Factors
+from authsvc.methods.liveness import LivenessMethod
+from authsvc.pki.service import Verifier
 
 
 @dataclass
@@ -25,8 +29,13 @@ class Services:
     metrics: CollectorRegistry
     operations: OperationRegistry
     api_key_cache: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # key -> (expires, id, name)
+    verifier: Verifier | None = None  # EDS verification (issue 3)
+    factors: Factors | None = None  # second factors and outside registries (issue 5)
+    # Extra /readyz checks by name (e.g. "trust": the PKI trust anchors are loaded).
+    readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
 
 SETTINGS = web.AppKey("settings", Settings)
+LIVENESS = web.AppKey("liveness", LivenessMethod)
 SERVICES = web.AppKey("services", Services)
 OPERATIONS = web.AppKey("operations", OperationRegistry)

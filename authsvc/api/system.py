@@ -41,6 +41,8 @@ async def readyz(request: web.Request) -> web.Response:
         checks["keys"] = True
     except Exception:
         checks["keys"] = False
+    for name, check in services.readiness.items():
+        checks[name] = check()
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503

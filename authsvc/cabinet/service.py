@@ -175,6 +175,18 @@ class Registry:
             files = await store.files_of(conn, client_id)
         return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
 
+    async def photo(self, lender_id: str, client_id: str) -> bytes | None:
+        """The registration photo (R-6.1), decrypted, for the face match of the liveness step."""
+        async with self.engine.connect() as conn:
+            row = await store.get(conn, lender_id, client_id)
+            if row is None:
+                raise NotFound("no such client", code="client_not_found")
+            found = await store.sealed_file(conn, client_id, "photo")
+        if found is None:
+            return None
+        file_id, sealed = found
+        return self._open(row).unseal(f"file:{file_id}", sealed)
+
     async def lookup(self, lender_id: str, number: str) -> list[ClientOut]:
         """Find a client by IIN (individual) or BIN (legal entity) through the keyed-hash index."""
         found = []

@@ -27,7 +27,7 @@ def assess(data: bytes, overrides: Mapping[str, float]) -> list[str]:
     from liveness.errors import ImageRejected
     from liveness.quality import QualitySettings, assess_photo_bytes
 
-    settings = dataclasses.replace(QualitySettings(), **dict(overrides))
+    settings = dataclasses.replace(QualitySettings(), **dict(overrides))  # type: ignore[arg-type]
     try:
         report = assess_photo_bytes(data, settings)
     except ImageRejected as exc:

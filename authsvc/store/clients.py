@@ -147,3 +147,16 @@ async def update_contact(
         )
     )
     return result.rowcount == 1
+
+
+async def sealed_file(conn: AsyncConnection, client_id: str, kind: str) -> tuple[str, bytes] | None:
+    """The newest file of this kind as (file id, sealed bytes)."""
+    row = (
+        await conn.execute(
+            select(client_files.c.id, client_files.c.sealed)
+            .where(client_files.c.client_id == client_id, client_files.c.kind == kind)
+            .order_by(client_files.c.created_at.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else (row.id, bytes(row.sealed))

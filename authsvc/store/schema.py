@@ -311,3 +311,23 @@ contract_signatures = Table(
     Column("signed_at", DateTime(timezone=True), nullable=False),
     Index("ix_contract_signatures_contract", "contract_id"),
 )
+
+# --- liveness captures and their fingerprints (migration 0005) -----------------------------------------
+
+liveness_captures = Table(
+    "liveness_captures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("identification_id", String(36), ForeignKey("identifications.id"), nullable=False),
+    Column("client_id", String(36), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("fingerprint", Text, nullable=True),
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=True),  # dropped with the media: what is left can't be opened
+    Column("media_sealed", LargeBinary, nullable=True),
+    Column("best_frame_sealed", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("media_delete_at", DateTime(timezone=True), nullable=False),
+    Index("ix_liveness_captures_client", "client_id"),
+    Index("ix_liveness_captures_created", "created_at"),
+)

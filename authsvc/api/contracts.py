@@ -1,0 +1,221 @@
+"""/v1/contracts: register a loan document, sign it by EDS or one-time code (R-10.1), re-check it (R-12.1).
+
+``POST /v1/contracts`` takes the document (base64) or only its SHA-256 (hex). ``POST /v1/contracts/{id}/sign``
+takes ``{"method": "eds", "cms": ...}`` — NCALayer's CMS over the document, attached or detached (a
+detached CMS over a hash-only contract must bring ``document``) — or ``{"method": "otp", "code": ...}`` after
+``POST /v1/contracts/{id}/code`` sent the client a code bound to the document hash. A rejected signature is
+422 ``signature_rejected`` with ``reasons``; a CMS used before is 409 ``replay``. ``GET /v1/contracts/{id}``
+re-verifies the stored document and every signature from stored validation data, offline.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import SERVICES
+from authsvc.contracts import service
+from authsvc.methods import eds
+
+MAX_DOCUMENT_B64 = 12 * 1024 * 1024
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class ContractIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+    document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = Field(
+        None, description="base64 of the contract document"
+    )
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
+        None, description="SHA-256 of the document (hex), when the document itself is not stored"
+    )
+    title: Annotated[str, Field(max_length=200)] | None = None
+
+
+class EdsSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["eds"]
+    cms: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64 * 2)]
+    document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = None
+
+
+class OtpSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["otp"]
+    code: Annotated[str, Field(min_length=4, max_length=16)]
+
+
+SignIn = Annotated[EdsSignIn | OtpSignIn, Field(discriminator="method")]
+
+
+class ContractOut(BaseModel):
+    id: str
+    client_id: str
+    status: str
+    sha256: str
+    has_document: bool
+    title: str | None
+    created_at: datetime
+
+
+class SignatureOut(BaseModel):
+    contract_id: str
+    signature_id: str
+    method: Literal["eds", "otp"]
+    details: dict[str, Any] = {}
+
+
+class CodeOut(BaseModel):
+    code_id: str
+    expires_at: datetime
+    resend_after: datetime
+    phone: str = Field(description="masked")
+
+
+class SignatureCheckOut(BaseModel):
+    id: str
+    method: str
+    signed_at: datetime
+    valid: bool
+    reasons: list[str]
+    details: dict[str, Any]
+
+
+class ContractReportOut(ContractOut):
+    valid: bool = Field(description="signed, document intact, and every signature verifies")
+    document_intact: bool | None = Field(
+        description="the stored document still has the registered hash (None: hash only)"
+    )
+    signatures: list[SignatureCheckOut]
+
+
+def _out(contract: service.Contract) -> dict[str, Any]:
+    row = contract.row
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "status": row.status,
+        "sha256": contract.sha256.hex(),
+        "has_document": contract.document is not None,
+        "title": contract.title,
+        "created_at": row.created_at,
+    }
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def create_contract(request: web.Request) -> web.Response:
+    body: ContractIn = parse(ContractIn, await read_body(request))
+    document = eds.decode_b64(body.document, "document") if body.document is not None else None
+    digest = bytes.fromhex(body.sha256) if body.sha256 is not None and _HEX64.match(body.sha256) else None
+    contract = await service.create(
+        request.app[SERVICES], current_lender(request).id, body.client_id, document, digest, body.title
+    )
+    return _json(ContractOut(**_out(contract)), 201)
+
+
+async def sign_contract(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body: EdsSignIn | OtpSignIn = parse(SignIn, await read_body(request))
+    lender, contract_id = current_lender(request).id, request.match_info["contract_id"]
+    if isinstance(body, EdsSignIn):
+        document = eds.decode_b64(body.document, "document") if body.document is not None else None
+        cms = eds.decode_der(body.cms, "CMS signature")
+        signature_id, kept = await service.sign_eds(services, lender, contract_id, cms, document)
+        details = {
+            "signer_serial": kept.signer_serial,
+            "validated_at": kept.validated_at.isoformat(),
+            "revocation": [{"source": r.source, "status": r.status} for r in kept.revocation],
+        }
+        return _json(
+            SignatureOut(contract_id=contract_id, signature_id=signature_id, method="eds", details=details), 201
+        )
+    signature_id = await service.sign_otp(services, lender, contract_id, body.code, request.remote)
+    return _json(SignatureOut(contract_id=contract_id, signature_id=signature_id, method="otp"), 201)
+
+
+async def send_code(request: web.Request) -> web.Response:
+    sent = await service.send_code(
+        request.app[SERVICES], current_lender(request).id, request.match_info["contract_id"], request.remote
+    )
+    out = CodeOut(code_id=sent.code_id, expires_at=sent.expires_at, resend_after=sent.resend_after, phone=sent.phone)
+    return _json(out, 202)
+
+
+async def get_contract(request: web.Request) -> web.Response:
+    contract, intact, checks = await service.report(
+        request.app[SERVICES], current_lender(request).id, request.match_info["contract_id"]
+    )
+    signatures = [
+        SignatureCheckOut(
+            id=c.id, method=c.method, signed_at=c.signed_at, valid=c.valid, reasons=c.reasons, details=c.details
+        )
+        for c in checks
+    ]
+    valid = bool(signatures) and intact is not False and all(s.valid for s in signatures)
+    return _json(ContractReportOut(**_out(contract), valid=valid, document_intact=intact, signatures=signatures))
+
+
+_ID = (Param("contract_id", "path", "contract id"),)
+
+
+def register(ops: OperationRegistry) -> None:
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/contracts",
+            create_contract,
+            "createContract",
+            "Register a loan contract document (or its SHA-256) for a client",
+            body=ContractIn,
+            responses={201: ContractOut, 404: None},
+            tags=("contracts",),
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/contracts/{contract_id}/sign",
+            sign_contract,
+            "signContract",
+            "Sign the contract: the client's CMS over the document (EDS) or a one-time code",
+            body=SignIn,
+            responses={201: SignatureOut, 404: None, 409: None, 503: None},
+            params=_ID,
+            tags=("contracts",),
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/contracts/{contract_id}/code",
+            send_code,
+            "sendContractCode",
+            "Send the client a one-time code bound to this document",
+            responses={202: CodeOut, 404: None, 503: None},
+            params=_ID,
+            tags=("contracts",),
+        )
+    )
+    ops.add(
+        Operation(
+            "GET",
+            "/v1/contracts/{contract_id}",
+            get_contract,
+            "getContract",
+            "Re-verify the contract: document integrity and every signature, offline",
+            responses={200: ContractReportOut, 404: None, 409: None},
+            params=_ID,
+            tags=("contracts",),
+        )
+    )

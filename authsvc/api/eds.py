@@ -1,0 +1,242 @@
+"""/v1/eds/*: stand-alone EDS verification (a superset of NCANode's answers, KZ-PKI.md §4), and the EDS
+identification step /v1/identifications/{id}/eds (R-7.1, R-12.3).
+
+Verdicts — expired, revoked, untrusted, tampered — are 200 with ``valid: false`` and named reasons; only
+unreadable input is a 422 (codes ``bad_encoding``, ``bad_cms``, ``bad_xml``, ``bad_certificate``,
+``unsupported_algorithm``, ``unverifiable_input``). ``validation_time`` is honoured only when
+``[pki] test_mode_time_allowed`` is on (test PKI: the NCA fixtures have all expired).
+
+The EDS step: ``POST /v1/identifications/{id}/eds/challenge`` issues the bytes to sign (base64); the client
+signs them (NCALayer ``createCMSSignatureFromBase64``, attached or detached) and the lender posts the CMS
+(plus ``data``, the same bytes, when detached) to ``POST /v1/identifications/{id}/eds``. A failed check is
+200 with ``outcome: failed``; a replayed CMS or challenge is 409 ``replay`` (the attempt is still recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import SERVICES
+from authsvc.clients.http import HttpClient
+from authsvc.clients.nca import NcaClient
+from authsvc.errors import Conflict, ValidationFailed
+from authsvc.methods import eds
+from authsvc.pki.service import (
+    CertificateReport,
+    CmsReport,
+    RevocationChoice,
+    XmlReport,
+    build_verifier,
+    order_for,
+)
+
+MAX_B64 = 12 * 1024 * 1024
+RevocationSource = Literal["OCSP", "CRL", "ocsp", "crl"]
+B64 = Annotated[str, Field(min_length=1, max_length=MAX_B64)]
+
+
+class _VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revocation_check: list[RevocationSource] | None = Field(
+        None,
+        max_length=2,
+        description='revocation sources in order, as NCANode\'s revocationCheck (["OCSP","CRL"]); [] = none; '
+        "absent = the deployment's policy",
+    )
+    validation_time: datetime | None = Field(
+        None, description="judge certificates at this moment (only when the service runs in test mode)"
+    )
+
+
+class CmsVerifyIn(_VerifyIn):
+    cms: B64 = Field(description="CMS SignedData: base64, PEM or base64 of DER")
+    data: B64 | None = Field(None, description="base64 of the signed content, for a detached CMS")
+
+
+class XmlVerifyIn(_VerifyIn):
+    xml: Annotated[str, Field(min_length=1, max_length=MAX_B64)] = Field(description="signed XML document")
+
+
+class CertificateIn(_VerifyIn):
+    certificate: Annotated[str, Field(min_length=1, max_length=1024 * 1024)] = Field(
+        description="X.509 certificate: base64 of DER, or PEM"
+    )
+
+
+class ChallengeOut(BaseModel):
+    challenge_id: str
+    data: str = Field(description="base64 of the bytes to sign (createCMSSignatureFromBase64's argument)")
+    expires_at: datetime
+
+
+class EdsStepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cms: B64 = Field(description="the client's CMS over the challenge (base64/PEM), attached or detached")
+    data: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        None, description="base64 of the challenge, when the CMS is detached"
+    )
+
+
+class EdsStepOut(BaseModel):
+    step_id: str
+    outcome: Literal["passed", "failed"]
+    reasons: list[str]
+    details: dict[str, Any]
+
+
+def _options(request: web.Request, body: _VerifyIn) -> tuple[datetime | None, RevocationChoice]:
+    if body.validation_time is not None and not request.app[SERVICES].settings.pki.test_mode_time_allowed:
+        raise ValidationFailed(
+            "validation_time is accepted only in test mode ([pki] test_mode_time_allowed)",
+            code="validation_time_not_allowed",
+        )
+    if body.validation_time is not None and body.validation_time.tzinfo is None:
+        raise ValidationFailed("validation_time needs a time zone", code="validation_time_naive")
+    order: RevocationChoice = "policy"
+    if body.revocation_check is not None:
+        order = order_for(["ocsp" if s.upper() == "OCSP" else "crl" for s in body.revocation_check])
+    return body.validation_time, order
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def verify_cms(request: web.Request) -> web.Response:
+    body: CmsVerifyIn = parse(CmsVerifyIn, await read_body(request))
+    at, order = _options(request, body)
+    content = eds.decode_b64(body.data, "detached content") if body.data is not None else None
+    verifier = eds.verifier_of(request.app[SERVICES])
+    report = await verifier.verify_cms(
+        eds.decode_der(body.cms, "CMS signature"), content=content, at=at, revocation=order
+    )
+    return _json(report)
+
+
+async def verify_xml(request: web.Request) -> web.Response:
+    body: XmlVerifyIn = parse(XmlVerifyIn, await read_body(request))
+    at, order = _options(request, body)
+    verifier = eds.verifier_of(request.app[SERVICES])
+    report = await verifier.verify_xml(body.xml.encode("utf-8"), at=at, revocation=order)
+    return _json(report)
+
+
+async def x509_info(request: web.Request) -> web.Response:
+    body: CertificateIn = parse(CertificateIn, await read_body(request))
+    at, order = _options(request, body)
+    verifier = eds.verifier_of(request.app[SERVICES])
+    der = eds.decode_der(body.certificate, "certificate")
+    report = await verifier.certificate(der, at=at, revocation=order)
+    return _json(report)
+
+
+async def eds_challenge(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    issued = await eds.issue_challenge(services, current_lender(request).id, request.match_info["identification_id"])
+    out = ChallengeOut(challenge_id=issued.id, data=eds.encode(issued.data), expires_at=issued.expires_at)
+    return _json(out, 201)
+
+
+async def eds_step(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body: EdsStepIn = parse(EdsStepIn, await read_body(request))
+    outcome = await eds.submit(
+        services, current_lender(request).id, request.match_info["identification_id"], body.cms, body.data
+    )
+    replayed = [r for r in outcome.reasons if r in ("evidence_reused", "challenge_used")]
+    if replayed:
+        raise Conflict(
+            "this signature or challenge was already used (R-12.3)",
+            code="replay",
+            reasons=outcome.reasons,
+            step_id=outcome.step_id,
+        )
+    return _json(
+        EdsStepOut(step_id=outcome.step_id, outcome=outcome.outcome, reasons=outcome.reasons, details=outcome.details)
+    )
+
+
+async def pki_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx after the core resources: the verifier, its HTTP client and the /readyz "trust" check."""
+    services = app[SERVICES]
+    http = HttpClient(timeout=services.settings.pki.http_timeout_s)
+    verifier = build_verifier(
+        services.settings.pki, services.executor, NcaClient(http, timeout=services.settings.pki.http_timeout_s)
+    )
+    await verifier.start()
+    services.verifier = verifier
+    services.readiness["trust"] = lambda: verifier.ready
+    try:
+        yield
+    finally:
+        services.readiness.pop("trust", None)
+        await verifier.close()
+        await http.close()
+
+
+_IDENT = (Param("identification_id", "path", "identification id"),)
+
+
+def register(ops: OperationRegistry) -> None:
+    for path, handler, op_id, summary, model, out in (
+        (
+            "/v1/eds/cms/verify",
+            verify_cms,
+            "verifyCms",
+            "Verify a CMS signature (attached or detached)",
+            CmsVerifyIn,
+            CmsReport,
+        ),
+        (
+            "/v1/eds/xml/verify",
+            verify_xml,
+            "verifyXml",
+            "Verify the XMLDSig signatures of a document",
+            XmlVerifyIn,
+            XmlReport,
+        ),
+        (
+            "/v1/eds/x509/info",
+            x509_info,
+            "x509Info",
+            "Describe and validate a certificate",
+            CertificateIn,
+            CertificateReport,
+        ),
+    ):
+        ops.add(
+            Operation("POST", path, handler, op_id, summary, body=model, responses={200: out, 503: None}, tags=("eds",))
+        )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/eds/challenge",
+            eds_challenge,
+            "issueEdsChallenge",
+            "Issue the single-use challenge the client signs with its EDS",
+            responses={201: ChallengeOut, 404: None, 409: None},
+            params=_IDENT,
+            tags=("identifications",),
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/eds",
+            eds_step,
+            "submitEds",
+            "Submit the client's CMS over the challenge (EDS identification step)",
+            body=EdsStepIn,
+            responses={200: EdsStepOut, 404: None, 409: None, 503: None},
+            params=_IDENT,
+            tags=("identifications",),
+        )
+    )

@@ -1,0 +1,92 @@
+"""What the second-factor endpoints share: the pending identification a step attaches to, the end
+user's address for the abuse limits, and recording a step with its audit entry in one transaction."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.routing import Param
+from authsvc.api.state import Services
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import ConfigError, Conflict, NotFound, ValidationFailed
+from authsvc.methods.factors import Factors
+from authsvc.store import audit, identifications, steps
+
+IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
+
+
+class StepResult(BaseModel):
+    identification_id: str
+    step_id: str
+    method: str
+    outcome: str
+    details: dict[str, Any]
+
+
+def factors_of(services: Services) -> Factors:
+    if services.factors is None:
+        raise ConfigError("second factors are not started")
+    return services.factors
+
+
+async def read_optional(request: web.Request, model: type[Any]) -> Any:
+    """A JSON body validated by ``model``; an empty body is the model's defaults."""
+    if not request.body_exists:
+        return model()
+    return parse(model, await read_body(request))
+
+
+def client_ip(given: str | None, request: web.Request) -> str:
+    """The end user's address as the lender saw it (``client_ip``), else the caller's own."""
+    if given is None:
+        return request.remote or "-"
+    try:
+        return str(ipaddress.ip_address(given))
+    except ValueError as exc:
+        raise ValidationFailed("client_ip is not an IP address", code="bad_client_ip") from exc
+
+
+async def pending(conn: AsyncConnection, lender_id: str, request: web.Request) -> identifications.Identification:
+    """The identification named in the path: the lender's own, still pending and not expired."""
+    ident_id = request.match_info["identification_id"]
+    ident = await identifications.get(conn, lender_id, ident_id[:64])
+    if ident is None:
+        raise NotFound("no such identification", code="identification_not_found")
+    if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
+        raise Conflict("the identification is completed, failed or expired", code="identification_closed")
+    return ident
+
+
+async def record(
+    conn: AsyncConnection,
+    services: Services,
+    ident: identifications.Identification,
+    method: str,
+    passed: bool,
+    details: Mapping[str, Any],
+) -> StepResult:
+    """The step and its audit entry, in the caller's transaction (details hold no personal data)."""
+    step = await steps.record(conn, ident.id, method, "passed" if passed else "failed", details)
+    await audit.append(
+        conn,
+        services.keys,
+        AuditEvent.IDENTIFICATION_STEP,
+        lender_id=ident.lender_id,
+        subject=ident.id,
+        details={"method": method, "outcome": step.outcome, **details},
+    )
+    return StepResult(
+        identification_id=ident.id, step_id=step.id, method=method, outcome=step.outcome, details=step.details
+    )
+
+
+def json_answer(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)

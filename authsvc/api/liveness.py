@@ -1,0 +1,161 @@
+"""/v1/identifications/{id}/liveness: the script to follow, and the capture made under it (R-7.3b)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel, Field
+
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import LIVENESS, SERVICES
+from authsvc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from authsvc.methods.liveness import Upload
+
+IDENT = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
+
+
+class ScriptOut(BaseModel):
+    challenge_id: str = Field(description="send it back with the capture")
+    script: dict[str, Any] = Field(
+        description="head actions and colour flashes with their times (ms from the start of recording), "
+        "nonce and expiry; show the flashes full-screen, at most 3 per second"
+    )
+
+
+class CheckOut(BaseModel):
+    name: str
+    passed: bool
+    score: float
+    gating: bool
+
+
+class LivenessOut(BaseModel):
+    step_id: str
+    passed: bool
+    reasons: list[str] = Field(description="failed gating checks, reuse and input problems")
+    checks: list[CheckOut]
+
+
+UPLOAD_SCHEMA = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["challenge_id"],
+            "properties": {
+                "challenge_id": {"type": "string", "maxLength": 64},
+                "video": {"type": "string", "format": "binary", "description": "MP4 or WebM"},
+                "frame": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "binary"},
+                    "description": "JPEG/PNG frames, in order (instead of video)",
+                },
+                "timestamps_ms": {"type": "string", "description": "JSON list of frame times in ms"},
+            },
+        }
+    }
+}
+
+
+async def issue_script(request: web.Request) -> web.Response:
+    method = request.app[LIVENESS]
+    challenge_id, script = await method.issue(current_lender(request).id, request.match_info["identification_id"])
+    return web.json_response(text=ScriptOut(challenge_id=challenge_id, script=script).model_dump_json(), status=201)
+
+
+async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> tuple[str, Upload]:
+    """Stream the multipart body under the caps: nothing larger is ever held or decoded."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType("send the capture as multipart/form-data", code="wrong_content_type")
+    fields: dict[str, bytes] = {}
+    frames: list[bytes] = []
+    total = 0
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name not in (
+                "challenge_id",
+                "video",
+                "frame",
+                "timestamps_ms",
+            ):
+                raise BadRequest(f"unexpected part {getattr(part, 'name', None)!r}", code="unknown_field")
+            data = bytearray()
+            while chunk := await part.read_chunk(1 << 16):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise PayloadTooLarge(f"capture larger than {max_bytes} bytes", code="capture_too_large")
+                data += chunk
+            if part.name == "frame":
+                frames.append(bytes(data))
+                if len(frames) > max_frames:
+                    raise PayloadTooLarge(f"more than {max_frames} frames", code="capture_too_large")
+            else:
+                fields[part.name] = bytes(data)
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        raise BadRequest("malformed multipart body", code="malformed_multipart") from exc
+    challenge_id = fields.get("challenge_id", b"").decode(errors="replace").strip()
+    if not challenge_id:
+        raise ValidationFailed("challenge_id is required", code="missing_field")
+    if "video" in fields and frames:
+        raise ValidationFailed("send either a video or frames, not both", code="validation_failed")
+    if "video" in fields:
+        return challenge_id, fields["video"]
+    if not frames:
+        raise ValidationFailed("send a video or frames", code="missing_field")
+    try:
+        times = json.loads(fields.get("timestamps_ms", b""))
+        if not (isinstance(times, list) and len(times) == len(frames)):
+            raise ValueError
+        stamps = [float(t) for t in times]
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed(
+            "timestamps_ms must be a JSON list with one time per frame", code="bad_timestamps"
+        ) from exc
+    return challenge_id, list(zip(frames, stamps, strict=True))
+
+
+async def submit_capture(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings.liveness
+    challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
+    outcome = await request.app[LIVENESS].submit(
+        current_lender(request).id, request.match_info["identification_id"], challenge_id, upload
+    )
+    out = LivenessOut(
+        step_id=outcome.step_id,
+        passed=outcome.passed,
+        reasons=outcome.reasons,
+        checks=[CheckOut(**c) for c in outcome.checks],
+    )
+    return web.json_response(text=out.model_dump_json())
+
+
+def register(ops: OperationRegistry) -> None:
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/liveness/script",
+            issue_script,
+            "issueLivenessScript",
+            "A random, short-lived liveness script (head turns, blink, colour flashes) bound to a single-use challenge",
+            responses={201: ScriptOut, 404: None},
+            params=(IDENT,),
+            tags=("liveness",),
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/liveness",
+            submit_capture,
+            "submitLivenessCapture",
+            "The capture made under the script (video or timed frames): every liveness check, then the face match "
+            "against the registration photo (R-7.3b); a capture seen before never passes (R-12.3)",
+            responses={200: LivenessOut, 404: None, 409: None},
+            params=(IDENT,),
+            tags=("liveness",),
+            request_content=UPLOAD_SCHEMA,
+        )
+    )

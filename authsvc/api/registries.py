@@ -1,0 +1,258 @@
+"""Outside registries as steps of an identification, and the bureau report of an application.
+
+    POST /v1/identifications/{id}/telco           phone held by the client's IIN (R-108.1)
+    POST /v1/identifications/{id}/cdao            {"image_base64"}: face vs. state photo (R-7.2)
+    POST /v1/identifications/{id}/bureau-refusal  no voluntary refusal of loans on file (R-NB.6)
+    POST /v1/identifications/{id}/payout-account  IBAN / card belongs to the client (R-NB.2)
+    POST /v1/clients/{id}/loan-applications       report an application to the bureau (R-NB.7) and
+                                                  tell the client by SMS
+
+The outside call is made before any write: when the party is down, slow or garbled the answer is a 503
+problem with a stable code (upstream_timeout, upstream_unreachable, upstream_bad_response) and nothing
+was recorded, so the caller simply retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import IDENT_ID, StepResult, factors_of, json_answer, pending, read_optional, record
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import SERVICES
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import BadRequest, Conflict, ValidationFailed
+from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
+from authsvc.store import audit, evidence
+from authsvc.store.identifications import Identification
+
+
+class Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CdaoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_base64: Annotated[str, Field(min_length=1, description="JPEG or PNG of the live capture's best frame")]
+
+
+class PayoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    iban: Annotated[str | None, Field(None, max_length=34)] = None
+    card_number: Annotated[str | None, Field(None, max_length=23)] = None
+    card_token: Annotated[str | None, Field(None, max_length=64, description="the bank's token")] = None
+
+
+class ApplicationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    application_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    lender_bin: Annotated[str, Field(pattern=r"^\d{12}$")]
+    amount: Annotated[int, Field(gt=0, le=10**11, description="whole tenge")]
+    submitted_at: AwareDatetime = Field(description="when the client applied; the same on a retried report")
+    channel: Literal["online", "terminal"] = "online"
+
+
+class ApplicationOut(BaseModel):
+    application_id: str
+    status: str
+    refusal_on_file: bool
+    notification_id: str | None = Field(description="outbox id of the SMS to the client (first report only)")
+
+
+async def _subject(request: web.Request) -> tuple[Identification, contact.Contact]:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    async with services.engine.connect() as conn:
+        ident = await pending(conn, lender.id, request)
+        person = await contact.load(conn, services.keys, lender.id, ident.client_id)
+    return ident, person
+
+
+async def telco_step(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    await read_optional(request, Empty)
+    ident, person = await _subject(request)
+    verdict = await telco.check_phone(
+        services.engine, services.keys, factors_of(services), iin=person.iin, phone=person.phone
+    )
+    async with services.engine.begin() as conn:
+        await pending(conn, ident.lender_id, request)
+        result = await record(conn, services, ident, "telco", verdict.passed, verdict.details())
+    return json_answer(result)
+
+
+async def cdao_step(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body: CdaoIn = parse(CdaoIn, await read_body(request))
+    try:
+        image = base64.b64decode(body.image_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest("image_base64 is not valid base64", code="bad_base64") from exc
+    ident, person = await _subject(request)
+    try:
+        verdict = await cdao.identify_face(factors_of(services), iin=person.iin, image=image, request_id=ident.id)
+    except cdao.PERSON_SIDE as exc:
+        async with services.engine.begin() as conn:
+            await record(conn, services, ident, "cdao", False, cdao.refusal_details(exc))
+        raise
+    async with services.engine.begin() as conn:
+        await pending(conn, ident.lender_id, request)
+        # R-12.3: one capture identifies once; a second submission of the same image is a replay.
+        if not await evidence.claim(conn, "cdao_image", hashlib.sha256(image).digest(), ident.id):
+            raise Conflict("this image was already used for an identification", code="evidence_reused")
+        result = await record(conn, services, ident, "cdao", verdict.passed, verdict.details())
+    return json_answer(result)
+
+
+async def refusal_step(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    await read_optional(request, Empty)
+    ident, person = await _subject(request)
+    try:
+        await bureau.ensure_no_refusal(factors_of(services), iin=person.iin)
+    except bureau.VoluntaryRefusal:
+        async with services.engine.begin() as conn:
+            await record(conn, services, ident, "bureau_refusal", False, {"refusal": True})
+        raise
+    async with services.engine.begin() as conn:
+        await pending(conn, ident.lender_id, request)
+        result = await record(conn, services, ident, "bureau_refusal", True, {"refusal": False})
+    return json_answer(result)
+
+
+async def payout_step(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body: PayoutIn = await read_optional(request, PayoutIn)
+    ident, person = await _subject(request)
+    given = [v for v in (body.iban, body.card_number, body.card_token) if v]
+    if len(given) > 1:
+        raise ValidationFailed("give one of iban, card_number, card_token", code="one_payment_instrument")
+    iban = body.iban or (person.iban if not given else None)
+    if not (iban or body.card_number or body.card_token):
+        raise ValidationFailed("the client has no IBAN on file; give one", code="payout_instrument_missing")
+    ownership = await payout.confirm_account(
+        factors_of(services), iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
+    )
+    why = payout.refusal(ownership)
+    details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
+    async with services.engine.begin() as conn:
+        await pending(conn, ident.lender_id, request)
+        result = await record(conn, services, ident, "payout_account", why is None, details)
+    if why is not None:
+        raise ValidationFailed(
+            "the account or card does not belong to the client"
+            if why == "payout_account_not_owned"
+            else "the account or card is not open for payments",
+            code=why,
+        )
+    return json_answer(result)
+
+
+async def report_application(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    factors = factors_of(services)
+    lender = current_lender(request)
+    body: ApplicationIn = parse(ApplicationIn, await read_body(request))
+    client_id = request.match_info["client_id"][:64]
+    async with services.engine.connect() as conn:
+        person = await contact.load(conn, services.keys, lender.id, client_id)
+    receipt = await bureau.report_application(
+        factors,
+        application_id=body.application_id,
+        iin=person.iin,
+        lender_bin=body.lender_bin,
+        amount=body.amount,
+        submitted_at=body.submitted_at,
+        channel=body.channel,
+    )
+    # One notification per application, however often the report is retried.
+    note_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"authsvc:application:{lender.id}:{body.application_id}"))
+    async with services.engine.begin() as conn:
+        queued = await sms_queue.notify_application_received(
+            conn,
+            services.keys,
+            lender_id=lender.id,
+            client_id=client_id,
+            lender_name=lender.name,
+            amount=body.amount,
+            message_id=note_id,
+        )
+        await audit.append(
+            conn,
+            services.keys,
+            AuditEvent.BUREAU_APPLICATION_REPORTED,
+            lender_id=lender.id,
+            subject=client_id,
+            details={"application_id": body.application_id, "refusal_on_file": receipt.refusal_on_file},
+        )
+    factors.outbox_bell.set()
+    out = ApplicationOut(
+        application_id=receipt.application_id,
+        status=receipt.status,
+        refusal_on_file=receipt.refusal_on_file,
+        notification_id=note_id if queued else None,
+    )
+    return json_answer(out, 201)
+
+
+def register(ops: OperationRegistry) -> None:
+    tags = ("outside registries",)
+    steps = (
+        (
+            "telco",
+            telco_step,
+            "telcoStep",
+            "Check with the mobile operator that the phone is the client's (R-108.1)",
+            Empty,
+        ),
+        ("cdao", cdao_step, "cdaoStep", "Compare a live image with the state photo register (R-7.2)", CdaoIn),
+        (
+            "bureau-refusal",
+            refusal_step,
+            "bureauRefusalStep",
+            "Check the credit bureau for a voluntary refusal of loans (R-NB.6)",
+            Empty,
+        ),
+        (
+            "payout-account",
+            payout_step,
+            "payoutAccountStep",
+            "Confirm the payout IBAN or card belongs to the client (R-NB.2)",
+            PayoutIn,
+        ),
+    )
+    for suffix, handler, op_id, summary, model in steps:
+        ops.add(
+            Operation(
+                "POST",
+                f"/v1/identifications/{{identification_id}}/{suffix}",
+                handler,
+                op_id,
+                summary,
+                body=model,
+                responses={200: StepResult, 404: None, 409: None, 422: None, 502: None, 503: None},
+                params=(IDENT_ID,),
+                tags=tags,
+            )
+        )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/clients/{client_id}/loan-applications",
+            report_application,
+            "reportLoanApplication",
+            "Report a loan application to the credit bureau and notify the client (R-NB.7)",
+            body=ApplicationIn,
+            responses={201: ApplicationOut, 404: None, 409: None, 502: None, 503: None},
+            params=(Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),),
+            tags=tags,
+        )
+    )

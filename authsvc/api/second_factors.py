@@ -1,0 +1,225 @@
+"""One-time codes and passwords as steps of an identification (R-2.2, R-6.5, R-7.3a), and the SMS
+gateways' delivery receipts.
+
+    POST /v1/identifications/{id}/otp         send an SMS code to the client's registered phone
+    POST /v1/identifications/{id}/otp/verify  {"factor": "sms" | "totp" | "hotp", "code"}
+    POST /v1/identifications/{id}/password    {"password"} (cabinet log-in, R-6.5)
+    POST /callbacks/sms                       delivery receipt from a gateway (signed when configured)
+
+A wrong, expired, used or unknown code, and a client paused after wrong answers, all get the same
+422 ``otp_rejected`` (with ``retry_after``); the spent try is committed before answering.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import (
+    IDENT_ID,
+    StepResult,
+    client_ip,
+    factors_of,
+    json_answer,
+    pending,
+    read_optional,
+    record,
+)
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry
+from authsvc.api.state import SERVICES
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import ValidationFailed
+from authsvc.methods import otp, password_login, sms_queue, tokens
+from authsvc.methods.otp import CodeCheck
+from authsvc.store import audit
+
+OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
+IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
+
+
+class SendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_ip: IpField = None
+
+
+class SendOut(BaseModel):
+    identification_id: str
+    channel: Literal["sms"]
+    phone: str = Field(description="masked")
+    expires_at: datetime
+    resend_after: datetime
+    message_id: str = Field(description="outbox id of the queued SMS")
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factor: Literal["sms", "totp", "hotp"] = "sms"
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+    client_ip: IpField = None
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, Field(min_length=1, max_length=4096)]
+    client_ip: IpField = None
+
+
+async def send_code(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    factors = factors_of(services)
+    lender = current_lender(request)
+    body: SendIn = await read_optional(request, SendIn)
+    ip = client_ip(body.client_ip, request)
+    async with services.engine.begin() as conn:
+        ident = await pending(conn, lender.id, request)
+        sent = await otp.issue_code(
+            conn,
+            services.keys,
+            factors,
+            lender_id=lender.id,
+            client_id=ident.client_id,
+            binding=otp.identification_binding(ident.id, ident.operation.value),
+            text=OTP_TEXT,
+            ip=ip,
+        )
+        await audit.append(
+            conn,
+            services.keys,
+            AuditEvent.OTP_SENT,
+            lender_id=lender.id,
+            subject=ident.id,
+            details={"channel": "sms", "outbox_id": sent.outbox_id},
+        )
+    factors.outbox_bell.set()
+    out = SendOut(
+        identification_id=ident.id,
+        channel="sms",
+        phone=sent.phone,
+        expires_at=sent.expires_at,
+        resend_after=sent.resend_after,
+        message_id=sent.outbox_id,
+    )
+    return json_answer(out, 202)
+
+
+async def verify_code(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    factors = factors_of(services)
+    lender = current_lender(request)
+    body: VerifyIn = parse(VerifyIn, await read_body(request))
+    ip = client_ip(body.client_ip, request)
+    async with services.engine.begin() as conn:
+        ident = await pending(conn, lender.id, request)
+        check: CodeCheck
+        if body.factor == "sms":
+            check = await otp.verify_code(
+                conn,
+                services.keys,
+                factors,
+                client_id=ident.client_id,
+                binding=otp.identification_binding(ident.id, ident.operation.value),
+                code=body.code,
+                ip=ip,
+            )
+        elif body.factor == "totp":
+            check = await tokens.verify_totp_factor(
+                conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+            )
+        else:
+            check = await tokens.verify_hotp_factor(
+                conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+            )
+        result = await record(conn, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
+    check.raise_for_failure()
+    return json_answer(result)
+
+
+async def verify_password(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    factors = factors_of(services)
+    lender = current_lender(request)
+    body: PasswordIn = parse(PasswordIn, await read_body(request))
+    ip = client_ip(body.client_ip, request)
+    async with services.engine.begin() as conn:
+        ident = await pending(conn, lender.id, request)
+        if ident.operation.value != "login":
+            raise ValidationFailed("a password is a step of a login identification (R-6.5)", code="wrong_operation")
+        check, rehashed = await password_login.verify_password(
+            conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
+        )
+        result = await record(conn, services, ident, "password", check.ok, {"rehashed": rehashed})
+    if not check.ok:
+        raise ValidationFailed(
+            "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
+            code="password_rejected",
+            retry_after=check.retry_after,
+        )
+    return json_answer(result)
+
+
+async def sms_receipt(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    factors = factors_of(services)
+    body = await request.read()
+    matched = await sms_queue.apply_receipt(services.engine, factors, body, request.headers.get("X-Signature"))
+    return web.json_response({"matched": matched})
+
+
+def register(ops: OperationRegistry) -> None:
+    tags = ("second factors",)
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/otp",
+            send_code,
+            "sendOtp",
+            "Send a one-time code by SMS to the client's registered phone",
+            body=SendIn,
+            responses={202: SendOut, 404: None, 409: None, 429: None},
+            params=(IDENT_ID,),
+            tags=tags,
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/otp/verify",
+            verify_code,
+            "verifyOtp",
+            "Verify a one-time code (SMS, authenticator app or hardware token) as a step",
+            body=VerifyIn,
+            responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
+            params=(IDENT_ID,),
+            tags=tags,
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/v1/identifications/{identification_id}/password",
+            verify_password,
+            "verifyPassword",
+            "Verify the client's cabinet password as a step of a login (R-6.5)",
+            body=PasswordIn,
+            responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
+            params=(IDENT_ID,),
+            tags=tags,
+        )
+    )
+    ops.add(
+        Operation(
+            "POST",
+            "/callbacks/sms",
+            sms_receipt,
+            "smsReceipt",
+            "Delivery receipt from an SMS gateway",
+            responses={200: None, 400: None, 401: None},
+            auth=False,
+            tags=tags,
+        )
+    )

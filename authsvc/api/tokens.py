@@ -1,0 +1,292 @@
+"""Enrolling second factors: TOTP authenticator apps, HOTP hardware tokens, cabinet passwords.
+
+POST /v1/clients/{id}/totp            new authenticator secret; the otpauth:// URI is shown once
+POST /v1/clients/{id}/totp/confirm    {"code"}: the first code proves the app; activates it
+POST /v1/tokens                       import a hardware token {serial, seed_hex | seed_base32, ...}
+POST /v1/tokens/{serial}/assign       {"client_id"}
+POST /v1/tokens/{serial}/resync       {"first", "second"}: two consecutive codes (RFC 4226 §7.4)
+PUT  /v1/clients/{id}/password        {"password"} under the policy (R-6.5)
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import client_ip, factors_of, json_answer
+from authsvc.api.middlewares import current_lender
+from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.state import SERVICES
+from authsvc.audit.events import AuditEvent
+from authsvc.errors import NotFound, ValidationFailed
+from authsvc.methods import password_login, tokens
+from authsvc.methods.otp_codes import parse_base32_secret
+from authsvc.store import audit
+from authsvc.store import clients as client_store
+from authsvc.store import tokens as token_store
+
+CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
+SERIAL = Param("serial", "path", "token serial number", schema={"type": "string", "maxLength": 64})
+Code = Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class TotpOut(BaseModel):
+    token_id: str
+    otpauth_uri: str = Field(description="show as a QR code now; it is not stored in readable form")
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: Code
+    client_ip: Annotated[str | None, Field(None, max_length=45)] = None
+
+
+class TokenState(BaseModel):
+    token_id: str
+    status: str
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    seed_hex: Annotated[str | None, Field(None, max_length=256)] = None
+    seed_base32: Annotated[str | None, Field(None, max_length=256)] = None
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    digits: Literal[6, 7, 8] = 6
+    counter: Annotated[int, Field(ge=0, lt=2**62)] = 0
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ResyncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    first: Code
+    second: Code
+
+
+class PasswordSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+async def _client(request: web.Request) -> str:
+    services = request.app[SERVICES]
+    client_id = request.match_info["client_id"][:64]
+    async with services.engine.connect() as conn:
+        if await client_store.get(conn, current_lender(request).id, client_id) is None:
+            raise NotFound("no such client", code="client_not_found")
+    return client_id
+
+
+async def enrol_totp(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    client_id = await _client(request)
+    async with services.engine.begin() as conn:
+        enrolment = await tokens.enrol_totp(
+            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id
+        )
+        await audit.append(
+            conn,
+            services.keys,
+            AuditEvent.TOTP_ENROLLED,
+            lender_id=lender.id,
+            subject=client_id,
+            details={"token_id": enrolment.token_id, "stage": "issued"},
+        )
+    return json_answer(TotpOut(token_id=enrolment.token_id, otpauth_uri=enrolment.uri), 201)
+
+
+async def confirm_totp(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    client_id = await _client(request)
+    body: CodeIn = parse(CodeIn, await read_body(request))
+    async with services.engine.begin() as conn:
+        check = await tokens.verify_totp_factor(
+            conn,
+            services.keys,
+            factors_of(services),
+            lender_id=lender.id,
+            client_id=client_id,
+            code=body.code,
+            ip=client_ip(body.client_ip, request),
+            confirming=True,
+        )
+        if check.ok:
+            await audit.append(
+                conn,
+                services.keys,
+                AuditEvent.TOTP_ENROLLED,
+                lender_id=lender.id,
+                subject=client_id,
+                details={"token_id": check.code_id, "stage": "confirmed"},
+            )
+    check.raise_for_failure()
+    assert check.code_id is not None
+    return json_answer(TokenState(token_id=check.code_id, status="active"))
+
+
+def _seed(body: TokenIn) -> bytes:
+    if (body.seed_hex is None) == (body.seed_base32 is None):
+        raise ValidationFailed("give exactly one of seed_hex, seed_base32", code="token_seed_missing")
+    if body.seed_base32 is not None:
+        return parse_base32_secret(body.seed_base32)
+    try:
+        return bytes.fromhex(body.seed_hex or "")
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationFailed("seed_hex is not hexadecimal", code="otp_bad_secret") from exc
+
+
+async def import_token(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    body: TokenIn = parse(TokenIn, await read_body(request))
+    seed = _seed(body)
+    async with services.engine.begin() as conn:
+        token_id = await tokens.import_hotp(
+            conn,
+            services.keys,
+            lender_id=lender.id,
+            serial=body.serial,
+            seed=seed,
+            digits=body.digits,
+            algorithm=body.algorithm,
+            counter=body.counter,
+        )
+        await audit.append(
+            conn,
+            services.keys,
+            AuditEvent.TOKEN_IMPORTED,
+            lender_id=lender.id,
+            subject=token_id,
+            details={"serial": body.serial},
+        )
+    return json_answer(TokenState(token_id=token_id, status="unassigned"), 201)
+
+
+async def assign_token(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    body: AssignIn = parse(AssignIn, await read_body(request))
+    async with services.engine.begin() as conn:
+        if await client_store.get(conn, lender.id, body.client_id) is None:
+            raise NotFound("no such client", code="client_not_found")
+        token_id = await tokens.assign_hotp(
+            conn, services.keys, lender_id=lender.id, serial=request.match_info["serial"][:64], client_id=body.client_id
+        )
+        await audit.append(
+            conn, services.keys, AuditEvent.TOKEN_ASSIGNED, lender_id=lender.id, subject=token_id, details={}
+        )
+    return json_answer(TokenState(token_id=token_id, status="active"))
+
+
+async def resync_token(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    body: ResyncIn = parse(ResyncIn, await read_body(request))
+    serial = request.match_info["serial"][:64]
+    async with services.engine.begin() as conn:
+        ok = await tokens.resync_hotp_token(
+            conn, services.keys, lender_id=lender.id, serial=serial, first=body.first, second=body.second
+        )
+        token = await token_store.by_serial(conn, services.keys, lender.id, serial)
+        assert token is not None
+        if ok:
+            await audit.append(
+                conn, services.keys, AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
+            )
+    if not ok:
+        raise ValidationFailed("the two codes are not consecutive codes of this token", code="token_resync_failed")
+    return json_answer(TokenState(token_id=token.id, status=token.status))
+
+
+async def set_password(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    lender = current_lender(request)
+    client_id = await _client(request)
+    body: PasswordSetIn = parse(PasswordSetIn, await read_body(request))
+    async with services.engine.begin() as conn:
+        await password_login.set_password(
+            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id, password=body.password
+        )
+        await audit.append(
+            conn, services.keys, AuditEvent.PASSWORD_SET, lender_id=lender.id, subject=client_id, details={}
+        )
+    return web.Response(status=204)
+
+
+def register(ops: OperationRegistry) -> None:
+    tags = ("second factors",)
+    for method, path, handler, op_id, summary, body, responses, params in (
+        (
+            "POST",
+            "/v1/clients/{client_id}/totp",
+            enrol_totp,
+            "enrolTotp",
+            "Enrol an authenticator app (RFC 6238)",
+            None,
+            {201: TotpOut, 404: None, 409: None},
+            (CLIENT_ID,),
+        ),
+        (
+            "POST",
+            "/v1/clients/{client_id}/totp/confirm",
+            confirm_totp,
+            "confirmTotp",
+            "Activate the authenticator with its first code",
+            CodeIn,
+            {200: TokenState, 404: None, 422: None},
+            (CLIENT_ID,),
+        ),
+        (
+            "POST",
+            "/v1/tokens",
+            import_token,
+            "importToken",
+            "Import an HOTP hardware token (RFC 4226)",
+            TokenIn,
+            {201: TokenState, 409: None},
+            (),
+        ),
+        (
+            "POST",
+            "/v1/tokens/{serial}/assign",
+            assign_token,
+            "assignToken",
+            "Give a hardware token to a client",
+            AssignIn,
+            {200: TokenState, 404: None, 409: None},
+            (SERIAL,),
+        ),
+        (
+            "POST",
+            "/v1/tokens/{serial}/resync",
+            resync_token,
+            "resyncToken",
+            "Resynchronise a hardware token from two consecutive codes",
+            ResyncIn,
+            {200: TokenState, 404: None},
+            (SERIAL,),
+        ),
+        (
+            "PUT",
+            "/v1/clients/{client_id}/password",
+            set_password,
+            "setPassword",
+            "Set the client's cabinet password (R-6.5)",
+            PasswordSetIn,
+            {204: None, 404: None},
+            (CLIENT_ID,),
+        ),
+    ):
+        ops.add(
+            Operation(method, path, handler, op_id, summary, body=body, responses=responses, params=params, tags=tags)
+        )

@@ -1,0 +1,87 @@
+"""Abuse limits on one-time codes (issue 5 §3), on top of `authsvc.store.throttle`.
+
+Sending (SMS pumping): fixed-window caps per client, per phone number, per end-user IP and per lender.
+Verifying (guessing): a cap per IP, and wrong answers counted per (client, IP): after a few free ones
+each further one imposes a doubling delay, capped at `verify_delay_max_s` — never a permanent lock, and
+an attacker on another address cannot slow the real client down. A blocked, unknown or wrong case is
+answered alike (`rejected`), so answers reveal neither accounts nor lock state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.config import FactorSettings
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import RateLimited, ValidationFailed
+from authsvc.store import throttle
+
+VERIFY_IP_WINDOW_S = 60
+
+
+def scope(keys: KeyStore, kind: str, *parts: str) -> str:
+    """A throttle key naming nobody: the kind and a keyed hash of the values."""
+    return f"{kind}:{keys.index_mac('throttle', kind + chr(0) + chr(0).join(parts)).hex()[:48]}"
+
+
+async def count_send(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    s: FactorSettings,
+    *,
+    lender_id: str,
+    client_id: str,
+    phone: str,
+    ip: str,
+) -> None:
+    """Count one code sent; raises RateLimited(code="otp_send_limited") over any cap (the caller's
+    transaction then rolls back, so a refused send counts nowhere)."""
+    for kind, value, limit in (
+        ("send-client", client_id, s.send_limit_per_client),
+        ("send-phone", phone, s.send_limit_per_phone),
+        ("send-ip", ip, s.send_limit_per_ip),
+        ("send-lender", lender_id, s.send_limit_per_lender),
+    ):
+        wait = await throttle.count(conn, scope(keys, kind, value), limit=limit, window_s=s.send_window_s)
+        if wait:
+            raise RateLimited(
+                "too many codes were requested; try again later", retry_after=wait, code="otp_send_limited"
+            )
+
+
+def _guess_scope(keys: KeyStore, client_id: str, ip: str) -> str:
+    return scope(keys, "verify-fail", client_id, ip)
+
+
+async def before_verify(conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> int:
+    """Count the attempt against the IP cap (RateLimited over it); returns the seconds the (client, IP)
+    pair must still wait after earlier wrong answers (0: check the answer)."""
+    wait = await throttle.count(
+        conn, scope(keys, "verify-ip", ip), limit=s.verify_limit_per_ip, window_s=VERIFY_IP_WINDOW_S
+    )
+    if wait:
+        raise RateLimited("too many verifications from this address", retry_after=wait, code="otp_verify_limited")
+    return await throttle.blocked_for(conn, [_guess_scope(keys, client_id, ip)])
+
+
+async def after_verify(
+    conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool
+) -> int:
+    """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
+    key = _guess_scope(keys, client_id, ip)
+    if ok:
+        await throttle.succeed(conn, key)
+        return 0
+    return await throttle.fail(
+        conn, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s
+    )
+
+
+def rejected(retry_after: int) -> ValidationFailed:
+    """The one answer to a wrong, expired, used, unknown or paused verification."""
+    return ValidationFailed(
+        "the code is wrong, expired or already used"
+        + (f"; wait {retry_after} s before the next try" if retry_after else ""),
+        code="otp_rejected",
+        retry_after=retry_after,
+    )

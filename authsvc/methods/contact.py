@@ -1,0 +1,37 @@
+"""The few personal details the second factors need, unsealed from the client record only when used:
+the IIN to ask registries about, the phone to send a code to, the IBAN to confirm before payout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.cabinet.service import PII
+from authsvc.crypto.envelope import RecordCipher, WrappedKey
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import NotFound
+from authsvc.store import clients as client_store
+
+
+@dataclass(frozen=True)
+class Contact:
+    client_id: str
+    kind: str
+    iin: str  # the individual's, or the legal entity's representative's
+    phone: str  # E.164
+    iban: str | None
+    names: tuple[str, ...]  # surname, first name, patronymic: kept out of passwords
+
+
+async def load(conn: AsyncConnection, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
+    row = await client_store.get(conn, lender_id, client_id)
+    if row is None:
+        raise NotFound("no such client", code="client_not_found")
+    pii: dict[str, Any] = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
+        PII, row.pii_sealed
+    )
+    person = pii["representative"] if row.kind == "legal_entity" else pii
+    names = tuple(str(person[k]) for k in ("surname", "first_name", "patronymic") if person.get(k))
+    return Contact(row.id, row.kind, person["iin"], pii["phone"], pii.get("iban"), names)

@@ -1,0 +1,262 @@
+"""The liveness step (R-7.3b, R-NB.1, R-12.3): a random, short-lived script bound to a single-use
+challenge; the capture made under it is judged by every check of `liveness.decision` (in the process
+pool: dlib holds the GIL) against the client's registration photo; a capture seen before — byte for byte
+or near-identical by its perceptual fingerprint — never passes again. Raw media and the best frame are
+kept sealed only for `liveness.media_retention_s`; the decision and scores stay in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authsvc.audit.events import AuditEvent
+from authsvc.cabinet.service import Registry
+from authsvc.config import LivenessStepSettings
+from authsvc.crypto.envelope import RecordCipher, WrappedKey
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from authsvc.store import audit, challenges, evidence, identifications, steps
+from authsvc.store import liveness as captures
+
+METHOD = "liveness"
+Upload = bytes | Sequence[tuple[bytes, float]]
+
+
+# --- process-pool functions (module level, picklable) -----------------------------------------------
+
+
+def reference_encoding(photo: bytes) -> Any:
+    """The registration photo's face encoding, or None when no face can be found in it."""
+    from liveness.errors import LivenessError
+    from liveness.images import decode_image
+    from liveness.match import reference_encoding as encode
+
+    try:
+        return encode(decode_image(photo), "registration")
+    except LivenessError:
+        return None
+
+
+def decide(upload: Upload, script_json: str, reference: Any, limits: dict[str, int], now_ms: int) -> Any:
+    """Judge the capture; returns a liveness.verdict.Verdict, or the liveness error (code, message, kind)."""
+    from liveness.capture import CaptureLimits
+    from liveness.decision import Reference, decide_upload
+    from liveness.errors import CaptureTooLarge, LivenessError
+    from liveness.script import Script
+
+    try:
+        script = Script.from_json(script_json)
+        ref = Reference(reference, "registration") if reference is not None else None
+        return decide_upload(upload, script, ref, limits=CaptureLimits(**limits), now_ms=now_ms)
+    except LivenessError as exc:
+        return ("too_large" if isinstance(exc, CaptureTooLarge) else "rejected", exc.code, str(exc))
+
+
+def fingerprint_seen(candidate: str, stored: list[str]) -> bool:
+    from liveness.fingerprint import Fingerprint, seen_before
+
+    prints = []
+    for text in stored:
+        try:
+            prints.append(Fingerprint.from_json(text))
+        except ValueError:
+            continue  # an unreadable stored print cannot match
+    return seen_before(Fingerprint.from_json(candidate), prints)
+
+
+def new_script(nonce: str, duration_ms: int, ttl_ms: int) -> str:
+    from liveness.script import ScriptSettings
+    from liveness.script import new_script as draw
+
+    return draw(nonce, settings=ScriptSettings(duration_ms=duration_ms, ttl_ms=ttl_ms)).to_json()
+
+
+# --- the step ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    step_id: str
+    passed: bool
+    reasons: list[str]
+    checks: list[dict[str, Any]]
+
+
+@dataclass
+class LivenessMethod:
+    engine: AsyncEngine
+    keys: KeyStore
+    registry: Registry
+    executor: Executor
+    settings: LivenessStepSettings
+
+    async def _pool(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def _identification(self, conn: Any, lender_id: str, ident_id: str) -> identifications.Identification:
+        ident = await identifications.get(conn, lender_id, ident_id[:64])
+        if ident is None:
+            raise NotFound("no such identification", code="identification_not_found")
+        if ident.expires_at <= datetime.now(UTC) or ident.status != identifications.Status.PENDING:
+            raise ValidationFailed("the identification is no longer open", code="identification_closed")
+        return ident
+
+    async def issue(self, lender_id: str, ident_id: str) -> tuple[str, dict[str, Any]]:
+        """A fresh script for this identification: (challenge id, script)."""
+        import json
+
+        async with self.engine.begin() as conn:
+            ident = await self._identification(conn, lender_id, ident_id)
+            nonce = secrets.token_hex(16)
+            script = await self._pool(
+                new_script, nonce, self.settings.script_duration_ms, self.settings.script_ttl_s * 1000
+            )
+            challenge = await challenges.issue(
+                conn, self.keys, ident.id, METHOD, ttl_s=self.settings.script_ttl_s, payload={"script": script}
+            )
+            await audit.append(
+                conn,
+                self.keys,
+                AuditEvent.IDENTIFICATION_STEP,
+                lender_id=lender_id,
+                subject=ident.id,
+                details={"method": METHOD, "event": "script_issued", "challenge_id": challenge.id},
+            )
+        return challenge.id, json.loads(script)
+
+    async def submit(self, lender_id: str, ident_id: str, challenge_id: str, upload: Upload) -> Outcome:
+        digest = _digest(upload)
+        async with self.engine.begin() as conn:
+            ident = await self._identification(conn, lender_id, ident_id)
+            challenge = await challenges.get(conn, challenge_id[:64])
+            if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
+                raise NotFound("no such liveness script for this identification", code="challenge_not_found")
+            if not await challenges.use(conn, challenge.id):
+                raise Conflict("this liveness script was already used or has expired", code="challenge_used")
+            if not await evidence.claim(conn, "liveness_capture", digest, ident.id):
+                raise Conflict("this capture was submitted before (R-12.3)", code="capture_reused")
+        # The script is spent from here on: a failed attempt needs a new one.
+        photo = await self.registry.photo(lender_id, ident.client_id)
+        reference = await self._pool(reference_encoding, photo) if photo else None
+        limits = {"max_bytes": self.settings.upload_max_bytes, "max_frames": max(self.settings.max_frames, 8)}
+        result = await self._pool(
+            decide, upload, challenge.payload["script"], reference, limits, int(time.time() * 1000)
+        )
+        if isinstance(result, tuple):
+            kind, code, message = result
+            await self._record_failure(lender_id, ident, code)
+            if kind == "too_large":
+                raise PayloadTooLarge(message, code=code)
+            raise ValidationFailed(message, code=code)
+        reasons = list(result.reasons)
+        if reference is None:
+            reasons.append("reference_photo_unusable")
+        checks = [
+            {"name": c.name, "passed": c.passed, "score": round(float(c.score), 4), "gating": c.gating}
+            for c in result.checks
+        ]
+        seen = False
+        if result.fingerprint:
+            since = datetime.now(UTC) - timedelta(seconds=self.settings.fingerprint_window_s)
+            async with self.engine.connect() as conn:
+                stored = await captures.fingerprints_to_compare(
+                    conn, ident.client_id, since, self.settings.fingerprint_compare_limit
+                )
+            seen = bool(stored) and await self._pool(fingerprint_seen, result.fingerprint, stored)
+        if seen:
+            reasons.append("capture_seen_before")
+        passed = bool(result.passed) and not reasons
+        return await self._store(lender_id, ident, upload, result, passed, reasons, checks)
+
+    async def _record_failure(self, lender_id: str, ident: identifications.Identification, code: str) -> None:
+        async with self.engine.begin() as conn:
+            await steps.record(conn, ident.id, METHOD, "failed", {"reasons": [code]})
+            await audit.append(
+                conn,
+                self.keys,
+                AuditEvent.IDENTIFICATION_STEP,
+                lender_id=lender_id,
+                subject=ident.id,
+                details={"method": METHOD, "passed": False, "reasons": [code]},
+            )
+
+    async def _store(
+        self,
+        lender_id: str,
+        ident: identifications.Identification,
+        upload: Upload,
+        verdict: Any,
+        passed: bool,
+        reasons: list[str],
+        checks: list[dict[str, Any]],
+    ) -> Outcome:
+        capture_id = str(uuid.uuid4())
+        cipher, wrapped = RecordCipher.new(self.keys, capture_id)
+        now = datetime.now(UTC)
+        row = captures.CaptureRow(
+            id=capture_id,
+            identification_id=ident.id,
+            client_id=ident.client_id,
+            passed=passed,
+            fingerprint=verdict.fingerprint,
+            kek_id=wrapped.kek_id,
+            data_key=wrapped.wrapped,
+            media_sealed=cipher.seal("media", _media_bytes(upload)),
+            best_frame_sealed=cipher.seal("best_frame", verdict.best_frame) if verdict.best_frame else None,
+            created_at=now,
+            media_delete_at=now + timedelta(seconds=self.settings.media_retention_s),
+        )
+        details = {"capture_id": capture_id, "reasons": reasons, "checks": checks}
+        async with self.engine.begin() as conn:
+            await captures.insert(conn, row)
+            step = await steps.record(conn, ident.id, METHOD, "passed" if passed else "failed", details)
+            await audit.append(
+                conn,
+                self.keys,
+                AuditEvent.IDENTIFICATION_STEP,
+                lender_id=lender_id,
+                subject=ident.id,
+                details={"method": METHOD, "passed": passed, **details},
+            )
+        return Outcome(step.id, passed, reasons, checks)
+
+    async def best_frame(self, identification_id: str) -> bytes | None:
+        """The best frame of the identification's latest passed capture (for the CDAO request), while kept."""
+        async with self.engine.connect() as conn:
+            row = await captures.best_frame(conn, identification_id)
+        if row is None or row.data_key is None or row.best_frame_sealed is None:
+            return None
+        return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal(
+            "best_frame", row.best_frame_sealed
+        )
+
+
+def _digest(upload: Upload) -> bytes:
+    h = hashlib.sha256()
+    if isinstance(upload, bytes):
+        h.update(upload)
+    else:
+        for frame, ts in upload:
+            h.update(hashlib.sha256(frame).digest() + repr(float(ts)).encode())
+    return h.digest()
+
+
+def _media_bytes(upload: Upload) -> bytes:
+    if isinstance(upload, bytes):
+        return upload
+    import json
+
+    # Frames are kept as a small JSON index followed by the frames, so they can be audited later.
+    index = json.dumps([[len(f), ts] for f, ts in upload]).encode()
+    return len(index).to_bytes(4, "big") + index + b"".join(f for f, _ in upload)

@@ -1,0 +1,213 @@
+"""One-time codes by SMS: for an identification step (R-2.2, R-7.3a) and for signing a contract (R-10.1).
+
+A code is random (`random_numeric_code`), stored only as an HMAC under a key from the key store and bound
+to its context (identification + operation, or contract + document hash), lives `otp_ttl_s`, takes at
+most `otp_max_attempts` tries and is accepted once (`authsvc.store.otp`). Sending goes through the SMS
+outbox (`authsvc.methods.sms_queue`), so the request never waits for a gateway.
+
+Everything here runs inside the caller's transaction. A verification returns a :class:`CodeCheck`
+rather than raising, because the spent try and the throttle update must be committed even when the
+answer is "no": commit, then ``check.raise_for_failure()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.cabinet.masking import mask_phone
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import RateLimited
+from authsvc.methods import abuse, contact
+from authsvc.methods.factors import Factors
+from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
+from authsvc.store import otp as otp_store
+from authsvc.store import outbox
+
+LOCAL_IP = "-"  # the throttle address used when a caller names none
+
+
+@dataclass(frozen=True)
+class SentCode:
+    code_id: str
+    outbox_id: str
+    expires_at: datetime
+    resend_after: datetime
+    phone: str  # masked: +7701*****78
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    ok: bool
+    retry_after: int = 0  # seconds before the next try is looked at (after wrong answers)
+    code_id: str | None = None
+
+    def raise_for_failure(self) -> None:
+        if not self.ok:
+            raise abuse.rejected(self.retry_after)
+
+
+def identification_binding(identification_id: str, operation: str) -> str:
+    return f"ident:{identification_id}:{operation}"
+
+
+def contract_binding(contract_id: str, document_sha256: str) -> str:
+    return f"contract:{contract_id}:{document_sha256.lower()}"
+
+
+def _context(binding: str, code_id: str) -> str:
+    return f"{binding}:{code_id}"
+
+
+async def issue_code(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    factors: Factors,
+    *,
+    lender_id: str,
+    client_id: str,
+    binding: str,
+    text: str,
+    ip: str | None = None,
+    kind: str = "otp",
+) -> SentCode:
+    """Create a code for ``binding`` and queue it by SMS to the client's registered phone.
+
+    ``text`` is a template with ``{code}`` in it. Raises RateLimited (``otp_resend_too_soon`` inside
+    the cooldown, ``otp_send_limited`` over a sending cap) and NotFound for an unknown client.
+    """
+    s = factors.settings
+    now = datetime.now(UTC)
+    person = await contact.load(conn, keys, lender_id, client_id)
+    previous = await otp_store.latest(conn, binding)
+    if previous is not None:
+        ready = previous.created_at + timedelta(seconds=s.otp_resend_cooldown_s)
+        if ready > now:
+            raise RateLimited(
+                "a code was just sent; wait before asking for another",
+                retry_after=max(1, int((ready - now).total_seconds() + 0.999)),
+                code="otp_resend_too_soon",
+            )
+    await abuse.count_send(
+        conn, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip or LOCAL_IP
+    )
+    code = random_numeric_code(s.otp_digits)
+    code_id = str(uuid.uuid4())
+    expires = now + timedelta(seconds=s.otp_ttl_s)
+    await otp_store.insert(
+        conn,
+        otp_store.CodeRow(
+            id=code_id,
+            lender_id=lender_id,
+            client_id=client_id,
+            binding=binding,
+            code_mac=hash_code(factors.code_key, code, context=_context(binding, code_id)),
+            channel="sms",
+            created_at=now,
+            expires_at=expires,
+            attempts=0,
+            max_attempts=s.otp_max_attempts,
+            used_at=None,
+        ),
+    )
+    queued = await outbox.enqueue(conn, keys, kind, person.phone, text.format(code=code), not_after=expires)
+    return SentCode(
+        code_id, queued, expires, now + timedelta(seconds=s.otp_resend_cooldown_s), mask_phone(person.phone)
+    )
+
+
+async def verify_code(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    factors: Factors,
+    *,
+    client_id: str,
+    binding: str,
+    code: str,
+    ip: str | None = None,
+) -> CodeCheck:
+    """Check ``code`` against the live code of ``binding``, in constant time, spending one try.
+
+    Raises ValidationFailed(otp_malformed) for something that is not a code at all, RateLimited over
+    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure).
+    """
+    s = factors.settings
+    code = normalize_code(code, s.otp_digits)
+    addr = ip or LOCAL_IP
+    now = datetime.now(UTC)
+    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if paused:
+        return CodeCheck(False, paused)
+    ok = False
+    tried = await otp_store.attempt_latest(conn, binding, now=now)
+    code_id = tried.code_id if tried is not None else None
+    if (
+        tried is not None
+        and tried.client_id == client_id
+        and verify_code_hash(
+            factors.code_key, code, tried.code_mac, context=_context(binding, tried.code_id), digits=s.otp_digits
+        )
+    ):
+        # Of two verifications racing with the right code, only one marks it used.
+        ok = await otp_store.use(conn, tried.code_id, now=now)
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    return CodeCheck(ok, wait, code_id)
+
+
+# --- contract signing with a one-time code (R-10.1) -------------------------------------------------------
+
+
+async def issue_contract_code(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    factors: Factors,
+    *,
+    lender_id: str,
+    client_id: str,
+    contract_id: str,
+    document_sha256: str,
+    ip: str | None = None,
+) -> SentCode:
+    """Send the client a code that signs exactly this document (its SHA-256, hex) of ``contract_id``.
+
+    Call inside a transaction, commit, then (optionally) ``factors.outbox_bell.set()`` to send at once.
+    """
+    text = f"Код подписания договора {contract_id[:8]} (документ {document_sha256[:8]}): {{code}}. Никому не сообщайте."
+    return await issue_code(
+        conn,
+        keys,
+        factors,
+        lender_id=lender_id,
+        client_id=client_id,
+        binding=contract_binding(contract_id, document_sha256),
+        text=text,
+        ip=ip,
+        kind="contract_otp",
+    )
+
+
+async def verify_contract_code(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    factors: Factors,
+    *,
+    client_id: str,
+    contract_id: str,
+    document_sha256: str,
+    code: str,
+    ip: str | None = None,
+) -> CodeCheck:
+    """Whether ``code`` signs ``document_sha256`` of ``contract_id``: a code sent for another document
+    hash (the contract changed after sending) never matches. Commit, then ``raise_for_failure()``."""
+    return await verify_code(
+        conn,
+        keys,
+        factors,
+        client_id=client_id,
+        binding=contract_binding(contract_id, document_sha256),
+        code=code,
+        ip=ip,
+    )

@@ -1,0 +1,56 @@
+"""Cabinet log-in with a password (R-6.5): set under the policy, verify as a step of a `login`.
+
+Hashes are argon2id (`authsvc.methods.passwords`) with the parameters of ``[factors]``; a successful
+log-in with a hash made under other parameters stores a fresh one (rehash on login). A client with no
+password costs the same argon2 time as a wrong one, and wrong answers go through the abuse limits, so
+the answer tells nothing about which clients have a password.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.crypto.keystore import KeyStore
+from authsvc.methods import abuse, contact
+from authsvc.methods.factors import Factors
+from authsvc.methods.otp import LOCAL_IP, CodeCheck
+from authsvc.store import passwords
+
+
+async def set_password(
+    conn: AsyncConnection, keys: KeyStore, factors: Factors, *, lender_id: str, client_id: str, password: str
+) -> None:
+    """Raises PasswordRejected (422, ``password_<reason>``) when the policy refuses it."""
+    person = await contact.load(conn, keys, lender_id, client_id)
+    factors.policy.check(password, personal=(person.iin, person.phone, *person.names))
+    await passwords.put(conn, client_id, await factors.hasher.ahash(password))
+
+
+async def verify_password(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    factors: Factors,
+    *,
+    lender_id: str,
+    client_id: str,
+    password: str,
+    ip: str | None = None,
+) -> tuple[CodeCheck, bool]:
+    """Check the client's password; returns the check and whether the stored hash was renewed."""
+    addr = ip or LOCAL_IP
+    s = factors.settings
+    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if paused:
+        await factors.hasher.averify_dummy()
+        return CodeCheck(False, paused), False
+    await contact.load(conn, keys, lender_id, client_id)  # NotFound for another lender's client
+    stored = await passwords.get(conn, client_id)
+    if stored is None:
+        ok = await factors.hasher.averify_dummy()
+    else:
+        ok = await factors.hasher.averify(stored, password)
+    rehashed = False
+    if ok and stored is not None and factors.hasher.needs_rehash(stored):
+        rehashed = await passwords.replace(conn, client_id, stored, await factors.hasher.ahash(password))
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    return CodeCheck(ok, wait), rehashed

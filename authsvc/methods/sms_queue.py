@@ -1,0 +1,182 @@
+"""Sending the SMS outbox in the background, and the client notifications that go through it.
+
+`SmsWorker` runs as a task in every service process (started in the application's ``resources()``):
+it claims due messages (`authsvc.store.outbox.claim`, safe across processes), sends them concurrently
+through `SmsClient` (gateway failover inside), and records the outcome. A slow or broken gateway thus
+delays only the message, never the request that queued it. A message whose every gateway failed is
+retried with backoff; a code past its lifetime is dropped. Delivery receipts arrive at
+``POST /callbacks/sms`` (`apply_receipt`); a failed delivery is tried once more through another gateway.
+
+Notifications (R-NB.7: the client learns a loan application was made in their name; R-23.2: the money
+arrived) are `notify_application_received` and `notify_loan_arrived`, queued in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authsvc.clients.jsonapi import UpstreamRejected
+from authsvc.clients.sms import DeliveryStatus
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import UpstreamUnavailable
+from authsvc.methods import contact
+from authsvc.methods.factors import Factors
+from authsvc.store import outbox
+
+log = logging.getLogger("authsvc.sms")
+BATCH = 50
+MAX_ATTEMPTS = 5
+LEASE_S = 60.0
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(300, 2 ** max(0, attempts - 1)))
+
+
+class SmsWorker:
+    def __init__(self, engine: AsyncEngine, keys: KeyStore, factors: Factors) -> None:
+        self._engine = engine
+        self._keys = keys
+        self._factors = factors
+        self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sms-outbox")
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._sending]:
+            if task is not None:
+                task.cancel()
+        for task in [self._task, *self._sending]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run(self) -> None:
+        bell = self._factors.outbox_bell
+        while True:
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("SMS outbox round failed")
+                claimed = 0
+            if claimed < BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(bell.wait(), self._factors.settings.sms_poll_s)
+                bell.clear()
+
+    async def run_once(self) -> int:
+        """Claim one batch and start sending it; returns how many messages were claimed."""
+        async with self._engine.begin() as conn:
+            batch = await outbox.claim(conn, self._keys, limit=BATCH, lease_s=LEASE_S)
+        for message in batch:
+            task = asyncio.create_task(self._send(message))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return len(batch)
+
+    async def drain(self) -> None:
+        """Wait for the sends started so far (tests, shutdown)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)
+
+    async def _send(self, message: outbox.Claimed) -> None:
+        now = datetime.now(UTC)
+        if message.not_after is not None and message.not_after <= now:
+            async with self._engine.begin() as conn:
+                await outbox.finish(conn, message.id, status=outbox.FAILED, error="expired")
+            return
+        skip = [message.skip_gateway] if message.skip_gateway else []
+        try:
+            sent = await self._factors.sms.send(message.to, message.text, client_ref=message.id, skip=skip)
+        except UpstreamRejected as exc:
+            async with self._engine.begin() as conn:
+                await outbox.finish(conn, message.id, status=outbox.FAILED, error=exc.code)
+            return
+        except UpstreamUnavailable as exc:
+            final = message.attempts >= MAX_ATTEMPTS
+            async with self._engine.begin() as conn:
+                await outbox.finish(
+                    conn,
+                    message.id,
+                    status=outbox.FAILED if final else outbox.QUEUED,
+                    error=exc.code,
+                    retry_at=None if final else now + backoff(message.attempts),
+                )
+            log.warning("SMS not sent", extra={"outbox_id": message.id, "error": exc.code, "final": final})
+            return
+        async with self._engine.begin() as conn:
+            await outbox.finish(
+                conn, message.id, status=outbox.SENT, gateway=sent.gateway, gateway_message_id=sent.message_id
+            )
+
+
+async def apply_receipt(engine: AsyncEngine, factors: Factors, body: bytes, signature: str | None) -> bool:
+    """A gateway's delivery receipt (signature checked by `SmsClient.parse_receipt`); True if it matched."""
+    status: DeliveryStatus = factors.sms.parse_receipt(body, signature)
+    if not status.final:
+        return False
+    async with engine.begin() as conn:
+        matched = await outbox.receipt(
+            conn,
+            status.message_id,
+            delivered=status.status == "delivered",
+            error=status.error,
+            tries=2 if factors.settings.sms_b_url else 1,
+        )
+    if matched and status.status != "delivered":
+        factors.outbox_bell.set()
+    return matched
+
+
+# --- notifications (R-NB.7, R-23.2) ---------------------------------------------------------------------
+
+
+async def _notify(
+    conn: AsyncConnection, keys: KeyStore, kind: str, lender_id: str, client_id: str, text: str, message_id: str | None
+) -> str | None:
+    person = await contact.load(conn, keys, lender_id, client_id)
+    if message_id is None:
+        return await outbox.enqueue(conn, keys, kind, person.phone, text)
+    return message_id if await outbox.enqueue_once(conn, keys, message_id, kind, person.phone, text) else None
+
+
+async def notify_application_received(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    client_id: str,
+    lender_name: str,
+    amount: int,
+    message_id: str | None = None,
+) -> str | None:
+    """Tell the client a loan application in their name reached ``lender_name`` (R-NB.7), in the
+    caller's transaction. Returns the outbox id, or None when ``message_id`` (a key derived from the
+    application, so a retried report notifies once) was queued before."""
+    text = (
+        f"{lender_name}: получена заявка на заём {amount} тг от вашего имени. Если это не вы, позвоните в организацию."
+    )
+    return await _notify(conn, keys, "notify_application", lender_id, client_id, text, message_id)
+
+
+async def notify_loan_arrived(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    client_id: str,
+    lender_name: str,
+    amount: int,
+    message_id: str | None = None,
+) -> str | None:
+    """Tell the client the loan's money was paid out (R-23.2); same contract as above."""
+    text = f"{lender_name}: заём {amount} тг перечислен на ваш счёт."
+    return await _notify(conn, keys, "notify_payout", lender_id, client_id, text, message_id)

@@ -1,0 +1,504 @@
+"""The EDS verification facade the API and the methods use (R-7.1, R-10.1, R-12.1).
+
+`Verifier` wires the trust store, the revocation checker (OCSP and the background CRL cache) and the
+process pool: signatures, signed attributes, time stamps and certificate paths are checked in a worker
+(``*_job`` below: GOST costs milliseconds of pure-Python arithmetic, DESIGN.md §4); revocation of each
+signer's certificate is then asked in the event loop (network I/O, index look-ups) at the moment the
+signature is judged. Every verdict is a result with named reasons — expired, revoked, untrusted,
+tampered — never an exception; only unreadable input raises (a 4xx with a stable code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor, Executor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from authsvc.clients.nca import NcaClient
+from authsvc.config import PkiSettings, resolve_path
+from authsvc.errors import AuthsvcError, BadRequest, UpstreamUnavailable, ValidationFailed
+from authsvc.pki.certinfo import CertInfo, cert_info, load_certificate
+from authsvc.pki.cms import CmsResult, SignerResult, TimestampVerdict, verify_cms
+from authsvc.pki.crl_cache import CrlCache, CrlSource
+from authsvc.pki.path import PathResult, PathValidator
+from authsvc.pki.revocation import (
+    OcspTransport,
+    RevocationChecker,
+    RevocationOrder,
+    RevocationPolicy,
+    RevocationResult,
+    RevocationUnavailable,
+)
+from authsvc.pki.trust import TrustBundle, TrustStore
+from authsvc.pki.tsp import make_timestamp_hook, path_chain_hook
+from authsvc.pki.xmldsig import XmlResult, XmlSignatureResult, verify_xml
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CertificateReport",
+    "CmsReport",
+    "RevocationChoice",
+    "RevocationOut",
+    "SignerReport",
+    "Verifier",
+    "XmlReport",
+    "build_verifier",
+    "order_for",
+]
+
+Source = Literal["ocsp", "crl"]
+# The caller's revocation choice: an order, None for no check, or "policy" for the deployment's default.
+RevocationChoice = RevocationOrder | None | Literal["policy"]
+
+
+def _hex(serial: int) -> str:
+    """Upper-case hex of even length, as certificate serials are shown everywhere else."""
+    text = format(serial, "X")
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+# --- results ------------------------------------------------------------------------------------------
+class RevocationOut(BaseModel):
+    """One revocation answer, as NCANode's ``revocations[]`` plus where and when it came from."""
+
+    serial: str
+    status: Literal["good", "revoked", "unknown"]
+    revoked: bool
+    source: Literal["ocsp", "crl", "none"]
+    checked_at: datetime
+    revocation_time: datetime | None = None
+    reason: str | None = None
+    revoked_after_validation_time: bool = False
+    crl_number: int | None = None
+    delta_crl_number: int | None = None
+    errors: list[str] = []
+
+    @classmethod
+    def of(cls, result: RevocationResult) -> RevocationOut:
+        return cls(
+            serial=_hex(result.serial),
+            status=result.status.value,
+            revoked=result.status.value == "revoked",
+            source=result.source.value,
+            checked_at=result.checked_at,
+            revocation_time=result.revocation_time,
+            reason=result.revocation_reason,
+            revoked_after_validation_time=result.revoked_after_at,
+            crl_number=result.crl_number,
+            delta_crl_number=result.delta_crl_number,
+            errors=list(result.errors),
+        )
+
+
+class SignerReport(BaseModel):
+    """Everything known about one signer; ``revocation_evidence`` (OCSP DER / CRL facts) is kept, not shown."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    valid: bool
+    reasons: list[str]
+    detail: str = ""
+    signature_valid: bool
+    certificate: CertInfo | None
+    chain: list[CertInfo] = []
+    revocations: list[RevocationOut] = []
+    signing_time: datetime | None = None
+    validated_at: datetime | None = None
+    time_source: str | None = None
+    digest_algorithm: str | None = None
+    signature_algorithm: str | None = None
+    signed_attributes: bool | None = None
+    timestamp: TimestampVerdict | None = None
+    revocation_evidence: list[RevocationResult] = Field(default_factory=list, exclude=True)
+    chain_der: list[bytes] = Field(default_factory=list, exclude=True)
+
+
+class CmsReport(BaseModel):
+    valid: bool
+    reasons: list[str]
+    detached: bool
+    content_type: str
+    signers: list[SignerReport]
+    content: bytes | None = Field(default=None, exclude=True)
+
+
+class XmlReport(BaseModel):
+    valid: bool
+    reasons: list[str]
+    signatures: list[SignerReport]
+
+
+class CertificateReport(BaseModel):
+    valid: bool
+    reasons: list[str]
+    detail: str = ""
+    certificate: CertInfo
+    chain: list[CertInfo] = []
+    revocations: list[RevocationOut] = []
+    validated_at: datetime
+
+
+# --- worker-process side ------------------------------------------------------------------------------
+_VALIDATORS: dict[tuple[str, bool], PathValidator] = {}
+
+
+def validator_for(bundle: TrustBundle, allow_sha1: bool) -> PathValidator:
+    """One PathValidator per trust bundle per process: anchors are parsed once, not per request."""
+    key = (bundle.key, allow_sha1)
+    found = _VALIDATORS.get(key)
+    if found is None:
+        if len(_VALIDATORS) > 8:
+            _VALIDATORS.clear()
+        found = PathValidator(bundle.anchors, bundle.intermediates, allow_sha1=allow_sha1)
+        _VALIDATORS[key] = found
+    return found
+
+
+def cms_job(
+    bundle: TrustBundle, allow_sha1: bool, data: bytes, content: bytes | None, at: datetime | None, ku: Sequence[str]
+) -> CmsResult:
+    validator = validator_for(bundle, allow_sha1)
+    hook = make_timestamp_hook(path_chain_hook(validator))  # TSA chain at genTime, imprint over the signature
+    return asyncio.run(
+        verify_cms(data, validator=validator, content=content, at=at, required_key_usage=ku, timestamp_hook=hook)
+    )
+
+
+def xml_job(
+    bundle: TrustBundle, allow_sha1: bool, document: bytes, at: datetime | None, ku: Sequence[str]
+) -> XmlResult:
+    validator = validator_for(bundle, allow_sha1)
+    return asyncio.run(verify_xml(document, validator=validator, at=at, required_key_usage=ku))
+
+
+def certificate_job(
+    bundle: TrustBundle, allow_sha1: bool, der: bytes, at: datetime, ku: Sequence[str]
+) -> tuple[CertInfo, PathResult]:
+    cert = load_certificate(der)
+    info = cert_info(cert)
+    return info, asyncio.run(validator_for(bundle, allow_sha1).validate(cert, at=at, required_key_usage=ku))
+
+
+# --- the facade ---------------------------------------------------------------------------------------
+def order_for(sources: Sequence[Source]) -> RevocationOrder | None:
+    """NCANode's ``revocationCheck`` list as an order: [] = no check."""
+    unique = list(dict.fromkeys(sources))
+    if not unique:
+        return None
+    if unique == ["ocsp"]:
+        return RevocationOrder.OCSP_ONLY
+    if unique == ["crl"]:
+        return RevocationOrder.CRL_ONLY
+    return RevocationOrder.OCSP_THEN_CRL if unique[0] == "ocsp" else RevocationOrder.CRL_THEN_OCSP
+
+
+class Verifier:
+    """Verification under one deployment's trust and revocation policy."""
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        *,
+        policy: RevocationPolicy,
+        executor: Executor | None,
+        ocsp: OcspTransport | None = None,
+        crl_sources: Sequence[tuple[str, str | None, str]] = (),  # (url, delta url, issuer source)
+        crl_fetch: Any = None,
+        crl_dir: Path | None = None,
+        crl_refresh: timedelta = timedelta(hours=1),
+        allow_sha1: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.trust = trust
+        self._clock = clock
+        self.policy = policy
+        self._executor = executor
+        self._ocsp = ocsp
+        self._crl_specs = list(crl_sources)
+        self._crl_fetch = crl_fetch
+        self._crl_dir = crl_dir
+        self._crl_refresh = crl_refresh
+        self._allow_sha1 = allow_sha1
+        self.crl_cache: CrlCache | None = None
+        self._checkers: dict[RevocationOrder, RevocationChecker] = {}
+        self._starter: asyncio.Task[None] | None = None
+
+    # --- life cycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load file anchors now (ConfigError if unreadable); URL anchors and the CRL cache in the background."""
+        self.trust.start()
+        self._starter = asyncio.create_task(self._start_crls())
+
+    async def wait_started(self) -> None:
+        """Until the trust is loaded and the CRL cache (if configured) has started."""
+        if self._starter is not None:
+            await asyncio.shield(self._starter)
+
+    async def _start_crls(self) -> None:
+        await self.trust.wait_ready()
+        try:
+            await self._open_crl_cache()
+        except Exception:  # the cache is an optimisation of revocation: log, and serve OCSP meanwhile
+            log.exception("CRL cache did not start")
+
+    async def _open_crl_cache(self) -> None:
+        if not self._crl_specs or self._crl_fetch is None or self._crl_dir is None:
+            return
+        sources = []
+        for url, delta, issuer_source in self._crl_specs:
+            issuer = self.trust.certificate_of(issuer_source)
+            if issuer is not None:
+                sources.append(CrlSource(url, bytes(issuer.dump()), delta))
+        cache = CrlCache(
+            self._crl_dir,
+            sources,
+            self._crl_fetch,
+            executor=self._executor,
+            refresh_interval=self._crl_refresh,
+            clock=self._clock,
+        )
+        await cache.start()
+        self.crl_cache = cache
+        self._checkers.clear()
+
+    async def close(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        if self.crl_cache is not None:
+            await self.crl_cache.close()
+        await self.trust.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.trust.ready
+
+    def _bundle(self) -> TrustBundle:
+        if not self.trust.ready:
+            raise UpstreamUnavailable(
+                "the trust anchors are not loaded yet (the NCA simulator may still be starting)", code="trust_not_ready"
+            )
+        return self.trust.bundle()
+
+    def validator(self) -> PathValidator:
+        """A validator over the current trust (in this process: for offline re-checks and tests)."""
+        return validator_for(self._bundle(), self._allow_sha1)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        """Run a job in the pool. Unreadable input is a 422 with the parser's code, whatever layer found it;
+        a parser bug on hostile input is logged and answered 422 too (never a 500 for bad input)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+        except ValidationFailed:
+            raise
+        except BadRequest as exc:
+            raise ValidationFailed(exc.detail, code=exc.code) from exc
+        except AuthsvcError:
+            raise
+        except BrokenExecutor as exc:
+            raise UpstreamUnavailable(
+                "the verification workers are restarting; retry", code="workers_unavailable"
+            ) from exc
+        except Exception as exc:
+            log.exception("verification failed on unexpected input")
+            raise ValidationFailed("the input could not be verified", code="unverifiable_input") from exc
+
+    # --- revocation ---------------------------------------------------------------------------------
+    def checker(self, order: RevocationOrder | None = None) -> RevocationChecker:
+        order = order or self.policy.order
+        found = self._checkers.get(order)
+        if found is None:
+            found = RevocationChecker(
+                replace(self.policy, order=order),
+                ocsp_client=self._ocsp,
+                crl_cache=self.crl_cache,
+                executor=self._executor,
+                clock=self._clock,
+            )
+            self._checkers[order] = found
+        return found
+
+    async def _revocation(self, report: SignerReport, path: PathResult | None, order: RevocationOrder | None) -> None:
+        """Ask about the signer's certificate at the moment it is judged; adds reasons to ``report``."""
+        if order is None or path is None or not path.ok or not path.revocation_pairs:
+            return
+        cert, issuer = path.revocation_pairs[0]
+        at = path.validated_at
+        try:
+            result = await self.checker(order).check(cert, issuer, at)
+        except RevocationUnavailable as exc:
+            report.reasons.append("revocation_unavailable")
+            report.detail = exc.detail
+            return
+        report.revocation_evidence.append(result)
+        report.revocations.append(RevocationOut.of(result))
+        if result.status.value == "revoked":
+            report.reasons.append("revoked")
+        elif result.status.value == "unknown" and self.policy.hard_fail:
+            report.reasons.append("revocation_unknown")
+
+    # --- verification -------------------------------------------------------------------------------
+    async def verify_cms(
+        self,
+        data: bytes,
+        *,
+        content: bytes | None = None,
+        at: datetime | None = None,
+        revocation: RevocationOrder | Literal["policy"] | None = "policy",
+        key_usage: Sequence[str] = ("digital_signature",),
+    ) -> CmsReport:
+        """Verify a CMS (DER/PEM/base64). Raises CmsParseError/BadEncoding only for unreadable input."""
+        order = self.policy.order if revocation == "policy" else revocation
+        result: CmsResult = await self._run(
+            cms_job, self._bundle(), self._allow_sha1, data, content, at, tuple(key_usage)
+        )
+        signers = [await self._signer(s, order) for s in result.signers]
+        return CmsReport(
+            valid=not result.reasons and bool(signers) and all(s.valid for s in signers),
+            reasons=list(result.reasons),
+            detached=result.detached,
+            content_type=result.content_type,
+            signers=signers,
+            content=result.content,
+        )
+
+    async def _signer(self, s: SignerResult | XmlSignatureResult, order: RevocationOrder | None) -> SignerReport:
+        path = s.path
+        report = SignerReport(
+            valid=False,
+            reasons=list(s.reasons),
+            detail=s.detail,
+            signature_valid=s.signature_valid,
+            certificate=s.signer,
+            chain=list(path.chain) if path is not None else [],
+            validated_at=path.validated_at if path is not None else None,
+            chain_der=[bytes(c.dump()) for c in path.certificates] if path is not None else [],
+        )
+        if isinstance(s, SignerResult):
+            report.signing_time = s.signing_time
+            report.time_source = s.time_source
+            report.digest_algorithm = s.digest_algorithm
+            report.signature_algorithm = s.signature_algorithm
+            report.signed_attributes = s.signed_attributes
+            report.timestamp = s.timestamp
+        else:
+            report.digest_algorithm = s.digest_method
+            report.signature_algorithm = s.signature_method
+        if s.valid:
+            await self._revocation(report, path, order)
+        report.valid = s.valid and not report.reasons
+        return report
+
+    async def verify_xml(
+        self,
+        document: bytes,
+        *,
+        at: datetime | None = None,
+        revocation: RevocationOrder | Literal["policy"] | None = "policy",
+        key_usage: Sequence[str] = ("digital_signature",),
+    ) -> XmlReport:
+        order = self.policy.order if revocation == "policy" else revocation
+        result: XmlResult = await self._run(xml_job, self._bundle(), self._allow_sha1, document, at, tuple(key_usage))
+        signatures = [await self._signer(s, order) for s in result.signatures]
+        return XmlReport(
+            valid=not result.reasons and bool(signatures) and all(s.valid for s in signatures),
+            reasons=list(result.reasons),
+            signatures=signatures,
+        )
+
+    async def certificate(
+        self,
+        der: bytes,
+        *,
+        at: datetime | None = None,
+        revocation: RevocationOrder | Literal["policy"] | None = "policy",
+        key_usage: Sequence[str] = (),
+    ) -> CertificateReport:
+        """NCANode's /x509/info plus a verdict: path to a pinned anchor and revocation at ``at`` (now)."""
+        order = self.policy.order if revocation == "policy" else revocation
+        moment = at or datetime.now(UTC)
+        info, path = await self._run(certificate_job, self._bundle(), self._allow_sha1, der, moment, tuple(key_usage))
+        holder = SignerReport(
+            valid=path.ok, reasons=list(path.reasons), detail=path.detail, signature_valid=True, certificate=info
+        )
+        await self._revocation(holder, path, order)
+        return CertificateReport(
+            valid=path.ok and not holder.reasons,
+            reasons=holder.reasons,
+            detail=holder.detail,
+            certificate=info,
+            chain=list(path.chain),
+            revocations=holder.revocations,
+            validated_at=moment,
+        )
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` in the verification pool (for re-checks that belong with verification)."""
+        return await self._run(fn, *args)
+
+    async def recheck_cms(
+        self,
+        data: bytes,
+        *,
+        content: bytes | None,
+        at: datetime,
+        certificates: Sequence[bytes],
+        key_usage: Sequence[str] = ("digital_signature",),
+    ) -> CmsReport:
+        """Offline re-verification of a stored signature at the moment it was judged: the pinned anchors
+        plus the stored ``certificates`` only (never trusted as anchors), no revocation look-up."""
+        bundle = self._bundle()
+        extra = tuple(d for d in certificates if d not in bundle.anchors)
+        offline = TrustBundle(bundle.anchors, tuple(dict.fromkeys((*bundle.intermediates, *extra))))
+        result: CmsResult = await self._run(cms_job, offline, self._allow_sha1, data, content, at, tuple(key_usage))
+        signers = [await self._signer(s, None) for s in result.signers]
+        return CmsReport(
+            valid=not result.reasons and bool(signers) and all(s.valid for s in signers),
+            reasons=list(result.reasons),
+            detached=result.detached,
+            content_type=result.content_type,
+            signers=signers,
+            content=result.content,
+        )
+
+
+def build_verifier(settings: PkiSettings, executor: Executor | None, nca: NcaClient) -> Verifier:
+    """The deployment's verifier from its `[pki]` settings (anchors, policy, CRL sources, cache dir)."""
+    trust = TrustStore(
+        anchor_files=[str(resolve_path(f)) for f in settings.anchor_files],
+        anchor_urls=settings.anchor_urls,
+        intermediate_files=[str(resolve_path(f)) for f in settings.intermediate_files],
+        intermediate_urls=settings.intermediate_urls,
+        fetch=nca.fetch_certificate,
+        retry_s=settings.trust_retry_s,
+    )
+    files = {f: str(resolve_path(f)) for f in [*settings.anchor_files, *settings.intermediate_files]}
+    policy = RevocationPolicy(
+        order=RevocationOrder(settings.revocation_order),
+        hard_fail=settings.hard_fail,
+        ocsp_url=settings.ocsp_url or None,
+        ocsp_max_age=timedelta(seconds=settings.ocsp_max_age_s),
+        ocsp_cache_ttl=timedelta(seconds=settings.ocsp_cache_ttl_s),
+    )
+    return Verifier(
+        trust,
+        policy=policy,
+        executor=executor,
+        ocsp=nca,
+        crl_sources=[(s.url, s.delta_url, files.get(s.issuer, s.issuer)) for s in settings.crl_sources],
+        crl_fetch=nca.fetch_crl,
+        crl_dir=resolve_path(settings.cache_dir),
+        crl_refresh=timedelta(seconds=settings.crl_refresh_s),
+        allow_sha1=settings.allow_sha1,
+    )

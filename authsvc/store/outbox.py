@@ -1,0 +1,188 @@
+"""The SMS outbox: messages written in the request's transaction, sent later by a worker task.
+
+The phone number and text are sealed under each row's own data key (the text may hold a live code).
+Workers in any number of processes claim due rows with one UPDATE over a ``FOR UPDATE SKIP LOCKED``
+sub-select on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises claimers), so a message is handed to one
+worker at a time; a claim lapses after its lease, so a worker that died does not strand its rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.crypto.envelope import RecordCipher, WrappedKey
+from authsvc.crypto.keystore import KeyStore
+from authsvc.store.schema import sms_outbox
+
+FIELD = "sms"
+QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    kind: str
+    attempts: int
+    to: str
+    text: str
+    not_after: datetime | None  # a code past its lifetime is not worth sending
+    skip_gateway: str | None  # the gateway whose receipt said "failed"
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    id: str
+    kind: str
+    status: str
+    attempts: int
+    gateway: str | None
+    message_id: str | None
+    error: str | None
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    kind: str,
+    to: str,
+    text: str,
+    *,
+    not_after: datetime | None = None,
+    message_id: str | None = None,
+) -> str:
+    """Queue ``text`` for ``to`` (E.164) in the caller's transaction; returns the message's id.
+    With ``message_id`` given, a second message under the same id is not queued (IntegrityError)."""
+    message_id = message_id or str(uuid.uuid4())
+    cipher, wrapped = RecordCipher.new(keys, message_id)
+    payload: dict[str, Any] = {"to": to, "text": text, "not_after": not_after.isoformat() if not_after else None}
+    now = datetime.now(UTC)
+    await conn.execute(
+        sms_outbox.insert().values(
+            id=message_id,
+            kind=kind,
+            status=QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            kek_id=wrapped.kek_id,
+            data_key=wrapped.wrapped,
+            payload_sealed=cipher.seal_json(FIELD, payload),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return message_id
+
+
+async def enqueue_once(conn: AsyncConnection, keys: KeyStore, message_id: str, kind: str, to: str, text: str) -> bool:
+    """Queue under a caller-chosen id unless a message with that id exists; True when queued now."""
+    if await state(conn, message_id) is not None:
+        return False
+    try:
+        async with conn.begin_nested():
+            await enqueue(conn, keys, kind, to, text, message_id=message_id)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(sms_outbox.c.status == QUEUED, sms_outbox.c.next_attempt_at <= now),
+        and_(sms_outbox.c.status == SENDING, sms_outbox.c.claimed_until < now),
+    )
+
+
+async def claim(conn: AsyncConnection, keys: KeyStore, *, limit: int, lease_s: float) -> list[Claimed]:
+    """Take up to ``limit`` due messages for sending (call in its own short transaction)."""
+    now = datetime.now(UTC)
+    due = select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.next_attempt_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = (
+        await conn.execute(
+            update(sms_outbox)
+            .where(sms_outbox.c.id.in_(due.scalar_subquery()), _due(now))
+            .values(
+                status=SENDING,
+                attempts=sms_outbox.c.attempts + 1,
+                claimed_until=now + timedelta(seconds=lease_s),
+                updated_at=now,
+            )
+            .returning(
+                sms_outbox.c.id,
+                sms_outbox.c.kind,
+                sms_outbox.c.attempts,
+                sms_outbox.c.kek_id,
+                sms_outbox.c.data_key,
+                sms_outbox.c.payload_sealed,
+                sms_outbox.c.gateway,
+                sms_outbox.c.error,
+            )
+        )
+    ).all()
+    out = []
+    for r in rows:
+        payload = RecordCipher.open(keys, r.id, WrappedKey(r.kek_id, r.data_key)).unseal_json(FIELD, r.payload_sealed)
+        not_after = datetime.fromisoformat(payload["not_after"]) if payload.get("not_after") else None
+        skip = r.gateway if r.error == "receipt_failed" else None
+        out.append(Claimed(r.id, r.kind, r.attempts, payload["to"], payload["text"], not_after, skip))
+    return out
+
+
+async def finish(
+    conn: AsyncConnection,
+    message_id: str,
+    *,
+    status: str,
+    gateway: str | None = None,
+    gateway_message_id: str | None = None,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Record the outcome of a send attempt: sent, failed for good, or queued again at ``retry_at``."""
+    values: dict[str, Any] = {"status": status, "error": error, "claimed_until": None, "updated_at": datetime.now(UTC)}
+    if gateway is not None:
+        values |= {"gateway": gateway, "message_id": gateway_message_id}
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    await conn.execute(update(sms_outbox).where(sms_outbox.c.id == message_id).values(**values))
+
+
+async def receipt(
+    conn: AsyncConnection, gateway_message_id: str, *, delivered: bool, error: str | None, tries: int
+) -> bool:
+    """Apply a delivery receipt. A failed delivery is queued again (to go through another gateway)
+    while the message has been tried fewer than ``tries`` times, else it is failed for good. False when
+    no sent message matches (an unknown or repeated receipt changes nothing)."""
+    now = datetime.now(UTC)
+    sent = and_(sms_outbox.c.message_id == gateway_message_id, sms_outbox.c.status == SENT)
+    steps: list[tuple[Any, dict[str, Any]]]
+    if delivered:
+        steps = [(sent, {"status": DELIVERED, "error": None})]
+    else:
+        steps = [
+            (
+                and_(sent, sms_outbox.c.attempts < tries),
+                {"status": QUEUED, "error": "receipt_failed", "next_attempt_at": now},
+            ),
+            (sent, {"status": FAILED, "error": (error or "undelivered")[:64]}),
+        ]
+    for where, values in steps:
+        result = await conn.execute(update(sms_outbox).where(where).values(updated_at=now, **values))
+        if result.rowcount == 1:
+            return True
+    return False
+
+
+async def state(conn: AsyncConnection, message_id: str) -> OutboxState | None:
+    r = (await conn.execute(select(sms_outbox).where(sms_outbox.c.id == message_id))).one_or_none()
+    if r is None:
+        return None
+    return OutboxState(r.id, r.kind, r.status, r.attempts, r.gateway, r.message_id, r.error)

@@ -1,0 +1,168 @@
+"""TOTP authenticators and HOTP hardware tokens: sealed seeds and counters moved by compare-and-set.
+
+`advance_hotp` and `advance_totp` are conditional UPDATEs: a counter or time step is accepted only if
+it lies beyond the stored one, so one code is accepted once even when verifications race in several
+processes (RFC 4226 §7.2, RFC 6238 §5.2, R-12.3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from authsvc.crypto.envelope import RecordCipher, WrappedKey
+from authsvc.crypto.keystore import KeyStore
+from authsvc.store.schema import otp_tokens
+
+FIELD = "seed"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: str
+    lender_id: str
+    client_id: str | None
+    kind: str
+    serial: str | None
+    status: str
+    algorithm: str
+    digits: int
+    period: int
+    counter: int
+    last_step: int | None
+    drift: int
+    secret: bytes
+
+
+async def create(
+    conn: AsyncConnection,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    client_id: str | None,
+    kind: str,
+    secret: bytes,
+    serial: str | None = None,
+    status: str = "pending",
+    algorithm: str = "SHA1",
+    digits: int = 6,
+    period: int = 30,
+    counter: int = 0,
+) -> str:
+    """Store a token; raises IntegrityError when the lender already has this serial."""
+    token_id = str(uuid.uuid4())
+    cipher, wrapped = RecordCipher.new(keys, token_id)
+    now = datetime.now(UTC)
+    await conn.execute(
+        otp_tokens.insert().values(
+            id=token_id,
+            lender_id=lender_id,
+            client_id=client_id,
+            kind=kind,
+            serial=serial,
+            status=status,
+            kek_id=wrapped.kek_id,
+            data_key=wrapped.wrapped,
+            secret_sealed=cipher.seal(FIELD, secret),
+            algorithm=algorithm,
+            digits=digits,
+            period=period,
+            counter=counter,
+            last_step=None,
+            drift=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return token_id
+
+
+def _token(keys: KeyStore, row: Row[Any]) -> Token:
+    cipher = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    return Token(
+        row.id,
+        row.lender_id,
+        row.client_id,
+        row.kind,
+        row.serial,
+        row.status,
+        row.algorithm,
+        row.digits,
+        row.period,
+        row.counter,
+        row.last_step,
+        row.drift,
+        cipher.unseal(FIELD, row.secret_sealed),
+    )
+
+
+async def of_client(
+    conn: AsyncConnection, keys: KeyStore, lender_id: str, client_id: str, kind: str, *, status: str | None = None
+) -> Token | None:
+    """The client's newest token of ``kind`` (with ``status`` if given)."""
+    query = select(otp_tokens).where(
+        otp_tokens.c.lender_id == lender_id, otp_tokens.c.client_id == client_id, otp_tokens.c.kind == kind
+    )
+    if status is not None:
+        query = query.where(otp_tokens.c.status == status)
+    row = (await conn.execute(query.order_by(otp_tokens.c.created_at.desc()).limit(1))).one_or_none()
+    return None if row is None else _token(keys, row)
+
+
+async def by_serial(conn: AsyncConnection, keys: KeyStore, lender_id: str, serial: str) -> Token | None:
+    row = (
+        await conn.execute(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.serial == serial))
+    ).one_or_none()
+    return None if row is None else _token(keys, row)
+
+
+async def drop_pending(conn: AsyncConnection, lender_id: str, client_id: str, kind: str) -> None:
+    await conn.execute(
+        delete(otp_tokens).where(
+            otp_tokens.c.lender_id == lender_id,
+            otp_tokens.c.client_id == client_id,
+            otp_tokens.c.kind == kind,
+            otp_tokens.c.status == "pending",
+        )
+    )
+
+
+async def assign(conn: AsyncConnection, token_id: str, client_id: str) -> bool:
+    """Give an unassigned hardware token to a client; False if it already belongs to someone."""
+    result = await conn.execute(
+        update(otp_tokens)
+        .where(otp_tokens.c.id == token_id, otp_tokens.c.client_id.is_(None))
+        .values(client_id=client_id, status="active", updated_at=datetime.now(UTC))
+    )
+    return result.rowcount == 1
+
+
+async def advance_hotp(conn: AsyncConnection, token_id: str, matched: int) -> bool:
+    """Accept HOTP counter ``matched``: the next counter becomes ``matched + 1`` unless it already passed it."""
+    result = await conn.execute(
+        update(otp_tokens)
+        .where(otp_tokens.c.id == token_id, otp_tokens.c.counter <= matched)
+        .values(counter=matched + 1, updated_at=datetime.now(UTC))
+    )
+    return result.rowcount == 1
+
+
+async def advance_totp(conn: AsyncConnection, token_id: str, step: int, drift: int, *, activate: bool = False) -> bool:
+    """Accept TOTP time step ``step`` and remember ``drift``, unless that step (or a later one) was used."""
+    values: dict[str, object] = {"last_step": step, "drift": drift, "updated_at": datetime.now(UTC)}
+    if activate:
+        values["status"] = "active"
+    result = await conn.execute(
+        update(otp_tokens)
+        .where(
+            otp_tokens.c.id == token_id,
+            or_(otp_tokens.c.last_step.is_(None), otp_tokens.c.last_step < step),
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1

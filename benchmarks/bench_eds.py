@@ -1,0 +1,235 @@
+"""EDS benchmarks (issue 3), the service on ONE core:
+
+1. RSA-2048 CMS full verification over HTTP (signature, signed attributes, path to the pinned simulator
+   root, revocation from the OCSP answer cache): requests/s and latency percentiles (target >= 500/s,
+   p99 < 20 ms).
+2. GOST-2015-512 signature verification time in this interpreter (target <= 15 ms).
+3. /healthz latency while GOST-2015-512 CMS verifications keep the process pool busy (target p99 < 20 ms).
+
+The service (its event loop and its one pool worker) is pinned to one CPU; the load generator and the NCA
+simulator run in this process on another CPU when there is one.
+
+Run: .venv/bin/python benchmarks/bench_eds.py [--seconds 10] [--concurrency 16] [--cpu 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import multiprocessing
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from asn1crypto import cms
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from authsvc.pki.algorithms import verify_signature  # noqa: E402
+from simulators.nca.app import create_app as create_simulator  # noqa: E402
+from simulators.nca.signer import KeyPair, sign_cms  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
+    """Child process: the service pinned to ``cpu``, SQLite, trust and revocation from the simulator."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    from authsvc.api.state import SERVICES
+    from authsvc.app import create_app
+    from authsvc.config import load_settings
+    from authsvc.crypto.local_keys import LocalKeyStore
+    from authsvc.store import lenders
+
+    cert = f"{sim_url}/cert/"
+    settings = load_settings(
+        env={},
+        database={"dsn": f"sqlite:///{workdir}/bench.db"},
+        server={"process_workers": 1},
+        rate_limit={"requests_per_window": 100_000_000},
+        registry={"photo_face_check": False},
+        pki={
+            "anchor_urls": [cert + "root_gost2022_test.cer", cert + "root_rsa2022_test.cer"],
+            "intermediate_urls": [cert + "nca_gost2022_test.cer", cert + "nca_rsa2022_test.cer"],
+            "crl_sources": [
+                {"url": f"{sim_url}/crl/{s}.crl", "delta_url": f"{sim_url}/crl/{s}_d.crl", "issuer": f"{cert}{s}.cer"}
+                for s in ("nca_gost2022_test", "nca_rsa2022_test")
+            ],
+            "cache_dir": f"{workdir}/pki",
+        },
+    )
+    app = create_app(settings, keys=LocalKeyStore.generate())
+
+    async def announce(app: web.Application) -> None:
+        async with app[SERVICES].engine.begin() as conn:
+            _, key = await lenders.create(conn, "Bench MFO")
+        verifier = app[SERVICES].verifier
+        assert verifier is not None
+        await verifier.wait_started()
+        ready.send(key)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def start_simulator(state: Path) -> tuple[str, asyncio.AbstractEventLoop]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    async def start() -> None:
+        runner = web.AppRunner(create_simulator(base_url=url, state_dir=state))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=300)
+    return url, loop
+
+
+async def issue(sim_url: str, algorithm: str) -> KeyPair:
+    body = {"iin": "811201401188", "surname": "Бенчмарков", "first_name": "Тест", "algorithm": algorithm}
+    async with aiohttp.ClientSession() as http, http.post(f"{sim_url}/admin/issue", json=body) as resp:
+        data = await resp.json()
+    return KeyPair.from_pem(data["certificate_pem"], data["private_key_pem"])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def load(url: str, key: str, body: dict[str, Any], seconds: float, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                async with http.post(url, json=body, headers=headers) as resp:
+                    result = await resp.json()
+                assert resp.status == 200 and result["valid"], result
+                latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def health_while_busy(base: str, key: str, gost_body: dict[str, Any], seconds: float) -> tuple[list[float], int]:
+    stop = asyncio.Event()
+    done = 0
+
+    async def gost_load(http: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while not stop.is_set():
+            async with http.post(
+                f"{base}/v1/eds/cms/verify", json=gost_body, headers={"Authorization": f"Bearer {key}"}
+            ) as r:
+                assert (await r.json())["valid"]
+                done += 1
+
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        tasks = [asyncio.create_task(gost_load(http)) for _ in range(4)]
+        await asyncio.sleep(0.5)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            async with http.get(f"{base}/healthz") as resp:
+                await resp.read()
+            latencies.append(time.perf_counter() - start)
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.gather(*tasks)
+    return latencies, done
+
+
+def gost_verify_ms(pair: KeyPair, rounds: int = 30) -> float:
+    info = cms.ContentInfo.load(sign_cms(pair, b"benchmark"))
+    signer = info["content"]["signer_infos"][0]
+    signed = b"\x31" + signer["signed_attrs"].dump()[1:]
+    sig, alg, digest = (
+        signer["signature"].native,
+        signer["signature_algorithm"],
+        signer["digest_algorithm"]["algorithm"].dotted,
+    )
+    assert verify_signature(pair.certificate.public_key, alg, signed, sig, digest)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        verify_signature(pair.certificate.public_key, alg, signed, sig, digest)
+    return (time.perf_counter() - start) / rounds * 1000
+
+
+def report(name: str, latencies: list[float], seconds: float) -> None:
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"{name}: {len(ms)} requests in {seconds:.1f} s = {len(ms) / seconds:.0f}/s; "
+        f"latency p50 {statistics.median(ms):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-eds-"))
+    other = [c for c in sorted(os.sched_getaffinity(0)) if c != args.cpu] if hasattr(os, "sched_getaffinity") else []
+    if other:
+        os.sched_setaffinity(0, set(other))  # keep the load generator off the service's CPU
+    sim_url, _ = start_simulator(workdir / "nca")
+    rsa, gost = await issue(sim_url, "rsa"), await issue(sim_url, "gost2015")
+
+    print(f"GOST-2015-512 signature verification: {gost_verify_ms(gost):.2f} ms (this interpreter, one call at a time)")
+
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    port = free_port()
+    proc = ctx.Process(target=serve, args=(port, sim_url, str(workdir), args.cpu, send))
+    proc.start()
+    try:
+        if not receive.poll(120):
+            raise SystemExit("the service did not start")
+        key = receive.recv()
+        base = f"http://127.0.0.1:{port}"
+        rsa_body = {"cms": base64.b64encode(sign_cms(rsa, b"loan contract 42")).decode()}
+        gost_body = {"cms": base64.b64encode(sign_cms(gost, b"loan contract 42")).decode()}
+        await load(f"{base}/v1/eds/cms/verify", key, rsa_body, 1.0, args.concurrency)  # warm: OCSP answer cached
+        latencies = await load(f"{base}/v1/eds/cms/verify", key, rsa_body, args.seconds, args.concurrency)
+        report(
+            f"RSA-2048 CMS full verification over HTTP (1 CPU, concurrency {args.concurrency})", latencies, args.seconds
+        )
+        single = await load(f"{base}/v1/eds/cms/verify", key, gost_body, 3.0, 1)
+        report("GOST-2015-512 CMS full verification over HTTP (1 CPU, one at a time)", single, 3.0)
+        health, done = await health_while_busy(base, key, gost_body, args.seconds)
+        ms = [x * 1000 for x in health]
+        print(
+            f"/healthz while {done} GOST-2015-512 CMS verifications ran: p50 {statistics.median(ms):.2f} ms, "
+            f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms ({len(ms)} probes)"
+        )
+    finally:
+        proc.terminate()
+        proc.join(10)
+    print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs visible, load {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--cpu", type=int, default=0, help="the CPU the service is pinned to")
+    asyncio.run(main(parser.parse_args()))

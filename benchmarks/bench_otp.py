@@ -1,0 +1,176 @@
+"""One-time code verifications per second over HTTP, and SMS enqueue latency with a 2-second gateway;
+one service process pinned to one core, PostgreSQL.
+
+    .venv/bin/python -m benchmarks.bench_otp [--seconds 10] [--concurrency 16] [--pg postgresql://…/db]
+
+Verifications: every request carries the right code of its own identification (so each is a full
+success: throttle checks, the try spent, the constant-time hash check, the single-use UPDATE, the step
+and its audit entry). The codes are planted in the database beforehand with the server's own key, so
+the preparation does not hide in the measurement. Enqueue: ``POST /v1/identifications/{id}/otp`` while
+the SMS gateway simulator takes 2 s to answer each send; the load generator runs in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from authsvc.crypto.local_keys import load_key_file
+from authsvc.methods.factors import code_key
+from authsvc.methods.otp import identification_binding
+from authsvc.methods.otp_codes import hash_code, random_numeric_code
+from authsvc.store import identifications as idents
+from authsvc.store import otp as otp_store
+from authsvc.store.engine import create_engine
+from benchmarks import load, server
+from benchmarks.bench_registration import _fresh_pg
+from simulators.sms.app import create_app as sms_app
+
+IIN, PHONE = "900101300126", "+77771234567"  # a valid IIN and a Beeline number of the simulators' population
+
+
+def client_body() -> dict[str, Any]:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (480, 640), (230, 228, 225)).save(buf, "JPEG")
+    return {
+        "kind": "individual",
+        "surname": "Сериков",
+        "first_name": "Арман",
+        "iin": IIN,
+        "id_document": {"type": "id_card", "number": "041234567", "expires_on": "2031-05-01"},
+        "phone": PHONE,
+        "bank_account": {"iban": "KZ18722S000012345678"},
+        "photo": {"content_type": "image/jpeg", "data": base64.b64encode(buf.getvalue()).decode()},
+    }
+
+
+async def plant_codes(dsn: str, srv: server.Server, lender_id: str, client_id: str, n: int) -> list[tuple[str, str]]:
+    """``n`` pending login identifications, each with a live code: [(identification id, code)]."""
+    keys = load_key_file(srv.workdir / "keys.json")
+    key = code_key(keys)
+    engine = create_engine(dsn)
+    out = []
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        for _ in range(n):
+            ident = await idents.open_(conn, lender_id, client_id, idents.Operation.LOGIN, 3600)
+            binding = identification_binding(ident.id, "login")
+            code, code_id = random_numeric_code(6), str(uuid.uuid4())
+            await otp_store.insert(
+                conn,
+                otp_store.CodeRow(
+                    code_id,
+                    lender_id,
+                    client_id,
+                    binding,
+                    hash_code(key, code, context=f"{binding}:{code_id}"),
+                    "sms",
+                    now,
+                    now + timedelta(hours=1),
+                    0,
+                    5,
+                    None,
+                ),
+            )
+            out.append((ident.id, code))
+    await engine.dispose()
+    return out
+
+
+async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int) -> None:
+    runner = web.AppRunner(sms_app(name="gw-a", delivery_delay_ms=0), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", sms_port).start()
+    headers = {"Authorization": f"Bearer {srv.api_key}"}
+    try:
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.post(srv.base + "/v1/clients", json=client_body()) as resp:
+                assert resp.status == 201, await resp.text()
+                client_id = (await resp.json())["id"]
+            engine = create_engine(dsn)
+            async with engine.connect() as conn:
+                from sqlalchemy import text
+
+                lender_id = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
+            await engine.dispose()
+
+        planted = await plant_codes(dsn, srv, lender_id, client_id, int(seconds * 3000 + 2000))
+
+        async def verify(session: aiohttp.ClientSession, n: int) -> int:
+            ident, code = planted[n]
+            body = {"code": code, "client_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
+            url = f"{srv.base}/v1/identifications/{ident}/otp/verify"
+            async with session.post(url, json=body, headers=headers) as resp:
+                await resp.read()
+                return resp.status
+
+        result = await load.run(verify, concurrency=concurrency, seconds=seconds)
+        print(result.line(f"OTP verifications (right code, each once), postgresql, concurrency {concurrency}"))
+
+        # Enqueue with a gateway that takes 2 s per message.
+        async with aiohttp.ClientSession() as admin:
+            fault = {"kind": "slow", "delay_ms": 2000, "count": None, "path": "/send"}
+            async with admin.post(f"http://127.0.0.1:{sms_port}/admin/faults", json=fault) as resp:
+                assert resp.status == 201
+        targets = [ident for ident, _ in planted[-2000:]]
+
+        async def send(session: aiohttp.ClientSession, n: int) -> int:
+            body = {"client_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
+            url = f"{srv.base}/v1/identifications/{targets[n % len(targets)]}/otp"
+            async with session.post(url, json=body, headers=headers) as resp:
+                await resp.read()
+                return resp.status
+
+        enqueue_concurrency = max(1, concurrency // 2)
+        result = await load.run(send, concurrency=enqueue_concurrency, seconds=seconds)
+        print(
+            result.line(f"SMS enqueue (gateway answers in 2 s), postgresql, concurrency {enqueue_concurrency}")
+        )
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--pg", default=os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; server pinned to core 0"
+    )
+    dsn = _fresh_pg(args.pg)
+    sms_port = server.free_port()
+    big = "1000000000"
+    env = {
+        "AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false",
+        "AUTHSVC_FACTORS_SMS_A_URL": f"http://127.0.0.1:{sms_port}",
+        "AUTHSVC_FACTORS_SMS_B_URL": "",
+        "AUTHSVC_FACTORS_OTP_RESEND_COOLDOWN_S": "0",
+        "AUTHSVC_FACTORS_VERIFY_LIMIT_PER_IP": big,
+        "AUTHSVC_FACTORS_SEND_LIMIT_PER_CLIENT": big,
+        "AUTHSVC_FACTORS_SEND_LIMIT_PER_PHONE": big,
+        "AUTHSVC_FACTORS_SEND_LIMIT_PER_IP": big,
+        "AUTHSVC_FACTORS_SEND_LIMIT_PER_LENDER": big,
+    }
+    with server.running(dsn, extra_env=env) as srv:
+        asyncio.run(bench(dsn, srv, sms_port, args.seconds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

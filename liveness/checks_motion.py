@@ -1,0 +1,190 @@
+"""Checks on head and eye motion: the script's turns in order and in time, 3-D parallax in the turns,
+and the blink judged against the person's own open-eye baseline (FACE.md, "Presentation-attack detection")."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from liveness.observe import Observation
+from liveness.script import Action, Script
+from liveness.verdict import CheckResult, LivenessSettings
+
+# Face Mesh points spread over the rigid part of the face (brow line, nose, cheeks, jaw, eye corners);
+# lips and lids are left out because expressions move them.
+PLANARITY_POINTS = (
+    1, 2, 4, 5, 6, 8, 9, 10, 151, 168, 195, 197, 33, 133, 362, 263, 70, 300, 105, 334, 50, 280, 205, 425,
+    36, 266, 98, 327, 116, 345, 123, 352, 147, 376, 187, 411, 93, 323, 132, 361, 58, 288, 172, 397, 152,
+    148, 377, 176, 400, 109, 338, 67, 297, 234, 454, 127, 356, 64, 294, 129, 358,
+)  # fmt: skip
+FRONTAL_DEG = 8.0
+
+
+def _faces(observations: Sequence[Observation]) -> list[Observation]:
+    return [o for o in observations if o.has_face and o.yaw is not None]
+
+
+def baseline_pose(observations: Sequence[Observation], script: Script) -> tuple[float, float]:
+    """(yaw, pitch) the person holds when not turning: the median over the lead-in, else over all frames."""
+    faces = _faces(observations)
+    first = script.actions[0].start_ms
+    lead = [o for o in faces if o.t_ms < first] or faces
+    yaw = statistics.median(o.yaw for o in lead if o.yaw is not None)
+    pitch = statistics.median((o.pitch or 0.0) for o in lead)
+    return yaw, pitch
+
+
+def _signed(o: Observation, kind: str, base: tuple[float, float]) -> float:
+    """How far ``o`` has moved in the direction ``kind`` asks for (degrees, negative = the other way)."""
+    if kind == "turn_left":
+        return (o.yaw or 0.0) - base[0]
+    if kind == "turn_right":
+        return base[0] - (o.yaw or 0.0)
+    return (o.pitch or 0.0) - base[1]
+
+
+def _in_window(o: Observation, action: Action, tolerance: float) -> bool:
+    return action.start_ms - tolerance <= o.t_ms <= action.end_ms + tolerance
+
+
+def turn_peaks(
+    observations: Sequence[Observation], script: Script, settings: LivenessSettings
+) -> list[tuple[Action, Observation | None, float]]:
+    """For each head action: the frame in its window that moved furthest the asked way, and how far."""
+    faces = _faces(observations)
+    if not faces:
+        return [(a, None, 0.0) for a in script.actions if a.kind != "blink"]
+    base = baseline_pose(observations, script)
+    out: list[tuple[Action, Observation | None, float]] = []
+    for action in script.actions:
+        if action.kind == "blink":
+            continue
+        window = [o for o in faces if _in_window(o, action, settings.turn_tolerance_ms)]
+        if not window:
+            out.append((action, None, 0.0))
+            continue
+        best = max(window, key=lambda o: _signed(o, action.kind, base))
+        out.append((action, best, _signed(best, action.kind, base)))
+    return out
+
+
+def check_script(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+    """Every head action reached its angle inside its own window, so the order is the script's too."""
+    peaks = turn_peaks(observations, script, settings)
+    parts = []
+    ratios = []
+    ok = True
+    last_t = -1.0
+    for action, best, amount in peaks:
+        need = script.min_up_deg if action.kind == "turn_up" else script.min_turn_deg
+        ratios.append(amount / need)
+        if best is None:
+            ok = False
+            parts.append(f"{action.kind}: no face in its window")
+            continue
+        if amount < need or best.t_ms <= last_t:
+            ok = False
+        last_t = best.t_ms
+        parts.append(
+            f"{action.kind} {amount:+.1f}° at {best.t_ms:.0f} ms (window {action.start_ms}–{action.end_ms}, need {need:.0f}°)"
+        )
+    score = min(ratios) if ratios else 0.0
+    return CheckResult("script_followed", ok and bool(peaks), score, "; ".join(parts) or "no head action")
+
+
+def planarity_residual(frontal: Observation, turned: Observation) -> float:
+    """RMS distance between the turned frame's landmarks and the best single homography of the frontal
+    frame's, over the inter-ocular distance: ~0.04 for a flat print or screen, ≥ 0.07 for a face at 15°."""
+    assert frontal.mesh is not None and turned.mesh is not None
+    src = frontal.mesh[list(PLANARITY_POINTS), :2].astype(np.float64)
+    dst = turned.mesh[list(PLANARITY_POINTS), :2].astype(np.float64)
+    homography, _ = cv2.findHomography(src, dst, 0)
+    if homography is None:
+        return 0.0
+    mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    rms = float(np.sqrt(np.mean(np.sum((mapped - dst) ** 2, axis=1))))
+    iod = frontal.inter_ocular_px or float(
+        np.linalg.norm(src[PLANARITY_POINTS.index(263)] - src[PLANARITY_POINTS.index(33)])
+    )
+    return rms / iod if iod > 0 else 0.0
+
+
+def check_planarity(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+    """The turns must show depth: landmark motion that no single homography explains.
+
+    With a left and a right turn in the script, the two peak frames (~40–50° apart) are compared: live
+    faces measured 0.27–0.48 on the simulator, flat or bent prints ≤ 0.10. With one turn only, each turn
+    is compared with the nearest frontal frame (FACE.md: flat ≈ 0.038, live 0.070 at 15°)."""
+    faces = _faces(observations)
+    peaks = turn_peaks(observations, script, settings)
+    if not faces or not peaks:
+        return CheckResult("planarity", False, 0.0, "no turned face to measure")
+    by_kind = {action.kind: turned for action, turned, _ in peaks}
+    left, right = by_kind.get("turn_left"), by_kind.get("turn_right")
+    if left is not None and right is not None:
+        value = planarity_residual(left, right)
+        detail = f"left/right turn frames at {left.t_ms:.0f}/{right.t_ms:.0f} ms: {value:.3f}; need ≥ {settings.planarity_min}"
+        return CheckResult("planarity", value >= settings.planarity_min, value, detail)
+    if "turn_left" in by_kind and "turn_right" in by_kind:
+        return CheckResult("planarity", False, 0.0, "a turn was not observed")
+    base = baseline_pose(observations, script)
+    residuals = []
+    parts = []
+    for action, turned, _ in peaks:
+        if turned is None:
+            residuals.append(0.0)
+            parts.append(f"{action.kind}: no turned frame")
+            continue
+        # The most frontal frame nearest in time to the turn.
+        frontal = min(faces, key=lambda o: (abs((o.yaw or 0.0) - base[0]) > FRONTAL_DEG, abs(o.t_ms - turned.t_ms)))
+        value = planarity_residual(frontal, turned)
+        residuals.append(value)
+        parts.append(f"{action.kind}: {value:.3f} (frames at {frontal.t_ms:.0f}/{turned.t_ms:.0f} ms)")
+    score = min(residuals)
+    need = settings.planarity_min_single
+    return CheckResult("planarity", score >= need, score, "; ".join(parts) + f"; need ≥ {need}")
+
+
+def check_blink(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+    """The eyes close in the blink window (relative to this person's open eyes) and open again."""
+    blinks = [a for a in script.actions if a.kind == "blink"]
+    faces = [o for o in _faces(observations) if o.eye_openness is not None]
+    if not blinks:
+        return CheckResult("blink", True, 1.0, "no blink asked")
+    if not faces:
+        return CheckResult("blink", False, 0.0, "no eyes observed")
+    base_pose = baseline_pose(observations, script)
+    results = []
+    parts = []
+    for action in blinks:
+        tol = settings.turn_tolerance_ms
+        outside = [
+            o.eye_openness
+            for o in faces
+            if not _in_window(o, action, tol)
+            and abs((o.yaw or 0.0) - base_pose[0]) < 12.0
+            and o.eye_openness is not None
+        ]
+        baseline = statistics.median(outside) if outside else statistics.median(o.eye_openness or 0.0 for o in faces)
+        window = [o for o in faces if _in_window(o, action, tol)]
+        if not window or baseline <= 0:
+            results.append(0.0)
+            parts.append("no frame in the blink window")
+            continue
+        low = min(window, key=lambda o: o.eye_openness or 0.0)
+        ratio = (low.eye_openness or 0.0) / baseline
+        after = [o.eye_openness or 0.0 for o in faces if o.t_ms > low.t_ms]
+        reopened = bool(after) and max(after) >= settings.blink_reopen * baseline
+        drop = 1.0 - ratio
+        results.append(drop if reopened else 0.0)
+        parts.append(
+            f"openness fell to {ratio:.2f}× the open-eye baseline {baseline:.3f} at {low.t_ms:.0f} ms"
+            + ("" if reopened else ", eyes did not reopen")
+        )
+    score = min(results)
+    return CheckResult(
+        "blink", score >= settings.blink_drop, score, "; ".join(parts) + f"; need a drop ≥ {settings.blink_drop}"
+    )

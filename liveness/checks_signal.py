@@ -1,0 +1,127 @@
+"""Colour-flash check (the face reflects the flashes shown now) and a texture cue (reported, never gating).
+
+Flash: per frame, the face's colour relative to the background, in logs, o(t) = log(face) − log(bg) per
+channel, so the room's light and the camera's white balance cancel. A screen flash of colour c adds
+about g·c to the face near the screen and almost nothing to the far background, so o(t) moves with the
+expected colour e(t) per channel with a positive gain. Slow changes from the head turns (the face's
+shading changes as it rotates) are removed first by regressing o and e on time and the head angles.
+What is left must be explained by the flashes (R² over all channels, best over a few latencies). A
+recording of another session carries *its* colours, which the new random sequence does not explain;
+a print reflects like skin, so this check alone does not stop prints (FACE.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.capture import Capture
+from liveness.observe import BACKGROUND_COLUMNS, Observation
+from liveness.script import Script
+from liveness.verdict import CheckResult, LivenessSettings
+
+
+def _residualise(y: NDArray[np.float64], nuisance: NDArray[np.float64]) -> NDArray[np.float64]:
+    coef, *_ = np.linalg.lstsq(nuisance, y, rcond=None)
+    return np.asarray(y - nuisance @ coef, dtype=np.float64)
+
+
+def background_columns(observations: Sequence[Observation]) -> NDArray[np.bool_]:
+    """Columns (of the 64-wide copy) that no face comes within 1.3 face widths of, in any frame."""
+    keep = np.ones(BACKGROUND_COLUMNS, dtype=bool)
+    cols = np.arange(BACKGROUND_COLUMNS) + 0.5
+    for o in observations:
+        if o.box is None or o.mesh is None:
+            continue
+        width = float(o.mesh[:, 0].max() - o.mesh[:, 0].min())
+        frame_width = o.frame_width or 1
+        scale = BACKGROUND_COLUMNS / frame_width
+        keep &= np.abs(cols - o.box.center[0] * scale) > 1.3 * width * scale
+    return keep
+
+
+def flash_fit(
+    observations: Sequence[Observation], script: Script, lag_ms: float
+) -> tuple[float, NDArray[np.float64], int]:
+    """(R², per-channel gains, frames used) of the face-vs-background colour against the flashes."""
+    keep = background_columns(observations)
+    rows = []
+    expected = []
+    nuisance = []
+    for o in observations:
+        if o.face_rgb is None or o.columns_rgb is None:
+            continue
+        colour = script.colour_at(o.t_ms - lag_ms)
+        if colour is None:
+            continue
+        # With no background in view (the face fills the frame) the face's own colour is used.
+        background = o.columns_rgb[keep].mean(axis=0) if keep.any() else np.zeros(3)
+        rows.append(np.log(o.face_rgb + 1.0) - np.log(background + 1.0))
+        expected.append(np.asarray(colour, dtype=np.float64) / 255.0)
+        yaw, pitch = o.yaw or 0.0, o.pitch or 0.0
+        nuisance.append([1.0, o.t_ms / 1000.0, yaw / 30.0, abs(yaw) / 30.0, pitch / 30.0])
+    n = len(rows)
+    if n < 8:
+        return 0.0, np.zeros(3), n
+    obs = _residualise(np.asarray(rows), np.asarray(nuisance))
+    exp = _residualise(np.asarray(expected), np.asarray(nuisance))
+    gains = np.zeros(3)
+    residual = 0.0
+    total = float(np.sum(obs**2))
+    for c in range(3):
+        denom = float(exp[:, c] @ exp[:, c])
+        # A reflection only adds light: a negative gain explains nothing.
+        gains[c] = max(0.0, float(obs[:, c] @ exp[:, c]) / denom) if denom > 1e-9 else 0.0
+        residual += float(np.sum((obs[:, c] - gains[c] * exp[:, c]) ** 2))
+    r2 = 1.0 - residual / total if total > 1e-12 else 0.0
+    return r2, gains, n
+
+
+def check_flash(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+    best = max(((*flash_fit(observations, script, lag), lag) for lag in settings.flash_lags_ms), key=lambda r: r[0])
+    r2, gains, n, lag = best
+    gain = float(np.mean(gains))
+    # Few frames fit anything: a short capture cannot show the sequence (chance R² grows as n shrinks).
+    passed = r2 >= settings.flash_min_r2 and gain >= settings.flash_min_gain and n >= settings.flash_min_frames
+    detail = (
+        f"flashes explain {r2 * 100:.0f} % of the face colour change over {n} frames (latency {lag:.0f} ms), "
+        f"reflection gain {gain:.3f}; need ≥ {settings.flash_min_r2 * 100:.0f} %, ≥ {settings.flash_min_gain}, "
+        f"≥ {settings.flash_min_frames} frames"
+    )
+    return CheckResult("colour_flash", passed, r2, detail)
+
+
+def high_frequency_ratio(face: NDArray[np.uint8]) -> float:
+    """Share of the face crop's spectral energy above a quarter of the sampling rate (moiré, halftone)."""
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey = np.asarray(cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA), dtype=np.float32)
+    grey -= grey.mean()
+    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(grey * np.outer(np.hanning(64), np.hanning(64))))) ** 2
+    fy, fx = np.mgrid[-32:32, -32:32] / 64.0
+    radius = np.hypot(fx, fy)
+    total = float(spectrum[radius > 0.02].sum())
+    return float(spectrum[radius > 0.25].sum()) / total if total > 0 else 0.0
+
+
+def check_texture(capture: Capture, observations: Sequence[Observation], settings: LivenessSettings) -> CheckResult:
+    """A weak cue only (FACE.md: texture methods fail across media); never decides."""
+    ratios = []
+    for o in observations[:: max(1, len(observations) // 5)]:
+        if o.box is None:
+            continue
+        frame = capture.frames[o.index]
+        b = o.box
+        crop = np.ascontiguousarray(frame[max(0, b.top) : b.bottom, max(0, b.left) : b.right])
+        if crop.size:
+            ratios.append(high_frequency_ratio(crop))
+    score = float(np.median(ratios)) if ratios else 0.0
+    return CheckResult(
+        "texture",
+        score <= settings.texture_max_ratio,
+        score,
+        f"high-frequency energy share {score:.3f} (weak cue, not gating)",
+        gating=False,
+    )

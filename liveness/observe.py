@@ -1,0 +1,167 @@
+"""Per-frame observations of a capture, kept cheap: what the liveness checks read.
+
+Every sampled frame gets HOG detection (at a scale chosen from the face size, so a 640×480 frame costs
+what a 320×240 one does), dlib's 5 points and the Face Mesh (pose, eyes, the planarity landmarks), the
+face's and the background's mean colour (for the colour flash) and a small grey face crop (to spot a
+cut between frames). The 128-d encoding, the expensive step (~65 ms), is computed only for the few
+frames :func:`encode_frames` is asked for (FACE.md: a whole session in well under a second of CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from liveness.capture import Capture
+from liveness.detect import Encoding, FaceBox, detect_faces, encode_face
+from liveness.mesh import MeshPoints
+from liveness.pipeline import PipelineSettings, analyze_face
+
+# The face oval of the Face Mesh, in order round the face.
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
+    176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+# HOG finds faces from ~80 px; aim the detection scale at faces ~110 px wide.
+DETECT_FACE_PX = 110.0
+CROP_PX = 24
+BACKGROUND_COLUMNS = 64
+WIDE_SEARCH_EVERY = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    index: int  # into capture.frames
+    t_ms: float
+    face_count: int
+    frame_width: int = 0
+    box: FaceBox | None = None
+    mesh: MeshPoints | None = None
+    yaw: float | None = None
+    pitch: float | None = None
+    eye_openness: float | None = None
+    inter_ocular_px: float | None = None
+    face_rgb: NDArray[np.float64] | None = None  # mean RGB inside the face oval
+    columns_rgb: NDArray[np.float64] | None = None  # mean RGB of each column of a 64-wide copy
+    crop: NDArray[np.float32] | None = None  # grey face crop, zero-mean unit-norm
+    detected: bool = True  # False: the box was carried over from the previous frame
+
+    @property
+    def has_face(self) -> bool:
+        return self.box is not None and self.mesh is not None
+
+
+def _detect(image: NDArray[np.uint8], face_px: float | None) -> list[FaceBox]:
+    """Detect at a scale where the expected face is ~110 px; with no expectation, try cheap then thorough."""
+    side = max(image.shape[:2])
+    if face_px is None:
+        boxes = detect_faces(image, upsample=0, max_side=min(side, 480))
+        return boxes or detect_faces(image, upsample=1, max_side=min(side, 640))
+    scale = min(1.0, DETECT_FACE_PX / max(face_px, 1.0))
+    upsample = 1 if face_px < 95.0 else 0
+    return detect_faces(image, upsample=upsample, max_side=max(64, round(side * scale)))
+
+
+def _colours(image: NDArray[np.uint8], mesh: MeshPoints) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    h, w = image.shape[:2]
+    oval = mesh[list(FACE_OVAL), :2].astype(np.float64)
+    centre = oval.mean(axis=0)
+    inner = centre + (oval - centre) * 0.8  # stay off the silhouette, where the background shows through
+    x0, y0 = np.floor(inner.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(inner.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    face = np.zeros(3)
+    if x1 > x0 and y1 > y0:
+        mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+        cv2.fillConvexPoly(mask, np.round(inner - (x0, y0)).astype(np.int32), (1,))
+        if mask.any():
+            face = np.asarray(image[y0:y1, x0:x1][mask.astype(bool)].mean(axis=0), dtype=np.float64)
+    # Background: per-column means of a small copy; the flash check keeps only the columns no face
+    # position of the whole capture comes near, so the region is the same in every frame.
+    small = cv2.resize(image, (BACKGROUND_COLUMNS, 48), interpolation=cv2.INTER_AREA)
+    return face, np.asarray(small.mean(axis=0), dtype=np.float64)
+
+
+def _crop(image: NDArray[np.uint8], box: FaceBox) -> NDArray[np.float32]:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, box.left), max(0, box.top), min(w, box.right), min(h, box.bottom)
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    patch = cv2.resize(grey, (CROP_PX, CROP_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+    patch -= patch.mean()
+    norm = float(np.linalg.norm(patch))
+    return np.asarray(patch / norm if norm > 0 else patch, dtype=np.float32)
+
+
+def observe_frame(
+    image: NDArray[np.uint8], index: int, t_ms: float, face_px: float | None, tracked: Observation | None = None
+) -> Observation:
+    """Analyse one frame; with ``tracked`` (the previous frame's observation) its face box is reused
+    instead of running the detector (the mesh crop is twice the box, so a moving head stays inside)."""
+    if tracked is not None and tracked.box is not None:
+        boxes, count = [tracked.box], tracked.face_count
+    else:
+        boxes = _detect(image, face_px)
+        count = len(boxes)
+    if not boxes:
+        return Observation(index, t_ms, 0, image.shape[1])
+    box = boxes[0]
+    face = analyze_face(image, box, PipelineSettings(encode=False, use_mesh=True))
+    if face.mesh is None or face.eyes is None:
+        return Observation(index, t_ms, count, image.shape[1], box=box)
+    face_rgb, columns_rgb = _colours(image, face.mesh)
+    return Observation(
+        index=index,
+        t_ms=t_ms,
+        face_count=count,
+        frame_width=image.shape[1],
+        box=box,
+        mesh=face.mesh,
+        yaw=face.pose.yaw,
+        pitch=face.pose.pitch,
+        eye_openness=face.eyes.mean,
+        inter_ocular_px=face.inter_ocular_px,
+        face_rgb=face_rgb,
+        columns_rgb=columns_rgb,
+        crop=_crop(image, box),
+        detected=tracked is None,
+    )
+
+
+def observe(capture: Capture, until_ms: float | None = None, detect_every: int = 2) -> list[Observation]:
+    """One observation per sampled frame up to ``until_ms``, in time order. The detector runs on every
+    ``detect_every``-th frame (and whenever the tracked face is lost); the frames between reuse its box."""
+    out: list[Observation] = []
+    face_px: float | None = None
+    last_wide = -WIDE_SEARCH_EVERY
+    for i, (frame, t_ms) in enumerate(zip(capture.frames, capture.timestamps_ms, strict=True)):
+        if until_ms is not None and t_ms > until_ms:
+            break
+        previous = out[-1] if out else None
+        track = (
+            previous if previous is not None and previous.has_face and previous.detected and i % detect_every else None
+        )
+        obs = observe_frame(frame, i, t_ms, face_px, track)
+        if track is not None and not obs.has_face:
+            obs = observe_frame(frame, i, t_ms, face_px)
+        # The face may have changed size: look again widely, but not on every faceless frame (cost).
+        if obs.box is None and face_px is not None and i - last_wide >= WIDE_SEARCH_EVERY:
+            last_wide = i
+            obs = observe_frame(frame, i, t_ms, None)
+        if obs.box is not None:
+            face_px = float(obs.box.width)
+        out.append(obs)
+    return out
+
+
+def encode_frames(capture: Capture, observations: Sequence[Observation], indices: Sequence[int]) -> dict[int, Encoding]:
+    """128-d encodings of the faces in the frames at ``indices`` (positions in ``observations``)."""
+    out: dict[int, Encoding] = {}
+    for i in indices:
+        obs = observations[i]
+        if obs.box is not None:
+            out[i] = encode_face(capture.frames[obs.index], obs.box)
+    return out

@@ -1,0 +1,83 @@
+"""What a liveness decision returns, and every threshold it uses (all settings, none hidden in code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from liveness.detect import Encoding
+from liveness.match import MatchSettings
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check of the decision. ``gating`` checks decide; the others (texture cues) are only reported,
+    because passive cues do not transfer across cameras and media (FACE.md)."""
+
+    name: str
+    passed: bool
+    score: float
+    detail: str
+    gating: bool = True
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Thresholds, each calibrated on the simulator corpus (``python -m simulators.capture.evaluate``).
+
+    planarity_min: homography residual / inter-ocular distance between the left- and right-turn frames
+        (simulator: live 0.27–0.48, flat or bent prints ≤ 0.10); planarity_min_single: the same between a
+        frontal and a turned frame, for scripts with one turn (FACE.md: flat ≈ 0.038, live 0.070 at 15°).
+    turn_tolerance_ms: how far outside its window a turn's peak may fall (reaction time, latency).
+    blink_drop: how far below the person's own open-eye baseline the eye openness must fall.
+    flash_min_r2 / flash_min_gain: how much of the face-vs-background colour change the scripted flashes
+        must explain, and how strong the reflection must be; flash_lags_ms: screen-to-camera latencies tried.
+    identity_max_distance: the largest encoding distance between any two sampled frames (one person).
+    """
+
+    planarity_min: float = 0.18
+    planarity_min_single: float = 0.055
+    turn_tolerance_ms: float = 300.0
+    blink_drop: float = 0.25
+    blink_reopen: float = 0.8
+    flash_min_r2: float = 0.6
+    flash_min_frames: int = 20
+    flash_min_gain: float = 0.01
+    flash_lags_ms: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0, 200.0)
+    identity_max_distance: float = 0.6
+    identity_frames: int = 4
+    min_frames: int = 8
+    min_script_coverage: float = 0.85
+    max_gap_ms: float = 450.0
+    max_duplicate_share: float = 0.2
+    max_frozen_ms: float = 500.0
+    duplicate_level: float = 0.05  # mean absolute thumbnail difference (grey levels) of a repeated frame
+    min_face_share: float = 0.8
+    max_multi_face_share: float = 0.1
+    # A cut: the face crop decorrelates (live turns at 10 fps measured ≥ 0.18) or the box jumps.
+    cut_min_correlation: float = 0.05
+    cut_max_jump: float = 0.6
+    max_cut_encodings: int = 4
+    max_overrun_ms: float = 1000.0
+    texture_max_ratio: float = 0.35
+    best_frame_quality: int = 90
+    match: MatchSettings = field(default_factory=MatchSettings)
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """``passed`` only if every gating check passed; ``reasons`` names the failed gating checks.
+    ``best_frame`` is a JPEG of the most frontal, eyes-open frame (for the CDAO biometric request);
+    ``fingerprint`` is the JSON of :class:`liveness.fingerprint.Fingerprint` for the reuse check (R-12.3)."""
+
+    passed: bool
+    checks: list[CheckResult]
+    reasons: list[str]
+    best_frame: bytes | None
+    fingerprint: str | None
+    nonce: str
+    # 128-d encodings of the frontal live frames: match them against further references (the identity
+    # document as well as the registration photo) with ``liveness.match.compare``, no re-decoding needed.
+    encodings: list[Encoding] = field(default_factory=list)
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)

@@ -1,0 +1,138 @@
+"""The liveness decision on simulated captures and the real video, and the reuse fingerprint (R-12.3).
+
+Captures are rendered small (320×240, 10 fps, 3 s) from one real photo by ``simulators.capture`` and
+go through MP4 encoding and decoding, as an upload would.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from liveness import fingerprint
+from liveness.capture import Capture, decode_frames, decode_video
+from liveness.decision import Reference, decide
+from liveness.match import reference_encoding
+from liveness.script import Script, ScriptSettings, new_script
+from simulators.capture.session import Kind, SessionSpec, jpeg_frames, mp4_bytes, simulate
+from tests.liveness.photos import photo
+from tests.shared import fixture_path
+
+SETTINGS = ScriptSettings(duration_ms=3000, lead_in_ms=300)
+SUBJECT = "obama_1.jpg"
+
+
+def script_for(seed: int) -> Script:
+    return new_script(f"test-{seed}", now_ms=0, settings=SETTINGS, seed=seed)
+
+
+@cache
+def rendered(kind: Kind, seed: int, lighting: str = "office") -> bytes:
+    spec = SessionSpec(kind=kind, lighting=lighting, camera="laptop", fps=10.0, seed=seed)
+    capture = simulate(photo(SUBJECT), script_for(seed), spec)
+    with tempfile.TemporaryDirectory() as folder:
+        return mp4_bytes(capture, Path(folder))
+
+
+@cache
+def reference() -> Reference:
+    return Reference(reference_encoding(photo("obama_4_480p.jpg"), "registration"), "registration")
+
+
+def test_a_live_capture_passes_every_check() -> None:
+    verdict = decide(decode_video(rendered("live", 11)), script_for(11), reference(), now_ms=1_000)
+    assert verdict.passed, [c for c in verdict.checks if not c.passed]
+    names = {c.name for c in verdict.checks}
+    assert {"frame_integrity", "face_presence", "script_followed", "planarity", "blink", "colour_flash"} <= names
+    assert {"one_identity", "face_match"} <= names
+    assert verdict.nonce == "test-11" and verdict.encodings
+    assert verdict.best_frame is not None
+    best = cv2.imdecode(np.frombuffer(verdict.best_frame, np.uint8), cv2.IMREAD_COLOR)
+    assert best is not None and best.shape[:2] == (240, 320)
+    # The service runs decisions in a process pool: the verdict must survive pickling.
+    again = pickle.loads(pickle.dumps(verdict))
+    assert again.passed and again.reasons == []
+
+
+def test_the_same_live_capture_fails_against_another_persons_photo() -> None:
+    other = Reference(reference_encoding(photo("biden_1.jpg"), "registration"), "registration")
+    verdict = decide(decode_video(rendered("live", 11)), script_for(11), other, now_ms=1_000)
+    assert not verdict.passed and verdict.reasons == ["face_match"]
+
+
+def test_a_genuine_recording_judged_against_a_new_script_fails() -> None:
+    """A real session, replayed for the next challenge: the order or the colours are the old ones."""
+    verdict = decide(decode_video(rendered("live", 11)), script_for(12), reference(), now_ms=1_000)
+    assert not verdict.passed and "colour_flash" in verdict.reasons
+
+
+# Each attack and the check(s) that must stop it (FACE.md: flash alone does not stop prints;
+# replays and injected video are stopped by the random challenge, never by texture).
+ATTACKS: list[tuple[Kind, set[str]]] = [
+    ("print_still", {"planarity", "script_followed", "blink"}),
+    ("print_moved", {"planarity", "script_followed"}),
+    ("eye_cutout", {"planarity", "script_followed"}),
+    ("screen_replay", {"colour_flash"}),
+    ("video_injection", {"colour_flash"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "expected"), ATTACKS)
+def test_each_attack_fails_with_the_check_that_defeats_it(kind: Kind, expected: set[str]) -> None:
+    verdict = decide(decode_video(rendered(kind, 21, "warm_lamp")), script_for(21), reference(), now_ms=1_000)
+    assert not verdict.passed
+    assert expected <= set(verdict.reasons), verdict.reasons
+    assert "face_match" not in verdict.reasons  # the attacks use the right person's face
+    assert not any(c.name == "texture" and c.gating for c in verdict.checks)
+
+
+def test_the_real_video_with_a_cut_to_another_person_fails() -> None:
+    clip = decode_video(fixture_path("faces", "short_hamilton_clip.mp4").read_bytes())
+    verdict = decide(clip, script_for(31), now_ms=1_000)
+    assert not verdict.passed
+    assert {"one_identity", "script_followed"} <= set(verdict.reasons)
+
+
+def test_an_expired_script_is_refused() -> None:
+    from liveness.errors import ScriptExpired
+
+    script = script_for(11)
+    with pytest.raises(ScriptExpired):
+        decide(decode_video(rendered("live", 11)), script, now_ms=script.expires_at_ms + 1)
+
+
+def _reencoded(capture: Capture) -> Capture:
+    """The same frames, shrunk to 256 px wide and recompressed as JPEG quality 50."""
+    frames = []
+    for frame, t in zip(capture.frames, capture.timestamps_ms, strict=True):
+        small = cv2.resize(frame, (256, 192), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(small[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 50])
+        assert ok
+        frames.append((buf.tobytes(), t))
+    return decode_frames(frames)
+
+
+def test_fingerprint_sees_the_same_capture_and_a_reencoded_copy_but_not_another_session() -> None:
+    original = decode_video(rendered("live", 11))
+    stored = fingerprint.Fingerprint.from_json(fingerprint.compute(original).to_json())
+    assert fingerprint.similarity(stored, fingerprint.compute(decode_video(rendered("live", 11)))) > 0.99
+    copy = fingerprint.compute(_reencoded(original))
+    assert fingerprint.seen_before(copy, [stored])
+    # Another session of the same person in the same room and light, for another script.
+    other_capture = simulate(photo(SUBJECT), script_for(13), SessionSpec(kind="live", camera="laptop", seed=13))
+    other = fingerprint.compute(decode_frames(jpeg_frames(other_capture)))
+    assert not fingerprint.seen_before(other, [stored])
+    assert fingerprint.similarity(other, stored) < fingerprint.SEEN_THRESHOLD - 0.15
+
+
+def test_a_malformed_stored_fingerprint_is_a_named_failure() -> None:
+    from liveness.errors import CaptureUndecodable
+
+    with pytest.raises(CaptureUndecodable):
+        fingerprint.Fingerprint.from_json('{"version": 1}')

@@ -1,0 +1,65 @@
+"""The capture simulator: true 3-D head turns and blinks from one photo, the CLI, and the evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveness.capture import decode_video
+from liveness.pipeline import PipelineSettings, analyze_frame
+from liveness.script import Script
+from simulators.capture import evaluate
+from simulators.capture.__main__ import main as cli
+from simulators.capture.mesh3d import Pose
+from simulators.capture.subject import Camera, Lighting, build_subject, render_live
+from tests.liveness.photos import photo
+from tests.shared import fixture_path
+
+SETTINGS = PipelineSettings(upsample=1, encode=False)
+
+
+@pytest.mark.parametrize("yaw", [-25.0, -15.0, 15.0, 25.0])
+def test_a_rendered_head_turn_is_measured_at_the_angle_asked(yaw: float) -> None:
+    camera = Camera()
+    subject = build_subject(photo("biden_2.jpg"), camera)
+    rng = np.random.default_rng(0)
+    front = analyze_frame(render_live(subject, Pose(), 0.0, Lighting(), camera, None, rng), SETTINGS).primary
+    turned = analyze_frame(render_live(subject, Pose(yaw=yaw), 0.0, Lighting(), camera, None, rng), SETTINGS).primary
+    assert front is not None and turned is not None
+    assert turned.pose.yaw - front.pose.yaw == pytest.approx(yaw, abs=7.0)
+
+
+def test_a_rendered_blink_closes_the_eyes() -> None:
+    camera = Camera()
+    subject = build_subject(photo("alex_lacamoire_1.jpg"), camera)
+    rng = np.random.default_rng(0)
+    open_eyes = analyze_frame(render_live(subject, Pose(), 0.0, Lighting(), camera, None, rng), SETTINGS).primary
+    shut = analyze_frame(render_live(subject, Pose(), 1.0, Lighting(), camera, None, rng), SETTINGS).primary
+    assert open_eyes is not None and shut is not None and open_eyes.eyes is not None and shut.eyes is not None
+    assert shut.eyes.mean < 0.6 * open_eyes.eyes.mean
+
+
+def test_the_cli_writes_a_playable_mp4_and_its_script(tmp_path: Path) -> None:
+    out = tmp_path / "print.mp4"
+    photo_path = str(fixture_path("faces", "obama_1.jpg"))
+    assert cli(["--photo", photo_path, "--kind", "print_still", "--out", str(out), "--seed", "4"]) == 0
+    script = Script.from_json((tmp_path / "print.script.json").read_text())
+    capture = decode_video(out.read_bytes())
+    assert len(capture.thumbs) == script.duration_ms // 100 + 1
+    assert capture.frames[0].shape == (240, 320, 3)
+    frames_dir = tmp_path / "frames"
+    assert cli(["--photo", photo_path, "--script", str(tmp_path / "print.script.json"), "--out", str(frames_dir)]) == 0
+    times = json.loads((frames_dir / "timestamps.json").read_text())
+    assert len(times) == len(list(frames_dir.glob("*.jpg"))) == len(capture.thumbs)
+
+
+def test_the_evaluation_prints_the_iso_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate.main(["--per-kind", "1", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| live | 1 | 1 | BPCER 0.00 %" in out
+    for kind in ("print_still", "print_moved", "eye_cutout", "screen_replay", "video_injection"):
+        assert f"| {kind} | 1 | 0 | APCER 0.00 %" in out
+    assert "`short_hamilton_clip.mp4` (no script, changes subject): rejected" in out
