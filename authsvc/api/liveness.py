@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from authsvc.api.middlewares import current_lender
@@ -94,7 +95,8 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
                     raise PayloadTooLarge(f"more than {max_frames} frames", code="capture_too_large")
             else:
                 fields[part.name] = bytes(data)
-    except (ValueError, AssertionError, RuntimeError) as exc:
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
+        # aiohttp reports broken part headers as HttpProcessingError (found by the schemathesis fuzzing)
         raise BadRequest("malformed multipart body", code="malformed_multipart") from exc
     challenge_id = fields.get("challenge_id", b"").decode(errors="replace").strip()
     if not challenge_id:

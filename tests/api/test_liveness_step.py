@@ -162,3 +162,12 @@ async def test_media_is_deleted_after_retention(aiohttp_client: Any, dsn: str, k
     assert row.media_sealed is None and row.best_frame_sealed is None and row.data_key is None
     assert row.fingerprint  # the reuse check keeps working
     assert await method.best_frame(ident) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_broken_multipart_headers_are_400(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
+    api, ident = await liveness_api(aiohttp_client, dsn, keys)
+    body = b'--b\r\nContent-Disposition: form-data; name="x\x1a"\r\nBad Header\r\n\r\n{}\r\n--b--\r\n'
+    headers = api.headers(**{"Content-Type": "multipart/form-data; boundary=b"})
+    resp = await api.client.post(f"/v1/identifications/{ident}/liveness", data=body, headers=headers)
+    assert resp.status == 400 and (await resp.json())["code"] in {"malformed_multipart", "unknown_field"}
