@@ -8,7 +8,6 @@ the defaults below. ``authsvc config explain`` prints them all.
 from __future__ import annotations
 
 import json
-import json
 import os
 import tomllib
 import typing
@@ -333,7 +332,7 @@ def explain(settings: Settings) -> list[SettingInfo]:
                 name=name,
                 env=_env_name(section, name),
                 type=getattr(info.annotation, "__name__", str(info.annotation)),
-                default=info.default,
+                default=info.get_default(call_default_factory=True),
                 value=value,
                 help=info.description or "",
             )

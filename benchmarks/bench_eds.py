@@ -110,12 +110,37 @@ async def issue(sim_url: str, algorithm: str) -> KeyPair:
     return KeyPair.from_pem(data["certificate_pem"], data["private_key_pem"])
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time used so far by ``root`` and its descendants (the service, its forkserver and pool workers)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in family)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def load(url: str, key: str, body: dict[str, Any], seconds: float, concurrency: int) -> list[float]:
+async def load(
+    url: str, key: str, body: dict[str, Any] | None, seconds: float, concurrency: int, expect: int = 200
+) -> list[float]:
+    """Closed-loop load: ``concurrency`` clients, each sending the next request when the last one answered."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {key}"}
@@ -124,9 +149,12 @@ async def load(url: str, key: str, body: dict[str, Any], seconds: float, concurr
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                async with http.post(url, json=body, headers=headers) as resp:
+                method = (
+                    http.post(url, json=body, headers=headers) if body is not None else http.get(url, headers=headers)
+                )
+                async with method as resp:
                     result = await resp.json()
-                assert resp.status == 200 and result["valid"], result
+                assert resp.status == expect and (expect != 200 or result["valid"]), result
                 latencies.append(time.perf_counter() - start)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -209,10 +237,19 @@ async def main(args: argparse.Namespace) -> None:
         rsa_body = {"cms": base64.b64encode(sign_cms(rsa, b"loan contract 42")).decode()}
         gost_body = {"cms": base64.b64encode(sign_cms(gost, b"loan contract 42")).decode()}
         await load(f"{base}/v1/eds/cms/verify", key, rsa_body, 1.0, args.concurrency)  # warm: OCSP answer cached
+        assert proc.pid is not None
+        used = cpu_seconds(proc.pid)
         latencies = await load(f"{base}/v1/eds/cms/verify", key, rsa_body, args.seconds, args.concurrency)
         report(
             f"RSA-2048 CMS full verification over HTTP (1 CPU, concurrency {args.concurrency})", latencies, args.seconds
         )
+        used = cpu_seconds(proc.pid) - used
+        print(
+            f"  the service used {used:.2f} CPU-seconds for them: {len(latencies) / used:.0f} verifications per "
+            f"CPU-second ({used / args.seconds:.0%} of one CPU was available to it)"
+        )
+        floor = await load(f"{base}/v1/clients/none", key, None, 3.0, args.concurrency, expect=404)
+        report("  for scale: an authenticated no-op request (API key + per-request rate-limit write)", floor, 3.0)
         single = await load(f"{base}/v1/eds/cms/verify", key, gost_body, 3.0, 1)
         report("GOST-2015-512 CMS full verification over HTTP (1 CPU, one at a time)", single, 3.0)
         health, done = await health_while_busy(base, key, gost_body, args.seconds)

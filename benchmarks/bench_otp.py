@@ -90,7 +90,7 @@ async def plant_codes(dsn: str, srv: server.Server, lender_id: str, client_id: s
     return out
 
 
-async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int) -> None:
+async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int, baseline: bool) -> None:
     runner = web.AppRunner(sms_app(name="gw-a", delivery_delay_ms=0), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", sms_port).start()
@@ -108,6 +108,15 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
             await engine.dispose()
 
         planted = await plant_codes(dsn, srv, lender_id, client_id, int(seconds * 3000 + 2000))
+
+        async def read(session: aiohttp.ClientSession, n: int) -> int:
+            async with session.get(f"{srv.base}/v1/identifications/{planted[n][0]}", headers=headers) as resp:
+                await resp.read()
+                return resp.status
+
+        if baseline:
+            result = await load.run(read, concurrency=concurrency, seconds=seconds)
+            print(result.line(f"baseline: GET identification, postgresql, concurrency {concurrency}"))
 
         async def verify(session: aiohttp.ClientSession, n: int) -> int:
             ident, code = planted[n]
@@ -134,11 +143,9 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
                 await resp.read()
                 return resp.status
 
-        enqueue_concurrency = max(1, concurrency // 2)
-        result = await load.run(send, concurrency=enqueue_concurrency, seconds=seconds)
-        print(
-            result.line(f"SMS enqueue (gateway answers in 2 s), postgresql, concurrency {enqueue_concurrency}")
-        )
+        for enqueue_concurrency in (1, max(1, concurrency // 2)):
+            result = await load.run(send, concurrency=enqueue_concurrency, seconds=seconds)
+            print(result.line(f"SMS enqueue (gateway answers in 2 s), postgresql, concurrency {enqueue_concurrency}"))
     finally:
         await runner.cleanup()
 
@@ -147,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--baseline", action="store_true", help="also time a plain authenticated read")
     parser.add_argument(
         "--pg", default=os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     )
@@ -168,8 +176,23 @@ def main() -> None:
         "AUTHSVC_FACTORS_SEND_LIMIT_PER_IP": big,
         "AUTHSVC_FACTORS_SEND_LIMIT_PER_LENDER": big,
     }
-    with server.running(dsn, extra_env=env) as srv:
-        asyncio.run(bench(dsn, srv, sms_port, args.seconds, args.concurrency))
+    try:
+        with server.running(dsn, extra_env=env) as srv:
+            asyncio.run(bench(dsn, srv, sms_port, args.seconds, args.concurrency, args.baseline))
+    finally:
+        asyncio.run(_drop(args.pg, dsn))
+
+
+async def _drop(admin_dsn: str, dsn: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin, name = make_url(admin_dsn), make_url(dsn).database
+    conn = await asyncpg.connect(host=admin.host, port=admin.port or 5432, user=admin.username, database=admin.database)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":

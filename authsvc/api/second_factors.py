@@ -1,8 +1,9 @@
 """One-time codes and passwords as steps of an identification (R-2.2, R-6.5, R-7.3a), and the SMS
 gateways' delivery receipts.
 
-    POST /v1/identifications/{id}/otp         send an SMS code to the client's registered phone
-    POST /v1/identifications/{id}/otp/verify  {"factor": "sms" | "totp" | "hotp", "code"}
+    POST /v1/identifications/{id}/otp         send a code to the client's registered phone: SMS, or a
+                                              verification call that reads it out (R-NB.4)
+    POST /v1/identifications/{id}/otp/verify  {"factor": "sms" | "voice" | "totp" | "hotp", "code"}
     POST /v1/identifications/{id}/password    {"password"} (cabinet log-in, R-6.5)
     POST /callbacks/sms                       delivery receipt from a gateway (signed when configured)
 
@@ -33,7 +34,7 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry
 from authsvc.api.state import SERVICES
 from authsvc.audit.events import AuditEvent
-from authsvc.errors import ValidationFailed
+from authsvc.errors import Unauthorized, ValidationFailed
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
 from authsvc.store import audit
@@ -44,12 +45,13 @@ IpField = Annotated[str | None, Field(None, max_length=45, description="the end 
 
 class SendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    channel: Literal["sms", "voice"] = Field("sms", description="voice: a call reads the code out (R-NB.4)")
     client_ip: IpField = None
 
 
 class SendOut(BaseModel):
     identification_id: str
-    channel: Literal["sms"]
+    channel: Literal["sms", "voice"]
     phone: str = Field(description="masked")
     expires_at: datetime
     resend_after: datetime
@@ -58,9 +60,13 @@ class SendOut(BaseModel):
 
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    factor: Literal["sms", "totp", "hotp"] = "sms"
+    factor: Literal["sms", "voice", "totp", "hotp"] = Field("sms", description="sms and voice: the code sent")
     code: Annotated[str, Field(min_length=1, max_length=20)]
     client_ip: IpField = None
+
+
+class ReceiptOut(BaseModel):
+    matched: bool = Field(description="whether the receipt matched a message sent and changed it")
 
 
 class PasswordIn(BaseModel):
@@ -86,6 +92,7 @@ async def send_code(request: web.Request) -> web.Response:
             binding=otp.identification_binding(ident.id, ident.operation.value),
             text=OTP_TEXT,
             ip=ip,
+            channel=body.channel,
         )
         await audit.append(
             conn,
@@ -93,12 +100,12 @@ async def send_code(request: web.Request) -> web.Response:
             AuditEvent.OTP_SENT,
             lender_id=lender.id,
             subject=ident.id,
-            details={"channel": "sms", "outbox_id": sent.outbox_id},
+            details={"channel": body.channel, "outbox_id": sent.outbox_id},
         )
     factors.outbox_bell.set()
     out = SendOut(
         identification_id=ident.id,
-        channel="sms",
+        channel=body.channel,
         phone=sent.phone,
         expires_at=sent.expires_at,
         resend_after=sent.resend_after,
@@ -116,7 +123,7 @@ async def verify_code(request: web.Request) -> web.Response:
     async with services.engine.begin() as conn:
         ident = await pending(conn, lender.id, request)
         check: CodeCheck
-        if body.factor == "sms":
+        if body.factor in ("sms", "voice"):
             check = await otp.verify_code(
                 conn,
                 services.keys,
@@ -165,9 +172,12 @@ async def verify_password(request: web.Request) -> web.Response:
 async def sms_receipt(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     factors = factors_of(services)
+    if not factors.settings.sms_receipt_secret:
+        # Unsigned receipts could mark any message failed and make us send it again: refuse them.
+        raise Unauthorized("delivery receipts are accepted only when signed", code="receipts_not_configured")
     body = await request.read()
     matched = await sms_queue.apply_receipt(services.engine, factors, body, request.headers.get("X-Signature"))
-    return web.json_response({"matched": matched})
+    return json_answer(ReceiptOut(matched=matched))
 
 
 def register(ops: OperationRegistry) -> None:
@@ -218,7 +228,7 @@ def register(ops: OperationRegistry) -> None:
             sms_receipt,
             "smsReceipt",
             "Delivery receipt from an SMS gateway",
-            responses={200: None, 400: None, 401: None},
+            responses={200: ReceiptOut, 400: None, 401: None},
             auth=False,
             tags=tags,
         )

@@ -9,6 +9,8 @@ answered alike (`rejected`), so answers reveal neither accounts nor lock state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.config import FactorSettings
@@ -34,43 +36,51 @@ async def count_send(
     phone: str,
     ip: str,
 ) -> None:
-    """Count one code sent; raises RateLimited(code="otp_send_limited") over any cap (the caller's
-    transaction then rolls back, so a refused send counts nowhere)."""
-    for kind, value, limit in (
-        ("send-client", client_id, s.send_limit_per_client),
-        ("send-phone", phone, s.send_limit_per_phone),
-        ("send-ip", ip, s.send_limit_per_ip),
-        ("send-lender", lender_id, s.send_limit_per_lender),
-    ):
-        wait = await throttle.count(conn, scope(keys, kind, value), limit=limit, window_s=s.send_window_s)
-        if wait:
-            raise RateLimited(
-                "too many codes were requested; try again later", retry_after=wait, code="otp_send_limited"
-            )
+    """Count one code sent against every cap at once; raises RateLimited(code="otp_send_limited") over
+    any of them (the caller's transaction then rolls back, so a refused send counts nowhere)."""
+    limits = {
+        scope(keys, "send-client", client_id): s.send_limit_per_client,
+        scope(keys, "send-phone", phone): s.send_limit_per_phone,
+        scope(keys, "send-ip", ip): s.send_limit_per_ip,
+        scope(keys, "send-lender", lender_id): s.send_limit_per_lender,
+    }
+    wait = await throttle.count_many(conn, limits, window_s=s.send_window_s)
+    if wait:
+        raise RateLimited("too many codes were requested; try again later", retry_after=wait, code="otp_send_limited")
 
 
 def _guess_scope(keys: KeyStore, client_id: str, ip: str) -> str:
     return scope(keys, "verify-fail", client_id, ip)
 
 
-async def before_verify(conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> int:
-    """Count the attempt against the IP cap (RateLimited over it); returns the seconds the (client, IP)
-    pair must still wait after earlier wrong answers (0: check the answer)."""
+@dataclass(frozen=True)
+class Gate:
+    wait: int  # seconds the (client, IP) pair must still wait after wrong answers; 0: check the answer
+    had_failures: bool  # a right answer then has something to forgive
+
+    def __bool__(self) -> bool:
+        return self.wait > 0
+
+
+async def before_verify(conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
+    """Count the attempt against the IP cap (RateLimited over it), and look up the (client, IP) pair's
+    earlier wrong answers: a true Gate means "paused: answer rejected without checking"."""
     wait = await throttle.count(
         conn, scope(keys, "verify-ip", ip), limit=s.verify_limit_per_ip, window_s=VERIFY_IP_WINDOW_S
     )
     if wait:
         raise RateLimited("too many verifications from this address", retry_after=wait, code="otp_verify_limited")
-    return await throttle.blocked_for(conn, [_guess_scope(keys, client_id, ip)])
+    return Gate(*await throttle.failure_state(conn, [_guess_scope(keys, client_id, ip)]))
 
 
 async def after_verify(
-    conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool
+    conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
 ) -> int:
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
     key = _guess_scope(keys, client_id, ip)
     if ok:
-        await throttle.succeed(conn, key)
+        if gate.had_failures:
+            await throttle.succeed(conn, key)
         return 0
     return await throttle.fail(
         conn, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s

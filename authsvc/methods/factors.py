@@ -18,6 +18,7 @@ from authsvc.clients.http import RetryPolicy
 from authsvc.clients.jsonapi import Endpoint
 from authsvc.clients.sms import SmsClient
 from authsvc.clients.telco import TelcoClient
+from authsvc.clients.voice_call import VoiceCallClient
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.passwords import Argon2Params, PasswordHasher, PasswordPolicy
@@ -28,6 +29,7 @@ class Factors:
     settings: FactorSettings
     session: aiohttp.ClientSession
     sms: SmsClient
+    voice: VoiceCallClient  # verification calls (R-NB.4), placed through gateway A
     telco: TelcoClient
     cdao: CdaoClient
     bureau: BureauClient
@@ -67,6 +69,7 @@ def open_factors(settings: FactorSettings, keys: KeyStore) -> Factors:
             callback_url=settings.sms_callback_url or None,
             receipt_secret=settings.sms_receipt_secret.encode() or None,
         ),
+        voice=VoiceCallClient(session, endpoint(settings.sms_a_url, "voice")),
         telco=TelcoClient(session, endpoint(settings.telco_url, "telco")),
         cdao=CdaoClient(session, endpoint(settings.cdao_url, "cdao")),
         bureau=BureauClient(session, endpoint(settings.bureau_url, "bureau")),

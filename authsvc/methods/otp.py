@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,10 +74,12 @@ async def issue_code(
     text: str,
     ip: str | None = None,
     kind: str = "otp",
+    channel: Literal["sms", "voice"] = "sms",
 ) -> SentCode:
-    """Create a code for ``binding`` and queue it by SMS to the client's registered phone.
+    """Create a code for ``binding`` and queue it to the client's registered phone: by SMS, or read
+    out by a verification call (R-NB.4) with ``channel="voice"``.
 
-    ``text`` is a template with ``{code}`` in it. Raises RateLimited (``otp_resend_too_soon`` inside
+    ``text`` is an SMS template with ``{code}`` in it (a call reads the digits only). Raises RateLimited (``otp_resend_too_soon`` inside
     the cooldown, ``otp_send_limited`` over a sending cap) and NotFound for an unknown client.
     """
     s = factors.settings
@@ -105,7 +108,7 @@ async def issue_code(
             client_id=client_id,
             binding=binding,
             code_mac=hash_code(factors.code_key, code, context=_context(binding, code_id)),
-            channel="sms",
+            channel=channel,
             created_at=now,
             expires_at=expires,
             attempts=0,
@@ -113,7 +116,10 @@ async def issue_code(
             used_at=None,
         ),
     )
-    queued = await outbox.enqueue(conn, keys, kind, person.phone, text.format(code=code), not_after=expires)
+    if channel == "voice":
+        queued = await outbox.enqueue(conn, keys, outbox.VOICE_CODE, person.phone, code, not_after=expires)
+    else:
+        queued = await outbox.enqueue(conn, keys, kind, person.phone, text.format(code=code), not_after=expires)
     return SentCode(
         code_id, queued, expires, now + timedelta(seconds=s.otp_resend_cooldown_s), mask_phone(person.phone)
     )
@@ -138,9 +144,9 @@ async def verify_code(
     code = normalize_code(code, s.otp_digits)
     addr = ip or LOCAL_IP
     now = datetime.now(UTC)
-    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
-    if paused:
-        return CodeCheck(False, paused)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if gate:
+        return CodeCheck(False, gate.wait)
     ok = False
     tried = await otp_store.attempt_latest(conn, binding, now=now)
     code_id = tried.code_id if tried is not None else None
@@ -153,7 +159,10 @@ async def verify_code(
     ):
         # Of two verifications racing with the right code, only one marks it used.
         ok = await otp_store.use(conn, tried.code_id, now=now)
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    elif tried is None:
+        # Spend the same hashing time when there is nothing to check, so timing does not tell.
+        verify_code_hash(factors.code_key, code, "0" * 64, context=binding, digits=s.otp_digits)
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, code_id)
 
 

@@ -39,10 +39,10 @@ async def verify_password(
     """Check the client's password; returns the check and whether the stored hash was renewed."""
     addr = ip or LOCAL_IP
     s = factors.settings
-    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
-    if paused:
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if gate:
         await factors.hasher.averify_dummy()
-        return CodeCheck(False, paused), False
+        return CodeCheck(False, gate.wait), False
     await contact.load(conn, keys, lender_id, client_id)  # NotFound for another lender's client
     stored = await passwords.get(conn, client_id)
     if stored is None:
@@ -52,5 +52,5 @@ async def verify_password(
     rehashed = False
     if ok and stored is not None and factors.hasher.needs_rehash(stored):
         rehashed = await passwords.replace(conn, client_id, stored, await factors.hasher.ahash(password))
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait), rehashed

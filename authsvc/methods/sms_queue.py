@@ -1,4 +1,4 @@
-"""Sending the SMS outbox in the background, and the client notifications that go through it.
+"""Sending the SMS outbox (and verification calls, R-NB.4) in the background, and the client notifications that go through it.
 
 `SmsWorker` runs as a task in every service process (started in the application's ``resources()``):
 it claims due messages (`authsvc.store.outbox.claim`, safe across processes), sends them concurrently
@@ -24,15 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authsvc.clients.jsonapi import UpstreamRejected
 from authsvc.clients.sms import DeliveryStatus
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import UpstreamUnavailable
+from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.methods import contact
 from authsvc.methods.factors import Factors
-from authsvc.store import outbox
+from authsvc.store import outbox, telco_cache, throttle
 
 log = logging.getLogger("authsvc.sms")
 BATCH = 50
 MAX_ATTEMPTS = 5
 LEASE_S = 60.0
+PURGE_EVERY_S = 300.0
+OUTBOX_KEEP_DAYS = 7  # delivery history kept for support questions; the sealed texts go with it
 
 
 def backoff(attempts: int) -> timedelta:
@@ -61,9 +63,14 @@ class SmsWorker:
 
     async def _run(self) -> None:
         bell = self._factors.outbox_bell
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + PURGE_EVERY_S
         while True:
             try:
                 claimed = await self.run_once()
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_EVERY_S
+                    await self.purge()
             except Exception:
                 log.exception("SMS outbox round failed")
                 claimed = 0
@@ -79,13 +86,32 @@ class SmsWorker:
         for message in batch:
             task = asyncio.create_task(self._send(message))
             self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            task.add_done_callback(self._done)
         return len(batch)
 
-    async def drain(self) -> None:
-        """Wait for the sends started so far (tests, shutdown)."""
-        while self._sending:
-            await asyncio.gather(*list(self._sending), return_exceptions=True)
+    async def purge(self) -> None:
+        """Forget what no longer matters: old throttle windows, expired operator answers, old messages."""
+        async with self._engine.begin() as conn:
+            await throttle.purge(conn, older_than_s=2 * max(self._factors.settings.send_window_s, 3600))
+            await telco_cache.purge(conn)
+            await outbox.purge(conn, older_than=timedelta(days=OUTBOX_KEEP_DAYS))
+
+    async def _call(self, message: outbox.Claimed) -> None:
+        """A verification call that reads the code out (R-NB.4); the client types it into the app."""
+        call = await self._factors.voice.speak_code(message.to, message.text, client_ref=message.id)
+        async with self._engine.begin() as conn:
+            if call.status == "unreachable":
+                await outbox.finish(conn, message.id, status=outbox.FAILED, error="unreachable")
+            else:
+                await outbox.finish(
+                    conn, message.id, status=outbox.SENT, gateway="voice", gateway_message_id=call.call_id
+                )
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The claim's lease runs out and another round retries the message.
+            log.error("SMS send failed unexpectedly", exc_info=task.exception())
 
     async def _send(self, message: outbox.Claimed) -> None:
         now = datetime.now(UTC)
@@ -95,8 +121,12 @@ class SmsWorker:
             return
         skip = [message.skip_gateway] if message.skip_gateway else []
         try:
+            if message.kind == outbox.VOICE_CODE:
+                await self._call(message)
+                return
             sent = await self._factors.sms.send(message.to, message.text, client_ref=message.id, skip=skip)
-        except UpstreamRejected as exc:
+        except (UpstreamRejected, ConfigError) as exc:
+            # The gateway refused this message (bad number), or no gateway is left to try: final.
             async with self._engine.begin() as conn:
                 await outbox.finish(conn, message.id, status=outbox.FAILED, error=exc.code)
             return

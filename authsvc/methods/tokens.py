@@ -9,14 +9,17 @@ answers go through the same abuse limits as SMS codes (`authsvc.methods.abuse`).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound
+from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.methods import abuse
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp import LOCAL_IP, CodeCheck
@@ -31,7 +34,11 @@ from authsvc.methods.otp_codes import (
 )
 from authsvc.store import tokens
 
-RESYNC_WINDOW = 1000  # counters searched by a two-code resync (RFC 4226 §7.4 leaves it to the server)
+T = TypeVar("T")
+RESYNC_WINDOW = 1000
+_DUMMY_SEED = bytes(
+    20
+)  # checked against when the client has no token, so timing does not tell  # counters searched by a two-code resync (RFC 4226 §7.4 leaves it to the server)
 
 
 @dataclass(frozen=True)
@@ -69,17 +76,19 @@ async def verify_totp_factor(
 ) -> CodeCheck:
     """Check a code from the client's authenticator (±1 step around the remembered drift); with
     ``confirming`` the pending enrolment is checked and activated instead of the active one."""
+    _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
-    if paused:
-        return CodeCheck(False, paused)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if gate:
+        return CodeCheck(False, gate.wait)
     token = await tokens.of_client(
         conn, keys, lender_id, client_id, "totp", status="pending" if confirming else "active"
     )
     ok = False
     if token is not None:
-        match = verify_totp(
+        match = _quietly(
+            verify_totp,
             token.secret,
             code,
             time.time() if at is None else at,
@@ -91,8 +100,26 @@ async def verify_totp_factor(
         )
         if match is not None:
             ok = await tokens.advance_totp(conn, token.id, match.step, match.drift, activate=confirming)
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    else:
+        with contextlib.suppress(ValidationFailed):  # any length is "rejected" when there is no token
+            verify_totp(_DUMMY_SEED, code, time.time() if at is None else at)
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, token.id if token else None)
+
+
+def _looks_like_a_code(code: str) -> None:
+    """Garbage is a named failure whatever the client holds; a code of the wrong length for the
+    client's token is only "rejected" (checked in `_quietly`), so the answer does not reveal tokens."""
+    cleaned = code.replace(" ", "").replace("-", "")
+    if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 8):
+        raise ValidationFailed("a one-time code is 6 to 8 digits", code="otp_malformed")
+
+
+def _quietly(check: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    try:
+        return check(*args, **kwargs)
+    except ValidationFailed:
+        return None
 
 
 def _algorithm(name: str) -> Algorithm:
@@ -161,15 +188,17 @@ async def verify_hotp_factor(
     ip: str | None = None,
 ) -> CodeCheck:
     """Check a code from the client's hardware token within the look-ahead window."""
+    _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    paused = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
-    if paused:
-        return CodeCheck(False, paused)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    if gate:
+        return CodeCheck(False, gate.wait)
     token = await tokens.of_client(conn, keys, lender_id, client_id, "hotp", status="active")
     ok = False
     if token is not None:
-        matched = verify_hotp(
+        matched = _quietly(
+            verify_hotp,
             token.secret,
             code,
             token.counter,
@@ -179,7 +208,10 @@ async def verify_hotp_factor(
         )
         if matched is not None:
             ok = await tokens.advance_hotp(conn, token.id, matched)
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok)
+    else:
+        with contextlib.suppress(ValidationFailed):
+            verify_hotp(_DUMMY_SEED, code, 0, look_ahead=s.hotp_look_ahead)
+    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, token.id if token else None)
 
 

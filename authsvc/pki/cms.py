@@ -215,6 +215,10 @@ async def _verify_signer(
     signature = bytes(signer_info["signature"].native)
     try:
         if result.signed_attributes:
+            # The signature covers the DER of signedAttrs with its [0] IMPLICIT tag replaced by SET OF. Take the
+            # bytes as received, before the attributes are parsed: after parsing, dump() re-encodes (slow, and a
+            # SET OF that was not in DER order would come out different from what was signed).
+            signed_bytes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
             attrs = _attributes(signer_info["signed_attrs"])
             times = [t for t in attrs.get(_SIGNING_TIME, []) if t is not None]
             result.signing_time = times[0].native if times else None
@@ -229,8 +233,6 @@ async def _verify_signer(
             binding = _signing_cert_binding(attrs, cert)
             if binding is not None:
                 result.reasons.append(binding)
-            # The signature covers the DER of signedAttrs with its [0] IMPLICIT tag replaced by SET OF.
-            signed_bytes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
         else:
             signed_bytes = content
         result.signature_valid = verify_signature(cert.public_key, sig_alg, signed_bytes, signature, digest_oid)

@@ -233,9 +233,6 @@ def verify_ocsp_response(
     except algorithms.UnsupportedAlgorithm as exc:
         raise OcspError(f"cannot verify the OCSP response: {exc.detail}", code="ocsp_unsupported") from exc
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
-        import traceback
-
-        traceback.print_exc()
         raise OcspError(f"malformed OCSP response: {exc}", code="ocsp_malformed") from exc
 
 

@@ -2,7 +2,7 @@
 
 `Verifier` wires the trust store, the revocation checker (OCSP and the background CRL cache) and the
 process pool: signatures, signed attributes, time stamps and certificate paths are checked in a worker
-(``*_job`` below: GOST costs milliseconds of pure-Python arithmetic, DESIGN.md §4); revocation of each
+(`authsvc.pki.workers`: GOST costs milliseconds of pure-Python arithmetic, DESIGN.md §4); revocation of each
 signer's certificate is then asked in the event loop (network I/O, index look-ups) at the moment the
 signature is judged. Every verdict is a result with named reasons — expired, revoked, untrusted,
 tampered — never an exception; only unreadable input raises (a 4xx with a stable code).
@@ -21,26 +21,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from authsvc.clients.nca import NcaClient
 from authsvc.config import PkiSettings, resolve_path
 from authsvc.errors import AuthsvcError, BadRequest, UpstreamUnavailable, ValidationFailed
-from authsvc.pki.certinfo import CertInfo, cert_info, load_certificate
-from authsvc.pki.cms import CmsResult, SignerResult, TimestampVerdict, verify_cms
+from authsvc.pki.cms import SignerResult
 from authsvc.pki.crl_cache import CrlCache, CrlSource
 from authsvc.pki.path import PathResult, PathValidator
+from authsvc.pki.reports import CertificateReport, CmsReport, RevocationOut, SignerReport, XmlReport
 from authsvc.pki.revocation import (
     OcspTransport,
     RevocationChecker,
     RevocationOrder,
     RevocationPolicy,
-    RevocationResult,
     RevocationUnavailable,
 )
 from authsvc.pki.trust import TrustBundle, TrustStore
-from authsvc.pki.tsp import make_timestamp_hook, path_chain_hook
-from authsvc.pki.xmldsig import XmlResult, XmlSignatureResult, verify_xml
+from authsvc.pki.workers import attach, certificate_job, cms_job, validator_for, xml_job
+from authsvc.pki.xmldsig import XmlSignatureResult
 
 log = logging.getLogger(__name__)
 
@@ -59,134 +56,6 @@ __all__ = [
 Source = Literal["ocsp", "crl"]
 # The caller's revocation choice: an order, None for no check, or "policy" for the deployment's default.
 RevocationChoice = RevocationOrder | None | Literal["policy"]
-
-
-def _hex(serial: int) -> str:
-    """Upper-case hex of even length, as certificate serials are shown everywhere else."""
-    text = format(serial, "X")
-    return text if len(text) % 2 == 0 else "0" + text
-
-
-# --- results ------------------------------------------------------------------------------------------
-class RevocationOut(BaseModel):
-    """One revocation answer, as NCANode's ``revocations[]`` plus where and when it came from."""
-
-    serial: str
-    status: Literal["good", "revoked", "unknown"]
-    revoked: bool
-    source: Literal["ocsp", "crl", "none"]
-    checked_at: datetime
-    revocation_time: datetime | None = None
-    reason: str | None = None
-    revoked_after_validation_time: bool = False
-    crl_number: int | None = None
-    delta_crl_number: int | None = None
-    errors: list[str] = []
-
-    @classmethod
-    def of(cls, result: RevocationResult) -> RevocationOut:
-        return cls(
-            serial=_hex(result.serial),
-            status=result.status.value,
-            revoked=result.status.value == "revoked",
-            source=result.source.value,
-            checked_at=result.checked_at,
-            revocation_time=result.revocation_time,
-            reason=result.revocation_reason,
-            revoked_after_validation_time=result.revoked_after_at,
-            crl_number=result.crl_number,
-            delta_crl_number=result.delta_crl_number,
-            errors=list(result.errors),
-        )
-
-
-class SignerReport(BaseModel):
-    """Everything known about one signer; ``revocation_evidence`` (OCSP DER / CRL facts) is kept, not shown."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    valid: bool
-    reasons: list[str]
-    detail: str = ""
-    signature_valid: bool
-    certificate: CertInfo | None
-    chain: list[CertInfo] = []
-    revocations: list[RevocationOut] = []
-    signing_time: datetime | None = None
-    validated_at: datetime | None = None
-    time_source: str | None = None
-    digest_algorithm: str | None = None
-    signature_algorithm: str | None = None
-    signed_attributes: bool | None = None
-    timestamp: TimestampVerdict | None = None
-    revocation_evidence: list[RevocationResult] = Field(default_factory=list, exclude=True)
-    chain_der: list[bytes] = Field(default_factory=list, exclude=True)
-
-
-class CmsReport(BaseModel):
-    valid: bool
-    reasons: list[str]
-    detached: bool
-    content_type: str
-    signers: list[SignerReport]
-    content: bytes | None = Field(default=None, exclude=True)
-
-
-class XmlReport(BaseModel):
-    valid: bool
-    reasons: list[str]
-    signatures: list[SignerReport]
-
-
-class CertificateReport(BaseModel):
-    valid: bool
-    reasons: list[str]
-    detail: str = ""
-    certificate: CertInfo
-    chain: list[CertInfo] = []
-    revocations: list[RevocationOut] = []
-    validated_at: datetime
-
-
-# --- worker-process side ------------------------------------------------------------------------------
-_VALIDATORS: dict[tuple[str, bool], PathValidator] = {}
-
-
-def validator_for(bundle: TrustBundle, allow_sha1: bool) -> PathValidator:
-    """One PathValidator per trust bundle per process: anchors are parsed once, not per request."""
-    key = (bundle.key, allow_sha1)
-    found = _VALIDATORS.get(key)
-    if found is None:
-        if len(_VALIDATORS) > 8:
-            _VALIDATORS.clear()
-        found = PathValidator(bundle.anchors, bundle.intermediates, allow_sha1=allow_sha1)
-        _VALIDATORS[key] = found
-    return found
-
-
-def cms_job(
-    bundle: TrustBundle, allow_sha1: bool, data: bytes, content: bytes | None, at: datetime | None, ku: Sequence[str]
-) -> CmsResult:
-    validator = validator_for(bundle, allow_sha1)
-    hook = make_timestamp_hook(path_chain_hook(validator))  # TSA chain at genTime, imprint over the signature
-    return asyncio.run(
-        verify_cms(data, validator=validator, content=content, at=at, required_key_usage=ku, timestamp_hook=hook)
-    )
-
-
-def xml_job(
-    bundle: TrustBundle, allow_sha1: bool, document: bytes, at: datetime | None, ku: Sequence[str]
-) -> XmlResult:
-    validator = validator_for(bundle, allow_sha1)
-    return asyncio.run(verify_xml(document, validator=validator, at=at, required_key_usage=ku))
-
-
-def certificate_job(
-    bundle: TrustBundle, allow_sha1: bool, der: bytes, at: datetime, ku: Sequence[str]
-) -> tuple[CertInfo, PathResult]:
-    cert = load_certificate(der)
-    info = cert_info(cert)
-    return info, asyncio.run(validator_for(bundle, allow_sha1).validate(cert, at=at, required_key_usage=ku))
 
 
 # --- the facade ---------------------------------------------------------------------------------------
@@ -299,7 +168,14 @@ class Verifier:
         """Run a job in the pool. Unreadable input is a 422 with the parser's code, whatever layer found it;
         a parser bug on hostile input is logged and answered 422 too (never a 500 for bad input)."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+            job = asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+        except Exception as exc:  # the pool itself cannot take work (shutting down, cannot start a worker)
+            log.exception("verification pool unavailable")
+            raise UpstreamUnavailable(
+                "the verification workers are unavailable; retry", code="workers_unavailable"
+            ) from exc
+        try:
+            return await job
         except ValidationFailed:
             raise
         except BadRequest as exc:
@@ -331,8 +207,14 @@ class Verifier:
 
     async def _revocation(self, report: SignerReport, path: PathResult | None, order: RevocationOrder | None) -> None:
         """Ask about the signer's certificate at the moment it is judged; adds reasons to ``report``."""
-        if order is None or path is None or not path.ok or not path.revocation_pairs:
+        if order is None or path is None or not path.ok:
             return
+        if not path.certificates:  # a validated path always has its certificates: fail closed if not
+            log.error("validated path without certificates; revocation not checkable")
+            report.reasons.append("revocation_unavailable")
+            return
+        if not path.revocation_pairs:
+            return  # the certificate is itself a pinned anchor
         cert, issuer = path.revocation_pairs[0]
         at = path.validated_at
         try:
@@ -360,9 +242,8 @@ class Verifier:
     ) -> CmsReport:
         """Verify a CMS (DER/PEM/base64). Raises CmsParseError/BadEncoding only for unreadable input."""
         order = self.policy.order if revocation == "policy" else revocation
-        result: CmsResult = await self._run(
-            cms_job, self._bundle(), self._allow_sha1, data, content, at, tuple(key_usage)
-        )
+        result, chains = await self._run(cms_job, self._bundle(), self._allow_sha1, data, content, at, tuple(key_usage))
+        attach([s.path for s in result.signers], chains)
         signers = [await self._signer(s, order) for s in result.signers]
         return CmsReport(
             valid=not result.reasons and bool(signers) and all(s.valid for s in signers),
@@ -409,7 +290,8 @@ class Verifier:
         key_usage: Sequence[str] = ("digital_signature",),
     ) -> XmlReport:
         order = self.policy.order if revocation == "policy" else revocation
-        result: XmlResult = await self._run(xml_job, self._bundle(), self._allow_sha1, document, at, tuple(key_usage))
+        result, chains = await self._run(xml_job, self._bundle(), self._allow_sha1, document, at, tuple(key_usage))
+        attach([s.path for s in result.signatures], chains)
         signatures = [await self._signer(s, order) for s in result.signatures]
         return XmlReport(
             valid=not result.reasons and bool(signatures) and all(s.valid for s in signatures),
@@ -428,7 +310,10 @@ class Verifier:
         """NCANode's /x509/info plus a verdict: path to a pinned anchor and revocation at ``at`` (now)."""
         order = self.policy.order if revocation == "policy" else revocation
         moment = at or datetime.now(UTC)
-        info, path = await self._run(certificate_job, self._bundle(), self._allow_sha1, der, moment, tuple(key_usage))
+        info, path, chains = await self._run(
+            certificate_job, self._bundle(), self._allow_sha1, der, moment, tuple(key_usage)
+        )
+        attach([path], chains)
         holder = SignerReport(
             valid=path.ok, reasons=list(path.reasons), detail=path.detail, signature_valid=True, certificate=info
         )
@@ -461,7 +346,8 @@ class Verifier:
         bundle = self._bundle()
         extra = tuple(d for d in certificates if d not in bundle.anchors)
         offline = TrustBundle(bundle.anchors, tuple(dict.fromkeys((*bundle.intermediates, *extra))))
-        result: CmsResult = await self._run(cms_job, offline, self._allow_sha1, data, content, at, tuple(key_usage))
+        result, chains = await self._run(cms_job, offline, self._allow_sha1, data, content, at, tuple(key_usage))
+        attach([s.path for s in result.signers], chains)
         signers = [await self._signer(s, None) for s in result.signers]
         return CmsReport(
             valid=not result.reasons and bool(signers) and all(s.valid for s in signers),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,7 @@ from authsvc.store.schema import sms_outbox
 
 FIELD = "sms"
 QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
+VOICE_CODE = "voice_otp"  # a code read out by a verification call; its "text" is the digits
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,14 @@ async def receipt(
         if result.rowcount == 1:
             return True
     return False
+
+
+async def purge(conn: AsyncConnection, *, older_than: timedelta) -> None:
+    """Delete finished messages older than ``older_than`` (queued or sending ones are kept)."""
+    cutoff = datetime.now(UTC) - older_than
+    await conn.execute(
+        delete(sms_outbox).where(sms_outbox.c.updated_at < cutoff, sms_outbox.c.status.in_((SENT, DELIVERED, FAILED)))
+    )
 
 
 async def state(conn: AsyncConnection, message_id: str) -> OutboxState | None:

@@ -26,25 +26,40 @@ def _insert(conn: AsyncConnection) -> type[postgresql.Insert] | type[sqlite.Inse
 
 async def count(conn: AsyncConnection, scope: str, *, limit: int, window_s: int, now: float | None = None) -> int:
     """Count one event in ``scope``; 0 when within ``limit`` for the window, else seconds to wait."""
+    return await count_many(conn, {scope: limit}, window_s=window_s, now=now)
+
+
+async def count_many(conn: AsyncConnection, limits: dict[str, int], *, window_s: int, now: float | None = None) -> int:
+    """Count one event in each scope of ``limits`` (scope -> cap) in one statement; 0 when every
+    scope is within its cap for the window, else the seconds until the window resets."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
-    ins = _insert(conn)(throttles).values(scope=scope, window_start=window, count=1, failures=0, blocked_until=0)
+    rows = [{"scope": scope, "window_start": window, "count": 1, "failures": 0, "blocked_until": 0} for scope in limits]
+    ins = _insert(conn)(throttles).values(rows)
     stmt = ins.on_conflict_do_update(
         index_elements=["scope"],
         set_={
             "count": case((throttles.c.window_start == ins.excluded.window_start, throttles.c.count + 1), else_=1),
             "window_start": ins.excluded.window_start,
         },
-    ).returning(throttles.c.count)
-    seen: int = (await conn.execute(stmt)).scalar_one()
-    return 0 if seen <= limit else max(1, int(window + window_s - now + 0.999))
+    ).returning(throttles.c.scope, throttles.c.count)
+    over = [scope for scope, seen in (await conn.execute(stmt)).all() if seen > limits[scope]]
+    return max(1, int(window + window_s - now + 0.999)) if over else 0
 
 
 async def blocked_for(conn: AsyncConnection, scopes: list[str], *, now: float | None = None) -> int:
     """Seconds until every scope in ``scopes`` accepts another attempt (0: go ahead)."""
+    return (await failure_state(conn, scopes, now=now))[0]
+
+
+async def failure_state(conn: AsyncConnection, scopes: list[str], *, now: float | None = None) -> tuple[int, bool]:
+    """(seconds until every scope accepts another attempt, whether any holds wrong answers)."""
     now = time.time() if now is None else now
-    rows = (await conn.execute(select(throttles.c.blocked_until).where(throttles.c.scope.in_(scopes)))).scalars()
-    return max([0, *(int(until - now + 0.999) for until in rows if until > now)])
+    rows = (
+        await conn.execute(select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope.in_(scopes)))
+    ).all()
+    wait = max([0, *(int(until - now + 0.999) for until, _ in rows if until > now)])
+    return wait, any(failures > 0 for _, failures in rows)
 
 
 def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:

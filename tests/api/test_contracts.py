@@ -24,6 +24,8 @@ from tests.api.test_eds_simulator import (  # noqa: F401 - fixtures
     simulator,
 )
 from tests.conftest import Api, individual
+from tests.methods.factorkit import PEOPLE, sent_code, start_parties, start_service
+from tests.methods.factorkit import register as register_person
 
 DOCUMENT = "Договор микрокредита № 42: 150 000 тенге на 30 дней.".encode()
 
@@ -144,3 +146,27 @@ async def test_hash_only_contracts_and_rejected_signatures(
     assert resp.status == 422 and (await resp.json())["code"] == "document_mismatch"
     resp = await api.post("/v1/contracts", {"client_id": client})
     assert resp.status == 422 and (await resp.json())["code"] == "document_required"
+
+
+async def test_one_time_code_signs_this_document_once(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, aiohttp_server: Any
+) -> None:
+    """R-10.1's other path: a code sent by SMS (issue 5's OTP service) bound to the document's SHA-256."""
+    parties = await start_parties(aiohttp_server)
+    api = await start_service(aiohttp_client, dsn, keys, parties, verify_free_failures=10)
+    person = PEOPLE["arman"]
+    client = await register_person(api, person)
+    created = await _contract(api, client, document=b64(DOCUMENT))
+    resp = await api.post(f"/v1/contracts/{created['id']}/code", {})
+    assert resp.status == 202, await resp.text()
+    code = await sent_code(parties, person.phone.number)
+    wrong = "0" * 6 if code != "0" * 6 else "1" * 6
+    bad = await api.post(f"/v1/contracts/{created['id']}/sign", {"method": "otp", "code": wrong})
+    assert bad.status == 422 and (await bad.json())["code"] == "otp_rejected"
+    assert (await _report(api, created["id"]))["status"] == "unsigned"  # a wrong code signs nothing
+    resp = await api.post(f"/v1/contracts/{created['id']}/sign", {"method": "otp", "code": code})
+    assert resp.status == 201, await resp.text()
+    again = await api.post(f"/v1/contracts/{created['id']}/sign", {"method": "otp", "code": code})
+    assert again.status == 422 and (await again.json())["code"] == "otp_rejected"  # a code signs once
+    report = await _report(api, created["id"])
+    assert report["valid"] and [(s["method"], s["valid"]) for s in report["signatures"]] == [("otp", True)]

@@ -28,7 +28,7 @@ from authsvc.store.schema import challenges
 from simulators.nca.app import create_app as create_simulator
 from simulators.nca.ca import Urls
 from simulators.nca.pki import Pki
-from simulators.nca.signer import KeyPair, create_cms_signature_from_base64, sign_cms
+from simulators.nca.signer import KeyPair, create_cms_signature_from_base64, sign_cms, sign_cms_timestamped
 from tests.conftest import Api, individual, legal_entity, make_settings, start_api
 
 IIN = "811201401188"  # individual() and legal_entity()'s representative
@@ -277,6 +277,7 @@ async def test_verify_endpoints_report_revocation_by_ocsp_and_crl(
             assert cache is not None
             await cache.refresh()  # the background refresher would pick it up within crl_refresh_s
         result = await (await api.post("/v1/eds/cms/verify", {"cms": cms, "revocation_check": check})).json()
+        assert result["signers"][0]["revocations"], result["signers"][0]["reasons"]
         revocation = result["signers"][0]["revocations"][0]
         assert not result["valid"] and result["signers"][0]["reasons"] == ["revoked"], check
         assert (revocation["source"], revocation["revoked"], revocation["revocation_time"] is not None) == (
@@ -315,3 +316,25 @@ async def test_not_ready_until_the_simulator_answers(
     await asyncio.wait_for(verifier.trust.wait_ready(), 30)
     resp = await api.client.get("/readyz")
     assert resp.status == 200 and (await resp.json())["checks"]["trust"] is True
+
+
+async def test_time_stamped_cms_is_judged_at_the_tsa_time(sim: tuple[Api, Simulator]) -> None:
+    """RFC 3161 token from the simulator's TSA: imprint and TSA chain checked, genTime used, details reported."""
+    api, nca = sim
+    for algorithm in ("gost2015", "rsa"):
+        pair = pair_of(await nca.issue(algorithm=algorithm))
+        async with aiohttp.ClientSession() as http:
+            der = await sign_cms_timestamped(http, f"{nca.url}/tsp/", pair, b"loan 43")
+        result = await (await api.post("/v1/eds/cms/verify", {"cms": base64.b64encode(der).decode()})).json()
+        [signer] = result["signers"]
+        assert result["valid"] and signer["time_source"] == "timestamp", (algorithm, signer["reasons"])
+        stamp = signer["timestamp"]
+        assert stamp["valid"] and stamp["gen_time"] == signer["validated_at"]
+        assert stamp["details"]["policy"].startswith("1.2.398.3.3.2.6.") and stamp["details"]["serial"]
+        tampered = bytearray(der)
+        tampered[-40] ^= 1  # inside the token's signature, at the very end of the CMS
+        broken = await (
+            await api.post("/v1/eds/cms/verify", {"cms": base64.b64encode(bytes(tampered)).decode()})
+        ).json()
+        assert not broken["valid"] and "timestamp_invalid" in broken["signers"][0]["reasons"], algorithm
+        assert broken["signers"][0]["time_source"] == "now"

@@ -145,7 +145,7 @@ async def test_application_report_notifies_the_client_once(api: Api, parties: Pa
     assert (await answer.json())["refusal_on_file"] is True
 
 
-FAULTS = [
+FAULTS: list[tuple[dict[str, Any], str]] = [
     ({"kind": "timeout", "delay_ms": 3000}, "upstream_timeout"),
     ({"kind": "error", "status": 503}, "upstream_bad_response"),
     ({"kind": "error", "status": 500}, "upstream_bad_response"),

@@ -11,6 +11,7 @@ import pytest
 from liveness.capture import CaptureLimits, decode_frames, decode_video, sniff_container
 from liveness.decision import decide_upload
 from liveness.errors import CaptureOutOfOrder, CaptureTooLarge, CaptureUndecodable, ScriptExpired
+from liveness.images import RGBImage
 from liveness.script import ScriptSettings, new_script
 from tests.liveness.photos import photo
 from tests.shared import fixture_path
@@ -18,7 +19,7 @@ from tests.shared import fixture_path
 SCRIPT = new_script("capture-test", now_ms=0, settings=ScriptSettings(duration_ms=3000), seed=3)
 
 
-def _mp4(tmp_path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bytes:
+def _mp4(tmp_path: Path, frames: list[RGBImage], fps: float = 10.0) -> bytes:
     path = tmp_path / "clip.mp4"
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
@@ -28,12 +29,14 @@ def _mp4(tmp_path: Path, frames: list[np.ndarray], fps: float = 10.0) -> bytes:
     return path.read_bytes()
 
 
-def _noisy(image: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
+def _noisy(image: RGBImage, n: int, seed: int = 0) -> list[RGBImage]:
     rng = np.random.default_rng(seed)
-    return [np.clip(image.astype(np.int16) + rng.integers(-4, 5, image.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+    return [
+        np.clip(image.astype(np.int16) + rng.integers(-4, 5, image.shape), 0, 255).astype(np.uint8) for _ in range(n)
+    ]
 
 
-def _jpeg(image: np.ndarray) -> bytes:
+def _jpeg(image: RGBImage) -> bytes:
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]))
     assert ok
     return buf.tobytes()
@@ -53,7 +56,12 @@ def test_the_real_video_is_sampled_and_shrunk_while_decoding() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"hello world, not a video at all", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, b"\x1a\x45\xdf\xa3" + b"\x01" * 64],
+    [
+        b"",
+        b"hello world, not a video at all",
+        b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200,
+        b"\x1a\x45\xdf\xa3" + b"\x01" * 64,
+    ],
 )
 def test_not_a_video_is_undecodable(data: bytes) -> None:
     with pytest.raises(CaptureUndecodable) as info:
@@ -118,7 +126,20 @@ def test_zero_faces_is_a_named_failure() -> None:
 
 
 def test_two_faces_is_a_named_failure() -> None:
-    group = cv2.resize(photo("obama_and_biden.jpg"), (640, 427), interpolation=cv2.INTER_AREA)
+    group = np.asarray(cv2.resize(photo("obama_and_biden.jpg"), (640, 427), interpolation=cv2.INTER_AREA), np.uint8)
     frames = [(_jpeg(f), i * 100.0) for i, f in enumerate(_noisy(group, 31))]
     verdict = decide_upload(frames, SCRIPT, now_ms=0)
     assert not verdict.passed and verdict.reasons[0] == "multiple_faces"
+
+
+def test_a_webm_upload_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "clip.webm"
+    frames = _noisy(photo("obama_5_small.jpg"), 12)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP80"), 10.0, (320, 240))
+    for f in frames:
+        writer.write(np.ascontiguousarray(f[:, :, ::-1]))
+    writer.release()
+    data = path.read_bytes()
+    assert sniff_container(data) == "webm"
+    capture = decode_video(data)
+    assert len(capture.frames) == 12 and capture.duration_ms == pytest.approx(1100, abs=1)

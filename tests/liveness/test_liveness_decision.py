@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from liveness import fingerprint
-from liveness.capture import Capture, decode_frames, decode_video
+from liveness.capture import Capture, decode_frames, decode_video, from_arrays
 from liveness.decision import Reference, decide
 from liveness.match import reference_encoding
 from liveness.script import Script, ScriptSettings, new_script
@@ -105,6 +105,23 @@ def test_an_expired_script_is_refused() -> None:
     script = script_for(11)
     with pytest.raises(ScriptExpired):
         decide(decode_video(rendered("live", 11)), script, now_ms=script.expires_at_ms + 1)
+
+
+def test_retimed_or_frozen_frames_fail_frame_integrity() -> None:
+    live = decode_video(rendered("live", 11))
+    # A 10 fps recording passed off as 30 fps: every frame three times, 33 ms apart.
+    tripled = [f for f in live.frames for _ in range(3)]
+    retimed = from_arrays(tripled, [i * 100.0 / 3.0 for i in range(len(tripled))])
+    verdict = decide(retimed, script_for(11), now_ms=1_000)
+    assert "frame_integrity" in verdict.reasons
+    check = verdict.check("frame_integrity")
+    assert check is not None and "repeat" in check.detail
+    # A virtual camera that freezes for a second.
+    frozen = list(live.frames)
+    frozen[10:20] = [frozen[10]] * 10
+    verdict = decide(from_arrays(frozen, live.timestamps_ms), script_for(11), now_ms=1_000)
+    check = verdict.check("frame_integrity")
+    assert check is not None and not check.passed and "frozen" in check.detail
 
 
 def _reencoded(capture: Capture) -> Capture:

@@ -45,8 +45,9 @@ def _tampered(**changes: object) -> str:
 
 def test_a_flash_sequence_faster_than_three_per_second_is_refused() -> None:
     data = json.loads(new_script("n", now_ms=0, seed=1).to_json())
-    data["flashes"] = [{"colour": [255, 0, 0], "start_ms": 0, "end_ms": 200}] + [
-        {"colour": [0, 0, 255], "start_ms": 200, "end_ms": data["duration_ms"]}
+    data["flashes"] = [
+        {"colour": [255, 0, 0], "start_ms": 0, "end_ms": 200},
+        {"colour": [0, 0, 255], "start_ms": 200, "end_ms": data["duration_ms"]},
     ]
     with pytest.raises(ScriptInvalid, match="3 flashes per second"):
         Script.from_json(json.dumps(data))

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 
 from authsvc.api.state import SERVICES
@@ -20,13 +21,13 @@ from tests.methods.factorkit import (
     PEOPLE,
     Parties,
     arm,
+    clear,
     messages,
     open_identification,
     register,
     sent_code,
     start_parties,
     start_service,
-    wait_for_messages,
 )
 
 ARMAN, TIMUR = PEOPLE["arman"], PEOPLE["timur"]
@@ -240,14 +241,16 @@ async def test_delivery_receipts_update_the_outbox_and_a_failed_delivery_is_retr
     engine = api.app[SERVICES].engine
 
     async def settled(message_id: str, status: str) -> outbox.OutboxState:
+        seen = None
         for _ in range(100):
             async with engine.connect() as conn:
                 found = await outbox.state(conn, message_id)
             assert found is not None
             if found.status == status:
                 return found
+            seen = found.status
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{message_id} stayed {found.status}")
+        raise AssertionError(f"{message_id} stayed {seen}")
 
     delivered = await settled(ok_id, "delivered")
     assert delivered.gateway == "sms-a"
@@ -266,3 +269,58 @@ async def test_forged_receipt_is_refused(aiohttp_client: Any, dsn: str, keys: Lo
     )
     assert resp.status == 401
     assert (await resp.json())["code"] == "bad_receipt_signature"
+
+
+async def test_message_waits_while_every_gateway_is_down_and_goes_out_when_one_is_back(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    api = await service(aiohttp_client, dsn, keys, parties)
+    ident = await open_identification(api, await register(api, ARMAN))
+    for gateway in (parties.sms_a, parties.sms_b):
+        await arm(gateway, "error", status=503, count=None, path="/send")
+    sent = await send(api, ident)
+    assert sent.status == 202  # the request does not wait for, or fail with, the gateways
+    message_id = (await sent.json())["message_id"]
+    for _ in range(100):
+        async with api.app[SERVICES].engine.connect() as conn:
+            state = await outbox.state(conn, message_id)
+        if state is not None and state.attempts >= 1 and state.status == "queued":
+            break
+        await asyncio.sleep(0.05)
+    assert state is not None and (state.status, state.error) == ("queued", "upstream_bad_response")
+    for gateway in (parties.sms_a, parties.sms_b):
+        await clear(gateway)
+    code = await sent_code(parties, ARMAN.phone.number)
+    assert (await verify(api, ident, code)).status == 200
+
+
+async def test_receipts_are_refused_unless_a_signing_secret_is_configured(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    api = await service(aiohttp_client, dsn, keys, parties, sms_receipt_secret="", sms_callback_url="")
+    resp = await api.client.post("/callbacks/sms", json={"message_id": "gw-a-000001", "status": "failed"})
+    assert resp.status == 401
+    assert (await resp.json())["code"] == "receipts_not_configured"
+
+
+async def test_a_verification_call_reads_the_code_out(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    api = await service(aiohttp_client, dsn, keys, parties)
+    ident = await open_identification(api, await register(api, ARMAN))
+    resp = await send(api, ident, channel="voice")
+    assert resp.status == 202 and (await resp.json())["channel"] == "voice"
+    placed: list[dict[str, Any]] = []
+    for _ in range(100):
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(parties.sms_a.make_url("/calls"), params={"to": ARMAN.phone.number}) as answer,
+        ):
+            placed = (await answer.json())["calls"]
+        if placed:
+            break
+        await asyncio.sleep(0.05)
+    assert [c["mode"] for c in placed] == ["speak_code"]
+    assert await messages(parties.sms_a, ARMAN.phone.number) == []  # no SMS for a call
+    ok = await verify(api, ident, placed[0]["code"], factor="voice")
+    assert ok.status == 200 and (await ok.json())["method"] == "otp_voice"

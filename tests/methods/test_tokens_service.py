@@ -134,3 +134,17 @@ async def test_hardware_token_look_ahead_replay_and_resync(api: Api) -> None:
 async def test_bad_token_imports_are_named(api: Api, body: dict[str, Any], code: str) -> None:
     resp = await api.post("/v1/tokens", body)
     assert resp.status == 422 and (await resp.json())["code"] == code
+
+
+async def test_answers_do_not_reveal_whether_the_client_holds_a_token(api: Api) -> None:
+    holder = await register(api, ARMAN)
+    assert (await api.post("/v1/tokens", {"serial": "HW-9", "seed_hex": HOTP_SEED.hex()})).status == 201
+    assert (await api.post("/v1/tokens/HW-9/assign", {"client_id": holder})).status == 200
+    without = await register(api, PEOPLE["dana"])
+    for code, expected in (("12345678", "otp_rejected"), ("000000", "otp_rejected"), ("12ab56", "otp_malformed")):
+        answers = []
+        for client in (holder, without):
+            ident = await open_identification(api, client)
+            resp = await api.post(f"/v1/identifications/{ident}/otp/verify", {"factor": "hotp", "code": code})
+            answers.append((resp.status, (await resp.json())["code"]))
+        assert answers == [(422, expected)] * 2, code

@@ -9,12 +9,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
 
+from authsvc.config import REPO_ROOT, load_settings
 from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.pki.revocation import RevocationOrder, RevocationPolicy
 from authsvc.pki.service import Verifier, order_for
 from authsvc.pki.trust import TrustStore, read_certificates
-from tests.pki.nca_material import AT_2004, AT_2015, GOST_2004_CA, GOST_2015_CA, RSA_CA, read
+from authsvc.pki.workers import attach, cms_job
+from simulators.nca.signer import KeyPair, sign_cms
+from tests.pki.nca_material import AT_2004, AT_2015, AT_VALID_SIGN_2004, GOST_2004_CA, GOST_2015_CA, RSA_CA, read
 from tests.shared import fixture_path
 
 CRLS = {RSA_CA: "nca_rsa_test.crl", GOST_2004_CA: "nca_gost_test.crl", GOST_2015_CA: "nca_gost2022_test.crl"}
@@ -185,3 +189,63 @@ async def test_not_ready_means_a_503_not_a_verdict() -> None:
         assert caught.value.code == "trust_not_ready" and not verifier.ready
     finally:
         await verifier.close()
+
+
+def test_shipped_configs_trust_the_simulator_by_default_and_real_roots_by_file_in_production() -> None:
+    default = load_settings(REPO_ROOT / "configs" / "default.toml", env={})
+    assert all(u.startswith("http://127.0.0.1:8701/cert/") for u in default.pki.anchor_urls) and default.pki.anchor_urls
+    production = load_settings(REPO_ROOT / "configs" / "production.example.toml", env={})
+    assert production.pki.anchor_urls == [] and production.pki.intermediate_urls == []
+    assert production.pki.anchor_files and not production.pki.test_mode_time_allowed and production.pki.hard_fail
+    issuers = set(production.pki.anchor_files) | set(production.pki.intermediate_files)
+    assert all(source.issuer in issuers for source in production.pki.crl_sources)
+
+
+def test_remembered_chains_still_carry_their_certificates() -> None:
+    """A chain served from the worker's memo must still name the issuer revocation is asked about."""
+    store = TrustStore(anchor_files=[str(fixture_path("nca", *RSA_CA))])
+    store.load_files()
+    data = read("ncanode", "cms", "SIGNED_CMS_ONE_SIGNER.p7s")
+    for _ in range(3):
+        result, chains = cms_job(store.bundle(), False, data, None, AT_VALID_SIGN_2004, ("digital_signature",))
+        [signer] = result.signers
+        assert signer.valid and len(chains[0]) == 2
+        attach([signer.path], chains)
+        assert signer.path is not None and len(signer.path.revocation_pairs) == 1
+
+
+async def test_signed_attributes_are_verified_as_received_even_out_of_der_order() -> None:
+    """Some signers do not sort the SET OF signed attributes. The signature covers the bytes they sent, so
+    they must be verified as received, not as a DER re-encoding (which would reorder them)."""
+    pair = KeyPair.from_pkcs12(read("ncanode", "p12", "KEY_INDIVIDUAL_VALID_SIGN_2004.p12"), "Qwerty12")
+    der = sign_cms(pair, b"unsorted", signing_time=AT_VALID_SIGN_2004)
+    signer = cms.ContentInfo.load(der)["content"]["signer_infos"][0]
+    received = signer["signed_attrs"].dump()
+    header = len(received) - len(signer["signed_attrs"].contents)
+    attributes = [received[header + start : header + end] for start, end in _tlv_spans(signer["signed_attrs"].contents)]
+    assert len(attributes) >= 3 and attributes != attributes[::-1]
+    unsorted = received[:header] + b"".join(reversed(attributes))
+    resigned = pair.signer.sign(b"\x31" + unsorted[1:])
+    der = der.replace(received, unsorted).replace(signer["signature"].native, resigned)
+    verifier = Verifier(
+        TrustStore(anchor_files=[str(fixture_path("nca", *RSA_CA))]), policy=RevocationPolicy(), executor=None
+    )
+    await verifier.start()
+    try:
+        report = await verifier.verify_cms(der, at=AT_VALID_SIGN_2004, revocation=None)
+    finally:
+        await verifier.close()
+    assert report.valid and report.signers[0].signature_valid, report.signers[0].reasons
+
+
+def _tlv_spans(contents: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each DER element in ``contents`` (definite lengths)."""
+    spans, pos = [], 0
+    while pos < len(contents):
+        length, head = contents[pos + 1], 2
+        if length & 0x80:
+            octets = length & 0x7F
+            length, head = int.from_bytes(contents[pos + 2 : pos + 2 + octets], "big"), 2 + octets
+        spans.append((pos, pos + head + length))
+        pos += head + length
+    return spans
