@@ -25,7 +25,8 @@ from authsvc.api import (
     system,
     tokens,
 )
-from authsvc.api.middlewares import METRICS, HttpMetrics, auth_middleware, context_middleware
+from authsvc.api.middlewares import METRICS, RATE_LIMITER, HttpMetrics, auth_middleware, context_middleware
+from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.routing import OperationRegistry
 from authsvc.api.state import LIVENESS, OPERATIONS, SERVICES, SETTINGS, Services
 from authsvc.audit.chainer import run_chainer
@@ -106,6 +107,10 @@ def create_app(
         app[SERVICES] = services
         app[LIVENESS] = LivenessMethod(engine, store_keys, services.registry, executor, settings.liveness)
         app[METRICS] = HttpMetrics(services)
+        limiter = RateLimiter(
+            engine, limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
+        )
+        app[RATE_LIMITER] = limiter
         # Outside parties' clients and the SMS outbox worker (issue 5).
         factors = services.factors = open_factors(settings.factors, store_keys)
         sms_worker = SmsWorker(engine, store_keys, factors)
@@ -125,6 +130,7 @@ def create_app(
         background = [
             asyncio.create_task(_housekeeping(services)),
             asyncio.create_task(run_chainer(engine, store_keys)),
+            asyncio.create_task(limiter.run()),
         ]
         try:
             yield
@@ -134,6 +140,8 @@ def create_app(
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            with contextlib.suppress(Exception):
+                await limiter.flush()
             with contextlib.suppress(Exception):
                 await audit.chain_all(engine, store_keys)  # leave nothing waiting at a clean stop
             await sms_worker.stop()

@@ -14,11 +14,12 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc.api.problem import from_error, problem_response
+from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SERVICES, Services
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
-from authsvc.store import audit, lenders, ratelimit
+from authsvc.store import audit, lenders
 
 log = logging.getLogger("authsvc.http")
 LENDER = web.RequestKey("lender", lenders.Lender)
@@ -43,6 +44,7 @@ class HttpMetrics:
 
 
 METRICS = web.AppKey("http_metrics", HttpMetrics)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
 def _route(request: web.Request) -> str:
@@ -155,8 +157,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         raise Unauthorized("send a valid lender API key as 'Authorization: Bearer <key>'", code="unauthorized")
     rl = services.settings.rate_limit
-    async with services.engine.begin() as conn:
-        wait = await ratelimit.hit(conn, lender.id, limit=rl.requests_per_window, window_s=rl.window_s)
+    wait = request.app[RATE_LIMITER].hit(lender.id)
     if wait:
         raise RateLimited(f"more than {rl.requests_per_window} requests in {rl.window_s} s", retry_after=wait)
     request[LENDER] = lender

@@ -1,4 +1,4 @@
-"""Per-lender request rate limit in fixed windows, counted in the database so every process shares it."""
+"""Per-lender request counts in fixed windows, kept in the database so every process shares them."""
 
 from __future__ import annotations
 
@@ -11,21 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authsvc.store.schema import rate_windows
 
 
-async def hit(conn: AsyncConnection, lender_id: str, *, limit: int, window_s: int, now: float | None = None) -> int:
-    """Count one request; returns 0 when allowed, else the seconds until the window resets."""
-    now = time.time() if now is None else now
-    window = int(now // window_s) * window_s
+async def add(conn: AsyncConnection, lender_id: str, window_start: int, count: int) -> int:
+    """Add ``count`` requests to a window; returns the window's total over all processes."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = (
         insert(rate_windows)
-        .values(lender_id=lender_id, window_start=window, count=1)
-        .on_conflict_do_update(index_elements=["lender_id", "window_start"], set_={"count": rate_windows.c.count + 1})
+        .values(lender_id=lender_id, window_start=window_start, count=count)
+        .on_conflict_do_update(
+            index_elements=["lender_id", "window_start"], set_={"count": rate_windows.c.count + count}
+        )
         .returning(rate_windows.c.count)
     )
-    count: int = (await conn.execute(stmt)).scalar_one()
-    if count > limit:
-        return max(1, int(window + window_s - now + 0.999))
-    return 0
+    total: int = (await conn.execute(stmt)).scalar_one()
+    return total
 
 
 async def purge(conn: AsyncConnection, *, window_s: int, now: float | None = None) -> None:
