@@ -25,6 +25,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.shared import fixture_path
+
+CA_FILES = ("nca_rsa_test.crt", "nca_gost_test.crt", "nca_gost2015_test.cer")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -51,6 +54,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         "AUTHSVC_KEYS_FILE": str(work / "keys.json"),
         "AUTHSVC_RATE_LIMIT_REQUESTS_PER_WINDOW": "1000000",
         "AUTHSVC_SERVER_PROCESS_WORKERS": "1",
+        # Trust the NCA test CAs from the shared fixtures, so /v1/eds/* is ready without the simulator.
+        "AUTHSVC_PKI_ANCHOR_FILES": json.dumps([str(fixture_path("nca", "ncanode", "ca", n)) for n in CA_FILES]),
+        "AUTHSVC_PKI_ANCHOR_URLS": "[]",
+        "AUTHSVC_PKI_INTERMEDIATE_URLS": "[]",
+        "AUTHSVC_PKI_CRL_SOURCES": "[]",
     }
     cli = [sys.executable, "-m", "authsvc.cli"]
     subprocess.run([*cli, "keys", "init"], env=env, check=True, capture_output=True, timeout=60)
