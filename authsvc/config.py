@@ -229,7 +229,9 @@ class LivenessStepSettings(_Section):
         86_400, ge=0, description="How long raw captures and best frames are kept (sealed) before deletion."
     )
     fingerprint_window_s: int = Field(
-        30 * 86_400, ge=0, description="Compare a capture with every capture of the last N seconds (and all the client's)."
+        30 * 86_400,
+        ge=0,
+        description="Compare a capture with every capture of the last N seconds (and all the client's).",
     )
     fingerprint_compare_limit: int = Field(20_000, ge=1, description="At most this many earlier captures compared.")
 

@@ -11,7 +11,12 @@ async def main(dsn: str) -> int:
     url = make_url(dsn)
     try:
         conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database, timeout=5
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            timeout=5,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         print(f"PostgreSQL not reachable: {exc!r}", file=sys.stderr)

@@ -71,9 +71,13 @@ async def run(host: str, state_dir: Path, only: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates")
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates"
+    )
     parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
