@@ -77,7 +77,7 @@ def register(ops: OperationRegistry) -> None:
             "/readyz",
             readyz,
             "readyz",
-            "Readiness: database and keys",
+            "Readiness: database, keys, trust store",
             responses={200: Readiness, 503: Readiness},
             auth=False,
             tags=("system",),
