@@ -27,7 +27,7 @@ from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import IDENT_ID, StepResult, factors_of, json_answer, pending, read_optional, record
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import LIVENESS, SERVICES
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import BadRequest, Conflict, ValidationFailed
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
@@ -41,7 +41,15 @@ class Empty(BaseModel):
 
 class CdaoIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    image_base64: Annotated[str, Field(min_length=1, description="JPEG or PNG of the live capture's best frame")]
+    image_base64: Annotated[
+        str | None,
+        Field(
+            None,
+            min_length=1,
+            description="JPEG or PNG of a live image; omit it to send the best frame of this identification's "
+            "passed liveness capture",
+        ),
+    ] = None
 
 
 class PayoutIn(BaseModel):
@@ -92,11 +100,21 @@ async def telco_step(request: web.Request) -> web.Response:
 async def cdao_step(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body: CdaoIn = parse(CdaoIn, await read_body(request))
-    try:
-        image = base64.b64decode(body.image_base64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadRequest("image_base64 is not valid base64", code="bad_base64") from exc
     ident, person = await _subject(request)
+    if body.image_base64 is None:
+        # The liveness step proved this frame live (R-7.3b); the CDAO then matches it to the state register.
+        best = await request.app[LIVENESS].best_frame(ident.id)
+        if best is None:
+            raise ValidationFailed(
+                "no passed liveness capture (or its frame is past retention): send image_base64 or pass liveness first",
+                code="no_live_capture",
+            )
+        image = best
+    else:
+        try:
+            image = base64.b64decode(body.image_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest("image_base64 is not valid base64", code="bad_base64") from exc
     try:
         verdict = await cdao.identify_face(factors_of(services), iin=person.iin, image=image, request_id=ident.id)
     except cdao.PERSON_SIDE as exc:

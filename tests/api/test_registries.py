@@ -183,3 +183,9 @@ async def test_outside_faults_are_clear_problems_with_nothing_written_and_retry_
     status, ok = await step(api, ident, name, body)
     assert status == 200 and ok["outcome"] == "passed"
     assert await steps_of(api, ident) == [(ok["method"], "passed")]
+
+
+async def test_cdao_without_an_image_needs_a_passed_liveness_capture(api: Api) -> None:
+    ident = await open_identification(api, await register(api, ARMAN))
+    status, problem = await step(api, ident, "cdao", {})
+    assert status == 422 and problem["code"] == "no_live_capture"
