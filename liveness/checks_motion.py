@@ -116,7 +116,7 @@ def check_planarity(observations: Sequence[Observation], script: Script, setting
     """The turns must show depth: landmark motion that no single homography explains.
 
     With a left and a right turn in the script, the two peak frames (~40–50° apart) are compared: live
-    faces measured 0.27–0.48 on the simulator, flat or bent prints ≤ 0.10. With one turn only, each turn
+    faces measured 0.26–0.64 on the simulator, flat or bent prints ≤ 0.14. With one turn only, each turn
     is compared with the nearest frontal frame (FACE.md: flat ≈ 0.038, live 0.070 at 15°)."""
     faces = _faces(observations)
     peaks = turn_peaks(observations, script, settings)

@@ -59,10 +59,10 @@ def test_the_cli_writes_a_playable_mp4_and_its_script(tmp_path: Path) -> None:
 def test_the_evaluation_prints_the_iso_figures(capsys: pytest.CaptureFixture[str]) -> None:
     """A minimal run (the full corpus is ``--per-kind 200``; every attack kind is tested in
     tests/liveness/test_liveness_decision.py)."""
-    args = ["--per-kind", "2", "--workers", "1", "--kinds", "live,screen_replay", "--skip-video"]
+    args = ["--per-kind", "1", "--workers", "1", "--kinds", "live,screen_replay", "--skip-video"]
     assert evaluate.main(args) == 0
     out = capsys.readouterr().out
-    assert "| live | 2 | 2 | BPCER 0.00 %" in out
-    assert "| screen_replay | 2 | 0 | APCER 0.00 %" in out
+    assert "| live | 1 | 1 | BPCER 0.00 %" in out
+    assert "| screen_replay | 1 | 0 | APCER 0.00 %" in out
     assert "Worst-case APCER over the attack types: 0.00 %" in out
     assert "| 0.56 (registration default) |" in out
