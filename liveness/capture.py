@@ -69,8 +69,8 @@ def _shrink(frame: RGBImage, max_side: int) -> RGBImage:
     return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
 
 
-def thumbnail(frame: RGBImage) -> NDArray[np.float32]:
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+def thumbnail(frame: RGBImage, *, bgr: bool = False) -> NDArray[np.float32]:
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
     return np.asarray(cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA), dtype=np.float32)
 
 
@@ -95,7 +95,9 @@ class _Sampler:
         self._last_kept: float | None = None
         self._step = 1000.0 / limits.sample_fps
 
-    def add(self, frame: RGBImage, t_ms: float) -> None:
+    def add(self, frame: RGBImage, t_ms: float, *, bgr: bool = False) -> None:
+        """Take one decoded frame (RGB, or OpenCV's BGR with ``bgr``): always a thumbnail, and the frame
+        itself, shrunk and as RGB, only if it falls on the sampling grid (colour conversion costs)."""
         if self.thumb_times and t_ms <= self.thumb_times[-1]:
             raise CaptureOutOfOrder(
                 f"frame timestamps must increase: {t_ms:.1f} ms follows {self.thumb_times[-1]:.1f} ms"
@@ -107,11 +109,13 @@ class _Sampler:
         h, w = frame.shape[:2]
         if w > self.limits.max_width or h > self.limits.max_height:
             raise CaptureTooLarge(f"frame is {w}×{h}; the limit is {self.limits.max_width}×{self.limits.max_height}")
-        small = _shrink(frame, self.limits.max_side)
-        self.thumbs.append(thumbnail(small))
+        self.thumbs.append(thumbnail(frame, bgr=bgr))
         self.thumb_times.append(t_ms)
         # A 2 ms tolerance keeps 30 fps sources (33.3 ms steps) from drifting against a 15 fps grid.
         if self._last_kept is None or t_ms - self._last_kept >= self._step - 2.0:
+            small = _shrink(frame, self.limits.max_side)
+            if bgr:
+                small = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), dtype=np.uint8)
             self.frames.append(small)
             self.times.append(t_ms)
             self._last_kept = t_ms
@@ -180,7 +184,9 @@ def _decode_path(path: str, container: str, limits: CaptureLimits) -> Capture:
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 raise CaptureUndecodable(f"frame {index} of the video cannot be decoded")
-            sampler.add(np.ascontiguousarray(bgr[:, :, ::-1]), t_ms)
+            if bgr.ndim != 3 or bgr.shape[2] != 3:
+                raise CaptureUndecodable(f"frame {index} is not a colour picture")
+            sampler.add(np.asarray(bgr, dtype=np.uint8), t_ms, bgr=True)
             index += 1
         return sampler.capture(container, fps if fps > 0 else None)
     finally:

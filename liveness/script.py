@@ -73,7 +73,8 @@ class ScriptSettings:
     ttl_ms: how long after issue a capture for it is still accepted (short: a replay has no time to adapt).
     min_turn_deg: the yaw each turn must reach (FACE.md: ≥ 15° for the planarity test to separate).
     include_up_probability: chance of an extra "look up" action (only when the duration allows it).
-    lead_in_ms: neutral, frontal time at the start (the baseline for pose, eyes and colour)."""
+    lead_in_ms: neutral, frontal time at the start (the baseline for pose, eyes and colour).
+    tail_ms: time after the last action, so a final blink is seen to reopen and a final turn to return."""
 
     duration_ms: int = 4000
     ttl_ms: int = 120_000
@@ -81,6 +82,7 @@ class ScriptSettings:
     min_up_deg: float = 10.0
     include_up_probability: float = 0.0
     lead_in_ms: int = 400
+    tail_ms: int = 400
     flash_ms: tuple[int, int] = (MIN_FLASH_MS, 600)
     palette: tuple[tuple[int, int, int], ...] = PALETTE
 
@@ -271,7 +273,7 @@ def new_script(
 def _timeline(kinds: list[ActionKind], settings: ScriptSettings) -> list[Action]:
     """Windows share the time after the lead-in; a blink gets half the weight of a turn."""
     weights = [0.6 if k == "blink" else 1.0 for k in kinds]
-    span = settings.duration_ms - settings.lead_in_ms - 100  # a short tail so the last window ends in view
+    span = settings.duration_ms - settings.lead_in_ms - settings.tail_ms
     unit = span / sum(weights)
     actions = []
     t = float(settings.lead_in_ms)

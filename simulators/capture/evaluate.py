@@ -64,6 +64,7 @@ class Job:
     lighting: str
     camera: str
     seed: int
+    fps: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def run_job(job: Job, faces_dir: str) -> Outcome:
         ref_name = SUBJECTS[job.photo][1]
         refs = _references(faces_dir)
         script = new_script(f"eval-{job.number}", now_ms=0, settings=SCRIPT, seed=job.seed)
-        spec = SessionSpec(kind=job.kind, lighting=job.lighting, camera=job.camera, fps=10.0, seed=job.seed)
+        spec = SessionSpec(kind=job.kind, lighting=job.lighting, camera=job.camera, fps=job.fps, seed=job.seed)
         simulated = simulate(_photo(faces_dir, job.photo), script, spec)
         with tempfile.TemporaryDirectory(prefix="liveness-eval-") as tmp:
             data = mp4_bytes(simulated, Path(tmp))
@@ -133,7 +134,7 @@ def _run(args: tuple[Job, str]) -> Outcome:
     return run_job(*args)
 
 
-def plan(per_kind: int, seed: int = 1, kinds: tuple[Kind, ...] = KINDS) -> list[Job]:
+def plan(per_kind: int, seed: int = 1, kinds: tuple[Kind, ...] = KINDS, fps: float = 10.0) -> list[Job]:
     """``per_kind`` sessions of every kind in ``kinds``, cycling over photos × lightings × cameras."""
     photos = sorted(SUBJECTS)
     lightings = sorted(LIGHTINGS)
@@ -150,6 +151,7 @@ def plan(per_kind: int, seed: int = 1, kinds: tuple[Kind, ...] = KINDS) -> list[
                     lighting=lightings[(i // len(photos)) % len(lightings)],
                     camera=cameras[(i // (len(photos) * len(lightings)) + i) % len(cameras)],
                     seed=seed * 100_003 + number,
+                    fps=fps,
                 )
             )
             number += 1
@@ -284,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated presentation kinds")
     parser.add_argument("--skip-video", action="store_true", help="do not judge the real video")
+    parser.add_argument("--fps", type=float, default=10.0, help="capture frame rate")
     args = parser.parse_args(argv)
     kinds = tuple(k for k in KINDS if k in args.kinds.split(","))
     faces_dir = str(args.faces_dir or default_faces_dir())
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faces folder not found: {faces_dir}", file=sys.stderr)
         return 2
     per_kind = 10 if args.quick else args.per_kind
-    jobs = plan(per_kind, args.seed, kinds)
+    jobs = plan(per_kind, args.seed, kinds, args.fps)
     started = time.time()
     if args.workers > 1:
         ctx = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked mid-flight
