@@ -82,7 +82,7 @@ def is_valid_card_number(pan: str) -> bool:
 
 
 def normalize_phone(phone: str) -> str | None:
-    """``+7XXXXXXXXXX`` for a Kazakh mobile number written as +7…, 8… or 7…; None if it is not one."""
+    """E.164 (+7 and ten digits) for a Kazakh mobile number written as +7…, 8… or 7…; None if it is not one."""
     if not phone or any(ch not in "+0123456789 -()" for ch in phone) or "+" in phone[1:]:
         return None
     digits = "".join(ch for ch in phone if ch.isdigit())
@@ -104,7 +104,7 @@ def operator_of(phone: str) -> Operator | None:
 
 @dataclass(frozen=True)
 class PhoneLine:
-    number: str  # E.164, +7XXXXXXXXXX
+    number: str  # E.164: +7 and ten digits
     sim_issued_at: datetime
     owner_since: datetime
     owner_bin: str | None = None  # set when the number is registered to a company, not the person

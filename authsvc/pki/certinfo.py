@@ -8,6 +8,7 @@ ocsp-nocheck) never hides the others; names longer than X.520's 64-character bou
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -217,12 +218,11 @@ def _prefixed_digits(value: str, prefix: str) -> str | None:
 
 def name_info(name: x509.Name) -> NameInfo:
     attrs: list[tuple[str, str]] = []
-    try:
+    # Keep what was readable: a name is informational, the signature decides validity.
+    with contextlib.suppress(*ASN1_ERRORS):
         for rdn in name.chosen:
             for atv in rdn:
                 attrs.append((atv["type"].dotted, _text(atv["value"])))
-    except ASN1_ERRORS:
-        pass  # keep what was readable: a name is informational, the signature decides validity
     first: dict[str, str] = {}
     for oid, value in attrs:
         first.setdefault(oid, value)
