@@ -42,6 +42,7 @@ from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
 from authsvc.store import audit, idempotency, ratelimit
 from authsvc.store import liveness as liveness_store
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 
@@ -84,6 +85,7 @@ def create_app(
         )
         if migrate:
             await upgrade(engine)
+        db = await Database.open(engine, settings.database.dsn, pool_size=settings.database.pool_size)
         store_keys = keys if keys is not None else load_keys(settings)
         workers = settings.server.process_workers or os.cpu_count() or 1
         # forkserver: forking a process that runs threads (aiosqlite, asyncpg) is unsafe.
@@ -91,6 +93,7 @@ def create_app(
         services = Services(
             settings=settings,
             engine=engine,
+            db=db,
             keys=store_keys,
             registry=Registry(
                 engine=engine,
@@ -147,6 +150,7 @@ def create_app(
             await sms_worker.stop()
             await factors.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            await db.close()
             await engine.dispose()
 
     app.cleanup_ctx.append(resources)

@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
@@ -19,6 +18,7 @@ from authsvc.audit.events import AuditEvent
 from authsvc.errors import ConfigError, Conflict, NotFound, ValidationFailed
 from authsvc.methods.factors import Factors
 from authsvc.store import audit, identifications, steps
+from authsvc.store.db import Conn, Insert, as_tx
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 
@@ -54,7 +54,7 @@ def client_ip(given: str | None, request: web.Request) -> str:
         raise ValidationFailed("client_ip is not an IP address", code="bad_client_ip") from exc
 
 
-async def pending(conn: AsyncConnection, lender_id: str, request: web.Request) -> identifications.Identification:
+async def pending(conn: Conn, lender_id: str, request: web.Request) -> identifications.Identification:
     """The identification named in the path: the lender's own, still pending and not expired."""
     ident_id = request.match_info["identification_id"]
     ident = await identifications.get(conn, lender_id, ident_id[:64])
@@ -65,27 +65,52 @@ async def pending(conn: AsyncConnection, lender_id: str, request: web.Request) -
     return ident
 
 
+class StepRecorder:
+    """The rows recording an identification step (the step and its audit entry) for either outcome, as
+    `Records` for a method that writes them together with its own change; `result` answers the rows of
+    the last call, the ones the method wrote. Details hold no personal data."""
+
+    def __init__(
+        self, services: Services, ident: identifications.Identification, method: str, details: Mapping[str, Any]
+    ):
+        self.keys, self.ident, self.method, self.details = services.keys, ident, method, details
+        self.step: steps.Step | None = None
+
+    def __call__(self, passed: bool) -> list[Insert]:
+        self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", self.details)
+        entry = audit.entry(
+            self.keys,
+            AuditEvent.IDENTIFICATION_STEP,
+            lender_id=self.ident.lender_id,
+            subject=self.ident.id,
+            details={"method": self.method, "outcome": self.step.outcome, **self.details},
+        )
+        return [row, entry]
+
+    def result(self) -> StepResult:
+        if self.step is None:
+            raise RuntimeError("no step was recorded")
+        return StepResult(
+            identification_id=self.ident.id,
+            step_id=self.step.id,
+            method=self.method,
+            outcome=self.step.outcome,
+            details=self.step.details,
+        )
+
+
 async def record(
-    conn: AsyncConnection,
+    conn: Conn,
     services: Services,
     ident: identifications.Identification,
     method: str,
     passed: bool,
     details: Mapping[str, Any],
 ) -> StepResult:
-    """The step and its audit entry, in the caller's transaction (details hold no personal data)."""
-    step = await steps.record(conn, ident.id, method, "passed" if passed else "failed", details)
-    await audit.append(
-        conn,
-        services.keys,
-        AuditEvent.IDENTIFICATION_STEP,
-        lender_id=ident.lender_id,
-        subject=ident.id,
-        details={"method": method, "outcome": step.outcome, **details},
-    )
-    return StepResult(
-        identification_id=ident.id, step_id=step.id, method=method, outcome=step.outcome, details=step.details
-    )
+    """The step and its audit entry, in the caller's transaction."""
+    recorder = StepRecorder(services, ident, method, details)
+    await as_tx(conn).write(recorder(passed))
+    return recorder.result()
 
 
 def json_answer(model: BaseModel, status: int = 200) -> web.Response:

@@ -20,6 +20,9 @@ from authsvc.audit.events import AuditEvent
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
 from authsvc.store import audit, lenders
+from authsvc.store.db import DRIVER_ERRORS
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
 
 log = logging.getLogger("authsvc.http")
 LENDER = web.RequestKey("lender", lenders.Lender)
@@ -65,7 +68,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = from_error(exc, rid)
         except web.HTTPException as exc:
             response = _http_problem(exc, rid)
-        except SQLAlchemyError:
+        except DATABASE_ERRORS:
             log.exception("database error")
             response = problem_response(
                 503,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     IDENT_ID,
+    StepRecorder,
     StepResult,
     client_ip,
     factors_of,
@@ -120,28 +121,36 @@ async def verify_code(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: VerifyIn = parse(VerifyIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
-    async with services.engine.begin() as conn:
-        ident = await pending(conn, lender.id, request)
-        check: CodeCheck
-        if body.factor in ("sms", "voice"):
+    check: CodeCheck
+    if body.factor in ("sms", "voice"):
+        # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
+        # atomic statement (the code's use together with the step and audit rows).
+        async with services.db.connection() as tx:
+            ident = await pending(tx, lender.id, request)
+            recorder = StepRecorder(services, ident, f"otp_{body.factor}", {"factor": body.factor})
             check = await otp.verify_code(
-                conn,
+                tx,
                 services.keys,
                 factors,
                 client_id=ident.client_id,
                 binding=otp.identification_binding(ident.id, ident.operation.value),
                 code=body.code,
                 ip=ip,
+                records=recorder,
             )
-        elif body.factor == "totp":
-            check = await tokens.verify_totp_factor(
-                conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
-            )
-        else:
-            check = await tokens.verify_hotp_factor(
-                conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
-            )
-        result = await record(conn, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
+            result = recorder.result()
+    else:
+        async with services.engine.begin() as conn:
+            ident = await pending(conn, lender.id, request)
+            if body.factor == "totp":
+                check = await tokens.verify_totp_factor(
+                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                )
+            else:
+                check = await tokens.verify_hotp_factor(
+                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                )
+            result = await record(conn, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
     check.raise_for_failure()
     return json_answer(result)
 

@@ -17,12 +17,14 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.pki.service import Verifier
+from authsvc.store.db import Database
 
 
 @dataclass
 class Services:
     settings: Settings
     engine: AsyncEngine
+    db: Database  # hot-path transactions (asyncpg on PostgreSQL)
     keys: KeyStore
     registry: Registry
     executor: Executor

@@ -17,6 +17,7 @@ from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited, ValidationFailed
 from authsvc.store import throttle
+from authsvc.store.db import Conn
 
 VERIFY_IP_WINDOW_S = 60
 
@@ -62,19 +63,23 @@ class Gate:
         return self.wait > 0
 
 
-async def before_verify(conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
+async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
     """Count the attempt against the IP cap (RateLimited over it), and look up the (client, IP) pair's
     earlier wrong answers: a true Gate means "paused: answer rejected without checking"."""
-    wait = await throttle.count(
-        conn, scope(keys, "verify-ip", ip), limit=s.verify_limit_per_ip, window_s=VERIFY_IP_WINDOW_S
+    wait, paused, had_failures = await throttle.count_and_failures(
+        conn,
+        scope(keys, "verify-ip", ip),
+        limit=s.verify_limit_per_ip,
+        window_s=VERIFY_IP_WINDOW_S,
+        failure_scope=_guess_scope(keys, client_id, ip),
     )
     if wait:
         raise RateLimited("too many verifications from this address", retry_after=wait, code="otp_verify_limited")
-    return Gate(*await throttle.failure_state(conn, [_guess_scope(keys, client_id, ip)]))
+    return Gate(paused, had_failures)
 
 
 async def after_verify(
-    conn: AsyncConnection, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
+    conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
 ) -> int:
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
     key = _guess_scope(keys, client_id, ip)

@@ -1,8 +1,10 @@
 """Appending to and reading the audit log (R-12.1).
 
 `append` writes a *pending* entry inside the caller's transaction, so the audited change and its record
-commit or roll back together; the entry is signed at once, so editing it while it waits is detected. No
-lock is taken there. `chain_pending` then links waiting entries into the hash chain in arrival order, many
+commit or roll back together; the entry is sealed at once with a keyed MAC (HMAC-SHA256, ≈2 µs where an
+Ed25519 signature and its check cost ≈120 µs — a quarter of a one-time-code verification), so editing it
+while it waits is detected. Only this service checks the seal; chained entries and the head carry Ed25519
+signatures for anyone holding the public key. No lock is taken there. `chain_pending` then links waiting entries into the hash chain in arrival order, many
 per transaction under the one head-row lock (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
 already serialises), so processes sharing a database extend one chain without queueing every request
 behind it. Details never hold personal data: ids, codes and outcomes only.
@@ -10,6 +12,8 @@ behind it. Details never hold personal data: ids, codes and outcomes only.
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,17 +26,42 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authsvc.audit.chain import Entry, Head, canonical, entry_hash, head_message, pending_message
 from authsvc.crypto.keystore import KeyStore
+from authsvc.store.db import Conn, Insert, as_tx
 from authsvc.store.schema import audit_head, audit_log, audit_pending
 
 TAMPERED_PENDING = "audit.pending_tampered"
+PENDING_MAC_KEY_ID = "mac:index"  # the pending entry is sealed with the index MAC key
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def entry(
+    keys: KeyStore,
+    event: str,
+    *,
+    lender_id: str | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Insert:
+    """A sealed waiting entry, for `Tx.write` alongside the change it records."""
+    at, key_id = now_iso(), PENDING_MAC_KEY_ID
+    body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = {
+        "at": at,
+        "event": event,
+        "lender_id": lender_id,
+        "subject": subject,
+        "details": body,
+        "key_id": key_id,
+        "signature": _seal(keys, pending_message(at, event, lender_id, subject, body, key_id)),
+    }
+    return Insert(audit_pending, values)
+
+
 async def append(
-    conn: AsyncConnection,
+    conn: Conn,
     keys: KeyStore,
     event: str,
     *,
@@ -41,22 +70,18 @@ async def append(
     details: Mapping[str, Any] | None = None,
 ) -> None:
     """Record one event in the current transaction (chained shortly after by `chain_pending`)."""
-    at, key_id = now_iso(), keys.audit_key_id
-    body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    await conn.execute(
-        audit_pending.insert().values(
-            at=at,
-            event=event,
-            lender_id=lender_id,
-            subject=subject,
-            details=body,
-            key_id=key_id,
-            signature=keys.sign_audit(pending_message(at, event, lender_id, subject, body, key_id)),
-        )
-    )
+    await as_tx(conn).write([entry(keys, event, lender_id=lender_id, subject=subject, details=details)])
+
+
+def _seal(keys: KeyStore, message: bytes) -> bytes:
+    return keys.index_mac("audit-pending", message.decode())
 
 
 def _pending_intact(keys: KeyStore, row: Any) -> bool:
+    if row.key_id == PENDING_MAC_KEY_ID:
+        message = pending_message(row.at, row.event, row.lender_id, row.subject, row.details, row.key_id)
+        return hmac.compare_digest(_seal(keys, message), _bytes(row.signature))
+    # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
     try:
         keys.audit_public_key(row.key_id).verify(
             _bytes(row.signature),
@@ -67,9 +92,12 @@ def _pending_intact(keys: KeyStore, row: Any) -> bool:
     return True
 
 
-async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = 200) -> int:
+CHAIN_BATCH = 500
+
+
+async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = CHAIN_BATCH) -> int:
     """Link up to ``limit`` waiting entries into the chain; returns how many. Safe to run in every process.
-    The batch is small enough (≈10 ms of signing) not to hold up the event loop for long."""
+    The batch (≈40 µs of hashing and signing per entry) yields to the event loop every 50 entries."""
     async with engine.connect() as probe:
         if (await probe.execute(select(audit_pending.c.id).limit(1))).first() is None:
             return 0  # nothing waits: don't take the head lock
@@ -82,7 +110,9 @@ async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = 200
         seq, prev = int(head.seq), _bytes(head.entry_hash)
         at = key_id = ""
         values = []
-        for row in rows:
+        for n, row in enumerate(rows, 1):
+            if n % 50 == 0:
+                await asyncio.sleep(0)  # ≈2 ms of signing at a time: let requests in between
             seq += 1
             if _pending_intact(keys, row):
                 at, event, lender, subject, body = row.at, row.event, row.lender_id, row.subject, row.details

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Conn, Row, Statement, as_tx
 from authsvc.store.schema import identifications
 
 
@@ -79,24 +80,29 @@ async def open_(
     return ident
 
 
-async def get(conn: AsyncConnection, lender_id: str, ident_id: str) -> Identification | None:
-    row = (
-        await conn.execute(
-            select(identifications).where(identifications.c.id == ident_id, identifications.c.lender_id == lender_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
+_GET = Statement(
+    select(identifications).where(
+        identifications.c.id == bindparam("id"), identifications.c.lender_id == bindparam("lender_id")
+    )
+)
+
+
+async def get(conn: Conn, lender_id: str, ident_id: str) -> Identification | None:
+    row = await as_tx(conn).one(_GET, id=ident_id, lender_id=lender_id)
+    return None if row is None else _from_row(row)
+
+
+def _from_row(row: Row) -> Identification:
     return Identification(
-        row.id,
-        row.lender_id,
-        row.client_id,
-        Operation(row.operation),
-        Status(row.status),
-        _aware(row.created_at) or datetime.now(UTC),
-        _aware(row.expires_at) or datetime.now(UTC),
-        _aware(row.completed_at),
-        _aware(row.consumed_at),
+        row["id"],
+        row["lender_id"],
+        row["client_id"],
+        Operation(row["operation"]),
+        Status(row["status"]),
+        _aware(row["created_at"]) or datetime.now(UTC),
+        _aware(row["expires_at"]) or datetime.now(UTC),
+        _aware(row["completed_at"]),
+        _aware(row["consumed_at"]),
     )
 
 

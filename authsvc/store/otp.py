@@ -2,9 +2,11 @@
 
 A code row is bound to one context (``binding``): an identification and its operation, or a contract and
 the SHA-256 of its document. Only the newest code of a binding is live; issuing one retires the others.
-Verification is two conditional UPDATEs in the caller's transaction: `attempt_latest` spends one try
-(and finds nothing once the code is used, expired or out of tries), `use` marks it used — of two racing
-verifications, in any number of processes, exactly one sees `use` return True (R-12.3).
+Verification reads the live code (`live`), compares in the caller's process, then writes with one of two
+conditional UPDATEs, each re-checking that the code is still live: `USE` spends the try and marks the code
+used, `SPEND` only spends the try. Of two racing verifications, in any number of processes, exactly one
+gets a row back from `USE` (R-12.3); the caller records its step and audit entry with the same statement
+(`Tx.write`), so a code is never used without its record.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Conn, Statement, as_tx
 from authsvc.store.schema import otp_codes
 
 
@@ -91,35 +94,42 @@ class Attempt:
     code_mac: str
 
 
-async def attempt_latest(conn: AsyncConnection, binding: str, *, now: datetime) -> Attempt | None:
-    """Spend one try on the newest code of ``binding`` if it is live (unused, unexpired, tries left);
-    one statement, so the look-up and the spent try cannot be separated. None: nothing to check."""
-    newest = (
-        select(otp_codes.c.id)
-        .where(otp_codes.c.binding == binding)
-        .order_by(otp_codes.c.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    row = (
-        await conn.execute(
-            update(otp_codes)
-            .where(
-                otp_codes.c.id == newest,
-                otp_codes.c.used_at.is_(None),
-                otp_codes.c.expires_at > now,
-                otp_codes.c.attempts < otp_codes.c.max_attempts,
-            )
-            .values(attempts=otp_codes.c.attempts + 1)
-            .returning(otp_codes.c.id, otp_codes.c.client_id, otp_codes.c.code_mac)
-        )
-    ).one_or_none()
-    return None if row is None else Attempt(row.id, row.client_id, row.code_mac)
+_newest = (
+    select(otp_codes.c.id)
+    .where(otp_codes.c.binding == bindparam("of_binding"))
+    .order_by(otp_codes.c.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 
 
-async def use(conn: AsyncConnection, code_id: str, *, now: datetime) -> bool:
-    """Mark the code used; False when another verification got there first."""
-    result = await conn.execute(
-        update(otp_codes).where(otp_codes.c.id == code_id, otp_codes.c.used_at.is_(None)).values(used_at=now)
-    )
-    return result.rowcount == 1
+def _still_live() -> list[ColumnElement[bool]]:
+    return [
+        otp_codes.c.used_at.is_(None),
+        otp_codes.c.expires_at > bindparam("now"),
+        otp_codes.c.attempts < otp_codes.c.max_attempts,
+    ]
+
+
+_LIVE = Statement(
+    select(otp_codes.c.id, otp_codes.c.client_id, otp_codes.c.code_mac).where(otp_codes.c.id == _newest, *_still_live())
+)
+# Guards for `Tx.write` (parameters: code_id, now).
+USE = Statement(
+    update(otp_codes)
+    .where(otp_codes.c.id == bindparam("code_id"), *_still_live())
+    .values(attempts=otp_codes.c.attempts + 1, used_at=bindparam("now"))
+    .returning(otp_codes.c.id)
+)
+SPEND = Statement(
+    update(otp_codes)
+    .where(otp_codes.c.id == bindparam("code_id"), *_still_live())
+    .values(attempts=otp_codes.c.attempts + 1)
+    .returning(otp_codes.c.id)
+)
+
+
+async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:
+    """The newest code of ``binding`` if it is live (unused, unexpired, tries left); None: nothing to check."""
+    row = await as_tx(conn).one(_LIVE, of_binding=binding, now=now)
+    return None if row is None else Attempt(row["id"], row["client_id"], row["code_mac"])

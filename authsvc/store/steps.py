@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Conn, Insert, as_tx
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
@@ -29,20 +30,23 @@ class Step:
     created_at: datetime
 
 
-async def record(
-    conn: AsyncConnection, identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]
-) -> Step:
+def row(identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]) -> tuple[Step, Insert]:
+    """A new step and the row that records it (for `Tx.write`, to go with the change it reports)."""
     step = Step(str(uuid.uuid4()), method, outcome, dict(details), datetime.now(UTC))
-    await conn.execute(
-        identification_steps.insert().values(
-            id=step.id,
-            identification_id=identification_id,
-            method=method,
-            outcome=outcome,
-            details=json.dumps(step.details, sort_keys=True, default=str),
-            created_at=step.created_at,
-        )
-    )
+    values = {
+        "id": step.id,
+        "identification_id": identification_id,
+        "method": method,
+        "outcome": outcome,
+        "details": json.dumps(step.details, sort_keys=True, default=str),
+        "created_at": step.created_at,
+    }
+    return step, Insert(identification_steps, values)
+
+
+async def record(conn: Conn, identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]) -> Step:
+    step, insert = row(identification_id, method, outcome, details)
+    await as_tx(conn).write([insert])
     return step
 
 

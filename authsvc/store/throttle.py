@@ -13,53 +13,113 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Conn, Statement, as_tx
 from authsvc.store.schema import throttles
 
+# PostgreSQL's INSERT … ON CONFLICT construct compiles for SQLite as well (same syntax since 3.24).
+_new_window = postgresql.insert(throttles).values(
+    scope=bindparam("scope"), window_start=bindparam("window_start"), count=1, failures=0, blocked_until=0
+)
+_paused = throttles.alias("paused")
+_COUNT = Statement(
+    _new_window.on_conflict_do_update(
+        index_elements=["scope"],
+        set_={
+            "count": case(
+                (throttles.c.window_start == _new_window.excluded.window_start, throttles.c.count + 1), else_=1
+            ),
+            "window_start": _new_window.excluded.window_start,
+        },
+    ).returning(
+        throttles.c.count,
+        # The failure record of another scope, read in the same round trip (`count_and_failures`).
+        select(_paused.c.blocked_until)
+        .where(_paused.c.scope == bindparam("failure_scope"))
+        .scalar_subquery()
+        .label("paused_until"),
+        select(_paused.c.failures)
+        .where(_paused.c.scope == bindparam("failure_scope"))
+        .scalar_subquery()
+        .label("paused_failures"),
+    )
+)
+_FAILURES = Statement(
+    select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope == bindparam("scope"))
+)
+_first_failure = postgresql.insert(throttles).values(
+    scope=bindparam("scope"), window_start=0, count=0, failures=1, blocked_until=0
+)
+_FAIL = Statement(
+    _first_failure.on_conflict_do_update(
+        index_elements=["scope"], set_={"failures": throttles.c.failures + 1}
+    ).returning(throttles.c.failures)
+)
+_BLOCK = Statement(
+    update(throttles).where(throttles.c.scope == bindparam("key")).values(blocked_until=bindparam("until"))
+)
+_FORGIVE = Statement(
+    # Only rows with failures are written: a right answer on a clean record costs no row lock.
+    update(throttles)
+    .where(throttles.c.scope == bindparam("key"), throttles.c.failures > 0)
+    .values(failures=0, blocked_until=0)
+)
 
-def _insert(conn: AsyncConnection) -> type[postgresql.Insert] | type[sqlite.Insert]:
-    return postgresql.Insert if conn.dialect.name == "postgresql" else sqlite.Insert
 
-
-async def count(conn: AsyncConnection, scope: str, *, limit: int, window_s: int, now: float | None = None) -> int:
+async def count(conn: Conn, scope: str, *, limit: int, window_s: int, now: float | None = None) -> int:
     """Count one event in ``scope``; 0 when within ``limit`` for the window, else seconds to wait."""
     return await count_many(conn, {scope: limit}, window_s=window_s, now=now)
 
 
-async def count_many(conn: AsyncConnection, limits: dict[str, int], *, window_s: int, now: float | None = None) -> int:
-    """Count one event in each scope of ``limits`` (scope -> cap) in one statement; 0 when every
-    scope is within its cap for the window, else the seconds until the window resets."""
+async def count_many(conn: Conn, limits: dict[str, int], *, window_s: int, now: float | None = None) -> int:
+    """Count one event in each scope of ``limits`` (scope -> cap); 0 when every scope is within its cap
+    for the window, else the seconds until the window resets."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
-    rows = [{"scope": scope, "window_start": window, "count": 1, "failures": 0, "blocked_until": 0} for scope in limits]
-    ins = _insert(conn)(throttles).values(rows)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["scope"],
-        set_={
-            "count": case((throttles.c.window_start == ins.excluded.window_start, throttles.c.count + 1), else_=1),
-            "window_start": ins.excluded.window_start,
-        },
-    ).returning(throttles.c.scope, throttles.c.count)
-    over = [scope for scope, seen in (await conn.execute(stmt)).all() if seen > limits[scope]]
+    tx = as_tx(conn)
+    over = False
+    for scope, limit in limits.items():
+        row = await tx.one(_COUNT, scope=scope, window_start=window, failure_scope="")
+        over = over or (row is not None and row["count"] > limit)
     return max(1, int(window + window_s - now + 0.999)) if over else 0
 
 
-async def blocked_for(conn: AsyncConnection, scopes: list[str], *, now: float | None = None) -> int:
+async def count_and_failures(
+    conn: Conn, scope: str, *, limit: int, window_s: int, failure_scope: str, now: float | None = None
+) -> tuple[int, int, bool]:
+    """`count` in ``scope`` and `failure_state` of ``failure_scope``, in one statement:
+    (seconds to wait for the count, seconds ``failure_scope`` is paused, whether it holds failures)."""
+    now = time.time() if now is None else now
+    window = int(now // window_s) * window_s
+    row = await as_tx(conn).one(_COUNT, scope=scope, window_start=window, failure_scope=failure_scope)
+    if row is None:  # an upsert always returns its row
+        raise RuntimeError("throttle upsert returned no row")
+    until, failures = row["paused_until"], row["paused_failures"]
+    wait = max(1, int(window + window_s - now + 0.999)) if row["count"] > limit else 0
+    paused = int(until - now + 0.999) if until is not None and until > now else 0
+    return wait, paused, bool(failures)
+
+
+async def blocked_for(conn: Conn, scopes: list[str], *, now: float | None = None) -> int:
     """Seconds until every scope in ``scopes`` accepts another attempt (0: go ahead)."""
     return (await failure_state(conn, scopes, now=now))[0]
 
 
-async def failure_state(conn: AsyncConnection, scopes: list[str], *, now: float | None = None) -> tuple[int, bool]:
+async def failure_state(conn: Conn, scopes: list[str], *, now: float | None = None) -> tuple[int, bool]:
     """(seconds until every scope accepts another attempt, whether any holds wrong answers)."""
     now = time.time() if now is None else now
-    rows = (
-        await conn.execute(select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope.in_(scopes)))
-    ).all()
-    wait = max([0, *(int(until - now + 0.999) for until, _ in rows if until > now)])
-    return wait, any(failures > 0 for _, failures in rows)
+    tx = as_tx(conn)
+    wait, failed = 0, False
+    for scope in scopes:
+        row = await tx.one(_FAILURES, scope=scope)
+        if row is not None:
+            if row["blocked_until"] > now:
+                wait = max(wait, int(row["blocked_until"] - now + 0.999))
+            failed = failed or row["failures"] > 0
+    return wait, failed
 
 
 def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:
@@ -69,30 +129,21 @@ def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:
     return int(min(max_s, base_s * 2 ** min(failures - free - 1, 30)))
 
 
-async def fail(
-    conn: AsyncConnection, scope: str, *, free: int, base_s: int, max_s: int, now: float | None = None
-) -> int:
+async def fail(conn: Conn, scope: str, *, free: int, base_s: int, max_s: int, now: float | None = None) -> int:
     """Record a wrong answer in ``scope``; returns the delay now imposed (0 while still free)."""
     now = time.time() if now is None else now
-    ins = _insert(conn)(throttles).values(scope=scope, window_start=0, count=0, failures=1, blocked_until=0)
-    stmt = ins.on_conflict_do_update(index_elements=["scope"], set_={"failures": throttles.c.failures + 1}).returning(
-        throttles.c.failures
-    )
-    failures: int = (await conn.execute(stmt)).scalar_one()
+    tx = as_tx(conn)
+    row = await tx.one(_FAIL, scope=scope)
+    failures: int = row["failures"] if row is not None else 1
     wait = delay_after(failures, free=free, base_s=base_s, max_s=max_s)
     if wait:
-        await conn.execute(update(throttles).where(throttles.c.scope == scope).values(blocked_until=int(now) + wait))
+        await tx.run(_BLOCK, key=scope, until=int(now) + wait)
     return wait
 
 
-async def succeed(conn: AsyncConnection, scope: str) -> None:
+async def succeed(conn: Conn, scope: str) -> None:
     """A right answer forgives the earlier wrong ones."""
-    # Only rows with failures are written: a right answer on a clean record costs no row lock.
-    await conn.execute(
-        update(throttles)
-        .where(throttles.c.scope == scope, throttles.c.failures > 0)
-        .values(failures=0, blocked_until=0)
-    )
+    await as_tx(conn).run(_FORGIVE, key=scope)
 
 
 async def purge(conn: AsyncConnection, *, older_than_s: int, now: float | None = None) -> None:
