@@ -132,7 +132,7 @@ def create_app(
             )
         background = [
             asyncio.create_task(_housekeeping(services)),
-            asyncio.create_task(run_chainer(engine, store_keys)),
+            asyncio.create_task(run_chainer(db, store_keys)),
             asyncio.create_task(limiter.run()),
         ]
         try:
@@ -146,7 +146,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await limiter.flush()
             with contextlib.suppress(Exception):
-                await audit.chain_all(engine, store_keys)  # leave nothing waiting at a clean stop
+                await audit.chain_all(db, store_keys)  # leave nothing waiting at a clean stop
             await sms_worker.stop()
             await factors.close()
             executor.shutdown(wait=False, cancel_futures=True)

@@ -57,7 +57,11 @@ def client_ip(given: str | None, request: web.Request) -> str:
 async def pending(conn: Conn, lender_id: str, request: web.Request) -> identifications.Identification:
     """The identification named in the path: the lender's own, still pending and not expired."""
     ident_id = request.match_info["identification_id"]
-    ident = await identifications.get(conn, lender_id, ident_id[:64])
+    return still_pending(await identifications.get(conn, lender_id, ident_id[:64]))
+
+
+def still_pending(ident: identifications.Identification | None) -> identifications.Identification:
+    """``ident`` if it exists (404 else) and is still pending and unexpired (409 else)."""
     if ident is None:
         raise NotFound("no such identification", code="identification_not_found")
     if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.crypto.keystore import KeyStore
 from authsvc.store import audit
+from authsvc.store.db import Database
 
 log = logging.getLogger("authsvc.audit")
 
@@ -23,12 +24,12 @@ BUSY_INTERVAL_S = 0.1
 IDLE_INTERVAL_S = 0.5
 
 
-async def run_chainer(engine: AsyncEngine, keys: KeyStore) -> None:
+async def run_chainer(db: AsyncEngine | Database, keys: KeyStore) -> None:
     interval = IDLE_INTERVAL_S
     while True:
         await asyncio.sleep(interval)
         try:
-            chained = await audit.chain_pending(engine, keys)
+            chained = await audit.chain_pending(db, keys)
         except asyncio.CancelledError:
             raise
         except Exception:

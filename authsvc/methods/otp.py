@@ -53,8 +53,7 @@ class CodeCheck:
             raise abuse.rejected(self.retry_after)
 
 
-def identification_binding(identification_id: str, operation: str) -> str:
-    return f"ident:{identification_id}:{operation}"
+identification_binding = otp_store.identification_binding
 
 
 def contract_binding(contract_id: str, document_sha256: str) -> str:
@@ -144,14 +143,16 @@ async def verify_code(
     code: str,
     ip: str | None = None,
     records: Records = _no_records,
+    live: otp_store.Attempt | Literal["look up"] | None = "look up",
 ) -> CodeCheck:
     """Check ``code`` against the live code of ``binding``, in constant time, spending one try, and write
     ``records(outcome)`` in the same statement as the code's use (or spent try): a code is never accepted
     without its record, and a record never claims a use that another verification won.
 
     Raises ValidationFailed(otp_malformed) for something that is not a code at all, RateLimited over
-    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure). On PostgreSQL's
-    fast path a right code costs three round trips: the throttles, the live code, the write.
+    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure). ``live``: the code
+    already read with its identification (`otp_store.identification_with_code`), else looked up here.
+    On PostgreSQL's fast path a right code costs three round trips: the code, the throttles, the write.
     """
     s = factors.settings
     code = normalize_code(code, s.otp_digits)
@@ -162,7 +163,8 @@ async def verify_code(
     if gate:
         await tx.write(records(False))
         return CodeCheck(False, gate.wait)
-    live = await otp_store.live(tx, binding, now=now)
+    if live == "look up":
+        live = await otp_store.live(tx, binding, now=now)
     if live is None:
         # Spend the same hashing time when there is nothing to check, so timing does not tell.
         verify_code_hash(factors.code_key, code, "0" * 64, context=binding, digits=s.otp_digits)

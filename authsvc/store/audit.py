@@ -15,18 +15,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authsvc.audit.chain import Entry, Head, canonical, entry_hash, head_message, pending_message
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store.db import Conn, Database, Insert, Row, Statement, as_tx
 from authsvc.store.schema import audit_head, audit_log, audit_pending
 
 TAMPERED_PENDING = "audit.pending_tampered"
@@ -77,37 +77,49 @@ def _seal(keys: KeyStore, message: bytes) -> bytes:
     return keys.index_mac("audit-pending", message.decode())
 
 
-def _pending_intact(keys: KeyStore, row: Any) -> bool:
-    if row.key_id == PENDING_MAC_KEY_ID:
-        message = pending_message(row.at, row.event, row.lender_id, row.subject, row.details, row.key_id)
-        return hmac.compare_digest(_seal(keys, message), _bytes(row.signature))
+def _pending_intact(keys: KeyStore, row: Row) -> bool:
+    message = pending_message(row["at"], row["event"], row["lender_id"], row["subject"], row["details"], row["key_id"])
+    if row["key_id"] == PENDING_MAC_KEY_ID:
+        return hmac.compare_digest(_seal(keys, message), _bytes(row["signature"]))
     # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
     try:
-        keys.audit_public_key(row.key_id).verify(
-            _bytes(row.signature),
-            pending_message(row.at, row.event, row.lender_id, row.subject, row.details, row.key_id),
-        )
+        keys.audit_public_key(row["key_id"]).verify(_bytes(row["signature"]), message)
     except (InvalidSignature, KeyError, ValueError):
         return False
     return True
 
 
 CHAIN_BATCH = 500
+_ANY_WAITING = Statement(select(audit_pending.c.id).limit(1))
+_LOCK_HEAD = Statement(select(audit_head.c.seq, audit_head.c.entry_hash).where(audit_head.c.id == 1).with_for_update())
+_WAITING = Statement(select(audit_pending).order_by(audit_pending.c.id).limit(bindparam("batch")))
+_MOVE_HEAD = Statement(
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(
+        seq=bindparam("new_seq"),
+        entry_hash=bindparam("new_hash"),
+        at=bindparam("new_at"),
+        key_id=bindparam("new_key_id"),
+        signature=bindparam("new_signature"),
+    )
+)
+_CHAINED = Statement(delete(audit_pending).where(audit_pending.c.id <= bindparam("last_id")))
 
 
-async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = CHAIN_BATCH) -> int:
+async def chain_pending(source: AsyncEngine | Database, keys: KeyStore, *, limit: int = CHAIN_BATCH) -> int:
     """Link up to ``limit`` waiting entries into the chain; returns how many. Safe to run in every process.
     The batch (≈40 µs of hashing and signing per entry) yields to the event loop every 50 entries."""
-    async with engine.connect() as probe:
-        if (await probe.execute(select(audit_pending.c.id).limit(1))).first() is None:
+    db = source if isinstance(source, Database) else Database(source)
+    async with db.connection() as probe:
+        if await probe.one(_ANY_WAITING) is None:
             return 0  # nothing waits: don't take the head lock
-    async with engine.begin() as conn:
-        lock = select(audit_head.c.seq, audit_head.c.entry_hash).where(audit_head.c.id == 1).with_for_update()
-        head = (await conn.execute(lock)).one()
-        rows = (await conn.execute(select(audit_pending).order_by(audit_pending.c.id).limit(limit))).all()
-        if not rows:
+    async with db.transaction() as tx:
+        head = await tx.one(_LOCK_HEAD)
+        rows = await tx.all(_WAITING, batch=limit)
+        if head is None or not rows:
             return 0
-        seq, prev = int(head.seq), _bytes(head.entry_hash)
+        seq, prev = int(head["seq"]), _bytes(head["entry_hash"])
         at = key_id = ""
         values = []
         for n, row in enumerate(rows, 1):
@@ -115,11 +127,12 @@ async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = CHA
                 await asyncio.sleep(0)  # ≈2 ms of signing at a time: let requests in between
             seq += 1
             if _pending_intact(keys, row):
-                at, event, lender, subject, body = row.at, row.event, row.lender_id, row.subject, row.details
+                at, event, lender, subject = row["at"], row["event"], row["lender_id"], row["subject"]
+                body = row["details"]
             else:
                 # Someone edited the entry while it waited: chain a record of that instead of the edited text.
                 at, event, lender, subject = now_iso(), TAMPERED_PENDING, None, None
-                body = json.dumps({"pending_id": row.id}, separators=(",", ":"))
+                body = json.dumps({"pending_id": row["id"]}, separators=(",", ":"))
             key_id = keys.audit_key_id
             digest = entry_hash(prev, canonical(seq, at, event, lender, subject, body, key_id))
             values.append(
@@ -137,21 +150,16 @@ async def chain_pending(engine: AsyncEngine, keys: KeyStore, *, limit: int = CHA
                 }
             )
             prev = digest
-        await conn.execute(audit_log.insert(), values)
-        await conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(
-                seq=seq, entry_hash=prev, at=at, key_id=key_id, signature=keys.sign_audit(head_message(seq, prev, at))
-            )
-        )
-        await conn.execute(delete(audit_pending).where(audit_pending.c.id <= rows[-1].id))
+        await tx.insert_many(audit_log, values)
+        signature = keys.sign_audit(head_message(seq, prev, at))
+        await tx.run(_MOVE_HEAD, new_seq=seq, new_hash=prev, new_at=at, new_key_id=key_id, new_signature=signature)
+        await tx.run(_CHAINED, last_id=rows[-1]["id"])
         return len(rows)
 
 
-async def chain_all(engine: AsyncEngine, keys: KeyStore) -> int:
+async def chain_all(source: AsyncEngine | Database, keys: KeyStore) -> int:
     total = 0
-    while n := await chain_pending(engine, keys):
+    while n := await chain_pending(source, keys):
         total += n
     return total
 
@@ -170,8 +178,8 @@ class Pending:
 
 
 async def read_pending(conn: AsyncConnection, keys: KeyStore) -> Pending:
-    rows = (await conn.execute(select(audit_pending).order_by(audit_pending.c.id))).all()
-    return Pending(len(rows), [r.id for r in rows if not _pending_intact(keys, r)])
+    rows: Sequence[Row] = (await conn.execute(select(audit_pending).order_by(audit_pending.c.id))).mappings().all()  # type: ignore[assignment]
+    return Pending(len(rows), [r["id"] for r in rows if not _pending_intact(keys, r)])
 
 
 async def pending_count(conn: AsyncConnection) -> int:

@@ -88,6 +88,10 @@ class Tx(Protocol):
         """Execute; the number of rows written."""
         ...
 
+    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
+        """Insert many rows with the same columns (batch jobs: the audit chainer)."""
+        ...
+
     async def write(
         self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
     ) -> Row | None:
@@ -116,6 +120,10 @@ class SqlaTx:
     async def run(self, stmt: Statement, /, **params: Any) -> int:
         result = await self.conn.execute(stmt.core, params)
         return int(result.rowcount)
+
+    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
+        if rows:
+            await self.conn.execute(table.insert(), [dict(r) for r in rows])
 
     async def write(
         self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
@@ -153,6 +161,16 @@ class PgTx:
         tail = status.rpartition(" ")[2]
         return int(tail) if tail.isdigit() else 0
 
+    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
+        if not rows:
+            return
+        cols = tuple(rows[0])
+        stmt = _INSERTS.get((table.name, cols))
+        if stmt is None:
+            stmt = _INSERTS[(table.name, cols)] = Statement(insert(table).values({c: bindparam(c) for c in cols}))
+        sql, _ = stmt.for_asyncpg(rows[0])
+        await self.conn.executemany(sql, [stmt.for_asyncpg(r)[1] for r in rows])  # pipelined: one round trip
+
     async def write(
         self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
     ) -> Row | None:
@@ -164,6 +182,7 @@ class PgTx:
 
 
 _Shape = tuple[tuple[Table, tuple[str, ...]], ...]
+_INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
 _COMBINED: dict[tuple[int, bool, tuple[tuple[str, tuple[str, ...]], ...]], Statement] = {}
 
 

@@ -89,10 +89,10 @@ _GET = Statement(
 
 async def get(conn: Conn, lender_id: str, ident_id: str) -> Identification | None:
     row = await as_tx(conn).one(_GET, id=ident_id, lender_id=lender_id)
-    return None if row is None else _from_row(row)
+    return None if row is None else from_row(row)
 
 
-def _from_row(row: Row) -> Identification:
+def from_row(row: Row) -> Identification:
     return Identification(
         row["id"],
         row["lender_id"],

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store import identifications as idents
 from authsvc.store.db import Conn, Statement, as_tx
-from authsvc.store.schema import otp_codes
+from authsvc.store.schema import identifications, otp_codes
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,19 @@ class Attempt:
     code_mac: str
 
 
-_newest = (
-    select(otp_codes.c.id)
-    .where(otp_codes.c.binding == bindparam("of_binding"))
-    .order_by(otp_codes.c.created_at.desc())
-    .limit(1)
-    .scalar_subquery()
-)
+def identification_binding(identification_id: str, operation: str) -> str:
+    """The binding of an identification's codes (`_IDENT_BINDING` is the same in SQL)."""
+    return f"ident:{identification_id}:{operation}"
+
+
+_IDENT_BINDING = literal("ident:") + identifications.c.id + ":" + identifications.c.operation
+
+
+def _newest(binding: ColumnElement[str]) -> ColumnElement[str]:
+    newest = otp_codes.alias("newest")
+    return (
+        select(newest.c.id).where(newest.c.binding == binding).order_by(newest.c.created_at.desc()).limit(1)
+    ).scalar_subquery()
 
 
 def _still_live() -> list[ColumnElement[bool]]:
@@ -112,7 +119,20 @@ def _still_live() -> list[ColumnElement[bool]]:
 
 
 _LIVE = Statement(
-    select(otp_codes.c.id, otp_codes.c.client_id, otp_codes.c.code_mac).where(otp_codes.c.id == _newest, *_still_live())
+    select(otp_codes.c.id, otp_codes.c.client_id, otp_codes.c.code_mac).where(
+        otp_codes.c.id == _newest(bindparam("of_binding")), *_still_live()
+    )
+)
+# An identification with its live code, if any, in one round trip (the verification's first read).
+_IDENT_WITH_CODE = Statement(
+    select(
+        identifications,
+        otp_codes.c.id.label("code_id"),
+        otp_codes.c.client_id.label("code_client_id"),
+        otp_codes.c.code_mac.label("code_mac"),
+    )
+    .select_from(identifications.outerjoin(otp_codes, and_(otp_codes.c.id == _newest(_IDENT_BINDING), *_still_live())))
+    .where(identifications.c.id == bindparam("ident_id"), identifications.c.lender_id == bindparam("lender_id"))
 )
 # Guards for `Tx.write` (parameters: code_id, now).
 USE = Statement(
@@ -127,6 +147,17 @@ SPEND = Statement(
     .values(attempts=otp_codes.c.attempts + 1)
     .returning(otp_codes.c.id)
 )
+
+
+async def identification_with_code(
+    conn: Conn, lender_id: str, ident_id: str, *, now: datetime
+) -> tuple[idents.Identification | None, Attempt | None]:
+    """The lender's identification (None: no such) and the live code of its binding (None: nothing to check)."""
+    row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now)
+    if row is None:
+        return None, None
+    code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
+    return idents.from_row(row), code
 
 
 async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:
