@@ -84,7 +84,7 @@ async def send_code(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as conn:
         ident = await pending(conn, lender.id, request)
         sent = await otp.issue_code(
             conn,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited, ValidationFailed
@@ -28,7 +26,7 @@ def scope(keys: KeyStore, kind: str, *parts: str) -> str:
 
 
 async def count_send(
-    conn: AsyncConnection,
+    conn: Conn,
     keys: KeyStore,
     s: FactorSettings,
     *,

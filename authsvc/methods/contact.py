@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc.cabinet.service import PII
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import NotFound
 from authsvc.store import clients as client_store
+from authsvc.store.db import Conn
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Contact:
     names: tuple[str, ...]  # surname, first name, patronymic: kept out of passwords
 
 
-async def load(conn: AsyncConnection, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
+async def load(conn: Conn, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
     row = await client_store.get(conn, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code="client_not_found")

@@ -65,7 +65,7 @@ def _context(binding: str, code_id: str) -> str:
 
 
 async def issue_code(
-    conn: AsyncConnection,
+    conn: Conn,
     keys: KeyStore,
     factors: Factors,
     *,

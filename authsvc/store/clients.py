@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Conn, Statement, as_tx
 from authsvc.store.schema import client_files, clients
 
 
@@ -77,35 +78,40 @@ async def insert_file(conn: AsyncConnection, client_id: str, file: FileRow, seal
     )
 
 
-def _row(r: Row[Any]) -> ClientRow:
+def _row(r: Any) -> ClientRow:
     return ClientRow(
-        id=r.id,
-        lender_id=r.lender_id,
-        kind=r.kind,
-        test_pki=bool(r.test_pki),
-        kek_id=r.kek_id,
-        data_key=bytes(r.data_key),
-        pii_sealed=bytes(r.pii_sealed),
-        card_token=r.card_token,
-        card_last4=r.card_last4,
-        version=r.version,
-        created_at=_aware(r.created_at),
-        updated_at=_aware(r.updated_at),
+        id=r["id"],
+        lender_id=r["lender_id"],
+        kind=r["kind"],
+        test_pki=bool(r["test_pki"]),
+        kek_id=r["kek_id"],
+        data_key=bytes(r["data_key"]),
+        pii_sealed=bytes(r["pii_sealed"]),
+        card_token=r["card_token"],
+        card_last4=r["card_last4"],
+        version=r["version"],
+        created_at=_aware(r["created_at"]),
+        updated_at=_aware(r["updated_at"]),
     )
 
 
-async def get(conn: AsyncConnection, lender_id: str, client_id: str) -> ClientRow | None:
+_GET = Statement(
+    select(clients).where(clients.c.id == bindparam("client_id"), clients.c.lender_id == bindparam("lender_id"))
+)
+
+
+async def get(conn: Conn, lender_id: str, client_id: str) -> ClientRow | None:
     """The client if it belongs to this lender; another lender's client is simply not found."""
-    r = (
-        await conn.execute(select(clients).where(clients.c.id == client_id, clients.c.lender_id == lender_id))
-    ).one_or_none()
+    r = await as_tx(conn).one(_GET, client_id=client_id, lender_id=lender_id)
     return None if r is None else _row(r)
 
 
 async def find_by_mac(conn: AsyncConnection, lender_id: str, iin_mac: bytes) -> ClientRow | None:
     r = (
-        await conn.execute(select(clients).where(clients.c.lender_id == lender_id, clients.c.iin_mac == iin_mac))
-    ).one_or_none()
+        (await conn.execute(select(clients).where(clients.c.lender_id == lender_id, clients.c.iin_mac == iin_mac)))
+        .mappings()
+        .one_or_none()
+    )
     return None if r is None else _row(r)
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, and_, bindparam, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.store import identifications as idents
-from authsvc.store.db import Conn, Statement, as_tx
+from authsvc.store.db import Conn, Insert, Statement, as_tx
 from authsvc.store.schema import identifications, otp_codes
 
 
@@ -41,50 +40,60 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-async def insert(conn: AsyncConnection, row: CodeRow) -> None:
-    now = row.created_at
-    await conn.execute(
-        update(otp_codes)
-        .where(otp_codes.c.binding == row.binding, otp_codes.c.used_at.is_(None), otp_codes.c.expires_at > now)
-        .values(expires_at=now)
+_RETIRE = Statement(
+    update(otp_codes)
+    .where(
+        otp_codes.c.binding == bindparam("of_binding"),
+        otp_codes.c.used_at.is_(None),
+        otp_codes.c.expires_at > bindparam("now"),
     )
-    await conn.execute(
-        otp_codes.insert().values(
-            id=row.id,
-            lender_id=row.lender_id,
-            client_id=row.client_id,
-            binding=row.binding,
-            code_mac=row.code_mac,
-            channel=row.channel,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            attempts=row.attempts,
-            max_attempts=row.max_attempts,
-        )
-    )
+    .values(expires_at=bindparam("now"))
+)
+_LATEST = Statement(
+    select(otp_codes)
+    .where(otp_codes.c.binding == bindparam("of_binding"))
+    .order_by(otp_codes.c.created_at.desc())
+    .limit(1)
+)
 
 
-async def latest(conn: AsyncConnection, binding: str) -> CodeRow | None:
+async def insert(conn: Conn, row: CodeRow) -> None:
+    """The new code of its binding; the binding's older live codes expire now (only the newest is live)."""
+    tx = as_tx(conn)
+    await tx.run(_RETIRE, of_binding=row.binding, now=row.created_at)
+    values = {
+        "id": row.id,
+        "lender_id": row.lender_id,
+        "client_id": row.client_id,
+        "binding": row.binding,
+        "code_mac": row.code_mac,
+        "channel": row.channel,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "attempts": row.attempts,
+        "max_attempts": row.max_attempts,
+    }
+    await tx.write([Insert(otp_codes, values)])
+
+
+async def latest(conn: Conn, binding: str) -> CodeRow | None:
     """The newest code of ``binding`` (live or not), for the resend cooldown and for verification."""
-    row = (
-        await conn.execute(
-            select(otp_codes).where(otp_codes.c.binding == binding).order_by(otp_codes.c.created_at.desc()).limit(1)
-        )
-    ).one_or_none()
-    if row is None:
+    r = await as_tx(conn).one(_LATEST, of_binding=binding)
+    if r is None:
         return None
+    used_at = r["used_at"]
     return CodeRow(
-        row.id,
-        row.lender_id,
-        row.client_id,
-        row.binding,
-        row.code_mac,
-        row.channel,
-        _aware(row.created_at),
-        _aware(row.expires_at),
-        row.attempts,
-        row.max_attempts,
-        _aware(row.used_at) if row.used_at is not None else None,
+        r["id"],
+        r["lender_id"],
+        r["client_id"],
+        r["binding"],
+        r["code_mac"],
+        r["channel"],
+        _aware(r["created_at"]),
+        _aware(r["expires_at"]),
+        r["attempts"],
+        r["max_attempts"],
+        _aware(used_at) if used_at is not None else None,
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
+from authsvc.store.db import Conn, Insert, as_tx
 from authsvc.store.schema import sms_outbox
 
 FIELD = "sms"
@@ -49,7 +50,7 @@ class OutboxState:
 
 
 async def enqueue(
-    conn: AsyncConnection,
+    conn: Conn,
     keys: KeyStore,
     kind: str,
     to: str,
@@ -64,20 +65,19 @@ async def enqueue(
     cipher, wrapped = RecordCipher.new(keys, message_id)
     payload: dict[str, Any] = {"to": to, "text": text, "not_after": not_after.isoformat() if not_after else None}
     now = datetime.now(UTC)
-    await conn.execute(
-        sms_outbox.insert().values(
-            id=message_id,
-            kind=kind,
-            status=QUEUED,
-            attempts=0,
-            next_attempt_at=now,
-            kek_id=wrapped.kek_id,
-            data_key=wrapped.wrapped,
-            payload_sealed=cipher.seal_json(FIELD, payload),
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    values = {
+        "id": message_id,
+        "kind": kind,
+        "status": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "kek_id": wrapped.kek_id,
+        "data_key": wrapped.wrapped,
+        "payload_sealed": cipher.seal_json(FIELD, payload),
+        "created_at": now,
+        "updated_at": now,
+    }
+    await as_tx(conn).write([Insert(sms_outbox, values)])
     return message_id
 
 

@@ -20,21 +20,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authsvc.store.db import Conn, Statement, as_tx
 from authsvc.store.schema import throttles
 
-# PostgreSQL's INSERT … ON CONFLICT construct compiles for SQLite as well (same syntax since 3.24).
-_new_window = postgresql.insert(throttles).values(
-    scope=bindparam("scope"), window_start=bindparam("window_start"), count=1, failures=0, blocked_until=0
-)
+
+def _counting(scopes: list[str]) -> postgresql.Insert:
+    """One event counted in each scope parameter of ``scopes`` (a new window restarts the count).
+    PostgreSQL's INSERT … ON CONFLICT construct compiles for SQLite as well (same syntax since 3.24)."""
+    rows = [
+        {
+            "scope": bindparam(p),
+            "window_start": bindparam("window_start"),
+            "count": 1,
+            "failures": 0,
+            "blocked_until": 0,
+        }
+        for p in scopes
+    ]
+    new = postgresql.insert(throttles).values(rows)
+    restart = case((throttles.c.window_start == new.excluded.window_start, throttles.c.count + 1), else_=1)
+    return new.on_conflict_do_update(
+        index_elements=["scope"], set_={"count": restart, "window_start": new.excluded.window_start}
+    )
+
+
 _paused = throttles.alias("paused")
 _COUNT = Statement(
-    _new_window.on_conflict_do_update(
-        index_elements=["scope"],
-        set_={
-            "count": case(
-                (throttles.c.window_start == _new_window.excluded.window_start, throttles.c.count + 1), else_=1
-            ),
-            "window_start": _new_window.excluded.window_start,
-        },
-    ).returning(
+    _counting(["scope"]).returning(
         throttles.c.count,
         # The failure record of another scope, read in the same round trip (`count_and_failures`).
         select(_paused.c.blocked_until)
@@ -79,12 +88,24 @@ async def count_many(conn: Conn, limits: dict[str, int], *, window_s: int, now: 
     for the window, else the seconds until the window resets."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
-    tx = as_tx(conn)
-    over = False
-    for scope, limit in limits.items():
-        row = await tx.one(_COUNT, scope=scope, window_start=window, failure_scope="")
-        over = over or (row is not None and row["count"] > limit)
+    scopes = list(limits)
+    params = {f"scope{i}": scope for i, scope in enumerate(scopes)}
+    rows = await as_tx(conn).all(_count_many(len(scopes)), window_start=window, **params)
+    over = any(row["count"] > limits[row["scope"]] for row in rows)
     return max(1, int(window + window_s - now + 0.999)) if over else 0
+
+
+_COUNT_MANY: dict[int, Statement] = {}
+
+
+def _count_many(n: int) -> Statement:
+    """`_counting` for ``n`` scopes at once (parameters scope0…), built once per ``n``."""
+    stmt = _COUNT_MANY.get(n)
+    if stmt is None:
+        stmt = Statement(_counting([f"scope{i}" for i in range(n)]).returning(throttles.c.scope, throttles.c.count))
+        if n <= 16:
+            _COUNT_MANY[n] = stmt
+    return stmt
 
 
 async def count_and_failures(
