@@ -16,8 +16,11 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,11 +31,12 @@ from authsvc.methods.factors import code_key
 from authsvc.methods.otp import identification_binding
 from authsvc.methods.otp_codes import hash_code, random_numeric_code
 from authsvc.store import identifications as idents
-from authsvc.store import otp as otp_store
 from authsvc.store.engine import create_engine
 from benchmarks import load, server
 from benchmarks.bench_registration import _fresh_pg
 from simulators.sms.app import create_app as sms_app
+
+LUA = Path(__file__).with_name("otp_verify.lua")
 
 IIN, PHONE = "900101300126", "+77771234567"  # a valid IIN and a Beeline number of the simulators' population
 
@@ -59,35 +63,74 @@ def client_body() -> dict[str, Any]:
 
 async def plant_codes(dsn: str, srv: server.Server, lender_id: str, client_id: str, n: int) -> list[tuple[str, str]]:
     """``n`` pending login identifications, each with a live code: [(identification id, code)]."""
+    from authsvc.store.schema import identifications, otp_codes
+
     keys = load_key_file(srv.workdir / "keys.json")
     key = code_key(keys)
     engine = create_engine(dsn)
-    out = []
+    out, ident_rows, code_rows = [], [], []
     now = datetime.now(UTC)
+    for _ in range(n):
+        ident_id, code_id, code = str(uuid.uuid4()), str(uuid.uuid4()), random_numeric_code(6)
+        binding = identification_binding(ident_id, idents.Operation.LOGIN.value)
+        ident_rows.append(
+            {
+                "id": ident_id,
+                "lender_id": lender_id,
+                "client_id": client_id,
+                "operation": idents.Operation.LOGIN.value,
+                "status": idents.Status.PENDING.value,
+                "created_at": now,
+                "expires_at": now + timedelta(hours=1),
+            }
+        )
+        code_rows.append(
+            {
+                "id": code_id,
+                "lender_id": lender_id,
+                "client_id": client_id,
+                "binding": binding,
+                "code_mac": hash_code(key, code, context=f"{binding}:{code_id}"),
+                "channel": "sms",
+                "created_at": now,
+                "expires_at": now + timedelta(hours=1),
+                "attempts": 0,
+                "max_attempts": 5,
+            }
+        )
+        out.append((ident_id, code))
     async with engine.begin() as conn:
-        for _ in range(n):
-            ident = await idents.open_(conn, lender_id, client_id, idents.Operation.LOGIN, 3600)
-            binding = identification_binding(ident.id, "login")
-            code, code_id = random_numeric_code(6), str(uuid.uuid4())
-            await otp_store.insert(
-                conn,
-                otp_store.CodeRow(
-                    code_id,
-                    lender_id,
-                    client_id,
-                    binding,
-                    hash_code(key, code, context=f"{binding}:{code_id}"),
-                    "sms",
-                    now,
-                    now + timedelta(hours=1),
-                    0,
-                    5,
-                    None,
-                ),
-            )
-            out.append((ident.id, code))
+        for i in range(0, n, 5000):
+            await conn.execute(identifications.insert(), ident_rows[i : i + 5000])
+            await conn.execute(otp_codes.insert(), code_rows[i : i + 5000])
     await engine.dispose()
     return out
+
+
+def server_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_verify(srv: server.Server, planted: list[tuple[str, str]], seconds: float, concurrency: int) -> str:
+    """Verifications driven by wrk (C: it leaves the second core to PostgreSQL); one line of figures."""
+    items = srv.workdir / "verify-items.txt"
+    items.write_text(
+        "".join(f"{i} {c} 10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}\n" for n, (i, c) in enumerate(planted))
+    )
+    pin = ["taskset", "-c", "1"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
+    cmd = [*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(LUA), srv.base]
+    before = server_cpu_s(srv.pid)
+    out = subprocess.run([*cmd, "--", str(items), srv.api_key], capture_output=True, text=True, check=True).stdout
+    used = server_cpu_s(srv.pid) - before
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    requests, duration, p50, p99, bad_status, socket_errors = line.split()[1:]
+    rate = int(requests) / float(duration)
+    return (
+        f"{rate:,.0f} req/s over {float(duration):.1f} s, p50 {float(p50):.1f} ms, p99 {float(p99):.1f} ms, "
+        f"non-2xx {bad_status}, socket errors {socket_errors}; service CPU {1e6 * used / int(requests):.0f} µs "
+        f"per verification ({100 * used / float(duration):.0f} % of its core)"
+    )
 
 
 async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int, baseline: bool) -> None:
@@ -107,7 +150,8 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
                 lender_id = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
             await engine.dispose()
 
-        planted = await plant_codes(dsn, srv, lender_id, client_id, int(seconds * 3000 + 2000))
+        per_run = int(seconds * 3500 + 2000)
+        planted = await plant_codes(dsn, srv, lender_id, client_id, 3 * per_run)
 
         async def read(session: aiohttp.ClientSession, n: int) -> int:
             async with session.get(f"{srv.base}/v1/identifications/{planted[n][0]}", headers=headers) as resp:
@@ -126,8 +170,21 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
                 await resp.read()
                 return resp.status
 
-        result = await load.run(verify, concurrency=concurrency, seconds=seconds)
-        print(result.line(f"OTP verifications (right code, each once), postgresql, concurrency {concurrency}"))
+        if shutil.which("wrk"):
+            for n, verify_concurrency in enumerate((8, 16)):
+                fresh = planted[n * per_run : (n + 1) * per_run]
+                figures = wrk_verify(srv, fresh, seconds, verify_concurrency)
+                print(
+                    f"OTP verifications (right code, each once; wrk), postgresql, concurrency {verify_concurrency}: {figures}"
+                )
+            offset = 2 * per_run
+        else:
+            offset = 0
+            print("wrk is not installed: the aiohttp load generator below shares the second core with PostgreSQL")
+            result = await load.run(
+                lambda session, n: verify(session, offset + n), concurrency=concurrency, seconds=seconds
+            )
+            print(result.line(f"OTP verifications (right code, each once), postgresql, concurrency {concurrency}"))
 
         # Enqueue with a gateway that takes 2 s per message.
         async with aiohttp.ClientSession() as admin:

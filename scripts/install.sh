@@ -9,8 +9,8 @@ DEV=${1:-}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # openssl: independent peer in the PKI tests; libengine-gost-openssl: fast Streebog for large GOST CRLs; postgresql: a throwaway server when none is running;
-# libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads.
-APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0"
+# libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads. wrk: the HTTP load generator of the benchmarks (C, so it leaves the second core to PostgreSQL).
+APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0 wrk"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

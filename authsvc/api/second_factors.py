@@ -13,7 +13,7 @@ A wrong, expired, used or unknown code, and a client paused after wrong answers,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -40,7 +40,6 @@ from authsvc.errors import Unauthorized, ValidationFailed
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
 from authsvc.store import audit
-from authsvc.store import otp as otp_store
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
 IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
@@ -128,8 +127,8 @@ async def verify_code(request: web.Request) -> web.Response:
         # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
         # atomic statement (the code's use together with the step and audit rows).
         async with services.db.connection() as tx:
-            found, live = await otp_store.identification_with_code(
-                tx, lender.id, request.match_info["identification_id"][:64], now=datetime.now(UTC)
+            found, seen = await otp.read_identification(
+                tx, services.keys, lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
             )
             ident = still_pending(found)
             recorder = StepRecorder(services, ident, f"otp_{body.factor}", {"factor": body.factor})
@@ -142,7 +141,7 @@ async def verify_code(request: web.Request) -> web.Response:
                 code=body.code,
                 ip=ip,
                 records=recorder,
-                live=live,
+                seen=seen,
             )
             result = recorder.result()
     else:

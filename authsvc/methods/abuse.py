@@ -9,13 +9,15 @@ answered alike (`rejected`), so answers reveal neither accounts nor lock state.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited, ValidationFailed
 from authsvc.store import throttle
-from authsvc.store.db import Conn
+from authsvc.store.db import Conn, as_tx
 
 VERIFY_IP_WINDOW_S = 60
 
@@ -48,8 +50,17 @@ async def count_send(
         raise RateLimited("too many codes were requested; try again later", retry_after=wait, code="otp_send_limited")
 
 
+def ip_mac(keys: KeyStore, ip: str) -> str:
+    """The keyed hash of an end user's address that failure scopes carry (24 hex digits)."""
+    return keys.index_mac("throttle", "verify-fail" + chr(0) + ip).hex()[:24]
+
+
 def _guess_scope(keys: KeyStore, client_id: str, ip: str) -> str:
-    return scope(keys, "verify-fail", client_id, ip)
+    return throttle.failure_scope(client_id, ip_mac(keys, ip))
+
+
+def verify_ip_scope(keys: KeyStore, ip: str) -> str:
+    return scope(keys, "verify-ip", ip)
 
 
 @dataclass(frozen=True)
@@ -61,19 +72,43 @@ class Gate:
         return self.wait > 0
 
 
-async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
-    """Count the attempt against the IP cap (RateLimited over it), and look up the (client, IP) pair's
-    earlier wrong answers: a true Gate means "paused: answer rejected without checking"."""
-    wait, paused, had_failures = await throttle.count_and_failures(
-        conn,
-        scope(keys, "verify-ip", ip),
-        limit=s.verify_limit_per_ip,
-        window_s=VERIFY_IP_WINDOW_S,
-        failure_scope=_guess_scope(keys, client_id, ip),
-    )
-    if wait:
+@dataclass(frozen=True)
+class Address:
+    """Where a verification comes from, as the throttles know it."""
+
+    ip: str
+    scope: str  # the per-address cap's counter
+    mac: str  # the keyed address in the (client, address) failure scope
+    window_start: int
+    now: float
+
+    @classmethod
+    def of(cls, keys: KeyStore, ip: str) -> Address:
+        now = time.time()
+        return cls(ip, verify_ip_scope(keys, ip), ip_mac(keys, ip), throttle.window_of(now, VERIFY_IP_WINDOW_S), now)
+
+    def count(self) -> dict[str, Any]:
+        """Parameters of `throttle.COUNT` that count this attempt."""
+        return {"scope": self.scope, "window_start": self.window_start}
+
+
+def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
+    """RateLimited when the address is over its cap; else the (client, address) pair's Gate: a true Gate
+    means "paused: answer rejected without checking"."""
+    if seen.count >= s.verify_limit_per_ip:
+        wait = max(1, int(at.window_start + VERIFY_IP_WINDOW_S - at.now + 0.999))
         raise RateLimited("too many verifications from this address", retry_after=wait, code="otp_verify_limited")
-    return Gate(paused, had_failures)
+    paused = int(seen.paused_until - at.now + 0.999) if seen.paused_until > at.now else 0
+    return Gate(paused, seen.failures > 0)
+
+
+async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
+    """`gate` the attempt, then count it against the address's cap."""
+    at = Address.of(keys, ip)
+    seen = await throttle.peek_at(conn, at.scope, _guess_scope(keys, client_id, ip), window_start=at.window_start)
+    answer = gate(s, at, seen)
+    await as_tx(conn).run(throttle.COUNT, **at.count())
+    return answer
 
 
 async def after_verify(

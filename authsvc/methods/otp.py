@@ -27,8 +27,9 @@ from authsvc.methods import abuse, contact
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
 from authsvc.store import otp as otp_store
-from authsvc.store import outbox
+from authsvc.store import outbox, throttle
 from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store.identifications import Identification
 
 LOCAL_IP = "-"  # the throttle address used when a caller names none
 
@@ -133,6 +134,31 @@ def _no_records(_ok: bool) -> Sequence[Insert]:
     return ()
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a verification reads before it checks the answer: the live code and the throttles."""
+
+    live: otp_store.Attempt | None
+    counters: throttle.Peek
+
+
+async def read_identification(
+    conn: Conn, keys: KeyStore, *, lender_id: str, ident_id: str, ip: str | None
+) -> tuple[Identification | None, Seen]:
+    """An identification with everything the verification of its code reads, in one round trip."""
+    at = abuse.Address.of(keys, ip or LOCAL_IP)
+    ident, live, counters = await otp_store.identification_with_code(
+        conn,
+        lender_id,
+        ident_id,
+        now=datetime.now(UTC),
+        ip_scope=at.scope,
+        ip_mac=at.mac,
+        window_start=at.window_start,
+    )
+    return ident, Seen(live, counters)
+
+
 async def verify_code(
     conn: Conn,
     keys: KeyStore,
@@ -143,28 +169,34 @@ async def verify_code(
     code: str,
     ip: str | None = None,
     records: Records = _no_records,
-    live: otp_store.Attempt | Literal["look up"] | None = "look up",
+    seen: Seen | None = None,
 ) -> CodeCheck:
     """Check ``code`` against the live code of ``binding``, in constant time, spending one try, and write
-    ``records(outcome)`` in the same statement as the code's use (or spent try): a code is never accepted
-    without its record, and a record never claims a use that another verification won.
+    ``records(outcome)`` in the same statement as the code's use (or spent try) and the attempt's count
+    against the address's cap: a code is never accepted without its record, and a record never claims a
+    use that another verification won.
 
     Raises ValidationFailed(otp_malformed) for something that is not a code at all, RateLimited over
-    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure). ``live``: the code
-    already read with its identification (`otp_store.identification_with_code`), else looked up here.
-    On PostgreSQL's fast path a right code costs three round trips: the code, the throttles, the write.
+    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure). ``seen``: what
+    `read_identification` read along with the identification, else read here. On PostgreSQL's fast path
+    a right code thus costs two round trips: the read and the write.
     """
     s = factors.settings
     code = normalize_code(code, s.otp_digits)
     addr = ip or LOCAL_IP
     now = datetime.now(UTC)
     tx = as_tx(conn)
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
+    at = abuse.Address.of(keys, addr)
+    if seen is None:
+        failure_scope = throttle.failure_scope(client_id, at.mac)
+        counters = await throttle.peek_at(tx, at.scope, failure_scope, window_start=at.window_start)
+        seen = Seen(await otp_store.live(tx, binding, now=now), counters)
+    gate = abuse.gate(s, at, seen.counters)
+    count = [throttle.COUNT]
+    live = seen.live
     if gate:
-        await tx.write(records(False))
+        await tx.write(records(False), also=count, **at.count())
         return CodeCheck(False, gate.wait)
-    if live == "look up":
-        live = await otp_store.live(tx, binding, now=now)
     if live is None:
         # Spend the same hashing time when there is nothing to check, so timing does not tell.
         verify_code_hash(factors.code_key, code, "0" * 64, context=binding, digits=s.otp_digits)
@@ -175,15 +207,18 @@ async def verify_code(
             factors.code_key, code, live.code_mac, context=context, digits=s.otp_digits
         )
     code_id = live.code_id if live is not None else None
-    # Of two verifications racing with the right code, only one gets the code back from USE.
-    ok = (
-        match and await tx.write(records(True), first=otp_store.USE, only_if=True, code_id=code_id, now=now) is not None
-    )
+    ok = False
+    if match:
+        # Of two verifications racing with the right code, only one gets the code back from USE.
+        used = await tx.write(
+            records(True), first=otp_store.USE, only_if=True, also=count, code_id=code_id, now=now, **at.count()
+        )
+        ok, count = used is not None, []  # counted either way
     if not ok:
         if live is None:
-            await tx.write(records(False))
+            await tx.write(records(False), also=count, **at.count())
         else:
-            await tx.write(records(False), first=otp_store.SPEND, code_id=code_id, now=now)
+            await tx.write(records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **at.count())
     wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, code_id)
 

@@ -93,10 +93,18 @@ class Tx(Protocol):
         ...
 
     async def write(
-        self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
+        self,
+        rows: Sequence[Insert],
+        /,
+        *,
+        first: Statement | None = None,
+        only_if: bool = False,
+        also: Sequence[Statement] = (),
+        **params: Any,
     ) -> Row | None:
-        """Run ``first`` (an UPDATE … RETURNING, with ``params``) and insert ``rows``, all or nothing; with
-        ``only_if`` the rows are inserted only when ``first`` returned a row. Returns ``first``'s row."""
+        """Run ``first`` (an UPDATE … RETURNING) and the ``also`` statements (with ``params``, names shared)
+        and insert ``rows``, all or nothing; with ``only_if`` the rows are inserted only when ``first``
+        returned a row (``also`` runs regardless). Returns ``first``'s row."""
         ...
 
 
@@ -126,10 +134,19 @@ class SqlaTx:
             await self.conn.execute(table.insert(), [dict(r) for r in rows])
 
     async def write(
-        self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
+        self,
+        rows: Sequence[Insert],
+        /,
+        *,
+        first: Statement | None = None,
+        only_if: bool = False,
+        also: Sequence[Statement] = (),
+        **params: Any,
     ) -> Row | None:
         # Consecutive statements: atomic because the caller holds a transaction.
         row = await self.one(first, **params) if first is not None else None
+        for stmt in also:
+            await self.run(stmt, **params)
         if only_if and row is None:
             return None
         for r in rows:
@@ -172,10 +189,17 @@ class PgTx:
         await self.conn.executemany(sql, [stmt.for_asyncpg(r)[1] for r in rows])  # pipelined: one round trip
 
     async def write(
-        self, rows: Sequence[Insert], /, *, first: Statement | None = None, only_if: bool = False, **params: Any
+        self,
+        rows: Sequence[Insert],
+        /,
+        *,
+        first: Statement | None = None,
+        only_if: bool = False,
+        also: Sequence[Statement] = (),
+        **params: Any,
     ) -> Row | None:
         shapes = tuple((r.table, tuple(r.values)) for r in rows)
-        stmt = _combined(first, only_if, shapes)
+        stmt = _combined(first, only_if, tuple(also), shapes)
         for i, r in enumerate(rows):
             params.update({f"r{i}_{col}": value for col, value in r.values.items()})
         return await self.one(stmt, **params)
@@ -183,17 +207,17 @@ class PgTx:
 
 _Shape = tuple[tuple[Table, tuple[str, ...]], ...]
 _INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
-_COMBINED: dict[tuple[int, bool, tuple[tuple[str, tuple[str, ...]], ...]], Statement] = {}
+_COMBINED: dict[tuple[int, bool, tuple[int, ...], tuple[tuple[str, tuple[str, ...]], ...]], Statement] = {}
 
 
-def _combined(first: Statement | None, only_if: bool, shapes: _Shape) -> Statement:
-    """One PostgreSQL statement for `Tx.write`, built once per shape (which update, which tables and columns)."""
-    key = (id(first), only_if, tuple((t.name, cols) for t, cols in shapes))
+def _combined(first: Statement | None, only_if: bool, also: tuple[Statement, ...], shapes: _Shape) -> Statement:
+    """One PostgreSQL statement for `Tx.write`, built once per shape (which statements, tables, columns)."""
+    key = (id(first), only_if, tuple(id(a) for a in also), tuple((t.name, cols) for t, cols in shapes))
     stmt = _COMBINED.get(key)
     if stmt is not None:
         return stmt
     guard = first.core.cte("first") if first is not None else None  # type: ignore[attr-defined]
-    parts = []
+    parts = [a.core.cte(f"a{i}") for i, a in enumerate(also)]  # type: ignore[attr-defined]
     for i, (table, cols) in enumerate(shapes):
         values = select(*[bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in cols])
         if only_if and guard is not None:

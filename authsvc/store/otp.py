@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, and_, bindparam, literal, select, update
 
 from authsvc.store import identifications as idents
+from authsvc.store import throttle
 from authsvc.store.db import Conn, Insert, Statement, as_tx
 from authsvc.store.schema import identifications, otp_codes
 
@@ -139,6 +140,10 @@ _IDENT_WITH_CODE = Statement(
         otp_codes.c.id.label("code_id"),
         otp_codes.c.client_id.label("code_client_id"),
         otp_codes.c.code_mac.label("code_mac"),
+        # The verification's abuse counters, read in the same round trip (`throttle.peek`).
+        *throttle.peek(
+            bindparam("ip_scope"), throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac"))
+        ),
     )
     .select_from(identifications.outerjoin(otp_codes, and_(otp_codes.c.id == _newest(_IDENT_BINDING), *_still_live())))
     .where(identifications.c.id == bindparam("ident_id"), identifications.c.lender_id == bindparam("lender_id"))
@@ -159,14 +164,17 @@ SPEND = Statement(
 
 
 async def identification_with_code(
-    conn: Conn, lender_id: str, ident_id: str, *, now: datetime
-) -> tuple[idents.Identification | None, Attempt | None]:
-    """The lender's identification (None: no such) and the live code of its binding (None: nothing to check)."""
-    row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now)
+    conn: Conn, lender_id: str, ident_id: str, *, now: datetime, ip_scope: str, ip_mac: str, window_start: int
+) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek]:
+    """The lender's identification (None: no such), the live code of its binding (None: nothing to check)
+    and the counters of the address verifying (``ip_scope``, and the identification's client with
+    ``ip_mac``), in one round trip."""
+    params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
+    row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
     if row is None:
-        return None, None
+        return None, None, throttle.Peek(0, 0, 0)
     code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
-    return idents.from_row(row), code
+    return idents.from_row(row), code, throttle.Peek.of(row)
 
 
 async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:

@@ -12,12 +12,14 @@ Scopes hold keyed hashes (never a raw phone number or IP address), built by the 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, case, delete, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authsvc.store.db import Conn, Statement, as_tx
+from authsvc.store.db import Conn, Row, Statement, as_tx
 from authsvc.store.schema import throttles
 
 
@@ -41,21 +43,59 @@ def _counting(scopes: list[str]) -> postgresql.Insert:
     )
 
 
-_paused = throttles.alias("paused")
-_COUNT = Statement(
-    _counting(["scope"]).returning(
-        throttles.c.count,
-        # The failure record of another scope, read in the same round trip (`count_and_failures`).
-        select(_paused.c.blocked_until)
-        .where(_paused.c.scope == bindparam("failure_scope"))
+def peek(count_scope: ColumnElement[str], failure_scope: ColumnElement[str]) -> list[ColumnElement[Any]]:
+    """Read-only columns for another statement's SELECT list: the events counted in ``count_scope`` in the
+    window given by the parameter ``window_start`` (``peek_count``), and ``failure_scope``'s pause and
+    failures (``peek_until``, ``peek_failures``; NULL when it has none)."""
+    counted, failed = throttles.alias("counted"), throttles.alias("failed")
+    return [
+        select(counted.c.count)
+        .where(counted.c.scope == count_scope, counted.c.window_start == bindparam("window_start"))
         .scalar_subquery()
-        .label("paused_until"),
-        select(_paused.c.failures)
-        .where(_paused.c.scope == bindparam("failure_scope"))
-        .scalar_subquery()
-        .label("paused_failures"),
-    )
-)
+        .label("peek_count"),
+        select(failed.c.blocked_until).where(failed.c.scope == failure_scope).scalar_subquery().label("peek_until"),
+        select(failed.c.failures).where(failed.c.scope == failure_scope).scalar_subquery().label("peek_failures"),
+    ]
+
+
+def failure_scope(client_id: str, ip_mac: str) -> str:
+    """The failure record of a (client, end-user address) pair. The client id is an opaque UUID, not
+    personal data, and the address appears only keyed, so a statement can build the scope itself
+    (`failure_scope_sql`) from the client id it reads."""
+    return f"verify-fail:{client_id}:{ip_mac}"
+
+
+def failure_scope_sql(client_id: ColumnElement[str], ip_mac: ColumnElement[str]) -> ColumnElement[str]:
+    return literal("verify-fail:") + client_id + ":" + ip_mac
+
+
+@dataclass(frozen=True)
+class Peek:
+    """What a verification looks at before it checks an answer (see `peek`)."""
+
+    count: int  # events counted in the count scope in the current window
+    paused_until: int  # epoch seconds until which the failure scope is paused (0: not)
+    failures: int  # wrong answers on record for the failure scope
+
+    @classmethod
+    def of(cls, row: Row) -> Peek:
+        return cls(row["peek_count"] or 0, row["peek_until"] or 0, row["peek_failures"] or 0)
+
+
+_PEEK = Statement(select(*peek(bindparam("count_scope"), bindparam("failure_scope"))))
+
+
+async def peek_at(conn: Conn, count_scope: str, failure_scope: str, *, window_start: int) -> Peek:
+    row = await as_tx(conn).one(_PEEK, count_scope=count_scope, failure_scope=failure_scope, window_start=window_start)
+    return Peek(0, 0, 0) if row is None else Peek.of(row)
+
+
+def window_of(now: float, window_s: int) -> int:
+    return int(now // window_s) * window_s
+
+
+COUNT = Statement(_counting(["scope"]).returning(throttles.c.count))  # parameters: scope, window_start
+
 _FAILURES = Statement(
     select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope == bindparam("scope"))
 )
@@ -106,22 +146,6 @@ def _count_many(n: int) -> Statement:
         if n <= 16:
             _COUNT_MANY[n] = stmt
     return stmt
-
-
-async def count_and_failures(
-    conn: Conn, scope: str, *, limit: int, window_s: int, failure_scope: str, now: float | None = None
-) -> tuple[int, int, bool]:
-    """`count` in ``scope`` and `failure_state` of ``failure_scope``, in one statement:
-    (seconds to wait for the count, seconds ``failure_scope`` is paused, whether it holds failures)."""
-    now = time.time() if now is None else now
-    window = int(now // window_s) * window_s
-    row = await as_tx(conn).one(_COUNT, scope=scope, window_start=window, failure_scope=failure_scope)
-    if row is None:  # an upsert always returns its row
-        raise RuntimeError("throttle upsert returned no row")
-    until, failures = row["paused_until"], row["paused_failures"]
-    wait = max(1, int(window + window_s - now + 0.999)) if row["count"] > limit else 0
-    paused = int(until - now + 0.999) if until is not None and until > now else 0
-    return wait, paused, bool(failures)
 
 
 async def blocked_for(conn: Conn, scopes: list[str], *, now: float | None = None) -> int:
