@@ -116,7 +116,7 @@ def create_app(
         app[RATE_LIMITER] = limiter
         # Outside parties' clients and the SMS outbox worker (issue 5).
         factors = services.factors = open_factors(settings.factors, store_keys)
-        sms_worker = SmsWorker(engine, store_keys, factors)
+        sms_worker = SmsWorker(db, store_keys, factors)
         sms_worker.start()
         async with engine.begin() as conn:
             await record_if_changed(conn, store_keys, settings)

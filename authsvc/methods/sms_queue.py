@@ -28,6 +28,7 @@ from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.methods import contact
 from authsvc.methods.factors import Factors
 from authsvc.store import outbox, telco_cache, throttle
+from authsvc.store.db import Database
 
 log = logging.getLogger("authsvc.sms")
 BATCH = 50
@@ -42,8 +43,10 @@ def backoff(attempts: int) -> timedelta:
 
 
 class SmsWorker:
-    def __init__(self, engine: AsyncEngine, keys: KeyStore, factors: Factors) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, keys: KeyStore, factors: Factors) -> None:
+        # Claims and outcomes take the fast path (one per message sent); the rare rest, SQLAlchemy.
+        self._db = db
+        self._engine = db.engine
         self._keys = keys
         self._factors = factors
         self._task: asyncio.Task[None] | None = None
@@ -81,7 +84,7 @@ class SmsWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and start sending it; returns how many messages were claimed."""
-        async with self._engine.begin() as conn:
+        async with self._db.transaction() as conn:
             batch = await outbox.claim(conn, self._keys, limit=BATCH, lease_s=LEASE_S)
         for message in batch:
             task = asyncio.create_task(self._send(message))
@@ -142,7 +145,7 @@ class SmsWorker:
                 )
             log.warning("SMS not sent", extra={"outbox_id": message.id, "error": exc.code, "final": final})
             return
-        async with self._engine.begin() as conn:
+        async with self._db.connection() as conn:
             await outbox.finish(
                 conn, message.id, status=outbox.SENT, gateway=sent.gateway, gateway_message_id=sent.message_id
             )

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store.db import Conn, Insert, Statement, as_tx
 from authsvc.store.schema import sms_outbox
 
 FIELD = "sms"
@@ -93,52 +93,80 @@ async def enqueue_once(conn: AsyncConnection, keys: KeyStore, message_id: str, k
     return True
 
 
-def _due(now: datetime) -> Any:
+def _due() -> Any:
+    now: BindParameter[datetime] = bindparam("now")
     return or_(
         and_(sms_outbox.c.status == QUEUED, sms_outbox.c.next_attempt_at <= now),
         and_(sms_outbox.c.status == SENDING, sms_outbox.c.claimed_until < now),
     )
 
 
-async def claim(conn: AsyncConnection, keys: KeyStore, *, limit: int, lease_s: float) -> list[Claimed]:
+# SQLite ignores FOR UPDATE (its writers are serialised anyway); PostgreSQL's SKIP LOCKED lets the workers
+# of several processes claim different messages.
+_claimable = (
+    select(sms_outbox.c.id)
+    .where(_due())
+    .order_by(sms_outbox.c.next_attempt_at)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = Statement(
+    update(sms_outbox)
+    .where(sms_outbox.c.id.in_(_claimable.scalar_subquery()), _due())
+    .values(
+        status=SENDING,
+        attempts=sms_outbox.c.attempts + 1,
+        claimed_until=bindparam("lease_until"),
+        updated_at=bindparam("now"),
+    )
+    .returning(
+        sms_outbox.c.id,
+        sms_outbox.c.kind,
+        sms_outbox.c.attempts,
+        sms_outbox.c.kek_id,
+        sms_outbox.c.data_key,
+        sms_outbox.c.payload_sealed,
+        sms_outbox.c.gateway,
+        sms_outbox.c.error,
+    )
+)
+
+
+async def claim(conn: Conn, keys: KeyStore, *, limit: int, lease_s: float) -> list[Claimed]:
     """Take up to ``limit`` due messages for sending (call in its own short transaction)."""
     now = datetime.now(UTC)
-    due = select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.next_attempt_at).limit(limit)
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    rows = (
-        await conn.execute(
-            update(sms_outbox)
-            .where(sms_outbox.c.id.in_(due.scalar_subquery()), _due(now))
-            .values(
-                status=SENDING,
-                attempts=sms_outbox.c.attempts + 1,
-                claimed_until=now + timedelta(seconds=lease_s),
-                updated_at=now,
-            )
-            .returning(
-                sms_outbox.c.id,
-                sms_outbox.c.kind,
-                sms_outbox.c.attempts,
-                sms_outbox.c.kek_id,
-                sms_outbox.c.data_key,
-                sms_outbox.c.payload_sealed,
-                sms_outbox.c.gateway,
-                sms_outbox.c.error,
-            )
-        )
-    ).all()
+    rows = await as_tx(conn).all(_CLAIM, now=now, batch=limit, lease_until=now + timedelta(seconds=lease_s))
     out = []
     for r in rows:
-        payload = RecordCipher.open(keys, r.id, WrappedKey(r.kek_id, r.data_key)).unseal_json(FIELD, r.payload_sealed)
+        cipher = RecordCipher.open(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"])))
+        payload = cipher.unseal_json(FIELD, bytes(r["payload_sealed"]))
         not_after = datetime.fromisoformat(payload["not_after"]) if payload.get("not_after") else None
-        skip = r.gateway if r.error == "receipt_failed" else None
-        out.append(Claimed(r.id, r.kind, r.attempts, payload["to"], payload["text"], not_after, skip))
+        skip = r["gateway"] if r["error"] == "receipt_failed" else None
+        out.append(Claimed(r["id"], r["kind"], r["attempts"], payload["to"], payload["text"], not_after, skip))
     return out
 
 
+_FINISH = Statement(
+    update(sms_outbox)
+    .where(sms_outbox.c.id == bindparam("outbox_id"))
+    .values(
+        status=bindparam("new_status"),
+        error=bindparam("new_error"),
+        claimed_until=None,
+        updated_at=bindparam("now"),
+        gateway=func.coalesce(bindparam("new_gateway", type_=sms_outbox.c.gateway.type), sms_outbox.c.gateway),
+        message_id=func.coalesce(
+            bindparam("gateway_message_id", type_=sms_outbox.c.message_id.type), sms_outbox.c.message_id
+        ),
+        next_attempt_at=func.coalesce(
+            bindparam("retry_at", type_=sms_outbox.c.next_attempt_at.type), sms_outbox.c.next_attempt_at
+        ),
+    )
+)
+
+
 async def finish(
-    conn: AsyncConnection,
+    conn: Conn,
     message_id: str,
     *,
     status: str,
@@ -148,12 +176,16 @@ async def finish(
     retry_at: datetime | None = None,
 ) -> None:
     """Record the outcome of a send attempt: sent, failed for good, or queued again at ``retry_at``."""
-    values: dict[str, Any] = {"status": status, "error": error, "claimed_until": None, "updated_at": datetime.now(UTC)}
-    if gateway is not None:
-        values |= {"gateway": gateway, "message_id": gateway_message_id}
-    if retry_at is not None:
-        values["next_attempt_at"] = retry_at
-    await conn.execute(update(sms_outbox).where(sms_outbox.c.id == message_id).values(**values))
+    await as_tx(conn).run(
+        _FINISH,
+        outbox_id=message_id,
+        new_status=status,
+        new_error=error,
+        now=datetime.now(UTC),
+        new_gateway=gateway,
+        gateway_message_id=gateway_message_id if gateway is not None else None,
+        retry_at=retry_at,
+    )
 
 
 async def receipt(
