@@ -235,6 +235,7 @@ def main() -> None:
         "AUTHSVC_FACTORS_SMS_B_URL": "",
         "AUTHSVC_FACTORS_OTP_RESEND_COOLDOWN_S": "0",
         "AUTHSVC_FACTORS_VERIFY_LIMIT_PER_IP": big,
+        "AUTHSVC_FACTORS_VERIFY_LIMIT_PER_CLIENT": big,  # every benchmark code belongs to one client
         "AUTHSVC_FACTORS_SEND_LIMIT_PER_CLIENT": big,
         "AUTHSVC_FACTORS_SEND_LIMIT_PER_PHONE": big,
         "AUTHSVC_FACTORS_SEND_LIMIT_PER_IP": big,

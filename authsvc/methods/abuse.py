@@ -19,7 +19,7 @@ from authsvc.errors import RateLimited, ValidationFailed
 from authsvc.store import throttle
 from authsvc.store.db import Conn, as_tx
 
-VERIFY_IP_WINDOW_S = 60
+VERIFY_WINDOW_S = 60
 
 
 def scope(keys: KeyStore, kind: str, *parts: str) -> str:
@@ -74,7 +74,8 @@ class Gate:
 
 @dataclass(frozen=True)
 class Address:
-    """Where a verification comes from, as the throttles know it."""
+    """Where a verification comes from, as the throttles know it: the end user's address (keyed) and the
+    counting window; with the client and the lender it names every scope an attempt counts in."""
 
     ip: str
     scope: str  # the per-address cap's counter
@@ -85,29 +86,48 @@ class Address:
     @classmethod
     def of(cls, keys: KeyStore, ip: str) -> Address:
         now = time.time()
-        return cls(ip, verify_ip_scope(keys, ip), ip_mac(keys, ip), throttle.window_of(now, VERIFY_IP_WINDOW_S), now)
+        return cls(ip, verify_ip_scope(keys, ip), ip_mac(keys, ip), throttle.window_of(now, VERIFY_WINDOW_S), now)
 
-    def count(self) -> dict[str, Any]:
-        """Parameters of `throttle.COUNT` that count this attempt."""
-        return {"scope": self.scope, "window_start": self.window_start}
+    def scopes(self, *, client_id: str, lender_id: str) -> list[str]:
+        """The caps' counters, in `VERIFY_CAPS` order (`throttle.id_scope_sql` builds the same in SQL)."""
+        return [
+            self.scope,
+            throttle.id_scope(throttle.VERIFY_CLIENT, client_id),
+            throttle.id_scope(throttle.VERIFY_LENDER, lender_id),
+        ]
+
+    def count(self, *, client_id: str, lender_id: str) -> dict[str, Any]:
+        """Parameters of `throttle.count_statement(3)` that count this attempt in every cap."""
+        scopes = self.scopes(client_id=client_id, lender_id=lender_id)
+        return {"window_start": self.window_start} | {f"scope{i}": sc for i, sc in enumerate(scopes)}
+
+
+VERIFY_CAPS = ("address", "client", "lender")
+COUNT_ATTEMPT = throttle.count_statement(len(VERIFY_CAPS))
 
 
 def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
-    """RateLimited when the address is over its cap; else the (client, address) pair's Gate: a true Gate
-    means "paused: answer rejected without checking"."""
-    if seen.count >= s.verify_limit_per_ip:
-        wait = max(1, int(at.window_start + VERIFY_IP_WINDOW_S - at.now + 0.999))
-        raise RateLimited("too many verifications from this address", retry_after=wait, code="otp_verify_limited")
+    """RateLimited when the address, the client or the lender is over its cap of verifications in the
+    window; else the (client, address) pair's Gate: a true Gate means "paused: answer rejected without
+    checking"."""
+    limits = (s.verify_limit_per_ip, s.verify_limit_per_client, s.verify_limit_per_lender)
+    for cap, counted, limit in zip(VERIFY_CAPS, seen.counts, limits, strict=True):
+        if counted >= limit:
+            wait = max(1, int(at.window_start + VERIFY_WINDOW_S - at.now + 0.999))
+            raise RateLimited(f"too many verifications for this {cap}", retry_after=wait, code="otp_verify_limited")
     paused = int(seen.paused_until - at.now + 0.999) if seen.paused_until > at.now else 0
     return Gate(paused, seen.failures > 0)
 
 
-async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
-    """`gate` the attempt, then count it against the address's cap."""
+async def before_verify(
+    conn: Conn, keys: KeyStore, s: FactorSettings, *, lender_id: str, client_id: str, ip: str
+) -> Gate:
+    """`gate` the attempt, then count it against every cap."""
     at = Address.of(keys, ip)
-    seen = await throttle.peek_at(conn, at.scope, _guess_scope(keys, client_id, ip), window_start=at.window_start)
+    scopes = at.scopes(client_id=client_id, lender_id=lender_id)
+    seen = await throttle.peek_at(conn, scopes, _guess_scope(keys, client_id, ip), window_start=at.window_start)
     answer = gate(s, at, seen)
-    await as_tx(conn).run(throttle.COUNT, **at.count())
+    await as_tx(conn).run(COUNT_ATTEMPT, **at.count(client_id=client_id, lender_id=lender_id))
     return answer
 
 

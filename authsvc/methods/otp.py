@@ -164,6 +164,7 @@ async def verify_code(
     keys: KeyStore,
     factors: Factors,
     *,
+    lender_id: str,
     client_id: str,
     binding: str,
     code: str,
@@ -189,13 +190,15 @@ async def verify_code(
     at = abuse.Address.of(keys, addr)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
-        counters = await throttle.peek_at(tx, at.scope, failure_scope, window_start=at.window_start)
+        scopes = at.scopes(client_id=client_id, lender_id=lender_id)
+        counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=at.window_start)
         seen = Seen(await otp_store.live(tx, binding, now=now), counters)
     gate = abuse.gate(s, at, seen.counters)
-    count = [throttle.COUNT]
+    count = [abuse.COUNT_ATTEMPT]
+    counted = at.count(client_id=client_id, lender_id=lender_id)
     live = seen.live
     if gate:
-        await tx.write(records(False), also=count, **at.count())
+        await tx.write(records(False), also=count, **counted)
         return CodeCheck(False, gate.wait)
     if live is None:
         # Spend the same hashing time when there is nothing to check, so timing does not tell.
@@ -211,14 +214,14 @@ async def verify_code(
     if match:
         # Of two verifications racing with the right code, only one gets the code back from USE.
         used = await tx.write(
-            records(True), first=otp_store.USE, only_if=True, also=count, code_id=code_id, now=now, **at.count()
+            records(True), first=otp_store.USE, only_if=True, also=count, code_id=code_id, now=now, **counted
         )
         ok, count = used is not None, []  # counted either way
     if not ok:
         if live is None:
-            await tx.write(records(False), also=count, **at.count())
+            await tx.write(records(False), also=count, **counted)
         else:
-            await tx.write(records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **at.count())
+            await tx.write(records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **counted)
     wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, code_id)
 
@@ -260,6 +263,7 @@ async def verify_contract_code(
     keys: KeyStore,
     factors: Factors,
     *,
+    lender_id: str,
     client_id: str,
     contract_id: str,
     document_sha256: str,
@@ -272,6 +276,7 @@ async def verify_contract_code(
         conn,
         keys,
         factors,
+        lender_id=lender_id,
         client_id=client_id,
         binding=contract_binding(contract_id, document_sha256),
         code=code,

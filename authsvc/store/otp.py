@@ -142,7 +142,12 @@ _IDENT_WITH_CODE = Statement(
         otp_codes.c.code_mac.label("code_mac"),
         # The verification's abuse counters, read in the same round trip (`throttle.peek`).
         *throttle.peek(
-            bindparam("ip_scope"), throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac"))
+            [
+                bindparam("ip_scope"),
+                throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
+                throttle.id_scope_sql(throttle.VERIFY_LENDER, identifications.c.lender_id),
+            ],
+            throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
         ),
     )
     .select_from(identifications.outerjoin(otp_codes, and_(otp_codes.c.id == _newest(_IDENT_BINDING), *_still_live())))
@@ -172,9 +177,9 @@ async def identification_with_code(
     params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
     row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
     if row is None:
-        return None, None, throttle.Peek(0, 0, 0)
+        return None, None, throttle.Peek((0, 0, 0), 0, 0)
     code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
-    return idents.from_row(row), code, throttle.Peek.of(row)
+    return idents.from_row(row), code, throttle.Peek.of(row, 3)
 
 
 async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:

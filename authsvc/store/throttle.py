@@ -12,6 +12,7 @@ Scopes hold keyed hashes (never a raw phone number or IP address), built by the 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +44,22 @@ def _counting(scopes: list[str]) -> postgresql.Insert:
     )
 
 
-def peek(count_scope: ColumnElement[str], failure_scope: ColumnElement[str]) -> list[ColumnElement[Any]]:
-    """Read-only columns for another statement's SELECT list: the events counted in ``count_scope`` in the
-    window given by the parameter ``window_start`` (``peek_count``), and ``failure_scope``'s pause and
-    failures (``peek_until``, ``peek_failures``; NULL when it has none)."""
-    counted, failed = throttles.alias("counted"), throttles.alias("failed")
+def peek(count_scopes: Sequence[ColumnElement[str]], failure_scope: ColumnElement[str]) -> list[ColumnElement[Any]]:
+    """Read-only columns for another statement's SELECT list: the events counted in each of
+    ``count_scopes`` in the window given by the parameter ``window_start`` (``peek_count0``…), and
+    ``failure_scope``'s pause and failures (``peek_until``, ``peek_failures``; NULL when it has none)."""
+    failed = throttles.alias("failed")
+    counts = []
+    for i, scope in enumerate(count_scopes):
+        counted = throttles.alias(f"counted{i}")
+        counts.append(
+            select(counted.c.count)
+            .where(counted.c.scope == scope, counted.c.window_start == bindparam("window_start"))
+            .scalar_subquery()
+            .label(f"peek_count{i}")
+        )
     return [
-        select(counted.c.count)
-        .where(counted.c.scope == count_scope, counted.c.window_start == bindparam("window_start"))
-        .scalar_subquery()
-        .label("peek_count"),
+        *counts,
         select(failed.c.blocked_until).where(failed.c.scope == failure_scope).scalar_subquery().label("peek_until"),
         select(failed.c.failures).where(failed.c.scope == failure_scope).scalar_subquery().label("peek_failures"),
     ]
@@ -73,28 +80,45 @@ def failure_scope_sql(client_id: ColumnElement[str], ip_mac: ColumnElement[str])
 class Peek:
     """What a verification looks at before it checks an answer (see `peek`)."""
 
-    count: int  # events counted in the count scope in the current window
+    counts: tuple[int, ...]  # events counted in each count scope in the current window
     paused_until: int  # epoch seconds until which the failure scope is paused (0: not)
     failures: int  # wrong answers on record for the failure scope
 
     @classmethod
-    def of(cls, row: Row) -> Peek:
-        return cls(row["peek_count"] or 0, row["peek_until"] or 0, row["peek_failures"] or 0)
+    def of(cls, row: Row, n: int) -> Peek:
+        counts = tuple(row[f"peek_count{i}"] or 0 for i in range(n))
+        return cls(counts, row["peek_until"] or 0, row["peek_failures"] or 0)
 
 
-_PEEK = Statement(select(*peek(bindparam("count_scope"), bindparam("failure_scope"))))
+_PEEKS: dict[int, Statement] = {}
 
 
-async def peek_at(conn: Conn, count_scope: str, failure_scope: str, *, window_start: int) -> Peek:
-    row = await as_tx(conn).one(_PEEK, count_scope=count_scope, failure_scope=failure_scope, window_start=window_start)
-    return Peek(0, 0, 0) if row is None else Peek.of(row)
+async def peek_at(conn: Conn, count_scopes: Sequence[str], failure_scope: str, *, window_start: int) -> Peek:
+    n = len(count_scopes)
+    stmt = _PEEKS.get(n)
+    if stmt is None:
+        scopes: list[ColumnElement[str]] = [bindparam(f"scope{i}") for i in range(n)]
+        stmt = _PEEKS[n] = Statement(select(*peek(scopes, bindparam("failure_scope"))))
+    params = {f"scope{i}": s for i, s in enumerate(count_scopes)}
+    row = await as_tx(conn).one(stmt, failure_scope=failure_scope, window_start=window_start, **params)
+    return Peek((0,) * n, 0, 0) if row is None else Peek.of(row, n)
+
+
+VERIFY_CLIENT, VERIFY_LENDER = "verify-client", "verify-lender"  # scope kinds of the verification caps
+
+
+def id_scope(kind: str, opaque_id: str) -> str:
+    """A counter keyed by an opaque id (a client's or a lender's UUID: not personal data)."""
+    return f"{kind}:{opaque_id}"
+
+
+def id_scope_sql(kind: str, opaque_id: ColumnElement[str]) -> ColumnElement[str]:
+    return literal(f"{kind}:") + opaque_id
 
 
 def window_of(now: float, window_s: int) -> int:
     return int(now // window_s) * window_s
 
-
-COUNT = Statement(_counting(["scope"]).returning(throttles.c.count))  # parameters: scope, window_start
 
 _FAILURES = Statement(
     select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope == bindparam("scope"))
@@ -130,7 +154,7 @@ async def count_many(conn: Conn, limits: dict[str, int], *, window_s: int, now: 
     window = int(now // window_s) * window_s
     scopes = list(limits)
     params = {f"scope{i}": scope for i, scope in enumerate(scopes)}
-    rows = await as_tx(conn).all(_count_many(len(scopes)), window_start=window, **params)
+    rows = await as_tx(conn).all(count_statement(len(scopes)), window_start=window, **params)
     over = any(row["count"] > limits[row["scope"]] for row in rows)
     return max(1, int(window + window_s - now + 0.999)) if over else 0
 
@@ -138,7 +162,7 @@ async def count_many(conn: Conn, limits: dict[str, int], *, window_s: int, now: 
 _COUNT_MANY: dict[int, Statement] = {}
 
 
-def _count_many(n: int) -> Statement:
+def count_statement(n: int) -> Statement:
     """`_counting` for ``n`` scopes at once (parameters scope0…), built once per ``n``."""
     stmt = _COUNT_MANY.get(n)
     if stmt is None:

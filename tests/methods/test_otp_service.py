@@ -154,6 +154,26 @@ async def test_sending_is_capped_per_client_phone_ip_and_lender(
     assert int(answers[2].headers["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("scope", ["ip", "client", "lender"])
+async def test_verifying_is_capped_per_ip_client_and_lender(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties, scope: str
+) -> None:
+    # Only the scope under test repeats across the verifications; its cap is 3, the others' are high.
+    caps = {f"verify_limit_per_{s}": 3 if s == scope else 100 for s in ("ip", "client", "lender")}
+    api = await service(aiohttp_client, dsn, keys, parties, otp_max_attempts=10, verify_free_failures=10, **caps)
+    people = [ARMAN, PEOPLE["dana"], PEOPLE["nurlan"], PEOPLE["aigerim"]]
+    clients = [await register(api, ARMAN)] * 4 if scope == "client" else [await register(api, p) for p in people]
+    answers = []
+    for n, client in enumerate(clients):
+        ident = await open_identification(api, client)
+        ip = "192.0.2.1" if scope == "ip" else f"192.0.2.{10 + n}"
+        answers.append(await verify(api, ident, "000000", client_ip=ip))
+    assert [a.status for a in answers] == [422, 422, 422, 429]  # wrong, wrong, wrong, then refused unchecked
+    refused = await answers[3].json()
+    assert refused["code"] == "otp_verify_limited"
+    assert 0 < int(answers[3].headers["Retry-After"]) <= 60
+
+
 async def test_wrong_answers_impose_growing_delays_answered_like_a_wrong_code(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
 ) -> None:

@@ -1,0 +1,173 @@
+"""The store's fast path (authsvc.store.db): the same `Statement`s and `Tx.write` give the same rows and the
+same all-or-nothing behaviour through asyncpg (PostgreSQL's `PgTx`) and through SQLAlchemy (`SqlaTx`, on
+SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, select, update
+
+from authsvc.store import identifications as idents
+from authsvc.store.db import Database, Insert, SqlaTx, Statement, Tx
+from authsvc.store.engine import create_engine
+from authsvc.store.migrate import upgrade
+from authsvc.store.schema import audit_pending, lenders, otp_codes, throttles
+
+_CODE = Statement(select(otp_codes).where(otp_codes.c.id == bindparam("code_id")))
+_USE = Statement(
+    update(otp_codes)
+    .where(otp_codes.c.id == bindparam("code_id"), otp_codes.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+    .returning(otp_codes.c.id)
+)
+
+
+@asynccontextmanager
+async def opened(dsn: str) -> AsyncIterator[Database]:
+    engine = create_engine(dsn)
+    await upgrade(engine)
+    db = await Database.open(engine, dsn, pool_size=2)
+    try:
+        yield db
+    finally:
+        await db.close()
+        await engine.dispose()
+
+
+def paths(dsn: str) -> list[str]:
+    # Every way a store function can be handed a transaction on this backend.
+    return ["asyncpg", "sqlalchemy"] if dsn.startswith("postgresql") else ["sqlalchemy"]
+
+
+@asynccontextmanager
+async def transaction(db: Database, path: str) -> AsyncIterator[Tx]:
+    if path == "asyncpg":
+        async with db.transaction() as tx:
+            yield tx
+    else:
+        async with db.engine.begin() as conn:
+            yield SqlaTx(conn)
+
+
+def code_row(now: datetime) -> Insert:
+    values = {
+        "id": str(uuid.uuid4()),
+        "lender_id": "L",
+        "client_id": "C",
+        "binding": f"test:{uuid.uuid4()}",
+        "code_mac": "0" * 64,
+        "channel": "sms",
+        "created_at": now,
+        "expires_at": now + timedelta(minutes=5),
+        "attempts": 0,
+        "max_attempts": 5,
+    }
+    return Insert(otp_codes, values)
+
+
+async def test_rows_read_back_alike(dsn: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=123456)
+    async with opened(dsn) as db:
+        for path in paths(dsn):
+            row = code_row(now)
+            async with transaction(db, path) as tx:
+                await tx.write([row])
+            async with transaction(db, path) as tx:
+                got = await tx.one(_CODE, code_id=row.values["id"])
+            assert got is not None, path
+            assert got["binding"] == row.values["binding"]
+            # Aware UTC on PostgreSQL, naive UTC from SQLite: the same instant either way.
+            created = got["created_at"]
+            assert (created if created.tzinfo else created.replace(tzinfo=UTC)) == now, path
+
+
+async def test_guarded_write_inserts_only_when_the_guard_matched(dsn: str) -> None:
+    now = datetime.now(UTC)
+    async with opened(dsn) as db:
+        for path in paths(dsn):
+            code = code_row(now)
+            async with transaction(db, path) as tx:
+                await tx.write([code])
+            marker = f"guard-{path}-{uuid.uuid4()}"
+            entry = {"at": "t", "event": marker, "details": "{}", "key_id": "k", "signature": b"s"}
+            for expect_row in (True, False):  # the second use finds the code used: nothing inserted
+                async with transaction(db, path) as tx:
+                    first = await tx.write(
+                        [Insert(audit_pending, entry)], first=_USE, only_if=True, code_id=code.values["id"], now=now
+                    )
+                assert (first is not None) is expect_row, path
+            async with db.engine.connect() as conn:
+                written = (await conn.execute(select(audit_pending.c.id).where(audit_pending.c.event == marker))).all()
+            assert len(written) == 1, path  # once, with the use that matched
+
+
+async def test_write_is_all_or_nothing(dsn: str) -> None:
+    """A failing insert (duplicate key) undoes the guard's update and the other rows: no code is used
+    without its record."""
+    now = datetime.now(UTC)
+    async with opened(dsn) as db:
+        for path in paths(dsn):
+            code = code_row(now)
+            async with transaction(db, path) as tx:
+                await tx.write([code])
+            marker = f"atomic-{path}-{uuid.uuid4()}"
+            entry = {"at": "t", "event": marker, "details": "{}", "key_id": "k", "signature": b"s"}
+            with pytest.raises(Exception):  # noqa: B017 - the driver's own unique-violation error
+                async with transaction(db, path) as tx:
+                    await tx.write(
+                        [Insert(audit_pending, entry), code],  # the code row exists already
+                        first=_USE,
+                        code_id=code.values["id"],
+                        now=now,
+                    )
+            async with transaction(db, path) as tx:
+                got = await tx.one(_CODE, code_id=code.values["id"])
+            assert got is not None and got["used_at"] is None, path
+            async with db.engine.connect() as conn:
+                written = (await conn.execute(select(audit_pending.c.id).where(audit_pending.c.event == marker))).all()
+            assert written == [], path
+
+
+async def test_run_counts_rows_and_insert_many_inserts_them(dsn: str) -> None:
+    async with opened(dsn) as db:
+        for path in paths(dsn):
+            prefix = f"many-{path}-{uuid.uuid4().hex[:8]}"
+            rows = [
+                {"scope": f"{prefix}:{i}", "window_start": 0, "count": i, "failures": 0, "blocked_until": 0}
+                for i in range(5)
+            ]
+            async with transaction(db, path) as tx:
+                await tx.insert_many(throttles, rows)
+                bump = Statement(
+                    update(throttles)
+                    .where(throttles.c.scope.like(bindparam("pattern")), throttles.c.count >= 2)
+                    .values(failures=1)
+                )
+                assert await tx.run(bump, pattern=f"{prefix}:%") == 3
+                listed = await tx.all(
+                    Statement(select(throttles.c.scope).where(throttles.c.scope.like(bindparam("pattern")))),
+                    pattern=f"{prefix}:%",
+                )
+            assert sorted(r["scope"] for r in listed) == [r["scope"] for r in rows], path
+
+
+async def test_store_functions_take_either_kind_of_transaction(dsn: str) -> None:
+    """One store function serves the fast path and an older caller's SQLAlchemy connection alike."""
+    async with opened(dsn) as db:
+        async with db.engine.begin() as conn:
+            lender = str(uuid.uuid4())
+            await conn.execute(
+                lenders.insert().values(
+                    id=lender, name="L", key_id=lender[:32], key_hash=b"h" * 32, created_at=datetime.now(UTC)
+                )
+            )
+        for path in paths(dsn):
+            async with transaction(db, path) as tx:
+                assert await idents.get(tx, lender, str(uuid.uuid4())) is None
+            async with db.engine.begin() as conn:
+                assert await idents.get(conn, lender, str(uuid.uuid4())) is None
