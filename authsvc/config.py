@@ -108,6 +108,9 @@ class FactorSettings(_Section):
     bank_url: str = Field("http://127.0.0.1:8707", description="Account ownership check (R-NB.2).")
     upstream_timeout_s: float = Field(5.0, gt=0, description="Per-try time limit of a call to an outside party.")
     upstream_attempts: int = Field(2, ge=1, le=5, description="Tries of an idempotent outside call.")
+    upstream_max_connections: int = Field(
+        2000, ge=10, description="Open connections to outside parties at once (slow SMS gateways need many)."
+    )
     sms_sender: str = Field("DemoMFO", description="SMS sender name (1-11 Latin letters or digits).")
     sms_receipt_secret: str = Field("", description="HMAC secret of SMS delivery receipts; empty = unsigned.")
     sms_callback_url: str = Field("", description="Where gateways POST delivery receipts; empty = none.")

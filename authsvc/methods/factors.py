@@ -55,7 +55,10 @@ def open_factors(settings: FactorSettings, keys: KeyStore) -> Factors:
         timeout = settings.upstream_timeout_s
         return Endpoint(base_url=url, name=name, timeout=timeout, connect_timeout=min(2.0, timeout), retry=retry)
 
-    session = aiohttp.ClientSession(headers={"User-Agent": "authsvc"})
+    # aiohttp's default pool of 100 connections would cap sending at 50 messages/s against a gateway that
+    # takes 2 s: the rest wait for a connection until their connect timeout and go round the retry loop.
+    connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, limit_per_host=0)
+    session = aiohttp.ClientSession(headers={"User-Agent": "authsvc"}, connector=connector)
     gateways = [endpoint(settings.sms_a_url, "sms-a")]
     if settings.sms_b_url:
         gateways.append(endpoint(settings.sms_b_url, "sms-b"))
