@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from asn1crypto import core, x509
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from authsvc.errors import BadRequest
 from authsvc.pki.algorithms import RawPublicKeyInfo
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
+from authsvc.pki.lru import Lru
 
 __all__ = [
     "CertInfo",
@@ -110,6 +111,9 @@ SIGNATURE_NAMES: Final = {
 class NameInfo(BaseModel):
     """A distinguished name with the NCA profile's attributes pulled out."""
 
+    # Frozen: cert_info's answers are cached and shared between requests (see _INFO_CACHE).
+    model_config = ConfigDict(frozen=True)
+
     common_name: str | None = None
     surname: str | None = None
     given_name: str | None = None  # first name, from CN
@@ -129,6 +133,8 @@ class NameInfo(BaseModel):
 
 
 class PublicKeyDescription(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     algorithm: str  # rsa | rsassa_pss | ec | gost2004 | gost2015 | dotted OID
     algorithm_oid: str
     size: int | None = None  # bits (RSA modulus, curve order size)
@@ -136,6 +142,8 @@ class PublicKeyDescription(BaseModel):
 
 
 class CertInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     subject: NameInfo
     issuer: NameInfo
     serial_number: str  # upper-case hex, even length
@@ -227,11 +235,28 @@ def name_info(name: x509.Name) -> NameInfo:
     for oid, value in attrs:
         first.setdefault(oid, value)
     units = [v for o, v in attrs if o == "2.5.4.11"]
-    info = NameInfo(
-        common_name=first.get("2.5.4.3"),
-        surname=first.get("2.5.4.4"),
+    serial_number = first.get("2.5.4.5")
+    common_name = first.get("2.5.4.3")
+    surname = first.get("2.5.4.4")
+    given_name: str | None = None
+    if common_name:
+        # CN is "SURNAME FIRSTNAME": the first name is what follows the surname.
+        cn = common_name.strip()
+        if surname and cn.upper().startswith(surname.strip().upper() + " "):
+            given_name = cn[len(surname.strip()) :].strip() or None
+        elif " " in cn and surname:
+            given_name = cn.split(" ", 1)[1].strip() or None
+    bin_number: str | None = None
+    for unit in units:
+        bin_number = bin_number or _prefixed_digits(unit, "BIN")
+    return NameInfo(
+        common_name=common_name,
+        surname=surname,
+        given_name=given_name,
         patronymic=first.get("2.5.4.42"),
-        serial_number=first.get("2.5.4.5"),
+        iin=_prefixed_digits(serial_number, "IIN") if serial_number is not None else None,
+        bin=bin_number,
+        serial_number=serial_number,
         organization=first.get("2.5.4.10"),
         organizational_units=units,
         email=first.get("1.2.840.113549.1.9.1"),
@@ -242,18 +267,6 @@ def name_info(name: x509.Name) -> NameInfo:
         domain_components=[v for o, v in attrs if o == "0.9.2342.19200300.100.1.25"],
         dn=", ".join(f"{_DN_LABELS.get(o, o)}={_escape(v)}" for o, v in attrs),
     )
-    if info.serial_number is not None:
-        info.iin = _prefixed_digits(info.serial_number, "IIN")
-    for unit in units:
-        info.bin = info.bin or _prefixed_digits(unit, "BIN")
-    if info.common_name:
-        # CN is "SURNAME FIRSTNAME": the first name is what follows the surname.
-        cn = info.common_name.strip()
-        if info.surname and cn.upper().startswith(info.surname.strip().upper() + " "):
-            info.given_name = cn[len(info.surname.strip()) :].strip() or None
-        elif " " in cn and info.surname:
-            info.given_name = cn.split(" ", 1)[1].strip() or None
-    return info
 
 
 def _extensions(cert: x509.Certificate) -> dict[str, Any]:
@@ -308,23 +321,31 @@ def _public_key(cert: x509.Certificate) -> PublicKeyDescription:
     der = cert["tbs_certificate"]["subject_public_key_info"].dump()
     raw = RawPublicKeyInfo.load(der)
     oid = raw["algorithm"]["algorithm"].dotted
-    desc = PublicKeyDescription(algorithm=_KEY_ALGORITHMS.get(oid, oid), algorithm_oid=oid)
-    if desc.algorithm in ("rsa", "rsassa_pss"):
-        desc.size = _safe(lambda: cert.public_key["public_key"].parsed["modulus"].native.bit_length(), None)
-    elif desc.algorithm == "ec":
-        desc.curve = _safe(lambda: str(cert.public_key["algorithm"]["parameters"].chosen.native), None)
-        sizes = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
-        desc.size = sizes.get(desc.curve or "")
-    elif desc.algorithm in ("gost2004", "gost2015"):
+    algorithm = _KEY_ALGORITHMS.get(oid, oid)
+    size: int | None = None
+    curve: str | None = None
+    if algorithm in ("rsa", "rsassa_pss"):
+        size = _safe(lambda: cert.public_key["public_key"].parsed["modulus"].native.bit_length(), None)
+    elif algorithm == "ec":
+        curve = _safe(lambda: str(cert.public_key["algorithm"]["parameters"].chosen.native), None)
+        size = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}.get(curve or "")
+    elif algorithm in ("gost2004", "gost2015"):
         # BIT STRING wraps an OCTET STRING of X‖Y (KZ-PKI.md §2): half its length is the field size.
         point = _safe(lambda: core.OctetString.load(raw["public_key"].native).native, None)
-        desc.size = len(point) * 4 if point else None
-    return desc
+        size = len(point) * 4 if point else None
+    return PublicKeyDescription(algorithm=algorithm, algorithm_oid=oid, size=size, curve=curve)
 
 
 def _serial_hex(serial: int) -> str:
     text = format(serial, "X")
     return text if len(text) % 2 == 0 else "0" + text
+
+
+# cert_info by the SHA-256 of the DER it describes: a client signs many times with one certificate and every
+# answer repeats the chain's CA certificates, and describing one costs ~0.3 ms of asn1crypto work. The
+# answer is a function of those bytes alone, and the models are frozen, so one instance can be shared.
+INFO_CACHE_SIZE: Final = 4096
+_INFO_CACHE: Lru[bytes, CertInfo] = Lru(INFO_CACHE_SIZE)
 
 
 def cert_info(data: bytes | str | x509.Certificate) -> CertInfo:
@@ -335,7 +356,15 @@ def cert_info(data: bytes | str | x509.Certificate) -> CertInfo:
         der = cert.dump() if isinstance(data, x509.Certificate) else decode_binary(data, what="certificate")
     except ASN1_ERRORS as exc:
         raise CertificateParseError(f"certificate cannot be encoded: {exc}") from exc
-    fingerprint = hashlib.sha256(der).hexdigest()
+    digest = hashlib.sha256(der).digest()
+    found = _INFO_CACHE.get(digest)
+    if found is None:
+        found = _describe(cert, digest.hex())
+        _INFO_CACHE.put(digest, found)
+    return found
+
+
+def _describe(cert: x509.Certificate, fingerprint: str) -> CertInfo:
     tbs = cert["tbs_certificate"]
     ext = _extensions(cert)
     ku_bits: set[str] = set()

@@ -14,8 +14,10 @@ checks the TSA chain and that the imprint covers this signer's signature value.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal
 
@@ -26,14 +28,20 @@ from authsvc.errors import BadRequest
 from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
-from authsvc.pki.path import PathResult, PathValidator
+from authsvc.pki.lru import Lru
+from authsvc.pki.path import PathResult, PathSource
 
 __all__ = [
     "CmsParseError",
     "CmsResult",
+    "ParsedCms",
     "SignerResult",
     "TimestampHook",
     "TimestampVerdict",
+    "binding_known",
+    "ess_attributes",
+    "find_signer",
+    "parse_cms",
     "verify_cms",
     "verify_cms_sync",
 ]
@@ -101,10 +109,11 @@ class CmsResult(BaseModel):
     content: bytes | None = Field(default=None, exclude=True)  # the signed content (attached or given)
 
 
-def _parse(data: bytes | str) -> tuple[cms.SignedData, list[x509.Certificate]]:
-    der = decode_binary(data, what="CMS signature")
+def _parse(data: bytes | str | cms.ContentInfo) -> tuple[cms.SignedData, list[x509.Certificate]]:
+    loaded = data if isinstance(data, cms.ContentInfo) else None
+    der = decode_binary(data, what="CMS signature") if not isinstance(data, cms.ContentInfo) else b""
     try:
-        info = cms.ContentInfo.load(der)
+        info = loaded if loaded is not None else cms.ContentInfo.load(der)
         if info["content_type"].dotted != _SIGNED_DATA:
             raise CmsParseError("CMS content is not SignedData", code="bad_cms")
         signed = info["content"]
@@ -142,11 +151,24 @@ def _ski(cert: x509.Certificate) -> bytes | None:
     return None
 
 
-def _find_signer(sid: cms.SignerIdentifier, certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
+@functools.lru_cache(maxsize=1024)
+def _names_equal(a: bytes, b: bytes) -> bool:
+    equal: bool = x509.Name.load(a) == x509.Name.load(b)
+    return equal
+
+
+def _same_name(a: x509.Name, b: x509.Name) -> bool:
+    """``a == b`` (X.520 matching: LDAP string preparation of every attribute, ~1 ms for a Cyrillic name),
+    remembered by the two names' DER: every signature of one signer asks the same question. A name that
+    cannot be compared raises every time, as the plain comparison does (exceptions are not cached)."""
+    return _names_equal(a.dump(), b.dump())
+
+
+def find_signer(sid: cms.SignerIdentifier, certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
     if sid.name == "issuer_and_serial_number":
         wanted = sid.chosen
         for cert in certs:
-            if cert.serial_number == wanted["serial_number"].native and cert.issuer == wanted["issuer"]:
+            if cert.serial_number == wanted["serial_number"].native and _same_name(cert.issuer, wanted["issuer"]):
                 return cert
     elif sid.name == "subject_key_identifier":
         key_id = sid.chosen.native
@@ -154,6 +176,47 @@ def _find_signer(sid: cms.SignerIdentifier, certs: Sequence[x509.Certificate]) -
             if _ski(cert) == key_id:
                 return cert
     return None
+
+
+class _RawAttribute(core.Sequence):  # type: ignore[misc]
+    _fields: ClassVar = [("type", core.ObjectIdentifier), ("values", core.Any)]
+
+
+class _RawAttributes(core.SetOf):  # type: ignore[misc]
+    _child_spec = _RawAttribute
+
+
+def ess_attributes(signed_bytes: bytes) -> tuple[bytes, ...]:
+    """The DER of every ESS signingCertificate (v1 or v2) attribute in the signed attributes as received
+    (``signed_bytes``: the SET OF the signature covers). Values are not parsed: only their types are read,
+    by the same OID decoding as the full attribute parse, so both see the same ESS attributes."""
+    return tuple(
+        bytes(attr.dump())
+        for attr in _RawAttributes.load(signed_bytes)
+        if attr["type"].dotted in (_SIGNING_CERT_V1, _SIGNING_CERT_V2)
+    )
+
+
+# The ESS binding's verdict by (certificate SHA-256, the ESS attributes' DER): a function of those bytes
+# alone, and ~0.1 ms of asn1crypto work (GOST hashes: milliseconds) that every signature by one signer
+# repeats. "" stands for "no reason". A verdict that raises is not remembered.
+_BINDINGS: Lru[tuple[bytes, tuple[bytes, ...]], str] = Lru(4096)
+
+
+def binding_known(cert: x509.Certificate, ess: tuple[bytes, ...]) -> bool:
+    """Whether :func:`_signing_cert_binding`'s verdict for these bytes is remembered (costs nothing)."""
+    return not ess or _BINDINGS.get((cert.sha256, ess)) is not None
+
+
+def _binding(attrs: dict[str, list[Any]], cert: x509.Certificate, ess: tuple[bytes, ...]) -> str | None:
+    if not ess:
+        return _signing_cert_binding(attrs, cert)  # no ESS attribute: nothing to compute
+    key = (cert.sha256, ess)
+    found = _BINDINGS.get(key)
+    if found is None:
+        found = _signing_cert_binding(attrs, cert) or ""
+        _BINDINGS.put(key, found)
+    return found or None
 
 
 def _signing_cert_binding(attrs: dict[str, list[Any]], cert: x509.Certificate) -> str | None:
@@ -185,7 +248,7 @@ async def _verify_signer(
     content_type: str,
     content: bytes | None,
     *,
-    validator: PathValidator,
+    validator: PathSource,
     at: datetime | None,
     required_key_usage: Sequence[str],
     timestamp_hook: TimestampHook | None,
@@ -199,7 +262,7 @@ async def _verify_signer(
         signature_algorithm=sig_alg["algorithm"].dotted,
         signed_attributes=bool(signer_info["signed_attrs"]),
     )
-    cert = _find_signer(signer_info["sid"], certs)
+    cert = find_signer(signer_info["sid"], certs)
     if cert is None:
         result.reasons.append("signer_certificate_missing")
         return result
@@ -219,6 +282,7 @@ async def _verify_signer(
             # bytes as received, before the attributes are parsed: after parsing, dump() re-encodes (slow, and a
             # SET OF that was not in DER order would come out different from what was signed).
             signed_bytes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
+            ess = ess_attributes(signed_bytes)
             attrs = _attributes(signer_info["signed_attrs"])
             times = [t for t in attrs.get(_SIGNING_TIME, []) if t is not None]
             result.signing_time = times[0].native if times else None
@@ -230,7 +294,7 @@ async def _verify_signer(
                 result.reasons.append("message_digest_missing")
             elif not hmac.compare_digest(bytes(digests[0].native), hash_data(digest_oid, content)):
                 result.reasons.append("message_digest_mismatch")
-            binding = _signing_cert_binding(attrs, cert)
+            binding = _binding(attrs, cert, ess)
             if binding is not None:
                 result.reasons.append(binding)
         else:
@@ -268,20 +332,19 @@ async def _verify_signer(
     return result
 
 
-async def verify_cms(
-    data: bytes | str,
-    *,
-    validator: PathValidator,
-    content: bytes | None = None,
-    at: datetime | None = None,
-    required_key_usage: Sequence[str] = ("digital_signature",),
-    timestamp_hook: TimestampHook | None = None,
-) -> CmsResult:
-    """Verify every signer of a CMS SignedData (DER, PEM or base64; attached or detached).
+@dataclass(frozen=True, slots=True)
+class ParsedCms:
+    """A readable SignedData: its certificates, content type and embedded content (None when detached)."""
 
-    ``content`` is required for detached signatures; for attached ones, if given, it must equal
-    the embedded content. Raises :class:`CmsParseError` / BadEncoding only for unreadable input.
-    """
+    signed: cms.SignedData
+    certificates: list[x509.Certificate]
+    content_type: str
+    embedded: bytes | None
+
+
+def parse_cms(data: bytes | str | cms.ContentInfo) -> ParsedCms:
+    """Parse a CMS SignedData (DER, PEM or base64, or a ContentInfo loaded from DER and not yet read
+    further); raises :class:`CmsParseError` / BadEncoding if unreadable."""
     signed, certs = _parse(data)
     try:
         # Read eContent as a plain OCTET STRING whatever its type: asn1crypto's per-type specs
@@ -291,6 +354,25 @@ async def verify_cms(
         embedded: bytes | None = encap["content"].native
     except ASN1_ERRORS as exc:
         raise CmsParseError(f"unreadable encapsulated content: {exc}") from exc
+    return ParsedCms(signed, certs, content_type, embedded)
+
+
+async def verify_cms(
+    data: bytes | str | ParsedCms,
+    *,
+    validator: PathSource,
+    content: bytes | None = None,
+    at: datetime | None = None,
+    required_key_usage: Sequence[str] = ("digital_signature",),
+    timestamp_hook: TimestampHook | None = None,
+) -> CmsResult:
+    """Verify every signer of a CMS SignedData (DER, PEM or base64, or already parsed; attached or detached).
+
+    ``content`` is required for detached signatures; for attached ones, if given, it must equal
+    the embedded content. Raises :class:`CmsParseError` / BadEncoding only for unreadable input.
+    """
+    parsed = data if isinstance(data, ParsedCms) else parse_cms(data)
+    signed, certs, content_type, embedded = parsed.signed, parsed.certificates, parsed.content_type, parsed.embedded
     reasons: list[str] = []
     signed_content = embedded if embedded is not None else content
     if embedded is not None and content is not None and not hmac.compare_digest(embedded, content):
@@ -327,7 +409,7 @@ async def verify_cms(
 def verify_cms_sync(
     data: bytes | str,
     *,
-    validator: PathValidator,
+    validator: PathSource,
     content: bytes | None = None,
     at: datetime | None = None,
     required_key_usage: Sequence[str] = ("digital_signature",),

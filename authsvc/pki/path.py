@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from asn1crypto import algos, cms, keys, x509
 from cryptography.exceptions import InvalidSignature
@@ -57,6 +57,7 @@ __all__ = [
     "KzAlgorithmPolicy",
     "PathFailure",
     "PathResult",
+    "PathSource",
     "PathValidator",
 ]
 
@@ -165,6 +166,20 @@ class PathResult(BaseModel):
     def revocation_pairs(self) -> list[tuple[x509.Certificate, x509.Certificate]]:
         """(certificate, issuer) for every non-anchor certificate on the path, leaf first."""
         return list(zip(self.certificates, self.certificates[1:], strict=False))
+
+
+class PathSource(Protocol):
+    """What signature verification needs from path validation: :class:`PathValidator`, or a cache of it
+    (`authsvc.pki.path_cache`)."""
+
+    async def validate(
+        self,
+        certificate: bytes | str | x509.Certificate,
+        *,
+        at: datetime,
+        other_certs: Iterable[x509.Certificate] = (),
+        required_key_usage: Iterable[str] = ("digital_signature",),
+    ) -> PathResult: ...
 
 
 def _certs_from_blob(blob: bytes) -> list[x509.Certificate]:

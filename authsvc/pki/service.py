@@ -2,10 +2,12 @@
 
 `Verifier` wires the trust store, the revocation checker (OCSP and the background CRL cache) and the
 process pool: signatures, signed attributes, time stamps and certificate paths are checked in a worker
-(`authsvc.pki.workers`: GOST costs milliseconds of pure-Python arithmetic, DESIGN.md §4); revocation of each
-signer's certificate is then asked in the event loop (network I/O, index look-ups) at the moment the
-signature is judged. Every verdict is a result with named reasons — expired, revoked, untrusted,
-tampered — never an exception; only unreadable input raises (a 4xx with a stable code).
+(`authsvc.pki.workers`: GOST costs milliseconds of pure-Python arithmetic, DESIGN.md §4) — except a small
+RSA/ECDSA CMS whose signers' paths are remembered, which is verified on the loop (`authsvc.pki.inline`:
+cheaper than the trip to the pool); revocation of each signer's certificate is then asked in the event
+loop (network I/O, index look-ups) at the moment the signature is judged. Every verdict is a result with
+named reasons — expired, revoked, untrusted, tampered — never an exception; only unreadable input raises
+(a 4xx with a stable code).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 from authsvc.clients.nca import NcaClient
 from authsvc.config import PkiSettings, resolve_path
 from authsvc.errors import AuthsvcError, BadRequest, UpstreamUnavailable, ValidationFailed
+from authsvc.pki import inline
 from authsvc.pki.cms import SignerResult
 from authsvc.pki.crl_cache import CrlCache, CrlSource
 from authsvc.pki.path import PathResult, PathValidator
@@ -242,8 +245,14 @@ class Verifier:
     ) -> CmsReport:
         """Verify a CMS (DER/PEM/base64). Raises CmsParseError/BadEncoding only for unreadable input."""
         order = self.policy.order if revocation == "policy" else revocation
-        result, chains = await self._run(cms_job, self._bundle(), self._allow_sha1, data, content, at, tuple(key_usage))
-        attach([s.path for s in result.signers], chains)
+        bundle, usage = self._bundle(), tuple(key_usage)
+        validator = validator_for(bundle, self._allow_sha1)
+        attempt = await inline.try_cms(validator, data, content=content, at=at, usage=usage)
+        result = attempt.result
+        if result is None:
+            result, chains = await self._run(cms_job, bundle, self._allow_sha1, data, content, at, usage)
+            attach([s.path for s in result.signers], chains)
+            inline.learn(attempt.parsed, result, validator, usage)
         signers = [await self._signer(s, order) for s in result.signers]
         return CmsReport(
             valid=not result.reasons and bool(signers) and all(s.valid for s in signers),

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asn1crypto import pem, x509
@@ -35,13 +35,14 @@ class TrustBundle:
 
     anchors: tuple[bytes, ...]
     intermediates: tuple[bytes, ...]
+    # Computed once: every verification looks its validator (and so its path cache) up by this key.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
+    def __post_init__(self) -> None:
         digest = hashlib.sha256()
         for der in (*self.anchors, b"|", *self.intermediates):
             digest.update(hashlib.sha256(der).digest())
-        return digest.hexdigest()
+        object.__setattr__(self, "key", digest.hexdigest())
 
 
 def read_certificates(data: bytes, what: str) -> list[bytes]:
@@ -78,6 +79,7 @@ class TrustStore:
         self._fetch = fetch
         self._retry_s = retry_s
         self._loaded: dict[str, list[bytes]] = {}
+        self._bundle: TrustBundle | None = None  # bundle()'s answer until a source (re)loads
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
@@ -91,7 +93,7 @@ class TrustStore:
         """Read every configured file now; a missing or unreadable file is a ConfigError."""
         for source in sorted(self._files):
             try:
-                self._loaded[source] = read_certificates(Path(source).expanduser().read_bytes(), source)
+                self._store(source, read_certificates(Path(source).expanduser().read_bytes(), source))
             except (OSError, BadEncoding, CertificateParseError, *ASN1_ERRORS) as exc:
                 raise ConfigError(f"trust certificate file {source} cannot be read: {exc}") from exc
         self._check_ready()
@@ -103,11 +105,15 @@ class TrustStore:
                 continue
             assert self._fetch is not None
             try:
-                self._loaded[source] = read_certificates(await self._fetch(source), source)
+                self._store(source, read_certificates(await self._fetch(source), source))
             except (AuthsvcError, OSError, TimeoutError, *ASN1_ERRORS) as exc:
                 self.last_error = f"{source}: {getattr(exc, 'code', type(exc).__name__)}"
                 log.warning("trust certificate not loaded yet", extra={"url": source, "error": self.last_error})
         return self._check_ready()
+
+    def _store(self, source: str, certificates: list[bytes]) -> None:
+        self._loaded[source] = certificates
+        self._bundle = None  # a new bundle key: validators and their path caches start afresh
 
     def _check_ready(self) -> bool:
         if all(s in self._loaded for s in [*self._anchor_sources, *self._intermediate_sources]):
@@ -146,9 +152,12 @@ class TrustStore:
         await self._event.wait()
 
     def bundle(self) -> TrustBundle:
-        anchors = [der for s in self._anchor_sources for der in self._loaded.get(s, [])]
-        inter = [der for s in self._intermediate_sources for der in self._loaded.get(s, [])]
-        return TrustBundle(tuple(dict.fromkeys(anchors)), tuple(dict.fromkeys(inter)))
+        """The loaded anchors and intermediates; rebuilt only when a source (re)loads (asked per request)."""
+        if self._bundle is None:
+            anchors = [der for s in self._anchor_sources for der in self._loaded.get(s, [])]
+            inter = [der for s in self._intermediate_sources for der in self._loaded.get(s, [])]
+            self._bundle = TrustBundle(tuple(dict.fromkeys(anchors)), tuple(dict.fromkeys(inter)))
+        return self._bundle
 
     def certificate_of(self, source: str) -> x509.Certificate | None:
         """The (first) certificate loaded from a configured source, e.g. a CRL's issuer."""

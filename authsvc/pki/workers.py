@@ -1,14 +1,13 @@
-"""Verification work for the service's process pool (DESIGN.md §4: GOST arithmetic and ASN.1 parsing never
-run on the event loop). Each worker keeps one path validator per trust bundle, with a short memo of
-successful chains; results travel back light (chains as DER, not parsed objects).
+"""Verification work for the service's process pool (DESIGN.md §4: GOST arithmetic and path building never
+run on the event loop; `authsvc.pki.inline` takes the cheap RSA/ECDSA cases with a remembered path). Each
+process keeps one path validator per trust bundle, with its cache of successful paths
+(`authsvc.pki.path_cache`); results travel back light (chains as DER, not parsed objects).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,17 +15,16 @@ from asn1crypto import x509
 
 from authsvc.pki.certinfo import CertInfo, cert_info, load_certificate
 from authsvc.pki.cms import CmsResult, verify_cms
-from authsvc.pki.path import PathResult, PathValidator
+from authsvc.pki.path import PathResult
+from authsvc.pki.path_cache import CachingPathValidator
 from authsvc.pki.trust import TrustBundle
 from authsvc.pki.tsp import make_timestamp_hook, path_chain_hook
 from authsvc.pki.xmldsig import XmlResult, verify_xml
 
-__all__ = ["CachingPathValidator", "Chains", "attach", "certificate_job", "cms_job", "validator_for", "xml_job"]
+__all__ = ["Chains", "attach", "certificate_job", "cms_job", "validator_for", "xml_job"]
 
 T = TypeVar("T")
-_VALIDATORS: dict[tuple[str, bool], PathValidator] = {}
-PATH_CACHE_S = 60.0
-PATH_CACHE_SIZE = 4096
+_VALIDATORS: dict[tuple[str, bool], CachingPathValidator] = {}
 
 
 def _complete(coro: Coroutine[Any, Any, T]) -> T:
@@ -39,51 +37,9 @@ def _complete(coro: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
-class CachingPathValidator(PathValidator):
-    """Remembers successful path validations per (certificate, supplied certificates, key usage) for
-    ``PATH_CACHE_S``: a client signs many times with one certificate, and the chain's verdict changes only
-    with time. A hit must be that recent and ``at`` inside every chain certificate's validity; failures are
-    never cached, revocation is never cached here (it is asked per signature, under its own policy)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._memo: OrderedDict[tuple[bytes, tuple[bytes, ...], frozenset[str]], tuple[float, PathResult]] = (
-            OrderedDict()
-        )
-
-    async def validate(
-        self,
-        certificate: bytes | str | x509.Certificate,
-        *,
-        at: datetime,
-        other_certs: Iterable[x509.Certificate] = (),
-        required_key_usage: Iterable[str] = ("digital_signature",),
-    ) -> PathResult:
-        others = [c for c in other_certs if isinstance(c, x509.Certificate)]
-        usage = frozenset(required_key_usage)
-        if not isinstance(certificate, x509.Certificate):
-            return await super().validate(certificate, at=at, other_certs=others, required_key_usage=usage)
-        key = (certificate.sha256, tuple(c.sha256 for c in others), usage)
-        found = self._memo.get(key)
-        now = time.monotonic()
-        if found is not None and now - found[0] < PATH_CACHE_S:
-            cached = found[1]
-            if (
-                all(c.not_before <= at <= c.not_after for c in cached.chain)
-                and abs((at - cached.validated_at).total_seconds()) < PATH_CACHE_S
-            ):
-                return cached.model_copy(update={"validated_at": at})
-        result = await super().validate(certificate, at=at, other_certs=others, required_key_usage=usage)
-        if result.ok:  # keep a copy: callers may rebind the returned result's fields
-            self._memo[key] = (now, result.model_copy())
-            self._memo.move_to_end(key)
-            while len(self._memo) > PATH_CACHE_SIZE:
-                self._memo.popitem(last=False)
-        return result
-
-
-def validator_for(bundle: TrustBundle, allow_sha1: bool) -> PathValidator:
-    """One PathValidator per trust bundle per process: anchors are parsed once, not per request."""
+def validator_for(bundle: TrustBundle, allow_sha1: bool) -> CachingPathValidator:
+    """One validator per trust bundle per process: anchors are parsed once, not per request, and its path
+    cache (`authsvc.pki.path_cache`) can never answer for another trust configuration."""
     key = (bundle.key, allow_sha1)
     found = _VALIDATORS.get(key)
     if found is None:

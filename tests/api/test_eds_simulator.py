@@ -24,6 +24,7 @@ from sqlalchemy import update
 
 from authsvc.api.state import SERVICES
 from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.pki.workers import validator_for
 from authsvc.store.schema import challenges
 from simulators.nca.app import create_app as create_simulator
 from simulators.nca.ca import Urls
@@ -338,3 +339,20 @@ async def test_time_stamped_cms_is_judged_at_the_tsa_time(sim: tuple[Api, Simula
         ).json()
         assert not broken["valid"] and "timestamp_invalid" in broken["signers"][0]["reasons"], algorithm
         assert broken["signers"][0]["time_source"] == "now"
+
+
+async def test_repeated_rsa_verification_is_answered_alike_from_the_loop(sim: tuple[Api, Simulator]) -> None:
+    """Issue 3: the first verification of an RSA chain goes to the pool, which validates its path; later ones
+    are verified on the event loop from the remembered path, with the same answer byte for byte. (That the
+    loop stays responsive is measured by the benchmarks and guarded by tests/api/test_event_loop.py.)"""
+    api, nca = sim
+    pair = pair_of(await nca.issue(algorithm="rsa"))
+    at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    body = {"cms": base64.b64encode(sign_cms(pair, b"loan 44")).decode(), "validation_time": at}
+    first = await api.post("/v1/eds/cms/verify", body)
+    expected = await first.text()
+    assert first.status == 200 and '"valid":true' in expected
+    verifier = api.app[SERVICES].verifier
+    assert verifier is not None and len(validator_for(verifier.trust.bundle(), False).cache) >= 1
+    answers = await asyncio.gather(*(api.post("/v1/eds/cms/verify", body) for _ in range(12)))
+    assert [await a.text() for a in answers] == [expected] * 12
