@@ -3,6 +3,7 @@ lender authentication and the per-lender rate limit on /v1."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -120,10 +121,20 @@ def _http_problem(exc: web.HTTPException, rid: str) -> web.Response:
 
 
 async def _lender_for(services: Services, api_key: str) -> lenders.Lender | None:
-    now = time.monotonic()
     cached = services.api_key_cache.get(api_key)
-    if cached is not None and cached[0] > now:
+    if cached is not None and cached[0] > time.monotonic():
         return lenders.Lender(cached[1], cached[2])
+    # One look-up per key at a time: when a cached key expires under load, every request in flight would
+    # otherwise queue its own query on the database (0.6 s stalls on SQLite's one connection).
+    lookup = services.api_key_lookups.get(api_key)
+    if lookup is None:
+        lookup = services.api_key_lookups[api_key] = asyncio.ensure_future(_look_up(services, api_key))
+        lookup.add_done_callback(lambda _: services.api_key_lookups.pop(api_key, None))
+    return await asyncio.shield(lookup)
+
+
+async def _look_up(services: Services, api_key: str) -> lenders.Lender | None:
+    now = time.monotonic()
     async with services.engine.connect() as conn:
         lender = await lenders.authenticate(conn, api_key)
     if lender is not None and services.settings.security.api_key_cache_s > 0:

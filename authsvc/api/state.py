@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.pki.service import Verifier
+from authsvc.store import lenders
 from authsvc.store.db import Database
 
 
@@ -31,6 +33,7 @@ class Services:
     metrics: CollectorRegistry
     operations: OperationRegistry
     api_key_cache: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # key -> (expires, id, name)
+    api_key_lookups: dict[str, asyncio.Future[lenders.Lender | None]] = field(default_factory=dict)  # in flight
     verifier: Verifier | None = None  # EDS verification (issue 3)
     factors: Factors | None = None  # second factors and outside registries (issue 5)
     # Extra /readyz checks by name (e.g. "trust": the PKI trust anchors are loaded).
