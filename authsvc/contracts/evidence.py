@@ -3,7 +3,8 @@
 Kept (sealed with the contract, R-12.2): the CMS itself (certificates, signed attributes and any RFC 3161
 token travel inside it), the signer's validated chain up to the pinned anchor, the moment it was judged,
 and the revocation evidence: the signed OCSP response (re-verified offline against the issuer), or the
-CRL's number and SHA-256 (the CRL itself is not kept: NCA's is ~19 MB).
+CRL's (and delta CRL's) number and SHA-256: the CRL itself, ~19 MB at NCA, is kept once on disk by the CRL
+cache's archive (`authsvc.pki.crl_archive`) and validated again from there.
 
 Re-checking runs the same CMS verification in the process pool at the stored moment with only the pinned
 anchors plus the stored chain (no AIA, no OCSP/CRL download), then re-verifies the stored OCSP response.
@@ -32,6 +33,7 @@ class RevocationEvidence(BaseModel):
     crl_number: int | None = None
     crl_sha256: str | None = None
     delta_crl_number: int | None = None
+    delta_crl_sha256: str | None = None
 
 
 class EdsEvidence(BaseModel):
@@ -64,7 +66,8 @@ def evidence_of(cms_der: bytes, detached: bool, signer: SignerReport) -> EdsEvid
             item.issuer = _b64(signer.chain_der[1]) if len(signer.chain_der) > 1 else None
         elif result.source.value == "crl":
             item.crl_number, item.crl_sha256 = result.crl_number, result.crl_sha256
-            item.delta_crl_number = result.delta_crl_number
+            item.delta_crl_number, item.delta_crl_sha256 = result.delta_crl_number, result.delta_crl_sha256
+            item.issuer = _b64(signer.chain_der[1]) if len(signer.chain_der) > 1 else None
         revocation.append(item)
     return EdsEvidence(
         cms=_b64(cms_der),

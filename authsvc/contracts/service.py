@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asn1crypto import x509
+
 from authsvc.api.state import Services
 from authsvc.audit.events import AuditEvent
 from authsvc.contracts.evidence import EdsEvidence, evidence_of, recheck_ocsp
@@ -26,6 +28,7 @@ from authsvc.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFa
 from authsvc.methods import otp
 from authsvc.methods.eds import client_identity, holder_reasons, verifier_of
 from authsvc.methods.factors import Factors
+from authsvc.pki.crl_archive import recheck_crl
 from authsvc.store import audit, evidence
 from authsvc.store import contracts as store
 
@@ -252,6 +255,26 @@ async def _check_eds(services: Services, contract: Contract, kept: EdsEvidence) 
         if item.source == "ocsp":
             found = await verifier.run(recheck_ocsp, item, chain[0], kept.validated_at)
             checked.append({"source": "ocsp", "status": item.status, "verified_offline": found is None})
+            if found is not None:
+                reasons.append(found)
+        elif item.source == "crl" and item.crl_sha256 and item.issuer and verifier.crl_dir is not None:
+            found = await verifier.run(
+                recheck_crl,
+                str(verifier.crl_dir),
+                item.crl_sha256,
+                item.delta_crl_sha256,
+                base64.b64decode(item.issuer),
+                x509.Certificate.load(chain[0]).serial_number,
+                kept.validated_at,
+            )
+            checked.append(
+                {
+                    "source": "crl",
+                    "status": item.status,
+                    "verified_offline": found is None,
+                    "crl_number": item.crl_number,
+                }
+            )
             if found is not None:
                 reasons.append(found)
         else:

@@ -29,6 +29,7 @@ from asn1crypto import x509
 
 from authsvc.errors import AuthsvcError
 from authsvc.pki.crl import CrlError, CrlInfo, check_crl_fresh, index_crl_file
+from authsvc.pki.crl_archive import REMOVE_FROM_CRL, archive
 from authsvc.pki.crl_index import CrlIndex, IndexFileError, RevokedEntry, certificate_der
 
 __all__ = ["CacheState", "CrlCache", "CrlLookup", "CrlSource", "SourceStatus"]
@@ -36,7 +37,7 @@ __all__ = ["CacheState", "CrlCache", "CrlLookup", "CrlSource", "SourceStatus"]
 log = logging.getLogger(__name__)
 Fetch = Callable[[str], Awaitable[bytes]]
 Clock = Callable[[], datetime]
-_REMOVE_FROM_CRL = 8
+_REMOVE_FROM_CRL = REMOVE_FROM_CRL
 
 
 def _utcnow() -> datetime:
@@ -257,6 +258,8 @@ class CrlCache:
             raise
         os.replace(pending, self._dir / f"{slot.stem}.idx")
         os.replace(download, self._dir / f"{slot.stem}.crl")
+        # Kept by hash for re-checking contract signatures offline (`authsvc.pki.crl_archive`).
+        await loop.run_in_executor(None, archive, self._dir, self._dir / f"{slot.stem}.crl", info.sha256)
         slot.index, slot.info = index, info
         log.info("CRL installed", extra={"url": slot.url, "crl_number": info.crl_number, "entries": len(index)})
 

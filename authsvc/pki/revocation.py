@@ -106,6 +106,7 @@ class RevocationResult:
     crl_number: int | None = None
     crl_sha256: str | None = None
     delta_crl_number: int | None = None
+    delta_crl_sha256: str | None = None
     evidence: bytes | None = field(default=None, repr=False)  # OCSP response DER, or CRL facts as JSON
     errors: tuple[str, ...] = ()
 
@@ -281,6 +282,7 @@ class RevocationChecker:
             crl_number=found.crl_number,
             crl_sha256=found.crl_sha256,
             delta_crl_number=found.delta_crl_number,
+            delta_crl_sha256=found.delta_sha256,
             evidence=evidence,
         )
 

@@ -337,6 +337,11 @@ class Verifier:
             validated_at=moment,
         )
 
+    @property
+    def crl_dir(self) -> Path | None:
+        """Where the CRL cache (and its archive of every CRL relied on) lives; None without CRLs."""
+        return self._crl_dir
+
     async def run(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(*args)`` in the verification pool (for re-checks that belong with verification)."""
         return await self._run(fn, *args)

@@ -65,6 +65,41 @@ async def _reseal(api: Api, keys: LocalKeyStore, contract: str, document: bytes)
         )
 
 
+async def test_crl_evidence_is_archived_and_rechecked_offline(
+    simulator: Simulator,  # noqa: F811 - the fixture imported above
+    aiohttp_client: Any,
+    dsn: str,
+    keys: LocalKeyStore,
+    tmp_path: Path,
+) -> None:
+    """Issue 3 §6: a signature whose revocation answer came from a CRL is re-checked years later from the
+    archived CRL, without the network; an archived CRL that was tampered with is caught."""
+    api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, revocation_order="crl_only")
+    cache = api.app[SERVICES].verifier.crl_cache  # type: ignore[union-attr]
+    assert cache is not None
+    await cache.refresh()
+    client = await register(api, individual())
+    created = await _contract(api, client, document=b64(DOCUMENT), title="loan 43")
+    holder = pair_of(await simulator.issue())
+    resp = await _sign(api, created["id"], sign_cms(holder, DOCUMENT, detached=True))
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["details"]["revocation"][0]["source"] == "crl"
+
+    simulator.stop()  # years later: no OCSP responder, no CRL, no CA download
+    [signature] = (await _report(api, created["id"]))["signatures"]
+    assert signature["valid"] and signature["reasons"] == [], signature
+    [checked] = signature["details"]["revocation"]
+    assert (checked["source"], checked["status"], checked["verified_offline"]) == ("crl", "good", True)
+
+    archive = tmp_path / "pki" / "archive"
+    for kept in archive.glob("*.crl"):  # flip a byte of every archived CRL
+        body = bytearray(kept.read_bytes())
+        body[len(body) // 2] ^= 1
+        kept.write_bytes(bytes(body))
+    [tampered] = (await _report(api, created["id"]))["signatures"]
+    assert not tampered["valid"] and "revocation_evidence_invalid" in tampered["reasons"]
+
+
 async def test_sign_then_reverify_offline_and_catch_alterations(
     simulator: Simulator,  # noqa: F811 - the fixture imported above
     aiohttp_client: Any,

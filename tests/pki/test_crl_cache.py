@@ -250,3 +250,35 @@ async def test_indexing_a_large_crl_does_not_stall_the_event_loop(tmp_path: Path
     assert cache.status()[0].entries == len(big_crl()[1])
     # run in the loop, one gap would be at least `in_loop` long
     assert max(gaps) < in_loop * 0.8, (max(gaps), in_loop)
+
+
+async def test_every_installed_crl_is_archived_and_rechecks_offline(
+    tmp_path: Path, host: tuple[CrlHost, str], fetch: NcaClient, threads: ThreadPoolExecutor
+) -> None:
+    """Issue 3 §6: a revocation answer taken from a CRL can be re-checked years later without the network."""
+    from authsvc.pki.crl_archive import archived, recheck_crl
+
+    fake, base = host
+    at = T0 + timedelta(hours=1)
+    cache = make_cache(tmp_path, base, fetch, threads, Clock(at))
+    fake.answers["/full.crl"] = (200, crl(5), "application/pkix-crl")
+    assert await cache.refresh() == {base + "/full.crl": True}
+    used = cache.lookup(ISSUER, 1000)
+    assert used is not None
+    fake.answers["/full.crl"] = (200, crl(6, ENTRIES[:10]), "application/pkix-crl")
+    assert await cache.refresh() == {base + "/full.crl": True}  # the cache moves on; the archive keeps both
+    issuer = der(CA[1])
+
+    def recheck(serial: int, sha256: str = used.crl_sha256, when: datetime = at, by: bytes = issuer) -> str | None:
+        return recheck_crl(str(tmp_path), sha256, None, by, serial, when)
+
+    assert recheck(999) is None  # not listed: good
+    assert recheck(1000) == "revocation_revoked"  # listed, revoked a day before
+    assert recheck(1000, when=T0 - timedelta(days=3)) == "revocation_evidence_invalid"  # CRL not yet issued then
+    assert recheck(999, by=der(make_ca("impostor")[1])) == "revocation_evidence_invalid"
+    assert recheck(999, sha256="0" * 64) == "revocation_evidence_missing"
+    path = archived(tmp_path, used.crl_sha256)
+    body = bytearray(path.read_bytes())
+    body[-5] ^= 1
+    path.write_bytes(bytes(body))
+    assert recheck(999) == "revocation_evidence_invalid"
