@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -45,6 +46,20 @@ class HttpMetrics:
             registry=services.metrics,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # The labelled children, looked up once per (method, route, status): `labels()` takes a lock and
+        # builds a key on every call.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        counter = self._counted.get((method, route, status))
+        if counter is None:
+            counter = self._counted[(method, route, status)] = self.requests.labels(method, route, str(status))
+        timer = self._timed.get((method, route))
+        if timer is None:
+            timer = self._timed[(method, route)] = self.latency.labels(method, route)
+        counter.inc()
+        timer.observe(seconds)
 
 
 METRICS = web.AppKey("http_metrics", HttpMetrics)
@@ -87,19 +102,18 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response.headers["X-Request-Id"] = rid
         elapsed = time.perf_counter() - started
         route = _route(request)
-        metrics = request.app[METRICS]
-        metrics.requests.labels(request.method, route, str(response.status)).inc()
-        metrics.latency.labels(request.method, route).observe(elapsed)
-        log.info(
-            "request",
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "route": route,
-                "status": response.status,
-                "ms": round(elapsed * 1000, 2),
-            },
-        )
+        request.app[METRICS].record(request.method, route, response.status, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
         return response
     finally:
         request_id_var.reset(token)
