@@ -126,9 +126,6 @@ class FactorSettings(_Section):
     send_window_s: int = Field(3600, ge=60, description="Length of the sending window (SMS pumping).")
     verify_limit_per_ip: int = Field(600, ge=1, description="Verifications per caller IP per minute.")
     verify_limit_per_client: int = Field(30, ge=1, description="Verifications per client per minute.")
-    verify_limit_per_lender: int = Field(
-        600_000, ge=1, description="Verifications per lender per minute (a runaway integration, not a person)."
-    )
     verify_free_failures: int = Field(3, ge=0, description="Wrong answers per client before delays start.")
     verify_delay_base_s: int = Field(2, ge=1, description="First delay after the free failures; doubles each time.")
     verify_delay_max_s: int = Field(900, ge=1, description="Longest delay (never a permanent lock-out).")

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from authsvc.cabinet.identifiers import iin_bin_check_digit
 from authsvc.crypto.local_keys import load_key_file
 from authsvc.methods.factors import code_key
 from authsvc.methods.otp import identification_binding
@@ -38,10 +39,22 @@ from simulators.sms.app import create_app as sms_app
 
 LUA = Path(__file__).with_name("otp_verify.lua")
 
-IIN, PHONE = "900101300126", "+77771234567"  # a valid IIN and a Beeline number of the simulators' population
+PHONE = "+77771234567"  # a Beeline number of the simulators' population
 
 
-def client_body() -> dict[str, Any]:
+CLIENTS = 50  # codes are spread over this many clients, as a lender's traffic would be
+
+
+def iin_of(n: int) -> str:
+    """A valid IIN (born 1990-01-01, serial ``n``) for the ``n``-th benchmark client."""
+    first11 = f"9001013{n:04d}"
+    check = iin_bin_check_digit(first11)
+    if check is None:
+        raise ValueError(n)
+    return first11 + str(check)
+
+
+def client_body(n: int = 126) -> dict[str, Any]:
     import base64
     import io
 
@@ -53,7 +66,7 @@ def client_body() -> dict[str, Any]:
         "kind": "individual",
         "surname": "Сериков",
         "first_name": "Арман",
-        "iin": IIN,
+        "iin": iin_of(n),
         "id_document": {"type": "id_card", "number": "041234567", "expires_on": "2031-05-01"},
         "phone": PHONE,
         "bank_account": {"iban": "KZ18722S000012345678"},
@@ -61,8 +74,11 @@ def client_body() -> dict[str, Any]:
     }
 
 
-async def plant_codes(dsn: str, srv: server.Server, lender_id: str, client_id: str, n: int) -> list[tuple[str, str]]:
-    """``n`` pending login identifications, each with a live code: [(identification id, code)]."""
+async def plant_codes(
+    dsn: str, srv: server.Server, lender_id: str, clients: list[str], n: int
+) -> list[tuple[str, str]]:
+    """``n`` pending login identifications spread over ``clients``, each with a live code:
+    [(identification id, code)]."""
     from authsvc.store.schema import identifications, otp_codes
 
     keys = load_key_file(srv.workdir / "keys.json")
@@ -70,7 +86,8 @@ async def plant_codes(dsn: str, srv: server.Server, lender_id: str, client_id: s
     engine = create_engine(dsn)
     out, ident_rows, code_rows = [], [], []
     now = datetime.now(UTC)
-    for _ in range(n):
+    for i in range(n):
+        client_id = clients[i % len(clients)]
         ident_id, code_id, code = str(uuid.uuid4()), str(uuid.uuid4()), random_numeric_code(6)
         binding = identification_binding(ident_id, idents.Operation.LOGIN.value)
         ident_rows.append(
@@ -147,9 +164,17 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
     headers = {"Authorization": f"Bearer {srv.api_key}"}
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
-            async with http.post(srv.base + "/v1/clients", json=client_body()) as resp:
-                assert resp.status == 201, await resp.text()
-                client_id = (await resp.json())["id"]
+            clients = []
+            for n in range(1000):
+                if len(clients) == CLIENTS:
+                    break
+                try:
+                    body = client_body(n)
+                except ValueError:
+                    continue  # no check digit for this serial
+                async with http.post(srv.base + "/v1/clients", json=body) as resp:
+                    assert resp.status == 201, await resp.text()
+                    clients.append((await resp.json())["id"])
             engine = create_engine(dsn)
             async with engine.connect() as conn:
                 from sqlalchemy import text
@@ -158,7 +183,7 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
             await engine.dispose()
 
         per_run = int(seconds * 3500 + 2000)
-        planted = await plant_codes(dsn, srv, lender_id, client_id, 3 * per_run)
+        planted = await plant_codes(dsn, srv, lender_id, clients, 3 * per_run)
 
         async def read(session: aiohttp.ClientSession, n: int) -> int:
             async with session.get(f"{srv.base}/v1/identifications/{planted[n][0]}", headers=headers) as resp:

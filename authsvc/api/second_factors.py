@@ -136,7 +136,6 @@ async def verify_code(request: web.Request) -> web.Response:
                 tx,
                 services.keys,
                 factors,
-                lender_id=lender.id,
                 client_id=ident.client_id,
                 binding=otp.identification_binding(ident.id, ident.operation.value),
                 code=body.code,

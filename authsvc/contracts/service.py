@@ -219,7 +219,6 @@ async def sign_otp(services: Services, lender_id: str, contract_id: str, code: s
             conn,
             services.keys,
             factors,
-            lender_id=contract.row.lender_id,
             client_id=contract.row.client_id,
             contract_id=contract.row.id,
             document_sha256=contract.sha256.hex(),

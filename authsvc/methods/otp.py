@@ -164,7 +164,6 @@ async def verify_code(
     keys: KeyStore,
     factors: Factors,
     *,
-    lender_id: str,
     client_id: str,
     binding: str,
     code: str,
@@ -190,12 +189,12 @@ async def verify_code(
     at = abuse.Address.of(keys, addr)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
-        scopes = at.scopes(client_id=client_id, lender_id=lender_id)
+        scopes = at.scopes(client_id=client_id)
         counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=at.window_start)
         seen = Seen(await otp_store.live(tx, binding, now=now), counters)
     gate = abuse.gate(s, at, seen.counters)
     count = [abuse.COUNT_ATTEMPT]
-    counted = at.count(client_id=client_id, lender_id=lender_id)
+    counted = at.count(client_id=client_id)
     live = seen.live
     if gate:
         await tx.write(records(False), also=count, **counted)
@@ -263,7 +262,6 @@ async def verify_contract_code(
     keys: KeyStore,
     factors: Factors,
     *,
-    lender_id: str,
     client_id: str,
     contract_id: str,
     document_sha256: str,
@@ -276,7 +274,6 @@ async def verify_contract_code(
         conn,
         keys,
         factors,
-        lender_id=lender_id,
         client_id=client_id,
         binding=contract_binding(contract_id, document_sha256),
         code=code,

@@ -39,7 +39,7 @@ async def verify_password(
     """Check the client's password; returns the check and whether the stored hash was renewed."""
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, lender_id=lender_id, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
     if gate:
         await factors.hasher.averify_dummy()
         return CodeCheck(False, gate.wait), False

@@ -79,7 +79,7 @@ async def verify_totp_factor(
     _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, lender_id=lender_id, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
     if gate:
         return CodeCheck(False, gate.wait)
     token = await tokens.of_client(
@@ -191,7 +191,7 @@ async def verify_hotp_factor(
     _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, lender_id=lender_id, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
     if gate:
         return CodeCheck(False, gate.wait)
     token = await tokens.of_client(conn, keys, lender_id, client_id, "hotp", status="active")

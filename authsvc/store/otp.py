@@ -145,7 +145,6 @@ _IDENT_WITH_CODE = Statement(
             [
                 bindparam("ip_scope"),
                 throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
-                throttle.id_scope_sql(throttle.VERIFY_LENDER, identifications.c.lender_id),
             ],
             throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
         ),
@@ -177,9 +176,9 @@ async def identification_with_code(
     params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
     row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
     if row is None:
-        return None, None, throttle.Peek((0, 0, 0), 0, 0)
+        return None, None, throttle.Peek((0, 0), 0, 0)
     code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
-    return idents.from_row(row), code, throttle.Peek.of(row, 3)
+    return idents.from_row(row), code, throttle.Peek.of(row, 2)
 
 
 async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:

@@ -104,7 +104,7 @@ async def peek_at(conn: Conn, count_scopes: Sequence[str], failure_scope: str, *
     return Peek((0,) * n, 0, 0) if row is None else Peek.of(row, n)
 
 
-VERIFY_CLIENT, VERIFY_LENDER = "verify-client", "verify-lender"  # scope kinds of the verification caps
+VERIFY_CLIENT = "verify-client"  # scope kind of the per-client verification cap
 
 
 def id_scope(kind: str, opaque_id: str) -> str:

@@ -52,7 +52,6 @@ async def test_contract_code_signs_only_its_document_and_only_once(
                 conn,
                 services.keys,
                 factors,
-                lender_id=api.lender_id,
                 client_id=client,
                 contract_id=contract_id,
                 document_sha256=digest,
