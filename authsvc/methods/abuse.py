@@ -114,8 +114,7 @@ def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
         if counted >= limit:
             wait = max(1, int(at.window_start + VERIFY_WINDOW_S - at.now + 0.999))
             raise RateLimited(f"too many verifications for this {cap}", retry_after=wait, code="otp_verify_limited")
-    paused = int(seen.paused_until - at.now + 0.999) if seen.paused_until > at.now else 0
-    return Gate(paused, seen.failures > 0)
+    return Gate(seen.paused_for(at.now), seen.failures > 0)
 
 
 async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:

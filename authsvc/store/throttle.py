@@ -3,7 +3,7 @@
 Two kinds of row under one table, told apart by the scope's prefix:
 
 * fixed-window counters (`count`): "at most N sends per phone per hour";
-* failure counters (`fail` / `succeed` / `blocked_for`): after a few free wrong answers each further one
+* failure counters (`fail` / `succeed`, read with `peek`): after a few free wrong answers each further one
   imposes a doubling delay, capped, so a guesser slows to a crawl but nobody is ever locked out for good.
 
 Scopes hold keyed hashes (never a raw phone number or IP address), built by the caller.
@@ -84,6 +84,10 @@ class Peek:
     paused_until: int  # epoch seconds until which the failure scope is paused (0: not)
     failures: int  # wrong answers on record for the failure scope
 
+    def paused_for(self, now: float) -> int:
+        """Seconds until the failure scope accepts another attempt (0: go ahead)."""
+        return int(self.paused_until - now + 0.999) if self.paused_until > now else 0
+
     @classmethod
     def of(cls, row: Row, n: int) -> Peek:
         counts = tuple(row[f"peek_count{i}"] or 0 for i in range(n))
@@ -120,9 +124,6 @@ def window_of(now: float, window_s: int) -> int:
     return int(now // window_s) * window_s
 
 
-_FAILURES = Statement(
-    select(throttles.c.blocked_until, throttles.c.failures).where(throttles.c.scope == bindparam("scope"))
-)
 _first_failure = postgresql.insert(throttles).values(
     scope=bindparam("scope"), window_start=0, count=0, failures=1, blocked_until=0
 )
@@ -170,25 +171,6 @@ def count_statement(n: int) -> Statement:
         if n <= 16:
             _COUNT_MANY[n] = stmt
     return stmt
-
-
-async def blocked_for(conn: Conn, scopes: list[str], *, now: float | None = None) -> int:
-    """Seconds until every scope in ``scopes`` accepts another attempt (0: go ahead)."""
-    return (await failure_state(conn, scopes, now=now))[0]
-
-
-async def failure_state(conn: Conn, scopes: list[str], *, now: float | None = None) -> tuple[int, bool]:
-    """(seconds until every scope accepts another attempt, whether any holds wrong answers)."""
-    now = time.time() if now is None else now
-    tx = as_tx(conn)
-    wait, failed = 0, False
-    for scope in scopes:
-        row = await tx.one(_FAILURES, scope=scope)
-        if row is not None:
-            if row["blocked_until"] > now:
-                wait = max(wait, int(row["blocked_until"] - now + 0.999))
-            failed = failed or row["failures"] > 0
-    return wait, failed
 
 
 def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:

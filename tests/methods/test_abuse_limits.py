@@ -44,8 +44,10 @@ async def test_failures_block_then_a_success_forgives(engine: AsyncEngine) -> No
     async with engine.begin() as conn:
         imposed = [await throttle.fail(conn, "f:x", free=1, base_s=5, max_s=60, now=100.0) for _ in range(3)]
         assert imposed == [0, 5, 10]
-        assert await throttle.blocked_for(conn, ["f:x", "f:other"], now=101.0) == 9
-        assert await throttle.blocked_for(conn, ["f:x"], now=111.0) == 0
+        paused = await throttle.peek_at(conn, [], "f:x", window_start=0)
+        untouched = await throttle.peek_at(conn, [], "f:other", window_start=0)
+        assert (paused.paused_for(101.0), untouched.paused_for(101.0)) == (9, 0)
+        assert paused.paused_for(111.0) == 0 and paused.failures == 3
         await throttle.succeed(conn, "f:x")
         assert await throttle.fail(conn, "f:x", free=1, base_s=5, max_s=60, now=200.0) == 0
 
