@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from authsvc import error_codes
 from authsvc.api.state import SETTINGS
 from authsvc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
@@ -27,13 +28,13 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"send the body as application/json (got {request.content_type or 'none'})",
-            code="wrong_content_type",
+            code=error_codes.WRONG_CONTENT_TYPE,
         )
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
-            f"request body exceeds {request.app[SETTINGS].server.max_body_bytes} bytes", code="body_too_large"
+            f"request body exceeds {request.app[SETTINGS].server.max_body_bytes} bytes", code=error_codes.BODY_TOO_LARGE
         ) from exc
 
 
@@ -52,10 +53,11 @@ def parse(model: type[T] | Any, raw: bytes, context: dict[str, Any] | None = Non
             for e in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         if any(e["code"] == "malformed_json" for e in errors):
-            raise BadRequest("request body is not valid JSON", code="malformed_json") from exc
+            raise BadRequest("request body is not valid JSON", code=error_codes.MALFORMED_JSON) from exc
+        # One reason shared by every field error names the whole answer when the catalogue has it (a 422
+        # code); pydantic's own types (string_too_short, ...) stay field-level, under validation_failed.
         codes = {e["code"] for e in errors}
-        code = codes.pop() if len(codes) == 1 else "validation_failed"
-        if code in ("model_type", "model_attributes_type", "union_tag_invalid", "union_tag_not_found"):
-            code = "validation_failed"
+        only = error_codes.CATALOGUE.get(codes.pop()) if len(codes) == 1 else None
+        code = only if only is not None and only.status == 422 else error_codes.VALIDATION_FAILED
         summary = "; ".join(f"{e['loc']}: {e['message']}" for e in errors[:5])
         raise ValidationFailed(summary, code=code, errors=errors) from exc

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
@@ -45,7 +46,7 @@ def _context(request: web.Request) -> dict[str, Any]:
 def _client_id(request: web.Request) -> str:
     client_id = request.match_info["client_id"]
     if len(client_id) > 64:
-        raise NotFound("no such client", code="client_not_found")
+        raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     return client_id
 
 
@@ -54,7 +55,7 @@ async def create_client(request: web.Request) -> web.Response:
     lender = current_lender(request)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not (0 < len(key) <= 200 and key.isprintable() and key.isascii() and " " not in key):
-        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters", code="bad_idempotency_key")
+        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters", code=error_codes.BAD_IDEMPOTENCY_KEY)
     raw = await read_body(request)
     payload: IndividualIn | LegalEntityIn = parse(ClientIn, raw, _context(request))
     status, body, replayed = await services.registry.register(
@@ -81,7 +82,7 @@ async def patch_client(request: web.Request) -> web.Response:
     except ValueError:
         keys = None
     if isinstance(keys, dict) and ({"iin", "bin"} & keys.keys()):
-        raise ValidationFailed("IIN and BIN can never be changed (R-6.7)", code="iin_immutable")
+        raise ValidationFailed("IIN and BIN can never be changed (R-6.7)", code=error_codes.IIN_IMMUTABLE)
     patch: ClientPatch = parse(ClientPatch, raw)
     out = await services.registry.change_contact(current_lender(request).id, _client_id(request), patch)
     return web.json_response(text=out.model_dump_json())

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
@@ -96,10 +97,10 @@ def _options(request: web.Request, body: _VerifyIn) -> tuple[datetime | None, Re
     if body.validation_time is not None and not request.app[SERVICES].settings.pki.test_mode_time_allowed:
         raise ValidationFailed(
             "validation_time is accepted only in test mode ([pki] test_mode_time_allowed)",
-            code="validation_time_not_allowed",
+            code=error_codes.VALIDATION_TIME_NOT_ALLOWED,
         )
     if body.validation_time is not None and body.validation_time.tzinfo is None:
-        raise ValidationFailed("validation_time needs a time zone", code="validation_time_naive")
+        raise ValidationFailed("validation_time needs a time zone", code=error_codes.VALIDATION_TIME_NAIVE)
     order: RevocationChoice = "policy"
     if body.revocation_check is not None:
         order = order_for(["ocsp" if s.upper() == "OCSP" else "crl" for s in body.revocation_check])
@@ -155,7 +156,7 @@ async def eds_step(request: web.Request) -> web.Response:
     if replayed:
         raise Conflict(
             "this signature or challenge was already used (R-12.3)",
-            code="replay",
+            code=error_codes.REPLAY,
             reasons=outcome.reasons,
             step_id=outcome.step_id,
         )

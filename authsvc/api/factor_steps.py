@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
 from authsvc.api.state import Services
@@ -51,7 +52,7 @@ def client_ip(given: str | None, request: web.Request) -> str:
     try:
         return str(ipaddress.ip_address(given))
     except ValueError as exc:
-        raise ValidationFailed("client_ip is not an IP address", code="bad_client_ip") from exc
+        raise ValidationFailed("client_ip is not an IP address", code=error_codes.BAD_CLIENT_IP) from exc
 
 
 async def pending(conn: Conn, lender_id: str, request: web.Request) -> identifications.Identification:
@@ -63,9 +64,9 @@ async def pending(conn: Conn, lender_id: str, request: web.Request) -> identific
 def still_pending(ident: identifications.Identification | None) -> identifications.Identification:
     """``ident`` if it exists (404 else) and is still pending and unexpired (409 else)."""
     if ident is None:
-        raise NotFound("no such identification", code="identification_not_found")
+        raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
     if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
-        raise Conflict("the identification is completed, failed or expired", code="identification_closed")
+        raise Conflict("the identification is completed, failed or expired", code=error_codes.IDENTIFICATION_CLOSED)
     return ident
 
 

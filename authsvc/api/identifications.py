@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
@@ -74,7 +75,7 @@ async def open_identification(request: web.Request) -> web.Response:
     body: IdentificationIn = parse(IdentificationIn, await read_body(request))
     async with services.engine.begin() as conn:
         if await client_store.get(conn, lender.id, body.client_id) is None:
-            raise NotFound("no such client", code="client_not_found")
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
         ident = await identifications.open_(conn, lender.id, body.client_id, body.operation, IDENTIFICATION_TTL_S)
         await audit.append(
             conn,
@@ -93,7 +94,7 @@ async def get_identification(request: web.Request) -> web.Response:
     async with services.engine.connect() as conn:
         ident = await identifications.get(conn, current_lender(request).id, ident_id[:64])
         if ident is None:
-            raise NotFound("no such identification", code="identification_not_found")
+            raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
         taken = await steps.of(conn, ident.id)
     return web.json_response(text=_out(ident, taken).model_dump_json())
 

@@ -9,10 +9,11 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
+from authsvc import error_codes
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
 from authsvc.api.state import LIVENESS, SERVICES
-from authsvc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from authsvc.methods.liveness import Upload
 
 IDENT = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
@@ -69,7 +70,7 @@ async def issue_script(request: web.Request) -> web.Response:
 async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> tuple[str, Upload]:
     """Stream the multipart body under the caps: nothing larger is ever held or decoded."""
     if request.content_type != "multipart/form-data":
-        raise UnsupportedMediaType("send the capture as multipart/form-data", code="wrong_content_type")
+        raise UnsupportedMediaType("send the capture as multipart/form-data", code=error_codes.WRONG_CONTENT_TYPE)
     fields: dict[str, bytes] = {}
     frames: list[bytes] = []
     total = 0
@@ -82,31 +83,35 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
                 "frame",
                 "timestamps_ms",
             ):
-                raise BadRequest(f"unexpected part {getattr(part, 'name', None)!r}", code="unknown_field")
+                raise ValidationFailed(
+                    f"unexpected part {getattr(part, 'name', None)!r}", code=error_codes.UNKNOWN_FIELD
+                )
             data = bytearray()
             while chunk := await part.read_chunk(1 << 16):
                 total += len(chunk)
                 if total > max_bytes:
-                    raise PayloadTooLarge(f"capture larger than {max_bytes} bytes", code="capture_too_large")
+                    raise PayloadTooLarge(f"capture larger than {max_bytes} bytes", code=error_codes.CAPTURE_TOO_LARGE)
                 data += chunk
             if part.name == "frame":
                 frames.append(bytes(data))
                 if len(frames) > max_frames:
-                    raise PayloadTooLarge(f"more than {max_frames} frames", code="capture_too_large")
+                    raise PayloadTooLarge(f"more than {max_frames} frames", code=error_codes.CAPTURE_TOO_LARGE)
             else:
                 fields[part.name] = bytes(data)
+    except AuthsvcError:  # ours (unknown_field, capture_too_large) are answers, not a broken body
+        raise
     except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         # aiohttp reports broken part headers as HttpProcessingError (found by the schemathesis fuzzing)
-        raise BadRequest("malformed multipart body", code="malformed_multipart") from exc
+        raise BadRequest("malformed multipart body", code=error_codes.MALFORMED_MULTIPART) from exc
     challenge_id = fields.get("challenge_id", b"").decode(errors="replace").strip()
     if not challenge_id:
-        raise ValidationFailed("challenge_id is required", code="missing_field")
+        raise ValidationFailed("challenge_id is required", code=error_codes.MISSING_FIELD)
     if "video" in fields and frames:
-        raise ValidationFailed("send either a video or frames, not both", code="validation_failed")
+        raise ValidationFailed("send either a video or frames, not both", code=error_codes.VALIDATION_FAILED)
     if "video" in fields:
         return challenge_id, fields["video"]
     if not frames:
-        raise ValidationFailed("send a video or frames", code="missing_field")
+        raise ValidationFailed("send a video or frames", code=error_codes.MISSING_FIELD)
     try:
         times = json.loads(fields.get("timestamps_ms", b""))
         if not (isinstance(times, list) and len(times) == len(frames)):
@@ -114,7 +119,7 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
         stamps = [float(t) for t in times]
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
-            "timestamps_ms must be a JSON list with one time per frame", code="bad_timestamps"
+            "timestamps_ms must be a JSON list with one time per frame", code=error_codes.BAD_TIMESTAMPS
         ) from exc
     return challenge_id, list(zip(frames, stamps, strict=True))
 

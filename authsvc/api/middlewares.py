@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
+from authsvc import error_codes
 from authsvc.api.problem import from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SERVICES, Services
@@ -87,18 +88,12 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         except DATABASE_ERRORS:
             log.exception("database error")
             response = problem_response(
-                503,
-                "database_unavailable",
-                "Service unavailable",
-                "the database did not answer; retry",
-                request_id=rid,
+                error_codes.DATABASE_UNAVAILABLE, "the database did not answer; retry", request_id=rid
             )
             response.headers["Retry-After"] = "1"
         except Exception:
             log.exception("unhandled error")
-            response = problem_response(
-                500, "internal_error", "Internal error", "unexpected error; it was logged", request_id=rid
-            )
+            response = problem_response(error_codes.INTERNAL_ERROR, "unexpected error; it was logged", request_id=rid)
         response.headers["X-Request-Id"] = rid
         elapsed = time.perf_counter() - started
         route = _route(request)
@@ -120,15 +115,17 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 _HTTP_CODES = {
-    404: ("not_found", "Not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    413: ("body_too_large", "Payload too large"),
+    400: error_codes.BAD_REQUEST,
+    404: error_codes.NOT_FOUND,
+    405: error_codes.METHOD_NOT_ALLOWED,
+    413: error_codes.BODY_TOO_LARGE,
 }
 
 
 def _http_problem(exc: web.HTTPException, rid: str) -> web.Response:
-    code, title = _HTTP_CODES.get(exc.status, ("http_error", exc.reason))
-    resp = problem_response(exc.status, code, title, exc.reason, request_id=rid)
+    # aiohttp raises only these here; any other is answered under one generic code (one code, one status).
+    code = _HTTP_CODES.get(exc.status, error_codes.HTTP_ERROR if exc.status < 500 else error_codes.INTERNAL_ERROR)
+    resp = problem_response(code, exc.reason, request_id=rid)
     if exc.status == 405 and "Allow" in exc.headers:
         resp.headers["Allow"] = exc.headers["Allow"]
     return resp
@@ -183,7 +180,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     "peer": request.remote,
                 },
             )
-        raise Unauthorized("send a valid lender API key as 'Authorization: Bearer <key>'", code="unauthorized")
+        raise Unauthorized(
+            "send a valid lender API key as 'Authorization: Bearer <key>'", code=error_codes.UNAUTHORIZED
+        )
     rl = services.settings.rate_limit
     wait = request.app[RATE_LIMITER].hit(lender.id)
     if wait:

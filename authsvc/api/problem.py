@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: the one shape of every error answer."""
+"""RFC 9457 problem details: the one shape of every error answer.
+
+Each answer's ``code`` is an entry of ``authsvc.error_codes``: its status, ``title`` and ``hint`` (how to fix
+it) come from the entry, and ``type`` is the code's own URI.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from authsvc.error_codes import Code
 from authsvc.errors import AuthsvcError, RateLimited
 
 PROBLEM_TYPE = "application/problem+json"
@@ -21,33 +26,39 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    type: str
+    type: str = Field(description="the code's URI: " + TYPE_BASE + "<code>")
     title: str
     status: int
     detail: str
-    code: str = Field(description="stable machine code")
+    code: str = Field(description="stable machine code (see the x-error-codes list of each answer)")
+    hint: str | None = Field(default=None, description="how to fix it: the catalogue's sentence for the code")
     request_id: str | None = None
     errors: list[FieldError] | None = None
 
 
-def problem_response(
-    status: int, code: str, title: str, detail: str, *, request_id: str | None = None, **extra: Any
-) -> web.Response:
+def type_uri(code: str) -> str:
+    return TYPE_BASE + code
+
+
+def problem_response(code: Code, detail: str, *, request_id: str | None = None, **extra: Any) -> web.Response:
     body: dict[str, Any] = {
-        "type": TYPE_BASE + code,
-        "title": title,
-        "status": status,
+        "type": type_uri(code),
+        "title": code.heading,
+        "status": code.status,
         "detail": detail,
-        "code": code,
+        "code": str(code),
+        "hint": code.fix,
     }
     if request_id:
         body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
-    return web.Response(status=status, body=json.dumps(body, ensure_ascii=False).encode(), content_type=PROBLEM_TYPE)
+    return web.Response(
+        status=code.status, body=json.dumps(body, ensure_ascii=False).encode(), content_type=PROBLEM_TYPE
+    )
 
 
 def from_error(exc: AuthsvcError, request_id: str | None) -> web.Response:
-    resp = problem_response(exc.status, exc.code, exc.title, exc.detail, request_id=request_id, **exc.extra)
+    resp = problem_response(exc.code, exc.detail, request_id=request_id, **exc.extra)
     if isinstance(exc, RateLimited):
         resp.headers["Retry-After"] = str(exc.retry_after)
     return resp

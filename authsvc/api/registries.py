@@ -23,13 +23,14 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import IDENT_ID, StepResult, factors_of, json_answer, pending, read_optional, record
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
 from authsvc.api.state import LIVENESS, SERVICES
 from authsvc.audit.events import AuditEvent
-from authsvc.errors import BadRequest, Conflict, ValidationFailed
+from authsvc.errors import Conflict, ValidationFailed
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
 from authsvc.store import audit, evidence
 from authsvc.store.identifications import Identification
@@ -107,14 +108,14 @@ async def cdao_step(request: web.Request) -> web.Response:
         if best is None:
             raise ValidationFailed(
                 "no passed liveness capture (or its frame is past retention): send image_base64 or pass liveness first",
-                code="no_live_capture",
+                code=error_codes.NO_LIVE_CAPTURE,
             )
         image = best
     else:
         try:
             image = base64.b64decode(body.image_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise BadRequest("image_base64 is not valid base64", code="bad_base64") from exc
+            raise ValidationFailed("image_base64 is not valid base64", code=error_codes.BAD_BASE64) from exc
     try:
         verdict = await cdao.identify_face(factors_of(services), iin=person.iin, image=image, request_id=ident.id)
     except cdao.PERSON_SIDE as exc:
@@ -125,7 +126,7 @@ async def cdao_step(request: web.Request) -> web.Response:
         await pending(conn, ident.lender_id, request)
         # one capture identifies once; a second submission of the same image is a replay.
         if not await evidence.claim(conn, "cdao_image", hashlib.sha256(image).digest(), ident.id):
-            raise Conflict("this image was already used for an identification", code="evidence_reused")
+            raise Conflict("this image was already used for an identification", code=error_codes.EVIDENCE_REUSED)
         result = await record(conn, services, ident, "cdao", verdict.passed, verdict.details())
     return json_answer(result)
 
@@ -152,10 +153,10 @@ async def payout_step(request: web.Request) -> web.Response:
     ident, person = await _subject(request)
     given = [v for v in (body.iban, body.card_number, body.card_token) if v]
     if len(given) > 1:
-        raise ValidationFailed("give one of iban, card_number, card_token", code="one_payment_instrument")
+        raise ValidationFailed("give one of iban, card_number, card_token", code=error_codes.ONE_PAYMENT_INSTRUMENT)
     iban = body.iban or (person.iban if not given else None)
     if not (iban or body.card_number or body.card_token):
-        raise ValidationFailed("the client has no IBAN on file; give one", code="payout_instrument_missing")
+        raise ValidationFailed("the client has no IBAN on file; give one", code=error_codes.PAYOUT_INSTRUMENT_MISSING)
     ownership = await payout.confirm_account(
         factors_of(services), iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
     )

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     IDENT_ID,
@@ -169,7 +170,9 @@ async def verify_password(request: web.Request) -> web.Response:
     async with services.engine.begin() as conn:
         ident = await pending(conn, lender.id, request)
         if ident.operation.value != "login":
-            raise ValidationFailed("a password is a step of a login identification (R-6.5)", code="wrong_operation")
+            raise ValidationFailed(
+                "a password is a step of a login identification (R-6.5)", code=error_codes.WRONG_OPERATION
+            )
         check, rehashed = await password_login.verify_password(
             conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
         )
@@ -177,7 +180,7 @@ async def verify_password(request: web.Request) -> web.Response:
     if not check.ok:
         raise ValidationFailed(
             "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
-            code="password_rejected",
+            code=error_codes.PASSWORD_REJECTED,
             retry_after=check.retry_after,
         )
     return json_answer(result)
@@ -188,7 +191,7 @@ async def sms_receipt(request: web.Request) -> web.Response:
     factors = factors_of(services)
     if not factors.settings.sms_receipt_secret:
         # Unsigned receipts could mark any message failed and make us send it again: refuse them.
-        raise Unauthorized("delivery receipts are accepted only when signed", code="receipts_not_configured")
+        raise Unauthorized("delivery receipts are accepted only when signed", code=error_codes.RECEIPTS_NOT_CONFIGURED)
     body = await request.read()
     matched = await sms_queue.apply_receipt(services.engine, factors, body, request.headers.get("X-Signature"))
     return json_answer(ReceiptOut(matched=matched))

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import client_ip, factors_of, json_answer
 from authsvc.api.middlewares import current_lender
@@ -81,7 +82,7 @@ async def _client(request: web.Request) -> str:
     client_id = request.match_info["client_id"][:64]
     async with services.engine.connect() as conn:
         if await client_store.get(conn, current_lender(request).id, client_id) is None:
-            raise NotFound("no such client", code="client_not_found")
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     return client_id
 
 
@@ -136,13 +137,13 @@ async def confirm_totp(request: web.Request) -> web.Response:
 
 def _seed(body: TokenIn) -> bytes:
     if (body.seed_hex is None) == (body.seed_base32 is None):
-        raise ValidationFailed("give exactly one of seed_hex, seed_base32", code="token_seed_missing")
+        raise ValidationFailed("give exactly one of seed_hex, seed_base32", code=error_codes.TOKEN_SEED_MISSING)
     if body.seed_base32 is not None:
         return parse_base32_secret(body.seed_base32)
     try:
         return bytes.fromhex(body.seed_hex or "")
     except (ValueError, binascii.Error) as exc:
-        raise ValidationFailed("seed_hex is not hexadecimal", code="otp_bad_secret") from exc
+        raise ValidationFailed("seed_hex is not hexadecimal", code=error_codes.OTP_BAD_SECRET) from exc
 
 
 async def import_token(request: web.Request) -> web.Response:
@@ -178,7 +179,7 @@ async def assign_token(request: web.Request) -> web.Response:
     body: AssignIn = parse(AssignIn, await read_body(request))
     async with services.engine.begin() as conn:
         if await client_store.get(conn, lender.id, body.client_id) is None:
-            raise NotFound("no such client", code="client_not_found")
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
         token_id = await tokens.assign_hotp(
             conn, services.keys, lender_id=lender.id, serial=request.match_info["serial"][:64], client_id=body.client_id
         )
@@ -204,7 +205,9 @@ async def resync_token(request: web.Request) -> web.Response:
                 conn, services.keys, AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
             )
     if not ok:
-        raise ValidationFailed("the two codes are not consecutive codes of this token", code="token_resync_failed")
+        raise ValidationFailed(
+            "the two codes are not consecutive codes of this token", code=error_codes.TOKEN_RESYNC_FAILED
+        )
     return json_answer(TokenState(token_id=token.id, status=token.status))
 
 

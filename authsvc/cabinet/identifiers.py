@@ -12,6 +12,9 @@ from datetime import date
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from authsvc import error_codes
+from authsvc.error_codes import Code
+
 # NCA's test PKI issues these numbers, which fail the check digit (KZ-PKI.md §5); accepted only in test mode.
 NCA_TEST_IDENTIFIERS = frozenset({"123456789011", "123456789012", "123456789021"})
 
@@ -20,7 +23,7 @@ _W2 = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 
 
 class IdentifierError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -48,35 +51,37 @@ class CheckedNumber:
 def check_iin(number: str, *, test_pki: bool, kind: str = "IIN") -> CheckedNumber:
     """Validate an IIN (or BIN with kind='BIN'): 12 digits and the check digit; NCA test numbers in test mode."""
     if not re.fullmatch(r"\d{12}", number):
-        raise IdentifierError("invalid_format", f"{kind} must be exactly 12 digits")
+        raise IdentifierError(error_codes.INVALID_FORMAT, f"{kind} must be exactly 12 digits")
     if is_valid_iin_bin(number):
         if kind == "IIN":
             _check_iin_birth(number)
         return CheckedNumber(number, test_pki=False)
     if test_pki and number in NCA_TEST_IDENTIFIERS:
         return CheckedNumber(number, test_pki=True)
-    raise IdentifierError("bad_checksum", f"{kind} check digit does not match")
+    raise IdentifierError(error_codes.BAD_CHECKSUM, f"{kind} check digit does not match")
 
 
 def _check_iin_birth(number: str) -> None:
     century = {"1": 1800, "2": 1800, "3": 1900, "4": 1900, "5": 2000, "6": 2000}.get(number[6])
     if century is None:
-        raise IdentifierError("invalid_format", "IIN century/sex digit must be 1-6")
+        raise IdentifierError(error_codes.INVALID_FORMAT, "IIN century/sex digit must be 1-6")
     try:
         date(century + int(number[0:2]), int(number[2:4]), int(number[4:6]))
     except ValueError as exc:
-        raise IdentifierError("invalid_format", "IIN does not start with a valid birth date") from exc
+        raise IdentifierError(error_codes.INVALID_FORMAT, "IIN does not start with a valid birth date") from exc
 
 
 def normalise_iban(value: str) -> str:
     """Upper-case, spaces removed; KZ, 20 characters, ISO 7064 mod-97 = 1."""
     iban = re.sub(r"\s+", "", value).upper()
     if not re.fullmatch(r"KZ\d{2}\d{3}[0-9A-Z]{13}", iban):
-        raise IdentifierError("invalid_format", "IBAN must be KZ + 2 check digits + 3-digit bank code + 13 characters")
+        raise IdentifierError(
+            error_codes.INVALID_FORMAT, "IBAN must be KZ + 2 check digits + 3-digit bank code + 13 characters"
+        )
     rearranged = iban[4:] + iban[:4]
     numeric = "".join(str(int(c, 36)) for c in rearranged)
     if int(numeric) % 97 != 1:
-        raise IdentifierError("bad_checksum", "IBAN check digits do not match")
+        raise IdentifierError(error_codes.BAD_CHECKSUM, "IBAN check digits do not match")
     return iban
 
 
@@ -93,9 +98,9 @@ def luhn_ok(number: str) -> bool:
 def normalise_card(value: str) -> str:
     number = re.sub(r"[\s-]+", "", value)
     if not re.fullmatch(r"\d{13,19}", number):
-        raise IdentifierError("invalid_format", "card number must be 13-19 digits")
+        raise IdentifierError(error_codes.INVALID_FORMAT, "card number must be 13-19 digits")
     if not luhn_ok(number):
-        raise IdentifierError("bad_checksum", "card number fails the Luhn check")
+        raise IdentifierError(error_codes.BAD_CHECKSUM, "card number fails the Luhn check")
     return number
 
 
@@ -107,9 +112,9 @@ def normalise_phone(value: str) -> str:
     try:
         parsed = phonenumbers.parse(raw, "KZ")
     except NumberParseException as exc:
-        raise IdentifierError("invalid_format", "phone number cannot be parsed") from exc
+        raise IdentifierError(error_codes.INVALID_FORMAT, "phone number cannot be parsed") from exc
     if not phonenumbers.is_valid_number_for_region(parsed, "KZ"):
-        raise IdentifierError("invalid_phone", "not a valid Kazakh phone number")
+        raise IdentifierError(error_codes.INVALID_PHONE, "not a valid Kazakh phone number")
     if phonenumbers.number_type(parsed) not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
-        raise IdentifierError("not_mobile", "phone number is not a Kazakh mobile number")
+        raise IdentifierError(error_codes.NOT_MOBILE, "phone number is not a Kazakh mobile number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from authsvc import error_codes
 from authsvc.cabinet.identifiers import IdentifierError
 
 IMAGE_TYPES = {"image/jpeg", "image/png"}
@@ -42,7 +43,7 @@ def decode_base64(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise IdentifierError("bad_base64", "not valid base64") from exc
+        raise IdentifierError(error_codes.BAD_BASE64, "not valid base64") from exc
 
 
 def sniff(data: bytes) -> str | None:
@@ -59,17 +60,17 @@ def check_media(text: str, declared: str, allowed: set[str], limits: MediaLimits
     """Decode and check one upload; raises IdentifierError with a stable code."""
     # Reject before decoding when the base64 alone is already too large.
     if len(text) > (limits.max_bytes * 4) // 3 + 4:
-        raise IdentifierError("file_too_large", f"file larger than {limits.max_bytes} bytes")
+        raise IdentifierError(error_codes.FILE_TOO_LARGE, f"file larger than {limits.max_bytes} bytes")
     data = decode_base64(text)
     if not data:
-        raise IdentifierError("empty_file", "file is empty")
+        raise IdentifierError(error_codes.EMPTY_FILE, "file is empty")
     if len(data) > limits.max_bytes:
-        raise IdentifierError("file_too_large", f"file larger than {limits.max_bytes} bytes")
+        raise IdentifierError(error_codes.FILE_TOO_LARGE, f"file larger than {limits.max_bytes} bytes")
     actual = sniff(data)
     if actual not in allowed:
-        raise IdentifierError("unsupported_file_type", f"content must be one of {sorted(allowed)}")
+        raise IdentifierError(error_codes.UNSUPPORTED_FILE_TYPE, f"content must be one of {sorted(allowed)}")
     if actual != declared:
-        raise IdentifierError("content_type_mismatch", f"content is {actual}, declared {declared}")
+        raise IdentifierError(error_codes.CONTENT_TYPE_MISMATCH, f"content is {actual}, declared {declared}")
     width = height = None
     if actual in IMAGE_TYPES:
         width, height = _image_size(data, limits)
@@ -85,13 +86,13 @@ def _image_size(data: bytes, limits: MediaLimits) -> tuple[int, int]:
                 width, height = img.size
                 img.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise IdentifierError("image_too_large", "image has too many pixels") from exc
+        raise IdentifierError(error_codes.IMAGE_TOO_LARGE, "image has too many pixels") from exc
     except Exception as exc:  # Pillow raises many types for corrupt files
-        raise IdentifierError("corrupt_image", "image cannot be read") from exc
+        raise IdentifierError(error_codes.CORRUPT_IMAGE, "image cannot be read") from exc
     if width * height > limits.max_pixels:
-        raise IdentifierError("image_too_large", f"image larger than {limits.max_pixels} pixels")
+        raise IdentifierError(error_codes.IMAGE_TOO_LARGE, f"image larger than {limits.max_pixels} pixels")
     if min(width, height) < limits.min_side:
-        raise IdentifierError("image_too_small", f"image sides must be at least {limits.min_side} pixels")
+        raise IdentifierError(error_codes.IMAGE_TOO_SMALL, f"image sides must be at least {limits.min_side} pixels")
     return width, height
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from authsvc import error_codes
 from authsvc.cabinet.identifiers import (
     IdentifierError,
     check_iin,
@@ -53,7 +54,7 @@ class IdDocument(Strict):
     @classmethod
     def _not_expired(cls, value: date, info: ValidationInfo) -> date:
         if value <= _today(info):
-            raise PydanticCustomError("document_expired", "identity document has expired")
+            raise PydanticCustomError(error_codes.DOCUMENT_EXPIRED, "identity document has expired")
         return value
 
 
@@ -120,7 +121,7 @@ class _Contact(Strict):
     def _payout(self) -> Any:
         if self.bank_account is None and self.card is None and not self.payout_via_terminal:
             raise PydanticCustomError(
-                "payout_details_required", "give bank_account and/or card, or payout_via_terminal"
+                error_codes.PAYOUT_DETAILS_REQUIRED, "give bank_account and/or card, or payout_via_terminal"
             )
         return self
 
@@ -180,7 +181,7 @@ class LegalEntityIn(_Contact):
         missing = needed - kinds
         if missing:
             raise PydanticCustomError(
-                "documents_missing", "missing scans: {missing}", {"missing": ", ".join(sorted(missing))}
+                error_codes.DOCUMENTS_MISSING, "missing scans: {missing}", {"missing": ", ".join(sorted(missing))}
             )
         return self
 
@@ -204,7 +205,7 @@ class ClientPatch(Strict):
     @model_validator(mode="after")
     def _something(self) -> Any:
         if self.phone is None and self.bank_account is None and self.card is None:
-            raise PydanticCustomError("nothing_to_change", "give phone, bank_account or card")
+            raise PydanticCustomError(error_codes.NOTHING_TO_CHANGE, "give phone, bank_account or card")
         return self
 
 

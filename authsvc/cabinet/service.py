@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authsvc import error_codes
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet import masking
 from authsvc.cabinet.identifiers import IdentifierError
@@ -78,13 +79,15 @@ class Registry:
         if reasons:
             raise ValidationFailed(
                 "photo does not meet R-6.1: " + ", ".join(reasons),
-                code="photo_rejected",
+                code=error_codes.PHOTO_REJECTED,
                 errors=[{"loc": "photo", "code": r, "message": r} for r in reasons],
             )
         files = [("photo", photo)]
         if isinstance(payload, LegalEntityIn):
             if len(payload.documents) > self.limits.scans_max_count:
-                raise ValidationFailed(f"at most {self.limits.scans_max_count} documents", code="too_many_documents")
+                raise ValidationFailed(
+                    f"at most {self.limits.scans_max_count} documents", code=error_codes.TOO_MANY_DOCUMENTS
+                )
             for i, scan in enumerate(payload.documents):
                 files.append((scan.kind, self._media(scan, SCAN_TYPES, scan_limits, f"documents.{i}")))
         return files
@@ -134,7 +137,9 @@ class Registry:
             except IntegrityError as exc:
                 await conn.rollback()
                 what = "IIN" if payload.kind == "individual" else "BIN"
-                raise Conflict(f"this lender already has a client with this {what}", code="duplicate_client") from exc
+                raise Conflict(
+                    f"this lender already has a client with this {what}", code=error_codes.DUPLICATE_CLIENT
+                ) from exc
             for frow, data in file_rows:
                 await store.insert_file(conn, client_id, frow, cipher.seal(f"file:{frow.id}", data))
             await audit.append(
@@ -162,16 +167,20 @@ class Registry:
         stored = await idempotency.fetch(conn, lender_id, key)
         await conn.rollback()
         if stored is None or stored.status == idempotency.PENDING:
-            raise Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_in_progress")
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress", code=error_codes.IDEMPOTENCY_IN_PROGRESS
+            )
         if stored.request_mac != request_mac:
-            raise Conflict("this Idempotency-Key was used for a different request", code="idempotency_key_reused")
+            raise Conflict(
+                "this Idempotency-Key was used for a different request", code=error_codes.IDEMPOTENCY_KEY_REUSED
+            )
         return stored.status, stored.body, True
 
     async def get(self, lender_id: str, client_id: str) -> ClientOut:
         async with self.engine.connect() as conn:
             row = await store.get(conn, lender_id, client_id)
             if row is None:
-                raise NotFound("no such client", code="client_not_found")
+                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             files = await store.files_of(conn, client_id)
         return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
 
@@ -180,7 +189,7 @@ class Registry:
         async with self.engine.connect() as conn:
             row = await store.get(conn, lender_id, client_id)
             if row is None:
-                raise NotFound("no such client", code="client_not_found")
+                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             found = await store.sealed_file(conn, client_id, "photo")
         if found is None:
             return None
@@ -204,7 +213,7 @@ class Registry:
             await conn.begin()
             row = await store.get(conn, lender_id, client_id)
             if row is None:
-                raise NotFound("no such client", code="client_not_found")
+                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             allowed = await idents.consume(
                 conn,
                 lender_id=lender_id,
@@ -227,7 +236,7 @@ class Registry:
                     )
                 raise ValidationFailed(
                     "changing phone or bank details needs a completed, unused change_contact identification (R-6.6)",
-                    code="identification_required",
+                    code=error_codes.IDENTIFICATION_REQUIRED,
                 )
             cipher = self._open(row)
             pii = cipher.unseal_json(PII, row.pii_sealed)
@@ -247,7 +256,7 @@ class Registry:
                 conn, row, pii_sealed=cipher.seal_json(PII, pii), card_token=token, card_last4=last4
             ):
                 await conn.rollback()
-                raise Conflict("the client changed meanwhile; retry", code="concurrent_update")
+                raise Conflict("the client changed meanwhile; retry", code=error_codes.CONCURRENT_UPDATE)
             await audit.append(
                 conn,
                 self.keys,

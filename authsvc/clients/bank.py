@@ -12,6 +12,7 @@ from typing import Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from authsvc import error_codes
 from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import ValidationFailed
 
@@ -46,7 +47,9 @@ class BankClient:
         number: the service then never handles a full card number."""
         given = {k: v for k, v in (("iban", iban), ("card_token", card_token), ("card_number", card_number)) if v}
         if len(given) != 1:
-            raise ValidationFailed("give exactly one of iban, card_token, card_number", code="one_payment_instrument")
+            raise ValidationFailed(
+                "give exactly one of iban, card_token, card_number", code=error_codes.ONE_PAYMENT_INSTRUMENT
+            )
         answer = await self._api.call("POST", "/v1/accounts/verify", {"iin": iin, **given}, idempotent=True)
         if answer.status != 200:
             raise self._api.rejected(answer)

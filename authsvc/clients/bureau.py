@@ -18,6 +18,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from authsvc import error_codes
 from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import Conflict, ValidationFailed
 
@@ -61,7 +62,7 @@ class BureauClient:
     async def refusal(self, iin: str) -> RefusalStatus:
         """Whether the client registered a voluntary refusal of loans; if so no loan may be issued."""
         if not (iin.isascii() and iin.isdigit() and len(iin) == 12):
-            raise ValidationFailed("an IIN is 12 digits", code="invalid_iin")
+            raise ValidationFailed("an IIN is 12 digits", code=error_codes.INVALID_IIN)
         answer = await self._api.call("GET", f"/v1/refusals/{quote(iin)}", idempotent=True)
         if answer.status != 200:
             raise self._api.rejected(answer)
@@ -70,7 +71,7 @@ class BureauClient:
     async def report_application(self, application: LoanApplication) -> ApplicationReceipt:
         """Report a loan application as it arrives (R-NB.7); safe to call again with the same id."""
         if not _APPLICATION_ID.fullmatch(application.application_id):
-            raise ValidationFailed("application ids are 1-64 of A-Z a-z 0-9 _ -", code="bad_application_id")
+            raise ValidationFailed("application ids are 1-64 of A-Z a-z 0-9 _ -", code=error_codes.BAD_APPLICATION_ID)
         body = {
             "application_id": application.application_id,
             "iin": application.iin,
@@ -82,7 +83,9 @@ class BureauClient:
         }
         answer = await self._api.call("POST", "/v1/applications", body, idempotent=True)
         if answer.status == 409:
-            raise Conflict("the bureau holds this application id with other data", code="bureau_application_conflict")
+            raise Conflict(
+                "the bureau holds this application id with other data", code=error_codes.BUREAU_APPLICATION_CONFLICT
+            )
         if answer.status not in (200, 201):
             raise self._api.rejected(answer)
         return self._api.parse(answer, ApplicationReceipt)

@@ -15,6 +15,7 @@ import base64
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import PayloadTooLarge, ValidationFailed
 
@@ -30,17 +31,17 @@ class BiometricResult(BaseModel):
 
 
 class CdaoPersonNotFound(ValidationFailed):
-    code = "cdao_person_not_found"
+    code = error_codes.CDAO_PERSON_NOT_FOUND
 
 
 class CdaoNoPhotoOnFile(ValidationFailed):
-    code = "cdao_no_photo_on_file"
+    code = error_codes.CDAO_NO_PHOTO_ON_FILE
 
 
 class CdaoPoorQuality(ValidationFailed):
     """The CDAO could not compare the photo; ``reason`` says why (no_face, several_faces, ...)."""
 
-    code = "cdao_poor_quality"
+    code = error_codes.CDAO_POOR_QUALITY
 
     def __init__(self, detail: str, *, reason: str) -> None:
         super().__init__(detail, reason=reason)
@@ -65,7 +66,7 @@ class CdaoClient:
         if answer.status == 404 and code == "no_photo_on_file":
             raise CdaoNoPhotoOnFile("the CDAO holds no photo for this person; identify another way")
         if answer.status == 413:
-            raise PayloadTooLarge("the photo is too large for the CDAO", code="file_too_large")
+            raise PayloadTooLarge("the photo is too large for the CDAO", code=error_codes.CDAO_PHOTO_TOO_LARGE)
         if answer.status == 422 and code == "poor_quality":
             error = answer.body.get("error")
             reason = error.get("reason") if isinstance(error, dict) else None

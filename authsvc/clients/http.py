@@ -23,6 +23,8 @@ from typing import Final
 
 import aiohttp
 
+from authsvc import error_codes
+from authsvc.error_codes import Code
 from authsvc.errors import UpstreamUnavailable
 
 __all__ = ["HttpClient", "HttpResponse", "RetryPolicy"]
@@ -53,7 +55,7 @@ class RetryPolicy:
 
 
 class _Retryable(Exception):
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: Code, detail: str) -> None:
         super().__init__(detail)
         self.code = code
 
@@ -146,9 +148,9 @@ class HttpClient:
             try:
                 response = await self._once(method, url, data, headers, time_limit)
                 if response.status in self._retry.retry_statuses:
-                    raise _Retryable("upstream_bad_response", f"{url} answered HTTP {response.status}")
+                    raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered HTTP {response.status}")
                 if 200 <= response.status < 300 and accept is not None and not accept(response):
-                    raise _Retryable("upstream_bad_response", f"{url} answered with an unusable body")
+                    raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered with an unusable body")
                 return response
             except _Retryable as exc:
                 last = exc
@@ -174,16 +176,18 @@ class HttpClient:
             ) as response:
                 declared = response.content_length
                 if declared is not None and declared > self._max_body:
-                    raise _Retryable("upstream_bad_response", f"{url} sent {declared} bytes, over the limit")
+                    raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} sent {declared} bytes, over the limit")
                 body = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     body += chunk
                     if len(body) > self._max_body:
-                        raise _Retryable("upstream_bad_response", f"{url} sent more than {self._max_body} bytes")
+                        raise _Retryable(
+                            error_codes.UPSTREAM_BAD_RESPONSE, f"{url} sent more than {self._max_body} bytes"
+                        )
                 return HttpResponse(response.status, bytes(body), response.content_type or "", str(response.url))
         except TimeoutError as exc:
-            raise _Retryable("upstream_timeout", f"{url} did not answer within {total} s") from exc
+            raise _Retryable(error_codes.UPSTREAM_TIMEOUT, f"{url} did not answer within {total} s") from exc
         except aiohttp.ClientPayloadError as exc:
-            raise _Retryable("upstream_bad_response", f"{url} sent a broken body: {exc}") from exc
+            raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} sent a broken body: {exc}") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise _Retryable("upstream_unreachable", f"{url} is unreachable: {type(exc).__name__}") from exc
+            raise _Retryable(error_codes.UPSTREAM_UNREACHABLE, f"{url} is unreachable: {type(exc).__name__}") from exc

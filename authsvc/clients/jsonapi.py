@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from authsvc import error_codes
 from authsvc.clients.http import HttpClient, HttpResponse, RetryPolicy
 from authsvc.errors import ConfigError, UpstreamUnavailable
 
@@ -39,7 +40,7 @@ class UpstreamRejected(UpstreamUnavailable):
     """The outside party answered 4xx to something it should have accepted."""
 
     status = 502
-    code = "upstream_rejected"
+    code = error_codes.UPSTREAM_REJECTED
     title = "Outside party rejected the request"
 
 
@@ -149,7 +150,7 @@ class JsonApi:
 
     def bad_response(self, detail: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(
-            f"{self.endpoint.name}: {detail}", code="upstream_bad_response", upstream=self.endpoint.name
+            f"{self.endpoint.name}: {detail}", code=error_codes.UPSTREAM_BAD_RESPONSE, upstream=self.endpoint.name
         )
 
     def rejected(self, answer: Answer) -> UpstreamRejected:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from authsvc import error_codes
 from authsvc.clients.http import HttpClient, HttpResponse
+from authsvc.error_codes import Code
 from authsvc.errors import UpstreamUnavailable
 from authsvc.pki.der import BadEncoding, decode_binary
 
@@ -40,7 +42,7 @@ class NcaClient:
         self._crl_timeout = crl_timeout  # the GOST CRL is ~19 MB
 
     @staticmethod
-    def _require_ok(response: HttpResponse, what: str, code: str) -> bytes:
+    def _require_ok(response: HttpResponse, what: str, code: Code) -> bytes:
         if response.status != 200:
             raise UpstreamUnavailable(
                 f"{what} at {response.url} answered HTTP {response.status}",
@@ -60,13 +62,13 @@ class NcaClient:
             idempotent=True,  # OCSP queries have no side effects
             accept=_looks_der,
         )
-        return self._require_ok(response, "OCSP responder", "ocsp_unavailable")
+        return self._require_ok(response, "OCSP responder", error_codes.OCSP_UNAVAILABLE)
 
     async def fetch_crl(self, url: str) -> bytes:
         """GET a CRL; returns DER (PEM is decoded). Signature and freshness are the caller's to check."""
         response = await self._http.get(url, time_limit=self._crl_timeout, accept=_looks_der_or_pem)
-        body = self._require_ok(response, "CRL", "crl_download_failed")
-        return self._der(body, "CRL", "crl_download_failed")
+        body = self._require_ok(response, "CRL", error_codes.CRL_DOWNLOAD_FAILED)
+        return self._der(body, "CRL", error_codes.CRL_DOWNLOAD_FAILED)
 
     async def timestamp(self, url: str, request_der: bytes) -> bytes:
         """POST an RFC 3161 TimeStampReq; returns the DER TimeStampResp (not yet validated)."""
@@ -79,16 +81,16 @@ class NcaClient:
             idempotent=True,  # a repeated query only yields another token
             accept=_looks_der,
         )
-        return self._require_ok(response, "time-stamp authority", "tsp_unavailable")
+        return self._require_ok(response, "time-stamp authority", error_codes.TSP_UNAVAILABLE)
 
     async def fetch_certificate(self, url: str) -> bytes:
         """GET a CA certificate named by an AIA caIssuers URL; DER or PEM in, DER out."""
         response = await self._http.get(url, time_limit=self._timeout, accept=_looks_der_or_pem)
-        body = self._require_ok(response, "CA certificate", "ca_certificate_unavailable")
-        return self._der(body, "CA certificate", "ca_certificate_unavailable")
+        body = self._require_ok(response, "CA certificate", error_codes.CA_CERTIFICATE_UNAVAILABLE)
+        return self._der(body, "CA certificate", error_codes.CA_CERTIFICATE_UNAVAILABLE)
 
     @staticmethod
-    def _der(body: bytes, what: str, code: str) -> bytes:
+    def _der(body: bytes, what: str, code: Code) -> bytes:
         try:
             return decode_binary(body, what=what)
         except BadEncoding as exc:

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from authsvc import error_codes
 from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import BadRequest, ConfigError, Unauthorized, UpstreamUnavailable
 
@@ -132,14 +133,16 @@ class SmsClient:
         """A delivery receipt a gateway POSTed to our callback URL.
 
         With a receipt secret configured, the ``X-Signature`` header must be the body's HMAC:
-        otherwise Unauthorized(code="bad_receipt_signature"). A body that is not a receipt is
-        BadRequest(code="bad_receipt").
+        otherwise Unauthorized(code=error_codes.BAD_RECEIPT_SIGNATURE). A body that is not a receipt is
+        BadRequest(code=error_codes.BAD_RECEIPT).
         """
         if self._receipt_secret is not None:
             expected = "sha256=" + hmac.new(self._receipt_secret, body, hashlib.sha256).hexdigest()
             if signature is None or not hmac.compare_digest(expected.encode(), signature.encode()):
-                raise Unauthorized("delivery receipt signature is missing or wrong", code="bad_receipt_signature")
+                raise Unauthorized(
+                    "delivery receipt signature is missing or wrong", code=error_codes.BAD_RECEIPT_SIGNATURE
+                )
         try:
             return DeliveryStatus.model_validate_json(body)
         except ValidationError as exc:
-            raise BadRequest("not a delivery receipt", code="bad_receipt") from exc
+            raise BadRequest("not a delivery receipt", code=error_codes.BAD_RECEIPT) from exc

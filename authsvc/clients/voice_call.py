@@ -16,6 +16,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from authsvc import error_codes
 from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import ValidationFailed
 
@@ -49,7 +50,7 @@ class VoiceCallClient:
     async def speak_code(self, to: str, code: str, *, client_ref: str, prompt: str | None = None) -> CallState:
         """Call ``to`` and read ``code`` out; the client types it into the lender's app."""
         if not (code.isascii() and code.isdigit() and 4 <= len(code) <= 10):
-            raise ValidationFailed("a spoken code is 4 to 10 digits", code="otp_malformed")
+            raise ValidationFailed("a spoken code is 4 to 10 digits", code=error_codes.OTP_MALFORMED)
         body: dict[str, Any] = {"to": to, "mode": "speak_code", "code": code, "client_ref": client_ref}
         if prompt:
             body["prompt"] = prompt
@@ -58,7 +59,7 @@ class VoiceCallClient:
     async def collect_digits(self, to: str, digits: int, *, client_ref: str, prompt: str | None = None) -> CallState:
         """Call ``to`` and ask the callee to press ``digits`` digits (e.g. the code shown on screen)."""
         if not 1 <= digits <= 12:
-            raise ValidationFailed("collect 1 to 12 digits", code="bad_digits")
+            raise ValidationFailed("collect 1 to 12 digits", code=error_codes.BAD_DIGITS)
         body: dict[str, Any] = {"to": to, "mode": "collect_digits", "digits": digits, "client_ref": client_ref}
         if prompt:
             body["prompt"] = prompt

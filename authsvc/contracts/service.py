@@ -20,11 +20,12 @@ from typing import Any
 
 from asn1crypto import x509
 
+from authsvc import error_codes
 from authsvc.api.state import Services
 from authsvc.audit.events import AuditEvent
 from authsvc.contracts.evidence import EdsEvidence, evidence_of, recheck_ocsp
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
-from authsvc.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from authsvc.errors import Conflict, NotFound, RecordTampered, UpstreamUnavailable, ValidationFailed
 from authsvc.methods import otp
 from authsvc.methods.eds import client_identity, holder_reasons, verifier_of
 from authsvc.methods.factors import Factors
@@ -70,11 +71,11 @@ async def create(
     services: Services, lender_id: str, client_id: str, document: bytes | None, sha256: bytes | None, title: str | None
 ) -> Contract:
     if document is None and sha256 is None:
-        raise ValidationFailed("give the document or its SHA-256", code="document_required")
+        raise ValidationFailed("give the document or its SHA-256", code=error_codes.DOCUMENT_REQUIRED)
     digest = hashlib.sha256(document).digest() if document is not None else sha256
     assert digest is not None
     if sha256 is not None and not hmac.compare_digest(sha256, digest):
-        raise ValidationFailed("sha256 is not the SHA-256 of the document", code="document_mismatch")
+        raise ValidationFailed("sha256 is not the SHA-256 of the document", code=error_codes.DOCUMENT_MISMATCH)
     contract_id = str(uuid.uuid4())
     cipher, wrapped = RecordCipher.new(services.keys, contract_id)
     now = datetime.now(UTC)
@@ -115,7 +116,7 @@ async def open_contract(services: Services, lender_id: str, contract_id: str) ->
     async with services.engine.connect() as conn:
         row = await store.get(conn, lender_id, contract_id[:64])
     if row is None:
-        raise NotFound("no such contract", code="contract_not_found")
+        raise NotFound("no such contract", code=error_codes.CONTRACT_NOT_FOUND)
     return _open(services, row)
 
 
@@ -153,11 +154,15 @@ async def sign_eds(
     """Accept the client's CMS over the document; raises ValidationFailed(signature_rejected) with reasons."""
     contract = await open_contract(services, lender_id, contract_id)
     if document is not None and not hmac.compare_digest(hashlib.sha256(document).digest(), contract.sha256):
-        raise ValidationFailed("the document is not the one registered for this contract", code="document_mismatch")
+        raise ValidationFailed(
+            "the document is not the one registered for this contract", code=error_codes.DOCUMENT_MISMATCH
+        )
     content = contract.document if contract.document is not None else document
     report = await verifier_of(services).verify_cms(cms_der, content=content, key_usage=SIGNING_KEY_USAGE)
     if report.detached and content is None:
-        raise ValidationFailed("a detached CMS over a hash-only contract needs the document", code="document_required")
+        raise ValidationFailed(
+            "a detached CMS over a hash-only contract needs the document", code=error_codes.DOCUMENT_REQUIRED
+        )
     reasons = list(report.reasons)
     if report.content is None or not hmac.compare_digest(hashlib.sha256(report.content).digest(), contract.sha256):
         reasons.append("document_mismatch")
@@ -179,12 +184,14 @@ async def sign_eds(
                 details={"method": "eds", "reasons": reasons},
             )
         raise ValidationFailed(
-            "the signature was not accepted: " + ", ".join(reasons), code="signature_rejected", reasons=reasons
+            "the signature was not accepted: " + ", ".join(reasons),
+            code=error_codes.SIGNATURE_REJECTED,
+            reasons=reasons,
         )
     async with services.engine.connect() as conn, conn.begin() as tx:
         if not await evidence.claim(conn, "contract_cms", hashlib.sha256(cms_der).digest(), contract.row.id):
             await tx.rollback()
-            raise Conflict("this CMS already signed a contract (R-12.3)", code="replay")
+            raise Conflict("this CMS already signed a contract (R-12.3)", code=error_codes.REPLAY)
     kept = evidence_of(cms_der, report.detached, signer)
     signature_id = await _store_signature(
         services, contract, "eds", json.loads(kept.model_dump_json()), document=document
@@ -233,7 +240,7 @@ async def sign_otp(services: Services, lender_id: str, contract_id: str, code: s
 
 def _factors(services: Services) -> Factors:
     if services.factors is None:
-        raise UpstreamUnavailable("one-time codes are not configured", code="otp_unavailable")
+        raise UpstreamUnavailable("one-time codes are not configured", code=error_codes.OTP_UNAVAILABLE)
     return services.factors
 
 
@@ -301,12 +308,12 @@ async def report(
     async with services.engine.connect() as conn:
         row = await store.get(conn, lender_id, contract_id[:64])
         if row is None:
-            raise NotFound("no such contract", code="contract_not_found")
+            raise NotFound("no such contract", code=error_codes.CONTRACT_NOT_FOUND)
         rows = await store.signatures_of(conn, row.id)
     try:
         contract = _open(services, row)
-    except ValueError:  # the sealed record fails authentication: it was altered in the database
-        raise Conflict("the stored contract fails its integrity check", code="contract_altered") from None
+    except RecordTampered:  # the sealed record fails authentication: it was altered in the database
+        raise Conflict("the stored contract fails its integrity check", code=error_codes.CONTRACT_ALTERED) from None
     intact = None
     if contract.document is not None:
         intact = hmac.compare_digest(hashlib.sha256(contract.document).digest(), contract.sha256)
@@ -314,7 +321,7 @@ async def report(
     for sig in rows:
         try:
             body = contract.cipher.unseal_json(_signature_field(sig.id), sig.sealed)
-        except ValueError:
+        except RecordTampered:
             checks.append(SignatureCheck(sig.id, sig.method, sig.signed_at, False, ["signature_record_altered"], {}))
             continue
         if body["method"] == "eds":

@@ -14,7 +14,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from authsvc import error_codes
 from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import RecordTampered
 
 NONCE_BYTES = 12
 
@@ -52,7 +54,9 @@ class RecordCipher:
         try:
             return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], self._aad(field))
         except InvalidTag as exc:
-            raise ValueError(f"ciphertext of {field!r} failed authentication") from exc
+            raise RecordTampered(
+                f"a stored record ({field}) failed authentication", code=error_codes.RECORD_TAMPERED
+            ) from exc
 
     def seal_json(self, field: str, value: Any) -> bytes:
         return self.seal(field, json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())

@@ -20,7 +20,7 @@ class KeyStore(Protocol):
         """Wrap a fresh 256-bit data key under the current key-encryption key."""
 
     def unwrap_data_key(self, wrapped: bytes, kek_id: str) -> bytes:
-        """Unwrap a data key; raises ``KeyError`` for an unknown ``kek_id`` and ``ValueError`` if tampered."""
+        """Unwrap a data key; raises ``KeyError`` for an unknown ``kek_id`` and ``RecordTampered`` if tampered."""
 
     def index_mac(self, purpose: str, value: str) -> bytes:
         """Keyed hash (HMAC-SHA256) for look-up indexes and tokens; ``purpose`` separates domains."""

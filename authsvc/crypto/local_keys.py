@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from authsvc.errors import ConfigError
+from authsvc import error_codes
+from authsvc.errors import ConfigError, RecordTampered
 
 FORMAT_VERSION = 1
 
@@ -62,7 +63,9 @@ class LocalKeyStore:
         try:
             return aes_key_unwrap(self.keks[kek_id], wrapped)
         except InvalidUnwrap as exc:
-            raise ValueError("data key failed to unwrap (tampered or wrong key)") from exc
+            raise RecordTampered(
+                "a stored data key failed to unwrap (tampered or wrong key)", code=error_codes.RECORD_TAMPERED
+            ) from exc
 
     def index_mac(self, purpose: str, value: str) -> bytes:
         return hmac.new(self.index_key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from authsvc import error_codes
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited, ValidationFailed
@@ -37,7 +38,7 @@ async def count_send(
     phone: str,
     ip: str,
 ) -> None:
-    """Count one code sent against every cap at once; raises RateLimited(code="otp_send_limited") over
+    """Count one code sent against every cap at once; raises RateLimited(code=error_codes.OTP_SEND_LIMITED) over
     any of them (the caller's transaction then rolls back, so a refused send counts nowhere)."""
     limits = {
         scope(keys, "send-client", client_id): s.send_limit_per_client,
@@ -47,7 +48,9 @@ async def count_send(
     }
     wait = await throttle.count_many(conn, limits, window_s=s.send_window_s)
     if wait:
-        raise RateLimited("too many codes were requested; try again later", retry_after=wait, code="otp_send_limited")
+        raise RateLimited(
+            "too many codes were requested; try again later", retry_after=wait, code=error_codes.OTP_SEND_LIMITED
+        )
 
 
 def ip_mac(keys: KeyStore, ip: str) -> str:
@@ -113,7 +116,9 @@ def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
     for cap, counted, limit in zip(VERIFY_CAPS, seen.counts, limits, strict=True):
         if counted >= limit:
             wait = max(1, int(at.window_start + VERIFY_WINDOW_S - at.now + 0.999))
-            raise RateLimited(f"too many verifications for this {cap}", retry_after=wait, code="otp_verify_limited")
+            raise RateLimited(
+                f"too many verifications for this {cap}", retry_after=wait, code=error_codes.OTP_VERIFY_LIMITED
+            )
     return Gate(seen.paused_for(at.now), seen.failures > 0)
 
 
@@ -146,6 +151,6 @@ def rejected(retry_after: int) -> ValidationFailed:
     return ValidationFailed(
         "the code is wrong, expired or already used"
         + (f"; wait {retry_after} s before the next try" if retry_after else ""),
-        code="otp_rejected",
+        code=error_codes.OTP_REJECTED,
         retry_after=retry_after,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
+from authsvc import error_codes
 from authsvc.clients.bureau import ApplicationReceipt, LoanApplication, RefusalStatus
 from authsvc.errors import Conflict
 from authsvc.methods.factors import Factors
@@ -16,7 +17,7 @@ from authsvc.methods.factors import Factors
 class VoluntaryRefusal(Conflict):
     """The client registered a voluntary refusal of loans at the bureau: the operation is blocked."""
 
-    code = "voluntary_refusal"
+    code = error_codes.VOLUNTARY_REFUSAL
 
 
 async def ensure_no_refusal(factors: Factors, *, iin: str) -> RefusalStatus:

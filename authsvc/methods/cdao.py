@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from authsvc import error_codes
 from authsvc.clients.cdao import BiometricResult, CdaoNoPhotoOnFile, CdaoPersonNotFound, CdaoPoorQuality
 from authsvc.errors import ValidationFailed
 from authsvc.methods.factors import Factors
@@ -38,7 +39,7 @@ class FaceVerdict:
 async def identify_face(factors: Factors, *, iin: str, image: bytes, request_id: str) -> FaceVerdict:
     """Ask the CDAO; raises the clients' PERSON_SIDE refusals, PayloadTooLarge or UpstreamUnavailable."""
     if not image:
-        raise ValidationFailed("the image is empty", code="image_missing")
+        raise ValidationFailed("the image is empty", code=error_codes.IMAGE_MISSING)
     result = await factors.cdao.verify(iin, image, request_id=request_id)
     return FaceVerdict(result, hashlib.sha256(image).hexdigest())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from authsvc import error_codes
 from authsvc.cabinet.service import PII
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
@@ -27,7 +28,7 @@ class Contact:
 async def load(conn: Conn, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
     row = await client_store.get(conn, lender_id, client_id)
     if row is None:
-        raise NotFound("no such client", code="client_not_found")
+        raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     pii: dict[str, Any] = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
         PII, row.pii_sealed
     )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc import error_codes
 from authsvc.api.state import Services
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import PII
@@ -66,14 +67,14 @@ class EdsOutcome:
 
 def verifier_of(services: Services) -> Verifier:
     if services.verifier is None:
-        raise UpstreamUnavailable("EDS verification is not configured", code="trust_not_ready")
+        raise UpstreamUnavailable("EDS verification is not configured", code=error_codes.TRUST_NOT_READY)
     return services.verifier
 
 
 async def client_identity(conn: AsyncConnection, services: Services, lender_id: str, client_id: str) -> ClientIdentity:
     row = await client_store.get(conn, lender_id, client_id)
     if row is None:
-        raise NotFound("no such client", code="client_not_found")
+        raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     pii = RecordCipher.open(services.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
         PII, row.pii_sealed
     )
@@ -104,9 +105,9 @@ def holder_reasons(signer: SignerReport, client: ClientIdentity, allowed_roles: 
 async def _open_identification(conn: AsyncConnection, lender_id: str, ident_id: str) -> identifications.Identification:
     ident = await identifications.get(conn, lender_id, ident_id[:64])
     if ident is None:
-        raise NotFound("no such identification", code="identification_not_found")
+        raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
     if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
-        raise Conflict("this identification is no longer open", code="identification_closed")
+        raise Conflict("this identification is no longer open", code=error_codes.IDENTIFICATION_CLOSED)
     return ident
 
 
@@ -209,7 +210,7 @@ def decode_der(value: str, what: str) -> bytes:
     try:
         return decode_binary(value, what=what)
     except BadEncoding as exc:
-        raise ValidationFailed(exc.detail, code="bad_encoding") from exc
+        raise ValidationFailed(exc.detail, code=error_codes.BAD_ENCODING) from exc
 
 
 def decode_b64(value: str, what: str) -> bytes:
@@ -217,4 +218,4 @@ def decode_b64(value: str, what: str) -> bytes:
     try:
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationFailed(f"{what} is not valid base64", code="bad_base64") from exc
+        raise ValidationFailed(f"{what} is not valid base64", code=error_codes.BAD_BASE64) from exc

@@ -20,12 +20,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authsvc import error_codes
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import Registry
 from authsvc.config import LivenessStepSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from authsvc.errors import Conflict, NotFound, error_for
 from authsvc.store import audit, challenges, evidence, identifications, steps
 from authsvc.store import liveness as captures
 
@@ -107,9 +108,9 @@ class LivenessMethod:
     async def _identification(self, conn: Any, lender_id: str, ident_id: str) -> identifications.Identification:
         ident = await identifications.get(conn, lender_id, ident_id[:64])
         if ident is None:
-            raise NotFound("no such identification", code="identification_not_found")
+            raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
         if ident.expires_at <= datetime.now(UTC) or ident.status != identifications.Status.PENDING:
-            raise ValidationFailed("the identification is no longer open", code="identification_closed")
+            raise Conflict("the identification is no longer open", code=error_codes.IDENTIFICATION_CLOSED)
         return ident
 
     async def issue(self, lender_id: str, ident_id: str) -> tuple[str, dict[str, Any]]:
@@ -141,11 +142,11 @@ class LivenessMethod:
             ident = await self._identification(conn, lender_id, ident_id)
             challenge = await challenges.get(conn, challenge_id[:64])
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
-                raise NotFound("no such liveness script for this identification", code="challenge_not_found")
+                raise NotFound("no such liveness script for this identification", code=error_codes.CHALLENGE_NOT_FOUND)
             if not await challenges.use(conn, challenge.id):
-                raise Conflict("this liveness script was already used or has expired", code="challenge_used")
+                raise Conflict("this liveness script was already used or has expired", code=error_codes.CHALLENGE_USED)
             if not await evidence.claim(conn, "liveness_capture", digest, ident.id):
-                raise Conflict("this capture was submitted before (R-12.3)", code="capture_reused")
+                raise Conflict("this capture was submitted before (R-12.3)", code=error_codes.CAPTURE_REUSED)
         # The script is spent from here on: a failed attempt needs a new one.
         photo = await self.registry.photo(lender_id, ident.client_id)
         reference = await self._pool(reference_encoding, photo) if photo else None
@@ -154,11 +155,10 @@ class LivenessMethod:
             decide, upload, challenge.payload["script"], reference, limits, int(time.time() * 1000)
         )
         if isinstance(result, tuple):
-            kind, code, message = result
+            _kind, code, message = result
             await self._record_failure(lender_id, ident, code)
-            if kind == "too_large":
-                raise PayloadTooLarge(message, code=code)
-            raise ValidationFailed(message, code=code)
+            # liveness/ knows nothing of HTTP: its codes are catalogue entries, answered with their status.
+            raise error_for(error_codes.lookup(code), message)
         reasons = list(result.reasons)
         if reference is None:
             reasons.append("reference_photo_unusable")

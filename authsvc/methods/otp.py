@@ -20,6 +20,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc import error_codes
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited
@@ -94,7 +95,7 @@ async def issue_code(
             raise RateLimited(
                 "a code was just sent; wait before asking for another",
                 retry_after=max(1, int((ready - now).total_seconds() + 0.999)),
-                code="otp_resend_too_soon",
+                code=error_codes.OTP_RESEND_TOO_SOON,
             )
     await abuse.count_send(
         conn, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip or LOCAL_IP

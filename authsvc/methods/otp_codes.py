@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urlencode
 
+from authsvc import error_codes
 from authsvc.errors import ValidationFailed
 
 Algorithm = Literal["SHA1", "SHA256", "SHA512"]
@@ -47,13 +48,13 @@ class TotpMatch:
 
 def _check_params(key: bytes, digits: int, algorithm: str) -> None:
     if algorithm not in _DIGESTS:
-        raise ValidationFailed(f"unsupported OTP algorithm {algorithm!r}", code="otp_bad_algorithm")
+        raise ValidationFailed(f"unsupported OTP algorithm {algorithm!r}", code=error_codes.OTP_BAD_ALGORITHM)
     if digits not in _ALLOWED_DIGITS:
-        raise ValidationFailed(f"OTP length must be 6, 7 or 8 digits, not {digits}", code="otp_bad_digits")
+        raise ValidationFailed(f"OTP length must be 6, 7 or 8 digits, not {digits}", code=error_codes.OTP_BAD_DIGITS)
     if len(key) < MIN_KEY_BYTES:
         raise ValidationFailed(
             f"OTP secret is {len(key)} bytes; RFC 4226 requires at least {MIN_KEY_BYTES}",
-            code="otp_key_too_short",
+            code=error_codes.OTP_KEY_TOO_SHORT,
         )
 
 
@@ -61,7 +62,7 @@ def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: Algorithm = "S
     """The HOTP value of ``counter`` (RFC 4226 §5.3): HMAC, dynamic truncation, modulo 10^digits."""
     _check_params(key, digits, algorithm)
     if not 0 <= counter <= _MAX_COUNTER:
-        raise ValidationFailed("HOTP counter out of range", code="otp_bad_counter")
+        raise ValidationFailed("HOTP counter out of range", code=error_codes.OTP_BAD_COUNTER)
     mac = hmac.new(key, struct.pack(">Q", counter), _DIGESTS[algorithm]).digest()
     offset = mac[-1] & 0x0F
     binary = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
@@ -71,7 +72,7 @@ def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: Algorithm = "S
 def totp_step(at: float, *, period: int = 30, t0: int = 0) -> int:
     """The time step ``T = floor((at - T0) / X)`` of RFC 6238 §4.2 for a Unix time ``at``."""
     if period <= 0:
-        raise ValidationFailed("TOTP period must be positive", code="otp_bad_period")
+        raise ValidationFailed("TOTP period must be positive", code=error_codes.OTP_BAD_PERIOD)
     return int((at - t0) // period)
 
 
@@ -85,11 +86,11 @@ def totp(
 def normalize_code(code: str, digits: int) -> str:
     """Strip the spaces and dashes people type ("123 456"); refuse anything but ``digits`` digits.
 
-    Raises ValidationFailed(code="otp_malformed") so a caller can tell "typed garbage" from "wrong code".
+    Raises ValidationFailed(code=error_codes.OTP_MALFORMED) so a caller can tell "typed garbage" from "wrong code".
     """
     cleaned = code.replace(" ", "").replace("-", "")
     if len(cleaned) != digits or not (cleaned.isascii() and cleaned.isdigit()):
-        raise ValidationFailed(f"a one-time code is {digits} digits", code="otp_malformed")
+        raise ValidationFailed(f"a one-time code is {digits} digits", code=error_codes.OTP_MALFORMED)
     return cleaned
 
 
@@ -122,7 +123,7 @@ def verify_hotp(
     which refuses replays.
     """
     if look_ahead < 0:
-        raise ValidationFailed("HOTP look-ahead must not be negative", code="otp_bad_window")
+        raise ValidationFailed("HOTP look-ahead must not be negative", code=error_codes.OTP_BAD_WINDOW)
     code = normalize_code(code, digits)
     return _first_match(key, code, range(counter, counter + look_ahead + 1), digits, algorithm)
 
@@ -175,7 +176,7 @@ def verify_totp(
     ``last_used_step`` never matches: a code is good once (RFC 6238 §5.2, R-12.3).
     """
     if window < 0 or max_drift < 0:
-        raise ValidationFailed("TOTP window must not be negative", code="otp_bad_window")
+        raise ValidationFailed("TOTP window must not be negative", code=error_codes.OTP_BAD_WINDOW)
     code = normalize_code(code, digits)
     now = totp_step(at, period=period, t0=t0)
     centre = now + max(-max_drift, min(max_drift, drift))
@@ -220,7 +221,7 @@ def resync_totp(
 def new_secret(nbytes: int = 20) -> bytes:
     """A fresh random OTP secret; 20 bytes (160 bits) is RFC 4226's recommendation for SHA-1."""
     if nbytes < MIN_KEY_BYTES:
-        raise ValidationFailed(f"OTP secret must be at least {MIN_KEY_BYTES} bytes", code="otp_key_too_short")
+        raise ValidationFailed(f"OTP secret must be at least {MIN_KEY_BYTES} bytes", code=error_codes.OTP_KEY_TOO_SHORT)
     return secrets.token_bytes(nbytes)
 
 
@@ -235,7 +236,7 @@ def parse_base32_secret(text: str) -> bytes:
     try:
         return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
     except (ValueError, binascii.Error) as exc:
-        raise ValidationFailed("OTP secret is not valid base32", code="otp_bad_secret") from exc
+        raise ValidationFailed("OTP secret is not valid base32", code=error_codes.OTP_BAD_SECRET) from exc
 
 
 def otpauth_uri(
@@ -256,7 +257,7 @@ def otpauth_uri(
     """
     _check_params(key, digits, algorithm)
     if not account or not issuer or ":" in issuer or ":" in account:
-        raise ValidationFailed("OTP account and issuer must be non-empty, without ':'", code="otp_bad_label")
+        raise ValidationFailed("OTP account and issuer must be non-empty, without ':'", code=error_codes.OTP_BAD_LABEL)
     label = quote(f"{issuer}:{account}", safe=":@")
     params: dict[str, str | int] = {
         "secret": base32_secret(key),
@@ -274,7 +275,7 @@ def otpauth_uri(
 def random_numeric_code(digits: int = 6) -> str:
     """A uniformly random code of ``digits`` decimal digits (leading zeros kept) for SMS or a call."""
     if not 4 <= digits <= 10:
-        raise ValidationFailed("a numeric code has 4 to 10 digits", code="otp_bad_digits")
+        raise ValidationFailed("a numeric code has 4 to 10 digits", code=error_codes.OTP_BAD_DIGITS)
     return str(secrets.randbelow(10**digits)).zfill(digits)
 
 
@@ -286,7 +287,7 @@ def hash_code(server_key: bytes, code: str, *, context: str) -> str:
     stored hash from one challenge being replayed against another.
     """
     if len(server_key) < MIN_KEY_BYTES:
-        raise ValidationFailed("code-hashing key is too short", code="otp_key_too_short")
+        raise ValidationFailed("code-hashing key is too short", code=error_codes.OTP_KEY_TOO_SHORT)
     message = context.encode("utf-8") + b"\x00" + code.encode("utf-8")
     return hmac.new(server_key, message, hashlib.sha256).hexdigest()
 

@@ -30,6 +30,8 @@ from importlib import resources
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from authsvc import error_codes
+from authsvc.error_codes import Code
 from authsvc.errors import ConfigError, ValidationFailed
 
 # NIST SP 800-63B: verifiers should permit at least 64 characters.
@@ -40,10 +42,11 @@ DENY_LIST_RESOURCE = "common-passwords.txt"
 class PasswordRejected(ValidationFailed):
     """A new password the policy refuses. ``code`` names the reason; ``reason`` repeats it."""
 
-    code = "password_rejected"
+    code = error_codes.PASSWORD_REJECTED
 
-    def __init__(self, detail: str, *, reason: str) -> None:
-        super().__init__(detail, code=f"password_{reason}", reason=reason)
+    def __init__(self, detail: str, *, code: Code) -> None:
+        reason = code.removeprefix("password_")
+        super().__init__(detail, code=code, reason=reason)
         self.reason = reason
 
 
@@ -83,15 +86,19 @@ class PasswordPolicy:
         pw = normalize(password)
         if len(pw) < self.min_length:
             raise PasswordRejected(
-                f"the password must be at least {self.min_length} characters long", reason="too_short"
+                f"the password must be at least {self.min_length} characters long", code=error_codes.PASSWORD_TOO_SHORT
             )
         if len(pw) > self.max_length:
-            raise PasswordRejected(f"the password must be at most {self.max_length} characters long", reason="too_long")
+            raise PasswordRejected(
+                f"the password must be at most {self.max_length} characters long", code=error_codes.PASSWORD_TOO_LONG
+            )
         if len(set(pw)) == 1:
-            raise PasswordRejected("the password repeats a single character", reason="repetitive")
+            raise PasswordRejected("the password repeats a single character", code=error_codes.PASSWORD_REPETITIVE)
         lowered = pw.casefold()
         if self.use_deny_list and (lowered in load_deny_list() or lowered in self.extra_denied):
-            raise PasswordRejected("this password is among the most common or breached passwords", reason="common")
+            raise PasswordRejected(
+                "this password is among the most common or breached passwords", code=error_codes.PASSWORD_COMMON
+            )
         squeezed = re.sub(r"[\s\-()+]", "", lowered)
         for item in personal:
             token = re.sub(r"[\s\-()+]", "", normalize(item).casefold())
@@ -101,7 +108,7 @@ class PasswordPolicy:
             if any(len(t) >= 4 and t in squeezed for t in tokens):
                 raise PasswordRejected(
                     "the password must not contain your IIN, phone number or name",
-                    reason="contains_personal_data",
+                    code=error_codes.PASSWORD_CONTAINS_PERSONAL_DATA,
                 )
 
 
@@ -141,14 +148,14 @@ class PasswordHasher:
 
     def verify(self, stored: str, password: str) -> bool:
         """Whether ``password`` matches ``stored``. A stored value that is not an argon2 hash is a
-        data fault, reported as ValidationFailed(code="password_hash_invalid"), not a mismatch."""
+        data fault, reported as ValidationFailed(code=error_codes.PASSWORD_HASH_INVALID), not a mismatch."""
         try:
             return self._hasher.verify(stored, normalize(password))
         except VerifyMismatchError:
             return False
         except (InvalidHashError, VerificationError) as exc:
             raise ValidationFailed(
-                "stored password hash is not a valid argon2 hash", code="password_hash_invalid"
+                "stored password hash is not a valid argon2 hash", code=error_codes.PASSWORD_HASH_INVALID
             ) from exc
 
     def verify_dummy(self) -> bool:
@@ -163,7 +170,7 @@ class PasswordHasher:
             return self._hasher.check_needs_rehash(stored)
         except (InvalidHashError, ValueError) as exc:
             raise ValidationFailed(
-                "stored password hash is not a valid argon2 hash", code="password_hash_invalid"
+                "stored password hash is not a valid argon2 hash", code=error_codes.PASSWORD_HASH_INVALID
             ) from exc
 
     async def ahash(self, password: str) -> str:

@@ -3,7 +3,9 @@ the client's IIN and is open. The HTTP step is ``POST /v1/identifications/{id}/p
 
 from __future__ import annotations
 
+from authsvc import error_codes
 from authsvc.clients.bank import Ownership
+from authsvc.error_codes import Code
 from authsvc.methods.factors import Factors
 
 
@@ -20,10 +22,10 @@ async def confirm_account(
     return await factors.bank.verify_owner(iin, iban=iban, card_token=card_token, card_number=card_number)
 
 
-def refusal(ownership: Ownership) -> str | None:
+def refusal(ownership: Ownership) -> Code | None:
     """Why money may not go there, as a stable code; None when it may."""
     if not ownership.owner_match:
-        return "payout_account_not_owned"
+        return error_codes.PAYOUT_ACCOUNT_NOT_OWNED
     if ownership.status != "active":
-        return "payout_account_inactive"
+        return error_codes.PAYOUT_ACCOUNT_INACTIVE
     return None

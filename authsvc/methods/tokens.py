@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc import error_codes
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.methods import abuse
@@ -53,7 +54,7 @@ async def enrol_totp(
     """A fresh TOTP secret for the client (pending until confirmed); the URI is never shown again.
     Raises Conflict(totp_already_enrolled) when an active one exists."""
     if await tokens.of_client(conn, keys, lender_id, client_id, "totp", status="active") is not None:
-        raise Conflict("the client already has an active authenticator", code="totp_already_enrolled")
+        raise Conflict("the client already has an active authenticator", code=error_codes.TOTP_ALREADY_ENROLLED)
     await tokens.drop_pending(conn, lender_id, client_id, "totp")
     secret = new_secret()
     token_id = await tokens.create(conn, keys, lender_id=lender_id, client_id=client_id, kind="totp", secret=secret)
@@ -112,7 +113,7 @@ def _looks_like_a_code(code: str) -> None:
     client's token is only "rejected" (checked in `_quietly`), so the answer does not reveal tokens."""
     cleaned = code.replace(" ", "").replace("-", "")
     if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 8):
-        raise ValidationFailed("a one-time code is 6 to 8 digits", code="otp_malformed")
+        raise ValidationFailed("a one-time code is 6 to 8 digits", code=error_codes.OTP_MALFORMED)
 
 
 def _quietly(check: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
@@ -160,20 +161,20 @@ async def import_hotp(
                 counter=counter,
             )
     except IntegrityError as exc:
-        raise Conflict("a token with this serial was imported already", code="token_exists") from exc
+        raise Conflict("a token with this serial was imported already", code=error_codes.TOKEN_EXISTS) from exc
 
 
 async def _token(conn: AsyncConnection, keys: KeyStore, lender_id: str, serial: str) -> tokens.Token:
     token = await tokens.by_serial(conn, keys, lender_id, serial)
     if token is None or token.kind != "hotp":
-        raise NotFound("no such token", code="token_not_found")
+        raise NotFound("no such token", code=error_codes.TOKEN_NOT_FOUND)
     return token
 
 
 async def assign_hotp(conn: AsyncConnection, keys: KeyStore, *, lender_id: str, serial: str, client_id: str) -> str:
     token = await _token(conn, keys, lender_id, serial)
     if not await tokens.assign(conn, token.id, client_id):
-        raise Conflict("the token belongs to a client already", code="token_assigned")
+        raise Conflict("the token belongs to a client already", code=error_codes.TOKEN_ASSIGNED)
     return token.id
 
 

@@ -22,7 +22,8 @@ from cryptography.exceptions import UnsupportedAlgorithm as PycaUnsupported
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from authsvc.errors import BadRequest
+from authsvc import error_codes
+from authsvc.errors import ValidationFailed
 from authsvc.pki import asn1_compat
 from authsvc.pki.der import ASN1_ERRORS
 
@@ -45,10 +46,10 @@ __all__ = [
 asn1_compat.install()  # every PKI module imports this one: GOST keys must never break asn1crypto
 
 
-class UnsupportedAlgorithm(BadRequest):
+class UnsupportedAlgorithm(ValidationFailed):
     """The signature or digest algorithm is not one this service verifies."""
 
-    code = "unsupported_algorithm"
+    code = error_codes.UNSUPPORTED_ALGORITHM
     title = "Unsupported algorithm"
 
 
@@ -165,7 +166,7 @@ def hash_data(digest_oid_or_name: str, data: bytes) -> bytes:
     if oid in _GOST_DIGESTS:
         gost = _gost_module()
         if gost is None:
-            raise UnsupportedAlgorithm("GOST digests are not available", code="gost_unavailable")
+            raise UnsupportedAlgorithm("GOST digests are not available", code=error_codes.GOST_UNAVAILABLE)
         result: bytes = gost.digest(oid, data)
         return result
     return hashlib.new(_HASHLIB_NAMES[oid], data).digest()
@@ -227,7 +228,7 @@ def _verify_gost(spki: tuple[bytes, str], oid: str, digest_oid: str | None, data
         oid = GOST_2004_SIGNATURE
     gost = _gost_module()
     if gost is None:
-        raise UnsupportedAlgorithm("GOST signatures are not available", code="gost_unavailable")
+        raise UnsupportedAlgorithm("GOST signatures are not available", code=error_codes.GOST_UNAVAILABLE)
     if spki[1] not in _GOST_KEYS:
         return False
     try:

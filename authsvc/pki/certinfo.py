@@ -16,7 +16,8 @@ from typing import Any, Final, Literal
 from asn1crypto import core, x509
 from pydantic import BaseModel, ConfigDict
 
-from authsvc.errors import BadRequest
+from authsvc import error_codes
+from authsvc.errors import ValidationFailed
 from authsvc.pki.algorithms import RawPublicKeyInfo
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
 from authsvc.pki.lru import Lru
@@ -31,8 +32,8 @@ __all__ = [
 ]
 
 
-class CertificateParseError(BadRequest):
-    code = "bad_certificate"
+class CertificateParseError(ValidationFailed):
+    code = error_codes.BAD_CERTIFICATE
     title = "Unreadable certificate"
 
 

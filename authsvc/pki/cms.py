@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Final, Literal
 from asn1crypto import cms, core, tsp, x509
 from pydantic import BaseModel, Field
 
-from authsvc.errors import BadRequest
+from authsvc import error_codes
+from authsvc.errors import ValidationFailed
 from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
@@ -66,8 +67,8 @@ class _RawEncapsulatedContent(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class CmsParseError(BadRequest):
-    code = "bad_cms"
+class CmsParseError(ValidationFailed):
+    code = error_codes.BAD_CMS
     title = "Unreadable CMS signature"
 
 
@@ -115,7 +116,7 @@ def _parse(data: bytes | str | cms.ContentInfo) -> tuple[cms.SignedData, list[x5
     try:
         info = loaded if loaded is not None else cms.ContentInfo.load(der)
         if info["content_type"].dotted != _SIGNED_DATA:
-            raise CmsParseError("CMS content is not SignedData", code="bad_cms")
+            raise CmsParseError("CMS content is not SignedData", code=error_codes.BAD_CMS)
         signed = info["content"]
         certs = [c.chosen for c in signed["certificates"] or [] if c.name == "certificate"]
         for cert in certs:

@@ -21,6 +21,7 @@ from typing import Any, Final
 from asn1crypto import algos, core, x509
 from asn1crypto import crl as asn1_crl
 
+from authsvc import error_codes
 from authsvc.errors import UpstreamUnavailable
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import (
@@ -70,7 +71,7 @@ _KNOWN_CRITICAL: Final = frozenset({"2.5.29.27", "2.5.29.28"})  # deltaCRLIndica
 class CrlError(UpstreamUnavailable):
     """A downloaded CRL cannot be used: malformed, wrongly signed, foreign, stale or regressed."""
 
-    code = "crl_invalid"
+    code = error_codes.CRL_INVALID
     title = "Unusable certificate revocation list"
 
 
@@ -145,7 +146,7 @@ def _time(buf: Buffer, tag: int, pos: int, end: int) -> datetime:
     raw = bytes(buf[pos:end])
     value = (core.UTCTime if tag == 0x17 else core.GeneralizedTime).load(raw).native
     if not isinstance(value, datetime):
-        raise CrlError("CRL time is not a date", code="crl_malformed")
+        raise CrlError("CRL time is not a date", code=error_codes.CRL_MALFORMED)
     return value.astimezone(UTC)
 
 
@@ -155,7 +156,7 @@ def _parse_extensions(raw: bytes) -> dict[str, Any]:
     for ext in exts:
         oid = ext["extn_id"].dotted
         if ext["critical"].native and oid not in _KNOWN_CRITICAL:
-            raise CrlError(f"CRL has an unknown critical extension {oid}", code="crl_unsupported")
+            raise CrlError(f"CRL has an unknown critical extension {oid}", code=error_codes.CRL_UNSUPPORTED)
         found[oid] = ext["extn_value"].parsed
     return found
 
@@ -174,40 +175,42 @@ def _freshest_urls(value: Any) -> tuple[str, ...]:
 def parse_crl(der: Buffer) -> ParsedCrl:
     """Parse a DER CRL envelope; raises :class:`CrlError` (code ``crl_malformed``) on any bad input."""
     if not der or der[0] != 0x30:
-        raise CrlError("downloaded CRL is not DER (empty, PEM or an HTML page)", code="crl_malformed")
+        raise CrlError("downloaded CRL is not DER (empty, PEM or an HTML page)", code=error_codes.CRL_MALFORMED)
     try:
         return _parse(der)
     except (DerError, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, CrlError):
             raise
-        raise CrlError(f"malformed CRL: {exc}", code="crl_malformed") from exc
+        raise CrlError(f"malformed CRL: {exc}", code=error_codes.CRL_MALFORMED) from exc
 
 
 def _parse(der: Buffer) -> ParsedCrl:
     _, start, end = der_header(der, 0)
     if end != len(der):
-        raise CrlError("trailing bytes after the CRL", code="crl_malformed")
+        raise CrlError("trailing bytes after the CRL", code=error_codes.CRL_MALFORMED)
     parts = list(der_children(der, start, end))
     if [p[0] for p in parts] != [0x30, 0x30, 0x03]:
-        raise CrlError("CRL is not SEQUENCE{tbsCertList, algorithm, signature}", code="crl_malformed")
+        raise CrlError("CRL is not SEQUENCE{tbsCertList, algorithm, signature}", code=error_codes.CRL_MALFORMED)
     _, tbs_pos, tbs_start, tbs_end = parts[0]
     outer_alg = bytes(der[parts[1][1] : parts[1][3]])
     bits = bytes(der[parts[2][2] : parts[2][3]])
     if not bits or bits[0] != 0:
-        raise CrlError("CRL signature BIT STRING has unused bits", code="crl_malformed")
+        raise CrlError("CRL signature BIT STRING has unused bits", code=error_codes.CRL_MALFORMED)
     fields = list(der_children(der, tbs_start, tbs_end))
     index = 0
     if fields and fields[0][0] == 0x02:
         if der[fields[0][2] : fields[0][3]] != b"\x01":
-            raise CrlError("only v2 CRLs carry a version field", code="crl_malformed")
+            raise CrlError("only v2 CRLs carry a version field", code=error_codes.CRL_MALFORMED)
         index = 1
     try:
         (alg_tag, alg_pos, _, alg_end), (name_tag, name_pos, _, name_end) = fields[index : index + 2]
         this_tag, this_pos, _, this_end = fields[index + 2]
     except ValueError as exc:
-        raise CrlError("CRL is missing its signature algorithm, issuer or thisUpdate", code="crl_malformed") from exc
+        raise CrlError(
+            "CRL is missing its signature algorithm, issuer or thisUpdate", code=error_codes.CRL_MALFORMED
+        ) from exc
     if alg_tag != 0x30 or name_tag != 0x30 or this_tag not in (0x17, 0x18):
-        raise CrlError("CRL header fields are out of order", code="crl_malformed")
+        raise CrlError("CRL header fields are out of order", code=error_codes.CRL_MALFORMED)
     rest = fields[index + 3 :]
     next_update = None
     if rest and rest[0][0] in (0x17, 0x18):
@@ -222,10 +225,10 @@ def _parse(der: Buffer) -> ParsedCrl:
         extensions = _parse_extensions(bytes(der[rest[0][2] : rest[0][3]]))
         rest = rest[1:]
     if rest:
-        raise CrlError("unexpected fields at the end of tbsCertList", code="crl_malformed")
+        raise CrlError("unexpected fields at the end of tbsCertList", code=error_codes.CRL_MALFORMED)
     idp = extensions.get("2.5.29.28")
     if idp is not None and (idp["indirect_crl"].native or idp["only_some_reasons"].native):
-        raise CrlError("indirect or reason-partitioned CRLs are not supported", code="crl_unsupported")
+        raise CrlError("indirect or reason-partitioned CRLs are not supported", code=error_codes.CRL_UNSUPPORTED)
     issuer_der = bytes(der[name_pos:name_end])
     aki = extensions.get("2.5.29.35")
     number = extensions.get("2.5.29.20")
@@ -258,7 +261,7 @@ def _split_algorithm(raw: bytes) -> tuple[bytes, bytes]:
     _, start, end = der_header(raw, 0)
     parts = list(der_children(raw, start, end))
     if not parts or parts[0][0] != 0x06 or len(parts) > 2:
-        raise CrlError("malformed AlgorithmIdentifier", code="crl_malformed")
+        raise CrlError("malformed AlgorithmIdentifier", code=error_codes.CRL_MALFORMED)
     params = raw[parts[1][1] : parts[1][3]] if len(parts) == 2 else b""
     return raw[parts[0][1] : parts[0][3]], params
 
@@ -273,19 +276,19 @@ def verify_crl_signature(parsed: ParsedCrl, issuer: x509.Certificate | bytes) ->
     outer_oid, outer_params = _split_algorithm(parsed.outer_algorithm)
     same_params = inner_params == outer_params or (inner_params in _NULL_PARAMS and outer_params in _NULL_PARAMS)
     if inner_oid != outer_oid or not same_params:
-        raise CrlError("inner and outer CRL signature algorithms differ", code="crl_signature_invalid")
+        raise CrlError("inner and outer CRL signature algorithms differ", code=error_codes.CRL_SIGNATURE_INVALID)
     start, end = parsed.tbs_range
     try:
         spki = cert_parts(_der_of(issuer)).spki
     except DerError as exc:
-        raise CrlError(f"unreadable issuer certificate: {exc}", code="crl_issuer_mismatch") from exc
+        raise CrlError(f"unreadable issuer certificate: {exc}", code=error_codes.CRL_ISSUER_MISMATCH) from exc
     algorithm = algos.SignedDigestAlgorithm.load(parsed.outer_algorithm)
     try:
         valid = algorithms.verify_signature(spki, algorithm, bytes(parsed.der[start:end]), parsed.signature)
     except algorithms.UnsupportedAlgorithm as exc:
-        raise CrlError(f"cannot verify the CRL: {exc.detail}", code="crl_unsupported") from exc
+        raise CrlError(f"cannot verify the CRL: {exc.detail}", code=error_codes.CRL_UNSUPPORTED) from exc
     if not valid:
-        raise CrlError("CRL signature does not verify with the issuer's key", code="crl_signature_invalid")
+        raise CrlError("CRL signature does not verify with the issuer's key", code=error_codes.CRL_SIGNATURE_INVALID)
 
 
 def _check_issuer(info: CrlInfo, issuer_der: bytes) -> None:
@@ -293,28 +296,32 @@ def _check_issuer(info: CrlInfo, issuer_der: bytes) -> None:
         subject = x509.Name.load(cert_parts(issuer_der).subject)
         extensions = raw_extensions(issuer_der)
     except (DerError, ValueError) as exc:
-        raise CrlError(f"unreadable issuer certificate: {exc}", code="crl_issuer_mismatch") from exc
+        raise CrlError(f"unreadable issuer certificate: {exc}", code=error_codes.CRL_ISSUER_MISMATCH) from exc
     if x509.Name.load(info.issuer_der) != subject:
-        raise CrlError(f"CRL issuer {info.issuer!r} is not {subject.human_friendly!r}", code="crl_issuer_mismatch")
+        raise CrlError(
+            f"CRL issuer {info.issuer!r} is not {subject.human_friendly!r}", code=error_codes.CRL_ISSUER_MISMATCH
+        )
     ski = extensions.get("2.5.29.14")
     if (
         info.authority_key_id is not None
         and ski is not None
         and core.OctetString.load(ski[1]).native != info.authority_key_id
     ):
-        raise CrlError("CRL authority key id does not match the issuer", code="crl_issuer_mismatch")
+        raise CrlError("CRL authority key id does not match the issuer", code=error_codes.CRL_ISSUER_MISMATCH)
     key_usage = extensions.get("2.5.29.15")
     if key_usage is not None and "crl_sign" not in x509.KeyUsage.load(key_usage[1]).native:
-        raise CrlError("issuer certificate may not sign CRLs (keyUsage)", code="crl_issuer_mismatch")
+        raise CrlError("issuer certificate may not sign CRLs (keyUsage)", code=error_codes.CRL_ISSUER_MISMATCH)
 
 
 def check_crl_fresh(info: CrlInfo, now: datetime, *, skew: timedelta, max_age: timedelta) -> None:
     """thisUpdate must not be in the future; now must be before nextUpdate (or within max_age)."""
     if info.this_update > now + skew:
-        raise CrlError(f"CRL thisUpdate {info.this_update.isoformat()} is in the future", code="crl_not_yet_valid")
+        raise CrlError(
+            f"CRL thisUpdate {info.this_update.isoformat()} is in the future", code=error_codes.CRL_NOT_YET_VALID
+        )
     deadline = info.next_update if info.next_update is not None else info.this_update + max_age
     if now > deadline + skew:
-        raise CrlError(f"CRL expired at {deadline.isoformat()}", code="crl_expired")
+        raise CrlError(f"CRL expired at {deadline.isoformat()}", code=error_codes.CRL_EXPIRED)
 
 
 def validate_crl(
@@ -333,11 +340,13 @@ def validate_crl(
     issuer_der = _der_of(issuer)
     _check_issuer(info, issuer_der)
     if delta is not None and info.is_delta != delta:
-        raise CrlError("expected a " + ("delta" if delta else "complete") + " CRL", code="crl_unsupported")
+        raise CrlError("expected a " + ("delta" if delta else "complete") + " CRL", code=error_codes.CRL_UNSUPPORTED)
     if info.is_delta and info.crl_number is None:
-        raise CrlError("delta CRL without a CRL number", code="crl_malformed")
+        raise CrlError("delta CRL without a CRL number", code=error_codes.CRL_MALFORMED)
     if min_crl_number is not None and info.crl_number is not None and info.crl_number < min_crl_number:
-        raise CrlError(f"CRL number went backwards ({info.crl_number} < {min_crl_number})", code="crl_number_regressed")
+        raise CrlError(
+            f"CRL number went backwards ({info.crl_number} < {min_crl_number})", code=error_codes.CRL_NUMBER_REGRESSED
+        )
     check_crl_fresh(info, now, skew=skew, max_age=max_age)
     verify_crl_signature(parsed, issuer_der)
     return parsed
@@ -350,7 +359,7 @@ def index_crl(parsed: ParsedCrl, extra_meta: dict[str, Any] | None = None) -> Cr
     try:
         return build_index(parsed.der, start, end, meta)
     except DerError as exc:
-        raise CrlError(f"malformed revoked-certificate list: {exc}", code="crl_malformed") from exc
+        raise CrlError(f"malformed revoked-certificate list: {exc}", code=error_codes.CRL_MALFORMED) from exc
 
 
 def index_crl_file(
@@ -364,14 +373,14 @@ def index_crl_file(
     """
     with path.open("rb") as handle:
         if path.stat().st_size == 0:
-            raise CrlError("downloaded CRL is empty", code="crl_malformed")
+            raise CrlError("downloaded CRL is empty", code=error_codes.CRL_MALFORMED)
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             parsed = validate_crl(mapped, issuer, now, **checks)
             info = parsed.info
             try:
                 keys, width = collect_sort_keys(mapped, *parsed.revoked_range)
             except DerError as exc:
-                raise CrlError(f"malformed revoked-certificate list: {exc}", code="crl_malformed") from exc
+                raise CrlError(f"malformed revoked-certificate list: {exc}", code=error_codes.CRL_MALFORMED) from exc
             del parsed
     return CrlIndex.from_sort_keys(keys, width, info.to_meta()), info
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from authsvc import error_codes
 from authsvc.errors import AuthsvcError
 from authsvc.pki.crl import CrlError, CrlInfo, check_crl_fresh, index_crl_file
 from authsvc.pki.crl_archive import REMOVE_FROM_CRL, archive
@@ -225,7 +226,7 @@ class CrlCache:
     async def _download_and_install(self, source: CrlSource, slot: _Slot) -> None:
         der = await self._fetch(slot.url)
         if not der:
-            raise CrlError("empty CRL download", code="crl_malformed")
+            raise CrlError("empty CRL download", code=error_codes.CRL_MALFORMED)
         loop = asyncio.get_running_loop()
         digest = await loop.run_in_executor(None, _sha256_hex, der)  # ~40 ms for NCA's 19 MB GOST CRL
         if slot.info is not None and slot.info.sha256 == digest:
@@ -249,7 +250,7 @@ class CrlCache:
             meta = await loop.run_in_executor(self._executor, work)
             info = CrlInfo.from_meta(meta)
             if slot.info is not None and info.this_update < slot.info.this_update:
-                raise CrlError("downloaded CRL is older than the cached one", code="crl_number_regressed")
+                raise CrlError("downloaded CRL is older than the cached one", code=error_codes.CRL_NUMBER_REGRESSED)
             index = await loop.run_in_executor(None, CrlIndex.load, pending)
         except BaseException:
             for leftover in (download, pending):

@@ -11,7 +11,8 @@ import binascii
 import re
 from typing import Final
 
-from authsvc.errors import BadRequest
+from authsvc import error_codes
+from authsvc.errors import ValidationFailed
 
 __all__ = ["ASN1_ERRORS", "BadEncoding", "decode_binary"]
 
@@ -23,10 +24,10 @@ _B64_ALPHABET: Final = re.compile(rb"^[A-Za-z0-9+/=_\-\s]+$")
 _MAX_INPUT: Final = 64 * 1024 * 1024
 
 
-class BadEncoding(BadRequest):
+class BadEncoding(ValidationFailed):
     """The input is neither DER, PEM nor base64."""
 
-    code = "bad_encoding"
+    code = error_codes.BAD_ENCODING
 
 
 def decode_binary(data: bytes | str, *, what: str = "input") -> bytes:

@@ -20,6 +20,7 @@ from typing import Final
 
 from asn1crypto import algos, core, ocsp, x509
 
+from authsvc import error_codes
 from authsvc.errors import UpstreamUnavailable
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import (
@@ -52,7 +53,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 class OcspError(UpstreamUnavailable):
     """The OCSP answer is missing, malformed, unauthorised, stale, or does not answer our question."""
 
-    code = "ocsp_invalid"
+    code = error_codes.OCSP_INVALID
     title = "Unusable OCSP response"
 
 
@@ -183,13 +184,19 @@ def _responder_matches(responder_id: ocsp.ResponderId, cert: _Cert) -> bool:
 def _check_delegate(responder: _Cert, ca: _Cert, produced_at: datetime) -> bool:
     """RFC 6960 §4.2.2.2: issued by the CA itself, for OCSPSigning, valid when the response was made."""
     if responder.obj["tbs_certificate"]["issuer"] != ca.obj.subject:
-        raise OcspError("OCSP responder certificate was not issued by the CA", code="ocsp_responder_unauthorized")
+        raise OcspError(
+            "OCSP responder certificate was not issued by the CA", code=error_codes.OCSP_RESPONDER_UNAUTHORIZED
+        )
     extensions = raw_extensions(responder.der)
     if _OCSP_SIGNING not in _eku(extensions):
-        raise OcspError("OCSP responder certificate lacks id-kp-OCSPSigning", code="ocsp_responder_unauthorized")
+        raise OcspError(
+            "OCSP responder certificate lacks id-kp-OCSPSigning", code=error_codes.OCSP_RESPONDER_UNAUTHORIZED
+        )
     validity = responder.obj["tbs_certificate"]["validity"]
     if not validity["not_before"].native <= produced_at <= validity["not_after"].native:
-        raise OcspError("OCSP responder certificate was not valid at producedAt", code="ocsp_responder_unauthorized")
+        raise OcspError(
+            "OCSP responder certificate was not valid at producedAt", code=error_codes.OCSP_RESPONDER_UNAUTHORIZED
+        )
     signed = algorithms.verify_signature(
         ca.parts.spki,
         algos.SignedDigestAlgorithm.load(responder.parts.signature_algorithm),
@@ -197,7 +204,9 @@ def _check_delegate(responder: _Cert, ca: _Cert, produced_at: datetime) -> bool:
         responder.parts.signature,
     )
     if not signed:
-        raise OcspError("OCSP responder certificate is not signed by the CA", code="ocsp_responder_unauthorized")
+        raise OcspError(
+            "OCSP responder certificate is not signed by the CA", code=error_codes.OCSP_RESPONDER_UNAUTHORIZED
+        )
     # id-pkix-ocsp-nocheck: NCA's legacy responders encode it with an empty value instead of NULL
     # (KZ-PKI.md §1); its presence is what counts, so the value is not parsed.
     return _OCSP_NOCHECK in extensions
@@ -231,9 +240,9 @@ def verify_ocsp_response(
     except OcspError:
         raise
     except algorithms.UnsupportedAlgorithm as exc:
-        raise OcspError(f"cannot verify the OCSP response: {exc.detail}", code="ocsp_unsupported") from exc
+        raise OcspError(f"cannot verify the OCSP response: {exc.detail}", code=error_codes.OCSP_UNSUPPORTED) from exc
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise OcspError(f"malformed OCSP response: {exc}", code="ocsp_malformed") from exc
+        raise OcspError(f"malformed OCSP response: {exc}", code=error_codes.OCSP_MALFORMED) from exc
 
 
 def _verify(
@@ -246,22 +255,22 @@ def _verify(
     skew: timedelta,
 ) -> OcspResult:
     if response_der[:1] != b"\x30":
-        raise OcspError("OCSP response is not DER", code="ocsp_malformed")
+        raise OcspError("OCSP response is not DER", code=error_codes.OCSP_MALFORMED)
     response = ocsp.OCSPResponse.load(response_der, strict=True)
     status = response["response_status"].native
     if status != "successful":
-        raise OcspError(f"OCSP responder answered {status}", code="ocsp_" + _snake(status))
+        raise OcspError(f"OCSP responder answered {status}", code=_STATUS_CODES.get(status, error_codes.OCSP_INVALID))
     if response["response_bytes"]["response_type"].native != "basic_ocsp_response":
-        raise OcspError("OCSP response is not a BasicOCSPResponse", code="ocsp_unsupported")
+        raise OcspError("OCSP response is not a BasicOCSPResponse", code=error_codes.OCSP_UNSUPPORTED)
     basic_der = response["response_bytes"]["response"].contents
     fields = der_fields(basic_der)
     if len(fields) not in (3, 4):
-        raise OcspError("BasicOCSPResponse has the wrong shape", code="ocsp_malformed")
+        raise OcspError("BasicOCSPResponse has the wrong shape", code=error_codes.OCSP_MALFORMED)
     tbs = ocsp.ResponseData.load(fields[0])
     produced_at: datetime = tbs["produced_at"].native
     singles = [s for s in tbs["responses"] if _matches(s, request, ca)]
     if len(singles) != 1:
-        raise OcspError("OCSP response does not answer for the requested certificate", code="ocsp_mismatch")
+        raise OcspError("OCSP response does not answer for the requested certificate", code=error_codes.OCSP_MISMATCH)
     single = singles[0]
 
     responder_id = tbs["responder_id"]
@@ -275,18 +284,18 @@ def _verify(
         if signer is None:
             raise OcspError(
                 "OCSP responder is neither the CA nor a certificate it sent",
-                code="ocsp_responder_unauthorized",
+                code=error_codes.OCSP_RESPONDER_UNAUTHORIZED,
             )
         nocheck = _check_delegate(signer, ca, produced_at)
         delegated = True
     bits = der_content(fields[2])
     if fields[2][:1] != b"\x03" or bits[:1] != b"\x00":
-        raise OcspError("OCSP signature is not a whole-octet BIT STRING", code="ocsp_malformed")
+        raise OcspError("OCSP signature is not a whole-octet BIT STRING", code=error_codes.OCSP_MALFORMED)
     valid = algorithms.verify_signature(
         signer.parts.spki, algos.SignedDigestAlgorithm.load(fields[1]), fields[0], bits[1:]
     )
     if not valid:
-        raise OcspError("OCSP response signature does not verify", code="ocsp_signature_invalid")
+        raise OcspError("OCSP response signature does not verify", code=error_codes.OCSP_SIGNATURE_INVALID)
 
     echoed = False
     if request.nonce is not None:
@@ -295,19 +304,21 @@ def _verify(
             None,
         )
         if got is not None and _nonce_value(got) != request.nonce:
-            raise OcspError("OCSP nonce does not match the request (replayed response?)", code="ocsp_nonce_mismatch")
+            raise OcspError(
+                "OCSP nonce does not match the request (replayed response?)", code=error_codes.OCSP_NONCE_MISMATCH
+            )
         echoed = got is not None
         if not echoed and require_nonce:
-            raise OcspError("OCSP responder did not echo the nonce", code="ocsp_nonce_missing")
+            raise OcspError("OCSP responder did not echo the nonce", code=error_codes.OCSP_NONCE_MISSING)
 
     this_update: datetime = single["this_update"].native
     next_update: datetime | None = single["next_update"].native
     if this_update > now + skew:
-        raise OcspError("OCSP thisUpdate is in the future", code="ocsp_not_yet_valid")
+        raise OcspError("OCSP thisUpdate is in the future", code=error_codes.OCSP_NOT_YET_VALID)
     if next_update is not None and now > next_update + skew:
-        raise OcspError("OCSP response is past its nextUpdate", code="ocsp_stale")
+        raise OcspError("OCSP response is past its nextUpdate", code=error_codes.OCSP_STALE)
     if next_update is None and now - this_update > max_age:
-        raise OcspError("OCSP response is older than the freshness window", code="ocsp_stale")
+        raise OcspError("OCSP response is older than the freshness window", code=error_codes.OCSP_STALE)
 
     cert_status = single["cert_status"]
     revocation_time: datetime | None = None
@@ -341,6 +352,16 @@ def _verify(
         hold_means_unknown=hold_unknown,
         response_der=response_der,
     )
+
+
+# The responder's refusals (RFC 6960 OCSPResponseStatus), each a catalogue code.
+_STATUS_CODES = {
+    "malformed_request": error_codes.OCSP_MALFORMED_REQUEST,
+    "internal_error": error_codes.OCSP_INTERNAL_ERROR,
+    "try_later": error_codes.OCSP_TRY_LATER,
+    "sign_required": error_codes.OCSP_SIGN_REQUIRED,
+    "unauthorized": error_codes.OCSP_UNAUTHORIZED,
+}
 
 
 def _snake(text: str) -> str:

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from asn1crypto import x509
 
+from authsvc import error_codes
 from authsvc.errors import AuthsvcError, UpstreamUnavailable
 from authsvc.pki.crl import reason_name
 from authsvc.pki.crl_cache import CrlCache
@@ -71,7 +72,7 @@ class RevocationSource(StrEnum):
 class RevocationUnavailable(UpstreamUnavailable):
     """Hard-fail policy and neither OCSP nor a fresh CRL could answer."""
 
-    code = "revocation_unavailable"
+    code = error_codes.REVOCATION_UNAVAILABLE
 
 
 class OcspTransport(Protocol):

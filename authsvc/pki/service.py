@@ -23,9 +23,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from authsvc import error_codes
 from authsvc.clients.nca import NcaClient
 from authsvc.config import PkiSettings, resolve_path
-from authsvc.errors import AuthsvcError, BadRequest, UpstreamUnavailable, ValidationFailed
+from authsvc.errors import AuthsvcError, UpstreamUnavailable, ValidationFailed
 from authsvc.pki import inline
 from authsvc.pki.cms import SignerResult
 from authsvc.pki.crl_cache import CrlCache, CrlSource
@@ -159,7 +160,8 @@ class Verifier:
     def _bundle(self) -> TrustBundle:
         if not self.trust.ready:
             raise UpstreamUnavailable(
-                "the trust anchors are not loaded yet (the NCA simulator may still be starting)", code="trust_not_ready"
+                "the trust anchors are not loaded yet (the NCA simulator may still be starting)",
+                code=error_codes.TRUST_NOT_READY,
             )
         return self.trust.bundle()
 
@@ -168,30 +170,26 @@ class Verifier:
         return validator_for(self._bundle(), self._allow_sha1)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        """Run a job in the pool. Unreadable input is a 422 with the parser's code, whatever layer found it;
+        """Run a job in the pool. Unreadable input answers the parser's code, whatever layer found it;
         a parser bug on hostile input is logged and answered 422 too (never a 500 for bad input)."""
         try:
             job = asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
         except Exception as exc:  # the pool itself cannot take work (shutting down, cannot start a worker)
             log.exception("verification pool unavailable")
             raise UpstreamUnavailable(
-                "the verification workers are unavailable; retry", code="workers_unavailable"
+                "the verification workers are unavailable; retry", code=error_codes.WORKERS_UNAVAILABLE
             ) from exc
         try:
             return await job
-        except ValidationFailed:
-            raise
-        except BadRequest as exc:
-            raise ValidationFailed(exc.detail, code=exc.code) from exc
-        except AuthsvcError:
+        except AuthsvcError:  # the parsers' codes are 422s already (the catalogue gives each its status)
             raise
         except BrokenExecutor as exc:
             raise UpstreamUnavailable(
-                "the verification workers are restarting; retry", code="workers_unavailable"
+                "the verification workers are restarting; retry", code=error_codes.WORKERS_UNAVAILABLE
             ) from exc
         except Exception as exc:
             log.exception("verification failed on unexpected input")
-            raise ValidationFailed("the input could not be verified", code="unverifiable_input") from exc
+            raise ValidationFailed("the input could not be verified", code=error_codes.UNVERIFIABLE_INPUT) from exc
 
     # --- revocation ---------------------------------------------------------------------------------
     def checker(self, order: RevocationOrder | None = None) -> RevocationChecker:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from asn1crypto import algos, cms, core, tsp, x509
 
+from authsvc import error_codes
 from authsvc.errors import UpstreamUnavailable, ValidationFailed
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import DerError, cert_parts, der_content, der_fields, raw_extensions
@@ -59,7 +60,7 @@ ChainHook = Callable[[x509.Certificate, Sequence[x509.Certificate], datetime], A
 class TimestampError(ValidationFailed):
     """The time-stamp token is malformed, not genuinely signed by a TSA, or not over the given data."""
 
-    code = "timestamp_invalid"
+    code = error_codes.TIMESTAMP_INVALID
     title = "Invalid time stamp"
 
 
@@ -93,7 +94,7 @@ def _attrs(raw_signed_attrs: bytes) -> dict[str, list[bytes]]:
         oid_tlv, values_tlv = der_fields(attr)
         oid = core.ObjectIdentifier.load(oid_tlv).dotted
         if oid in found:
-            raise TimestampError(f"signed attribute {oid} appears twice", code="timestamp_malformed")
+            raise TimestampError(f"signed attribute {oid} appears twice", code=error_codes.TIMESTAMP_MALFORMED)
         found[oid] = der_fields(b"\x30" + values_tlv[1:])
     return found
 
@@ -101,7 +102,9 @@ def _attrs(raw_signed_attrs: bytes) -> dict[str, list[bytes]]:
 def _single(attrs: dict[str, list[bytes]], oid: str, what: str) -> bytes:
     values = attrs.get(oid, [])
     if len(values) != 1:
-        raise TimestampError(f"time-stamp token needs exactly one {what} attribute", code="timestamp_malformed")
+        raise TimestampError(
+            f"time-stamp token needs exactly one {what} attribute", code=error_codes.TIMESTAMP_MALFORMED
+        )
     return values[0]
 
 
@@ -115,7 +118,9 @@ def _check_signing_certificate(attrs: dict[str, list[bytes]], cert_der: bytes, s
         first = ess2["certs"][0]
         digest_alg = first["hash_algorithm"]["algorithm"].dotted
     else:
-        raise TimestampError("time-stamp token lacks the ESS signingCertificate attribute", code="timestamp_malformed")
+        raise TimestampError(
+            "time-stamp token lacks the ESS signingCertificate attribute", code=error_codes.TIMESTAMP_MALFORMED
+        )
     if not hmac.compare_digest(bytes(first["cert_hash"].native), algorithms.hash_data(digest_alg, cert_der)):
         raise TimestampError("ESS signingCertificate does not name the signing TSA certificate")
     issuer_serial = first["issuer_serial"]
@@ -127,24 +132,30 @@ def _check_tsa_certificate(cert: x509.Certificate, cert_der: bytes, gen_time: da
     extensions = raw_extensions(cert_der)
     eku = extensions.get("2.5.29.37")
     if eku is None or not eku[0]:
-        raise TimestampError("TSA certificate lacks a critical extended key usage", code="timestamp_tsa_unauthorized")
+        raise TimestampError(
+            "TSA certificate lacks a critical extended key usage", code=error_codes.TIMESTAMP_TSA_UNAUTHORIZED
+        )
     purposes = {oid.dotted for oid in x509.ExtKeyUsageSyntax.load(eku[1])}
     if purposes != {_TIME_STAMPING}:
-        raise TimestampError("TSA certificate is not for time stamping only", code="timestamp_tsa_unauthorized")
+        raise TimestampError(
+            "TSA certificate is not for time stamping only", code=error_codes.TIMESTAMP_TSA_UNAUTHORIZED
+        )
     key_usage = extensions.get("2.5.29.15")
     if key_usage is not None:
         usages = x509.KeyUsage.load(key_usage[1]).native
         if not usages & {"digital_signature", "non_repudiation"}:
-            raise TimestampError("TSA certificate key usage forbids signing", code="timestamp_tsa_unauthorized")
+            raise TimestampError(
+                "TSA certificate key usage forbids signing", code=error_codes.TIMESTAMP_TSA_UNAUTHORIZED
+            )
     validity = cert["tbs_certificate"]["validity"]
     if not validity["not_before"].native <= gen_time <= validity["not_after"].native:
-        raise TimestampError("TSA certificate was not valid at genTime", code="timestamp_tsa_unauthorized")
+        raise TimestampError("TSA certificate was not valid at genTime", code=error_codes.TIMESTAMP_TSA_UNAUTHORIZED)
 
 
 def _signed_data_fields(token_der: bytes) -> list[bytes]:
     info = der_fields(token_der)
     if len(info) != 2 or core.ObjectIdentifier.load(info[0]).dotted != _SIGNED_DATA or info[1][:1] != b"\xa0":
-        raise TimestampError("time-stamp token is not a CMS SignedData", code="timestamp_malformed")
+        raise TimestampError("time-stamp token is not a CMS SignedData", code=error_codes.TIMESTAMP_MALFORMED)
     return der_fields(der_content(info[1]))
 
 
@@ -167,9 +178,11 @@ def verify_timestamp_token(
     except TimestampError:
         raise
     except algorithms.UnsupportedAlgorithm as exc:
-        raise TimestampError(f"cannot verify the time stamp: {exc.detail}", code="timestamp_unsupported") from exc
+        raise TimestampError(
+            f"cannot verify the time stamp: {exc.detail}", code=error_codes.TIMESTAMP_UNSUPPORTED
+        ) from exc
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise TimestampError(f"malformed time-stamp token: {exc}", code="timestamp_malformed") from exc
+        raise TimestampError(f"malformed time-stamp token: {exc}", code=error_codes.TIMESTAMP_MALFORMED) from exc
 
 
 def _verify(
@@ -183,22 +196,22 @@ def _verify(
     fields = _signed_data_fields(token_der)
     encap = der_fields(fields[2])
     if core.ObjectIdentifier.load(encap[0]).dotted != _TST_INFO or len(encap) != 2:
-        raise TimestampError("time-stamp token does not encapsulate a TSTInfo", code="timestamp_malformed")
+        raise TimestampError("time-stamp token does not encapsulate a TSTInfo", code=error_codes.TIMESTAMP_MALFORMED)
     tst_der = der_content(der_content(encap[1]))  # [0] EXPLICIT OCTET STRING
     certs = [der_fields(b"\x30" + f[1:]) for f in fields[3:] if f[:1] == b"\xa0"]
     cert_ders = [*(certs[0] if certs else []), *extra_certs]
     signer_infos = der_fields(b"\x30" + fields[-1][1:])
     if fields[-1][:1] != b"\x31" or len(signer_infos) != 1:
-        raise TimestampError("a time-stamp token has exactly one signer", code="timestamp_malformed")
+        raise TimestampError("a time-stamp token has exactly one signer", code=error_codes.TIMESTAMP_MALFORMED)
     signer = cms.SignerInfo.load(signer_infos[0])
     signer_fields = der_fields(signer_infos[0])
     signed_attrs_raw = next((f for f in signer_fields if f[:1] == b"\xa0"), None)
     if signed_attrs_raw is None:
-        raise TimestampError("time-stamp token has no signed attributes", code="timestamp_malformed")
+        raise TimestampError("time-stamp token has no signed attributes", code=error_codes.TIMESTAMP_MALFORMED)
 
     sid = signer["sid"]
     if sid.name != "issuer_and_serial_number":
-        raise TimestampError("TSA signer must be named by issuer and serial", code="timestamp_malformed")
+        raise TimestampError("TSA signer must be named by issuer and serial", code=error_codes.TIMESTAMP_MALFORMED)
     tsa_der = next(
         (
             d
@@ -209,12 +222,14 @@ def _verify(
         None,
     )
     if tsa_der is None:
-        raise TimestampError("TSA certificate is neither in the token nor supplied", code="timestamp_tsa_unknown")
+        raise TimestampError(
+            "TSA certificate is neither in the token nor supplied", code=error_codes.TIMESTAMP_TSA_UNKNOWN
+        )
     tsa_cert = x509.Certificate.load(tsa_der)
 
     attrs = _attrs(signed_attrs_raw)
     if core.ObjectIdentifier.load(_single(attrs, _CONTENT_TYPE, "content-type")).dotted != _TST_INFO:
-        raise TimestampError("signed content type is not TSTInfo", code="timestamp_malformed")
+        raise TimestampError("signed content type is not TSTInfo", code=error_codes.TIMESTAMP_MALFORMED)
     digest_oid = signer["digest_algorithm"]["algorithm"].dotted
     message_digest = core.OctetString.load(_single(attrs, _MESSAGE_DIGEST, "messageDigest")).native
     if not hmac.compare_digest(bytes(message_digest), algorithms.hash_data(digest_oid, tst_der)):
@@ -228,7 +243,7 @@ def _verify(
         digest_oid,
     )
     if not valid:
-        raise TimestampError("time-stamp signature does not verify", code="timestamp_signature_invalid")
+        raise TimestampError("time-stamp signature does not verify", code=error_codes.TIMESTAMP_SIGNATURE_INVALID)
 
     tst = tsp.TSTInfo.load(tst_der)
     gen_time: datetime = tst["gen_time"].native
@@ -240,14 +255,14 @@ def _verify(
         hashed_message = algorithms.hash_data(hash_oid, data)
     if hashed_message is not None and not hmac.compare_digest(hashed, hashed_message):
         raise TimestampError(
-            "time stamp covers other data (message imprint mismatch)", code="timestamp_imprint_mismatch"
+            "time stamp covers other data (message imprint mismatch)", code=error_codes.TIMESTAMP_IMPRINT_MISMATCH
         )
     token_nonce = tst["nonce"].native
     if nonce is not None and token_nonce != nonce:
-        raise TimestampError("time-stamp nonce does not match the request", code="timestamp_nonce_mismatch")
+        raise TimestampError("time-stamp nonce does not match the request", code=error_codes.TIMESTAMP_NONCE_MISMATCH)
     policy = tst["policy"].dotted
     if policies is not None and policy not in policies:
-        raise TimestampError(f"time-stamp policy {policy} is not accepted", code="timestamp_policy_rejected")
+        raise TimestampError(f"time-stamp policy {policy} is not accepted", code=error_codes.TIMESTAMP_POLICY_REJECTED)
     tsa_field = tst["tsa"]
     accuracy = tst["accuracy"]
     return TimestampInfo(
@@ -314,13 +329,15 @@ def path_chain_hook(validator: PathValidator, revocation: RevocationChecker | No
         if not result.ok:
             raise TimestampError(
                 f"TSA certificate does not chain to a trusted root: {', '.join(result.reasons)}",
-                code="timestamp_untrusted",
+                code=error_codes.TIMESTAMP_UNTRUSTED,
             )
         if revocation is not None and result.revocation_pairs:
             leaf, issuer = result.revocation_pairs[0]
             status = await revocation.check(leaf, issuer, at)
             if status.status != "good":
-                raise TimestampError(f"TSA certificate status is {status.status}", code="timestamp_tsa_revoked")
+                raise TimestampError(
+                    f"TSA certificate status is {status.status}", code=error_codes.TIMESTAMP_TSA_REVOKED
+                )
 
     return hook
 
@@ -388,13 +405,17 @@ def parse_timestamp_response(response_der: bytes, request: TimestampRequest) -> 
         status = tsp.PKIStatusInfo.load(fields[0])
         state = status["status"].native
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise UpstreamUnavailable(f"malformed time-stamp response: {exc}", code="tsp_malformed") from exc
+        raise UpstreamUnavailable(f"malformed time-stamp response: {exc}", code=error_codes.TSP_MALFORMED) from exc
     if state not in ("granted", "granted_with_mods") or len(fields) != 2:
         text = status["status_string"].native
-        raise UpstreamUnavailable(f"TSA refused the request: {state} {text or ''}".strip(), code="tsp_rejected")
+        raise UpstreamUnavailable(
+            f"TSA refused the request: {state} {text or ''}".strip(), code=error_codes.TSP_REJECTED
+        )
     token = fields[1]
     try:
         verify_timestamp_token(token, hashed_message=request.hashed_message, nonce=request.nonce)
     except TimestampError as exc:
-        raise UpstreamUnavailable(f"TSA answer does not fit the request: {exc.detail}", code="tsp_invalid") from exc
+        raise UpstreamUnavailable(
+            f"TSA answer does not fit the request: {exc.detail}", code=error_codes.TSP_INVALID
+        ) from exc
     return token

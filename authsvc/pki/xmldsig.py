@@ -22,7 +22,8 @@ from asn1crypto import algos, x509
 from lxml import etree
 from pydantic import BaseModel
 
-from authsvc.errors import BadRequest
+from authsvc import error_codes
+from authsvc.errors import ValidationFailed
 from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info, load_certificate
 from authsvc.pki.der import BadEncoding
@@ -63,8 +64,8 @@ _DIGEST_METHODS: Final = {
 _MAX_XML: Final = 16 * 1024 * 1024
 
 
-class XmlParseError(BadRequest):
-    code = "bad_xml"
+class XmlParseError(ValidationFailed):
+    code = error_codes.BAD_XML
     title = "Unreadable XML document"
 
 

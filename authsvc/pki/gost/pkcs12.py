@@ -19,7 +19,8 @@ from asn1crypto import algos, cms, core, keys, pkcs12
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from authsvc.errors import BadRequest, ValidationFailed
+from authsvc import error_codes
+from authsvc.errors import AuthsvcError, ValidationFailed
 from authsvc.pki.gost import oids
 from authsvc.pki.gost.keys import GostPrivateKey, pkcs8_algorithm_oid, private_key_from_pkcs8
 from authsvc.pki.gost.rc2 import decrypt_cbc as rc2_decrypt_cbc
@@ -55,7 +56,7 @@ def pkcs12_kdf(hash_name: str, password: bytes, salt: bytes, purpose: int, itera
     """RFC 7292 appendix B.2; purpose 1 = key, 2 = IV, 3 = MAC key."""
     v = _HASH_BLOCK[hash_name]
     if not 1 <= iterations <= _MAX_ITERATIONS:
-        raise BadRequest(f"keystore asks for {iterations} KDF iterations", code="unsupported_keystore")
+        raise ValidationFailed(f"keystore asks for {iterations} KDF iterations", code=error_codes.UNSUPPORTED_KEYSTORE)
 
     def stretch(data: bytes) -> bytes:
         # Copies of ``data`` cut to the next multiple of v bytes (empty stays empty).
@@ -80,7 +81,9 @@ def pkcs12_kdf(hash_name: str, password: bytes, salt: bytes, purpose: int, itera
 def _unpad(data: bytes, block: int) -> bytes:
     n = data[-1] if data else 0
     if not 1 <= n <= block or data[-n:] != bytes([n]) * n:
-        raise ValidationFailed("keystore content does not decrypt: wrong password?", code="bad_keystore_password")
+        raise ValidationFailed(
+            "keystore content does not decrypt: wrong password?", code=error_codes.BAD_KEYSTORE_PASSWORD
+        )
     return data[:-n]
 
 
@@ -101,18 +104,20 @@ def _decrypt(alg: algos.EncryptionAlgorithm, password: str, data: bytes) -> byte
         key = pkcs12_kdf("sha1", pw, salt, 1, iterations, key_len)
         iv = pkcs12_kdf("sha1", pw, salt, 2, iterations, 8)
         if len(data) % 8:
-            raise BadRequest("keystore ciphertext is not whole blocks", code="bad_keystore")
+            raise ValidationFailed("keystore ciphertext is not whole blocks", code=error_codes.BAD_KEYSTORE)
         plain = rc2_decrypt_cbc(key, rc2_bits, iv, data) if cipher == "rc2" else _cbc(cipher, key, iv, data)
         return _unpad(plain, 8)
     if oid == _PBES2 and alg.kdf == "pbkdf2" and alg.encryption_cipher in ("aes", "tripledes"):
         if not 1 <= alg.kdf_iterations <= _MAX_ITERATIONS:
-            raise BadRequest("keystore asks for too many PBKDF2 iterations", code="unsupported_keystore")
+            raise ValidationFailed(
+                "keystore asks for too many PBKDF2 iterations", code=error_codes.UNSUPPORTED_KEYSTORE
+            )
         key = hashlib.pbkdf2_hmac(
             alg.kdf_hmac, password.encode("utf-8"), alg.kdf_salt, alg.kdf_iterations, alg.key_length
         )
         cipher = "aes" if alg.encryption_cipher == "aes" else "3des"
         return _unpad(_cbc(cipher, key, alg.encryption_iv, data), alg.encryption_block_size)
-    raise BadRequest(f"unsupported keystore encryption {oid}", code="unsupported_keystore")
+    raise ValidationFailed(f"unsupported keystore encryption {oid}", code=error_codes.UNSUPPORTED_KEYSTORE)
 
 
 def _check_mac(pfx: pkcs12.Pfx, password: str, content: bytes) -> None:
@@ -121,14 +126,16 @@ def _check_mac(pfx: pkcs12.Pfx, password: str, content: bytes) -> None:
         return  # integrity by public-key mode or none: nothing to check with a password
     hash_name = mac_data["mac"]["digest_algorithm"]["algorithm"].native
     if hash_name not in _HASH_BLOCK:
-        raise BadRequest(f"unsupported keystore MAC hash {hash_name}", code="unsupported_keystore")
+        raise ValidationFailed(f"unsupported keystore MAC hash {hash_name}", code=error_codes.UNSUPPORTED_KEYSTORE)
     size = hashlib.new(hash_name).digest_size
     key = pkcs12_kdf(
         hash_name, _password_bytes(password), mac_data["mac_salt"].native, 3, mac_data["iterations"].native, size
     )
     expected = hmac.new(key, content, hash_name).digest()
     if not hmac.compare_digest(expected, mac_data["mac"]["digest"].native):
-        raise ValidationFailed("keystore password is wrong or the file is damaged", code="bad_keystore_password")
+        raise ValidationFailed(
+            "keystore password is wrong or the file is damaged", code=error_codes.BAD_KEYSTORE_PASSWORD
+        )
 
 
 def _read_bags(safe_contents: bytes, password: str, out: Pkcs12Contents) -> None:
@@ -159,14 +166,14 @@ def _add_key(pkcs8_der: bytes, out: Pkcs12Contents) -> None:
 def load_pkcs12(data: bytes, password: str) -> Pkcs12Contents:
     """Every key and certificate of a password-protected PKCS#12 file.
 
-    Raises :class:`ValidationFailed` (code ``bad_keystore_password``) for a wrong password and
-    :class:`BadRequest` (``bad_keystore``/``unsupported_keystore``) for anything unreadable.
+    Raises :class:`ValidationFailed`: code ``bad_keystore_password`` for a wrong password,
+    ``bad_keystore``/``unsupported_keystore`` for anything unreadable.
     """
     try:
         pfx = pkcs12.Pfx.load(bytes(data), strict=True)
         auth_safe = pfx["auth_safe"]
         if auth_safe["content_type"].native != "data":
-            raise BadRequest("keystore is not password-integrity PKCS#12", code="unsupported_keystore")
+            raise ValidationFailed("keystore is not password-integrity PKCS#12", code=error_codes.UNSUPPORTED_KEYSTORE)
         content = auth_safe["content"].native
         _check_mac(pfx, password, content)
         out = Pkcs12Contents()
@@ -179,12 +186,14 @@ def load_pkcs12(data: bytes, password: str) -> Pkcs12Contents:
                 plain = _decrypt(enc["content_encryption_algorithm"], password, enc["encrypted_content"].native)
                 _read_bags(plain, password, out)
             else:
-                raise BadRequest(f"unsupported keystore content {kind}", code="unsupported_keystore")
+                raise ValidationFailed(f"unsupported keystore content {kind}", code=error_codes.UNSUPPORTED_KEYSTORE)
         return out
-    except BadRequest:
+    except AuthsvcError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise BadRequest(f"keystore is not a readable PKCS#12 file: {exc}", code="bad_keystore") from exc
+        raise ValidationFailed(
+            f"keystore is not a readable PKCS#12 file: {exc}", code=error_codes.BAD_KEYSTORE
+        ) from exc
 
 
 def load_nca_pkcs12(data: bytes, password: str) -> tuple[GostPrivateKey | None, list[bytes]]:
