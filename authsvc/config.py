@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from authsvc.errors import ConfigError
+from authsvc.errors import AuthsvcError, ConfigError
 
 ENV_PREFIX = "AUTHSVC_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +297,8 @@ def load_settings(
         try:
             with file.open("rb") as fh:
                 data = tomllib.load(fh)
+        except AuthsvcError:
+            raise
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {file}: {exc}") from exc
         for section, values in data.items():

@@ -202,6 +202,34 @@ DATETIME_TYPE = Code("datetime_type", 422, "Not a date-time", "Send an ISO 8601 
 DATETIME_PARSING = Code("datetime_parsing", 422, "Unreadable date-time", "Send an ISO 8601 date-time with a time zone.")
 VALUE_ERROR = Code("value_error", 422, "Invalid value", "Correct the value as errors[].message says.")
 
+# The pydantic types above, which any JSON body can answer.
+FIELD_CODES = (
+    STRING_TYPE,
+    STRING_TOO_SHORT,
+    STRING_TOO_LONG,
+    STRING_PATTERN_MISMATCH,
+    LITERAL_ERROR,
+    ENUM,
+    TOO_SHORT,
+    TOO_LONG,
+    INT_TYPE,
+    INT_PARSING,
+    INT_FROM_FLOAT,
+    FLOAT_TYPE,
+    BOOL_TYPE,
+    LIST_TYPE,
+    DICT_TYPE,
+    GREATER_THAN,
+    GREATER_THAN_EQUAL,
+    LESS_THAN,
+    LESS_THAN_EQUAL,
+    DATE_TYPE,
+    DATE_PARSING,
+    DATETIME_TYPE,
+    DATETIME_PARSING,
+    VALUE_ERROR,
+)
+
 # Clients (the registry of borrowers) and their identifiers, files and photos.
 CLIENT_NOT_FOUND = Code(
     "client_not_found", 404, "Client not found", "Check the client id; create the client first if needed."
@@ -317,6 +345,7 @@ VALIDATION_TIME_NOT_ALLOWED = Code(
 )
 
 # The liveness engine (codes of liveness/errors.py, passed through unchanged).
+LIVENESS_ERROR = Code("liveness_error", 422, "Liveness check failed", "Record a new capture following the script.")
 MODELS_UNAVAILABLE = Code(
     "models_unavailable", 503, "Face models unavailable", "Retry later; the operator must install the face models."
 )

@@ -107,6 +107,22 @@ def register(ops: OperationRegistry) -> None:
             responses={201: ClientOut, 409: None},
             params=(IDEMPOTENCY,),
             tags=("clients",),
+            errors=(
+                error_codes.BAD_IDEMPOTENCY_KEY,
+                error_codes.DUPLICATE_CLIENT,
+                error_codes.IDEMPOTENCY_IN_PROGRESS,
+                error_codes.IDEMPOTENCY_KEY_REUSED,
+                error_codes.BAD_BASE64,
+                error_codes.CONTENT_TYPE_MISMATCH,
+                error_codes.CORRUPT_IMAGE,
+                error_codes.EMPTY_FILE,
+                error_codes.FILE_TOO_LARGE,
+                error_codes.IMAGE_TOO_LARGE,
+                error_codes.IMAGE_TOO_SMALL,
+                error_codes.PHOTO_REJECTED,
+                error_codes.TOO_MANY_DOCUMENTS,
+                error_codes.UNSUPPORTED_FILE_TYPE,
+            ),
         )
     )
     ops.add(
@@ -131,6 +147,7 @@ def register(ops: OperationRegistry) -> None:
             responses={200: ClientOut, 404: None},
             params=(CLIENT_ID,),
             tags=("clients",),
+            errors=(error_codes.CLIENT_NOT_FOUND,),
         )
     )
     ops.add(
@@ -144,5 +161,12 @@ def register(ops: OperationRegistry) -> None:
             responses={200: ClientOut, 404: None, 409: None},
             params=(CLIENT_ID,),
             tags=("clients",),
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.CONCURRENT_UPDATE,
+                error_codes.IDENTIFICATION_REQUIRED,
+                error_codes.IIN_IMMUTABLE,
+                error_codes.RECORD_TAMPERED,
+            ),
         )
     )

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
@@ -180,6 +181,13 @@ def register(ops: OperationRegistry) -> None:
             body=ContractIn,
             responses={201: ContractOut, 404: None},
             tags=("contracts",),
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.BAD_BASE64,
+                error_codes.DOCUMENT_MISMATCH,
+                error_codes.DOCUMENT_REQUIRED,
+                error_codes.RECORD_TAMPERED,
+            ),
         )
     )
     ops.add(
@@ -193,6 +201,29 @@ def register(ops: OperationRegistry) -> None:
             responses={201: SignatureOut, 404: None, 409: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.CONTRACT_NOT_FOUND,
+                error_codes.REPLAY,
+                error_codes.BAD_BASE64,
+                error_codes.BAD_CERTIFICATE,
+                error_codes.BAD_CMS,
+                error_codes.BAD_ENCODING,
+                error_codes.DOCUMENT_MISMATCH,
+                error_codes.DOCUMENT_REQUIRED,
+                error_codes.GOST_UNAVAILABLE,
+                error_codes.OTP_KEY_TOO_SHORT,
+                error_codes.OTP_MALFORMED,
+                error_codes.OTP_REJECTED,
+                error_codes.SIGNATURE_REJECTED,
+                error_codes.UNSUPPORTED_ALGORITHM,
+                error_codes.UNVERIFIABLE_INPUT,
+                error_codes.OTP_VERIFY_LIMITED,
+                error_codes.RECORD_TAMPERED,
+                error_codes.OTP_UNAVAILABLE,
+                error_codes.TRUST_NOT_READY,
+                error_codes.WORKERS_UNAVAILABLE,
+            ),
         )
     )
     ops.add(
@@ -205,6 +236,16 @@ def register(ops: OperationRegistry) -> None:
             responses={202: CodeOut, 404: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.CONTRACT_NOT_FOUND,
+                error_codes.OTP_BAD_DIGITS,
+                error_codes.OTP_KEY_TOO_SHORT,
+                error_codes.OTP_RESEND_TOO_SOON,
+                error_codes.OTP_SEND_LIMITED,
+                error_codes.RECORD_TAMPERED,
+                error_codes.OTP_UNAVAILABLE,
+            ),
         )
     )
     ops.add(
@@ -217,5 +258,13 @@ def register(ops: OperationRegistry) -> None:
             responses={200: ContractReportOut, 404: None, 409: None},
             params=_ID,
             tags=("contracts",),
+            errors=(
+                error_codes.CONTRACT_NOT_FOUND,
+                error_codes.CONTRACT_ALTERED,
+                error_codes.UNVERIFIABLE_INPUT,
+                error_codes.RECORD_TAMPERED,
+                error_codes.TRUST_NOT_READY,
+                error_codes.WORKERS_UNAVAILABLE,
+            ),
         )
     )

@@ -187,6 +187,37 @@ _IDENT = (Param("identification_id", "path", "identification id"),)
 
 
 def register(ops: OperationRegistry) -> None:
+    # The codes each operation answers besides the common ones (routing.codes_of adds those).
+    answers = {
+        "verifyCms": (
+            error_codes.BAD_BASE64,
+            error_codes.BAD_CERTIFICATE,
+            error_codes.BAD_CMS,
+            error_codes.BAD_ENCODING,
+            error_codes.GOST_UNAVAILABLE,
+            error_codes.UNSUPPORTED_ALGORITHM,
+            error_codes.UNVERIFIABLE_INPUT,
+            error_codes.VALIDATION_TIME_NAIVE,
+            error_codes.VALIDATION_TIME_NOT_ALLOWED,
+            error_codes.TRUST_NOT_READY,
+            error_codes.WORKERS_UNAVAILABLE,
+        ),
+        "verifyXml": (
+            error_codes.UNVERIFIABLE_INPUT,
+            error_codes.VALIDATION_TIME_NAIVE,
+            error_codes.VALIDATION_TIME_NOT_ALLOWED,
+            error_codes.TRUST_NOT_READY,
+            error_codes.WORKERS_UNAVAILABLE,
+        ),
+        "x509Info": (
+            error_codes.BAD_ENCODING,
+            error_codes.UNVERIFIABLE_INPUT,
+            error_codes.VALIDATION_TIME_NAIVE,
+            error_codes.VALIDATION_TIME_NOT_ALLOWED,
+            error_codes.TRUST_NOT_READY,
+            error_codes.WORKERS_UNAVAILABLE,
+        ),
+    }
     for path, handler, op_id, summary, model, out in (
         (
             "/v1/eds/cms/verify",
@@ -214,7 +245,17 @@ def register(ops: OperationRegistry) -> None:
         ),
     ):
         ops.add(
-            Operation("POST", path, handler, op_id, summary, body=model, responses={200: out, 503: None}, tags=("eds",))
+            Operation(
+                "POST",
+                path,
+                handler,
+                op_id,
+                summary,
+                body=model,
+                responses={200: out, 503: None},
+                tags=("eds",),
+                errors=answers[op_id],
+            )
         )
     ops.add(
         Operation(
@@ -226,6 +267,10 @@ def register(ops: OperationRegistry) -> None:
             responses={201: ChallengeOut, 404: None, 409: None},
             params=_IDENT,
             tags=("identifications",),
+            errors=(
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+            ),
         )
     )
     ops.add(
@@ -239,5 +284,21 @@ def register(ops: OperationRegistry) -> None:
             responses={200: EdsStepOut, 404: None, 409: None, 503: None},
             params=_IDENT,
             tags=("identifications",),
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+                error_codes.REPLAY,
+                error_codes.BAD_BASE64,
+                error_codes.BAD_CERTIFICATE,
+                error_codes.BAD_CMS,
+                error_codes.BAD_ENCODING,
+                error_codes.GOST_UNAVAILABLE,
+                error_codes.UNSUPPORTED_ALGORITHM,
+                error_codes.UNVERIFIABLE_INPUT,
+                error_codes.RECORD_TAMPERED,
+                error_codes.TRUST_NOT_READY,
+                error_codes.WORKERS_UNAVAILABLE,
+            ),
         )
     )

@@ -110,6 +110,7 @@ def register(ops: OperationRegistry) -> None:
             body=IdentificationIn,
             responses={201: IdentificationOut, 404: None},
             tags=("identifications",),
+            errors=(error_codes.CLIENT_NOT_FOUND,),
         )
     )
     ops.add(
@@ -122,5 +123,6 @@ def register(ops: OperationRegistry) -> None:
             responses={200: IdentificationOut, 404: None},
             params=(Param("identification_id", "path", "identification id"),),
             tags=("identifications",),
+            errors=(error_codes.IDENTIFICATION_NOT_FOUND,),
         )
     )

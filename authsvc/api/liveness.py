@@ -117,6 +117,8 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
         if not (isinstance(times, list) and len(times) == len(frames)):
             raise ValueError
         stamps = [float(t) for t in times]
+    except AuthsvcError:
+        raise
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
             "timestamps_ms must be a JSON list with one time per frame", code=error_codes.BAD_TIMESTAMPS
@@ -150,6 +152,10 @@ def register(ops: OperationRegistry) -> None:
             responses={201: ScriptOut, 404: None},
             params=(IDENT,),
             tags=("liveness",),
+            errors=(
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+            ),
         )
     )
     ops.add(
@@ -164,5 +170,32 @@ def register(ops: OperationRegistry) -> None:
             params=(IDENT,),
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
+            errors=(
+                error_codes.MALFORMED_MULTIPART,
+                error_codes.CHALLENGE_NOT_FOUND,
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.CAPTURE_REUSED,
+                error_codes.CHALLENGE_USED,
+                error_codes.IDENTIFICATION_CLOSED,
+                error_codes.CAPTURE_TOO_LARGE,
+                error_codes.WRONG_CONTENT_TYPE,
+                error_codes.BAD_TIMESTAMPS,
+                error_codes.CAPTURE_OUT_OF_ORDER,
+                error_codes.CAPTURE_REJECTED,
+                error_codes.CAPTURE_UNDECODABLE,
+                error_codes.FACE_NOT_FOUND,
+                error_codes.IMAGE_REJECTED,
+                error_codes.IMAGE_TOO_LARGE,
+                error_codes.IMAGE_UNDECODABLE,
+                error_codes.MISSING_FIELD,
+                error_codes.SCRIPT_EXPIRED,
+                error_codes.SCRIPT_INVALID,
+                error_codes.SCRIPT_REJECTED,
+                error_codes.UNKNOWN_FIELD,
+                error_codes.VALIDATION_FAILED,
+                error_codes.RECORD_TAMPERED,
+                error_codes.MODELS_UNAVAILABLE,
+            ),
         )
     )

@@ -223,6 +223,67 @@ async def report_application(request: web.Request) -> web.Response:
 
 
 def register(ops: OperationRegistry) -> None:
+    # The codes each operation answers besides the common ones (routing.codes_of adds those).
+    answers = {
+        "telcoStep": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.IDENTIFICATION_NOT_FOUND,
+            error_codes.IDENTIFICATION_CLOSED,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+            error_codes.UPSTREAM_REJECTED,
+            error_codes.UPSTREAM_BAD_RESPONSE,
+            error_codes.UPSTREAM_TIMEOUT,
+            error_codes.UPSTREAM_UNREACHABLE,
+            error_codes.UPSTREAM_UNAVAILABLE,
+        ),
+        "cdaoStep": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.IDENTIFICATION_NOT_FOUND,
+            error_codes.EVIDENCE_REUSED,
+            error_codes.IDENTIFICATION_CLOSED,
+            error_codes.BAD_BASE64,
+            error_codes.IMAGE_MISSING,
+            error_codes.NO_LIVE_CAPTURE,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+            error_codes.CDAO_PERSON_NOT_FOUND,
+            error_codes.CDAO_NO_PHOTO_ON_FILE,
+            error_codes.CDAO_POOR_QUALITY,
+            error_codes.CDAO_PHOTO_TOO_LARGE,
+            error_codes.UPSTREAM_UNAVAILABLE,
+        ),
+        "bureauRefusalStep": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.IDENTIFICATION_NOT_FOUND,
+            error_codes.IDENTIFICATION_CLOSED,
+            error_codes.VOLUNTARY_REFUSAL,
+            error_codes.INVALID_IIN,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+            error_codes.UPSTREAM_REJECTED,
+            error_codes.UPSTREAM_BAD_RESPONSE,
+            error_codes.UPSTREAM_TIMEOUT,
+            error_codes.UPSTREAM_UNREACHABLE,
+            error_codes.UPSTREAM_UNAVAILABLE,
+        ),
+        "payoutAccountStep": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.IDENTIFICATION_NOT_FOUND,
+            error_codes.IDENTIFICATION_CLOSED,
+            error_codes.ONE_PAYMENT_INSTRUMENT,
+            error_codes.PAYOUT_ACCOUNT_INACTIVE,
+            error_codes.PAYOUT_ACCOUNT_NOT_OWNED,
+            error_codes.PAYOUT_INSTRUMENT_MISSING,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+            error_codes.UPSTREAM_REJECTED,
+            error_codes.UPSTREAM_BAD_RESPONSE,
+            error_codes.UPSTREAM_TIMEOUT,
+            error_codes.UPSTREAM_UNREACHABLE,
+            error_codes.UPSTREAM_UNAVAILABLE,
+        ),
+    }
     tags = ("outside registries",)
     steps = (
         (
@@ -260,6 +321,7 @@ def register(ops: OperationRegistry) -> None:
                 responses={200: StepResult, 404: None, 409: None, 422: None, 502: None, 503: None},
                 params=(IDENT_ID,),
                 tags=tags,
+                errors=answers[op_id],
             )
         )
     ops.add(
@@ -273,5 +335,17 @@ def register(ops: OperationRegistry) -> None:
             responses={201: ApplicationOut, 404: None, 409: None, 502: None, 503: None},
             params=(Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),),
             tags=tags,
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.BUREAU_APPLICATION_CONFLICT,
+                error_codes.BAD_APPLICATION_ID,
+                error_codes.CONFIG_ERROR,
+                error_codes.RECORD_TAMPERED,
+                error_codes.UPSTREAM_REJECTED,
+                error_codes.UPSTREAM_BAD_RESPONSE,
+                error_codes.UPSTREAM_TIMEOUT,
+                error_codes.UPSTREAM_UNREACHABLE,
+                error_codes.UPSTREAM_UNAVAILABLE,
+            ),
         )
     )

@@ -1,5 +1,8 @@
-"""Operations: one declaration per endpoint gives the route, the request model and the OpenAPI entry,
-so the document always matches what the handlers accept."""
+"""Operations: one declaration per endpoint gives the route, the request model, the error codes it answers
+and the OpenAPI entry, so the document always matches what the handlers accept and answer.
+
+Each problem answer of an operation lists its codes (``x-error-codes``, and the ``code`` member narrowed to
+them); ``components`` describe every code of the catalogue (status, title, fix)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from authsvc.api.problem import Problem
+from authsvc import error_codes
+from authsvc.api.problem import Problem, type_uri
+from authsvc.error_codes import CATALOGUE, Code
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,10 +43,71 @@ class Operation:
     tags: tuple[str, ...] = ()
     raw_responses: dict[int, dict[str, Any]] = field(default_factory=dict)  # non-JSON bodies
     request_content: dict[str, Any] | None = None  # a non-JSON request body (e.g. multipart), as OpenAPI content
+    errors: tuple[Code, ...] = ()  # the codes it answers besides the common ones (codes_of adds those)
 
 
 # Problem answers every /v1 operation can give, besides its own.
 COMMON_PROBLEMS = {400, 401, 413, 415, 422, 429}
+
+# Codes every authenticated operation can answer (the middlewares' and the store's), every operation with a
+# path parameter, and every operation with a JSON body (body.py's; pydantic's types when all fields agree).
+AUTHENTICATED_CODES = (
+    error_codes.HTTP_ERROR,
+    error_codes.UNAUTHORIZED,
+    error_codes.RATE_LIMITED,
+    error_codes.INTERNAL_ERROR,
+    error_codes.DATABASE_UNAVAILABLE,
+    error_codes.INVALID_CHARACTERS,
+)
+PATH_CODES = (error_codes.NOT_FOUND,)
+BODY_CODES = (
+    error_codes.MALFORMED_JSON,
+    error_codes.WRONG_CONTENT_TYPE,
+    error_codes.BODY_TOO_LARGE,
+    error_codes.VALIDATION_FAILED,
+    error_codes.UNKNOWN_FIELD,
+    error_codes.MISSING_FIELD,
+    *error_codes.FIELD_CODES,
+)
+# The code a status answers when an operation declares none of its own for it.
+_GENERIC = {
+    400: error_codes.BAD_REQUEST,
+    404: error_codes.NOT_FOUND,
+    409: error_codes.CONFLICT,
+    413: error_codes.BODY_TOO_LARGE,
+    415: error_codes.UNSUPPORTED_MEDIA_TYPE,
+    422: error_codes.VALIDATION_FAILED,
+    429: error_codes.RATE_LIMITED,
+    500: error_codes.INTERNAL_ERROR,
+    502: error_codes.UPSTREAM_REJECTED,
+    503: error_codes.UPSTREAM_UNAVAILABLE,
+}
+
+
+def codes_of(op: Operation) -> list[Code]:
+    """Every code ``op`` can answer: its own and the common ones that apply to it."""
+    codes = set(op.errors)
+    if op.auth:
+        codes.update(AUTHENTICATED_CODES)
+    if any(p.location == "path" for p in op.params):
+        codes.update(PATH_CODES)
+    if op.body is not None:
+        codes.update(BODY_CODES)
+    return sorted(codes, key=lambda c: (c.status, str(c)))
+
+
+def catalogue_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The catalogue as components: ``ErrorCode`` (one const per code, with title and fix) and a table."""
+    entries = sorted(CATALOGUE.values(), key=lambda c: (c.status, str(c)))
+    return {
+        "ErrorCode": {
+            "title": "ErrorCode",
+            "description": "The stable machine codes of problem answers; each answers one HTTP status.",
+            "oneOf": [
+                {"const": str(c), "title": c.heading, "description": c.fix, "x-status": c.status} for c in entries
+            ],
+        }
+    }, {str(c): {"status": c.status, "title": c.heading, "hint": c.fix, "type": type_uri(c)} for c in entries}
 
 
 class OperationRegistry:
@@ -68,6 +134,7 @@ class OperationRegistry:
             return schema
 
         problem_ref = ref(Problem, "serialization")
+        code_schemas, code_table = catalogue_schemas()
         paths: dict[str, Any] = {}
         for op in self.operations:
             entry: dict[str, Any] = {
@@ -108,10 +175,16 @@ class OperationRegistry:
             problems |= {s for s in op.responses if s >= 400}
             if op.body is None and op.request_content is None:
                 problems -= {413, 415, 422} if op.method == "GET" else set()
-            for status in sorted(problems):
+            by_status: dict[int, list[str]] = {}
+            for code in codes_of(op):
+                by_status.setdefault(code.status, []).append(str(code))
+            for status in sorted(problems | set(by_status)):
+                codes = by_status.get(status) or [str(_GENERIC.get(status, error_codes.INTERNAL_ERROR))]
+                narrowed = {"properties": {"code": {"enum": codes}}}
                 responses[str(status)] = {
-                    "description": "Problem (RFC 9457)",
-                    "content": {"application/problem+json": {"schema": problem_ref}},
+                    "description": "Problem (RFC 9457): " + ", ".join(codes),
+                    "content": {"application/problem+json": {"schema": {"allOf": [problem_ref, narrowed]}}},
+                    "x-error-codes": codes,
                 }
             if op.auth:
                 entry["security"] = [{"bearer": []}]
@@ -121,7 +194,8 @@ class OperationRegistry:
             "info": {"title": title, "version": version},
             "paths": paths,
             "components": {
-                "schemas": components,
+                "schemas": components | code_schemas,
+                "x-error-codes": code_table,
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "lender API key"}},
             },
         }

@@ -210,6 +210,18 @@ def register(ops: OperationRegistry) -> None:
             responses={202: SendOut, 404: None, 409: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+                error_codes.BAD_CLIENT_IP,
+                error_codes.OTP_BAD_DIGITS,
+                error_codes.OTP_KEY_TOO_SHORT,
+                error_codes.OTP_RESEND_TOO_SOON,
+                error_codes.OTP_SEND_LIMITED,
+                error_codes.CONFIG_ERROR,
+                error_codes.RECORD_TAMPERED,
+            ),
         )
     )
     ops.add(
@@ -223,6 +235,22 @@ def register(ops: OperationRegistry) -> None:
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
+            errors=(
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+                error_codes.BAD_CLIENT_IP,
+                error_codes.OTP_BAD_ALGORITHM,
+                error_codes.OTP_BAD_COUNTER,
+                error_codes.OTP_BAD_DIGITS,
+                error_codes.OTP_BAD_PERIOD,
+                error_codes.OTP_BAD_WINDOW,
+                error_codes.OTP_KEY_TOO_SHORT,
+                error_codes.OTP_MALFORMED,
+                error_codes.OTP_REJECTED,
+                error_codes.OTP_VERIFY_LIMITED,
+                error_codes.CONFIG_ERROR,
+                error_codes.RECORD_TAMPERED,
+            ),
         )
     )
     ops.add(
@@ -236,6 +264,18 @@ def register(ops: OperationRegistry) -> None:
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
+            errors=(
+                error_codes.CLIENT_NOT_FOUND,
+                error_codes.IDENTIFICATION_NOT_FOUND,
+                error_codes.IDENTIFICATION_CLOSED,
+                error_codes.BAD_CLIENT_IP,
+                error_codes.PASSWORD_HASH_INVALID,
+                error_codes.PASSWORD_REJECTED,
+                error_codes.WRONG_OPERATION,
+                error_codes.OTP_VERIFY_LIMITED,
+                error_codes.CONFIG_ERROR,
+                error_codes.RECORD_TAMPERED,
+            ),
         )
     )
     ops.add(
@@ -248,5 +288,11 @@ def register(ops: OperationRegistry) -> None:
             responses={200: ReceiptOut, 400: None, 401: None},
             auth=False,
             tags=tags,
+            errors=(
+                error_codes.BAD_RECEIPT,
+                error_codes.BAD_RECEIPT_SIGNATURE,
+                error_codes.RECEIPTS_NOT_CONFIGURED,
+                error_codes.CONFIG_ERROR,
+            ),
         )
     )

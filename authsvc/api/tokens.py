@@ -227,6 +227,69 @@ async def set_password(request: web.Request) -> web.Response:
 
 
 def register(ops: OperationRegistry) -> None:
+    # The codes each operation answers besides the common ones (routing.codes_of adds those).
+    answers = {
+        "enrolTotp": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.TOTP_ALREADY_ENROLLED,
+            error_codes.OTP_BAD_ALGORITHM,
+            error_codes.OTP_BAD_DIGITS,
+            error_codes.OTP_BAD_LABEL,
+            error_codes.OTP_KEY_TOO_SHORT,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+        ),
+        "confirmTotp": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.BAD_CLIENT_IP,
+            error_codes.OTP_BAD_ALGORITHM,
+            error_codes.OTP_BAD_COUNTER,
+            error_codes.OTP_BAD_DIGITS,
+            error_codes.OTP_BAD_PERIOD,
+            error_codes.OTP_BAD_WINDOW,
+            error_codes.OTP_KEY_TOO_SHORT,
+            error_codes.OTP_MALFORMED,
+            error_codes.OTP_REJECTED,
+            error_codes.OTP_VERIFY_LIMITED,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+        ),
+        "importToken": (
+            error_codes.TOKEN_EXISTS,
+            error_codes.OTP_BAD_ALGORITHM,
+            error_codes.OTP_BAD_COUNTER,
+            error_codes.OTP_BAD_DIGITS,
+            error_codes.OTP_BAD_SECRET,
+            error_codes.OTP_KEY_TOO_SHORT,
+            error_codes.TOKEN_SEED_MISSING,
+        ),
+        "assignToken": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.TOKEN_NOT_FOUND,
+            error_codes.TOKEN_ASSIGNED,
+            error_codes.RECORD_TAMPERED,
+        ),
+        "resyncToken": (
+            error_codes.TOKEN_NOT_FOUND,
+            error_codes.OTP_BAD_ALGORITHM,
+            error_codes.OTP_BAD_COUNTER,
+            error_codes.OTP_BAD_DIGITS,
+            error_codes.OTP_KEY_TOO_SHORT,
+            error_codes.OTP_MALFORMED,
+            error_codes.TOKEN_RESYNC_FAILED,
+            error_codes.RECORD_TAMPERED,
+        ),
+        "setPassword": (
+            error_codes.CLIENT_NOT_FOUND,
+            error_codes.PASSWORD_COMMON,
+            error_codes.PASSWORD_CONTAINS_PERSONAL_DATA,
+            error_codes.PASSWORD_REPETITIVE,
+            error_codes.PASSWORD_TOO_LONG,
+            error_codes.PASSWORD_TOO_SHORT,
+            error_codes.CONFIG_ERROR,
+            error_codes.RECORD_TAMPERED,
+        ),
+    }
     tags = ("second factors",)
     for method, path, handler, op_id, summary, body, responses, params in (
         (
@@ -291,5 +354,16 @@ def register(ops: OperationRegistry) -> None:
         ),
     ):
         ops.add(
-            Operation(method, path, handler, op_id, summary, body=body, responses=responses, params=params, tags=tags)
+            Operation(
+                method,
+                path,
+                handler,
+                op_id,
+                summary,
+                body=body,
+                responses=responses,
+                params=params,
+                tags=tags,
+                errors=answers[op_id],
+            )
         )

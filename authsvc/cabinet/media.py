@@ -18,6 +18,7 @@ from PIL import Image
 
 from authsvc import error_codes
 from authsvc.cabinet.identifiers import IdentifierError
+from authsvc.errors import AuthsvcError
 
 IMAGE_TYPES = {"image/jpeg", "image/png"}
 SCAN_TYPES = IMAGE_TYPES | {"application/pdf"}
@@ -87,6 +88,8 @@ def _image_size(data: bytes, limits: MediaLimits) -> tuple[int, int]:
                 img.verify()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise IdentifierError(error_codes.IMAGE_TOO_LARGE, "image has too many pixels") from exc
+    except AuthsvcError:
+        raise
     except Exception as exc:  # Pillow raises many types for corrupt files
         raise IdentifierError(error_codes.CORRUPT_IMAGE, "image cannot be read") from exc
     if width * height > limits.max_pixels:

@@ -25,7 +25,7 @@ import aiohttp
 
 from authsvc import error_codes
 from authsvc.error_codes import Code
-from authsvc.errors import UpstreamUnavailable
+from authsvc.errors import AuthsvcError, UpstreamUnavailable
 
 __all__ = ["HttpClient", "HttpResponse", "RetryPolicy"]
 
@@ -189,5 +189,7 @@ class HttpClient:
             raise _Retryable(error_codes.UPSTREAM_TIMEOUT, f"{url} did not answer within {total} s") from exc
         except aiohttp.ClientPayloadError as exc:
             raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} sent a broken body: {exc}") from exc
+        except AuthsvcError:
+            raise
         except (aiohttp.ClientError, OSError) as exc:
             raise _Retryable(error_codes.UPSTREAM_UNREACHABLE, f"{url} is unreachable: {type(exc).__name__}") from exc

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from authsvc import error_codes
-from authsvc.errors import ConfigError, RecordTampered
+from authsvc.errors import AuthsvcError, ConfigError, RecordTampered
 
 FORMAT_VERSION = 1
 
@@ -161,5 +161,7 @@ def load_key_file(path: Path) -> LocalKeyStore:
         raise ConfigError(f"key file {path} is accessible by group/others (mode {st.st_mode & 0o777:o}); chmod 600")
     try:
         return LocalKeyStore.from_json(path.read_text())
+    except AuthsvcError:
+        raise
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"key file {path} is not a valid authsvc key file") from exc

@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from authsvc import error_codes
 from authsvc.error_codes import Code
-from authsvc.errors import ConfigError, ValidationFailed
+from authsvc.errors import AuthsvcError, ConfigError, ValidationFailed
 
 # NIST SP 800-63B: verifiers should permit at least 64 characters.
 MIN_ALLOWED_MAX_LENGTH = 64
@@ -138,6 +138,8 @@ class PasswordHasher:
             )
             # A throw-away hash proves the parameters are acceptable at start-up, not per request.
             self._dummy = self._hasher.hash("parameter check")
+        except AuthsvcError:
+            raise
         except (argon2.exceptions.HashingError, ValueError) as exc:
             raise ConfigError(f"argon2 parameters rejected: {exc}") from exc
         self.params = params

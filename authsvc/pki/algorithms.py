@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from authsvc import error_codes
-from authsvc.errors import ValidationFailed
+from authsvc.errors import AuthsvcError, ValidationFailed
 from authsvc.pki import asn1_compat
 from authsvc.pki.der import ASN1_ERRORS
 
@@ -215,6 +215,8 @@ def _load_spki(public_key_info: keys.PublicKeyInfo | bytes) -> tuple[bytes, str]
         der = public_key_info if isinstance(public_key_info, bytes) else public_key_info.dump()
         raw = RawPublicKeyInfo.load(der, strict=True)
         return der, raw["algorithm"]["algorithm"].dotted
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS:
         return None
 
@@ -233,6 +235,8 @@ def _verify_gost(spki: tuple[bytes, str], oid: str, digest_oid: str | None, data
         return False
     try:
         return bool(gost.verify(spki[0], oid, data, sig))
+    except AuthsvcError:
+        raise
     except (*ASN1_ERRORS, ArithmeticError):
         return False
 
@@ -288,6 +292,8 @@ def verify_signature(
             raise UnsupportedAlgorithm("RSASSA-PSS needs its AlgorithmIdentifier parameters")
         try:
             pss, chosen = _pss_padding(signature_algorithm)
+        except AuthsvcError:
+            raise
         except (ValueError, TypeError, KeyError):
             return False  # unreadable parameters: the signature cannot be valid
         family = "rsa"
@@ -312,6 +318,8 @@ def verify_signature(
             if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _ACCEPTED_CURVES:
                 return False
             key.verify(signature, data, ec.ECDSA(chosen))
+    except AuthsvcError:
+        raise
     except (InvalidSignature, PycaUnsupported, *ASN1_ERRORS):
         return False
     return True

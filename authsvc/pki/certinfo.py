@@ -17,7 +17,7 @@ from asn1crypto import core, x509
 from pydantic import BaseModel, ConfigDict
 
 from authsvc import error_codes
-from authsvc.errors import ValidationFailed
+from authsvc.errors import AuthsvcError, ValidationFailed
 from authsvc.pki.algorithms import RawPublicKeyInfo
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
 from authsvc.pki.lru import Lru
@@ -186,6 +186,8 @@ def load_certificate(data: bytes | str | x509.Certificate) -> x509.Certificate:
         RawPublicKeyInfo.load(tbs["subject_public_key_info"].dump())["algorithm"]["algorithm"].dotted  # noqa: B018
         cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018
         cert["signature_value"].native  # noqa: B018
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS as exc:
         raise CertificateParseError(f"not a readable X.509 certificate: {exc}") from exc
     return cert
@@ -284,6 +286,8 @@ def _extensions(cert: x509.Certificate) -> dict[str, Any]:
             if spec is not None:
                 # Parse a copy of the bytes: a failed in-place parse would corrupt the certificate object.
                 out[oid] = spec.load(bytes(ext["extn_value"].contents))
+        except AuthsvcError:
+            raise
         except ASN1_ERRORS:
             continue
     return out
@@ -314,6 +318,8 @@ def _safe(fn: Any, default: Any) -> Any:
     """``fn()``, or ``default`` when a malformed or absent (asn1crypto Void) field breaks it."""
     try:
         return fn()
+    except AuthsvcError:
+        raise
     except (*ASN1_ERRORS, AttributeError):
         return default
 
@@ -355,6 +361,8 @@ def cert_info(data: bytes | str | x509.Certificate) -> CertInfo:
         # Hash the bytes as received: asn1crypto re-encodes some certificates on dump() (it mistakes a
         # length ending in 0x80 for BER indefinite length), which fails on NCA's empty ocsp-nocheck.
         der = cert.dump() if isinstance(data, x509.Certificate) else decode_binary(data, what="certificate")
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS as exc:
         raise CertificateParseError(f"certificate cannot be encoded: {exc}") from exc
     digest = hashlib.sha256(der).digest()

@@ -25,7 +25,7 @@ from asn1crypto import cms, core, tsp, x509
 from pydantic import BaseModel, Field
 
 from authsvc import error_codes
-from authsvc.errors import ValidationFailed
+from authsvc.errors import AuthsvcError, ValidationFailed
 from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
@@ -122,6 +122,8 @@ def _parse(data: bytes | str | cms.ContentInfo) -> tuple[cms.SignedData, list[x5
         for cert in certs:
             cert["tbs_certificate"]["serial_number"].native  # noqa: B018 - parse eagerly
         len(signed["signer_infos"])
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS as exc:
         raise CmsParseError(f"not a readable CMS SignedData structure: {exc}") from exc
     return signed, certs
@@ -305,6 +307,8 @@ async def _verify_signer(
         result.reasons.append("unsupported_algorithm")
         result.detail = exc.detail
         return result
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS:
         result.reasons.append("malformed_attributes")
         return result
@@ -353,6 +357,8 @@ def parse_cms(data: bytes | str | cms.ContentInfo) -> ParsedCms:
         encap = _RawEncapsulatedContent.load(signed["encap_content_info"].dump())
         content_type = encap["content_type"].dotted
         embedded: bytes | None = encap["content"].native
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS as exc:
         raise CmsParseError(f"unreadable encapsulated content: {exc}") from exc
     return ParsedCms(signed, certs, content_type, embedded)
@@ -393,6 +399,8 @@ async def verify_cms(
             )
             for si in signer_infos
         ]
+    except AuthsvcError:
+        raise
     except ASN1_ERRORS as exc:
         raise CmsParseError(f"unreadable SignerInfo: {exc}") from exc
     if not signers:

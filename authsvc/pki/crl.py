@@ -22,7 +22,7 @@ from asn1crypto import algos, core, x509
 from asn1crypto import crl as asn1_crl
 
 from authsvc import error_codes
-from authsvc.errors import UpstreamUnavailable
+from authsvc.errors import AuthsvcError, UpstreamUnavailable
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import (
     Buffer,
@@ -178,6 +178,8 @@ def parse_crl(der: Buffer) -> ParsedCrl:
         raise CrlError("downloaded CRL is not DER (empty, PEM or an HTML page)", code=error_codes.CRL_MALFORMED)
     try:
         return _parse(der)
+    except AuthsvcError:
+        raise
     except (DerError, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, CrlError):
             raise
@@ -295,6 +297,8 @@ def _check_issuer(info: CrlInfo, issuer_der: bytes) -> None:
     try:
         subject = x509.Name.load(cert_parts(issuer_der).subject)
         extensions = raw_extensions(issuer_der)
+    except AuthsvcError:
+        raise
     except (DerError, ValueError) as exc:
         raise CrlError(f"unreadable issuer certificate: {exc}", code=error_codes.CRL_ISSUER_MISMATCH) from exc
     if x509.Name.load(info.issuer_der) != subject:

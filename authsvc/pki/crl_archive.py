@@ -16,6 +16,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from authsvc.errors import AuthsvcError
 from authsvc.pki.crl import CrlError, index_crl_file
 from authsvc.pki.crl_index import CrlIndex
 
@@ -49,6 +50,8 @@ def archive(crl_dir: Path, crl_file: Path, sha256: str) -> None:
 def _intact_index(crl_dir: str, sha256: str, issuer_der: bytes, at: datetime, delta: bool) -> CrlIndex | str:
     try:
         path = archived(Path(crl_dir), sha256)
+    except AuthsvcError:
+        raise
     except ValueError:
         return "revocation_evidence_invalid"
     if not path.is_file():

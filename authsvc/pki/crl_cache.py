@@ -164,6 +164,8 @@ class CrlCache:
             try:
                 index = await loop.run_in_executor(None, CrlIndex.load, path)
                 slot.info = CrlInfo.from_meta(index.meta)
+            except AuthsvcError:
+                raise
             except (IndexFileError, KeyError, ValueError, TypeError) as exc:
                 log.warning("discarding saved CRL index", extra={"url": slot.url, "error": str(exc)})
                 continue

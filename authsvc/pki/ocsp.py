@@ -21,7 +21,7 @@ from typing import Final
 from asn1crypto import algos, core, ocsp, x509
 
 from authsvc import error_codes
-from authsvc.errors import UpstreamUnavailable
+from authsvc.errors import AuthsvcError, UpstreamUnavailable
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import (
     CertParts,
@@ -241,6 +241,8 @@ def verify_ocsp_response(
         raise
     except algorithms.UnsupportedAlgorithm as exc:
         raise OcspError(f"cannot verify the OCSP response: {exc.detail}", code=error_codes.OCSP_UNSUPPORTED) from exc
+    except AuthsvcError:
+        raise
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise OcspError(f"malformed OCSP response: {exc}", code=error_codes.OCSP_MALFORMED) from exc
 

@@ -189,6 +189,8 @@ def _certs_from_blob(blob: bytes) -> list[x509.Certificate]:
         info = cms.ContentInfo.load(der)
         if info["content_type"].native == "signed_data":
             return [c.chosen for c in info["content"]["certificates"] if c.name == "certificate"]
+    except AuthsvcError:
+        raise
     except (BadEncoding, *ASN1_ERRORS):
         pass
     try:
@@ -348,6 +350,8 @@ class PathValidator:
     def _failed(reason: PathFailure, exc: Exception, leaf: x509.Certificate, at: datetime) -> PathResult:
         try:
             chain = [cert_info(leaf)]
+        except AuthsvcError:
+            raise
         except (*ASN1_ERRORS, CertificateParseError):
             chain = []
         return PathResult(

@@ -190,6 +190,8 @@ class RevocationChecker:
             return self._from_ocsp(cached[1], at)
         try:
             urls = [self._policy.ocsp_url] if self._policy.ocsp_url else ocsp_urls(cert)
+        except AuthsvcError:
+            raise
         except (DerError, ValueError) as exc:
             errors.append(f"ocsp: unreadable AIA ({exc})")
             return None

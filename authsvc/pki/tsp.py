@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 from asn1crypto import algos, cms, core, tsp, x509
 
 from authsvc import error_codes
-from authsvc.errors import UpstreamUnavailable, ValidationFailed
+from authsvc.errors import AuthsvcError, UpstreamUnavailable, ValidationFailed
 from authsvc.pki import algorithms
 from authsvc.pki.crl_index import DerError, cert_parts, der_content, der_fields, raw_extensions
 
@@ -181,6 +181,8 @@ def verify_timestamp_token(
         raise TimestampError(
             f"cannot verify the time stamp: {exc.detail}", code=error_codes.TIMESTAMP_UNSUPPORTED
         ) from exc
+    except AuthsvcError:
+        raise
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise TimestampError(f"malformed time-stamp token: {exc}", code=error_codes.TIMESTAMP_MALFORMED) from exc
 
@@ -404,6 +406,8 @@ def parse_timestamp_response(response_der: bytes, request: TimestampRequest) -> 
         fields = der_fields(response_der)
         status = tsp.PKIStatusInfo.load(fields[0])
         state = status["status"].native
+    except AuthsvcError:
+        raise
     except (DerError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise UpstreamUnavailable(f"malformed time-stamp response: {exc}", code=error_codes.TSP_MALFORMED) from exc
     if state not in ("granted", "granted_with_mods") or len(fields) != 2:

@@ -23,7 +23,7 @@ from lxml import etree
 from pydantic import BaseModel
 
 from authsvc import error_codes
-from authsvc.errors import ValidationFailed
+from authsvc.errors import AuthsvcError, ValidationFailed
 from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info, load_certificate
 from authsvc.pki.der import BadEncoding
@@ -114,6 +114,8 @@ def _parse(document: bytes | str) -> Any:
         raise XmlParseError(f"XML document is larger than {_MAX_XML} bytes")
     try:
         tree = etree.ElementTree(etree.fromstring(raw, parser=_parser()))
+    except AuthsvcError:
+        raise
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise XmlParseError(f"not well-formed XML: {exc}") from exc
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authsvc.audit.chain import Entry, Head, canonical, entry_hash, head_message, pending_message
 from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import AuthsvcError
 from authsvc.store.db import Conn, Database, Insert, Row, Statement, as_tx
 from authsvc.store.schema import audit_head, audit_log, audit_pending
 
@@ -84,6 +85,8 @@ def _pending_intact(keys: KeyStore, row: Row) -> bool:
     # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
     try:
         keys.audit_public_key(row["key_id"]).verify(_bytes(row["signature"]), message)
+    except AuthsvcError:
+        raise
     except (InvalidSignature, KeyError, ValueError):
         return False
     return True

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Iterator
 
+from authsvc.errors import AuthsvcError
 from authsvc.pki.gost import oids
 from authsvc.pki.gost.curves import Curve
 from authsvc.pki.gost.ec import sign_raw, verify_raw
@@ -111,6 +112,8 @@ def verify_digest(spki_der: bytes, signature_algorithm_oid: str, digest_bytes: b
     try:
         key = parse_public_key(spki_der)
         return _verify_key(key, alg, bytes(digest_bytes), bytes(signature))
+    except AuthsvcError:
+        raise
     except (ValueError, TypeError, ArithmeticError):
         return False
 
@@ -123,6 +126,8 @@ def verify(spki_der: bytes, signature_algorithm_oid: str, data: bytes, signature
         if key.curve.size != alg.key_size:
             return False
         return _verify_key(key, alg, digest(alg.digest_oid, bytes(data)), bytes(signature))
+    except AuthsvcError:
+        raise
     except (ValueError, TypeError, ArithmeticError):
         return False
 
