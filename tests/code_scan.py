@@ -80,7 +80,8 @@ def modules() -> dict[str, Module]:
             if isinstance(n, ast.ImportFrom):
                 base = n.module or ""
                 if n.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - n.level + 1] + [base])
+                    parts = package.split(".")
+                    base = ".".join([*parts[: len(parts) - n.level + 1], base])
                 for a in n.names:
                     mod.imports[a.asname or a.name] = (base, a.name)
             elif isinstance(n, ast.Import):

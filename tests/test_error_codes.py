@@ -82,7 +82,8 @@ def test_liveness_codes_are_in_the_catalogue() -> None:
 
 
 def _subclasses(cls: type) -> list[Any]:
-    out = [cls]
+    out: list[Any] = [cls]
+    sub: type
     for sub in cls.__subclasses__():
         out += _subclasses(sub)
     return out
@@ -212,7 +213,7 @@ def _namespace(mod: code_scan.Module) -> dict[str, Any]:
 def _handler_types(namespace: dict[str, Any], node: ast.expr | None) -> tuple[type, ...]:
     if node is None:
         return (BaseException,)
-    value = eval(compile(ast.Expression(node), "<except>", "eval"), namespace)  # noqa: S307 - our own source
+    value = eval(compile(ast.Expression(node), "<except>", "eval"), namespace)  # our own source
     return value if isinstance(value, tuple) else (value,)
 
 

@@ -189,9 +189,11 @@ def _certs_from_blob(blob: bytes) -> list[x509.Certificate]:
         info = cms.ContentInfo.load(der)
         if info["content_type"].native == "signed_data":
             return [c.chosen for c in info["content"]["certificates"] if c.name == "certificate"]
+    except BadEncoding:
+        pass
     except AuthsvcError:
         raise
-    except (BadEncoding, *ASN1_ERRORS):
+    except ASN1_ERRORS:
         pass
     try:
         return [load_certificate(blob)]
@@ -350,9 +352,11 @@ class PathValidator:
     def _failed(reason: PathFailure, exc: Exception, leaf: x509.Certificate, at: datetime) -> PathResult:
         try:
             chain = [cert_info(leaf)]
+        except CertificateParseError:
+            chain = []
         except AuthsvcError:
             raise
-        except (*ASN1_ERRORS, CertificateParseError):
+        except ASN1_ERRORS:
             chain = []
         return PathResult(
             ok=False, reasons=[reason], detail=str(exc), validated_at=at, chain=chain, certificates=[leaf]

@@ -94,9 +94,11 @@ class TrustStore:
         for source in sorted(self._files):
             try:
                 self._store(source, read_certificates(Path(source).expanduser().read_bytes(), source))
+            except (BadEncoding, CertificateParseError) as exc:
+                raise ConfigError(f"trust certificate file {source} cannot be read: {exc}") from exc
             except AuthsvcError:
                 raise
-            except (OSError, BadEncoding, CertificateParseError, *ASN1_ERRORS) as exc:
+            except (OSError, *ASN1_ERRORS) as exc:
                 raise ConfigError(f"trust certificate file {source} cannot be read: {exc}") from exc
         self._check_ready()
 
