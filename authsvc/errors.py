@@ -48,7 +48,8 @@ class AuthsvcError(Exception):
         super().__init__(detail)
         self.detail = detail
         if code is not None:
-            self.code = code
+            # A plain string (from code outside the service) must still name a catalogue entry.
+            self.code = code if isinstance(code, Code) else error_codes.lookup(code)
         # The answer's status, title and hint are the code's: one code, one status.
         self.status = self.code.status
         self.title = self.code.heading

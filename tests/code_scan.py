@@ -210,3 +210,54 @@ def reachable_codes(module: str, qualname: str, *, by_method_name: bool = False)
         codes |= created
         todo.extend(more)
     return codes
+
+
+def model_codes(model: object) -> set[str]:
+    """Codes a request model's own validation can answer: what its methods, and the functions its class body
+    names (validators in ``Annotated`` aliases), reach; through the models of its fields too."""
+    codes: set[str] = set()
+    for cls in _models(model, set()):
+        mod = modules().get(cls.__module__)
+        node = mod.classes.get(cls.__name__) if mod is not None else None
+        if mod is None or node is None:
+            continue
+        for q in mod.funcs:
+            if q.startswith(cls.__name__ + "."):
+                codes |= reachable_codes(mod.name, q)
+        todo = [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for m, top in _resolve_name(mod, name):
+                if top in m.funcs:
+                    codes |= reachable_codes(m.name, top)
+            assigned = next(
+                (t for t in mod.tree.body if isinstance(t, (ast.Assign, ast.AnnAssign)) and _binds(t, name)), None
+            )
+            if assigned is not None and assigned.value is not None:
+                todo += [n.id for n in ast.walk(assigned.value) if isinstance(n, ast.Name)]
+    return codes
+
+
+def _binds(node: ast.Assign | ast.AnnAssign, name: str) -> bool:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return any(isinstance(t, ast.Name) and t.id == name for t in targets)
+
+
+def _models(model: object, seen: set[type]) -> list[type]:
+    import typing
+
+    out: list[type] = []
+    if isinstance(model, type) and model.__module__.startswith("authsvc") and model not in seen:
+        seen.add(model)
+        out.append(model)
+        for base in model.__mro__[1:]:  # validators inherited from our base models
+            out += _models(base, seen)
+        for f in getattr(model, "model_fields", {}).values():
+            out += _models(f.annotation, seen)
+    for arg in typing.get_args(model):
+        out += _models(arg, seen)
+    return out

@@ -153,6 +153,7 @@ OPERATIONS = operations().operations
 @pytest.mark.parametrize("op", OPERATIONS, ids=[o.operation_id for o in OPERATIONS])
 def test_each_operation_declares_the_codes_its_handler_can_raise(op: Any) -> None:
     raised = code_scan.reachable_codes(op.handler.__module__, op.handler.__qualname__)
+    raised |= code_scan.model_codes(op.body) if op.body is not None else set()  # the body model's validators
     answered = {getattr(error_codes, n) for n in raised if isinstance(getattr(error_codes, n), Code)}
     missing = answered - set(codes_of(op))
     assert not missing, f"{op.operation_id} does not declare {sorted(missing)}: add them to its errors="

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 
+from authsvc import error_codes
 from authsvc.config import REPO_ROOT, load_settings
 from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.pki.revocation import RevocationOrder, RevocationPolicy
@@ -140,7 +141,7 @@ async def test_trust_from_a_pem_bundle_and_from_urls(tmp_path: Path) -> None:
 
     async def fetch(url: str) -> bytes:
         if url not in answers:
-            raise UpstreamUnavailable(f"{url} is unreachable", code="upstream_unreachable")
+            raise UpstreamUnavailable(f"{url} is unreachable", code=error_codes.UPSTREAM_UNREACHABLE)
         return answers[url]
 
     remote = TrustStore(
@@ -175,7 +176,7 @@ def test_unreadable_trust_files_are_configuration_errors(tmp_path: Path) -> None
 
 async def test_not_ready_means_a_503_not_a_verdict() -> None:
     async def never(url: str) -> bytes:
-        raise UpstreamUnavailable("down", code="upstream_unreachable")
+        raise UpstreamUnavailable("down", code=error_codes.UPSTREAM_UNREACHABLE)
 
     verifier = Verifier(
         TrustStore(anchor_urls=["http://nca.test/root.cer"], fetch=never, retry_s=10),

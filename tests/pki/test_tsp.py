@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from authsvc import error_codes
 from authsvc.errors import UpstreamUnavailable
 from authsvc.pki.tsp import (
     TimestampError,
@@ -116,7 +117,7 @@ async def test_chain_hook_sees_the_tsa_certificate_at_gen_time() -> None:
 
 async def test_cms_hook_checks_the_imprint_covers_the_signature() -> None:
     async def untrusted(cert: asn1_x509.Certificate, others: Sequence[asn1_x509.Certificate], at: datetime) -> None:
-        raise TimestampError("TSA chain does not reach a trusted root", code="timestamp_untrusted")
+        raise TimestampError("TSA chain does not reach a trusted root", code=error_codes.TIMESTAMP_UNTRUSTED)
 
     verdict = await make_timestamp_hook(None)(nca_token(), IMPRINT_DATA)
     assert verdict.valid and verdict.gen_time == GEN_TIME
