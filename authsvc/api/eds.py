@@ -203,6 +203,12 @@ def register(ops: OperationRegistry) -> None:
             error_codes.WORKERS_UNAVAILABLE,
         ),
         "verifyXml": (
+            # The pool's XML parser and the certificates inside the signature (found by fuzzing).
+            error_codes.BAD_XML,
+            error_codes.BAD_ENCODING,
+            error_codes.BAD_CERTIFICATE,
+            error_codes.UNSUPPORTED_ALGORITHM,
+            error_codes.GOST_UNAVAILABLE,
             error_codes.UNVERIFIABLE_INPUT,
             error_codes.VALIDATION_TIME_NAIVE,
             error_codes.VALIDATION_TIME_NOT_ALLOWED,
@@ -211,6 +217,8 @@ def register(ops: OperationRegistry) -> None:
         ),
         "x509Info": (
             error_codes.BAD_ENCODING,
+            error_codes.BAD_CERTIFICATE,
+            error_codes.UNSUPPORTED_ALGORITHM,
             error_codes.UNVERIFIABLE_INPUT,
             error_codes.VALIDATION_TIME_NAIVE,
             error_codes.VALIDATION_TIME_NOT_ALLOWED,
