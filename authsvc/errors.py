@@ -1,19 +1,19 @@
 """The service's one exception tree.
 
 Every error a caller can cause has a stable machine ``code`` and an HTTP ``status``; the HTTP layer turns
-them into RFC 9457 problem+json. Codes are entries of ``authsvc.error_codes`` (declared once, with their status,
-title and fix): the answer's status is the code's, and a raise site passes a code whose status is its class's
-(tests/test_error_catalogue.py checks every raise site). Classes also inherit the standard-library error they resemble so code
-outside the service can catch them naturally.
+them into RFC 9457 problem+json. Codes are entries of ``authsvc.error_codes`` (declared once, with their
+status, title and fix): the answer's status is the code's, and a raise site passes a code whose status is its
+class's (tests/test_error_codes.py checks every raise site). Classes also inherit the standard-library error
+they resemble so code outside the service can catch them naturally.
 
     AuthsvcError
-    ├── BadRequest (ValueError)            400  malformed_json, bad_base64, wrong_content_type, ...
-    │   └── ValidationFailed               422  validation_failed, bad_checksum, iin_immutable, ...
+    ├── BadRequest (ValueError)            400  malformed_json, malformed_multipart, bad_idempotency_key, ...
+    │   └── ValidationFailed               422  validation_failed, bad_base64, bad_checksum, bad_cms, ...
     ├── Unauthorized (PermissionError)     401  unauthorized
     ├── NotFound (LookupError)             404  not_found
-    ├── Conflict                           409  duplicate_client, idempotency_conflict, replay, ...
-    ├── PayloadTooLarge                    413  body_too_large, file_too_large
-    ├── UnsupportedMediaType               415  unsupported_media_type
+    ├── Conflict                           409  duplicate_client, identification_closed, replay, ...
+    ├── PayloadTooLarge                    413  body_too_large, capture_too_large, cdao_photo_too_large
+    ├── UnsupportedMediaType               415  wrong_content_type, unsupported_media_type
     ├── RateLimited                        429  rate_limited (carries retry_after seconds)
     ├── UpstreamUnavailable (ConnectionError) 503  an outside party failed (timeout, 5xx, garbage)
     ├── ConfigError (RuntimeError)         500  misconfiguration found at start-up (never per request)
@@ -21,7 +21,7 @@ outside the service can catch them naturally.
 
 ``BadRequest`` stays a ``ValueError`` (like aiohttp's and the standard library's trees), so no ``except
 ValueError`` or ``except Exception`` in the service may stand without letting ``AuthsvcError`` through first
-(checked by tests/test_error_catalogue.py).
+(checked by tests/test_error_codes.py).
 """
 
 from __future__ import annotations
