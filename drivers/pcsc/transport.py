@@ -30,6 +30,7 @@ from drivers.pcsc.errors import (
 )
 
 PNP_NOTIFICATION: Final = "\\\\?PnP?\\Notification"
+CARD_GONE_WAIT: Final = 2.0  # seconds: five of pcscd's presence polls
 MAX_GET_RESPONSE: Final = 1024  # a runaway 61xx loop is a broken card, not a long answer
 
 
@@ -112,9 +113,9 @@ class Context:
         return list(names)
 
     def state(self, reader: str) -> ReaderState:
-        return self._states({reader: scard.SCARD_STATE_UNAWARE}, 0)[0]
+        return self.states({reader: scard.SCARD_STATE_UNAWARE}, 0)[0]
 
-    def _states(self, known: dict[str, int], timeout_ms: int) -> list[ReaderState]:
+    def states(self, known: dict[str, int], timeout_ms: int) -> list[ReaderState]:
         hresult, states = scard.SCardGetStatusChange(self.handle, timeout_ms, list(known.items()))
         if hresult & 0xFFFFFFFF == SCARD_E_TIMEOUT:
             return []
@@ -141,7 +142,7 @@ class Context:
                 yield CardEvent(name, "reader-removed")
             for name in names:
                 known.setdefault(name, scard.SCARD_STATE_UNAWARE)
-            states = self._states(known, timeout_ms)
+            states = self.states(known, timeout_ms)
             if not states:
                 return
             for st in states:
@@ -212,18 +213,27 @@ class Connection:
         hresult, response = scard.SCardTransmit(self._card, self._protocol, list(raw))
         if hresult != SCARD_S_SUCCESS:
             raise self._transmit_error(hresult & 0xFFFFFFFF)
+        if len(response) < 2 and not self._card_still_there(wait=CARD_GONE_WAIT):
+            # vpcd (and some readers) hand back an empty answer when the card vanished mid-APDU;
+            # pcscd notices the removal at its next presence poll (every 0.4 s)
+            raise CardRemoved()
         return Response.decode(bytes(response))
 
     def _transmit_error(self, hresult: int) -> PcscError:
         # vpcd and many USB readers report a card pulled mid-APDU as a transfer failure: ask again
         lost = (SCARD_E_NOT_TRANSACTED, SCARD_F_COMM_ERROR, SCARD_W_REMOVED_CARD, SCARD_E_NO_SMARTCARD)
-        if hresult in lost and not self._card_still_there():
+        if hresult in lost and not self._card_still_there(wait=CARD_GONE_WAIT):
             return CardRemoved(hresult=hresult)
         return from_hresult(hresult, f"talking to the card in {self.reader!r}")
 
-    def _card_still_there(self) -> bool:
+    def _card_still_there(self, *, wait: float = 0.0) -> bool:
+        """Whether the card is still in the reader, waiting up to `wait` s for pcscd to notice a removal."""
         try:
-            return self.context.state(self.reader).present
+            now = self.context.state(self.reader)
+            if not now.present or wait <= 0:
+                return now.present
+            later = self.context.states({self.reader: now.flags & ~scard.SCARD_STATE_CHANGED}, int(wait * 1000))
+            return later[0].present if later else True
         except PcscError:
             return False
 
