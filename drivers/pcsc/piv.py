@@ -110,6 +110,7 @@ class PivCard:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self._certificates: dict[int, CardCertificate] = {}  # a card cannot change under an open connection
         self.select()
 
     def _call(self, cmd: Command) -> Response:
@@ -133,13 +134,17 @@ class PivCard:
         return tlv.objects(self.get_data(0x5FC102))
 
     def certificate(self, slot: int) -> CardCertificate:
+        cached = self._certificates.get(slot)
+        if cached is not None:
+            return cached
         obj = tlv.objects(self.get_data(CERT_OBJECTS[slot]))
         der = obj.get(0x70)
         if der is None:
             raise ProtocolError("the certificate object has no certificate (tag 70)")
         if obj.get(0x71, b"\x00") != b"\x00":
             raise ProtocolError("compressed certificates are not supported")
-        return CardCertificate(slot, der, algorithm_of(der))
+        found = self._certificates[slot] = CardCertificate(slot, der, algorithm_of(der))
+        return found
 
     def certificates(self) -> list[CardCertificate]:
         """Every certificate on the card, PIV slots first, then the retired slot 82 (GOST)."""

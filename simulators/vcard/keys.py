@@ -16,7 +16,7 @@ from typing import Final, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from authsvc.pki import gost
 
@@ -24,6 +24,14 @@ ALG_RSA_2048: Final = 0x07
 ALG_ECC_P256: Final = 0x11
 ALG_GOST_2015_512: Final = 0xD2
 GOST_SIGNATURE_OID: Final = "1.2.398.3.10.1.1.2.3.2"  # GOST 34.10-2015-512 with Streebog-512 (NCA)
+
+
+_DIGEST_INFOS: Final[tuple[tuple[bytes, hashes.HashAlgorithm], ...]] = (
+    (bytes.fromhex("3031300d060960864801650304020105000420"), hashes.SHA256()),
+    (bytes.fromhex("3041300d060960864801650304020205000430"), hashes.SHA384()),
+    (bytes.fromhex("3051300d060960864801650304020305000440"), hashes.SHA512()),
+    (bytes.fromhex("3021300906052b0e03021a05000414"), hashes.SHA1()),
+)
 
 
 class ChallengeRejected(ValueError):
@@ -49,11 +57,25 @@ class RsaCardKey:
         c = int.from_bytes(challenge, "big")
         if len(challenge) != size or c >= n:
             raise ChallengeRejected("an RSA challenge is one block below the modulus")
+        fast = self._pkcs1_v15(challenge, size)
+        if fast is not None:
+            return fast
         # CRT: the simulator has no raw-RSA primitive in pyca/cryptography, and this is 4x faster than pow(c, d, n)
         p, q = numbers.p, numbers.q
         m1, m2 = pow(c, numbers.dmp1, p), pow(c, numbers.dmq1, q)
         m = m2 + q * ((numbers.iqmp * (m1 - m2)) % p)
         return m.to_bytes(size, "big")
+
+    def _pkcs1_v15(self, block: bytes, size: int) -> bytes | None:
+        """The same m^d mod n through OpenSSL when the block is an EMSA-PKCS1-v1_5 encoding of a
+        known digest (deterministic, so bit-identical to the raw operation, and ~10x faster)."""
+        for prefix, algorithm in _DIGEST_INFOS:
+            digest_len = algorithm.digest_size
+            info_len = len(prefix) + digest_len
+            expected_head = b"\x00\x01" + b"\xff" * (size - 3 - info_len) + b"\x00" + prefix
+            if len(block) == size and block.startswith(expected_head):
+                return self.key.sign(block[-digest_len:], padding.PKCS1v15(), utils.Prehashed(algorithm))
+        return None
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,17 @@ def test_command_apdu_cases(raw: str, data: str, le: int, extended: bool) -> Non
 def test_malformed_apdus(raw: str) -> None:
     with pytest.raises(MalformedApdu):
         parse_command(bytes.fromhex(raw))
+
+
+def test_rsa_raw_operation_on_any_block_below_the_modulus(card: Card, profile: CardProfile) -> None:
+    """Not only PKCS#1 v1.5 blocks (which take OpenSSL's path): any c < n gets c^d mod n (PSS, raw)."""
+    key = x509.load_der_x509_certificate(profile.slots[0x9A].certificate).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    n, e = key.public_numbers().n, key.public_numbers().e
+    block = b"\x00\x02" + bytes(range(254))
+    assert sw(card.transmit(verify(GOOD_PIN))) == 0x9000
+    answer = card.transmit(general_authenticate(0x07, 0x9A, block))
+    signature = tlv.find(tlv.find(answer[:-2], 0x7C) or b"", 0x82) or b""
+    assert pow(int.from_bytes(signature, "big"), e, n) == int.from_bytes(block, "big")
+    too_big = n.to_bytes(256, "big")
+    assert sw(card.transmit(general_authenticate(0x07, 0x9A, too_big))) == 0x6A80
