@@ -29,9 +29,10 @@ CTRL_ATR: Final = 4
 
 
 def _quick_ack(sock: socket.socket | None) -> None:
-    """Acknowledge at once. vpcd 3.3 sends the two length bytes and the APDU in two send() calls,
-    so Nagle holds the APDU until the length is acknowledged: a delayed ACK costs 40 ms per command.
-    Linux drops out of quick-ACK mode by itself, hence again before every message."""
+    """Acknowledge at once. vpcd before virtualsmartcard 0.9 (Debian 12's vsmartcard 3.3) sends the
+    two length bytes and the APDU in two send() calls (upstream merged them in 2023), so Nagle holds
+    the APDU until the length is acknowledged: our delayed ACK cost 40 ms per command. Linux leaves
+    quick-ACK mode by itself, hence again before every message."""
     quickack = getattr(socket, "TCP_QUICKACK", None)
     if sock is not None and quickack is not None:
         with contextlib.suppress(OSError):
