@@ -52,10 +52,11 @@ def main() -> None:
         profile = provision(root / "nca")
         card_file = root / "card.json"
         profile.save(card_file)
-        daemon = PrivatePcscd(root / "pcscd", vpcd_port=free_port_pair())
+        port = free_port_pair()
+        daemon = PrivatePcscd(root / "pcscd", vpcd_port=port)
         os.environ[SOCKET_ENV] = str(daemon.socket_path)
         with daemon:
-            emulator = Emulator(card_file, daemon.vpcd_port, root / "emulator.log")
+            emulator = Emulator(card_file, port, root / "emulator.log")
             try:
                 time.sleep(1.0)  # pcscd's presence poll
                 with Context() as ctx, ctx.connect("Virtual PCD 00 00") as conn:

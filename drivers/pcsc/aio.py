@@ -17,7 +17,14 @@ import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from drivers.pcsc.errors import CardRemoved, CardReset, NoReader, PcscError, ServiceUnavailable
+from drivers.pcsc.errors import (
+    SCARD_E_NO_READERS_AVAILABLE,
+    CardRemoved,
+    CardReset,
+    PcscError,
+    ServiceUnavailable,
+    from_hresult,
+)
 from drivers.pcsc.piv import Algorithm, CardCertificate, PivCard
 from drivers.pcsc.transport import Connection, Context
 
@@ -76,7 +83,7 @@ class AsyncReader:
             return self.name
         names = ctx.readers()
         if not names:
-            raise NoReader()
+            raise from_hresult(SCARD_E_NO_READERS_AVAILABLE, "looking for a reader")
         self.name = names[0]
         return self.name
 

@@ -16,6 +16,7 @@ from smartcard import scard
 
 from drivers.pcsc.apdu import EXTENDED_LE, SHORT_LE, Command, Response
 from drivers.pcsc.errors import (
+    SCARD_E_NO_READERS_AVAILABLE,
     SCARD_E_NO_SMARTCARD,
     SCARD_E_NOT_TRANSACTED,
     SCARD_E_TIMEOUT,
@@ -23,7 +24,6 @@ from drivers.pcsc.errors import (
     SCARD_S_SUCCESS,
     SCARD_W_REMOVED_CARD,
     CardRemoved,
-    NoReader,
     PcscError,
     ProtocolError,
     from_hresult,
@@ -107,7 +107,7 @@ class Context:
     def readers(self) -> list[str]:
         """Reader names; an empty list when pcscd has none (not an error here)."""
         hresult, names = scard.SCardListReaders(self.handle, [])
-        if hresult & 0xFFFFFFFF == 0x8010002E:  # SCARD_E_NO_READERS_AVAILABLE
+        if hresult & 0xFFFFFFFF == SCARD_E_NO_READERS_AVAILABLE:
             return []
         _check(hresult, "listing readers")
         return list(names)
@@ -166,7 +166,7 @@ class Context:
             if deadline is not None and time.monotonic() > deadline:
                 break
         if not self.readers():
-            raise NoReader()
+            raise from_hresult(SCARD_E_NO_READERS_AVAILABLE, "waiting for a card")
         raise from_hresult(SCARD_E_TIMEOUT, "waiting for a card")
 
     def connect(self, reader: str, *, exclusive: bool = False) -> Connection:

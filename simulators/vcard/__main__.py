@@ -33,25 +33,28 @@ def _control(url: str, path: str, body: dict[str, str] | None = None) -> int:
     request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=15) as response:  # the local control channel only
-            print(response.read().decode())
-            return 0
+            answer = response.read().decode()
     except urllib.error.HTTPError as exc:
         print(exc.read().decode(), file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"the virtual card's control channel at {url} does not answer: {exc}", file=sys.stderr)
         return 1
+    print(answer)
+    return 0
 
 
 def _run_pcscd(directory: Path, port: int) -> int:
     daemon = PrivatePcscd(directory, vpcd_port=port)
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # sigwait needs them blocked, or they just kill us
     try:
         daemon.start()
     except PcscdUnavailable as exc:
         print(exc, file=sys.stderr)
         return 1
     print(f"pcscd running; clients use: export PCSCLITE_CSOCK_NAME={daemon.socket_path}", flush=True)
-    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    signal.sigwait(stop_signals)
     daemon.stop()
     return 0
 

@@ -39,12 +39,13 @@ def reader_config(port: int) -> str:
 
 
 class PrivatePcscd:
-    def __init__(self, directory: Path, *, vpcd_port: int = VPCD_PORT) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, *, vpcd_port: int | None = VPCD_PORT) -> None:
+        """`vpcd_port=None`: a pcscd with no reader at all (what a kiosk with the reader unplugged sees)."""
+        self.directory = directory.resolve()  # pcscd works from / : relative paths would not resolve
         self.vpcd_port = vpcd_port
-        self.run_dir = directory / "run"
-        self.conf_dir = directory / "reader.conf.d"
-        self.log_path = directory / "pcscd.log"
+        self.run_dir = self.directory / "run"
+        self.conf_dir = self.directory / "reader.conf.d"
+        self.log_path = self.directory / "pcscd.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,7 +70,10 @@ class PrivatePcscd:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "vpcd").write_text(reader_config(self.vpcd_port), encoding="ascii")
+        if self.vpcd_port is None:
+            (self.conf_dir / "vpcd").unlink(missing_ok=True)
+        else:
+            (self.conf_dir / "vpcd").write_text(reader_config(self.vpcd_port), encoding="ascii")
         self.socket_path.unlink(missing_ok=True)
         script = 'mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec pcscd --foreground --info -c "$2"'
         with self.log_path.open("ab") as log:

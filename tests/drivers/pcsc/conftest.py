@@ -28,6 +28,7 @@ class Lab:
     profile: CardProfile
     emulator: Emulator
     directory: Path
+    vpcd_port: int
 
     def client_env(self) -> dict[str, str]:
         return dict(os.environ, **self.pcscd.environment())
@@ -39,13 +40,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     profile = provisioned_card(root / "nca")
     card_file = root / "card.json"
     profile.save(card_file)
-    daemon = PrivatePcscd(root / "pcscd", vpcd_port=free_port_pair())
+    port = free_port_pair()
+    daemon = PrivatePcscd(root / "pcscd", vpcd_port=port)
     previous = os.environ.get(SOCKET_ENV)
     os.environ[SOCKET_ENV] = str(daemon.socket_path)  # libpcsclite reads it once per process
     daemon.start()
-    emulator = Emulator(card_file, daemon.vpcd_port, root / "emulator.log")
+    emulator = Emulator(card_file, port, root / "emulator.log")
     try:
-        yield Lab(daemon, card_file, profile, emulator, root)
+        yield Lab(daemon, card_file, profile, emulator, root, port)
     finally:
         emulator.stop()
         daemon.stop()
@@ -80,7 +82,7 @@ def card0(lab: Lab) -> Iterator[Emulator]:
 @pytest.fixture
 def fresh_card(lab: Lab, tmp_path: Path) -> Iterator[Emulator]:
     """A card of its own in reader 1 (fresh PIN counters), gone after the test."""
-    emulator = Emulator(lab.card_file, lab.pcscd.vpcd_port + 1, tmp_path / "emulator.log")
+    emulator = Emulator(lab.card_file, lab.vpcd_port + 1, tmp_path / "emulator.log")
     wait_present(READER_1)
     yield emulator
     emulator.stop()

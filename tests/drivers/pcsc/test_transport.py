@@ -3,14 +3,16 @@ insertion/removal events, and the ISO 7816-4 exchange rules (61xx, 6Cxx, chainin
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
-from drivers.pcsc import CardAbsent, CardRemoved, Command, Context, ServiceUnavailable
+from drivers.pcsc import AsyncReader, CardAbsent, CardRemoved, Command, Context, NoReader, ServiceUnavailable
 from drivers.pcsc.errors import from_hresult
 from drivers.pcsc.transport import card_capabilities, historical_bytes
 from simulators.vcard.card import ATR
+from simulators.vcard.pcscd import PrivatePcscd
 from tests.drivers.pcsc.conftest import READER_0, READER_1, Lab
 from tests.simulators.vcard.fixtures import Emulator
 
@@ -121,6 +123,24 @@ def test_pcsc_codes_become_sentences(code: int, name: str, sentence: str) -> Non
     assert error.hresult == code
     if name == "ServiceUnavailable":
         assert isinstance(error, ConnectionError)
+
+
+async def test_no_reader_says_so(lab: Lab, card0: Emulator) -> None:
+    """A pcscd without any reader (the kiosk's reader unplugged): 0x8010002E as a sentence."""
+    lab.pcscd.stop()
+    readerless = PrivatePcscd(lab.pcscd.directory, vpcd_port=None)  # same socket: libpcsclite keeps its path
+    readerless.start()
+    try:
+        with Context() as ctx:
+            assert ctx.readers() == []
+        async with AsyncReader() as reader:
+            with pytest.raises(NoReader, match="no smart-card reader is connected") as caught:
+                await reader.piv()
+        assert caught.value.code == "no_reader" and caught.value.hresult == 0x8010002E
+    finally:
+        readerless.stop()
+        lab.pcscd.start()
+    await asyncio.to_thread(card0.wait_connected)
 
 
 def test_pcscd_stopped_says_so_and_recovers(lab: Lab, card0: Emulator) -> None:
