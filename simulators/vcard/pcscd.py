@@ -4,7 +4,8 @@ another pcscd (or real readers) may exist: it runs in its own mount namespace wi
 with PCSCLITE_CSOCK_NAME set to that path. Nothing of the system's pcscd or readers is touched.
 
 pcsc-lite 1.9 ignores PCSCLITE_CSOCK_NAME on the daemon side, hence the namespace (needs root, or
-`unshare` rights). libpcsclite reads the variable once per process: pick one directory per process."""
+`unshare` rights). Its driver directory is ours too, holding vpcd alone, so no real reader ever shows
+up in it. libpcsclite reads the variable once per process: pick one directory per process."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Final
 from simulators.vcard.vpcd import VPCD_PORT
 
 SOCKET_ENV: Final = "PCSCLITE_CSOCK_NAME"
-VPCD_DRIVER: Final = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+DRIVERS_DIR: Final = "/usr/lib/pcsc/drivers"
+VPCD_DRIVER: Final = DRIVERS_DIR + "/serial/libifdvpcd.so"
 READER_NAME: Final = "Virtual PCD"
 
 
@@ -44,6 +46,7 @@ class PrivatePcscd:
         self.directory = directory.resolve()  # pcscd works from / : relative paths would not resolve
         self.vpcd_port = vpcd_port
         self.run_dir = self.directory / "run"
+        self.drivers_dir = self.directory / "drivers"
         self.conf_dir = self.directory / "reader.conf.d"
         self.log_path = self.directory / "pcscd.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -70,26 +73,23 @@ class PrivatePcscd:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        # pcscd's USB hot-plug loads every driver bundle under /usr/lib/pcsc/drivers: ours holds vpcd
+        # only, so a real reader on this machine stays out of reach of whatever runs against this pcscd
+        (self.drivers_dir / "serial").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(VPCD_DRIVER).resolve(), self.drivers_dir / "serial" / Path(VPCD_DRIVER).name)
         if self.vpcd_port is None:
             (self.conf_dir / "vpcd").unlink(missing_ok=True)
         else:
             (self.conf_dir / "vpcd").write_text(reader_config(self.vpcd_port), encoding="ascii")
         self.socket_path.unlink(missing_ok=True)
-        script = 'mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec pcscd --foreground --info -c "$2"'
+        script = (
+            'mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && mount --bind "$3" "$4" && '
+            'exec pcscd --foreground --info -c "$2"'
+        )
+        args = [self.run_dir, self.conf_dir, self.drivers_dir, DRIVERS_DIR]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                    script,
-                    "sh",
-                    self.run_dir,
-                    self.conf_dir,
-                ],
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *map(str, args)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
