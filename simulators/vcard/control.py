@@ -14,6 +14,7 @@ from aiohttp import web
 from simulators.vcard.vpcd import VirtualReaderLink
 
 LINK_KEY: Final = web.AppKey("vcard_link", VirtualReaderLink)
+INSERT_WAIT_KEY: Final = web.AppKey("vcard_insert_wait", float)
 DURING: Final = {"general-authenticate": 0x87, "verify": 0x20, "get-data": 0xCB, "select": 0xA4}
 
 
@@ -45,7 +46,7 @@ async def status(request: web.Request) -> web.Response:
 
 async def insert(request: web.Request) -> web.Response:
     link = request.app[LINK_KEY]
-    await link.insert()
+    await link.insert(wait=request.app[INSERT_WAIT_KEY])
     if not link.connected:
         return _problem(503, "vpcd_unreachable", f"no vpcd reader accepted the card on {link.host}:{link.port}")
     return web.json_response(_status(link))
@@ -69,9 +70,12 @@ async def remove(request: web.Request) -> web.Response:
     return web.json_response(_status(link))
 
 
-def create_app(link: VirtualReaderLink) -> web.Application:
+def create_app(link: VirtualReaderLink, *, insert_wait: float = 10.0) -> web.Application:
+    """`insert_wait`: how long POST /insert waits for vpcd to accept the card before answering 503
+    (the card stays inserted and keeps trying, as a card left in a reader whose pcscd is down)."""
     app = web.Application()
     app[LINK_KEY] = link
+    app[INSERT_WAIT_KEY] = insert_wait
     app.router.add_get("/status", status)
     app.router.add_post("/insert", insert)
     app.router.add_post("/remove", remove)

@@ -138,3 +138,17 @@ async def test_control_channel_pulls_the_card_during_a_signature(
     assert not status["inserted"] and status["removals"] == 1
     bad = await client.post("/remove", json={"during": "lunch"})
     assert bad.status == 400 and (await bad.json())["code"] == "invalid_during"
+
+
+async def test_insert_without_vpcd_answers_503(
+    profile: CardProfile, aiohttp_client: Callable[..., Awaitable[Any]]
+) -> None:
+    fake = FakeVpcd()
+    await fake.start()
+    await fake.close()  # a port nobody listens on: pcscd (and its vpcd) is not running
+    lnk = VirtualReaderLink(Card(profile), port=fake.port)
+    client = await aiohttp_client(create_app(lnk, insert_wait=0.3))
+    response = await client.post("/insert")
+    assert response.status == 503 and response.content_type == "application/problem+json"
+    assert (await response.json())["code"] == "vpcd_unreachable"
+    await lnk.remove()
