@@ -1,70 +1,24 @@
-"""A real pcscd (private: its own mount namespace and socket, only the vpcd reader) with the virtual
-card plugged into reader 0 for the whole session; tests that spoil a card (lock its PIN) get a fresh
-card of their own in reader 1. Nothing here touches the system's pcscd or any real reader."""
+"""The process's PC/SC lab (`tests.simulators.vcard.lab`): a real private pcscd with the virtual card
+in reader 0 for the whole session; tests that spoil a card (lock its PIN) get a fresh card of their
+own in reader 1. Nothing here touches the system's pcscd or any real reader."""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from drivers.pcsc import Context
-from simulators.vcard.pcscd import SOCKET_ENV, PrivatePcscd
-from simulators.vcard.profile import CardProfile
-from tests.simulators.vcard.fixtures import Emulator, free_port_pair, provisioned_card
+from tests.simulators.vcard.fixtures import Emulator
+from tests.simulators.vcard.lab import READER_0, READER_1, Lab, process_lab, stop_process_lab, wait_present
 
-READER_0 = "Virtual PCD 00 00"
-READER_1 = "Virtual PCD 00 01"
-
-
-@dataclass
-class Lab:
-    pcscd: PrivatePcscd
-    card_file: Path
-    profile: CardProfile
-    emulator: Emulator
-    directory: Path
-    vpcd_port: int
-
-    def client_env(self) -> dict[str, str]:
-        return dict(os.environ, **self.pcscd.environment())
+__all__ = ["READER_0", "READER_1", "Lab", "wait_present"]
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("pcsc-lab")
-    profile = provisioned_card(root / "nca")
-    card_file = root / "card.json"
-    profile.save(card_file)
-    port = free_port_pair()
-    daemon = PrivatePcscd(root / "pcscd", vpcd_port=port)
-    previous = os.environ.get(SOCKET_ENV)
-    os.environ[SOCKET_ENV] = str(daemon.socket_path)  # libpcsclite reads it once per process
-    daemon.start()
-    emulator = Emulator(card_file, port, root / "emulator.log")
-    try:
-        yield Lab(daemon, card_file, profile, emulator, root, port)
-    finally:
-        emulator.stop()
-        daemon.stop()
-        if previous is None:
-            os.environ.pop(SOCKET_ENV, None)
-        else:
-            os.environ[SOCKET_ENV] = previous
-
-
-def wait_present(reader: str, present: bool = True, timeout: float = 10.0) -> None:
-    """Until pcscd reports a card in `reader`, or none (it polls vpcd every 0.4 s)."""
-    deadline = time.monotonic() + timeout
-    with Context() as ctx:
-        while ctx.state(reader).present != present:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"pcscd still {'sees no' if present else 'sees a'} card in {reader}")
-            time.sleep(0.05)
+    yield process_lab(tmp_path_factory.mktemp("pcsc-lab"))
+    stop_process_lab()
 
 
 @pytest.fixture
