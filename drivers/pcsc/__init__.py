@@ -1,7 +1,7 @@
 """PC/SC smart-card readers and PIV cards (pyscard over pcsc-lite; WinSCard on Windows).
 
 Blocking layer (`transport`): `Context` lists readers, watches insertions and removals
-(`watch`, `wait_for_card`) and connects; `Connection.transmit(Command)` sends an APDU whole —
+(`watch`, `wait_for_card`, `wait_for_removal`) and connects; `Connection.transmit(Command)` sends an APDU whole —
 extended when the card's ATR announces extended length, chained (CLA 0x10) otherwise — and returns
 the whole answer, fetching 61xx remainders with GET RESPONSE and resending on 6Cxx with the Le the
 card asked for. Async layer (`aio`): `AsyncReader` runs every call of a reader on that reader's own

@@ -7,7 +7,8 @@ pcsc-lite wants contexts kept to one thread).
         card = await reader.piv()
         certs = await card.certificates()
         await card.verify_pin(pin)
-        signature = await card.sign(certs[0].slot, data)"""
+        signature = await card.sign(certs[0].slot, data)
+        await reader.wait_for_removal(within=60)   # "take your card" """
 
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ class AsyncReader:
         """Wait (off the loop) until a card is in the reader, at most `within` seconds; its ATR.
         The limit goes to PC/SC itself: cancelling the awaiting task would leave the thread blocked."""
         return await self.run(lambda ctx: ctx.wait_for_card(self._reader_name(ctx), timeout=within)[1])
+
+    async def wait_for_removal(self, *, within: float | None = None) -> bool:
+        """Wait (off the loop) until the card is taken out: True, or False after `within` seconds."""
+        return await self.run(lambda ctx: ctx.wait_for_removal(self._reader_name(ctx), timeout=within))
 
     async def connect(self) -> bytes:
         """Open the card connection (again); the ATR."""

@@ -169,6 +169,13 @@ class Context:
             raise from_hresult(SCARD_E_NO_READERS_AVAILABLE, "waiting for a card")
         raise from_hresult(SCARD_E_TIMEOUT, "waiting for a card")
 
+    def wait_for_removal(self, reader: str, *, timeout: float | None = None) -> bool:
+        """Block until the reader is empty (True), or `timeout` passes with the card still in (False)."""
+        for event in self.watch(reader, timeout=timeout):
+            if event.kind in ("removed", "reader-removed"):
+                return True
+        return not self.state(reader).present
+
     def connect(self, reader: str, *, exclusive: bool = False) -> Connection:
         share = scard.SCARD_SHARE_EXCLUSIVE if exclusive else scard.SCARD_SHARE_SHARED
         hresult, card, protocol = scard.SCardConnect(

@@ -171,3 +171,10 @@ async def test_async_reader_after_removal_reconnects(card0: Emulator, lab: Lab) 
         await reader.wait_for_card(within=10)
         card = await reader.piv()
         assert await card.pin_tries_left() == 3
+
+
+async def test_async_reader_waits_for_the_card_to_be_taken_out(card0: Emulator) -> None:
+    async with AsyncReader(READER_0) as reader:
+        assert await reader.wait_for_removal(within=0.5) is False  # still in
+        asyncio.get_running_loop().call_later(0.3, lambda: threading.Thread(target=card0.remove).start())
+        assert await reader.wait_for_removal(within=10) is True
