@@ -1,4 +1,5 @@
-"""PC/SC smart-card readers and PIV cards (pyscard over pcsc-lite; WinSCard on Windows).
+"""PC/SC smart-card readers and PIV cards (pyscard over pcsc-lite; WinSCard on Windows): the smart card
+of R-2.8 as a factor (R-2.2, R-6.5, R-7.3a) and the EDS of a contract (R-10.1) at a terminal (R-2.9).
 
 Blocking layer (`transport`): `Context` lists readers, watches insertions and removals
 (`watch`, `wait_for_card`, `wait_for_removal`) and connects; `Connection.transmit(Command)` sends an APDU whole —

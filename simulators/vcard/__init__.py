@@ -1,4 +1,5 @@
-"""A virtual PIV smart card for pcscd's `vsmartcard-vpcd` reader driver (`python -m simulators.vcard`).
+"""A virtual PIV smart card for pcscd's `vsmartcard-vpcd` reader driver (`python -m simulators.vcard`):
+the R-2.8 smart card a kiosk (R-2.9) reads, without hardware.
 
 Any PC/SC program (OpenSC's `opensc-pkcs11.so` and `pkcs11-tool`, `pcsc_scan`, `drivers.pcsc`) sees a
 "Virtual PCD 00 00" reader and a card in it. The card answers the NIST SP 800-73-4 subset:

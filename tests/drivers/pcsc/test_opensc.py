@@ -1,5 +1,5 @@
 """The card speaks real PIV: OpenSC's PKCS#11 module finds it through pcscd and signs with it,
-and OpenSSL — an independent verifier — accepts the signatures under the NCA certificates."""
+and OpenSSL — an independent verifier — accepts the signatures under the NCA certificates (R-2.8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """drivers.pcsc.PivCard, the signing API the kiosk agent uses, on the virtual card through pcscd:
 RSA, ECC and GOST signatures that verify under the NCA certificates, the PIN's life, a card pulled
-mid-signature, and the async wrapper keeping every device call off the event loop."""
+mid-signature, and the async wrapper keeping every device call off the event loop (R-2.8 smart card as a
+factor for R-2.2/R-6.5/R-7.3a; R-10.1 contract signatures)."""
 
 from __future__ import annotations
 
