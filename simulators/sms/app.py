@@ -42,6 +42,7 @@ from aiohttp import web
 
 from simulators.common import JsonError, make_app, read_json, require_str
 from simulators.population import Population, build_population, normalize_phone
+from simulators.roster import add_population_routes
 from simulators.sms import calls
 
 log = logging.getLogger(__name__)
@@ -230,4 +231,5 @@ def create_app(
     app.router.add_get("/status/{message_id}", status)
     app.router.add_get("/messages", list_messages)
     calls.add_routes(app, name=name, population=population)
+    add_population_routes(app, population)
     return app
