@@ -31,7 +31,12 @@ def _faces_dir() -> Path:
     return shared / "fixtures" / "faces"
 
 
-def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Application]]:
+def ports(base: int) -> dict[str, int]:
+    """Each simulator's port when they start at ``base`` + 1 (default 8700: the ports above)."""
+    return {name: base + port - 8700 for name, port in PORTS.items()}
+
+
+def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callable[[], web.Application]]:
     from simulators.bank.app import create_app as bank
     from simulators.bureau.app import create_app as bureau
     from simulators.cdao.app import create_app as cdao
@@ -40,7 +45,7 @@ def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Applicat
     from simulators.telco.app import create_app as telco
 
     return {
-        "nca": lambda: nca(base_url=f"http://{host}:{PORTS['nca']}", state_dir=state_dir / "nca"),
+        "nca": lambda: nca(base_url=f"http://{host}:{ports(base)['nca']}", state_dir=state_dir / "nca"),
         "sms-a": lambda: sms(name="gw-a"),
         "sms-b": lambda: sms(name="gw-b"),
         "telco": telco,
@@ -50,16 +55,17 @@ def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Applicat
     }
 
 
-async def run(host: str, state_dir: Path, only: list[str]) -> None:
+async def run(host: str, state_dir: Path, only: list[str], base: int = 8700) -> None:
     runners = []
-    for name, make in factories(host, state_dir).items():
+    where = ports(base)
+    for name, make in factories(host, state_dir, base).items():
         if only and name not in only:
             continue
         runner = web.AppRunner(make(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, PORTS[name]).start()
+        await web.TCPSite(runner, host, where[name]).start()
         runners.append(runner)
-        print(f"simulator {name:7s} http://{host}:{PORTS[name]}", flush=True)
+        print(f"simulator {name:7s} http://{host}:{where[name]}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,9 +85,10 @@ def main() -> None:
         "--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates"
     )
     parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
+    parser.add_argument("--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … bank on BASE+7")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.host, args.state_dir, args.only))
+    asyncio.run(run(args.host, args.state_dir, args.only, args.base_port))
 
 
 if __name__ == "__main__":

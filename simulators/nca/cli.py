@@ -21,6 +21,7 @@ import argparse
 import base64
 import binascii
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -32,7 +33,7 @@ from simulators.nca.oids import Role
 from simulators.nca.signer import KeyPair, sign_cms
 from simulators.population import build_population
 
-DEFAULT_URL: Final = "http://127.0.0.1:8701"
+DEFAULT_URL: Final = os.environ.get("NCA_SIMULATOR_URL", "http://127.0.0.1:8701")
 DEFAULT_IIN: Final = "900101300126"  # arman, the population's happy path
 KINDS: Final = {"gost": "gost2015", "gost2015": "gost2015", "rsa": "rsa"}
 
@@ -136,7 +137,9 @@ def sign(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register ``issue`` and ``sign`` on an argparse subparsers object."""
     p = sub.add_parser("issue", help="issue a test keystore (.p12) from the running simulator")
-    p.add_argument("--url", default=DEFAULT_URL, help=f"the NCA simulator (default {DEFAULT_URL})")
+    p.add_argument(
+        "--url", default=DEFAULT_URL, help="the NCA simulator (default $NCA_SIMULATOR_URL, else http://127.0.0.1:8701)"
+    )
     p.add_argument("--iin", default=DEFAULT_IIN, help=f"holder's IIN (default {DEFAULT_IIN}, arman)")
     p.add_argument("--name", help="'SURNAME FIRST PATRONYMIC' (default: the population's name for --iin)")
     p.add_argument("--kind", choices=sorted(KINDS), default="gost", help="key algorithm (default gost)")
