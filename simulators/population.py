@@ -248,7 +248,7 @@ def build_population(now: datetime | None = None) -> Population:
                 patronymic="САМАТҚЫЗЫ",
                 birth_date=date(1992, 11, 12),
                 phone=PhoneLine("+77075554433", sim_issued_at=ago(700), owner_since=ago(5)),
-                portrait="faces-more/p04_1.jpg",
+                portrait="faces-more/p01_1.jpg",
                 case="number transferred to her five days ago; voluntary loan refusal registered (R-NB.6); "
                 "no photo on file at the CDAO",
                 accounts=(Account("KZ208560000005551234"),),
@@ -281,7 +281,7 @@ def build_population(now: datetime | None = None) -> Population:
                 phone=PhoneLine("+77471230000", sim_issued_at=ago(400), owner_since=ago(400), deliverable=False),
                 photo="lin_manuel_miranda_1.png",
                 # Another person's face: the CDAO, holding his state photo, answers "no match" (an impostor).
-                portrait="faces-more/p01_1.jpg",
+                portrait="faces-more/p04_1.jpg",
                 case="phone switched off: SMS are accepted but never delivered; his registration photo is not "
                 "the face the CDAO holds (no match)",
                 cards=(Card("4405630000777885", token="tok_timur_visa"),),
