@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from cryptography import x509 as pyca_x509
 
+from authsvc.api.state import SERVICES
 from authsvc.pki.ncanode import X509InfoRequest, revocation_of, timestamp, unwrap_pem
 from simulators.nca.keys import digest_by_oid
 from simulators.nca.signer import KeyPair, sign_cms_timestamped, sign_xml
@@ -175,3 +176,24 @@ def _signature_of(der: bytes) -> bytes:
     from asn1crypto import cms
 
     return bytes(cms.ContentInfo.load(der)["content"]["signer_infos"][0]["signature"].native)
+
+
+async def test_a_revoked_certificate_as_ncanode_reports_it(sim: tuple[Api, Simulator]) -> None:  # noqa: F811
+    api, nca = sim
+    issued = await nca.issue(algorithm="rsa")
+    await nca.revoke(issued["serial"])
+    cert = base64.b64encode(issued["certificate_pem"].encode()).decode()  # base64 of the PEM, as NCANode's docs
+    for check, by in ((["OCSP"], "OCSP"), (["CRL"], "CRL")):
+        if by == "CRL":
+            cache = api.app[SERVICES].verifier.crl_cache  # type: ignore[union-attr]
+            assert cache is not None
+            await cache.refresh()  # the background refresher would pick the revocation up within crl_refresh_s
+        resp = await api.post("/v1/ncanode/x509/info", {"certs": [cert], "revocationCheck": check})
+        answer = await resp.json()
+        assert resp.status == 200 and answer["valid"] is False, answer
+        (info,) = answer["signers"]
+        (revocation,) = info["revocations"]
+        assert (revocation["revoked"], revocation["by"]) == (True, by), revocation
+        assert revocation["revocationTime"].endswith("+00:00") and "revoked" in info["reasons"]
+    unchecked = await (await api.post("/v1/ncanode/x509/info", {"certs": [cert]})).json()
+    assert unchecked["valid"] is True and unchecked["signers"][0]["revocations"] == []  # NCANode: off by default
