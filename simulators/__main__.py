@@ -7,6 +7,10 @@ points at these ports. Ctrl-C stops them all.
     sms-a    8702   SMS gateway A (+ verification calls)     sms-b  8703   SMS gateway B (failover)
     telco    8704   mobile-operator subscriber check         cdao   8705   CDAO biometric identification
     bureau   8706   credit bureau                            bank   8707   account ownership
+
+Every party simulator (not the NCA) also answers ``GET /population`` — who the simulated people are and
+what each party says about them — and ``GET /population/{iin}/photo`` (see ``simulators.roster``).
+``--base-port B`` moves them all to B+1 … B+7 (the service's config must then name those ports).
 """
 
 from __future__ import annotations
