@@ -20,6 +20,7 @@ from authsvc.api import (
     eds,
     identifications,
     liveness,
+    ncanode,
     registries,
     second_factors,
     system,
@@ -52,7 +53,18 @@ HOUSEKEEPING_S = 300
 
 def operations() -> OperationRegistry:
     ops = OperationRegistry()
-    for module in (system, clients, identifications, liveness, eds, contracts, second_factors, registries, tokens):
+    for module in (
+        system,
+        clients,
+        identifications,
+        liveness,
+        eds,
+        ncanode,
+        contracts,
+        second_factors,
+        registries,
+        tokens,
+    ):
         module.register(ops)
     return ops
 

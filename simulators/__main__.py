@@ -7,6 +7,10 @@ points at these ports. Ctrl-C stops them all.
     sms-a    8702   SMS gateway A (+ verification calls)     sms-b  8703   SMS gateway B (failover)
     telco    8704   mobile-operator subscriber check         cdao   8705   CDAO biometric identification
     bureau   8706   credit bureau                            bank   8707   account ownership
+
+Every party simulator (not the NCA) also answers ``GET /population`` — who the simulated people are and
+what each party says about them — and ``GET /population/{iin}/photo`` (see ``simulators.roster``).
+``--base-port B`` moves them all to B+1 … B+7 (the service's config must then name those ports).
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ def _faces_dir() -> Path:
     return shared / "fixtures" / "faces"
 
 
-def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Application]]:
+def ports(base: int) -> dict[str, int]:
+    """Each simulator's port when they start at ``base`` + 1 (default 8700: the ports above)."""
+    return {name: base + port - 8700 for name, port in PORTS.items()}
+
+
+def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callable[[], web.Application]]:
     from simulators.bank.app import create_app as bank
     from simulators.bureau.app import create_app as bureau
     from simulators.cdao.app import create_app as cdao
@@ -40,7 +49,7 @@ def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Applicat
     from simulators.telco.app import create_app as telco
 
     return {
-        "nca": lambda: nca(base_url=f"http://{host}:{PORTS['nca']}", state_dir=state_dir / "nca"),
+        "nca": lambda: nca(base_url=f"http://{host}:{ports(base)['nca']}", state_dir=state_dir / "nca"),
         "sms-a": lambda: sms(name="gw-a"),
         "sms-b": lambda: sms(name="gw-b"),
         "telco": telco,
@@ -50,16 +59,17 @@ def factories(host: str, state_dir: Path) -> dict[str, Callable[[], web.Applicat
     }
 
 
-async def run(host: str, state_dir: Path, only: list[str]) -> None:
+async def run(host: str, state_dir: Path, only: list[str], base: int = 8700) -> None:
     runners = []
-    for name, make in factories(host, state_dir).items():
+    where = ports(base)
+    for name, make in factories(host, state_dir, base).items():
         if only and name not in only:
             continue
         runner = web.AppRunner(make(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, PORTS[name]).start()
+        await web.TCPSite(runner, host, where[name]).start()
         runners.append(runner)
-        print(f"simulator {name:7s} http://{host}:{PORTS[name]}", flush=True)
+        print(f"simulator {name:7s} http://{host}:{where[name]}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,9 +89,10 @@ def main() -> None:
         "--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates"
     )
     parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
+    parser.add_argument("--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … bank on BASE+7")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.host, args.state_dir, args.only))
+    asyncio.run(run(args.host, args.state_dir, args.only, args.base_port))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ Each person exercises a case the flows must handle:
 | nurlan  | corporate number: used by him, registered to his company, not to an individual |
 | aigerim | number transferred to her five days ago; voluntary loan refusal registered (R-NB.6) |
 | daniyar | Altel number, card only, a closed account and a blocked card |
-| timur   | phone switched off: SMS are accepted but never delivered |
+| timur   | phone switched off: SMS are accepted but never delivered; his registration photo is not the face the CDAO holds |
 
-Dates are relative to the ``now`` given to :func:`build_population`, so "re-issued yesterday" stays
-true whenever the simulators run. Photos are file names in the shared faces folder
-(shared/fixtures/faces); the CDAO simulator is told where that folder is.
+(Each person's ``case`` field says the same; ``simulators.roster`` lists it all over HTTP and renders the
+README table.) Dates are relative to the ``now`` given to :func:`build_population`, so "re-issued
+yesterday" stays true whenever the simulators run. ``photo`` is the state photo the CDAO holds, a file
+name in the shared faces folder (shared/fixtures/faces; the CDAO simulator is told where it is);
+``portrait`` is the source (under shared/fixtures) of the person's rendered registration photo
+(``simulators.portraits``: frontal, mouth closed, light background, R-6.1).
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ class Person:
     birth_date: date
     phone: PhoneLine
     photo: str | None = None  # file name in shared/fixtures/faces held by the CDAO
+    portrait: str = ""  # path under shared/fixtures of the photo the registration photo is rendered from
+    case: str = ""  # what this person exercises (README table)
     accounts: tuple[Account, ...] = ()
     cards: tuple[Card, ...] = ()
     refusal_registered_at: datetime | None = None  # voluntary loan refusal (R-NB.6)
@@ -204,6 +209,8 @@ def build_population(now: datetime | None = None) -> Population:
                 birth_date=date(1990, 1, 1),
                 phone=PhoneLine("+77771234567", sim_issued_at=ago(2200), owner_since=ago(2200)),
                 photo="obama_1.jpg",
+                portrait="faces/obama_1.jpg",
+                case="the happy path: long-held Beeline number, photo on file, active account and card",
                 accounts=(Account("KZ18722S000012345678"), Account("KZ42601KZT0000123456")),
                 cards=(Card("4405630000123452", token="tok_arman_visa"),),
             ),
@@ -215,6 +222,8 @@ def build_population(now: datetime | None = None) -> Population:
                 patronymic="ЕРЛАНҚЫЗЫ",
                 birth_date=date(1985, 5, 15),
                 phone=PhoneLine("+77012345678", sim_issued_at=ago(1), owner_since=ago(1500)),
+                portrait="faces-more/p03_1.jpg",
+                case="SIM re-issued yesterday (SIM-swap risk, R-108.1); no photo on file at the CDAO",
                 accounts=(Account("KZ58998KZT1234567890"),),
                 cards=(Card("5100920000111226", token="tok_dana_mc"),),
             ),
@@ -227,6 +236,8 @@ def build_population(now: datetime | None = None) -> Population:
                 birth_date=date(1978, 9, 20),
                 phone=PhoneLine("+77051112233", sim_issued_at=ago(900), owner_since=ago(900), owner_bin=COMPANY_BIN),
                 photo="biden_1.jpg",
+                portrait="faces/biden_1.jpg",
+                case="corporate number: used by him, registered to his company, not to an individual",
                 accounts=(Account("KZ11722S000098765432"),),
             ),
             Person(
@@ -237,6 +248,9 @@ def build_population(now: datetime | None = None) -> Population:
                 patronymic="САМАТҚЫЗЫ",
                 birth_date=date(1992, 11, 12),
                 phone=PhoneLine("+77075554433", sim_issued_at=ago(700), owner_since=ago(5)),
+                portrait="faces-more/p01_1.jpg",
+                case="number transferred to her five days ago; voluntary loan refusal registered (R-NB.6); "
+                "no photo on file at the CDAO",
                 accounts=(Account("KZ208560000005551234"),),
                 refusal_registered_at=ago(200),
             ),
@@ -249,6 +263,8 @@ def build_population(now: datetime | None = None) -> Population:
                 birth_date=date(1990, 2, 3),
                 phone=PhoneLine("+77009876543", sim_issued_at=ago(1200), owner_since=ago(1200)),
                 photo="alex_lacamoire_1.jpg",
+                portrait="faces/alex_lacamoire_1.jpg",
+                case="Altel number, card only, a closed account and a blocked card",
                 accounts=(Account("KZ78914KZT7700011223", status="closed"),),
                 cards=(
                     Card("4003030000567897", token="tok_daniyar_visa"),
@@ -264,6 +280,10 @@ def build_population(now: datetime | None = None) -> Population:
                 birth_date=date(2001, 5, 30),
                 phone=PhoneLine("+77471230000", sim_issued_at=ago(400), owner_since=ago(400), deliverable=False),
                 photo="lin_manuel_miranda_1.png",
+                # Another person's face: the CDAO, holding his state photo, answers "no match" (an impostor).
+                portrait="faces-more/p04_1.jpg",
+                case="phone switched off: SMS are accepted but never delivered; his registration photo is not "
+                "the face the CDAO holds (no match)",
                 cards=(Card("4405630000777885", token="tok_timur_visa"),),
             ),
         )

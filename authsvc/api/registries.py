@@ -156,7 +156,13 @@ async def payout_step(request: web.Request) -> web.Response:
         raise ValidationFailed("give one of iban, card_number, card_token", code=error_codes.ONE_PAYMENT_INSTRUMENT)
     iban = body.iban or (person.iban if not given else None)
     if not (iban or body.card_number or body.card_token):
-        raise ValidationFailed("the client has no IBAN on file; give one", code=error_codes.PAYOUT_INSTRUMENT_MISSING)
+        # A card on file is kept only as this service's one-way token and last 4 digits, which the
+        # bank cannot resolve: the lender names the card (card_number, or the bank's own card_token).
+        raise ValidationFailed(
+            "the client has no IBAN on file (a card on file is stored only as a one-way token the bank cannot "
+            "resolve): give iban, card_number or the bank's card_token",
+            code=error_codes.PAYOUT_INSTRUMENT_MISSING,
+        )
     ownership = await payout.confirm_account(
         factors_of(services), iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
     )

@@ -8,6 +8,7 @@ ocsp-nocheck) never hides the others; names longer than X.520's 64-character bou
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 from datetime import datetime
@@ -131,6 +132,7 @@ class NameInfo(BaseModel):
     business_category: str | None = None
     domain_components: list[str] = []
     dn: str = ""
+    gender: Literal["male", "female"] | None = None  # the IIN's 7th digit (KZ-PKI.md §5), as NCANode's gender
 
 
 class PublicKeyDescription(BaseModel):
@@ -168,6 +170,8 @@ class CertInfo(BaseModel):
     subject_key_identifier: str | None
     authority_key_identifier: str | None
     fingerprint_sha256: str
+    public_key_b64: str = ""  # base64 of the SubjectPublicKeyInfo DER (NCANode's publicKey)
+    signature_b64: str = ""  # base64 of the issuer's signature value on the certificate (NCANode's signature)
 
 
 def load_certificate(data: bytes | str | x509.Certificate) -> x509.Certificate:
@@ -227,6 +231,16 @@ def _prefixed_digits(value: str, prefix: str) -> str | None:
     return None
 
 
+def gender_of(iin: str | None) -> Literal["male", "female"] | None:
+    """The IIN's century/sex digit: odd (1, 3, 5) a man, even (2, 4, 6) a woman; anything else unknown."""
+    if iin is None or len(iin) != 12 or not iin.isdigit():
+        return None
+    digit = int(iin[6])
+    if not 1 <= digit <= 6:
+        return None
+    return "male" if digit % 2 else "female"
+
+
 def name_info(name: x509.Name) -> NameInfo:
     attrs: list[tuple[str, str]] = []
     # Keep what was readable: a name is informational, the signature decides validity.
@@ -252,12 +266,13 @@ def name_info(name: x509.Name) -> NameInfo:
     bin_number: str | None = None
     for unit in units:
         bin_number = bin_number or _prefixed_digits(unit, "BIN")
+    iin = _prefixed_digits(serial_number, "IIN") if serial_number is not None else None
     return NameInfo(
         common_name=common_name,
         surname=surname,
         given_name=given_name,
         patronymic=first.get("2.5.4.42"),
-        iin=_prefixed_digits(serial_number, "IIN") if serial_number is not None else None,
+        iin=iin,
         bin=bin_number,
         serial_number=serial_number,
         organization=first.get("2.5.4.10"),
@@ -269,6 +284,7 @@ def name_info(name: x509.Name) -> NameInfo:
         business_category=first.get("2.5.4.15"),
         domain_components=[v for o, v in attrs if o == "0.9.2342.19200300.100.1.25"],
         dn=", ".join(f"{_DN_LABELS.get(o, o)}={_escape(v)}" for o, v in attrs),
+        gender=gender_of(iin),
     )
 
 
@@ -433,4 +449,6 @@ def _describe(cert: x509.Certificate, fingerprint: str) -> CertInfo:
         subject_key_identifier=_safe(lambda: ski.native.hex(), None),
         authority_key_identifier=_safe(lambda: aki["key_identifier"].native.hex(), None),
         fingerprint_sha256=fingerprint,
+        public_key_b64=_safe(lambda: base64.b64encode(tbs["subject_public_key_info"].dump()).decode("ascii"), ""),
+        signature_b64=_safe(lambda: base64.b64encode(cert["signature_value"].native).decode("ascii"), ""),
     )

@@ -361,6 +361,7 @@ def make_timestamp_hook(chain_hook: ChainHook | None, policies: Sequence[str] | 
                 "policy": info.policy,
                 "tsa": info.tsa_name,
                 "hash_algorithm": info.hash_algorithm,
+                "hash": info.hashed_message.hex(),  # the message imprint (NCANode's tsp.hash)
             },
         )
 

@@ -31,6 +31,7 @@ from simulators.population import (
     is_valid_iban,
     is_valid_iin,
 )
+from simulators.roster import add_population_routes
 
 POPULATION: Final = web.AppKey("population", Population)
 _INSTRUMENTS: Final = ("iban", "card_token", "card_number")
@@ -72,4 +73,5 @@ def create_app(*, api_key: str | None = None, population: Population | None = No
     app = make_app(api_key)
     app[POPULATION] = population or build_population()
     app.router.add_post("/v1/accounts/verify", verify)
+    add_population_routes(app, app[POPULATION])
     return app

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from simulators.common import JsonError, make_app, read_json, require_str
 from simulators.population import Population, build_population, is_valid_iin
+from simulators.roster import add_population_routes
 
 _APPLICATION_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FIELDS: Final = ("application_id", "iin", "lender_bin", "amount", "currency", "channel", "submitted_at")
@@ -136,7 +137,9 @@ async def set_refusal(request: web.Request) -> web.Response:
 
 def create_app(*, api_key: str | None = None, population: Population | None = None) -> web.Application:
     app = make_app(api_key)
-    app[BUREAU] = Bureau(population or build_population())
+    population = population or build_population()
+    app[BUREAU] = Bureau(population)
+    add_population_routes(app, population)
     app.router.add_get("/v1/refusals/{iin}", get_refusal)
     app.router.add_post("/v1/applications", report_application)
     app.router.add_get("/v1/applications/{application_id}", get_application)

@@ -32,6 +32,7 @@ from aiohttp import web
 from simulators.cdao.matchers import Matcher, PoorQuality, choose_matcher
 from simulators.common import JsonError, make_app, read_json, require_str
 from simulators.population import Population, build_population, is_valid_iin
+from simulators.roster import add_population_routes
 
 MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024
 
@@ -124,4 +125,5 @@ def create_app(
     )
     app.cleanup_ctx.append(_executor)
     app.router.add_post("/v1/biometric/verify", verify)
+    add_population_routes(app, population)
     return app

@@ -1,18 +1,32 @@
-"""`python -m simulators.nca --port 8701 --state-dir var/nca`: run the NCA test-PKI simulator."""
+"""`python -m simulators.nca --port 8701 --state-dir var/nca`: run the NCA test-PKI simulator.
+
+`python -m simulators.nca issue …` and `python -m simulators.nca sign …`: a test keystore and a CMS made
+with it (see `simulators.nca.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 
+from simulators.nca import cli
 from simulators.nca.app import create_app
 
 
+def tools(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.nca", description=(cli.__doc__ or "").split("\n")[0])
+    cli.add_commands(parser.add_subparsers(required=True))
+    return cli.run(parser.parse_args(argv))
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("issue", "sign"):
+        raise SystemExit(tools(argv))
     parser = argparse.ArgumentParser(prog="python -m simulators.nca", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8701)

@@ -36,6 +36,14 @@ def _time(data: dict[str, Any], key: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def _choice(kind: type[Role] | type[Identification], value: Any, name: str) -> Any:
+    """An enum member, or a ValueError that lists the accepted values (the 400 answer's detail)."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {[m.value for m in kind]}") from None
+
+
 def _family(value: Any) -> Family:
     for family in FAMILIES:
         if value == family:
@@ -74,7 +82,12 @@ def requested_family(data: dict[str, Any]) -> Family:
 def issue_from_json(pki: Pki, data: dict[str, Any], *, signer: Signer | None = None) -> dict[str, Any]:
     """POST /admin/issue: {iin, surname, first_name, patronymic?, email?, bin?, organization?,
     role?, identification?, algorithm, validity_days? | not_before?/not_after?, client_auth?,
-    password?, person?} → the certificate, a PKCS#12 keystore and the key as PKCS#8 PEM."""
+    password?, person?} → the certificate, a PKCS#12 keystore and the key as PKCS#8 PEM.
+
+    Only iin, surname and first_name are required: algorithm defaults to gost2015 (or rsa), role to
+    individual (employee when a bin is given; ceo, sign, sign_financial, hr for other legal roles, which
+    need the bin), identification to in_person, the password to Qwerty12. ``python -m simulators.nca
+    issue`` fills these from the simulated population."""
     fields = {k: _str_or_none(data, k) for k in _HOLDER_FIELDS}
     for required in ("iin", "surname", "first_name"):
         if not fields[required]:
@@ -88,8 +101,8 @@ def issue_from_json(pki: Pki, data: dict[str, Any], *, signer: Signer | None = N
         email=fields["email"],
         bin=fields["bin"],
         organization=fields["organization"],
-        role=Role(data.get("role", default_role)),
-        identification=Identification(data.get("identification", Identification.IN_PERSON)),
+        role=_choice(Role, data.get("role", default_role), "role"),
+        identification=_choice(Identification, data.get("identification", Identification.IN_PERSON), "identification"),
     )
     family = requested_family(data)
     not_before = _time(data, "not_before")

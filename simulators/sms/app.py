@@ -10,8 +10,13 @@ Contract (JSON; errors ``{"error": {"code", "message"}}``; optional ``Authorizat
                    400: missing_field, invalid_number, text_too_long, bad_sender, bad_callback_url.
     GET  /status/{message_id} -> {"message_id", "to", "status": accepted|delivered|failed,
                                   "submitted_at", "delivered_at", "error", "gateway"}    (404 not_found)
-    GET  /messages?to=+7...   -> {"messages": [{... , "text", "sender"}]}, oldest first (tests and
-                                  the demo read the "sent" code here; ``to`` is optional)
+    GET  /messages?to=+7...&client_ref=...
+                              -> {"messages": [{... , "text", "sender", "client_ref"}]}, oldest first: the
+                                  inbox (tests and the demo read the "sent" code here; both filters optional)
+
+Ids: ``message_id`` here is the *gateway's* id (``gw-a-000001``). The service's ``message_id`` (the one
+``POST /v1/identifications/{id}/otp`` answers) is its outbox id, which it sends as ``client_ref``: find
+the SMS the service sent with ``GET /messages?client_ref=<the service's message_id>``.
 
 Delivery: ``delivery_delay_ms`` after acceptance a message becomes ``delivered``, or ``failed`` with
 error ``unreachable`` for a population phone that is switched off. If the request named a
@@ -42,6 +47,7 @@ from aiohttp import web
 
 from simulators.common import JsonError, make_app, read_json, require_str
 from simulators.population import Population, build_population, normalize_phone
+from simulators.roster import add_population_routes
 from simulators.sms import calls
 
 log = logging.getLogger(__name__)
@@ -65,10 +71,10 @@ class Message:
     def public(self, *, with_text: bool = False) -> dict[str, Any]:
         data = asdict(self)
         data.pop("callback_url")
-        data.pop("client_ref")
         if not with_text:
             data.pop("text")
             data.pop("sender")
+            data.pop("client_ref")
         return data
 
 
@@ -192,8 +198,11 @@ async def list_messages(request: web.Request) -> web.Response:
     wanted = normalize_phone(to) if to else None
     if to and wanted is None:
         raise JsonError(400, "invalid_number", "'to' is not a Kazakh mobile number")
+    ref = request.query.get("client_ref")
     found = [
-        m.public(with_text=True) for m in request.app[GATEWAY].messages.values() if wanted is None or m.to == wanted
+        m.public(with_text=True)
+        for m in request.app[GATEWAY].messages.values()
+        if (wanted is None or m.to == wanted) and (ref is None or m.client_ref == ref)
     ]
     return web.json_response({"messages": found})
 
@@ -230,4 +239,5 @@ def create_app(
     app.router.add_get("/status/{message_id}", status)
     app.router.add_get("/messages", list_messages)
     calls.add_routes(app, name=name, population=population)
+    add_population_routes(app, population)
     return app

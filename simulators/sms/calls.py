@@ -8,7 +8,9 @@ Contract::
                  "prompt": "..." (optional text read first), "client_ref": "..." (optional, idempotent)}
                 -> 201 {"call_id", "status": "ringing"}   (unreachable phone: "status": "unreachable")
     GET  /calls/{call_id} -> {"call_id", "to", "mode", "status", "digits", "placed_at", "ended_at"}
-    GET  /calls?to=+7...  -> {"calls": [... with "code" and "prompt"]}   (tests and the demo)
+    GET  /calls?to=+7...&client_ref=...
+                          -> {"calls": [... with "code", "prompt" and "client_ref"]}: the call inbox (tests
+                             and the demo; both filters optional). The service's outbox id is the client_ref.
 
 Statuses: ringing → completed | no_answer | rejected; unreachable when the handset is off.
 ``speak_code`` completes when the callee answers (they heard the code and type it in the app).
@@ -47,6 +49,7 @@ class Call:
     status: CallStatus = "ringing"
     digits: str | None = None
     ended_at: str | None = None
+    client_ref: str | None = None
 
     def public(self, *, with_script: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -54,6 +57,7 @@ class Call:
         if not with_script:
             data.pop("code")
             data.pop("prompt")
+            data.pop("client_ref")
         return data
 
 
@@ -96,6 +100,7 @@ async def place_call(request: web.Request) -> web.Response:
         return web.json_response(board.by_ref[ref].public(), status=200)
     call = Call(call_id=f"{board.name}-call-{next(board.ids):05d}", to=to, mode=mode, placed_at=_now())
     call.prompt = prompt
+    call.client_ref = ref if isinstance(ref, str) else None
     if mode == "speak_code":
         call.code = _digits(body.get("code"), "code", lo=4, hi=10)
     else:
@@ -126,8 +131,11 @@ async def get_call(request: web.Request) -> web.Response:
 async def list_calls(request: web.Request) -> web.Response:
     to = request.query.get("to")
     wanted = normalize_phone(to) if to else None
+    ref = request.query.get("client_ref")
     calls = [
-        c.public(with_script=True) for c in request.app[SWITCHBOARD].calls.values() if wanted is None or c.to == wanted
+        c.public(with_script=True)
+        for c in request.app[SWITCHBOARD].calls.values()
+        if (wanted is None or c.to == wanted) and (ref is None or c.client_ref == ref)
     ]
     return web.json_response({"calls": calls})
 

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from simulators.common import JsonError, make_app, read_json, require_str
 from simulators.population import Population, build_population, is_valid_iin, normalize_phone, operator_of
+from simulators.roster import add_population_routes
 
 POPULATION: Final = web.AppKey("population", Population)
 
@@ -65,4 +66,5 @@ def create_app(*, api_key: str | None = None, population: Population | None = No
     app = make_app(api_key)
     app[POPULATION] = population or build_population()
     app.router.add_post("/v1/subscriber/check", check)
+    add_population_routes(app, app[POPULATION])
     return app

@@ -74,3 +74,19 @@ async def test_call_lifecycle(client: Any) -> None:
         {"to": TO, "mode": "collect_digits", "digits": 0},
     ):
         assert (await client.post("/calls", json=body)).status == 400
+
+
+async def test_inboxes_find_the_services_message_by_client_ref(client: Any) -> None:
+    """The service's message_id (its outbox id) travels as client_ref: the inbox is searchable by it."""
+    for ref, text in (("outbox-1", "Код 1111"), ("outbox-2", "Код 2222")):
+        body = {"to": TO, "text": text, "sender": "DemoMFO", "client_ref": ref}
+        assert (await client.post("/send", json=body)).status == 202
+    found = (await (await client.get("/messages", params={"client_ref": "outbox-2"})).json())["messages"]
+    assert [(m["text"], m["client_ref"]) for m in found] == [("Код 2222", "outbox-2")]
+    assert found[0]["message_id"].startswith("gw-x-")  # the gateway's own id is another one
+    assert "client_ref" not in await (await client.get(f"/status/{found[0]['message_id']}")).json()
+    body = {"to": TO, "mode": "speak_code", "code": "4821", "client_ref": "outbox-3"}
+    assert (await client.post("/calls", json=body)).status == 201
+    calls = (await (await client.get("/calls", params={"client_ref": "outbox-3"})).json())["calls"]
+    assert [(c["code"], c["client_ref"]) for c in calls] == [("4821", "outbox-3")]
+    assert (await (await client.get("/calls", params={"client_ref": "nope"})).json())["calls"] == []

@@ -230,3 +230,12 @@ async def test_person_certificate_download_and_unknown_person(nca: NcaClient) ->
     response = await nca.get("/people/nobody/rsa.p12")
     assert response.status == 404
     assert (await response.json())["code"] == "unknown_person"
+
+
+async def test_admin_issue_names_the_accepted_values(nca: NcaClient) -> None:
+    body = {"iin": "900101300126", "surname": "A", "first_name": "B", "role": "boss"}
+    problem = await (await nca.post("/admin/issue", json=body)).json()
+    assert "individual" in problem["detail"] and "ceo" in problem["detail"] and "role" in problem["detail"]
+    body = {"iin": "900101300126", "surname": "A", "first_name": "B", "identification": "telepathy"}
+    problem = await (await nca.post("/admin/issue", json=body)).json()
+    assert "remote" in problem["detail"]
