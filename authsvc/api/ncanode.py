@@ -10,6 +10,7 @@ import json
 
 from aiohttp import web
 
+from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Operation, OperationRegistry
 from authsvc.api.state import SERVICES
@@ -52,6 +53,23 @@ async def x509_info(request: web.Request) -> web.Response:
     return _answer(ncanode.x509_response(reports))
 
 
+# What the verifier can refuse before it gives a verdict (the same as /v1/eds/*, which share its code).
+_VERIFIER = (
+    error_codes.BAD_ENCODING,
+    error_codes.BAD_CERTIFICATE,
+    error_codes.UNSUPPORTED_ALGORITHM,
+    error_codes.GOST_UNAVAILABLE,
+    error_codes.UNVERIFIABLE_INPUT,
+    error_codes.TRUST_NOT_READY,
+    error_codes.WORKERS_UNAVAILABLE,
+)
+_ERRORS = {
+    "ncanodeCmsVerify": (error_codes.BAD_BASE64, error_codes.BAD_CMS, *_VERIFIER),
+    "ncanodeXmlVerify": (error_codes.BAD_XML, *_VERIFIER),
+    "ncanodeX509Info": _VERIFIER,
+}
+
+
 def register(ops: OperationRegistry) -> None:
     for path, handler, op_id, summary, model in (
         ("/v1/ncanode/cms/verify", cms_verify, "ncanodeCmsVerify", "NCANode /cms/verify", ncanode.CmsVerifyRequest),
@@ -68,5 +86,6 @@ def register(ops: OperationRegistry) -> None:
                 body=model,
                 responses={200: ncanode.VerificationResponse, 503: None},
                 tags=("ncanode",),
+                errors=_ERRORS[op_id],
             )
         )
