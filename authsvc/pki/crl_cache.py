@@ -313,6 +313,10 @@ class CrlCache:
             delta_sha256=delta_sha,
         )
 
+    @property
+    def sources(self) -> list[CrlSource]:
+        return list(self._sources.values())
+
     def has_issuer(self, issuer: x509.Certificate) -> bool:
         return hashlib.sha256(certificate_der(issuer)).hexdigest() in self._sources
 
