@@ -156,7 +156,7 @@ class Person(Strict):
     @classmethod
     def _iin(cls, value: str, info: ValidationInfo) -> str:
         try:
-            return check_iin(value, test_pki=_test_pki(info)).value
+            return check_iin(value, test_pki=_test_pki(info), today=_today(info)).value
         except IdentifierError as exc:
             raise _raise(exc) from exc
 
