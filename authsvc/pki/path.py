@@ -322,7 +322,9 @@ class PathValidator:
                 reason = "unsupported_algorithm"
             return self._failed(reason, exc, leaf, at)
         except InvalidCertificateError as exc:
-            return self._failed("key_usage", exc, leaf, at)
+            # pyhanko refuses a self-signed leaf here too: that is a trust fault, not a key-usage one (issue 11 §12).
+            foreign = _is_self_issued(leaf) and leaf.sha256 not in {a.sha256 for a in self._anchors}
+            return self._failed("untrusted_root" if foreign else "key_usage", exc, leaf, at)
         except (*ASN1_ERRORS, UnsupportedAlgorithm) as exc:
             return self._failed("bad_certificate", exc, leaf, at)
         except Exception as exc:  # the library's own bugs on hostile input (issue 11 §3)

@@ -100,3 +100,34 @@ async def test_forged_certificate_is_an_invalid_verdict_everywhere(
         used = (await conn.execute(select(challenges.c.used_at))).scalars().all()
     assert all(u is not None for u in used) and used, used
     assert await step_entries(api) == audit_before + 1
+
+
+async def test_a_self_signed_certificate_with_the_clients_name_is_untrusted(
+    simulator: Simulator,  # noqa: F811  (the fixture imported above)
+    aiohttp_client: Any,
+    dsn: str,
+    keys: LocalKeyStore,
+    tmp_path: Path,
+) -> None:
+    """Issue 11 §12: refused as untrusted (not for key_usage) on every endpoint and in the EDS step."""
+    api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path)
+    signer = RsaSigner.generate()
+    now = datetime.now(UTC)
+    name = certs.build_name([("common_name", "ЖУМАБАЕВ ЕРЛАН"), ("serial_number", f"IIN{IIN}"), ("country_name", "KZ")])
+    cert = certs.build_certificate(
+        issuer=signer,
+        issuer_name=name,
+        subject_name=name,
+        public_key=signer.public_key_info(),
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=30),
+        extensions=[certs.key_usage({"digital_signature", "non_repudiation"})],
+    )
+    own = KeyPair(signer, x509.Certificate.load(cert.dump()))
+    info = await (await api.post("/v1/eds/x509/info", {"certificate": base64.b64encode(cert.dump()).decode()})).json()
+    assert info["valid"] is False and info["reasons"] == ["untrusted_root"], info
+    client = await register(api, individual())
+    ident = await open_identification(api, client)
+    status, step = await submit(api, ident, create_cms_signature_from_base64(own, await challenge(api, ident)))
+    assert status == 200 and step["outcome"] == "failed" and "untrusted_root" in step["reasons"], step
+    assert "key_usage" not in step["reasons"]

@@ -32,3 +32,14 @@ async def test_an_exception_inside_validation_is_an_invalid_path() -> None:
 
     result = await PathValidator([root.cert], aia_fetcher=faulty).validate(leaf.cert, at=datetime.now(UTC))
     assert not result.ok and result.reasons == ["invalid_path"] and "fetcher bug" in result.detail
+
+
+async def test_a_self_signed_certificate_is_untrusted_not_a_key_usage_fault() -> None:
+    """Issue 11 §12: pyhanko refuses a self-signed leaf with InvalidCertificateError; the reason is trust."""
+    root = issue("Root", rsa_key(), ca=True)
+    impostor = issue("ЖУМАБАЕВ ЕРЛАН", rsa_key())  # the client's exact name, signed by its own key
+    for usage in (("digital_signature",), ()):
+        result = await PathValidator([root.cert]).validate(
+            impostor.cert, at=datetime.now(UTC), required_key_usage=usage
+        )
+        assert not result.ok and result.reasons == ["untrusted_root"], result
