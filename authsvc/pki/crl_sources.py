@@ -72,13 +72,23 @@ class CrlLabel:
 
     issuer: str
     delta: bool
+    issuer_key: str = ""  # SHA-256 of the issuer certificate (as `CrlSource.issuer_key`)
 
 
 def revocation_readiness(
-    configured: bool, cache: CrlCache | None, labels: dict[str, CrlLabel], problems: list[str], uncovered: list[str]
+    configured: bool,
+    cache: CrlCache | None,
+    labels: dict[str, CrlLabel],
+    problems: list[str],
+    uncovered: list[str],
+    *,
+    ocsp_answers: Callable[[str], bool] | None = None,
 ) -> bool | str:
-    """True when every configured CA has a usable (validated, fresh) complete CRL; otherwise the reasons.
+    """True when every configured CA has a usable revocation source; otherwise the reasons.
 
+    A CA's source is usable when its complete CRL is validated and fresh, or — when OCSP is in the order
+    (``ocsp_answers`` given) — when its last OCSP exchange answered (or none was tried yet): a stale CRL
+    under a working OCSP responder is a metric (``authsvc_crl_usable`` 0), not an outage of every instance.
     ``configured``: CRL sources are configured; ``problems`` are faults found while opening the cache (a CRL
     issuer certificate not loaded); ``uncovered`` names CAs no revocation source can answer for (e.g. no CRL
     under ``crl_only``)."""
@@ -90,8 +100,11 @@ def revocation_readiness(
             label = labels.get(status.url)
             if label is None or label.delta or status.state == CacheState.FRESH:
                 continue
+            if ocsp_answers is not None and ocsp_answers(label.issuer_key):
+                continue
             why = status.last_error or ("never downloaded" if status.last_attempt is None else status.state.value)
-            reasons.append(f"{label.issuer}: no usable CRL from {status.url} ({status.state.value}: {why})")
+            ocsp = "; its OCSP responder failed too" if ocsp_answers is not None else ""
+            reasons.append(f"{label.issuer}: no usable CRL from {status.url} ({status.state.value}: {why}){ocsp}")
     return "; ".join(reasons) if reasons else True
 
 

@@ -139,9 +139,12 @@ class RevocationChecker:
         crl_cache: CrlCache | None = None,
         executor: Executor | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        ocsp_health: dict[str, bool] | None = None,
     ) -> None:
         self._policy = policy
         self._ocsp = ocsp_client
+        # issuer SHA-256 -> whether its last OCSP exchange answered (shared by a deployment's checkers: /readyz)
+        self.ocsp_health: dict[str, bool] = {} if ocsp_health is None else ocsp_health
         self._crls = crl_cache
         self._executor = executor
         self._now = clock
@@ -215,7 +218,9 @@ class RevocationChecker:
             code = getattr(exc, "code", type(exc).__name__)
             errors.append(f"ocsp: {code}: {exc}")
             log.warning("OCSP check failed", extra={"code": code, "url": urls[0]})
+            self.ocsp_health[key[0]] = False
             return None
+        self.ocsp_health[key[0]] = True
         self._remember(key, verified)
         return self._from_ocsp(verified, at)
 

@@ -108,6 +108,7 @@ class Verifier:
         self.crl_labels: dict[str, CrlLabel] = {}  # CRL URL -> its issuer, for /readyz and /metrics
         self._crl_problems: list[str] = []
         self._checkers: dict[RevocationOrder, RevocationChecker] = {}
+        self._ocsp_health: dict[str, bool] = {}  # issuer SHA-256 -> last OCSP exchange answered (all checkers)
         self._starter: asyncio.Task[None] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -139,8 +140,11 @@ class Verifier:
                 self._crl_problems.append(f"{issuer_source}: the CRL issuer's certificate is not loaded")
                 continue
             sources.append(CrlSource(url, bytes(issuer.dump()), delta))
+            source = sources[-1]
             name = cert_info(issuer).subject.common_name or issuer_source
-            self.crl_labels |= {url: CrlLabel(name, False)} | ({delta: CrlLabel(name, True)} if delta else {})
+            self.crl_labels[url] = CrlLabel(name, False, source.issuer_key)
+            if delta:
+                self.crl_labels[delta] = CrlLabel(name, True, source.issuer_key)
         cache = CrlCache(
             self._crl_dir,
             sources,
@@ -167,15 +171,22 @@ class Verifier:
         return self.trust.ready
 
     def revocation_ready(self) -> bool | str:
-        """/readyz "revocation": True, or why a configured CA has no usable revocation source (issue 11 §5)."""
+        """/readyz "revocation": True, or why a configured CA has no usable revocation source (issue 11 §5):
+        no usable CRL, and OCSP not in the order or its last exchange for that CA failed."""
         uncovered: list[str] = []
         if self.policy.order == RevocationOrder.CRL_ONLY and self.trust.ready:
             covered = {s.issuer_key for s in self.crl_cache.sources} if self.crl_cache is not None else set()
             for der in self.trust.bundle().intermediates:
                 if hashlib.sha256(der).hexdigest() not in covered:
                     uncovered.append(cert_info(der).subject.common_name or "an intermediate CA")
+        with_ocsp = self.policy.order != RevocationOrder.CRL_ONLY and self._ocsp is not None
         return revocation_readiness(
-            bool(self._crl_specs), self.crl_cache, self.crl_labels, self._crl_problems, uncovered
+            bool(self._crl_specs),
+            self.crl_cache,
+            self.crl_labels,
+            self._crl_problems,
+            uncovered,
+            ocsp_answers=(lambda key: self._ocsp_health.get(key, True)) if with_ocsp else None,
         )
 
     def _bundle(self) -> TrustBundle:
@@ -226,6 +237,7 @@ class Verifier:
                 crl_cache=self.crl_cache,
                 executor=self._executor,
                 clock=self._clock,
+                ocsp_health=self._ocsp_health,
             )
             self._checkers[order] = found
         return found

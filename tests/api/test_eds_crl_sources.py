@@ -87,7 +87,7 @@ async def test_readyz_names_the_ca_without_a_usable_crl_and_metrics_show_it(
         {"url": f"{simulator.url}/crl/missing.crl", "issuer": f"{cert}nca_gost2022_test.cer"},  # 404
         {"url": f"{simulator.url}/crl/nca_rsa2022_test.crl", "issuer": f"{cert}nca_rsa2022_test.cer"},
     ]
-    api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, crl_sources=crls)
+    api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, crl_sources=crls, revocation_order="crl_only")
     await crls_started(api)
     resp = await api.client.get("/readyz")
     ready = await resp.json()
@@ -120,3 +120,28 @@ async def test_a_crl_from_a_local_file(
     verdict = await crl_verdict(api, issued["certificate"])
     assert verdict["reasons"] == ["revoked"] and verdict["revocations"][0]["source"] == "crl", verdict
     assert (await api.client.get("/readyz")).status == 200
+
+
+async def test_with_ocsp_first_a_ca_without_a_crl_is_ready_until_its_responder_fails(
+    simulator: Simulator,  # noqa: F811
+    aiohttp_client: Any,
+    dsn: str,
+    keys: LocalKeyStore,
+    tmp_path: Path,
+) -> None:
+    """Under ocsp_then_crl a stale or missing CRL alone is a metric; with OCSP failing too, not ready."""
+    cert = f"{simulator.url}/cert/"
+    crls = [
+        {"url": f"{simulator.url}/crl/missing.crl", "issuer": f"{cert}nca_gost2022_test.cer"},
+        {"url": f"{simulator.url}/crl/nca_rsa2022_test.crl", "issuer": f"{cert}nca_rsa2022_test.cer"},
+    ]
+    dead_ocsp = f"{simulator.url}/no-such-responder/"
+    api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, crl_sources=crls, ocsp_url=dead_ocsp)
+    await crls_started(api)
+    assert (await api.client.get("/readyz")).status == 200  # OCSP not yet known to fail
+    gost = await simulator.issue()
+    info = await (await api.post("/v1/eds/x509/info", {"certificate": gost["certificate"]})).json()
+    assert info["reasons"] == ["revocation_unavailable"], info
+    resp = await api.client.get("/readyz")
+    reason = (await resp.json())["reasons"].get("revocation", "")
+    assert resp.status == 503 and "GOST" in reason and "OCSP" in reason, reason
