@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from authsvc.errors import AuthsvcError, ConfigError
 
@@ -140,9 +140,6 @@ class FactorSettings(_Section):
     argon2_parallelism: int = Field(1, ge=1, description="argon2id lanes.")
 
 
-_SIMULATOR = "http://127.0.0.1:8701"
-
-
 def _listish(value: Any) -> Any:
     """Environment values for list settings: JSON, or comma-separated text."""
     if isinstance(value, str):
@@ -153,32 +150,51 @@ def _listish(value: Any) -> Any:
     return value
 
 
+def is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://"))
+
+
+def ca_source_key(value: str) -> str:
+    """A CA certificate source as the trust store keys it: a URL as written, a file as its resolved path
+    (so ``nca/../nca/ca.cer`` and ``nca/ca.cer`` name the same certificate, issue 11 §5)."""
+    return value if is_url(value) else str(resolve_path(value))
+
+
 class CrlSourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(description="Complete CRL URL.")
-    delta_url: str | None = Field(None, description="Delta CRL URL, if the CA publishes one.")
-    issuer: str = Field(description="The CA certificate that signs it: one of the anchor/intermediate files or URLs.")
+    url: str = Field(description="Complete CRL: an http(s) URL, or a local file as file:/path or file:relative/path.")
+    delta_url: str | None = Field(None, description="Delta CRL (URL or file:), if the CA publishes one.")
+    issuer: str = Field(
+        description="The CA certificate that signs it: exactly one of the configured anchor/intermediate files "
+        "(any spelling of the same path) or URLs; anything else fails the start."
+    )
+
+    @field_validator("url", "delta_url")
+    @classmethod
+    def _fetchable(cls, value: str | None) -> str | None:
+        if value is not None and not (is_url(value) or value.startswith("file:")):
+            raise ValueError(f"{value!r}: a CRL source is an http(s):// URL or a file: path")
+        return value
 
 
 class PkiSettings(_Section):
     """EDS verification (issue 3): trust anchors pinned by certificate, revocation policy, CRL cache.
 
-    The defaults trust the NCA test-PKI simulator (`python -m simulators`, port 8701): its CA certificates
-    are fetched from its /cert/ URLs at start-up and retried in the background until it answers
-    (/readyz reports not ready until then). Production lists NCA's roots by file (configs/production.example.toml).
+    The defaults trust nothing (issue 11 §4): a deployment names its anchors. configs/default.toml points
+    at the NCA test-PKI simulator (`python -m simulators`, port 8701), whose CA certificates are fetched
+    from its /cert/ URLs and retried in the background until it answers (/readyz reports not ready until
+    then). Production lists NCA's roots by file (configs/production.example.toml).
     """
 
     anchor_files: list[str] = Field(default_factory=list, description="Trust anchors: PEM/DER files (pinned).")
     anchor_urls: list[str] = Field(
-        default_factory=lambda: [
-            f"{_SIMULATOR}/cert/root_gost2022_test.cer",
-            f"{_SIMULATOR}/cert/root_rsa2022_test.cer",
-        ],
-        description="Trust anchors fetched over HTTP at start-up (the simulator only: never for real NCA roots).",
+        default_factory=list,
+        description="Trust anchors fetched at start-up. Plain http:// only with [security] test_pki (the "
+        "simulator); never for real NCA roots.",
     )
     intermediate_files: list[str] = Field(default_factory=list, description="Intermediate CA files.")
     intermediate_urls: list[str] = Field(
-        default_factory=lambda: [f"{_SIMULATOR}/cert/nca_gost2022_test.cer", f"{_SIMULATOR}/cert/nca_rsa2022_test.cer"],
+        default_factory=list,
         description="Intermediate CA certificates fetched at start-up (path building also uses those in a CMS).",
     )
     trust_retry_s: float = Field(5.0, gt=0, description="Retry interval while the trust anchors cannot be loaded.")
@@ -190,14 +206,7 @@ class PkiSettings(_Section):
     ocsp_max_age_s: int = Field(900, ge=1, description="Oldest OCSP thisUpdate accepted (NCA sends no nextUpdate).")
     ocsp_cache_ttl_s: int = Field(300, ge=0, description="How long a verified OCSP answer is reused.")
     crl_sources: list[CrlSourceSettings] = Field(
-        default_factory=lambda: [
-            CrlSourceSettings(
-                url=f"{_SIMULATOR}/crl/{stem}.crl",
-                delta_url=f"{_SIMULATOR}/crl/{stem}_d.crl",
-                issuer=f"{_SIMULATOR}/cert/{stem}.cer",
-            )
-            for stem in ("nca_gost2022_test", "nca_rsa2022_test")
-        ],
+        default_factory=list,
         description="CRLs kept fresh in the background (validated, indexed, saved under cache_dir).",
     )
     crl_refresh_s: int = Field(3600, ge=10, description="CRL refresh interval.")
@@ -222,6 +231,19 @@ class PkiSettings(_Section):
         "legal_entity_roles",
         mode="before",
     )(_listish)
+
+    @model_validator(mode="after")
+    def _crl_issuers_are_configured_cas(self) -> PkiSettings:
+        """A CRL whose issuer names no configured CA would never be used: refuse it (issue 11 §5)."""
+        known = {ca_source_key(s) for s in [*self.anchor_files, *self.anchor_urls]}
+        known |= {ca_source_key(s) for s in [*self.intermediate_files, *self.intermediate_urls]}
+        for number, source in enumerate(self.crl_sources):
+            if ca_source_key(source.issuer) not in known:
+                raise ValueError(
+                    f"pki.crl_sources[{number}].issuer {source.issuer!r} is none of the configured CA certificates "
+                    "(pki.anchor_files, anchor_urls, intermediate_files, intermediate_urls)"
+                )
+        return self
 
 
 class LivenessStepSettings(_Section):
@@ -251,6 +273,17 @@ class Settings(_Section):
     factors: FactorSettings = Field(default_factory=FactorSettings)
     pki: PkiSettings = Field(default_factory=PkiSettings)
     liveness: LivenessStepSettings = Field(default_factory=LivenessStepSettings)
+
+    @model_validator(mode="after")
+    def _anchors_over_https_unless_test_pki(self) -> Settings:
+        """A root fetched over plain HTTP is whatever answers there: only the test-PKI simulator (issue 11 §4)."""
+        plain = [u for u in self.pki.anchor_urls if not u.startswith("https://")]
+        if plain and not self.security.test_pki:
+            raise ValueError(
+                f"pki.anchor_urls (AUTHSVC_PKI_ANCHOR_URLS): {plain[0]!r} is not https; plain-HTTP trust anchors "
+                "are only allowed with security.test_pki (the NCA simulator). Pin real roots with pki.anchor_files"
+            )
+        return self
 
 
 @dataclass(frozen=True)

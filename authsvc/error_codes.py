@@ -142,6 +142,7 @@ TOO_MANY_DOCUMENTS = Code("too_many_documents", 422, "Too many documents", "Send
 PHOTO_REJECTED = Code("photo_rejected", 422, "Photo rejected", "Send a frontal photo that meets R-6.1 (one face, sharp, well lit, neutral background).")
 INVALID_FORMAT = Code("invalid_format", 422, "Invalid format", "Send the identifier in its documented format (IIN/BIN: 12 digits; IBAN: KZ + 18 characters; card: 13-19 digits).")
 BAD_CHECKSUM = Code("bad_checksum", 422, "Check digit mismatch", "Re-enter the number; its check digit does not match.")
+BIRTH_DATE_IN_FUTURE = Code("birth_date_in_future", 422, "Birth date in the future", "Check the IIN: its first six digits and the century digit give a birth date after today.")
 INVALID_PHONE = Code("invalid_phone", 422, "Invalid phone number", "Send a Kazakh phone number in E.164 form (+7...).")
 NOT_MOBILE = Code("not_mobile", 422, "Not a mobile number", "Send a Kazakh mobile number, not a landline.")
 NOTHING_TO_CHANGE = Code("nothing_to_change", 422, "Nothing to change", "Give at least one of phone, bank_account or card.")

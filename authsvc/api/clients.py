@@ -110,6 +110,7 @@ def register(ops: OperationRegistry) -> None:
             errors=(
                 error_codes.INVALID_FORMAT,
                 error_codes.BAD_CHECKSUM,
+                error_codes.BIRTH_DATE_IN_FUTURE,
                 error_codes.INVALID_PHONE,
                 error_codes.NOT_MOBILE,
                 error_codes.DOCUMENT_EXPIRED,

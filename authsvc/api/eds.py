@@ -30,6 +30,7 @@ from authsvc.clients.http import HttpClient
 from authsvc.clients.nca import NcaClient
 from authsvc.errors import Conflict, ValidationFailed
 from authsvc.methods import eds
+from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import (
     CertificateReport,
     CmsReport,
@@ -175,9 +176,14 @@ async def pki_context(app: web.Application) -> AsyncIterator[None]:
     await verifier.start()
     services.verifier = verifier
     services.readiness["trust"] = lambda: verifier.ready
+    services.readiness["revocation"] = verifier.revocation_ready  # issue 11 §5: says which CA and why
+    crl_metrics = CrlMetrics(lambda: verifier.crl_cache, verifier.crl_labels)
+    services.metrics.register(crl_metrics)
     try:
         yield
     finally:
+        services.metrics.unregister(crl_metrics)
+        services.readiness.pop("revocation", None)
         services.readiness.pop("trust", None)
         await verifier.close()
         await http.close()

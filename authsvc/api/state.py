@@ -37,7 +37,7 @@ class Services:
     verifier: Verifier | None = None  # EDS verification (issue 3)
     factors: Factors | None = None  # second factors and outside registries (issue 5)
     # Extra /readyz checks by name (e.g. "trust": the PKI trust anchors are loaded).
-    readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    readiness: dict[str, Callable[[], bool | str]] = field(default_factory=dict)  # a str: not ready, why
 
 
 SETTINGS = web.AppKey("settings", Settings)

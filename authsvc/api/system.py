@@ -21,6 +21,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, bool]
+    reasons: dict[str, str] = {}  # why a check is not ready, by check name
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -41,11 +42,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["keys"] = True
     except Exception:
         checks["keys"] = False
+    reasons: dict[str, str] = {}
     for name, check in services.readiness.items():
-        checks[name] = check()
+        outcome = check()  # True, False, or why not (a str)
+        checks[name] = outcome is True
+        if isinstance(outcome, str):
+            reasons[name] = outcome
     ready = all(checks.values())
     return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
+        {"status": "ready" if ready else "not_ready", "checks": checks, "reasons": reasons},
+        status=200 if ready else 503,
     )
 
 

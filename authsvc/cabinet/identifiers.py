@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -48,27 +48,30 @@ class CheckedNumber:
     test_pki: bool  # True when accepted only because it is an NCA test-PKI number
 
 
-def check_iin(number: str, *, test_pki: bool, kind: str = "IIN") -> CheckedNumber:
-    """Validate an IIN (or BIN with kind='BIN'): 12 digits and the check digit; NCA test numbers in test mode."""
+def check_iin(number: str, *, test_pki: bool, kind: str = "IIN", today: date | None = None) -> CheckedNumber:
+    """Validate an IIN (or BIN with kind='BIN'): 12 digits and the check digit; NCA test numbers in test mode.
+    An IIN's birth date must exist and not be after ``today`` (the UTC date when None)."""
     if not re.fullmatch(r"\d{12}", number):
         raise IdentifierError(error_codes.INVALID_FORMAT, f"{kind} must be exactly 12 digits")
     if is_valid_iin_bin(number):
         if kind == "IIN":
-            _check_iin_birth(number)
+            _check_iin_birth(number, today or datetime.now(UTC).date())
         return CheckedNumber(number, test_pki=False)
     if test_pki and number in NCA_TEST_IDENTIFIERS:
         return CheckedNumber(number, test_pki=True)
     raise IdentifierError(error_codes.BAD_CHECKSUM, f"{kind} check digit does not match")
 
 
-def _check_iin_birth(number: str) -> None:
+def _check_iin_birth(number: str, today: date) -> None:
     century = {"1": 1800, "2": 1800, "3": 1900, "4": 1900, "5": 2000, "6": 2000}.get(number[6])
     if century is None:
         raise IdentifierError(error_codes.INVALID_FORMAT, "IIN century/sex digit must be 1-6")
     try:
-        date(century + int(number[0:2]), int(number[2:4]), int(number[4:6]))
+        born = date(century + int(number[0:2]), int(number[2:4]), int(number[4:6]))
     except ValueError as exc:
         raise IdentifierError(error_codes.INVALID_FORMAT, "IIN does not start with a valid birth date") from exc
+    if born > today:  # issue 11 §12: no one is registered before they are born
+        raise IdentifierError(error_codes.BIRTH_DATE_IN_FUTURE, "the IIN's birth date (digits 1-7) is after today")
 
 
 def normalise_iban(value: str) -> str:

@@ -52,6 +52,7 @@ ROLE_NAMES: Final = {
     "1.2.398.3.3.4.1.2.4": "hr",
     "1.2.398.3.3.4.1.2.5": "employee",
     "1.2.398.3.3.4.1.2.6": "information_system",
+    "1.2.398.5.19.1.2.2.1": "information_system",  # seen on information-system certificates (issue 11 §12)
 }
 _NCA_STAFF_ARC: Final = "1.2.398.3.3.4.2."
 _INDIVIDUAL_ARC: Final = "1.2.398.3.3.4.1.1"
@@ -397,7 +398,7 @@ def _describe(cert: x509.Certificate, fingerprint: str) -> CertInfo:
         ku_bits = {b for b in _safe(lambda: ext["2.5.29.15"].native, set()) if b in _KEY_USAGE_BITS}
     key_usage = [b for b in _KEY_USAGE_BITS if b in ku_bits]
     eku: list[str] = _safe(lambda: [str(p.dotted) for p in ext.get("2.5.29.37") or []], [])
-    roles = [ROLE_NAMES[o] for o in eku if o in ROLE_NAMES]
+    roles = list(dict.fromkeys(ROLE_NAMES[o] for o in eku if o in ROLE_NAMES))  # two OIDs may name one role
     if any(o.startswith(_NCA_STAFF_ARC) for o in eku):
         roles.append("nca_staff")
     subject = name_info(tbs["subject"])

@@ -65,6 +65,7 @@ REASONS: Final = (
     "aa_compromise",
 )
 _NULL_PARAMS: Final = (b"", b"\x05\x00")
+EXPIRED_CERTS_ON_CRL: Final = "2.5.29.60"
 _KNOWN_CRITICAL: Final = frozenset({"2.5.29.27", "2.5.29.28"})  # deltaCRLIndicator, issuingDistributionPoint
 
 
@@ -90,6 +91,16 @@ class CrlInfo:
     signature_algorithm: str
     sha256: str
     size: int
+    # RFC 5280 §5.2 ExpiredCertsOnCRL (2.5.29.60): revoked certificates that expired on or after this date are
+    # still listed. Without it a CRL says nothing of certificates that expired before its thisUpdate.
+    expired_certs_on_crl: datetime | None = None
+
+    def speaks_for(self, not_after: datetime) -> bool:
+        """Whether this CRL would still list a certificate expiring at ``not_after`` had it been revoked
+        (NCA drops expired certificates from its CRLs; issue 11 §6)."""
+        if self.this_update <= not_after:
+            return True
+        return self.expired_certs_on_crl is not None and self.expired_certs_on_crl <= not_after
 
     @property
     def is_delta(self) -> bool:
@@ -108,6 +119,7 @@ class CrlInfo:
             "signature_algorithm": self.signature_algorithm,
             "sha256": self.sha256,
             "size": self.size,
+            "expired_certs_on_crl": self.expired_certs_on_crl.isoformat() if self.expired_certs_on_crl else None,
         }
 
     @classmethod
@@ -126,6 +138,9 @@ class CrlInfo:
             signature_algorithm=str(meta["signature_algorithm"]),
             sha256=str(meta["sha256"]),
             size=int(meta["size"]),
+            expired_certs_on_crl=datetime.fromisoformat(expired)
+            if (expired := meta.get("expired_certs_on_crl"))
+            else None,
         )
 
 
@@ -235,6 +250,9 @@ def _parse(der: Buffer) -> ParsedCrl:
     aki = extensions.get("2.5.29.35")
     number = extensions.get("2.5.29.20")
     base = extensions.get("2.5.29.27")
+    expired_on = extensions.get(EXPIRED_CERTS_ON_CRL)
+    if expired_on is not None and not isinstance(expired_on.native, datetime):
+        raise CrlError("ExpiredCertsOnCRL is not a GeneralizedTime", code=error_codes.CRL_MALFORMED)
     info = CrlInfo(
         issuer_der=issuer_der,
         issuer=x509.Name.load(issuer_der).human_friendly,
@@ -247,6 +265,7 @@ def _parse(der: Buffer) -> ParsedCrl:
         signature_algorithm=algos.SignedDigestAlgorithm.load(outer_alg)["algorithm"].dotted,
         sha256=hashlib.sha256(der).hexdigest(),
         size=len(der),
+        expired_certs_on_crl=expired_on.native.astimezone(UTC) if expired_on is not None else None,
     )
     return ParsedCrl(
         der=der,

@@ -11,18 +11,22 @@ daily, so the archive grows by that much a day: it lives on disk beside the CRL 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509
 
 from authsvc.errors import AuthsvcError
-from authsvc.pki.crl import CrlError, index_crl_file
-from authsvc.pki.crl_index import CrlIndex
+from authsvc.pki.crl import CrlError, CrlInfo, index_crl_file, reason_name
+from authsvc.pki.crl_index import CrlIndex, DerError, cert_parts
 
 REMOVE_FROM_CRL = 8  # RFC 5280 CRLReason: a delta CRL releases a hold
 
-__all__ = ["archive", "archived", "recheck_crl"]
+__all__ = ["answer_at", "archive", "archived", "recheck_crl"]
 
 ARCHIVE = "archive"
 
@@ -33,9 +37,14 @@ def archived(crl_dir: Path, sha256: str) -> Path:
     return crl_dir / ARCHIVE / f"{sha256}.crl"
 
 
-def archive(crl_dir: Path, crl_file: Path, sha256: str) -> None:
-    """Keep ``crl_file`` (already validated) under its hash; a second copy of the same CRL is a no-op."""
+def archive(crl_dir: Path, crl_file: Path, sha256: str, info: CrlInfo | None = None) -> None:
+    """Keep ``crl_file`` (already validated) under its hash; a second copy of the same CRL is a no-op.
+    ``info`` is kept beside it (``<sha256>.json``) so :func:`answer_at` can find the CRL current at a past
+    moment without parsing every archived CRL."""
     target = archived(crl_dir, sha256)
+    if info is not None and not target.with_suffix(".json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_replacing(target.with_suffix(".json"), json.dumps(info.to_meta(), sort_keys=True).encode())
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +53,12 @@ def archive(crl_dir: Path, crl_file: Path, sha256: str) -> None:
         os.link(crl_file, partial)
     except OSError:
         shutil.copyfile(crl_file, partial)
+    os.replace(partial, target)
+
+
+def _write_replacing(target: Path, data: bytes) -> None:
+    partial = target.with_suffix(f".tmp-{os.getpid()}")
+    partial.write_bytes(data)
     os.replace(partial, target)
 
 
@@ -89,3 +104,54 @@ def recheck_crl(
     if entry is not None and datetime.fromtimestamp(entry.revoked_at, UTC) <= at:
         return "revocation_revoked"
     return None
+
+
+def _candidates(
+    crl_dir: Path, issuer_name: x509.Name, at: datetime, not_after: datetime, skew: timedelta
+) -> list[CrlInfo]:
+    """Archived complete CRLs of ``issuer_name`` current at ``at`` that still speak for the certificate,
+    newest first."""
+    found = []
+    for meta_file in (crl_dir / ARCHIVE).glob("*.json"):
+        try:
+            info = CrlInfo.from_meta(json.loads(meta_file.read_bytes()))
+        except AuthsvcError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if info.is_delta or info.this_update > at + skew:
+            continue
+        if info.next_update is not None and at > info.next_update + skew:
+            continue
+        if info.speaks_for(not_after) and x509.Name.load(info.issuer_der) == issuer_name:
+            found.append(info)
+    return sorted(found, key=lambda i: (i.this_update, i.crl_number or 0), reverse=True)
+
+
+def answer_at(
+    crl_dir: str, issuer_der: bytes, serial: int, at: datetime, not_after: datetime, skew_s: float = 300.0
+) -> dict[str, Any] | str:
+    """Revocation of ``serial`` at the past moment ``at`` from an archived CRL that was current then and
+    still listed certificates expiring at ``not_after`` (issue 11 §6): the CRL's facts and the entry (if
+    any) as a dict, or why there is no such CRL. The CRL is validated again (hash, issuer, signature,
+    current at ``at``) before it is believed. Runs in the process pool."""
+    try:
+        issuer_name = x509.Name.load(cert_parts(issuer_der).subject)
+    except AuthsvcError:
+        raise
+    except (DerError, ValueError):
+        return "the issuer certificate is unreadable"
+    candidates = _candidates(Path(crl_dir), issuer_name, at, not_after, timedelta(seconds=skew_s))
+    for info in candidates:
+        index = _intact_index(crl_dir, info.sha256, issuer_der, at, delta=False)
+        if isinstance(index, str):
+            continue
+        entry = index.lookup(serial)
+        return {
+            "crl_sha256": info.sha256,
+            "crl_number": info.crl_number,
+            "this_update": info.this_update.isoformat(),
+            "revoked_at": entry.revoked_at if entry is not None else None,
+            "reason": reason_name(entry.reason) if entry is not None else None,
+        }
+    return f"no archived CRL of this issuer was current at {at.isoformat()}"

@@ -106,6 +106,7 @@ class CrlLookup:
     next_update: datetime | None
     delta_crl_number: int | None = None
     delta_sha256: str | None = None
+    info: CrlInfo | None = None  # the complete CRL's facts (e.g. whether it still lists expired certificates)
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -262,7 +263,7 @@ class CrlCache:
         os.replace(pending, self._dir / f"{slot.stem}.idx")
         os.replace(download, self._dir / f"{slot.stem}.crl")
         # Kept by hash for re-checking contract signatures offline (`authsvc.pki.crl_archive`).
-        await loop.run_in_executor(None, archive, self._dir, self._dir / f"{slot.stem}.crl", info.sha256)
+        await loop.run_in_executor(None, archive, self._dir, self._dir / f"{slot.stem}.crl", info.sha256, info)
         slot.index, slot.info = index, info
         log.info("CRL installed", extra={"url": slot.url, "crl_number": info.crl_number, "entries": len(index)})
 
@@ -314,7 +315,17 @@ class CrlCache:
             next_update=base.info.next_update,
             delta_crl_number=delta_number,
             delta_sha256=delta_sha,
+            info=base.info,
         )
+
+    @property
+    def directory(self) -> Path:
+        """Where the CRLs, their indexes and the archive (`authsvc.pki.crl_archive`) live."""
+        return self._dir
+
+    @property
+    def sources(self) -> list[CrlSource]:
+        return list(self._sources.values())
 
     def has_issuer(self, issuer: x509.Certificate) -> bool:
         return hashlib.sha256(certificate_der(issuer)).hexdigest() in self._sources

@@ -12,6 +12,7 @@ Revocation is deliberately *not* checked here: :attr:`PathResult.revocation_pair
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Final, Literal, Protocol
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 asn1_compat.install()
+log = logging.getLogger(__name__)
 
 PathFailure = Literal[
     "expired",
@@ -146,7 +148,19 @@ class KzAlgorithmPolicy(AlgorithmUsagePolicy):
     ) -> AlgorithmUsageConstraint:
         if is_gost_oid(algo["algorithm"].dotted):
             return AlgorithmUsageConstraint(allowed=True)
-        result: AlgorithmUsageConstraint = self._fallback.signature_algorithm_allowed(algo, moment, public_key)
+        if public_key is not None and is_gost_oid(public_key["algorithm"]["algorithm"].dotted):
+            # A non-GOST signature under a GOST key is a forgery (issue 11 §3); asn1crypto cannot even size
+            # the key (UnboundLocalError in PublicKeyInfo.bit_size), so refuse it here by name.
+            return AlgorithmUsageConstraint(
+                allowed=False,
+                failure_reason=f"signature algorithm {algo['algorithm'].dotted} does not match the issuer's GOST key",
+            )
+        try:
+            result: AlgorithmUsageConstraint = self._fallback.signature_algorithm_allowed(algo, moment, public_key)
+        except AuthsvcError:
+            raise
+        except Exception as exc:  # e.g. a key asn1crypto cannot size: refuse, never crash
+            return AlgorithmUsageConstraint(allowed=False, failure_reason=f"unjudgeable key or algorithm: {exc!r}")
         return result
 
 
@@ -271,7 +285,8 @@ class PathValidator:
 
         ``required_key_usage`` names keyUsage bits that must all be set on the leaf, e.g.
         ``("non_repudiation",)`` for contract signing (R-10.1) or ``("digital_signature",)`` to log in.
-        Never raises for bad certificates: failures come back as named ``reasons``.
+        Never raises for bad certificates: failures come back as named ``reasons``; an exception from the
+        validation library itself (hostile input has crashed it) is ``invalid_path`` with its message.
         """
         try:
             leaf = load_certificate(certificate)
@@ -279,9 +294,9 @@ class PathValidator:
             return PathResult(ok=False, reasons=["bad_certificate"], detail=exc.detail, validated_at=at)
         extra = [c for c in other_certs if isinstance(c, x509.Certificate)]
         known = self._known(extra)
-        extra = [*extra, *await self._fetch_missing(leaf, known)]
         signatures = GostAwareSignatureValidator()
         try:
+            extra = [*extra, *await self._fetch_missing(leaf, known)]
             context = ValidationContext(
                 trust_roots=list(self._anchors),
                 other_certs=[*self._intermediates, *extra],
@@ -313,9 +328,16 @@ class PathValidator:
                 reason = "unsupported_algorithm"
             return self._failed(reason, exc, leaf, at)
         except InvalidCertificateError as exc:
-            return self._failed("key_usage", exc, leaf, at)
+            # pyhanko refuses a self-signed leaf here too: that is a trust fault, not a key-usage one (issue 11 §12).
+            foreign = _is_self_issued(leaf) and leaf.sha256 not in {a.sha256 for a in self._anchors}
+            return self._failed("untrusted_root" if foreign else "key_usage", exc, leaf, at)
+        except AuthsvcError:
+            raise
         except (*ASN1_ERRORS, UnsupportedAlgorithm) as exc:
             return self._failed("bad_certificate", exc, leaf, at)
+        except Exception as exc:  # the library's own bugs on hostile input (issue 11 §3)
+            log.warning("path validation raised %s; answered invalid_path", type(exc).__name__)
+            return self._failed("invalid_path", exc, leaf, at)
         certs = list(reversed(list(path)))
         try:
             chain = [cert_info(c) for c in certs]

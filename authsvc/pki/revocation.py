@@ -31,6 +31,7 @@ from asn1crypto import x509
 from authsvc import error_codes
 from authsvc.errors import AuthsvcError, UpstreamUnavailable
 from authsvc.pki.crl import reason_name
+from authsvc.pki.crl_archive import answer_at
 from authsvc.pki.crl_cache import CrlCache
 from authsvc.pki.crl_index import DerError, certificate_der, raw_extensions
 from authsvc.pki.ocsp import OcspResult, OcspStatus, build_ocsp_request, verify_ocsp_response
@@ -139,9 +140,12 @@ class RevocationChecker:
         crl_cache: CrlCache | None = None,
         executor: Executor | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        ocsp_health: dict[str, bool] | None = None,
     ) -> None:
         self._policy = policy
         self._ocsp = ocsp_client
+        # issuer SHA-256 -> whether its last OCSP exchange answered (shared by a deployment's checkers: /readyz)
+        self.ocsp_health: dict[str, bool] = {} if ocsp_health is None else ocsp_health
         self._crls = crl_cache
         self._executor = executor
         self._now = clock
@@ -217,7 +221,9 @@ class RevocationChecker:
             code = getattr(exc, "code", type(exc).__name__)
             errors.append(f"ocsp: {code}: {exc}")
             log.warning("OCSP check failed", extra={"code": code, "url": urls[0]})
+            self.ocsp_health[key[0]] = False
             return None
+        self.ocsp_health[key[0]] = True
         self._remember(key, verified)
         return self._from_ocsp(verified, at)
 
@@ -255,6 +261,16 @@ class RevocationChecker:
         if found is None:
             errors.append("crl: no fresh CRL held for this issuer")
             return None
+        not_after = _not_after(cert)
+        if (
+            not found.revoked
+            and found.info is not None
+            and not_after is not None
+            and not found.info.speaks_for(not_after)
+        ):
+            # RFC 5280 §3.3: NCA drops certificates from its CRLs once they expire, so a CRL issued after this
+            # one expired proves nothing about a past moment (issue 11 §6): ask the archive for the CRL then.
+            return await self._archived_crl(cert, issuer, at, not_after, found.info.this_update, errors)
         status, when, reason, later = RevocationStatus.GOOD, None, None, False
         if found.revoked and found.entry is not None:
             when = datetime.fromtimestamp(found.entry.revoked_at, UTC)
@@ -288,6 +304,59 @@ class RevocationChecker:
             delta_crl_sha256=found.delta_sha256,
             evidence=evidence,
         )
+
+    async def _archived_crl(
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: datetime,
+        not_after: datetime,
+        held_this_update: datetime,
+        errors: list[str],
+    ) -> RevocationResult:
+        """The answer of the archived CRL current at ``at``, else ``unknown`` with the reason."""
+        assert self._crls is not None
+        job = partial(answer_at, str(self._crls.directory), certificate_der(issuer), cert.serial_number, at, not_after)
+        answer = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        if isinstance(answer, str):
+            errors.append(
+                f"crl: the held CRL (thisUpdate {held_this_update.isoformat()}) was issued after the certificate "
+                f"expired ({not_after.isoformat()}) and no longer lists it; {answer}"
+            )
+            return RevocationResult(
+                status=RevocationStatus.UNKNOWN,
+                source=RevocationSource.CRL,
+                checked_at=self._now(),
+                at=at,
+                serial=cert.serial_number,
+                errors=tuple(errors),
+            )
+        status, when, later = RevocationStatus.GOOD, None, False
+        if answer["revoked_at"] is not None:
+            when = datetime.fromtimestamp(answer["revoked_at"], UTC)
+            status, later = (RevocationStatus.REVOKED, False) if when <= at else (RevocationStatus.GOOD, True)
+        evidence = {k: answer[k] for k in ("crl_number", "crl_sha256", "this_update")} | {"archived": True}
+        return RevocationResult(
+            status=status,
+            source=RevocationSource.CRL,
+            checked_at=self._now(),
+            at=at,
+            serial=cert.serial_number,
+            revocation_time=when,
+            revocation_reason=answer["reason"],
+            revoked_after_at=later,
+            crl_number=answer["crl_number"],
+            crl_sha256=answer["crl_sha256"],
+            evidence=json.dumps(evidence, sort_keys=True).encode(),
+        )
+
+
+def _not_after(cert: x509.Certificate) -> datetime | None:
+    try:
+        value = cert["tbs_certificate"]["validity"]["not_after"].native
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value.astimezone(UTC) if isinstance(value, datetime) else None
 
 
 def _with_errors(result: RevocationResult, errors: list[str]) -> RevocationResult:

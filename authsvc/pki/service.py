@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor
@@ -25,11 +26,13 @@ from typing import Any, Literal
 
 from authsvc import error_codes
 from authsvc.clients.nca import NcaClient
-from authsvc.config import PkiSettings, resolve_path
+from authsvc.config import PkiSettings, ca_source_key, resolve_path
 from authsvc.errors import AuthsvcError, UpstreamUnavailable, ValidationFailed
 from authsvc.pki import inline
+from authsvc.pki.certinfo import cert_info
 from authsvc.pki.cms import SignerResult
 from authsvc.pki.crl_cache import CrlCache, CrlSource
+from authsvc.pki.crl_sources import CrlLabel, revocation_readiness, with_local_files
 from authsvc.pki.path import PathResult, PathValidator
 from authsvc.pki.reports import CertificateReport, CmsReport, RevocationOut, SignerReport, XmlReport
 from authsvc.pki.revocation import (
@@ -103,7 +106,10 @@ class Verifier:
         self._crl_refresh = crl_refresh
         self._allow_sha1 = allow_sha1
         self.crl_cache: CrlCache | None = None
+        self.crl_labels: dict[str, CrlLabel] = {}  # CRL URL -> its issuer, for /readyz and /metrics
+        self._crl_problems: list[str] = []
         self._checkers: dict[RevocationOrder, RevocationChecker] = {}
+        self._ocsp_health: dict[str, bool] = {}  # issuer SHA-256 -> last OCSP exchange answered (all checkers)
         self._starter: asyncio.Task[None] | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -130,8 +136,16 @@ class Verifier:
         sources = []
         for url, delta, issuer_source in self._crl_specs:
             issuer = self.trust.certificate_of(issuer_source)
-            if issuer is not None:
-                sources.append(CrlSource(url, bytes(issuer.dump()), delta))
+            if issuer is None:  # config validation makes this a bug, never a silent gap (issue 11 §5)
+                log.error("CRL issuer certificate not loaded", extra={"url": url, "issuer": issuer_source})
+                self._crl_problems.append(f"{issuer_source}: the CRL issuer's certificate is not loaded")
+                continue
+            sources.append(CrlSource(url, bytes(issuer.dump()), delta))
+            source = sources[-1]
+            name = cert_info(issuer).subject.common_name or issuer_source
+            self.crl_labels[url] = CrlLabel(name, False, source.issuer_key)
+            if delta:
+                self.crl_labels[delta] = CrlLabel(name, True, source.issuer_key)
         cache = CrlCache(
             self._crl_dir,
             sources,
@@ -156,6 +170,25 @@ class Verifier:
     @property
     def ready(self) -> bool:
         return self.trust.ready
+
+    def revocation_ready(self) -> bool | str:
+        """/readyz "revocation": True, or why a configured CA has no usable revocation source (issue 11 §5):
+        no usable CRL, and OCSP not in the order or its last exchange for that CA failed."""
+        uncovered: list[str] = []
+        if self.policy.order == RevocationOrder.CRL_ONLY and self.trust.ready:
+            covered = {s.issuer_key for s in self.crl_cache.sources} if self.crl_cache is not None else set()
+            for der in self.trust.bundle().intermediates:
+                if hashlib.sha256(der).hexdigest() not in covered:
+                    uncovered.append(cert_info(der).subject.common_name or "an intermediate CA")
+        with_ocsp = self.policy.order != RevocationOrder.CRL_ONLY and self._ocsp is not None
+        return revocation_readiness(
+            bool(self._crl_specs),
+            self.crl_cache,
+            self.crl_labels,
+            self._crl_problems,
+            uncovered,
+            ocsp_answers=(lambda key: self._ocsp_health.get(key, True)) if with_ocsp else None,
+        )
 
     def _bundle(self) -> TrustBundle:
         if not self.trust.ready:
@@ -202,6 +235,7 @@ class Verifier:
                 crl_cache=self.crl_cache,
                 executor=self._executor,
                 clock=self._clock,
+                ocsp_health=self._ocsp_health,
             )
             self._checkers[order] = found
         return found
@@ -381,7 +415,6 @@ def build_verifier(settings: PkiSettings, executor: Executor | None, nca: NcaCli
         fetch=nca.fetch_certificate,
         retry_s=settings.trust_retry_s,
     )
-    files = {f: str(resolve_path(f)) for f in [*settings.anchor_files, *settings.intermediate_files]}
     policy = RevocationPolicy(
         order=RevocationOrder(settings.revocation_order),
         hard_fail=settings.hard_fail,
@@ -394,8 +427,8 @@ def build_verifier(settings: PkiSettings, executor: Executor | None, nca: NcaCli
         policy=policy,
         executor=executor,
         ocsp=nca,
-        crl_sources=[(s.url, s.delta_url, files.get(s.issuer, s.issuer)) for s in settings.crl_sources],
-        crl_fetch=nca.fetch_crl,
+        crl_sources=[(s.url, s.delta_url, ca_source_key(s.issuer)) for s in settings.crl_sources],
+        crl_fetch=with_local_files(nca.fetch_crl),
         crl_dir=resolve_path(settings.cache_dir),
         crl_refresh=timedelta(seconds=settings.crl_refresh_s),
         allow_sha1=settings.allow_sha1,

@@ -8,6 +8,9 @@ constraints and row locks.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +29,24 @@ def async_url(dsn: str) -> str:
         url = url.set(drivername="sqlite+aiosqlite")
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(url.database))
     elif backend in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
     else:
         raise ConfigError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
     return url.render_as_string(hide_password=False)
+
+
+def _private_files(database: Path) -> None:
+    """The database holds sealed personal data: 0600 like the key file (issue 11 §12). SQLite creates its
+    -wal and -shm files with the database file's mode, so creating that one 0600 first covers all three;
+    files left readable by an earlier version are tightened."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

@@ -314,9 +314,12 @@ async def test_not_ready_until_the_simulator_answers(
     late.start()
     verifier = api.app[SERVICES].verifier
     assert verifier is not None
-    await asyncio.wait_for(verifier.trust.wait_ready(), 30)
+    await asyncio.wait_for(verifier.wait_started(), 30)
+    assert verifier.crl_cache is not None
+    await verifier.crl_cache.refresh()  # ready also needs each CA's CRL (issue 11 §5), fetched in the background
     resp = await api.client.get("/readyz")
-    assert resp.status == 200 and (await resp.json())["checks"]["trust"] is True
+    checks = (await resp.json())["checks"]
+    assert resp.status == 200 and checks["trust"] is True and checks["revocation"] is True
 
 
 async def test_time_stamped_cms_is_judged_at_the_tsa_time(sim: tuple[Api, Simulator]) -> None:

@@ -240,6 +240,13 @@ def _synthetic(ekus: list[str], attrs: list[x509.NameAttribute]) -> bytes:
         ),
         (["1.2.398.3.3.4.1.1.1"], "unknown", ["individual_information_system"]),
         (["1.2.398.3.3.4.2.1"], "unknown", ["nca_staff"]),
+        # issue 11 §12: the information-system role of the 1.2.398.5.19 arc, alone and beside NCA's own
+        (["1.2.398.5.19.1.2.2.1"], "unknown", ["information_system"]),
+        (
+            ["1.2.398.3.3.4.1.2", "1.2.398.3.3.4.1.2.6", "1.2.398.5.19.1.2.2.1"],
+            "unknown",
+            ["legal_entity", "information_system"],
+        ),
     ],
 )
 def test_roles_and_identification_method(ekus: list[str], method: str, roles: list[str]) -> None:

@@ -67,7 +67,7 @@ class Nca:
                 issuer=CA[1],
                 algorithm=hashes.SHA256(),
                 cert_status=status,
-                this_update=NOW,
+                this_update=datetime.now(UTC),  # answered now: a slow suite run must not make it stale
                 next_update=None,
                 revocation_time=when,
                 revocation_reason=reason if when else None,
