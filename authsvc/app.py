@@ -29,7 +29,8 @@ from authsvc.api.middlewares import METRICS, RATE_LIMITER, HttpMetrics, auth_mid
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.routing import OperationRegistry
 from authsvc.api.state import LIVENESS, OPERATIONS, SERVICES, SETTINGS, Services
-from authsvc.audit.chainer import run_chainer
+from authsvc.audit import records as audit
+from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
@@ -40,7 +41,7 @@ from authsvc.crypto.local_keys import load_key_file
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
-from authsvc.store import audit, idempotency, ratelimit
+from authsvc.store import idempotency, ratelimit
 from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
@@ -92,11 +93,10 @@ def create_app(
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
         services = Services(
             settings=settings,
-            engine=engine,
             db=db,
             keys=store_keys,
             registry=Registry(
-                engine=engine,
+                db=db,
                 keys=store_keys,
                 limits=settings.registry,
                 photo_inspector=photo_inspector or _photo_inspector(settings, executor),
@@ -108,20 +108,18 @@ def create_app(
             operations=ops,
         )
         app[SERVICES] = services
-        app[LIVENESS] = LivenessMethod(engine, store_keys, services.registry, executor, settings.liveness)
+        app[LIVENESS] = LivenessMethod(db, store_keys, services.registry, executor, settings.liveness)
         app[METRICS] = HttpMetrics(services)
-        limiter = RateLimiter(
-            engine, limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
-        )
+        limiter = RateLimiter(db, limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s)
         app[RATE_LIMITER] = limiter
         # Outside parties' clients and the SMS outbox worker (issue 5).
         factors = services.factors = open_factors(settings.factors, store_keys)
         sms_worker = SmsWorker(db, store_keys, factors)
         sms_worker.start()
-        async with engine.begin() as conn:
-            await record_if_changed(conn, store_keys, settings)
+        async with db.transaction() as tx:
+            await record_if_changed(tx, store_keys, settings)
             await audit.append(
-                conn,
+                tx,
                 store_keys,
                 AuditEvent.SERVICE_STARTED,
                 details={
@@ -146,7 +144,7 @@ def create_app(
             with contextlib.suppress(Exception):
                 await limiter.flush()
             with contextlib.suppress(Exception):
-                await audit.chain_all(db, store_keys)  # leave nothing waiting at a clean stop
+                await chain_all(db, store_keys)  # leave nothing waiting at a clean stop
             await sms_worker.stop()
             await factors.close()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -172,9 +170,9 @@ async def _housekeeping(services: Services) -> None:
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
-            async with services.engine.begin() as conn:
-                await idempotency.purge(conn, services.settings.security.idempotency_ttl_s)
-                await ratelimit.purge(conn, window_s=services.settings.rate_limit.window_s)
-                await liveness_store.purge_media(conn)
+            async with services.db.transaction() as tx:
+                await idempotency.purge(tx, services.settings.security.idempotency_ttl_s)
+                await ratelimit.purge(tx, window_s=services.settings.rate_limit.window_s)
+                await liveness_store.purge_media(tx)
         except Exception:
             log.exception("housekeeping failed")

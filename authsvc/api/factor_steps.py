@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
 from authsvc.api.state import Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import ConfigError, Conflict, NotFound, ValidationFailed
 from authsvc.methods.factors import Factors
-from authsvc.store import audit, identifications, steps
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store import identifications, steps
+from authsvc.store.db import Insert, Tx
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 
@@ -54,10 +55,10 @@ def client_ip(given: str | None, request: web.Request) -> str:
         raise ValidationFailed("client_ip is not an IP address", code="bad_client_ip") from exc
 
 
-async def pending(conn: Conn, lender_id: str, request: web.Request) -> identifications.Identification:
+async def pending(tx: Tx, lender_id: str, request: web.Request) -> identifications.Identification:
     """The identification named in the path: the lender's own, still pending and not expired."""
     ident_id = request.match_info["identification_id"]
-    return still_pending(await identifications.get(conn, lender_id, ident_id[:64]))
+    return still_pending(await identifications.get(tx, lender_id, ident_id[:64]))
 
 
 def still_pending(ident: identifications.Identification | None) -> identifications.Identification:
@@ -104,7 +105,7 @@ class StepRecorder:
 
 
 async def record(
-    conn: Conn,
+    tx: Tx,
     services: Services,
     ident: identifications.Identification,
     method: str,
@@ -113,7 +114,7 @@ async def record(
 ) -> StepResult:
     """The step and its audit entry, in the caller's transaction."""
     recorder = StepRecorder(services, ident, method, details)
-    await as_tx(conn).write(recorder(passed))
+    await tx.write(recorder(passed))
     return recorder.result()
 
 

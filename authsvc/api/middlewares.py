@@ -18,10 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from authsvc.api.problem import from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SERVICES, Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
-from authsvc.store import audit, lenders
+from authsvc.store import lenders
 from authsvc.store.db import DRIVER_ERRORS
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
@@ -149,8 +150,8 @@ async def _lender_for(services: Services, api_key: str) -> lenders.Lender | None
 
 async def _look_up(services: Services, api_key: str) -> lenders.Lender | None:
     now = time.monotonic()
-    async with services.engine.connect() as conn:
-        lender = await lenders.authenticate(conn, api_key)
+    async with services.db.autocommit() as tx:
+        lender = await lenders.authenticate(tx, api_key)
     if lender is not None and services.settings.security.api_key_cache_s > 0:
         if len(services.api_key_cache) > 10_000:
             services.api_key_cache.clear()
@@ -172,9 +173,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, api_key = header.partition(" ")
     lender = await _lender_for(services, api_key.strip()) if scheme.lower() == "bearer" and api_key else None
     if lender is None:
-        async with services.engine.begin() as conn:
+        async with services.db.transaction() as tx:
             await audit.append(
-                conn,
+                tx,
                 services.keys,
                 AuditEvent.AUTH_FAILED,
                 details={

@@ -28,10 +28,11 @@ from authsvc.api.factor_steps import IDENT_ID, StepResult, factors_of, json_answ
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
 from authsvc.api.state import LIVENESS, SERVICES
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import BadRequest, Conflict, ValidationFailed
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
-from authsvc.store import audit, evidence
+from authsvc.store import evidence
 from authsvc.store.identifications import Identification
 
 
@@ -78,9 +79,9 @@ class ApplicationOut(BaseModel):
 async def _subject(request: web.Request) -> tuple[Identification, contact.Contact]:
     services = request.app[SERVICES]
     lender = current_lender(request)
-    async with services.engine.connect() as conn:
-        ident = await pending(conn, lender.id, request)
-        person = await contact.load(conn, services.keys, lender.id, ident.client_id)
+    async with services.db.autocommit() as tx:
+        ident = await pending(tx, lender.id, request)
+        person = await contact.load(tx, services.keys, lender.id, ident.client_id)
     return ident, person
 
 
@@ -89,11 +90,11 @@ async def telco_step(request: web.Request) -> web.Response:
     await read_optional(request, Empty)
     ident, person = await _subject(request)
     verdict = await telco.check_phone(
-        services.engine, services.keys, factors_of(services), iin=person.iin, phone=person.phone
+        services.db, services.keys, factors_of(services), iin=person.iin, phone=person.phone
     )
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "telco", verdict.passed, verdict.details())
+    async with services.db.transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, services, ident, "telco", verdict.passed, verdict.details())
     return json_answer(result)
 
 
@@ -118,15 +119,15 @@ async def cdao_step(request: web.Request) -> web.Response:
     try:
         verdict = await cdao.identify_face(factors_of(services), iin=person.iin, image=image, request_id=ident.id)
     except cdao.PERSON_SIDE as exc:
-        async with services.engine.begin() as conn:
-            await record(conn, services, ident, "cdao", False, cdao.refusal_details(exc))
+        async with services.db.transaction() as tx:
+            await record(tx, services, ident, "cdao", False, cdao.refusal_details(exc))
         raise
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
+    async with services.db.transaction() as tx:
+        await pending(tx, ident.lender_id, request)
         # one capture identifies once; a second submission of the same image is a replay.
-        if not await evidence.claim(conn, "cdao_image", hashlib.sha256(image).digest(), ident.id):
+        if not await evidence.claim(tx, "cdao_image", hashlib.sha256(image).digest(), ident.id):
             raise Conflict("this image was already used for an identification", code="evidence_reused")
-        result = await record(conn, services, ident, "cdao", verdict.passed, verdict.details())
+        result = await record(tx, services, ident, "cdao", verdict.passed, verdict.details())
     return json_answer(result)
 
 
@@ -137,12 +138,12 @@ async def refusal_step(request: web.Request) -> web.Response:
     try:
         await bureau.ensure_no_refusal(factors_of(services), iin=person.iin)
     except bureau.VoluntaryRefusal:
-        async with services.engine.begin() as conn:
-            await record(conn, services, ident, "bureau_refusal", False, {"refusal": True})
+        async with services.db.transaction() as tx:
+            await record(tx, services, ident, "bureau_refusal", False, {"refusal": True})
         raise
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "bureau_refusal", True, {"refusal": False})
+    async with services.db.transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, services, ident, "bureau_refusal", True, {"refusal": False})
     return json_answer(result)
 
 
@@ -161,9 +162,9 @@ async def payout_step(request: web.Request) -> web.Response:
     )
     why = payout.refusal(ownership)
     details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "payout_account", why is None, details)
+    async with services.db.transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, services, ident, "payout_account", why is None, details)
     if why is not None:
         raise ValidationFailed(
             "the account or card does not belong to the client"
@@ -180,8 +181,8 @@ async def report_application(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: ApplicationIn = parse(ApplicationIn, await read_body(request))
     client_id = request.match_info["client_id"][:64]
-    async with services.engine.connect() as conn:
-        person = await contact.load(conn, services.keys, lender.id, client_id)
+    async with services.db.autocommit() as tx:
+        person = await contact.load(tx, services.keys, lender.id, client_id)
     receipt = await bureau.report_application(
         factors,
         application_id=body.application_id,
@@ -193,9 +194,9 @@ async def report_application(request: web.Request) -> web.Response:
     )
     # One notification per application, however often the report is retried.
     note_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"authsvc:application:{lender.id}:{body.application_id}"))
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         queued = await sms_queue.notify_application_received(
-            conn,
+            tx,
             services.keys,
             lender_id=lender.id,
             client_id=client_id,
@@ -204,7 +205,7 @@ async def report_application(request: web.Request) -> web.Response:
             message_id=note_id,
         )
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.BUREAU_APPLICATION_REPORTED,
             lender_id=lender.id,

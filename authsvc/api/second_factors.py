@@ -35,11 +35,11 @@ from authsvc.api.factor_steps import (
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry
 from authsvc.api.state import SERVICES
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import Unauthorized, ValidationFailed
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
-from authsvc.store import audit
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
 IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
@@ -83,10 +83,10 @@ async def send_code(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
-    async with services.db.transaction() as conn:
-        ident = await pending(conn, lender.id, request)
+    async with services.db.transaction() as tx:
+        ident = await pending(tx, lender.id, request)
         sent = await otp.issue_code(
-            conn,
+            tx,
             services.keys,
             factors,
             lender_id=lender.id,
@@ -97,7 +97,7 @@ async def send_code(request: web.Request) -> web.Response:
             channel=body.channel,
         )
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.OTP_SENT,
             lender_id=lender.id,
@@ -126,7 +126,7 @@ async def verify_code(request: web.Request) -> web.Response:
     if body.factor in ("sms", "voice"):
         # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
         # atomic statement (the code's use together with the step and audit rows).
-        async with services.db.connection() as tx:
+        async with services.db.autocommit() as tx:
             found, seen = await otp.read_identification(
                 tx, services.keys, lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
             )
@@ -145,17 +145,17 @@ async def verify_code(request: web.Request) -> web.Response:
             )
             result = recorder.result()
     else:
-        async with services.engine.begin() as conn:
-            ident = await pending(conn, lender.id, request)
+        async with services.db.transaction() as tx:
+            ident = await pending(tx, lender.id, request)
             if body.factor == "totp":
                 check = await tokens.verify_totp_factor(
-                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                    tx, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
                 )
             else:
                 check = await tokens.verify_hotp_factor(
-                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                    tx, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
                 )
-            result = await record(conn, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
+            result = await record(tx, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
     check.raise_for_failure()
     return json_answer(result)
 
@@ -166,14 +166,14 @@ async def verify_password(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: PasswordIn = parse(PasswordIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
-    async with services.engine.begin() as conn:
-        ident = await pending(conn, lender.id, request)
+    async with services.db.transaction() as tx:
+        ident = await pending(tx, lender.id, request)
         if ident.operation.value != "login":
             raise ValidationFailed("a password is a step of a login identification (R-6.5)", code="wrong_operation")
         check, rehashed = await password_login.verify_password(
-            conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
+            tx, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
         )
-        result = await record(conn, services, ident, "password", check.ok, {"rehashed": rehashed})
+        result = await record(tx, services, ident, "password", check.ok, {"rehashed": rehashed})
     if not check.ok:
         raise ValidationFailed(
             "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
@@ -190,7 +190,7 @@ async def sms_receipt(request: web.Request) -> web.Response:
         # Unsigned receipts could mark any message failed and make us send it again: refuse them.
         raise Unauthorized("delivery receipts are accepted only when signed", code="receipts_not_configured")
     body = await request.read()
-    matched = await sms_queue.apply_receipt(services.engine, factors, body, request.headers.get("X-Signature"))
+    matched = await sms_queue.apply_receipt(services.db, factors, body, request.headers.get("X-Signature"))
     return json_answer(ReceiptOut(matched=matched))
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.api.routing import OperationRegistry
 from authsvc.cabinet.service import Registry
@@ -25,7 +24,6 @@ from authsvc.store.db import Database
 @dataclass
 class Services:
     settings: Settings
-    engine: AsyncEngine
     db: Database  # hot-path transactions (asyncpg on PostgreSQL)
     keys: KeyStore
     registry: Registry

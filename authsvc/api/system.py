@@ -31,8 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     checks = {"database": False, "keys": False}
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with services.db.autocommit() as tx:
+            await tx.scalar(text("SELECT 1"))
         checks["database"] = True
     except Exception:  # any failure means "not ready", never an error answer
         checks["database"] = False

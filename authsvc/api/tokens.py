@@ -21,11 +21,11 @@ from authsvc.api.factor_steps import client_ip, factors_of, json_answer
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
 from authsvc.api.state import SERVICES
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.methods import password_login, tokens
 from authsvc.methods.otp_codes import parse_base32_secret
-from authsvc.store import audit
 from authsvc.store import clients as client_store
 from authsvc.store import tokens as token_store
 
@@ -79,8 +79,8 @@ class PasswordSetIn(BaseModel):
 async def _client(request: web.Request) -> str:
     services = request.app[SERVICES]
     client_id = request.match_info["client_id"][:64]
-    async with services.engine.connect() as conn:
-        if await client_store.get(conn, current_lender(request).id, client_id) is None:
+    async with services.db.autocommit() as tx:
+        if await client_store.get(tx, current_lender(request).id, client_id) is None:
             raise NotFound("no such client", code="client_not_found")
     return client_id
 
@@ -89,12 +89,12 @@ async def enrol_totp(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     lender = current_lender(request)
     client_id = await _client(request)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         enrolment = await tokens.enrol_totp(
-            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id
+            tx, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id
         )
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.TOTP_ENROLLED,
             lender_id=lender.id,
@@ -109,9 +109,9 @@ async def confirm_totp(request: web.Request) -> web.Response:
     lender = current_lender(request)
     client_id = await _client(request)
     body: CodeIn = parse(CodeIn, await read_body(request))
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         check = await tokens.verify_totp_factor(
-            conn,
+            tx,
             services.keys,
             factors_of(services),
             lender_id=lender.id,
@@ -122,7 +122,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
         )
         if check.ok:
             await audit.append(
-                conn,
+                tx,
                 services.keys,
                 AuditEvent.TOTP_ENROLLED,
                 lender_id=lender.id,
@@ -150,9 +150,9 @@ async def import_token(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: TokenIn = parse(TokenIn, await read_body(request))
     seed = _seed(body)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         token_id = await tokens.import_hotp(
-            conn,
+            tx,
             services.keys,
             lender_id=lender.id,
             serial=body.serial,
@@ -162,7 +162,7 @@ async def import_token(request: web.Request) -> web.Response:
             counter=body.counter,
         )
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.TOKEN_IMPORTED,
             lender_id=lender.id,
@@ -176,14 +176,14 @@ async def assign_token(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     lender = current_lender(request)
     body: AssignIn = parse(AssignIn, await read_body(request))
-    async with services.engine.begin() as conn:
-        if await client_store.get(conn, lender.id, body.client_id) is None:
+    async with services.db.transaction() as tx:
+        if await client_store.get(tx, lender.id, body.client_id) is None:
             raise NotFound("no such client", code="client_not_found")
         token_id = await tokens.assign_hotp(
-            conn, services.keys, lender_id=lender.id, serial=request.match_info["serial"][:64], client_id=body.client_id
+            tx, services.keys, lender_id=lender.id, serial=request.match_info["serial"][:64], client_id=body.client_id
         )
         await audit.append(
-            conn, services.keys, AuditEvent.TOKEN_ASSIGNED, lender_id=lender.id, subject=token_id, details={}
+            tx, services.keys, AuditEvent.TOKEN_ASSIGNED, lender_id=lender.id, subject=token_id, details={}
         )
     return json_answer(TokenState(token_id=token_id, status="active"))
 
@@ -193,15 +193,15 @@ async def resync_token(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: ResyncIn = parse(ResyncIn, await read_body(request))
     serial = request.match_info["serial"][:64]
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         ok = await tokens.resync_hotp_token(
-            conn, services.keys, lender_id=lender.id, serial=serial, first=body.first, second=body.second
+            tx, services.keys, lender_id=lender.id, serial=serial, first=body.first, second=body.second
         )
-        token = await token_store.by_serial(conn, services.keys, lender.id, serial)
+        token = await token_store.by_serial(tx, services.keys, lender.id, serial)
         assert token is not None
         if ok:
             await audit.append(
-                conn, services.keys, AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
+                tx, services.keys, AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
             )
     if not ok:
         raise ValidationFailed("the two codes are not consecutive codes of this token", code="token_resync_failed")
@@ -213,12 +213,12 @@ async def set_password(request: web.Request) -> web.Response:
     lender = current_lender(request)
     client_id = await _client(request)
     body: PasswordSetIn = parse(PasswordSetIn, await read_body(request))
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         await password_login.set_password(
-            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id, password=body.password
+            tx, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id, password=body.password
         )
         await audit.append(
-            conn, services.keys, AuditEvent.PASSWORD_SET, lender_id=lender.id, subject=client_id, details={}
+            tx, services.keys, AuditEvent.PASSWORD_SET, lender_id=lender.id, subject=client_id, details={}
         )
     return web.Response(status=204)
 

@@ -21,6 +21,7 @@ from typing import Any
 from asn1crypto import x509
 
 from authsvc.api.state import Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.contracts.evidence import EdsEvidence, evidence_of, recheck_ocsp
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
@@ -29,8 +30,8 @@ from authsvc.methods import otp
 from authsvc.methods.eds import client_identity, holder_reasons, verifier_of
 from authsvc.methods.factors import Factors
 from authsvc.pki.crl_archive import recheck_crl
-from authsvc.store import audit, evidence
 from authsvc.store import contracts as store
+from authsvc.store import evidence
 
 __all__ = ["Contract", "SignatureCheck", "create", "open_contract", "report", "send_code", "sign_eds", "sign_otp"]
 
@@ -90,11 +91,11 @@ async def create(
         now,
         now,
     )
-    async with services.engine.begin() as conn:
-        await client_identity(conn, services, lender_id, client_id)  # 404 for another lender's client
-        await store.insert(conn, row)
+    async with services.db.transaction() as tx:
+        await client_identity(tx, services, lender_id, client_id)  # 404 for another lender's client
+        await store.insert(tx, row)
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.CONTRACT_CREATED,
             lender_id=lender_id,
@@ -112,8 +113,8 @@ def _open(services: Services, row: store.ContractRow) -> Contract:
 
 
 async def open_contract(services: Services, lender_id: str, contract_id: str) -> Contract:
-    async with services.engine.connect() as conn:
-        row = await store.get(conn, lender_id, contract_id[:64])
+    async with services.db.autocommit() as tx:
+        row = await store.get(tx, lender_id, contract_id[:64])
     if row is None:
         raise NotFound("no such contract", code="contract_not_found")
     return _open(services, row)
@@ -128,16 +129,16 @@ async def _store_signature(
 ) -> str:
     signature_id = str(uuid.uuid4())
     sealed = contract.cipher.seal_json(_signature_field(signature_id), {"method": method, **body})
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         if document is not None and contract.document is None:
             await store.store_document(
-                conn, contract.row.id, _seal(contract.cipher, document, contract.sha256, contract.title)
+                tx, contract.row.id, _seal(contract.cipher, document, contract.sha256, contract.title)
             )
         await store.add_signature(
-            conn, store.SignatureRow(signature_id, contract.row.id, method, sealed, datetime.now(UTC))
+            tx, store.SignatureRow(signature_id, contract.row.id, method, sealed, datetime.now(UTC))
         )
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.CONTRACT_SIGNED,
             lender_id=contract.row.lender_id,
@@ -164,14 +165,14 @@ async def sign_eds(
     if len(report.signers) != 1:
         reasons.append("one_signer_required")
     signer = report.signers[0] if report.signers else None
-    async with services.engine.connect() as conn:
-        client = await client_identity(conn, services, lender_id, contract.row.client_id)
+    async with services.db.autocommit() as tx:
+        client = await client_identity(tx, services, lender_id, contract.row.client_id)
     if signer is not None:
         reasons += signer.reasons + holder_reasons(signer, client, services.settings.pki.legal_entity_roles)
     if reasons or signer is None:
-        async with services.engine.begin() as conn:
+        async with services.db.transaction() as tx:
             await audit.append(
-                conn,
+                tx,
                 services.keys,
                 AuditEvent.CONTRACT_SIGNATURE_REJECTED,
                 lender_id=lender_id,
@@ -181,9 +182,8 @@ async def sign_eds(
         raise ValidationFailed(
             "the signature was not accepted: " + ", ".join(reasons), code="signature_rejected", reasons=reasons
         )
-    async with services.engine.connect() as conn, conn.begin() as tx:
-        if not await evidence.claim(conn, "contract_cms", hashlib.sha256(cms_der).digest(), contract.row.id):
-            await tx.rollback()
+    async with services.db.autocommit() as tx:  # claimed at once: a concurrent twin sees it (R-12.3)
+        if not await evidence.claim(tx, "contract_cms", hashlib.sha256(cms_der).digest(), contract.row.id):
             raise Conflict("this CMS already signed a contract (R-12.3)", code="replay")
     kept = evidence_of(cms_der, report.detached, signer)
     signature_id = await _store_signature(
@@ -196,9 +196,9 @@ async def send_code(services: Services, lender_id: str, contract_id: str, ip: st
     """Send the client a one-time code bound to this contract's document hash (R-10.1)."""
     contract = await open_contract(services, lender_id, contract_id)
     factors = _factors(services)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         sent = await otp.issue_contract_code(
-            conn,
+            tx,
             services.keys,
             factors,
             lender_id=lender_id,
@@ -214,9 +214,9 @@ async def send_code(services: Services, lender_id: str, contract_id: str, ip: st
 async def sign_otp(services: Services, lender_id: str, contract_id: str, code: str, ip: str | None) -> str:
     contract = await open_contract(services, lender_id, contract_id)
     factors = _factors(services)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         check = await otp.verify_contract_code(
-            conn,
+            tx,
             services.keys,
             factors,
             client_id=contract.row.client_id,
@@ -298,11 +298,11 @@ async def report(
     services: Services, lender_id: str, contract_id: str
 ) -> tuple[Contract, bool | None, list[SignatureCheck]]:
     """Re-verify a contract from storage: (contract, document intact (None: hash only), signatures)."""
-    async with services.engine.connect() as conn:
-        row = await store.get(conn, lender_id, contract_id[:64])
+    async with services.db.autocommit() as tx:
+        row = await store.get(tx, lender_id, contract_id[:64])
         if row is None:
             raise NotFound("no such contract", code="contract_not_found")
-        rows = await store.signatures_of(conn, row.id)
+        rows = await store.signatures_of(tx, row.id)
     try:
         contract = _open(services, row)
     except ValueError:  # the sealed record fails authentication: it was altered in the database

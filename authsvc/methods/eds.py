@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc.api.state import Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import PII
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from authsvc.pki.der import BadEncoding, decode_binary
 from authsvc.pki.service import CmsReport, SignerReport, Verifier
-from authsvc.store import audit, challenges, evidence, identifications, steps
+from authsvc.store import challenges, evidence, identifications, steps
 from authsvc.store import clients as client_store
+from authsvc.store.db import Tx
 
 __all__ = ["ClientIdentity", "EdsOutcome", "IssuedChallenge", "holder_reasons", "issue_challenge", "submit"]
 
@@ -70,8 +70,8 @@ def verifier_of(services: Services) -> Verifier:
     return services.verifier
 
 
-async def client_identity(conn: AsyncConnection, services: Services, lender_id: str, client_id: str) -> ClientIdentity:
-    row = await client_store.get(conn, lender_id, client_id)
+async def client_identity(tx: Tx, services: Services, lender_id: str, client_id: str) -> ClientIdentity:
+    row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code="client_not_found")
     pii = RecordCipher.open(services.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
@@ -101,8 +101,8 @@ def holder_reasons(signer: SignerReport, client: ClientIdentity, allowed_roles: 
     return reasons
 
 
-async def _open_identification(conn: AsyncConnection, lender_id: str, ident_id: str) -> identifications.Identification:
-    ident = await identifications.get(conn, lender_id, ident_id[:64])
+async def _open_identification(tx: Tx, lender_id: str, ident_id: str) -> identifications.Identification:
+    ident = await identifications.get(tx, lender_id, ident_id[:64])
     if ident is None:
         raise NotFound("no such identification", code="identification_not_found")
     if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
@@ -111,10 +111,10 @@ async def _open_identification(conn: AsyncConnection, lender_id: str, ident_id: 
 
 
 async def issue_challenge(services: Services, lender_id: str, ident_id: str) -> IssuedChallenge:
-    async with services.engine.begin() as conn:
-        ident = await _open_identification(conn, lender_id, ident_id)
+    async with services.db.transaction() as tx:
+        ident = await _open_identification(tx, lender_id, ident_id)
         issued = await challenges.issue(
-            conn,
+            tx,
             services.keys,
             ident.id,
             METHOD,
@@ -152,9 +152,9 @@ async def submit(services: Services, lender_id: str, ident_id: str, cms: str, da
     """Judge one EDS submission; raises only for unknown/closed identifications and unreadable input."""
     der = decode_der(cms, "CMS signature")
     content = decode_b64(data, "signed data") if data is not None else None
-    async with services.engine.connect() as conn:
-        ident = await _open_identification(conn, lender_id, ident_id)
-        client = await client_identity(conn, services, lender_id, ident.client_id)
+    async with services.db.autocommit() as tx:
+        ident = await _open_identification(tx, lender_id, ident_id)
+        client = await client_identity(tx, services, lender_id, ident.client_id)
     report: CmsReport = await verifier_of(services).verify_cms(der, content=content)
     reasons: list[str] = list(report.reasons)
     details: dict[str, Any] = {"test_pki": client.test_pki}
@@ -167,9 +167,9 @@ async def submit(services: Services, lender_id: str, ident_id: str, cms: str, da
         details |= _signer_details(signer)
 
     challenge = None
-    async with services.engine.connect() as conn:
+    async with services.db.autocommit() as tx:
         if report.content:
-            challenge = await challenges.find_by_nonce(conn, services.keys, report.content)
+            challenge = await challenges.find_by_nonce(tx, services.keys, report.content)
     replay: list[str] = []
     if challenge is None or challenge.method != METHOD:
         reasons.append("challenge_unknown")
@@ -177,20 +177,19 @@ async def submit(services: Services, lender_id: str, ident_id: str, cms: str, da
         reasons.append("challenge_mismatch")
 
     digest = hashlib.sha256(der).digest()
-    async with services.engine.connect() as conn, conn.begin() as tx:
-        if not await evidence.claim(conn, EVIDENCE_KIND, digest, ident.id):
+    async with services.db.autocommit() as tx:  # claimed at once: a concurrent twin sees it (R-12.3)
+        if not await evidence.claim(tx, EVIDENCE_KIND, digest, ident.id):
             replay.append("evidence_reused")
-            await tx.rollback()
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as tx:
         ours = challenge is not None and challenge.identification_id == ident.id and challenge.method == METHOD
-        if challenge is not None and ours and not await challenges.use(conn, challenge.id):
+        if challenge is not None and ours and not await challenges.use(tx, challenge.id):
             replay.append("challenge_expired" if challenge.used_at is None else "challenge_used")
         reasons = list(dict.fromkeys([*replay, *reasons]))
         outcome: Literal["passed", "failed"] = "failed" if reasons else "passed"
         details |= {"reasons": reasons, "cms_sha256": digest.hex()}
-        step = await steps.record(conn, ident.id, METHOD, outcome, details)
+        step = await steps.record(tx, ident.id, METHOD, outcome, details)
         await audit.append(
-            conn,
+            tx,
             services.keys,
             AuditEvent.IDENTIFICATION_STEP,
             lender_id=lender_id,

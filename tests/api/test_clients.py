@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from authsvc.api.state import SERVICES
-from authsvc.store import audit, identifications
+from authsvc.audit import records as audit
+from authsvc.audit.chainer import chain_all
+from authsvc.store import identifications
 from authsvc.store.schema import client_files, clients
 from tests.conftest import PDF, Api, b64, individual, jpeg, legal_entity
 
 
 async def count(api: Api, table: Any) -> int:
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[SERVICES].db.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
@@ -130,8 +132,8 @@ async def test_each_bad_field_gets_its_code_and_writes_nothing(api: Api) -> None
         assert problem["status"] == 422 and problem["detail"] and problem["type"].endswith(code)
     assert await count(api, clients) == 0
     assert await count(api, client_files) == 0
-    await audit.chain_all(api.app[SERVICES].engine, api.app[SERVICES].keys)
-    async with api.app[SERVICES].engine.connect() as conn:
+    await chain_all(api.app[SERVICES].db, api.app[SERVICES].keys)
+    async with api.app[SERVICES].db.autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     assert {e.event for e in entries} == {"config.changed", "service.started"}  # nothing about the refusals
 
@@ -155,7 +157,7 @@ async def _completed_change_identification(api: Api, client_id: str) -> str:
     ident = await resp.json()
     assert ident["status"] == "pending"
     # The identification flow completes it when its steps pass; this is that hook.
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[SERVICES].db.transaction() as conn:
         assert await identifications.mark_completed(conn, ident["id"])
     return str(ident["id"])
 
@@ -185,7 +187,7 @@ async def test_patch_needs_a_completed_change_contact_identification_used_once(a
 async def test_identification_for_another_operation_does_not_authorise_a_change(api: Api) -> None:
     cid = (await (await api.post("/v1/clients", individual())).json())["id"]
     ident = await (await api.post("/v1/identifications", {"client_id": cid, "operation": "login"})).json()
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[SERVICES].db.transaction() as conn:
         await identifications.mark_completed(conn, ident["id"])
     resp = await api.patch(f"/v1/clients/{cid}", {"identification_id": ident["id"], "phone": "+77051234567"})
     assert resp.status == 422
@@ -207,8 +209,8 @@ async def test_registration_is_audited_and_the_chain_verifies(api: Api) -> None:
 
     out = await (await api.post("/v1/clients", individual())).json()
     services = api.app[SERVICES]
-    await audit.chain_all(services.engine, services.keys)
-    async with services.engine.connect() as conn:
+    await chain_all(services.db, services.keys)
+    async with services.db.autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     registered = [e for e in entries if e.event == "client.registered"]
     assert [e.subject for e in registered] == [out["id"]]

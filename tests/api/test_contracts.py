@@ -54,7 +54,7 @@ async def _report(api: Api, contract: str) -> dict[str, Any]:
 
 async def _reseal(api: Api, keys: LocalKeyStore, contract: str, document: bytes) -> None:
     """What an insider with the database and the keys could do: swap the stored document."""
-    engine = api.app[SERVICES].engine
+    engine = api.app[SERVICES].db.engine
     async with engine.begin() as conn:
         row = (await conn.execute(select(contracts).where(contracts.c.id == contract))).one()
         cipher = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key))
@@ -136,7 +136,7 @@ async def test_sign_then_reverify_offline_and_catch_alterations(
         altered["signatures"][0]["reasons"]
     )
 
-    async with api.app[SERVICES].engine.begin() as conn:  # an outsider without the keys flips one byte
+    async with api.app[SERVICES].db.engine.begin() as conn:  # an outsider without the keys flips one byte
         row = (await conn.execute(select(contracts.c.sealed).where(contracts.c.id == created["id"]))).one()
         flipped = bytes([row.sealed[0] ^ 1]) + row.sealed[1:]
         await conn.execute(update(contracts).where(contracts.c.id == created["id"]).values(sealed=flipped))

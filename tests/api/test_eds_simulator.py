@@ -226,7 +226,7 @@ async def test_eds_step_failures_are_named(sim: tuple[Api, Simulator]) -> None:
 
     mine = pair_of(await nca.issue())
     data = await challenge(api, ident)
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[SERVICES].db.engine.begin() as conn:
         await conn.execute(update(challenges).values(expires_at=datetime(2020, 1, 1, tzinfo=UTC)))
     status, step = await submit(api, ident, create_cms_signature_from_base64(mine, data))
     assert status == 200 and step["reasons"] == ["challenge_expired"], step

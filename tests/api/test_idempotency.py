@@ -12,7 +12,7 @@ from tests.conftest import Api, individual
 
 
 async def clients_count(api: Api) -> int:
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[SERVICES].db.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(clients))).scalar_one())
 
 

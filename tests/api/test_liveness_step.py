@@ -155,9 +155,9 @@ async def test_media_is_deleted_after_retention(aiohttp_client: Any, dsn: str, k
     services = api.app[SERVICES]
     method = api.app[LIVENESS_KEY]
     assert await method.best_frame(ident) is not None  # kept for the CDAO step while retained
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as conn:
         assert await captures.purge_media(conn, datetime.now(UTC) + timedelta(days=2)) == 1
-    async with services.engine.connect() as conn:
+    async with services.db.engine.connect() as conn:
         row = (await conn.execute(select(liveness_captures))).one()
     assert row.media_sealed is None and row.best_frame_sealed is None and row.data_key is None
     assert row.fingerprint  # the reuse check keeps working

@@ -32,7 +32,7 @@ async def test_contract_code_signs_only_its_document_and_only_once(
     assert services.factors is not None
     factors = services.factors
     client = await register(api, ARMAN)
-    async with services.engine.begin() as conn:
+    async with services.db.transaction() as conn:
         sent = await otp.issue_contract_code(
             conn,
             services.keys,
@@ -47,7 +47,7 @@ async def test_contract_code_signs_only_its_document_and_only_once(
     code = await sent_code(parties, ARMAN.phone.number)
 
     async def check(contract_id: str, digest: str) -> otp.CodeCheck:
-        async with services.engine.begin() as conn:
+        async with services.db.transaction() as conn:
             return await otp.verify_contract_code(
                 conn,
                 services.keys,

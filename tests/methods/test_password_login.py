@@ -79,7 +79,7 @@ async def test_changed_parameters_rehash_at_the_next_login(
     after.key, after.lender_id = before.key, before.lender_id
     first = await login(after, client, GOOD)
     assert (await first.json())["details"] == {"rehashed": True}
-    async with after.app[SERVICES].engine.connect() as conn:
+    async with after.app[SERVICES].db.autocommit() as conn:
         stored = await passwords.get(conn, client)
     assert stored is not None and "m=2048,t=2" in stored
     second = await login(after, client, GOOD)

@@ -61,7 +61,7 @@ async def test_totp_enrolment_confirmation_and_steps(api: Api) -> None:
     assert await verify(api, ident, "totp", totp(secret, now + 30)) == 200  # a clock one step fast
     # The drift (+1 step) is remembered: two steps ahead is now inside the window.
     assert await verify(api, ident, "totp", totp(secret, now + 60)) == 200
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[SERVICES].db.autocommit() as conn:
         token = await token_store.of_client(conn, api.app[SERVICES].keys, api.lender_id, client, "totp")
     assert token is not None and token.drift == 2 and token.status == "active"
 
@@ -71,7 +71,7 @@ async def test_stored_tokens_verify_the_rfc6238_times(api: Api) -> None:
     assert services.factors is not None
     client = await register(api, ARMAN)
     for vector in TOTP_DATA["vectors"]:
-        async with services.engine.begin() as conn:
+        async with services.db.transaction() as conn:
             await token_store.drop_pending(conn, api.lender_id, client, "totp")
             await token_store.create(
                 conn,

@@ -75,7 +75,7 @@ class ThreadedService:
     async def _start(self) -> None:
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        async with self.app[SERVICES].engine.begin() as conn:
+        async with self.app[SERVICES].db.transaction() as conn:
             _, self.key = await lenders.create(conn, "Fuzz MFO")
 
     def stop(self) -> None:
