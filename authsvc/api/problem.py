@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from authsvc.errors import AuthsvcError, RateLimited
+from authsvc.store.errors import Unavailable
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://authsvc.kz/problems/"
@@ -48,6 +49,6 @@ def problem_response(
 
 def from_error(exc: AuthsvcError, request_id: str | None) -> web.Response:
     resp = problem_response(exc.status, exc.code, exc.title, exc.detail, request_id=request_id, **exc.extra)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         resp.headers["Retry-After"] = str(exc.retry_after)
     return resp

@@ -27,13 +27,13 @@ from authsvc.store.schema import lenders as lenders_table
 from tests.conftest import reset_database, run_sync
 
 PROCESSES = 4
-CHANGES_PER_PROCESS = 150  # 600 changes, 25 at a time in each process
+CHANGES_PER_PROCESS = 150  # 600 changes, 6 at a time in each process
 
 
 async def _changes(dsn: str, keys_json: str, tag: str, n: int) -> None:
     keys = LocalKeyStore.from_json(keys_json)
     engine = create_engine(dsn)
-    db = await Database.open(engine, dsn, pool_size=25)
+    db = await Database.open(engine, dsn, pool_size=6)
     stop = asyncio.Event()
 
     async def change(i: int) -> None:
@@ -49,7 +49,7 @@ async def _changes(dsn: str, keys_json: str, tag: str, n: int) -> None:
 
     task = asyncio.create_task(chainer())
     try:
-        gate = asyncio.Semaphore(25)
+        gate = asyncio.Semaphore(6)
 
         async def one(i: int) -> None:
             async with gate:
