@@ -13,11 +13,10 @@ from pydantic import BaseModel
 
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
-from authsvc.api.state import Services
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
-from authsvc.errors import ConfigError, Conflict, NotFound, ValidationFailed
-from authsvc.methods.factors import Factors
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.store import identifications, steps
 from authsvc.store.db import Insert, Tx
 
@@ -30,12 +29,6 @@ class StepResult(BaseModel):
     method: str
     outcome: str
     details: dict[str, Any]
-
-
-def factors_of(services: Services) -> Factors:
-    if services.factors is None:
-        raise ConfigError("second factors are not started")
-    return services.factors
 
 
 async def read_optional(request: web.Request, model: type[Any]) -> Any:
@@ -75,10 +68,8 @@ class StepRecorder:
     `Records` for a method that writes them together with its own change; `result` answers the rows of
     the last call, the ones the method wrote. Details hold no personal data."""
 
-    def __init__(
-        self, services: Services, ident: identifications.Identification, method: str, details: Mapping[str, Any]
-    ):
-        self.keys, self.ident, self.method, self.details = services.keys, ident, method, details
+    def __init__(self, keys: KeyStore, ident: identifications.Identification, method: str, details: Mapping[str, Any]):
+        self.keys, self.ident, self.method, self.details = keys, ident, method, details
         self.step: steps.Step | None = None
 
     def __call__(self, passed: bool) -> list[Insert]:
@@ -106,14 +97,14 @@ class StepRecorder:
 
 async def record(
     tx: Tx,
-    services: Services,
+    keys: KeyStore,
     ident: identifications.Identification,
     method: str,
     passed: bool,
     details: Mapping[str, Any],
 ) -> StepResult:
     """The step and its audit entry, in the caller's transaction."""
-    recorder = StepRecorder(services, ident, method, details)
+    recorder = StepRecorder(keys, ident, method, details)
     await tx.write(recorder(passed))
     return recorder.result()
 

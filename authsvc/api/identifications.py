@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import NotFound
@@ -70,16 +70,15 @@ def _out(i: identifications.Identification, taken: list[steps.Step] | None = Non
 
 
 async def open_identification(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     body: IdentificationIn = parse(IdentificationIn, await read_body(request))
-    async with services.db.transaction() as tx:
+    async with request.app[DB].transaction() as tx:
         if await client_store.get(tx, lender.id, body.client_id) is None:
             raise NotFound("no such client", code="client_not_found")
         ident = await identifications.open_(tx, lender.id, body.client_id, body.operation, IDENTIFICATION_TTL_S)
         await audit.append(
             tx,
-            services.keys,
+            request.app[KEYS],
             AuditEvent.IDENTIFICATION_OPENED,
             lender_id=lender.id,
             subject=ident.id,
@@ -89,9 +88,8 @@ async def open_identification(request: web.Request) -> web.Response:
 
 
 async def get_identification(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     ident_id = request.match_info["identification_id"]
-    async with services.db.autocommit() as tx:
+    async with request.app[DB].autocommit() as tx:
         ident = await identifications.get(tx, current_lender(request).id, ident_id[:64])
         if ident is None:
             raise NotFound("no such identification", code="identification_not_found")

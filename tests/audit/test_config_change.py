@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all
 from authsvc.crypto.local_keys import LocalKeyStore
@@ -13,9 +13,8 @@ from tests.conftest import make_settings, start_api
 
 
 async def events(api: Any, name: str) -> list[dict[str, Any]]:
-    services = api.app[SERVICES]
-    await chain_all(services.db, services.keys)
-    async with services.db.autocommit() as conn:
+    await chain_all(api.app[DB], api.app[KEYS])
+    async with api.app[DB].autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     return [json.loads(e.details) for e in entries if e.event == name]
 
