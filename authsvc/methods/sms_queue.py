@@ -1,6 +1,6 @@
 """Sending the SMS outbox (and verification calls, R-NB.4) in the background, and the client notifications that go through it.
 
-`SmsWorker` runs as a task in every service process (started in the application's ``resources()``):
+`SmsWorker` runs as a task in every service process (started by its own cleanup_ctx in `authsvc.app`):
 it claims due messages (`authsvc.store.outbox.claim`, safe across processes), sends them concurrently
 through `SmsClient` (gateway failover inside), and records the outcome. A slow or broken gateway thus
 delays only the message, never the request that queued it. A message whose every gateway failed is
@@ -42,9 +42,7 @@ def backoff(attempts: int) -> timedelta:
 
 class SmsWorker:
     def __init__(self, db: Database, keys: KeyStore, factors: Factors) -> None:
-        # Claims and outcomes take the fast path (one per message sent); the rare rest, SQLAlchemy.
         self._db = db
-        self._engine = db.engine
         self._keys = keys
         self._factors = factors
         self._task: asyncio.Task[None] | None = None
