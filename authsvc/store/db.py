@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
+from authsvc.errors import AuthsvcError
 from authsvc.store.errors import BadInput, Duplicate, Unavailable
 
 log = logging.getLogger("authsvc.store")
@@ -406,14 +407,16 @@ def _bad_text(exc: BaseException) -> bool:
 
 
 class mapped_errors:
-    """Turn a driver error leaving the block into the store's exception that means the same."""
+    """Turn a driver error leaving the block into the store's exception that means the same. Socket errors
+    and timeouts count as the database's (asyncpg raises them as they are); the service's own errors
+    (`AuthsvcError`, e.g. an outside party's failure inside a transaction) pass unchanged."""
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, DRIVER_ERRORS) or isinstance(exc, Unavailable):
-            return
+        if exc is None or not isinstance(exc, DRIVER_ERRORS) or isinstance(exc, AuthsvcError):
+            return  # not the driver's (our own errors, an outside party's failure inside the block, ...)
         duplicate = _unique_violation(exc)
         if duplicate is not None:
             raise duplicate from exc

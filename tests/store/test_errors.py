@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from authsvc.errors import UpstreamUnavailable
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.errors import BadInput, Duplicate, Unavailable
@@ -57,3 +58,20 @@ async def test_a_nul_byte_in_an_id_is_422_on_both_backends(api: Api) -> None:
     for path in ("/v1/clients/abc%00def", "/v1/identifications/abc%00def"):
         body = await problem(await api.get(path), 422, "invalid_characters")
         assert "NUL" in body["detail"]
+
+
+async def test_errors_not_the_drivers_pass_through(dsn: str) -> None:
+    """An outside party failing inside a transaction is still that failure (a ConnectionError), not an outage
+    of the database; the transaction is rolled back all the same."""
+    engine = create_engine(dsn)
+    await upgrade(engine)
+    db = await Database.open(engine, dsn, pool_size=1)
+    try:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            async with db.transaction() as tx:
+                await tx.run(lenders_table.delete().where(lenders_table.c.id == "L-up"))
+                raise UpstreamUnavailable("the telco did not answer", code="upstream_timeout")
+        assert caught.value.code == "upstream_timeout"
+    finally:
+        await db.close()
+        await engine.dispose()
