@@ -46,15 +46,10 @@ from authsvc.store.errors import BadInput, Duplicate, Unavailable
 log = logging.getLogger("authsvc.store")
 
 Row = Mapping[str, Any]
-# What the drivers raise when the database is down, refuses, or rejects a statement.
-DRIVER_ERRORS: tuple[type[Exception], ...] = (
-    SQLAlchemyError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
-)
+# What the asyncpg path raises when the database is down or refuses (SQLAlchemy wraps these as SQLAlchemyError).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)
+# What `mapped_errors` maps: also socket errors and timeouts, which asyncpg raises as they are.
+_MAPPED: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS, OSError, asyncio.TimeoutError)
 
 _PG = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 # SQL text, parameter names in order, their bind conversions, values of the statement's own literals.
@@ -415,7 +410,7 @@ class mapped_errors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, DRIVER_ERRORS) or isinstance(exc, AuthsvcError):
+        if exc is None or not isinstance(exc, _MAPPED) or isinstance(exc, AuthsvcError):
             return  # not the driver's (our own errors, an outside party's failure inside the block, ...)
         duplicate = _unique_violation(exc)
         if duplicate is not None:
