@@ -1,4 +1,10 @@
-"""The aiohttp application: `create_app(settings)`; every resource opened and closed in cleanup_ctx."""
+"""The aiohttp application: `create_app(settings)`.
+
+Every resource is opened and closed by its own cleanup_ctx and held under its own typed `web.AppKey`
+(`authsvc.api.state`), in dependency order: a context reads only the keys of the contexts before it. If a
+start-up step fails, aiohttp closes exactly the contexts entered before it, and each context closes
+what it opened itself when the failure is its own.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 
@@ -26,22 +32,53 @@ from authsvc.api import (
     system,
     tokens,
 )
-from authsvc.api.middlewares import METRICS, RATE_LIMITER, HttpMetrics, auth_middleware, context_middleware
+from authsvc.api.middlewares import (
+    LENDERS,
+    METRICS,
+    RATE_LIMITER,
+    HttpMetrics,
+    LenderCache,
+    auth_middleware,
+    context_middleware,
+)
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.routing import OperationRegistry
-from authsvc.api.state import LIVENESS, OPERATIONS, SERVICES, SETTINGS, Services
-from authsvc.audit.chainer import run_chainer
+from authsvc.api.state import (
+    CONTRACTS,
+    DB,
+    EDS,
+    ENGINE,
+    EXECUTOR,
+    FACTORS,
+    KEYS,
+    LIVENESS,
+    OPERATIONS,
+    PROMETHEUS,
+    READINESS,
+    REGISTRY,
+    SETTINGS,
+    VERIFIER,
+    Readiness,
+)
+from authsvc.audit import records as audit
+from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import Registry
+from authsvc.clients.http import HttpClient
+from authsvc.clients.nca import NcaClient
 from authsvc.config import Settings, resolve_path
+from authsvc.contracts.service import ContractService
 from authsvc.crypto.keystore import KeyStore
 from authsvc.crypto.local_keys import load_key_file
+from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
-from authsvc.store import audit, idempotency, ratelimit
+from authsvc.pki.crl_sources import CrlMetrics
+from authsvc.pki.service import build_verifier
+from authsvc.store import idempotency, ratelimit
 from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
@@ -49,6 +86,9 @@ from authsvc.store.migrate import upgrade
 
 log = logging.getLogger("authsvc")
 HOUSEKEEPING_S = 300
+
+# A test seam: called by each start-up step with its name once its resource is open (it may raise).
+StartupHook = Callable[[str, web.Application], Awaitable[None]]
 
 
 def operations() -> OperationRegistry:
@@ -73,6 +113,9 @@ def load_keys(settings: Settings) -> KeyStore:
     return load_key_file(resolve_path(settings.keys.file))
 
 
+Context = Callable[[web.Application], AsyncIterator[None]]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -80,6 +123,7 @@ def create_app(
     photo_inspector: PhotoInspector | None = None,
     migrate: bool = True,
     today: date | None = None,
+    startup_hook: StartupHook | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.server.max_body_bytes, middlewares=[context_middleware, auth_middleware]
@@ -88,86 +132,201 @@ def create_app(
     ops = operations()
     app[OPERATIONS] = ops
     ops.install(app)
+    app[READINESS] = Readiness()
+    app[PROMETHEUS] = CollectorRegistry()
+    app[METRICS] = HttpMetrics(app[PROMETHEUS])
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
+    async def opened(name: str) -> None:
+        if startup_hook is not None:
+            await startup_hook(name, app)
+
+    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(
             settings.database.dsn,
             pool_size=settings.database.pool_size,
             busy_timeout_ms=settings.database.busy_timeout_ms,
         )
-        if migrate:
-            await upgrade(engine)
-        db = await Database.open(engine, settings.database.dsn, pool_size=settings.database.pool_size)
-        store_keys = keys if keys is not None else load_keys(settings)
+        try:
+            if migrate:
+                await upgrade(engine)
+            app[ENGINE] = engine
+            await opened("engine")
+            yield
+        finally:
+            await engine.dispose()
+
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = await Database.open(app[ENGINE], settings.database.dsn, pool_size=settings.database.pool_size)
+        try:
+            app[DB] = db
+            await opened("database")
+            yield
+        finally:
+            await db.close()
+
+    async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[KEYS] = keys if keys is not None else load_keys(settings)
+        await opened("keys")
+        yield
+
+    async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         workers = settings.server.process_workers or os.cpu_count() or 1
         # forkserver: forking a process that runs threads (aiosqlite, asyncpg) is unsafe.
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
-        services = Services(
-            settings=settings,
-            engine=engine,
-            db=db,
-            keys=store_keys,
-            registry=Registry(
-                engine=engine,
-                keys=store_keys,
-                limits=settings.registry,
-                photo_inspector=photo_inspector or _photo_inspector(settings, executor),
-                test_pki=settings.security.test_pki,
-                today=today,
-            ),
-            executor=executor,
-            metrics=CollectorRegistry(),
-            operations=ops,
+        try:
+            app[EXECUTOR] = executor
+            await opened("executor")
+            yield
+        finally:
+            # Waiting joins the workers (pending work is cancelled): no child process outlives the app.
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def registry_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[REGISTRY] = Registry(
+            db=app[DB],
+            keys=app[KEYS],
+            limits=settings.registry,
+            photo_inspector=photo_inspector or _photo_inspector(settings, app[EXECUTOR]),
+            test_pki=settings.security.test_pki,
+            today=today,
         )
-        app[SERVICES] = services
-        app[LIVENESS] = LivenessMethod(engine, store_keys, services.registry, executor, settings.liveness)
-        app[METRICS] = HttpMetrics(services)
-        limiter = RateLimiter(
-            engine, limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
-        )
-        app[RATE_LIMITER] = limiter
-        # Outside parties' clients and the SMS outbox worker (issue 5).
-        factors = services.factors = open_factors(settings.factors, store_keys)
-        sms_worker = SmsWorker(db, store_keys, factors)
+        app[LENDERS] = LenderCache(app[DB], settings.security.api_key_cache_s)
+        await opened("registry")
+        yield
+
+    async def factors_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Outside parties' clients (their HTTP sessions are closed with them).
+        factors = open_factors(settings.factors, app[KEYS])
+        try:
+            app[FACTORS] = factors
+            await opened("factors")
+            yield
+        finally:
+            await factors.close()
+
+    async def pki_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The EDS verifier, its HTTP client to the NCA's services and the /readyz "trust" check.
+        http = HttpClient(timeout=settings.pki.http_timeout_s)
+        try:
+            verifier = build_verifier(settings.pki, app[EXECUTOR], NcaClient(http, timeout=settings.pki.http_timeout_s))
+            await verifier.start()
+            crl_metrics = CrlMetrics(lambda: verifier.crl_cache, verifier.crl_labels)
+            try:
+                app[VERIFIER] = verifier
+                app[READINESS]["trust"] = lambda: verifier.ready
+                app[READINESS]["revocation"] = verifier.revocation_ready  # says which CA and why
+                app[PROMETHEUS].register(crl_metrics)
+                await opened("pki")
+                yield
+            finally:
+                with contextlib.suppress(KeyError):
+                    app[PROMETHEUS].unregister(crl_metrics)
+                app[READINESS].pop("revocation", None)
+                app[READINESS].pop("trust", None)
+                await verifier.close()
+        finally:
+            await http.close()
+
+    async def methods_ctx(app: web.Application) -> AsyncIterator[None]:
+        db, store_keys = app[DB], app[KEYS]
+        app[LIVENESS] = LivenessMethod(db, store_keys, app[REGISTRY], app[EXECUTOR], settings.liveness)
+        app[EDS] = EdsMethod(db, store_keys, app[VERIFIER], settings.pki)
+        app[CONTRACTS] = ContractService(db, store_keys, app[VERIFIER], app[FACTORS], settings.pki)
+        await opened("methods")
+        yield
+
+    async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
+        sms_worker = SmsWorker(app[DB], app[KEYS], app[FACTORS])
         sms_worker.start()
-        async with engine.begin() as conn:
-            await record_if_changed(conn, store_keys, settings)
+        try:
+            await opened("sms")
+            yield
+        finally:
+            await sms_worker.stop()
+
+    async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+        db, store_keys = app[DB], app[KEYS]
+        async with db.transaction() as tx:
+            await record_if_changed(tx, store_keys, settings)
             await audit.append(
-                conn,
+                tx,
                 store_keys,
                 AuditEvent.SERVICE_STARTED,
                 details={
                     "test_pki": settings.security.test_pki,
-                    "database": engine.dialect.name,
+                    "database": db.dialect,
                     "pid": os.getpid(),
                 },
             )
-        background = [
-            asyncio.create_task(_housekeeping(services)),
-            asyncio.create_task(run_chainer(db, store_keys)),
-            asyncio.create_task(limiter.run()),
-        ]
+        chainer = asyncio.create_task(run_chainer(db, store_keys))
         try:
+            await opened("audit")
             yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _stopped(chainer)
+            with contextlib.suppress(Exception):
+                await chain_all(db, store_keys)  # leave nothing waiting at a clean stop
+
+    async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+        limiter = RateLimiter(
+            app[DB], limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
+        )
+        app[RATE_LIMITER] = limiter
+        task = asyncio.create_task(limiter.run())
+        try:
+            await opened("rate_limiter")
+            yield
+        finally:
+            await _stopped(task)
             with contextlib.suppress(Exception):
                 await limiter.flush()
-            with contextlib.suppress(Exception):
-                await audit.chain_all(db, store_keys)  # leave nothing waiting at a clean stop
-            await sms_worker.stop()
-            await factors.close()
-            executor.shutdown(wait=False, cancel_futures=True)
-            await db.close()
-            await engine.dispose()
 
-    app.cleanup_ctx.append(resources)
-    app.cleanup_ctx.append(eds.pki_context)  # after the pool it uses; closed before it
+    async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_housekeeping(app[DB], settings))
+        try:
+            await opened("housekeeping")
+            yield
+        finally:
+            await _stopped(task)
+
+    contexts: list[Context] = [
+        engine_ctx,
+        database_ctx,
+        keys_ctx,
+        executor_ctx,
+        registry_ctx,
+        factors_ctx,
+        pki_ctx,
+        methods_ctx,
+        sms_ctx,
+        audit_ctx,
+        rate_limiter_ctx,
+        housekeeping_ctx,
+    ]
+    app.cleanup_ctx.extend(contexts)
     return app
+
+
+STARTUP_STEPS = (
+    "engine",
+    "database",
+    "keys",
+    "executor",
+    "registry",
+    "factors",
+    "pki",
+    "methods",
+    "sms",
+    "audit",
+    "rate_limiter",
+    "housekeeping",
+)
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _photo_inspector(settings: Settings, executor: Executor) -> PhotoInspector:
@@ -178,15 +337,15 @@ def _photo_inspector(settings: Settings, executor: Executor) -> PhotoInspector:
     return FaceQualityInspector(executor, settings.registry.photo_quality)
 
 
-async def _housekeeping(services: Services) -> None:
+async def _housekeeping(db: Database, settings: Settings) -> None:
     """Forget expired idempotency keys and old rate windows, delete liveness media past retention;
     a failed round is retried next time."""
     while True:
         await asyncio.sleep(HOUSEKEEPING_S)
         try:
-            async with services.engine.begin() as conn:
-                await idempotency.purge(conn, services.settings.security.idempotency_ttl_s)
-                await ratelimit.purge(conn, window_s=services.settings.rate_limit.window_s)
-                await liveness_store.purge_media(conn)
+            async with db.transaction() as tx:
+                await idempotency.purge(tx, settings.security.idempotency_ttl_s)
+                await ratelimit.purge(tx, window_s=settings.rate_limit.window_s)
+                await liveness_store.purge_media(tx)
         except Exception:
             log.exception("housekeeping failed")

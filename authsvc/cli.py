@@ -74,7 +74,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_lender_create(args: argparse.Namespace) -> int:
     from authsvc.app import load_keys
-    from authsvc.store import audit, lenders
+    from authsvc.audit import records as audit
+    from authsvc.audit.chainer import chain_all
+    from authsvc.store import lenders
+    from authsvc.store.db import Database
     from authsvc.store.engine import create_engine
     from authsvc.store.migrate import upgrade
 
@@ -83,16 +86,20 @@ def cmd_lender_create(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[str, str]:
         engine = create_engine(settings.database.dsn)
+        db: Database | None = None
         try:
             await upgrade(engine)
-            async with engine.begin() as conn:
-                lender, api_key = await lenders.create(conn, args.name)
+            db = await Database.open(engine, settings.database.dsn, pool_size=1)
+            async with db.transaction() as tx:
+                lender, api_key = await lenders.create(tx, args.name)
                 await audit.append(
-                    conn, keys, AuditEvent.LENDER_CREATED, lender_id=lender.id, details={"name": args.name}
+                    tx, keys, AuditEvent.LENDER_CREATED, lender_id=lender.id, details={"name": args.name}
                 )
-            await audit.chain_all(engine, keys)
+            await chain_all(db, keys)
             return lender.id, api_key
         finally:
+            if db is not None:
+                await db.close()
             await engine.dispose()
 
     lender_id, api_key = asyncio.run(run())

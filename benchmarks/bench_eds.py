@@ -53,7 +53,7 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
     """Child process: the service pinned to ``cpu``, SQLite, trust and revocation from the simulator."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
-    from authsvc.api.state import SERVICES
+    from authsvc.api.state import DB, VERIFIER
     from authsvc.app import create_app
     from authsvc.config import load_settings
     from authsvc.crypto.local_keys import LocalKeyStore
@@ -79,10 +79,9 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
     app = create_app(settings, keys=LocalKeyStore.generate())
 
     async def announce(app: web.Application) -> None:
-        async with app[SERVICES].engine.begin() as conn:
-            _, key = await lenders.create(conn, "Bench MFO")
-        verifier = app[SERVICES].verifier
-        assert verifier is not None
+        async with app[DB].transaction() as tx:
+            _, key = await lenders.create(tx, "Bench MFO")
+        verifier = app[VERIFIER]
         await verifier.wait_started()
         ready.send(key)
 

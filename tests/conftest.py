@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.app import create_app
 from authsvc.config import Settings, load_settings
 from authsvc.crypto.local_keys import LocalKeyStore
@@ -149,7 +149,7 @@ class Api:
         return await self.client.patch(path, json=body, headers=self.headers(key))
 
     async def new_lender(self, name: str = "Other MFO") -> tuple[str, str]:
-        async with self.app[SERVICES].engine.begin() as conn:
+        async with self.app[DB].transaction() as conn:
             lender, key = await lenders.create(conn, name)
         return lender.id, key
 
@@ -157,7 +157,7 @@ class Api:
 async def start_api(aiohttp_client: Any, settings: Settings, keys: LocalKeyStore) -> Api:
     app = create_app(settings, keys=keys, today=TODAY)
     client = await aiohttp_client(app)
-    async with app[SERVICES].engine.begin() as conn:
+    async with app[DB].transaction() as conn:
         lender, key = await lenders.create(conn, "Test MFO")
     return Api(client, app, key, lender.id)
 

@@ -11,7 +11,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import KEYS, REGISTRY
 from authsvc.cabinet.models import (
     ClientIn,
     ClientList,
@@ -36,10 +36,9 @@ IDEMPOTENCY = Param(
 
 
 def _context(request: web.Request) -> dict[str, Any]:
-    services = request.app[SERVICES]
-    ctx: dict[str, Any] = {"test_pki": services.registry.test_pki}
-    if services.registry.today is not None:
-        ctx["today"] = services.registry.today
+    ctx: dict[str, Any] = {"test_pki": request.app[REGISTRY].test_pki}
+    if request.app[REGISTRY].today is not None:
+        ctx["today"] = request.app[REGISTRY].today
     return ctx
 
 
@@ -51,15 +50,14 @@ def _client_id(request: web.Request) -> str:
 
 
 async def create_client(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not (0 < len(key) <= 200 and key.isprintable() and key.isascii() and " " not in key):
         raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters", code=error_codes.BAD_IDEMPOTENCY_KEY)
     raw = await read_body(request)
     payload: IndividualIn | LegalEntityIn = parse(ClientIn, raw, _context(request))
-    status, body, replayed = await services.registry.register(
-        lender.id, payload, idempotency_key=key, request_mac=request_mac(services.keys, lender.id, raw)
+    status, body, replayed = await request.app[REGISTRY].register(
+        lender.id, payload, idempotency_key=key, request_mac=request_mac(request.app[KEYS], lender.id, raw)
     )
     resp = web.Response(status=status, body=body, content_type="application/json")
     if replayed:
@@ -69,13 +67,11 @@ async def create_client(request: web.Request) -> web.Response:
 
 
 async def get_client(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    out = await services.registry.get(current_lender(request).id, _client_id(request))
+    out = await request.app[REGISTRY].get(current_lender(request).id, _client_id(request))
     return web.json_response(text=out.model_dump_json())
 
 
 async def patch_client(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     raw = await read_body(request)
     try:
         keys = json.loads(raw)
@@ -84,14 +80,13 @@ async def patch_client(request: web.Request) -> web.Response:
     if isinstance(keys, dict) and ({"iin", "bin"} & keys.keys()):
         raise ValidationFailed("IIN and BIN can never be changed (R-6.7)", code=error_codes.IIN_IMMUTABLE)
     patch: ClientPatch = parse(ClientPatch, raw)
-    out = await services.registry.change_contact(current_lender(request).id, _client_id(request), patch)
+    out = await request.app[REGISTRY].change_contact(current_lender(request).id, _client_id(request), patch)
     return web.json_response(text=out.model_dump_json())
 
 
 async def lookup_clients(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     query: Lookup = parse(Lookup, await read_body(request))
-    found = await services.registry.lookup(current_lender(request).id, query.iin)
+    found = await request.app[REGISTRY].lookup(current_lender(request).id, query.iin)
     return web.json_response(text=ClientList(items=found).model_dump_json())
 
 

@@ -21,7 +21,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import CONTRACTS
 from authsvc.contracts import service
 from authsvc.methods import eds
 
@@ -119,20 +119,19 @@ async def create_contract(request: web.Request) -> web.Response:
     body: ContractIn = parse(ContractIn, await read_body(request))
     document = eds.decode_b64(body.document, "document") if body.document is not None else None
     digest = bytes.fromhex(body.sha256) if body.sha256 is not None and _HEX64.match(body.sha256) else None
-    contract = await service.create(
-        request.app[SERVICES], current_lender(request).id, body.client_id, document, digest, body.title
+    contract = await request.app[CONTRACTS].create(
+        current_lender(request).id, body.client_id, document, digest, body.title
     )
     return _json(ContractOut(**_out(contract)), 201)
 
 
 async def sign_contract(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     body: EdsSignIn | OtpSignIn = parse(SignIn, await read_body(request))
     lender, contract_id = current_lender(request).id, request.match_info["contract_id"]
     if isinstance(body, EdsSignIn):
         document = eds.decode_b64(body.document, "document") if body.document is not None else None
         cms = eds.decode_der(body.cms, "CMS signature")
-        signature_id, kept = await service.sign_eds(services, lender, contract_id, cms, document)
+        signature_id, kept = await request.app[CONTRACTS].sign_eds(lender, contract_id, cms, document)
         details = {
             "signer_serial": kept.signer_serial,
             "validated_at": kept.validated_at.isoformat(),
@@ -141,21 +140,21 @@ async def sign_contract(request: web.Request) -> web.Response:
         return _json(
             SignatureOut(contract_id=contract_id, signature_id=signature_id, method="eds", details=details), 201
         )
-    signature_id = await service.sign_otp(services, lender, contract_id, body.code, request.remote)
+    signature_id = await request.app[CONTRACTS].sign_otp(lender, contract_id, body.code, request.remote)
     return _json(SignatureOut(contract_id=contract_id, signature_id=signature_id, method="otp"), 201)
 
 
 async def send_code(request: web.Request) -> web.Response:
-    sent = await service.send_code(
-        request.app[SERVICES], current_lender(request).id, request.match_info["contract_id"], request.remote
+    sent = await request.app[CONTRACTS].send_code(
+        current_lender(request).id, request.match_info["contract_id"], request.remote
     )
     out = CodeOut(code_id=sent.code_id, expires_at=sent.expires_at, resend_after=sent.resend_after, phone=sent.phone)
     return _json(out, 202)
 
 
 async def get_contract(request: web.Request) -> web.Response:
-    contract, intact, checks = await service.report(
-        request.app[SERVICES], current_lender(request).id, request.match_info["contract_id"]
+    contract, intact, checks = await request.app[CONTRACTS].report(
+        current_lender(request).id, request.match_info["contract_id"]
     )
     signatures = [
         SignatureCheckOut(

@@ -14,7 +14,6 @@ signs them (NCALayer ``createCMSSignatureFromBase64``, attached or detached) and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -25,18 +24,14 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
-from authsvc.clients.http import HttpClient
-from authsvc.clients.nca import NcaClient
+from authsvc.api.state import EDS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
 from authsvc.methods import eds
-from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import (
     CertificateReport,
     CmsReport,
     RevocationChoice,
     XmlReport,
-    build_verifier,
     order_for,
 )
 
@@ -95,7 +90,7 @@ class EdsStepOut(BaseModel):
 
 
 def _options(request: web.Request, body: _VerifyIn) -> tuple[datetime | None, RevocationChoice]:
-    if body.validation_time is not None and not request.app[SERVICES].settings.pki.test_mode_time_allowed:
+    if body.validation_time is not None and not request.app[SETTINGS].pki.test_mode_time_allowed:
         raise ValidationFailed(
             "validation_time is accepted only in test mode ([pki] test_mode_time_allowed)",
             code=error_codes.VALIDATION_TIME_NOT_ALLOWED,
@@ -116,7 +111,7 @@ async def verify_cms(request: web.Request) -> web.Response:
     body: CmsVerifyIn = parse(CmsVerifyIn, await read_body(request))
     at, order = _options(request, body)
     content = eds.decode_b64(body.data, "detached content") if body.data is not None else None
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     report = await verifier.verify_cms(
         eds.decode_der(body.cms, "CMS signature"), content=content, at=at, revocation=order
     )
@@ -126,7 +121,7 @@ async def verify_cms(request: web.Request) -> web.Response:
 async def verify_xml(request: web.Request) -> web.Response:
     body: XmlVerifyIn = parse(XmlVerifyIn, await read_body(request))
     at, order = _options(request, body)
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     report = await verifier.verify_xml(body.xml.encode("utf-8"), at=at, revocation=order)
     return _json(report)
 
@@ -134,24 +129,22 @@ async def verify_xml(request: web.Request) -> web.Response:
 async def x509_info(request: web.Request) -> web.Response:
     body: CertificateIn = parse(CertificateIn, await read_body(request))
     at, order = _options(request, body)
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     der = eds.decode_der(body.certificate, "certificate")
     report = await verifier.certificate(der, at=at, revocation=order)
     return _json(report)
 
 
 async def eds_challenge(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    issued = await eds.issue_challenge(services, current_lender(request).id, request.match_info["identification_id"])
+    issued = await request.app[EDS].issue_challenge(current_lender(request).id, request.match_info["identification_id"])
     out = ChallengeOut(challenge_id=issued.id, data=eds.encode(issued.data), expires_at=issued.expires_at)
     return _json(out, 201)
 
 
 async def eds_step(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     body: EdsStepIn = parse(EdsStepIn, await read_body(request))
-    outcome = await eds.submit(
-        services, current_lender(request).id, request.match_info["identification_id"], body.cms, body.data
+    outcome = await request.app[EDS].submit(
+        current_lender(request).id, request.match_info["identification_id"], body.cms, body.data
     )
     replayed = [r for r in outcome.reasons if r in ("evidence_reused", "challenge_used")]
     if replayed:
@@ -164,29 +157,6 @@ async def eds_step(request: web.Request) -> web.Response:
     return _json(
         EdsStepOut(step_id=outcome.step_id, outcome=outcome.outcome, reasons=outcome.reasons, details=outcome.details)
     )
-
-
-async def pki_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx after the core resources: the verifier, its HTTP client and the /readyz "trust" check."""
-    services = app[SERVICES]
-    http = HttpClient(timeout=services.settings.pki.http_timeout_s)
-    verifier = build_verifier(
-        services.settings.pki, services.executor, NcaClient(http, timeout=services.settings.pki.http_timeout_s)
-    )
-    await verifier.start()
-    services.verifier = verifier
-    services.readiness["trust"] = lambda: verifier.ready
-    services.readiness["revocation"] = verifier.revocation_ready  # issue 11 §5: says which CA and why
-    crl_metrics = CrlMetrics(lambda: verifier.crl_cache, verifier.crl_labels)
-    services.metrics.register(crl_metrics)
-    try:
-        yield
-    finally:
-        services.metrics.unregister(crl_metrics)
-        services.readiness.pop("revocation", None)
-        services.readiness.pop("trust", None)
-        await verifier.close()
-        await http.close()
 
 
 _IDENT = (Param("identification_id", "path", "identification id"),)

@@ -14,12 +14,12 @@ from pydantic import BaseModel
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
-from authsvc.api.state import Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
-from authsvc.errors import ConfigError, Conflict, NotFound, ValidationFailed
-from authsvc.methods.factors import Factors
-from authsvc.store import audit, identifications, steps
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.store import identifications, steps
+from authsvc.store.db import Insert, Tx
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 
@@ -30,12 +30,6 @@ class StepResult(BaseModel):
     method: str
     outcome: str
     details: dict[str, Any]
-
-
-def factors_of(services: Services) -> Factors:
-    if services.factors is None:
-        raise ConfigError("second factors are not started")
-    return services.factors
 
 
 async def read_optional(request: web.Request, model: type[Any]) -> Any:
@@ -55,10 +49,10 @@ def client_ip(given: str | None, request: web.Request) -> str:
         raise ValidationFailed("client_ip is not an IP address", code=error_codes.BAD_CLIENT_IP) from exc
 
 
-async def pending(conn: Conn, lender_id: str, request: web.Request) -> identifications.Identification:
+async def pending(tx: Tx, lender_id: str, request: web.Request) -> identifications.Identification:
     """The identification named in the path: the lender's own, still pending and not expired."""
     ident_id = request.match_info["identification_id"]
-    return still_pending(await identifications.get(conn, lender_id, ident_id[:64]))
+    return still_pending(await identifications.get(tx, lender_id, ident_id[:64]))
 
 
 def still_pending(ident: identifications.Identification | None) -> identifications.Identification:
@@ -75,10 +69,8 @@ class StepRecorder:
     `Records` for a method that writes them together with its own change; `result` answers the rows of
     the last call, the ones the method wrote. Details hold no personal data."""
 
-    def __init__(
-        self, services: Services, ident: identifications.Identification, method: str, details: Mapping[str, Any]
-    ):
-        self.keys, self.ident, self.method, self.details = services.keys, ident, method, details
+    def __init__(self, keys: KeyStore, ident: identifications.Identification, method: str, details: Mapping[str, Any]):
+        self.keys, self.ident, self.method, self.details = keys, ident, method, details
         self.step: steps.Step | None = None
 
     def __call__(self, passed: bool) -> list[Insert]:
@@ -105,16 +97,16 @@ class StepRecorder:
 
 
 async def record(
-    conn: Conn,
-    services: Services,
+    tx: Tx,
+    keys: KeyStore,
     ident: identifications.Identification,
     method: str,
     passed: bool,
     details: Mapping[str, Any],
 ) -> StepResult:
     """The step and its audit entry, in the caller's transaction."""
-    recorder = StepRecorder(services, ident, method, details)
-    await as_tx(conn).write(recorder(passed))
+    recorder = StepRecorder(keys, ident, method, details)
+    await tx.write(recorder(passed))
     return recorder.result()
 
 

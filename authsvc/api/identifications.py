@@ -17,11 +17,12 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, KEYS
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import NotFound
-from authsvc.store import audit, identifications, steps
 from authsvc.store import clients as client_store
+from authsvc.store import identifications, steps
 
 IDENTIFICATION_TTL_S = 15 * 60
 
@@ -70,16 +71,15 @@ def _out(i: identifications.Identification, taken: list[steps.Step] | None = Non
 
 
 async def open_identification(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     body: IdentificationIn = parse(IdentificationIn, await read_body(request))
-    async with services.engine.begin() as conn:
-        if await client_store.get(conn, lender.id, body.client_id) is None:
+    async with request.app[DB].transaction() as tx:
+        if await client_store.get(tx, lender.id, body.client_id) is None:
             raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-        ident = await identifications.open_(conn, lender.id, body.client_id, body.operation, IDENTIFICATION_TTL_S)
+        ident = await identifications.open_(tx, lender.id, body.client_id, body.operation, IDENTIFICATION_TTL_S)
         await audit.append(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             AuditEvent.IDENTIFICATION_OPENED,
             lender_id=lender.id,
             subject=ident.id,
@@ -89,13 +89,12 @@ async def open_identification(request: web.Request) -> web.Response:
 
 
 async def get_identification(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     ident_id = request.match_info["identification_id"]
-    async with services.engine.connect() as conn:
-        ident = await identifications.get(conn, current_lender(request).id, ident_id[:64])
+    async with request.app[DB].autocommit() as tx:
+        ident = await identifications.get(tx, current_lender(request).id, ident_id[:64])
         if ident is None:
             raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
-        taken = await steps.of(conn, ident.id)
+        taken = await steps.of(tx, ident.id)
     return web.json_response(text=_out(ident, taken).model_dump_json())
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from authsvc import error_codes
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import LIVENESS, SERVICES
+from authsvc.api.state import LIVENESS, SETTINGS
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from authsvc.methods.liveness import Upload
 
@@ -127,7 +127,7 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
 
 
 async def submit_capture(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings.liveness
+    settings = request.app[SETTINGS].liveness
     challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
     outcome = await request.app[LIVENESS].submit(
         current_lender(request).id, request.match_info["identification_id"], challenge_id, upload

@@ -12,18 +12,19 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
 from authsvc.api.problem import from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
-from authsvc.api.state import SERVICES, Services
+from authsvc.api.state import DB, KEYS, SETTINGS
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
-from authsvc.store import audit, lenders
-from authsvc.store.db import DRIVER_ERRORS
+from authsvc.store import lenders
+from authsvc.store.db import DRIVER_ERRORS, Database
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS)
 
@@ -33,18 +34,18 @@ _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class HttpMetrics:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "authsvc_http_requests",
             "HTTP requests by route and status",
             ["method", "route", "status"],
-            registry=services.metrics,
+            registry=registry,
         )
         self.latency = Histogram(
             "authsvc_http_request_seconds",
             "HTTP request latency by route",
             ["method", "route"],
-            registry=services.metrics,
+            registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         # The labelled children, looked up once per (method, route, status): `labels()` takes a lock and
@@ -131,32 +132,38 @@ def _http_problem(exc: web.HTTPException, rid: str) -> web.Response:
     return resp
 
 
-async def _lender_for(services: Services, api_key: str) -> lenders.Lender | None:
-    cached = services.api_key_cache.get(api_key)
-    if cached is not None and cached[0] > time.monotonic():
-        return lenders.Lender(cached[1], cached[2])
-    # One look-up per key at a time: when a cached key expires under load, every request in flight would
-    # otherwise queue its own query on the database (0.6 s stalls on SQLite's one connection).
-    lookup = services.api_key_lookups.get(api_key)
-    if lookup is None:
-        lookup = services.api_key_lookups[api_key] = asyncio.ensure_future(_look_up(services, api_key))
-        lookup.add_done_callback(lambda _: services.api_key_lookups.pop(api_key, None))
-    return await asyncio.shield(lookup)
+class LenderCache:
+    """Lenders by API key, remembered for ``ttl_s`` (0: not at all) so most requests skip the database."""
+
+    def __init__(self, db: Database, ttl_s: float) -> None:
+        self.db, self.ttl_s = db, ttl_s
+        self.cache: dict[str, tuple[float, str, str]] = {}  # key -> (expires, id, name)
+        self.lookups: dict[str, asyncio.Future[lenders.Lender | None]] = {}  # in flight
+
+    async def lender_for(self, api_key: str) -> lenders.Lender | None:
+        cached = self.cache.get(api_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return lenders.Lender(cached[1], cached[2])
+        # One look-up per key at a time: when a cached key expires under load, every request in flight would
+        # otherwise queue its own query on the database (0.6 s stalls on SQLite's one connection).
+        lookup = self.lookups.get(api_key)
+        if lookup is None:
+            lookup = self.lookups[api_key] = asyncio.ensure_future(self._look_up(api_key))
+            lookup.add_done_callback(lambda _: self.lookups.pop(api_key, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, api_key: str) -> lenders.Lender | None:
+        now = time.monotonic()
+        async with self.db.autocommit() as tx:
+            lender = await lenders.authenticate(tx, api_key)
+        if lender is not None and self.ttl_s > 0:
+            if len(self.cache) > 10_000:
+                self.cache.clear()
+            self.cache[api_key] = (now + self.ttl_s, lender.id, lender.name)
+        return lender
 
 
-async def _look_up(services: Services, api_key: str) -> lenders.Lender | None:
-    now = time.monotonic()
-    async with services.engine.connect() as conn:
-        lender = await lenders.authenticate(conn, api_key)
-    if lender is not None and services.settings.security.api_key_cache_s > 0:
-        if len(services.api_key_cache) > 10_000:
-            services.api_key_cache.clear()
-        services.api_key_cache[api_key] = (
-            now + services.settings.security.api_key_cache_s,
-            lender.id,
-            lender.name,
-        )
-    return lender
+LENDERS = web.AppKey("lenders", LenderCache)
 
 
 @web.middleware
@@ -164,15 +171,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith("/v1/"):
         response: web.StreamResponse = await handler(request)
         return response
-    services = request.app[SERVICES]
     header = request.headers.get("Authorization", "")
     scheme, _, api_key = header.partition(" ")
-    lender = await _lender_for(services, api_key.strip()) if scheme.lower() == "bearer" and api_key else None
+    lender = await request.app[LENDERS].lender_for(api_key.strip()) if scheme.lower() == "bearer" and api_key else None
     if lender is None:
-        async with services.engine.begin() as conn:
+        async with request.app[DB].transaction() as tx:
             await audit.append(
-                conn,
-                services.keys,
+                tx,
+                request.app[KEYS],
                 AuditEvent.AUTH_FAILED,
                 details={
                     "route": _route(request),
@@ -183,7 +189,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise Unauthorized(
             "send a valid lender API key as 'Authorization: Bearer <key>'", code=error_codes.UNAUTHORIZED
         )
-    rl = services.settings.rate_limit
+    rl = request.app[SETTINGS].rate_limit
     wait = request.app[RATE_LIMITER].hit(lender.id)
     if wait:
         raise RateLimited(f"more than {rl.requests_per_window} requests in {rl.window_s} s", retry_after=wait)

@@ -13,7 +13,7 @@ from aiohttp import web
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Operation, OperationRegistry
-from authsvc.api.state import SERVICES
+from authsvc.api.state import VERIFIER
 from authsvc.methods import eds
 from authsvc.pki import ncanode
 from authsvc.pki.service import order_for
@@ -26,7 +26,7 @@ def _answer(body: dict[str, object]) -> web.Response:
 async def cms_verify(request: web.Request) -> web.Response:
     body: ncanode.CmsVerifyRequest = parse(ncanode.CmsVerifyRequest, await read_body(request))
     content = eds.decode_b64(body.data, "data") if body.data else None
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     report = await verifier.verify_cms(
         eds.decode_der(ncanode.unwrap_pem(body.cms), "cms"),
         content=content,
@@ -37,14 +37,14 @@ async def cms_verify(request: web.Request) -> web.Response:
 
 async def xml_verify(request: web.Request) -> web.Response:
     body: ncanode.XmlVerifyRequest = parse(ncanode.XmlVerifyRequest, await read_body(request))
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     report = await verifier.verify_xml(body.xml.encode("utf-8"), revocation=order_for(ncanode.revocation_of(body)))
     return _answer(ncanode.xml_response(report))
 
 
 async def x509_info(request: web.Request) -> web.Response:
     body: ncanode.X509InfoRequest = parse(ncanode.X509InfoRequest, await read_body(request))
-    verifier = eds.verifier_of(request.app[SERVICES])
+    verifier = request.app[VERIFIER]
     ders = [
         eds.decode_der(ncanode.unwrap_pem(cert), f"certs[{i}]") for i, cert in enumerate(body.certs)
     ]  # all decoded before any work

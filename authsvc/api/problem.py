@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from authsvc.error_codes import Code
-from authsvc.errors import AuthsvcError, RateLimited
+from authsvc.errors import AuthsvcError
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://authsvc.kz/problems/"
@@ -59,6 +59,7 @@ def problem_response(code: Code, detail: str, *, request_id: str | None = None, 
 
 def from_error(exc: AuthsvcError, request_id: str | None) -> web.Response:
     resp = problem_response(exc.code, exc.detail, request_id=request_id, **exc.extra)
-    if isinstance(exc, RateLimited):
-        resp.headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, the store's Unavailable
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(retry_after)
     return resp

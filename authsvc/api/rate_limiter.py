@@ -13,9 +13,8 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from authsvc.store import ratelimit
+from authsvc.store.db import Database
 
 log = logging.getLogger("authsvc.ratelimit")
 
@@ -23,8 +22,8 @@ Key = tuple[str, int]  # (lender id, window start)
 
 
 class RateLimiter:
-    def __init__(self, engine: AsyncEngine, *, limit: int, window_s: int, flush_s: float = 0.2) -> None:
-        self.engine, self.limit, self.window_s, self.flush_s = engine, limit, window_s, flush_s
+    def __init__(self, db: Database, *, limit: int, window_s: int, flush_s: float = 0.2) -> None:
+        self.db, self.limit, self.window_s, self.flush_s = db, limit, window_s, flush_s
         self._unflushed: dict[Key, int] = {}
         self._shared: dict[Key, int] = {}
 
@@ -43,9 +42,9 @@ class RateLimiter:
         if not pending:
             return
         try:
-            async with self.engine.begin() as conn:
+            async with self.db.transaction() as tx:
                 for (lender_id, window), count in sorted(pending.items()):
-                    self._shared[(lender_id, window)] = await ratelimit.add(conn, lender_id, window, count)
+                    self._shared[(lender_id, window)] = await ratelimit.add(tx, lender_id, window, count)
         except Exception:
             for key, count in pending.items():  # keep them for the next try
                 self._unflushed[key] = self._unflushed.get(key, 0) + count

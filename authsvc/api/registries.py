@@ -25,15 +25,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IDENT_ID, StepResult, factors_of, json_answer, pending, read_optional, record
+from authsvc.api.factor_steps import IDENT_ID, StepResult, json_answer, pending, read_optional, record
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import LIVENESS, SERVICES
+from authsvc.api.state import DB, FACTORS, KEYS, LIVENESS
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.models import checked_bin, checked_iban
 from authsvc.errors import Conflict, ValidationFailed
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
-from authsvc.store import audit, evidence
+from authsvc.store import evidence
 from authsvc.store.identifications import Identification
 
 
@@ -83,29 +84,26 @@ class ApplicationOut(BaseModel):
 
 
 async def _subject(request: web.Request) -> tuple[Identification, contact.Contact]:
-    services = request.app[SERVICES]
     lender = current_lender(request)
-    async with services.engine.connect() as conn:
-        ident = await pending(conn, lender.id, request)
-        person = await contact.load(conn, services.keys, lender.id, ident.client_id)
+    async with request.app[DB].autocommit() as tx:
+        ident = await pending(tx, lender.id, request)
+        person = await contact.load(tx, request.app[KEYS], lender.id, ident.client_id)
     return ident, person
 
 
 async def telco_step(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     await read_optional(request, Empty)
     ident, person = await _subject(request)
     verdict = await telco.check_phone(
-        services.engine, services.keys, factors_of(services), iin=person.iin, phone=person.phone
+        request.app[DB], request.app[KEYS], request.app[FACTORS], iin=person.iin, phone=person.phone
     )
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "telco", verdict.passed, verdict.details())
+    async with request.app[DB].transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, request.app[KEYS], ident, "telco", verdict.passed, verdict.details())
     return json_answer(result)
 
 
 async def cdao_step(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     body: CdaoIn = parse(CdaoIn, await read_body(request))
     ident, person = await _subject(request)
     if body.image_base64 is None:
@@ -123,38 +121,36 @@ async def cdao_step(request: web.Request) -> web.Response:
         except (binascii.Error, ValueError) as exc:
             raise ValidationFailed("image_base64 is not valid base64", code=error_codes.BAD_BASE64) from exc
     try:
-        verdict = await cdao.identify_face(factors_of(services), iin=person.iin, image=image, request_id=ident.id)
+        verdict = await cdao.identify_face(request.app[FACTORS], iin=person.iin, image=image, request_id=ident.id)
     except cdao.PERSON_SIDE as exc:
-        async with services.engine.begin() as conn:
-            await record(conn, services, ident, "cdao", False, cdao.refusal_details(exc))
+        async with request.app[DB].transaction() as tx:
+            await record(tx, request.app[KEYS], ident, "cdao", False, cdao.refusal_details(exc))
         raise
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
+    async with request.app[DB].transaction() as tx:
+        await pending(tx, ident.lender_id, request)
         # one capture identifies once; a second submission of the same image is a replay.
-        if not await evidence.claim(conn, "cdao_image", hashlib.sha256(image).digest(), ident.id):
+        if not await evidence.claim(tx, "cdao_image", hashlib.sha256(image).digest(), ident.id):
             raise Conflict("this image was already used for an identification", code=error_codes.EVIDENCE_REUSED)
-        result = await record(conn, services, ident, "cdao", verdict.passed, verdict.details())
+        result = await record(tx, request.app[KEYS], ident, "cdao", verdict.passed, verdict.details())
     return json_answer(result)
 
 
 async def refusal_step(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     await read_optional(request, Empty)
     ident, person = await _subject(request)
     try:
-        await bureau.ensure_no_refusal(factors_of(services), iin=person.iin)
+        await bureau.ensure_no_refusal(request.app[FACTORS], iin=person.iin)
     except bureau.VoluntaryRefusal:
-        async with services.engine.begin() as conn:
-            await record(conn, services, ident, "bureau_refusal", False, {"refusal": True})
+        async with request.app[DB].transaction() as tx:
+            await record(tx, request.app[KEYS], ident, "bureau_refusal", False, {"refusal": True})
         raise
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "bureau_refusal", True, {"refusal": False})
+    async with request.app[DB].transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, request.app[KEYS], ident, "bureau_refusal", True, {"refusal": False})
     return json_answer(result)
 
 
 async def payout_step(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     body: PayoutIn = await read_optional(request, PayoutIn)
     ident, person = await _subject(request)
     given = [v for v in (body.iban, body.card_number, body.card_token) if v]
@@ -170,13 +166,13 @@ async def payout_step(request: web.Request) -> web.Response:
             code=error_codes.PAYOUT_INSTRUMENT_MISSING,
         )
     ownership = await payout.confirm_account(
-        factors_of(services), iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
+        request.app[FACTORS], iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
     )
     why = payout.refusal(ownership)
     details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
-    async with services.engine.begin() as conn:
-        await pending(conn, ident.lender_id, request)
-        result = await record(conn, services, ident, "payout_account", why is None, details)
+    async with request.app[DB].transaction() as tx:
+        await pending(tx, ident.lender_id, request)
+        result = await record(tx, request.app[KEYS], ident, "payout_account", why is None, details)
     if why is not None:
         raise ValidationFailed(
             "the account or card does not belong to the client"
@@ -188,13 +184,12 @@ async def payout_step(request: web.Request) -> web.Response:
 
 
 async def report_application(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    factors = factors_of(services)
+    factors = request.app[FACTORS]
     lender = current_lender(request)
     body: ApplicationIn = parse(ApplicationIn, await read_body(request))
     client_id = request.match_info["client_id"][:64]
-    async with services.engine.connect() as conn:
-        person = await contact.load(conn, services.keys, lender.id, client_id)
+    async with request.app[DB].autocommit() as tx:
+        person = await contact.load(tx, request.app[KEYS], lender.id, client_id)
     receipt = await bureau.report_application(
         factors,
         application_id=body.application_id,
@@ -206,10 +201,10 @@ async def report_application(request: web.Request) -> web.Response:
     )
     # One notification per application, however often the report is retried.
     note_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"authsvc:application:{lender.id}:{body.application_id}"))
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         queued = await sms_queue.notify_application_received(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             lender_id=lender.id,
             client_id=client_id,
             lender_name=lender.name,
@@ -217,8 +212,8 @@ async def report_application(request: web.Request) -> web.Response:
             message_id=note_id,
         )
         await audit.append(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             AuditEvent.BUREAU_APPLICATION_REPORTED,
             lender_id=lender.id,
             subject=client_id,

@@ -26,7 +26,6 @@ from authsvc.api.factor_steps import (
     StepRecorder,
     StepResult,
     client_ip,
-    factors_of,
     json_answer,
     pending,
     read_optional,
@@ -35,12 +34,12 @@ from authsvc.api.factor_steps import (
 )
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, FACTORS, KEYS
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import Unauthorized, ValidationFailed
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
-from authsvc.store import audit
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
 IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
@@ -79,16 +78,15 @@ class PasswordIn(BaseModel):
 
 
 async def send_code(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    factors = factors_of(services)
+    factors = request.app[FACTORS]
     lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
-    async with services.db.transaction() as conn:
-        ident = await pending(conn, lender.id, request)
+    async with request.app[DB].transaction() as tx:
+        ident = await pending(tx, lender.id, request)
         sent = await otp.issue_code(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             factors,
             lender_id=lender.id,
             client_id=ident.client_id,
@@ -98,8 +96,8 @@ async def send_code(request: web.Request) -> web.Response:
             channel=body.channel,
         )
         await audit.append(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             AuditEvent.OTP_SENT,
             lender_id=lender.id,
             subject=ident.id,
@@ -118,8 +116,7 @@ async def send_code(request: web.Request) -> web.Response:
 
 
 async def verify_code(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    factors = factors_of(services)
+    factors = request.app[FACTORS]
     lender = current_lender(request)
     body: VerifyIn = parse(VerifyIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
@@ -127,15 +124,15 @@ async def verify_code(request: web.Request) -> web.Response:
     if body.factor in ("sms", "voice"):
         # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
         # atomic statement (the code's use together with the step and audit rows).
-        async with services.db.connection() as tx:
+        async with request.app[DB].autocommit() as tx:
             found, seen = await otp.read_identification(
-                tx, services.keys, lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
+                tx, request.app[KEYS], lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
             )
             ident = still_pending(found)
-            recorder = StepRecorder(services, ident, f"otp_{body.factor}", {"factor": body.factor})
+            recorder = StepRecorder(request.app[KEYS], ident, f"otp_{body.factor}", {"factor": body.factor})
             check = await otp.verify_code(
                 tx,
-                services.keys,
+                request.app[KEYS],
                 factors,
                 client_id=ident.client_id,
                 binding=otp.identification_binding(ident.id, ident.operation.value),
@@ -146,37 +143,54 @@ async def verify_code(request: web.Request) -> web.Response:
             )
             result = recorder.result()
     else:
-        async with services.engine.begin() as conn:
-            ident = await pending(conn, lender.id, request)
+        async with request.app[DB].transaction() as tx:
+            ident = await pending(tx, lender.id, request)
             if body.factor == "totp":
                 check = await tokens.verify_totp_factor(
-                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                    tx,
+                    request.app[KEYS],
+                    factors,
+                    lender_id=lender.id,
+                    client_id=ident.client_id,
+                    code=body.code,
+                    ip=ip,
                 )
             else:
                 check = await tokens.verify_hotp_factor(
-                    conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                    tx,
+                    request.app[KEYS],
+                    factors,
+                    lender_id=lender.id,
+                    client_id=ident.client_id,
+                    code=body.code,
+                    ip=ip,
                 )
-            result = await record(conn, services, ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
+            result = await record(tx, request.app[KEYS], ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
     check.raise_for_failure()
     return json_answer(result)
 
 
 async def verify_password(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    factors = factors_of(services)
+    factors = request.app[FACTORS]
     lender = current_lender(request)
     body: PasswordIn = parse(PasswordIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
-    async with services.engine.begin() as conn:
-        ident = await pending(conn, lender.id, request)
+    async with request.app[DB].transaction() as tx:
+        ident = await pending(tx, lender.id, request)
         if ident.operation.value != "login":
             raise ValidationFailed(
                 "a password is a step of a login identification (R-6.5)", code=error_codes.WRONG_OPERATION
             )
         check, rehashed = await password_login.verify_password(
-            conn, services.keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
+            tx,
+            request.app[KEYS],
+            factors,
+            lender_id=lender.id,
+            client_id=ident.client_id,
+            password=body.password,
+            ip=ip,
         )
-        result = await record(conn, services, ident, "password", check.ok, {"rehashed": rehashed})
+        result = await record(tx, request.app[KEYS], ident, "password", check.ok, {"rehashed": rehashed})
     if not check.ok:
         raise ValidationFailed(
             "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
@@ -187,13 +201,12 @@ async def verify_password(request: web.Request) -> web.Response:
 
 
 async def sms_receipt(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    factors = factors_of(services)
+    factors = request.app[FACTORS]
     if not factors.settings.sms_receipt_secret:
         # Unsigned receipts could mark any message failed and make us send it again: refuse them.
         raise Unauthorized("delivery receipts are accepted only when signed", code=error_codes.RECEIPTS_NOT_CONFIGURED)
     body = await request.read()
-    matched = await sms_queue.apply_receipt(services.engine, factors, body, request.headers.get("X-Signature"))
+    matched = await sms_queue.apply_receipt(request.app[DB], factors, body, request.headers.get("X-Signature"))
     return json_answer(ReceiptOut(matched=matched))
 
 

@@ -1,11 +1,12 @@
-"""Typed application state (aiohttp AppKeys) shared by handlers and middlewares."""
+"""Typed application state: one `web.AppKey` per resource, each set by its own cleanup_ctx in `authsvc.app`.
+
+Handlers and middlewares read only the keys they need; nothing holds "all services".
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -14,33 +15,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authsvc.api.routing import OperationRegistry
 from authsvc.cabinet.service import Registry
 from authsvc.config import Settings
+from authsvc.contracts.service import ContractService
 from authsvc.crypto.keystore import KeyStore
+from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.pki.service import Verifier
-from authsvc.store import lenders
 from authsvc.store.db import Database
 
 
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    db: Database  # hot-path transactions (asyncpg on PostgreSQL)
-    keys: KeyStore
-    registry: Registry
-    executor: Executor
-    metrics: CollectorRegistry
-    operations: OperationRegistry
-    api_key_cache: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # key -> (expires, id, name)
-    api_key_lookups: dict[str, asyncio.Future[lenders.Lender | None]] = field(default_factory=dict)  # in flight
-    verifier: Verifier | None = None  # EDS verification (issue 3)
-    factors: Factors | None = None  # second factors and outside registries (issue 5)
-    # Extra /readyz checks by name (e.g. "trust": the PKI trust anchors are loaded).
-    readiness: dict[str, Callable[[], bool | str]] = field(default_factory=dict)  # a str: not ready, why
+class Readiness(dict[str, Callable[[], bool | str]]):
+    """Extra /readyz checks by name (e.g. "trust": the PKI trust anchors are loaded)."""
 
 
 SETTINGS = web.AppKey("settings", Settings)
-LIVENESS = web.AppKey("liveness", LivenessMethod)
-SERVICES = web.AppKey("services", Services)
 OPERATIONS = web.AppKey("operations", OperationRegistry)
+READINESS = web.AppKey("readiness", Readiness)
+PROMETHEUS = web.AppKey("prometheus", CollectorRegistry)
+ENGINE = web.AppKey("engine", AsyncEngine)  # migrations and the SQLite path of `DB`
+DB = web.AppKey("db", Database)
+KEYS = web.AppKey("keys", KeyStore)
+EXECUTOR = web.AppKey("executor", Executor)  # the process pool for CPU-heavy work
+REGISTRY = web.AppKey("registry", Registry)  # the client registry (cabinet)
+FACTORS = web.AppKey("factors", Factors)  # outside parties' clients: SMS, telco, CDAO, bureau, …
+VERIFIER = web.AppKey("verifier", Verifier)  # EDS verification against the NCA PKI
+LIVENESS = web.AppKey("liveness", LivenessMethod)
+EDS = web.AppKey("eds", EdsMethod)
+CONTRACTS = web.AppKey("contracts", ContractService)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from authsvc import __version__
 from authsvc.api.routing import Operation, OperationRegistry
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, KEYS, OPERATIONS, PROMETHEUS, READINESS
 
 
 class Health(BaseModel):
@@ -29,21 +29,20 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     checks = {"database": False, "keys": False}
     try:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with request.app[DB].autocommit() as tx:
+            await tx.scalar(text("SELECT 1"))
         checks["database"] = True
     except Exception:  # any failure means "not ready", never an error answer
         checks["database"] = False
     try:
-        services.keys.index_mac("readiness", "probe")
+        request.app[KEYS].index_mac("readiness", "probe")
         checks["keys"] = True
     except Exception:
         checks["keys"] = False
     reasons: dict[str, str] = {}
-    for name, check in services.readiness.items():
+    for name, check in request.app[READINESS].items():
         outcome = check()  # True, False, or why not (a str)
         checks[name] = outcome is True
         if isinstance(outcome, str):
@@ -56,12 +55,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[SERVICES].metrics)
+    body = generate_latest(request.app[PROMETHEUS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICES].operations.openapi(title="authsvc", version=__version__))
+    return web.json_response(request.app[OPERATIONS].openapi(title="authsvc", version=__version__))
 
 
 def register(ops: OperationRegistry) -> None:

@@ -18,15 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import client_ip, factors_of, json_answer
+from authsvc.api.factor_steps import client_ip, json_answer
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, FACTORS, KEYS
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.methods import password_login, tokens
 from authsvc.methods.otp_codes import parse_base32_secret
-from authsvc.store import audit
 from authsvc.store import clients as client_store
 from authsvc.store import tokens as token_store
 
@@ -78,25 +78,23 @@ class PasswordSetIn(BaseModel):
 
 
 async def _client(request: web.Request) -> str:
-    services = request.app[SERVICES]
     client_id = request.match_info["client_id"][:64]
-    async with services.engine.connect() as conn:
-        if await client_store.get(conn, current_lender(request).id, client_id) is None:
+    async with request.app[DB].autocommit() as tx:
+        if await client_store.get(tx, current_lender(request).id, client_id) is None:
             raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     return client_id
 
 
 async def enrol_totp(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     client_id = await _client(request)
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         enrolment = await tokens.enrol_totp(
-            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id
+            tx, request.app[KEYS], request.app[FACTORS], lender_id=lender.id, client_id=client_id
         )
         await audit.append(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             AuditEvent.TOTP_ENROLLED,
             lender_id=lender.id,
             subject=client_id,
@@ -106,15 +104,14 @@ async def enrol_totp(request: web.Request) -> web.Response:
 
 
 async def confirm_totp(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     client_id = await _client(request)
     body: CodeIn = parse(CodeIn, await read_body(request))
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         check = await tokens.verify_totp_factor(
-            conn,
-            services.keys,
-            factors_of(services),
+            tx,
+            request.app[KEYS],
+            request.app[FACTORS],
             lender_id=lender.id,
             client_id=client_id,
             code=body.code,
@@ -123,8 +120,8 @@ async def confirm_totp(request: web.Request) -> web.Response:
         )
         if check.ok:
             await audit.append(
-                conn,
-                services.keys,
+                tx,
+                request.app[KEYS],
                 AuditEvent.TOTP_ENROLLED,
                 lender_id=lender.id,
                 subject=client_id,
@@ -147,14 +144,13 @@ def _seed(body: TokenIn) -> bytes:
 
 
 async def import_token(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     body: TokenIn = parse(TokenIn, await read_body(request))
     seed = _seed(body)
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         token_id = await tokens.import_hotp(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             lender_id=lender.id,
             serial=body.serial,
             seed=seed,
@@ -163,8 +159,8 @@ async def import_token(request: web.Request) -> web.Response:
             counter=body.counter,
         )
         await audit.append(
-            conn,
-            services.keys,
+            tx,
+            request.app[KEYS],
             AuditEvent.TOKEN_IMPORTED,
             lender_id=lender.id,
             subject=token_id,
@@ -174,35 +170,37 @@ async def import_token(request: web.Request) -> web.Response:
 
 
 async def assign_token(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     body: AssignIn = parse(AssignIn, await read_body(request))
-    async with services.engine.begin() as conn:
-        if await client_store.get(conn, lender.id, body.client_id) is None:
+    async with request.app[DB].transaction() as tx:
+        if await client_store.get(tx, lender.id, body.client_id) is None:
             raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
         token_id = await tokens.assign_hotp(
-            conn, services.keys, lender_id=lender.id, serial=request.match_info["serial"][:64], client_id=body.client_id
+            tx,
+            request.app[KEYS],
+            lender_id=lender.id,
+            serial=request.match_info["serial"][:64],
+            client_id=body.client_id,
         )
         await audit.append(
-            conn, services.keys, AuditEvent.TOKEN_ASSIGNED, lender_id=lender.id, subject=token_id, details={}
+            tx, request.app[KEYS], AuditEvent.TOKEN_ASSIGNED, lender_id=lender.id, subject=token_id, details={}
         )
     return json_answer(TokenState(token_id=token_id, status="active"))
 
 
 async def resync_token(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     body: ResyncIn = parse(ResyncIn, await read_body(request))
     serial = request.match_info["serial"][:64]
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         ok = await tokens.resync_hotp_token(
-            conn, services.keys, lender_id=lender.id, serial=serial, first=body.first, second=body.second
+            tx, request.app[KEYS], lender_id=lender.id, serial=serial, first=body.first, second=body.second
         )
-        token = await token_store.by_serial(conn, services.keys, lender.id, serial)
+        token = await token_store.by_serial(tx, request.app[KEYS], lender.id, serial)
         assert token is not None
         if ok:
             await audit.append(
-                conn, services.keys, AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
+                tx, request.app[KEYS], AuditEvent.TOKEN_RESYNCED, lender_id=lender.id, subject=token.id, details={}
             )
     if not ok:
         raise ValidationFailed(
@@ -212,16 +210,20 @@ async def resync_token(request: web.Request) -> web.Response:
 
 
 async def set_password(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     lender = current_lender(request)
     client_id = await _client(request)
     body: PasswordSetIn = parse(PasswordSetIn, await read_body(request))
-    async with services.engine.begin() as conn:
+    async with request.app[DB].transaction() as tx:
         await password_login.set_password(
-            conn, services.keys, factors_of(services), lender_id=lender.id, client_id=client_id, password=body.password
+            tx,
+            request.app[KEYS],
+            request.app[FACTORS],
+            lender_id=lender.id,
+            client_id=client_id,
+            password=body.password,
         )
         await audit.append(
-            conn, services.keys, AuditEvent.PASSWORD_SET, lender_id=lender.id, subject=client_id, details={}
+            tx, request.app[KEYS], AuditEvent.PASSWORD_SET, lender_id=lender.id, subject=client_id, details={}
         )
     return web.Response(status=204)
 

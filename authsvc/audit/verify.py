@@ -12,9 +12,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from authsvc.audit import records
 from authsvc.audit.chain import Entry, Finding, VerifyReport, verify_chain
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store import audit
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 
 
@@ -47,11 +48,13 @@ def write_witness(report: VerifyReport, entries: list[Entry], witness: Path) -> 
 
 async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> VerifyReport:
     engine = create_engine(dsn)
+    db = await Database.open(engine, dsn, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            entries, head = await audit.read_all(conn)
-            pending = await audit.read_pending(conn, keys)
+        async with db.transaction() as tx:  # one snapshot of the chain, its head and what waits
+            entries, head = await records.read_all(tx)
+            pending = await records.read_pending(tx, keys)
     finally:
+        await db.close()
         await engine.dispose()
 
     def key_for(key_id: str) -> Ed25519PublicKey | None:

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from authsvc import error_codes
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet import masking
 from authsvc.cabinet.identifiers import IdentifierError
@@ -35,9 +33,11 @@ from authsvc.config import RegistrySettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.store import audit, idempotency
 from authsvc.store import clients as store
+from authsvc.store import idempotency
 from authsvc.store import identifications as idents
+from authsvc.store.db import Database
+from authsvc.store.errors import Duplicate
 
 PII = "pii"
 CHANGE_CONTACT_MAX_AGE_S = 15 * 60
@@ -45,7 +45,7 @@ CHANGE_CONTACT_MAX_AGE_S = 15 * 60
 
 @dataclass
 class Registry:
-    engine: AsyncEngine
+    db: Database
     keys: KeyStore
     limits: RegistrySettings
     photo_inspector: PhotoInspector
@@ -124,48 +124,42 @@ class Registry:
         file_rows = [
             (store.FileRow(str(uuid.uuid4()), kind, m.content_type, len(m.data), m.sha256), m.data) for kind, m in files
         ]
-        async with self.engine.connect() as conn:
-            await conn.begin()
-            if idempotency_key is not None:
-                try:
-                    await idempotency.claim(conn, lender_id, idempotency_key, request_mac)
-                except IntegrityError:
-                    await conn.rollback()
-                    return await self._replay(conn, lender_id, idempotency_key, request_mac)
-            try:
-                await store.insert(conn, row, self.ident_mac(payload.kind, number))
-            except IntegrityError as exc:
-                await conn.rollback()
-                what = "IIN" if payload.kind == "individual" else "BIN"
-                raise Conflict(
-                    f"this lender already has a client with this {what}", code=error_codes.DUPLICATE_CLIENT
-                ) from exc
-            for frow, data in file_rows:
-                await store.insert_file(conn, client_id, frow, cipher.seal(f"file:{frow.id}", data))
-            await audit.append(
-                conn,
-                self.keys,
-                AuditEvent.CLIENT_REGISTERED,
-                lender_id=lender_id,
-                subject=client_id,
-                details={
-                    "kind": payload.kind,
-                    "test_pki": row.test_pki,
-                    "files": [f.sha256 for f, _ in file_rows],
-                },
-            )
-            out = self._out(row, pii, [f for f, _ in file_rows])
-            body = out.model_dump_json().encode()
-            if idempotency_key is not None:
-                await idempotency.complete(conn, lender_id, idempotency_key, 201, body)
-            await conn.commit()
+        try:
+            async with self.db.transaction() as tx:
+                if idempotency_key is not None:
+                    await idempotency.claim(tx, lender_id, idempotency_key, request_mac)
+                await store.insert(tx, row, self.ident_mac(payload.kind, number))
+                for frow, data in file_rows:
+                    await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", data))
+                await audit.append(
+                    tx,
+                    self.keys,
+                    AuditEvent.CLIENT_REGISTERED,
+                    lender_id=lender_id,
+                    subject=client_id,
+                    details={
+                        "kind": payload.kind,
+                        "test_pki": row.test_pki,
+                        "files": [f.sha256 for f, _ in file_rows],
+                    },
+                )
+                out = self._out(row, pii, [f for f, _ in file_rows])
+                body = out.model_dump_json().encode()
+                if idempotency_key is not None:
+                    await idempotency.complete(tx, lender_id, idempotency_key, 201, body)
+        except Duplicate as exc:
+            # The whole registration rolled back; which row was refused says why.
+            if idempotency_key is not None and exc.table == idempotency.TABLE:
+                return await self._replay(lender_id, idempotency_key, request_mac)
+            what = "IIN" if payload.kind == "individual" else "BIN"
+            raise Conflict(
+                f"this lender already has a client with this {what}", code=error_codes.DUPLICATE_CLIENT
+            ) from exc
         return 201, body, False
 
-    async def _replay(
-        self, conn: AsyncConnection, lender_id: str, key: str, request_mac: bytes
-    ) -> tuple[int, bytes, bool]:
-        stored = await idempotency.fetch(conn, lender_id, key)
-        await conn.rollback()
+    async def _replay(self, lender_id: str, key: str, request_mac: bytes) -> tuple[int, bytes, bool]:
+        async with self.db.autocommit() as tx:
+            stored = await idempotency.fetch(tx, lender_id, key)
         if stored is None or stored.status == idempotency.PENDING:
             raise Conflict(
                 "a request with this Idempotency-Key is still in progress", code=error_codes.IDEMPOTENCY_IN_PROGRESS
@@ -177,20 +171,20 @@ class Registry:
         return stored.status, stored.body, True
 
     async def get(self, lender_id: str, client_id: str) -> ClientOut:
-        async with self.engine.connect() as conn:
-            row = await store.get(conn, lender_id, client_id)
+        async with self.db.autocommit() as tx:
+            row = await store.get(tx, lender_id, client_id)
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-            files = await store.files_of(conn, client_id)
+            files = await store.files_of(tx, client_id)
         return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
 
     async def photo(self, lender_id: str, client_id: str) -> bytes | None:
         """The registration photo (R-6.1), decrypted, for the face match of the liveness step."""
-        async with self.engine.connect() as conn:
-            row = await store.get(conn, lender_id, client_id)
+        async with self.db.autocommit() as tx:
+            row = await store.get(tx, lender_id, client_id)
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-            found = await store.sealed_file(conn, client_id, "photo")
+            found = await store.sealed_file(tx, client_id, "photo")
         if found is None:
             return None
         file_id, sealed = found
@@ -199,75 +193,73 @@ class Registry:
     async def lookup(self, lender_id: str, number: str) -> list[ClientOut]:
         """Find a client by IIN (individual) or BIN (legal entity) through the keyed-hash index."""
         found = []
-        async with self.engine.connect() as conn:
+        async with self.db.autocommit() as tx:
             for kind in ("individual", "legal_entity"):
-                row = await store.find_by_mac(conn, lender_id, self.ident_mac(kind, number))
+                row = await store.find_by_mac(tx, lender_id, self.ident_mac(kind, number))
                 if row is not None:
-                    files = await store.files_of(conn, row.id)
+                    files = await store.files_of(tx, row.id)
                     found.append(self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files))
         return found
 
     async def change_contact(self, lender_id: str, client_id: str, patch: ClientPatch) -> ClientOut:
         """R-6.6: needs a completed, unused `change_contact` identification of this client."""
-        async with self.engine.connect() as conn:
-            await conn.begin()
-            row = await store.get(conn, lender_id, client_id)
+        async with self.db.transaction() as tx:
+            row = await store.get(tx, lender_id, client_id)
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             allowed = await idents.consume(
-                conn,
+                tx,
                 lender_id=lender_id,
                 client_id=client_id,
                 ident_id=patch.identification_id,
                 operation=idents.Operation.CHANGE_CONTACT,
                 max_age_s=CHANGE_CONTACT_MAX_AGE_S,
             )
-            if not allowed:
-                await conn.rollback()
-                # The refusal is recorded on the same connection, in a transaction of its own.
-                async with conn.begin():
-                    await audit.append(
-                        conn,
-                        self.keys,
-                        AuditEvent.CLIENT_CHANGE_REFUSED,
-                        lender_id=lender_id,
-                        subject=client_id,
-                        details={"identification_id": patch.identification_id},
+            if allowed:
+                cipher = self._open(row)
+                pii = cipher.unseal_json(PII, row.pii_sealed)
+                changed: list[str] = []
+                if patch.phone is not None:
+                    pii["phone"], changed = patch.phone, [*changed, "phone"]
+                if patch.bank_account is not None:
+                    pii["iban"], changed = patch.bank_account.iban, [*changed, "bank_account"]
+                token, last4 = row.card_token, row.card_last4
+                if patch.card is not None:
+                    token, last4, changed = (
+                        self.card_token(patch.card.number),
+                        patch.card.number[-4:],
+                        [*changed, "card"],
                     )
-                raise ValidationFailed(
-                    "changing phone or bank details needs a completed, unused change_contact identification (R-6.6)",
-                    code=error_codes.IDENTIFICATION_REQUIRED,
+                if not await store.update_contact(
+                    tx, row, pii_sealed=cipher.seal_json(PII, pii), card_token=token, card_last4=last4
+                ):
+                    raise Conflict("the client changed meanwhile; retry", code=error_codes.CONCURRENT_UPDATE)
+                await audit.append(
+                    tx,
+                    self.keys,
+                    AuditEvent.CLIENT_CONTACT_CHANGED,
+                    lender_id=lender_id,
+                    subject=client_id,
+                    details={"fields": changed, "identification_id": patch.identification_id},
                 )
-            cipher = self._open(row)
-            pii = cipher.unseal_json(PII, row.pii_sealed)
-            changed: list[str] = []
-            if patch.phone is not None:
-                pii["phone"], changed = patch.phone, [*changed, "phone"]
-            if patch.bank_account is not None:
-                pii["iban"], changed = patch.bank_account.iban, [*changed, "bank_account"]
-            token, last4 = row.card_token, row.card_last4
-            if patch.card is not None:
-                token, last4, changed = (
-                    self.card_token(patch.card.number),
-                    patch.card.number[-4:],
-                    [*changed, "card"],
+        if not allowed:
+            # The refusal is recorded in a transaction of its own (nothing else of the request was written).
+            async with self.db.transaction() as tx:
+                await audit.append(
+                    tx,
+                    self.keys,
+                    AuditEvent.CLIENT_CHANGE_REFUSED,
+                    lender_id=lender_id,
+                    subject=client_id,
+                    details={"identification_id": patch.identification_id},
                 )
-            if not await store.update_contact(
-                conn, row, pii_sealed=cipher.seal_json(PII, pii), card_token=token, card_last4=last4
-            ):
-                await conn.rollback()
-                raise Conflict("the client changed meanwhile; retry", code=error_codes.CONCURRENT_UPDATE)
-            await audit.append(
-                conn,
-                self.keys,
-                AuditEvent.CLIENT_CONTACT_CHANGED,
-                lender_id=lender_id,
-                subject=client_id,
-                details={"fields": changed, "identification_id": patch.identification_id},
+            raise ValidationFailed(
+                "changing phone or bank details needs a completed, unused change_contact identification (R-6.6)",
+                code=error_codes.IDENTIFICATION_REQUIRED,
             )
-            await conn.commit()
-            fresh = await store.get(conn, lender_id, client_id)
-            files = await store.files_of(conn, client_id)
+        async with self.db.autocommit() as tx:
+            fresh = await store.get(tx, lender_id, client_id)
+            files = await store.files_of(tx, client_id)
         assert fresh is not None
         return self._out(fresh, pii, files)
 

@@ -18,7 +18,7 @@ from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited, ValidationFailed
 from authsvc.store import throttle
-from authsvc.store.db import Conn, as_tx
+from authsvc.store.db import Tx
 
 VERIFY_WINDOW_S = 60
 
@@ -29,7 +29,7 @@ def scope(keys: KeyStore, kind: str, *parts: str) -> str:
 
 
 async def count_send(
-    conn: Conn,
+    tx: Tx,
     keys: KeyStore,
     s: FactorSettings,
     *,
@@ -46,7 +46,7 @@ async def count_send(
         scope(keys, "send-ip", ip): s.send_limit_per_ip,
         scope(keys, "send-lender", lender_id): s.send_limit_per_lender,
     }
-    wait = await throttle.count_many(conn, limits, window_s=s.send_window_s)
+    wait = await throttle.count_many(tx, limits, window_s=s.send_window_s)
     if wait:
         raise RateLimited(
             "too many codes were requested; try again later", retry_after=wait, code=error_codes.OTP_SEND_LIMITED
@@ -122,27 +122,27 @@ def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
     return Gate(seen.paused_for(at.now), seen.failures > 0)
 
 
-async def before_verify(conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
+async def before_verify(tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
     """`gate` the attempt, then count it against every cap."""
     at = Address.of(keys, ip)
     scopes = at.scopes(client_id=client_id)
-    seen = await throttle.peek_at(conn, scopes, _guess_scope(keys, client_id, ip), window_start=at.window_start)
+    seen = await throttle.peek_at(tx, scopes, _guess_scope(keys, client_id, ip), window_start=at.window_start)
     answer = gate(s, at, seen)
-    await as_tx(conn).run(COUNT_ATTEMPT, **at.count(client_id=client_id))
+    await tx.run(COUNT_ATTEMPT, **at.count(client_id=client_id))
     return answer
 
 
 async def after_verify(
-    conn: Conn, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
+    tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
 ) -> int:
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
     key = _guess_scope(keys, client_id, ip)
     if ok:
         if gate.had_failures:
-            await throttle.succeed(conn, key)
+            await throttle.succeed(tx, key)
         return 0
     return await throttle.fail(
-        conn, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s
+        tx, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s
     )
 
 

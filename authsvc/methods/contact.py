@@ -12,7 +12,7 @@ from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import NotFound
 from authsvc.store import clients as client_store
-from authsvc.store.db import Conn
+from authsvc.store.db import Tx
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Contact:
     names: tuple[str, ...]  # surname, first name, patronymic: kept out of passwords
 
 
-async def load(conn: Conn, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
-    row = await client_store.get(conn, lender_id, client_id)
+async def load(tx: Tx, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
+    row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
     pii: dict[str, Any] = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(

@@ -21,20 +21,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc import error_codes
-from authsvc.api.state import Services
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import PII
+from authsvc.config import PkiSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
-from authsvc.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.pki.der import BadEncoding, decode_binary
 from authsvc.pki.service import CmsReport, SignerReport, Verifier
-from authsvc.store import audit, challenges, evidence, identifications, steps
+from authsvc.store import challenges, evidence, identifications, steps
 from authsvc.store import clients as client_store
+from authsvc.store.db import Database, Tx
 
-__all__ = ["ClientIdentity", "EdsOutcome", "IssuedChallenge", "holder_reasons", "issue_challenge", "submit"]
+__all__ = ["ClientIdentity", "EdsMethod", "EdsOutcome", "IssuedChallenge", "client_identity", "holder_reasons"]
 
 METHOD = "eds"
 EVIDENCE_KIND = "eds_cms"
@@ -65,19 +66,11 @@ class EdsOutcome:
     details: dict[str, Any]
 
 
-def verifier_of(services: Services) -> Verifier:
-    if services.verifier is None:
-        raise UpstreamUnavailable("EDS verification is not configured", code=error_codes.TRUST_NOT_READY)
-    return services.verifier
-
-
-async def client_identity(conn: AsyncConnection, services: Services, lender_id: str, client_id: str) -> ClientIdentity:
-    row = await client_store.get(conn, lender_id, client_id)
+async def client_identity(tx: Tx, keys: KeyStore, lender_id: str, client_id: str) -> ClientIdentity:
+    row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    pii = RecordCipher.open(services.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
-        PII, row.pii_sealed
-    )
+    pii = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(PII, row.pii_sealed)
     if row.kind == "legal_entity":
         return ClientIdentity("legal_entity", pii["representative"]["iin"], pii["bin"], row.test_pki)
     return ClientIdentity("individual", pii["iin"], None, row.test_pki)
@@ -102,28 +95,13 @@ def holder_reasons(signer: SignerReport, client: ClientIdentity, allowed_roles: 
     return reasons
 
 
-async def _open_identification(conn: AsyncConnection, lender_id: str, ident_id: str) -> identifications.Identification:
-    ident = await identifications.get(conn, lender_id, ident_id[:64])
+async def _open_identification(tx: Tx, lender_id: str, ident_id: str) -> identifications.Identification:
+    ident = await identifications.get(tx, lender_id, ident_id[:64])
     if ident is None:
         raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
     if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
         raise Conflict("this identification is no longer open", code=error_codes.IDENTIFICATION_CLOSED)
     return ident
-
-
-async def issue_challenge(services: Services, lender_id: str, ident_id: str) -> IssuedChallenge:
-    async with services.engine.begin() as conn:
-        ident = await _open_identification(conn, lender_id, ident_id)
-        issued = await challenges.issue(
-            conn,
-            services.keys,
-            ident.id,
-            METHOD,
-            ttl_s=services.settings.pki.challenge_ttl_s,
-            payload={"lender_id": lender_id, "client_id": ident.client_id, "operation": ident.operation.value},
-        )
-    assert issued.nonce is not None
-    return IssuedChallenge(issued.id, issued.nonce, issued.expires_at)
 
 
 def _signer_details(signer: SignerReport) -> dict[str, Any]:
@@ -149,56 +127,75 @@ def _signer_details(signer: SignerReport) -> dict[str, Any]:
     return details
 
 
-async def submit(services: Services, lender_id: str, ident_id: str, cms: str, data: str | None) -> EdsOutcome:
-    """Judge one EDS submission; raises only for unknown/closed identifications and unreadable input."""
-    der = decode_der(cms, "CMS signature")
-    content = decode_b64(data, "signed data") if data is not None else None
-    async with services.engine.connect() as conn:
-        ident = await _open_identification(conn, lender_id, ident_id)
-        client = await client_identity(conn, services, lender_id, ident.client_id)
-    report: CmsReport = await verifier_of(services).verify_cms(der, content=content)
-    reasons: list[str] = list(report.reasons)
-    details: dict[str, Any] = {"test_pki": client.test_pki}
-    if len(report.signers) != 1:
-        reasons.append("one_signer_required")
-    signer = report.signers[0] if report.signers else None
-    if signer is not None:
-        reasons.extend(signer.reasons)
-        reasons.extend(holder_reasons(signer, client, services.settings.pki.legal_entity_roles))
-        details |= _signer_details(signer)
+class EdsMethod:
+    """The EDS step over what it uses: the database, the service's keys and the PKI verifier."""
 
-    challenge = None
-    async with services.engine.connect() as conn:
-        if report.content:
-            challenge = await challenges.find_by_nonce(conn, services.keys, report.content)
-    replay: list[str] = []
-    if challenge is None or challenge.method != METHOD:
-        reasons.append("challenge_unknown")
-    elif challenge.identification_id != ident.id:
-        reasons.append("challenge_mismatch")
+    def __init__(self, db: Database, keys: KeyStore, verifier: Verifier, pki: PkiSettings) -> None:
+        self.db, self.keys, self.verifier, self.pki = db, keys, verifier, pki
 
-    digest = hashlib.sha256(der).digest()
-    async with services.engine.connect() as conn, conn.begin() as tx:
-        if not await evidence.claim(conn, EVIDENCE_KIND, digest, ident.id):
-            replay.append("evidence_reused")
-            await tx.rollback()
-    async with services.engine.begin() as conn:
-        ours = challenge is not None and challenge.identification_id == ident.id and challenge.method == METHOD
-        if challenge is not None and ours and not await challenges.use(conn, challenge.id):
-            replay.append("challenge_expired" if challenge.used_at is None else "challenge_used")
-        reasons = list(dict.fromkeys([*replay, *reasons]))
-        outcome: Literal["passed", "failed"] = "failed" if reasons else "passed"
-        details |= {"reasons": reasons, "cms_sha256": digest.hex()}
-        step = await steps.record(conn, ident.id, METHOD, outcome, details)
-        await audit.append(
-            conn,
-            services.keys,
-            AuditEvent.IDENTIFICATION_STEP,
-            lender_id=lender_id,
-            subject=ident.id,
-            details={"method": METHOD, "outcome": outcome, "reasons": reasons, "test_pki": client.test_pki},
-        )
-    return EdsOutcome(step.id, outcome, reasons, details)
+    async def issue_challenge(self, lender_id: str, ident_id: str) -> IssuedChallenge:
+        async with self.db.transaction() as tx:
+            ident = await _open_identification(tx, lender_id, ident_id)
+            issued = await challenges.issue(
+                tx,
+                self.keys,
+                ident.id,
+                METHOD,
+                ttl_s=self.pki.challenge_ttl_s,
+                payload={"lender_id": lender_id, "client_id": ident.client_id, "operation": ident.operation.value},
+            )
+        assert issued.nonce is not None
+        return IssuedChallenge(issued.id, issued.nonce, issued.expires_at)
+
+    async def submit(self, lender_id: str, ident_id: str, cms: str, data: str | None) -> EdsOutcome:
+        """Judge one EDS submission; raises only for unknown/closed identifications and unreadable input."""
+        der = decode_der(cms, "CMS signature")
+        content = decode_b64(data, "signed data") if data is not None else None
+        async with self.db.autocommit() as tx:
+            ident = await _open_identification(tx, lender_id, ident_id)
+            client = await client_identity(tx, self.keys, lender_id, ident.client_id)
+        report: CmsReport = await self.verifier.verify_cms(der, content=content)
+        reasons: list[str] = list(report.reasons)
+        details: dict[str, Any] = {"test_pki": client.test_pki}
+        if len(report.signers) != 1:
+            reasons.append("one_signer_required")
+        signer = report.signers[0] if report.signers else None
+        if signer is not None:
+            reasons.extend(signer.reasons)
+            reasons.extend(holder_reasons(signer, client, self.pki.legal_entity_roles))
+            details |= _signer_details(signer)
+
+        challenge = None
+        async with self.db.autocommit() as tx:
+            if report.content:
+                challenge = await challenges.find_by_nonce(tx, self.keys, report.content)
+        replay: list[str] = []
+        if challenge is None or challenge.method != METHOD:
+            reasons.append("challenge_unknown")
+        elif challenge.identification_id != ident.id:
+            reasons.append("challenge_mismatch")
+
+        digest = hashlib.sha256(der).digest()
+        async with self.db.autocommit() as tx:  # claimed at once: a concurrent twin sees it (R-12.3)
+            if not await evidence.claim(tx, EVIDENCE_KIND, digest, ident.id):
+                replay.append("evidence_reused")
+        async with self.db.transaction() as tx:
+            ours = challenge is not None and challenge.identification_id == ident.id and challenge.method == METHOD
+            if challenge is not None and ours and not await challenges.use(tx, challenge.id):
+                replay.append("challenge_expired" if challenge.used_at is None else "challenge_used")
+            reasons = list(dict.fromkeys([*replay, *reasons]))
+            outcome: Literal["passed", "failed"] = "failed" if reasons else "passed"
+            details |= {"reasons": reasons, "cms_sha256": digest.hex()}
+            step = await steps.record(tx, ident.id, METHOD, outcome, details)
+            await audit.append(
+                tx,
+                self.keys,
+                AuditEvent.IDENTIFICATION_STEP,
+                lender_id=lender_id,
+                subject=ident.id,
+                details={"method": METHOD, "outcome": outcome, "reasons": reasons, "test_pki": client.test_pki},
+            )
+        return EdsOutcome(step.id, outcome, reasons, details)
 
 
 def encode(data: bytes) -> str:

@@ -1,7 +1,7 @@
 """What the second-factor methods share at run time: the outside parties' clients built from the
 ``[factors]`` settings on one aiohttp session, the password hasher and policy, and the SMS worker's bell.
 
-`open_factors` is called from the application's ``resources()``; `Factors.close` ends the session.
+`open_factors` is called by its own cleanup_ctx in `authsvc.app`; `Factors.close` ends the session.
 """
 
 from __future__ import annotations

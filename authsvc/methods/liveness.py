@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from authsvc import error_codes
+from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import Registry
 from authsvc.config import LivenessStepSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, error_for
-from authsvc.store import audit, challenges, evidence, identifications, steps
+from authsvc.store import challenges, evidence, identifications, steps
 from authsvc.store import liveness as captures
+from authsvc.store.db import Database
 
 METHOD = "liveness"
 Upload = bytes | Sequence[tuple[bytes, float]]
@@ -96,7 +96,7 @@ class Outcome:
 
 @dataclass
 class LivenessMethod:
-    engine: AsyncEngine
+    db: Database
     keys: KeyStore
     registry: Registry
     executor: Executor
@@ -105,8 +105,8 @@ class LivenessMethod:
     async def _pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def _identification(self, conn: Any, lender_id: str, ident_id: str) -> identifications.Identification:
-        ident = await identifications.get(conn, lender_id, ident_id[:64])
+    async def _identification(self, tx: Any, lender_id: str, ident_id: str) -> identifications.Identification:
+        ident = await identifications.get(tx, lender_id, ident_id[:64])
         if ident is None:
             raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
         if ident.expires_at <= datetime.now(UTC) or ident.status != identifications.Status.PENDING:
@@ -117,17 +117,17 @@ class LivenessMethod:
         """A fresh script for this identification: (challenge id, script)."""
         import json
 
-        async with self.engine.begin() as conn:
-            ident = await self._identification(conn, lender_id, ident_id)
+        async with self.db.transaction() as tx:
+            ident = await self._identification(tx, lender_id, ident_id)
             nonce = secrets.token_hex(16)
             script = await self._pool(
                 new_script, nonce, self.settings.script_duration_ms, self.settings.script_ttl_s * 1000
             )
             challenge = await challenges.issue(
-                conn, self.keys, ident.id, METHOD, ttl_s=self.settings.script_ttl_s, payload={"script": script}
+                tx, self.keys, ident.id, METHOD, ttl_s=self.settings.script_ttl_s, payload={"script": script}
             )
             await audit.append(
-                conn,
+                tx,
                 self.keys,
                 AuditEvent.IDENTIFICATION_STEP,
                 lender_id=lender_id,
@@ -138,14 +138,14 @@ class LivenessMethod:
 
     async def submit(self, lender_id: str, ident_id: str, challenge_id: str, upload: Upload) -> Outcome:
         digest = _digest(upload)
-        async with self.engine.begin() as conn:
-            ident = await self._identification(conn, lender_id, ident_id)
-            challenge = await challenges.get(conn, challenge_id[:64])
+        async with self.db.transaction() as tx:
+            ident = await self._identification(tx, lender_id, ident_id)
+            challenge = await challenges.get(tx, challenge_id[:64])
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
                 raise NotFound("no such liveness script for this identification", code=error_codes.CHALLENGE_NOT_FOUND)
-            if not await challenges.use(conn, challenge.id):
+            if not await challenges.use(tx, challenge.id):
                 raise Conflict("this liveness script was already used or has expired", code=error_codes.CHALLENGE_USED)
-            if not await evidence.claim(conn, "liveness_capture", digest, ident.id):
+            if not await evidence.claim(tx, "liveness_capture", digest, ident.id):
                 raise Conflict("this capture was submitted before (R-12.3)", code=error_codes.CAPTURE_REUSED)
         # The script is spent from here on: a failed attempt needs a new one.
         photo = await self.registry.photo(lender_id, ident.client_id)
@@ -169,9 +169,9 @@ class LivenessMethod:
         seen = False
         if result.fingerprint:
             since = datetime.now(UTC) - timedelta(seconds=self.settings.fingerprint_window_s)
-            async with self.engine.connect() as conn:
+            async with self.db.autocommit() as tx:
                 stored = await captures.fingerprints_to_compare(
-                    conn, ident.client_id, since, self.settings.fingerprint_compare_limit
+                    tx, ident.client_id, since, self.settings.fingerprint_compare_limit
                 )
             seen = bool(stored) and await self._pool(fingerprint_seen, result.fingerprint, stored)
         if seen:
@@ -180,10 +180,10 @@ class LivenessMethod:
         return await self._store(lender_id, ident, upload, result, passed, reasons, checks)
 
     async def _record_failure(self, lender_id: str, ident: identifications.Identification, code: str) -> None:
-        async with self.engine.begin() as conn:
-            await steps.record(conn, ident.id, METHOD, "failed", {"reasons": [code]})
+        async with self.db.transaction() as tx:
+            await steps.record(tx, ident.id, METHOD, "failed", {"reasons": [code]})
             await audit.append(
-                conn,
+                tx,
                 self.keys,
                 AuditEvent.IDENTIFICATION_STEP,
                 lender_id=lender_id,
@@ -218,11 +218,11 @@ class LivenessMethod:
             media_delete_at=now + timedelta(seconds=self.settings.media_retention_s),
         )
         details = {"capture_id": capture_id, "reasons": reasons, "checks": checks}
-        async with self.engine.begin() as conn:
-            await captures.insert(conn, row)
-            step = await steps.record(conn, ident.id, METHOD, "passed" if passed else "failed", details)
+        async with self.db.transaction() as tx:
+            await captures.insert(tx, row)
+            step = await steps.record(tx, ident.id, METHOD, "passed" if passed else "failed", details)
             await audit.append(
-                conn,
+                tx,
                 self.keys,
                 AuditEvent.IDENTIFICATION_STEP,
                 lender_id=lender_id,
@@ -233,8 +233,8 @@ class LivenessMethod:
 
     async def best_frame(self, identification_id: str) -> bytes | None:
         """The best frame of the identification's latest passed capture (for the CDAO request), while kept."""
-        async with self.engine.connect() as conn:
-            row = await captures.best_frame(conn, identification_id)
+        async with self.db.autocommit() as tx:
+            row = await captures.best_frame(tx, identification_id)
         if row is None or row.data_key is None or row.best_frame_sealed is None:
             return None
         return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal(

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc import error_codes
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
@@ -29,7 +27,7 @@ from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
 from authsvc.store import otp as otp_store
 from authsvc.store import outbox, throttle
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store.db import Insert, Tx
 from authsvc.store.identifications import Identification
 
 LOCAL_IP = "-"  # the throttle address used when a caller names none
@@ -67,7 +65,7 @@ def _context(binding: str, code_id: str) -> str:
 
 
 async def issue_code(
-    conn: Conn,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -87,8 +85,8 @@ async def issue_code(
     """
     s = factors.settings
     now = datetime.now(UTC)
-    person = await contact.load(conn, keys, lender_id, client_id)
-    previous = await otp_store.latest(conn, binding)
+    person = await contact.load(tx, keys, lender_id, client_id)
+    previous = await otp_store.latest(tx, binding)
     if previous is not None:
         ready = previous.created_at + timedelta(seconds=s.otp_resend_cooldown_s)
         if ready > now:
@@ -97,14 +95,12 @@ async def issue_code(
                 retry_after=max(1, int((ready - now).total_seconds() + 0.999)),
                 code=error_codes.OTP_RESEND_TOO_SOON,
             )
-    await abuse.count_send(
-        conn, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip or LOCAL_IP
-    )
+    await abuse.count_send(tx, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip or LOCAL_IP)
     code = random_numeric_code(s.otp_digits)
     code_id = str(uuid.uuid4())
     expires = now + timedelta(seconds=s.otp_ttl_s)
     await otp_store.insert(
-        conn,
+        tx,
         otp_store.CodeRow(
             id=code_id,
             lender_id=lender_id,
@@ -120,9 +116,9 @@ async def issue_code(
         ),
     )
     if channel == "voice":
-        queued = await outbox.enqueue(conn, keys, outbox.VOICE_CODE, person.phone, code, not_after=expires)
+        queued = await outbox.enqueue(tx, keys, outbox.VOICE_CODE, person.phone, code, not_after=expires)
     else:
-        queued = await outbox.enqueue(conn, keys, kind, person.phone, text.format(code=code), not_after=expires)
+        queued = await outbox.enqueue(tx, keys, kind, person.phone, text.format(code=code), not_after=expires)
     return SentCode(
         code_id, queued, expires, now + timedelta(seconds=s.otp_resend_cooldown_s), mask_phone(person.phone)
     )
@@ -144,12 +140,12 @@ class Seen:
 
 
 async def read_identification(
-    conn: Conn, keys: KeyStore, *, lender_id: str, ident_id: str, ip: str | None
+    tx: Tx, keys: KeyStore, *, lender_id: str, ident_id: str, ip: str | None
 ) -> tuple[Identification | None, Seen]:
     """An identification with everything the verification of its code reads, in one round trip."""
     at = abuse.Address.of(keys, ip or LOCAL_IP)
     ident, live, counters = await otp_store.identification_with_code(
-        conn,
+        tx,
         lender_id,
         ident_id,
         now=datetime.now(UTC),
@@ -161,7 +157,7 @@ async def read_identification(
 
 
 async def verify_code(
-    conn: Conn,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -186,7 +182,6 @@ async def verify_code(
     code = normalize_code(code, s.otp_digits)
     addr = ip or LOCAL_IP
     now = datetime.now(UTC)
-    tx = as_tx(conn)
     at = abuse.Address.of(keys, addr)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
@@ -230,7 +225,7 @@ async def verify_code(
 
 
 async def issue_contract_code(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -246,7 +241,7 @@ async def issue_contract_code(
     """
     text = f"Код подписания договора {contract_id[:8]} (документ {document_sha256[:8]}): {{code}}. Никому не сообщайте."
     return await issue_code(
-        conn,
+        tx,
         keys,
         factors,
         lender_id=lender_id,
@@ -259,7 +254,7 @@ async def issue_contract_code(
 
 
 async def verify_contract_code(
-    conn: Conn,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -272,7 +267,7 @@ async def verify_contract_code(
     """Whether ``code`` signs ``document_sha256`` of ``contract_id``: a code sent for another document
     hash (the contract changed after sending) never matches. Commit, then ``raise_for_failure()``."""
     return await verify_code(
-        conn,
+        tx,
         keys,
         factors,
         client_id=client_id,

@@ -8,26 +8,25 @@ the answer tells nothing about which clients have a password.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc.crypto.keystore import KeyStore
 from authsvc.methods import abuse, contact
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp import LOCAL_IP, CodeCheck
 from authsvc.store import passwords
+from authsvc.store.db import Tx
 
 
 async def set_password(
-    conn: AsyncConnection, keys: KeyStore, factors: Factors, *, lender_id: str, client_id: str, password: str
+    tx: Tx, keys: KeyStore, factors: Factors, *, lender_id: str, client_id: str, password: str
 ) -> None:
     """Raises PasswordRejected (422, ``password_<reason>``) when the policy refuses it."""
-    person = await contact.load(conn, keys, lender_id, client_id)
+    person = await contact.load(tx, keys, lender_id, client_id)
     factors.policy.check(password, personal=(person.iin, person.phone, *person.names))
-    await passwords.put(conn, client_id, await factors.hasher.ahash(password))
+    await passwords.put(tx, client_id, await factors.hasher.ahash(password))
 
 
 async def verify_password(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -39,18 +38,18 @@ async def verify_password(
     """Check the client's password; returns the check and whether the stored hash was renewed."""
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
     if gate:
         await factors.hasher.averify_dummy()
         return CodeCheck(False, gate.wait), False
-    await contact.load(conn, keys, lender_id, client_id)  # NotFound for another lender's client
-    stored = await passwords.get(conn, client_id)
+    await contact.load(tx, keys, lender_id, client_id)  # NotFound for another lender's client
+    stored = await passwords.get(tx, client_id)
     if stored is None:
         ok = await factors.hasher.averify_dummy()
     else:
         ok = await factors.hasher.averify(stored, password)
     rehashed = False
     if ok and stored is not None and factors.hasher.needs_rehash(stored):
-        rehashed = await passwords.replace(conn, client_id, stored, await factors.hasher.ahash(password))
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+        rehashed = await passwords.replace(tx, client_id, stored, await factors.hasher.ahash(password))
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait), rehashed

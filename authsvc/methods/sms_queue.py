@@ -1,6 +1,6 @@
 """Sending the SMS outbox (and verification calls, R-NB.4) in the background, and the client notifications that go through it.
 
-`SmsWorker` runs as a task in every service process (started in the application's ``resources()``):
+`SmsWorker` runs as a task in every service process (started by its own cleanup_ctx in `authsvc.app`):
 it claims due messages (`authsvc.store.outbox.claim`, safe across processes), sends them concurrently
 through `SmsClient` (gateway failover inside), and records the outcome. A slow or broken gateway thus
 delays only the message, never the request that queued it. A message whose every gateway failed is
@@ -19,8 +19,6 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from authsvc.clients.jsonapi import UpstreamRejected
 from authsvc.clients.sms import DeliveryStatus
 from authsvc.crypto.keystore import KeyStore
@@ -28,7 +26,7 @@ from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.methods import contact
 from authsvc.methods.factors import Factors
 from authsvc.store import outbox, telco_cache, throttle
-from authsvc.store.db import Database
+from authsvc.store.db import Database, Tx
 
 log = logging.getLogger("authsvc.sms")
 BATCH = 50
@@ -44,9 +42,7 @@ def backoff(attempts: int) -> timedelta:
 
 class SmsWorker:
     def __init__(self, db: Database, keys: KeyStore, factors: Factors) -> None:
-        # Claims and outcomes take the fast path (one per message sent); the rare rest, SQLAlchemy.
         self._db = db
-        self._engine = db.engine
         self._keys = keys
         self._factors = factors
         self._task: asyncio.Task[None] | None = None
@@ -84,8 +80,8 @@ class SmsWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and start sending it; returns how many messages were claimed."""
-        async with self._db.transaction() as conn:
-            batch = await outbox.claim(conn, self._keys, limit=BATCH, lease_s=LEASE_S)
+        async with self._db.transaction() as tx:
+            batch = await outbox.claim(tx, self._keys, limit=BATCH, lease_s=LEASE_S)
         for message in batch:
             task = asyncio.create_task(self._send(message))
             self._sending.add(task)
@@ -94,20 +90,20 @@ class SmsWorker:
 
     async def purge(self) -> None:
         """Forget what no longer matters: old throttle windows, expired operator answers, old messages."""
-        async with self._engine.begin() as conn:
-            await throttle.purge(conn, older_than_s=2 * max(self._factors.settings.send_window_s, 3600))
-            await telco_cache.purge(conn)
-            await outbox.purge(conn, older_than=timedelta(days=OUTBOX_KEEP_DAYS))
+        async with self._db.transaction() as tx:
+            await throttle.purge(tx, older_than_s=2 * max(self._factors.settings.send_window_s, 3600))
+            await telco_cache.purge(tx)
+            await outbox.purge(tx, older_than=timedelta(days=OUTBOX_KEEP_DAYS))
 
     async def _call(self, message: outbox.Claimed) -> None:
         """A verification call that reads the code out (R-NB.4); the client types it into the app."""
         call = await self._factors.voice.speak_code(message.to, message.text, client_ref=message.id)
-        async with self._engine.begin() as conn:
+        async with self._db.transaction() as tx:
             if call.status == "unreachable":
-                await outbox.finish(conn, message.id, status=outbox.FAILED, error="unreachable")
+                await outbox.finish(tx, message.id, status=outbox.FAILED, error="unreachable")
             else:
                 await outbox.finish(
-                    conn, message.id, status=outbox.SENT, gateway="voice", gateway_message_id=call.call_id
+                    tx, message.id, status=outbox.SENT, gateway="voice", gateway_message_id=call.call_id
                 )
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -119,8 +115,8 @@ class SmsWorker:
     async def _send(self, message: outbox.Claimed) -> None:
         now = datetime.now(UTC)
         if message.not_after is not None and message.not_after <= now:
-            async with self._engine.begin() as conn:
-                await outbox.finish(conn, message.id, status=outbox.FAILED, error="expired")
+            async with self._db.transaction() as tx:
+                await outbox.finish(tx, message.id, status=outbox.FAILED, error="expired")
             return
         skip = [message.skip_gateway] if message.skip_gateway else []
         try:
@@ -130,14 +126,14 @@ class SmsWorker:
             sent = await self._factors.sms.send(message.to, message.text, client_ref=message.id, skip=skip)
         except (UpstreamRejected, ConfigError) as exc:
             # The gateway refused this message (bad number), or no gateway is left to try: final.
-            async with self._engine.begin() as conn:
-                await outbox.finish(conn, message.id, status=outbox.FAILED, error=exc.code)
+            async with self._db.transaction() as tx:
+                await outbox.finish(tx, message.id, status=outbox.FAILED, error=exc.code)
             return
         except UpstreamUnavailable as exc:
             final = message.attempts >= MAX_ATTEMPTS
-            async with self._engine.begin() as conn:
+            async with self._db.transaction() as tx:
                 await outbox.finish(
-                    conn,
+                    tx,
                     message.id,
                     status=outbox.FAILED if final else outbox.QUEUED,
                     error=exc.code,
@@ -145,20 +141,20 @@ class SmsWorker:
                 )
             log.warning("SMS not sent", extra={"outbox_id": message.id, "error": exc.code, "final": final})
             return
-        async with self._db.connection() as conn:
+        async with self._db.autocommit() as tx:
             await outbox.finish(
-                conn, message.id, status=outbox.SENT, gateway=sent.gateway, gateway_message_id=sent.message_id
+                tx, message.id, status=outbox.SENT, gateway=sent.gateway, gateway_message_id=sent.message_id
             )
 
 
-async def apply_receipt(engine: AsyncEngine, factors: Factors, body: bytes, signature: str | None) -> bool:
+async def apply_receipt(db: Database, factors: Factors, body: bytes, signature: str | None) -> bool:
     """A gateway's delivery receipt (signature checked by `SmsClient.parse_receipt`); True if it matched."""
     status: DeliveryStatus = factors.sms.parse_receipt(body, signature)
     if not status.final:
         return False
-    async with engine.begin() as conn:
+    async with db.transaction() as tx:
         matched = await outbox.receipt(
-            conn,
+            tx,
             status.message_id,
             delivered=status.status == "delivered",
             error=status.error,
@@ -173,16 +169,16 @@ async def apply_receipt(engine: AsyncEngine, factors: Factors, body: bytes, sign
 
 
 async def _notify(
-    conn: AsyncConnection, keys: KeyStore, kind: str, lender_id: str, client_id: str, text: str, message_id: str | None
+    tx: Tx, keys: KeyStore, kind: str, lender_id: str, client_id: str, text: str, message_id: str | None
 ) -> str | None:
-    person = await contact.load(conn, keys, lender_id, client_id)
+    person = await contact.load(tx, keys, lender_id, client_id)
     if message_id is None:
-        return await outbox.enqueue(conn, keys, kind, person.phone, text)
-    return message_id if await outbox.enqueue_once(conn, keys, message_id, kind, person.phone, text) else None
+        return await outbox.enqueue(tx, keys, kind, person.phone, text)
+    return message_id if await outbox.enqueue_once(tx, keys, message_id, kind, person.phone, text) else None
 
 
 async def notify_application_received(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     *,
     lender_id: str,
@@ -197,11 +193,11 @@ async def notify_application_received(
     text = (
         f"{lender_name}: получена заявка на заём {amount} тг от вашего имени. Если это не вы, позвоните в организацию."
     )
-    return await _notify(conn, keys, "notify_application", lender_id, client_id, text, message_id)
+    return await _notify(tx, keys, "notify_application", lender_id, client_id, text, message_id)
 
 
 async def notify_loan_arrived(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     *,
     lender_id: str,
@@ -212,4 +208,4 @@ async def notify_loan_arrived(
 ) -> str | None:
     """Tell the client the loan's money was paid out (R-23.2); same contract as above."""
     text = f"{lender_name}: заём {amount} тг перечислен на ваш счёт."
-    return await _notify(conn, keys, "notify_payout", lender_id, client_id, text, message_id)
+    return await _notify(tx, keys, "notify_payout", lender_id, client_id, text, message_id)

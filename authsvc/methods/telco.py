@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from authsvc.clients.telco import SubscriberCheck
 from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.factors import Factors
 from authsvc.store import telco_cache
+from authsvc.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -37,18 +36,18 @@ class TelcoVerdict:
         }
 
 
-async def check_phone(engine: AsyncEngine, keys: KeyStore, factors: Factors, *, iin: str, phone: str) -> TelcoVerdict:
+async def check_phone(db: Database, keys: KeyStore, factors: Factors, *, iin: str, phone: str) -> TelcoVerdict:
     """Ask the operator (or the cache). The remote call happens outside any transaction; a failure
     raises UpstreamUnavailable and leaves nothing written."""
     key = keys.index_mac("telco", f"{iin}:{phone}")
-    async with engine.connect() as conn:
-        cached = await telco_cache.get(conn, key)
+    async with db.autocommit() as tx:
+        cached = await telco_cache.get(tx, key)
     if cached is not None:
         check, hit = SubscriberCheck.model_validate_json(cached), True
     else:
         check, hit = await factors.telco.check_subscriber(iin, phone), False
         if factors.settings.telco_cache_ttl_s > 0:
-            async with engine.begin() as conn:
-                await telco_cache.put(conn, key, check.model_dump_json(), ttl_s=factors.settings.telco_cache_ttl_s)
+            async with db.transaction() as tx:
+                await telco_cache.put(tx, key, check.model_dump_json(), ttl_s=factors.settings.telco_cache_ttl_s)
     recent = check.sim_changed_within(timedelta(days=factors.settings.sim_swap_days), now=datetime.now(UTC))
     return TelcoVerdict(check, hit, recent)

@@ -15,9 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from authsvc import error_codes
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
@@ -34,6 +31,8 @@ from authsvc.methods.otp_codes import (
     verify_totp,
 )
 from authsvc.store import tokens
+from authsvc.store.db import Tx
+from authsvc.store.errors import Duplicate
 
 T = TypeVar("T")
 RESYNC_WINDOW = 1000
@@ -48,23 +47,21 @@ class Enrolment:
     uri: str
 
 
-async def enrol_totp(
-    conn: AsyncConnection, keys: KeyStore, factors: Factors, *, lender_id: str, client_id: str
-) -> Enrolment:
+async def enrol_totp(tx: Tx, keys: KeyStore, factors: Factors, *, lender_id: str, client_id: str) -> Enrolment:
     """A fresh TOTP secret for the client (pending until confirmed); the URI is never shown again.
     Raises Conflict(totp_already_enrolled) when an active one exists."""
-    if await tokens.of_client(conn, keys, lender_id, client_id, "totp", status="active") is not None:
+    if await tokens.of_client(tx, keys, lender_id, client_id, "totp", status="active") is not None:
         raise Conflict("the client already has an active authenticator", code=error_codes.TOTP_ALREADY_ENROLLED)
-    await tokens.drop_pending(conn, lender_id, client_id, "totp")
+    await tokens.drop_pending(tx, lender_id, client_id, "totp")
     secret = new_secret()
-    token_id = await tokens.create(conn, keys, lender_id=lender_id, client_id=client_id, kind="totp", secret=secret)
+    token_id = await tokens.create(tx, keys, lender_id=lender_id, client_id=client_id, kind="totp", secret=secret)
     # The account label is the token id: an otpauth URI leaves the service, so no IIN or phone in it.
     uri = otpauth_uri(secret, account=token_id[:8], issuer=factors.settings.totp_issuer)
     return Enrolment(token_id, uri)
 
 
 async def verify_totp_factor(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -80,12 +77,10 @@ async def verify_totp_factor(
     _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
     if gate:
         return CodeCheck(False, gate.wait)
-    token = await tokens.of_client(
-        conn, keys, lender_id, client_id, "totp", status="pending" if confirming else "active"
-    )
+    token = await tokens.of_client(tx, keys, lender_id, client_id, "totp", status="pending" if confirming else "active")
     ok = False
     if token is not None:
         match = _quietly(
@@ -100,11 +95,11 @@ async def verify_totp_factor(
             period=token.period,
         )
         if match is not None:
-            ok = await tokens.advance_totp(conn, token.id, match.step, match.drift, activate=confirming)
+            ok = await tokens.advance_totp(tx, token.id, match.step, match.drift, activate=confirming)
     else:
         with contextlib.suppress(ValidationFailed):  # any length is "rejected" when there is no token
             verify_totp(_DUMMY_SEED, code, time.time() if at is None else at)
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, token.id if token else None)
 
 
@@ -132,7 +127,7 @@ def _algorithm(name: str) -> Algorithm:
 
 
 async def import_hotp(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     *,
     lender_id: str,
@@ -146,9 +141,9 @@ async def import_hotp(
     Raises Conflict(token_exists) for a serial the lender already has."""
     hotp(seed, counter, digits=digits, algorithm=algorithm)  # validates seed length, digits, algorithm
     try:
-        async with conn.begin_nested():
+        async with tx.savepoint():
             return await tokens.create(
-                conn,
+                tx,
                 keys,
                 lender_id=lender_id,
                 client_id=None,
@@ -160,26 +155,26 @@ async def import_hotp(
                 digits=digits,
                 counter=counter,
             )
-    except IntegrityError as exc:
+    except Duplicate as exc:
         raise Conflict("a token with this serial was imported already", code=error_codes.TOKEN_EXISTS) from exc
 
 
-async def _token(conn: AsyncConnection, keys: KeyStore, lender_id: str, serial: str) -> tokens.Token:
-    token = await tokens.by_serial(conn, keys, lender_id, serial)
+async def _token(tx: Tx, keys: KeyStore, lender_id: str, serial: str) -> tokens.Token:
+    token = await tokens.by_serial(tx, keys, lender_id, serial)
     if token is None or token.kind != "hotp":
         raise NotFound("no such token", code=error_codes.TOKEN_NOT_FOUND)
     return token
 
 
-async def assign_hotp(conn: AsyncConnection, keys: KeyStore, *, lender_id: str, serial: str, client_id: str) -> str:
-    token = await _token(conn, keys, lender_id, serial)
-    if not await tokens.assign(conn, token.id, client_id):
+async def assign_hotp(tx: Tx, keys: KeyStore, *, lender_id: str, serial: str, client_id: str) -> str:
+    token = await _token(tx, keys, lender_id, serial)
+    if not await tokens.assign(tx, token.id, client_id):
         raise Conflict("the token belongs to a client already", code=error_codes.TOKEN_ASSIGNED)
     return token.id
 
 
 async def verify_hotp_factor(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
@@ -192,10 +187,10 @@ async def verify_hotp_factor(
     _looks_like_a_code(code)
     addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(conn, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
     if gate:
         return CodeCheck(False, gate.wait)
-    token = await tokens.of_client(conn, keys, lender_id, client_id, "hotp", status="active")
+    token = await tokens.of_client(tx, keys, lender_id, client_id, "hotp", status="active")
     ok = False
     if token is not None:
         matched = _quietly(
@@ -208,19 +203,17 @@ async def verify_hotp_factor(
             algorithm=_algorithm(token.algorithm),
         )
         if matched is not None:
-            ok = await tokens.advance_hotp(conn, token.id, matched)
+            ok = await tokens.advance_hotp(tx, token.id, matched)
     else:
         with contextlib.suppress(ValidationFailed):
             verify_hotp(_DUMMY_SEED, code, 0, look_ahead=s.hotp_look_ahead)
-    wait = await abuse.after_verify(conn, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
     return CodeCheck(ok, wait, token.id if token else None)
 
 
-async def resync_hotp_token(
-    conn: AsyncConnection, keys: KeyStore, *, lender_id: str, serial: str, first: str, second: str
-) -> bool:
+async def resync_hotp_token(tx: Tx, keys: KeyStore, *, lender_id: str, serial: str, first: str, second: str) -> bool:
     """Bring a token that drifted past the look-ahead back in step from two consecutive codes."""
-    token = await _token(conn, keys, lender_id, serial)
+    token = await _token(tx, keys, lender_id, serial)
     next_counter = resync_hotp(
         token.secret,
         first,
@@ -232,4 +225,4 @@ async def resync_hotp_token(
     )
     if next_counter is None:
         return False
-    return await tokens.advance_hotp(conn, token.id, next_counter - 1)
+    return await tokens.advance_hotp(tx, token.id, next_counter - 1)

@@ -22,10 +22,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from authsvc import error_codes
-from authsvc.clients.nca import NcaClient
 from authsvc.config import PkiSettings, ca_source_key, resolve_path
 from authsvc.errors import AuthsvcError, UpstreamUnavailable, ValidationFailed
 from authsvc.pki import inline
@@ -405,7 +404,15 @@ class Verifier:
         )
 
 
-def build_verifier(settings: PkiSettings, executor: Executor | None, nca: NcaClient) -> Verifier:
+class NcaTransport(OcspTransport, Protocol):
+    """What the verifier needs from the NCA's services (`authsvc.clients.nca.NcaClient`, wired in `authsvc.app`)."""
+
+    async def fetch_crl(self, url: str) -> bytes: ...
+
+    async def fetch_certificate(self, url: str) -> bytes: ...
+
+
+def build_verifier(settings: PkiSettings, executor: Executor | None, nca: NcaTransport) -> Verifier:
     """The deployment's verifier from its `[pki]` settings (anchors, policy, CRL sources, cache dir)."""
     trust = TrustStore(
         anchor_files=[str(resolve_path(f)) for f in settings.anchor_files],

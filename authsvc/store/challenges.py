@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select, update
 
 from authsvc.crypto.keystore import KeyStore
+from authsvc.store.db import Row, Tx
 from authsvc.store.schema import challenges
 
 
@@ -41,7 +41,7 @@ def nonce_mac(keys: KeyStore, nonce: bytes) -> bytes:
 
 
 async def issue(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     identification_id: str,
     method: str,
@@ -55,7 +55,7 @@ async def issue(
     challenge = Challenge(
         str(uuid.uuid4()), identification_id, method, nonce, dict(payload or {}), now + timedelta(seconds=ttl_s), None
     )
-    await conn.execute(
+    await tx.run(
         challenges.insert().values(
             id=challenge.id,
             identification_id=identification_id,
@@ -69,35 +69,35 @@ async def issue(
     return challenge
 
 
-def _challenge(row: Row[Any]) -> Challenge:
+def _challenge(row: Row) -> Challenge:
     return Challenge(
-        row.id,
-        row.identification_id,
-        row.method,
+        row["id"],
+        row["identification_id"],
+        row["method"],
         None,
-        json.loads(row.payload),
-        _aware(row.expires_at) or datetime.now(UTC),
-        _aware(row.used_at),
+        json.loads(row["payload"]),
+        _aware(row["expires_at"]) or datetime.now(UTC),
+        _aware(row["used_at"]),
     )
 
 
-async def find_by_nonce(conn: AsyncConnection, keys: KeyStore, nonce: bytes) -> Challenge | None:
+async def find_by_nonce(tx: Tx, keys: KeyStore, nonce: bytes) -> Challenge | None:
     query = select(challenges).where(challenges.c.nonce_mac == nonce_mac(keys, nonce))
-    row = (await conn.execute(query)).one_or_none()
+    row = await tx.one(query)
     return None if row is None else _challenge(row)
 
 
-async def get(conn: AsyncConnection, challenge_id: str) -> Challenge | None:
-    row = (await conn.execute(select(challenges).where(challenges.c.id == challenge_id))).one_or_none()
+async def get(tx: Tx, challenge_id: str) -> Challenge | None:
+    row = await tx.one(select(challenges).where(challenges.c.id == challenge_id))
     return None if row is None else _challenge(row)
 
 
-async def use(conn: AsyncConnection, challenge_id: str, *, now: datetime | None = None) -> bool:
+async def use(tx: Tx, challenge_id: str, *, now: datetime | None = None) -> bool:
     """Mark the challenge used; False when it was already used or has expired."""
     now = now or datetime.now(UTC)
-    result = await conn.execute(
+    result = await tx.run(
         update(challenges)
         .where(challenges.c.id == challenge_id, challenges.c.used_at.is_(None), challenges.c.expires_at > now)
         .values(used_at=now)
     )
-    return result.rowcount == 1
+    return result == 1

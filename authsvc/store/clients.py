@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authsvc.store.db import Conn, Statement, as_tx
+from authsvc.store.db import Statement, Tx
 from authsvc.store.schema import client_files, clients
 
 
@@ -42,9 +41,9 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-async def insert(conn: AsyncConnection, row: ClientRow, iin_mac: bytes) -> None:
-    """Raises IntegrityError when the lender already has a client with this IIN/BIN."""
-    await conn.execute(
+async def insert(tx: Tx, row: ClientRow, iin_mac: bytes) -> None:
+    """Raises `Duplicate` when the lender already has a client with this IIN/BIN."""
+    await tx.run(
         clients.insert().values(
             id=row.id,
             lender_id=row.lender_id,
@@ -63,8 +62,8 @@ async def insert(conn: AsyncConnection, row: ClientRow, iin_mac: bytes) -> None:
     )
 
 
-async def insert_file(conn: AsyncConnection, client_id: str, file: FileRow, sealed: bytes) -> None:
-    await conn.execute(
+async def insert_file(tx: Tx, client_id: str, file: FileRow, sealed: bytes) -> None:
+    await tx.run(
         client_files.insert().values(
             id=file.id,
             client_id=client_id,
@@ -100,40 +99,34 @@ _GET = Statement(
 )
 
 
-async def get(conn: Conn, lender_id: str, client_id: str) -> ClientRow | None:
+async def get(tx: Tx, lender_id: str, client_id: str) -> ClientRow | None:
     """The client if it belongs to this lender; another lender's client is simply not found."""
-    r = await as_tx(conn).one(_GET, client_id=client_id, lender_id=lender_id)
+    r = await tx.one(_GET, client_id=client_id, lender_id=lender_id)
     return None if r is None else _row(r)
 
 
-async def find_by_mac(conn: AsyncConnection, lender_id: str, iin_mac: bytes) -> ClientRow | None:
-    r = (
-        (await conn.execute(select(clients).where(clients.c.lender_id == lender_id, clients.c.iin_mac == iin_mac)))
-        .mappings()
-        .one_or_none()
-    )
+async def find_by_mac(tx: Tx, lender_id: str, iin_mac: bytes) -> ClientRow | None:
+    r = await tx.one(select(clients).where(clients.c.lender_id == lender_id, clients.c.iin_mac == iin_mac))
     return None if r is None else _row(r)
 
 
-async def files_of(conn: AsyncConnection, client_id: str) -> list[FileRow]:
-    rows = (
-        await conn.execute(
-            select(
-                client_files.c.id,
-                client_files.c.kind,
-                client_files.c.content_type,
-                client_files.c.size,
-                client_files.c.sha256,
-            )
-            .where(client_files.c.client_id == client_id)
-            .order_by(client_files.c.created_at, client_files.c.id)
+async def files_of(tx: Tx, client_id: str) -> list[FileRow]:
+    rows = await tx.all(
+        select(
+            client_files.c.id,
+            client_files.c.kind,
+            client_files.c.content_type,
+            client_files.c.size,
+            client_files.c.sha256,
         )
-    ).all()
-    return [FileRow(r.id, r.kind, r.content_type, r.size, r.sha256) for r in rows]
+        .where(client_files.c.client_id == client_id)
+        .order_by(client_files.c.created_at, client_files.c.id)
+    )
+    return [FileRow(r["id"], r["kind"], r["content_type"], r["size"], r["sha256"]) for r in rows]
 
 
 async def update_contact(
-    conn: AsyncConnection,
+    tx: Tx,
     row: ClientRow,
     *,
     pii_sealed: bytes,
@@ -141,7 +134,7 @@ async def update_contact(
     card_last4: str | None,
 ) -> bool:
     """Optimistic update: False when the row changed since it was read."""
-    result = await conn.execute(
+    result = await tx.run(
         update(clients)
         .where(clients.c.id == row.id, clients.c.version == row.version)
         .values(
@@ -152,17 +145,15 @@ async def update_contact(
             updated_at=datetime.now(UTC),
         )
     )
-    return result.rowcount == 1
+    return result == 1
 
 
-async def sealed_file(conn: AsyncConnection, client_id: str, kind: str) -> tuple[str, bytes] | None:
+async def sealed_file(tx: Tx, client_id: str, kind: str) -> tuple[str, bytes] | None:
     """The newest file of this kind as (file id, sealed bytes)."""
-    row = (
-        await conn.execute(
-            select(client_files.c.id, client_files.c.sealed)
-            .where(client_files.c.client_id == client_id, client_files.c.kind == kind)
-            .order_by(client_files.c.created_at.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    return None if row is None else (row.id, bytes(row.sealed))
+    row = await tx.one(
+        select(client_files.c.id, client_files.c.sealed)
+        .where(client_files.c.client_id == client_id, client_files.c.kind == kind)
+        .order_by(client_files.c.created_at.desc())
+        .limit(1)
+    )
+    return None if row is None else (row["id"], bytes(row["sealed"]))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select, update
 
+from authsvc.store.db import Row, Tx
 from authsvc.store.schema import contract_signatures, contracts
 
 
@@ -39,23 +38,23 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _contract(r: Row[Any]) -> ContractRow:
+def _contract(r: Row) -> ContractRow:
     return ContractRow(
-        r.id,
-        r.lender_id,
-        r.client_id,
-        r.kek_id,
-        bytes(r.data_key),
-        bytes(r.sealed),
-        bool(r.has_document),
-        r.status,
-        _aware(r.created_at),
-        _aware(r.updated_at),
+        r["id"],
+        r["lender_id"],
+        r["client_id"],
+        r["kek_id"],
+        bytes(r["data_key"]),
+        bytes(r["sealed"]),
+        bool(r["has_document"]),
+        r["status"],
+        _aware(r["created_at"]),
+        _aware(r["updated_at"]),
     )
 
 
-async def insert(conn: AsyncConnection, row: ContractRow) -> None:
-    await conn.execute(
+async def insert(tx: Tx, row: ContractRow) -> None:
+    await tx.run(
         contracts.insert().values(
             id=row.id,
             lender_id=row.lender_id,
@@ -71,39 +70,37 @@ async def insert(conn: AsyncConnection, row: ContractRow) -> None:
     )
 
 
-async def get(conn: AsyncConnection, lender_id: str, contract_id: str) -> ContractRow | None:
-    row = (
-        await conn.execute(select(contracts).where(contracts.c.id == contract_id, contracts.c.lender_id == lender_id))
-    ).one_or_none()
+async def get(tx: Tx, lender_id: str, contract_id: str) -> ContractRow | None:
+    row = await tx.one(select(contracts).where(contracts.c.id == contract_id, contracts.c.lender_id == lender_id))
     return None if row is None else _contract(row)
 
 
-async def store_document(conn: AsyncConnection, contract_id: str, sealed: bytes) -> None:
+async def store_document(tx: Tx, contract_id: str, sealed: bytes) -> None:
     """Keep the document a hash-only contract was signed over (given with the signature)."""
-    await conn.execute(
+    await tx.run(
         update(contracts)
         .where(contracts.c.id == contract_id)
         .values(sealed=sealed, has_document=True, updated_at=datetime.now(UTC))
     )
 
 
-async def add_signature(conn: AsyncConnection, row: SignatureRow) -> None:
-    await conn.execute(
+async def add_signature(tx: Tx, row: SignatureRow) -> None:
+    await tx.run(
         contract_signatures.insert().values(
             id=row.id, contract_id=row.contract_id, method=row.method, sealed=row.sealed, signed_at=row.signed_at
         )
     )
-    await conn.execute(
+    await tx.run(
         update(contracts).where(contracts.c.id == row.contract_id).values(status="signed", updated_at=row.signed_at)
     )
 
 
-async def signatures_of(conn: AsyncConnection, contract_id: str) -> list[SignatureRow]:
-    rows = (
-        await conn.execute(
-            select(contract_signatures)
-            .where(contract_signatures.c.contract_id == contract_id)
-            .order_by(contract_signatures.c.signed_at, contract_signatures.c.id)
-        )
-    ).all()
-    return [SignatureRow(r.id, r.contract_id, r.method, bytes(r.sealed), _aware(r.signed_at)) for r in rows]
+async def signatures_of(tx: Tx, contract_id: str) -> list[SignatureRow]:
+    rows = await tx.all(
+        select(contract_signatures)
+        .where(contract_signatures.c.contract_id == contract_id)
+        .order_by(contract_signatures.c.signed_at, contract_signatures.c.id)
+    )
+    return [
+        SignatureRow(r["id"], r["contract_id"], r["method"], bytes(r["sealed"]), _aware(r["signed_at"])) for r in rows
+    ]

@@ -1,24 +1,34 @@
-"""Store statements that run on either backend, at driver speed on PostgreSQL.
+"""One way to run SQL on either backend: the `Tx` protocol, opened by `Database`, at driver speed on PostgreSQL.
 
-Most store code runs SQLAlchemy Core through an ``AsyncConnection``. That costs ≈200 µs of CPU per
-statement (compile-cache look-up, greenlet hops, result wrapping) where asyncpg alone needs ≈35 µs, and the
-hot paths (a one-time code verified thousands of times a second on one core, issue 5) cannot afford it.
-So a hot statement is a `Statement`: a Core statement built once, at import, with named ``bindparam``s.
-On PostgreSQL it is compiled once for asyncpg's dialect and then runs as a prepared statement on a plain
-asyncpg pool (`Database`); on SQLite, the embedded default where throughput is not the goal, the same
-statement runs through SQLAlchemy. Store functions take a `Conn` (a `Tx` or an ``AsyncConnection``), so one
-function serves both the fast transactions and every older caller's SQLAlchemy transaction.
+Store functions take a `Tx`, nothing else. A caller says what it wants: `Database.transaction()` (all or
+nothing) or `Database.autocommit()` (each statement, each `Tx.write` included, commits on its own — on both
+backends alike: on SQLite each statement runs in its own BEGIN IMMEDIATE … COMMIT).
+
+SQLAlchemy Core costs ≈200 µs of CPU per statement (compile-cache look-up, greenlet hops, result wrapping)
+where asyncpg alone needs ≈35 µs, and the hot paths (a one-time code verified thousands of times a second on
+one core) cannot afford it. So a hot statement is a `Statement`: a Core statement built once, at import, with
+named ``bindparam``s, compiled once for asyncpg's dialect and run as a prepared statement on a plain asyncpg
+pool. Any other Core statement (non-hot paths) is compiled for asyncpg when it runs, its literal values
+included. On SQLite, the embedded default where throughput is not the goal, both run through SQLAlchemy.
+The schema's types are plain (String, Integer, Boolean, DateTime(tz), LargeBinary, Text), so asyncpg's rows
+hold the same Python values SQLAlchemy's would.
 
 Every round trip costs ≈45 µs of the service's CPU here, so `Tx.write` sends an UPDATE and the rows that go
 with it (a code marked used, the identification step, the audit entry) as ONE statement on PostgreSQL — a
-data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in the caller's
-transaction through SQLAlchemy.
+data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in a transaction on SQLite.
+
+Driver errors are mapped once, where a `Database` scope (or a `Tx.savepoint`) ends, to `authsvc.store.errors`:
+`Duplicate`, `BadInput`, `Unavailable`. Text values with a NUL byte are refused before they reach either
+driver (`BadInput`), so both backends answer alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -26,12 +36,20 @@ import asyncpg
 from sqlalchemy import Table, bindparam, exists, insert, literal, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
+
+from authsvc.errors import AuthsvcError
+from authsvc.store.errors import BadInput, Duplicate, Unavailable
+
+log = logging.getLogger("authsvc.store")
 
 Row = Mapping[str, Any]
 # What the asyncpg path raises when the database is down or refuses (SQLAlchemy wraps these as SQLAlchemyError).
 DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)
+# What `mapped_errors` maps: also socket errors and timeouts, which asyncpg raises as they are.
+_MAPPED: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS, OSError, asyncio.TimeoutError)
 
 _PG = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 # SQL text, parameter names in order, their bind conversions, values of the statement's own literals.
@@ -59,6 +77,9 @@ class Statement:
         return sql, args
 
 
+Stmt = Statement | Executable
+
+
 def _compile_for_asyncpg(core: Executable) -> _Compiled:
     compiled = core.compile(dialect=_PG)  # type: ignore[attr-defined]
     names = tuple(compiled.positiontup or ())
@@ -67,6 +88,36 @@ def _compile_for_asyncpg(core: Executable) -> _Compiled:
     # Literals written into the statement (``count=1``) become anonymous parameters with fixed values.
     fixed = {n: b.effective_value for n, b in zip(names, binds, strict=True) if not b.required}
     return compiled.string, names, procs, fixed
+
+
+def _adhoc_for_asyncpg(core: Executable, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """An ad-hoc Core statement compiled now, its literal values and IN lists rendered as parameters."""
+    compiled = core.compile(dialect=_PG, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
+    values = compiled.construct_params(dict(params) if params else None)
+    args = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds.get(name)
+        proc = bind.type.dialect_impl(_PG).bind_processor(_PG) if bind is not None else None
+        value = values[name]
+        args.append(proc(value) if proc is not None else value)
+    return str(compiled.string), args
+
+
+def _sql_args(stmt: Stmt, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    sql, args = stmt.for_asyncpg(params) if isinstance(stmt, Statement) else _adhoc_for_asyncpg(stmt, params)
+    refuse_nul(args)
+    return sql, args
+
+
+def _core(stmt: Stmt) -> Executable:
+    return stmt.core if isinstance(stmt, Statement) else stmt
+
+
+def refuse_nul(values: Iterable[Any]) -> None:
+    """PostgreSQL cannot store a NUL byte in text; refuse it on every backend before the driver sees it."""
+    for value in values:
+        if value.__class__ is str and "\x00" in value:
+            raise BadInput("a text value contains a NUL character (U+0000)")
 
 
 @dataclass(frozen=True)
@@ -78,13 +129,24 @@ class Insert:
 
 
 class Tx(Protocol):
-    """One open transaction (or connection) that runs `Statement`s."""
+    """One open transaction (or autocommit scope) that runs `Statement`s and any other Core statement."""
 
-    async def one(self, stmt: Statement, /, **params: Any) -> Row | None: ...
+    @property
+    def dialect(self) -> str:
+        """``postgresql`` or ``sqlite``: for the few statements whose form differs (ON CONFLICT)."""
+        ...
 
-    async def all(self, stmt: Statement, /, **params: Any) -> Sequence[Row]: ...
+    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
+        """The first row, or None."""
+        ...
 
-    async def run(self, stmt: Statement, /, **params: Any) -> int:
+    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]: ...
+
+    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
+        """The first column of the first row, or None."""
+        ...
+
+    async def run(self, stmt: Stmt, /, **params: Any) -> int:
         """Execute; the number of rows written."""
         ...
 
@@ -107,26 +169,34 @@ class Tx(Protocol):
         returned a row (``also`` runs regardless). Returns ``first``'s row."""
         ...
 
-
-Conn = Tx | AsyncConnection
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested scope rolled back alone on error (its driver errors mapped, like a `Database` scope's)."""
+        ...
 
 
 class SqlaTx:
-    """A `Tx` over a SQLAlchemy connection (SQLite, and any caller already inside a Core transaction)."""
+    """A `Tx` over a SQLAlchemy connection inside a transaction (SQLite)."""
 
     __slots__ = ("conn",)
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def one(self, stmt: Statement, /, **params: Any) -> Row | None:
-        return cast(Row | None, (await self.conn.execute(stmt.core, params)).mappings().one_or_none())
+    @property
+    def dialect(self) -> str:
+        return str(self.conn.dialect.name)
 
-    async def all(self, stmt: Statement, /, **params: Any) -> Sequence[Row]:
-        return cast(Sequence[Row], (await self.conn.execute(stmt.core, params)).mappings().all())
+    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
+        return cast(Row | None, (await self.conn.execute(_core(stmt), params or None)).mappings().first())
 
-    async def run(self, stmt: Statement, /, **params: Any) -> int:
-        result = await self.conn.execute(stmt.core, params)
+    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]:
+        return cast(Sequence[Row], (await self.conn.execute(_core(stmt), params or None)).mappings().all())
+
+    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
+        return (await self.conn.execute(_core(stmt), params or None)).scalar()
+
+    async def run(self, stmt: Stmt, /, **params: Any) -> int:
+        result = await self.conn.execute(_core(stmt), params or None)
         return int(result.rowcount)
 
     async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
@@ -153,6 +223,62 @@ class SqlaTx:
             await self.conn.execute(r.table.insert().values(dict(r.values)))
         return row
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        with mapped_errors():
+            async with self.conn.begin_nested():
+                yield
+
+
+class SqliteAutocommit:
+    """A `Tx` whose every call runs in its own transaction (BEGIN IMMEDIATE … COMMIT), as on PostgreSQL."""
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
+
+    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
+        async with self.engine.begin() as conn:
+            return await SqlaTx(conn).one(stmt, **params)
+
+    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]:
+        async with self.engine.begin() as conn:
+            return await SqlaTx(conn).all(stmt, **params)
+
+    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
+        async with self.engine.begin() as conn:
+            return await SqlaTx(conn).scalar(stmt, **params)
+
+    async def run(self, stmt: Stmt, /, **params: Any) -> int:
+        async with self.engine.begin() as conn:
+            return await SqlaTx(conn).run(stmt, **params)
+
+    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
+        async with self.engine.begin() as conn:
+            await SqlaTx(conn).insert_many(table, rows)
+
+    async def write(
+        self,
+        rows: Sequence[Insert],
+        /,
+        *,
+        first: Statement | None = None,
+        only_if: bool = False,
+        also: Sequence[Statement] = (),
+        **params: Any,
+    ) -> Row | None:
+        async with self.engine.begin() as conn:
+            return await SqlaTx(conn).write(rows, first=first, only_if=only_if, also=also, **params)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        yield  # every statement is its own transaction already
+
 
 class PgTx:
     """A `Tx` over an asyncpg connection: the statement's SQL is prepared once per connection by asyncpg."""
@@ -162,18 +288,26 @@ class PgTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def one(self, stmt: Statement, /, **params: Any) -> Row | None:
-        sql, args = stmt.for_asyncpg(params)
+    @property
+    def dialect(self) -> str:
+        return "postgresql"
+
+    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
+        sql, args = _sql_args(stmt, params)
         row: Row | None = await self.conn.fetchrow(sql, *args)
         return row
 
-    async def all(self, stmt: Statement, /, **params: Any) -> Sequence[Row]:
-        sql, args = stmt.for_asyncpg(params)
+    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]:
+        sql, args = _sql_args(stmt, params)
         rows: Sequence[Row] = await self.conn.fetch(sql, *args)
         return rows
 
-    async def run(self, stmt: Statement, /, **params: Any) -> int:
-        sql, args = stmt.for_asyncpg(params)
+    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
+        sql, args = _sql_args(stmt, params)
+        return await self.conn.fetchval(sql, *args)
+
+    async def run(self, stmt: Stmt, /, **params: Any) -> int:
+        sql, args = _sql_args(stmt, params)
         status: str = await self.conn.execute(sql, *args)  # "UPDATE 1", "INSERT 0 1", "DELETE 3"
         tail = status.rpartition(" ")[2]
         return int(tail) if tail.isdigit() else 0
@@ -186,7 +320,10 @@ class PgTx:
         if stmt is None:
             stmt = _INSERTS[(table.name, cols)] = Statement(insert(table).values({c: bindparam(c) for c in cols}))
         sql, _ = stmt.for_asyncpg(rows[0])
-        await self.conn.executemany(sql, [stmt.for_asyncpg(r)[1] for r in rows])  # pipelined: one round trip
+        batch = [stmt.for_asyncpg(r)[1] for r in rows]
+        for args in batch:
+            refuse_nul(args)
+        await self.conn.executemany(sql, batch)  # pipelined: one round trip
 
     async def write(
         self,
@@ -203,6 +340,12 @@ class PgTx:
         for i, r in enumerate(rows):
             params.update({f"r{i}_{col}": value for col, value in r.values.items()})
         return await self.one(stmt, **params)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        with mapped_errors():
+            async with self.conn.transaction():  # nested in a transaction: a SAVEPOINT
+                yield
 
 
 _Shape = tuple[tuple[Table, tuple[str, ...]], ...]
@@ -231,8 +374,54 @@ def _combined(first: Statement | None, only_if: bool, also: tuple[Statement, ...
     return stmt
 
 
-def as_tx(conn: Conn) -> Tx:
-    return SqlaTx(conn) if isinstance(conn, AsyncConnection) else conn
+def _unique_violation(exc: BaseException) -> Duplicate | None:
+    """A `Duplicate` when ``exc`` (or what a SQLAlchemy error wraps) is a unique/primary-key violation."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.UniqueViolationError):
+            return Duplicate(
+                "a row with this key exists already", constraint=seen.constraint_name, table=seen.table_name
+            )
+        if isinstance(seen, sqlite3.IntegrityError) and seen.sqlite_errorname in (
+            "SQLITE_CONSTRAINT_UNIQUE",
+            "SQLITE_CONSTRAINT_PRIMARYKEY",
+        ):
+            columns = str(seen).partition(": ")[2]  # "UNIQUE constraint failed: table.col, table.col2"
+            return Duplicate("a row with this key exists already", constraint=columns, table=columns.partition(".")[0])
+        seen = seen.orig if isinstance(seen, DBAPIError) and seen.orig is not seen else seen.__cause__
+    return None
+
+
+def _bad_text(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError):
+            return True
+        seen = seen.orig if isinstance(seen, DBAPIError) and seen.orig is not seen else seen.__cause__
+    return False
+
+
+class mapped_errors:
+    """Turn a driver error leaving the block into the store's exception that means the same. Socket errors
+    and timeouts count as the database's (asyncpg raises them as they are); the service's own errors
+    (`AuthsvcError`, e.g. an outside party's failure inside a transaction) pass unchanged."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, _MAPPED) or isinstance(exc, AuthsvcError):
+            return  # not the driver's (our own errors, an outside party's failure inside the block, ...)
+        duplicate = _unique_violation(exc)
+        if duplicate is not None:
+            raise duplicate from exc
+        if _bad_text(exc):
+            raise BadInput("a text value is not valid in the database's encoding") from exc
+        if isinstance(exc, IntegrityError):
+            log.error("database refused a write", exc_info=exc)
+        else:
+            log.warning("database unavailable", exc_info=exc)
+        raise Unavailable("the database did not answer; retry") from exc
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -242,39 +431,45 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """Transactions for hot paths: asyncpg on PostgreSQL, the SQLAlchemy engine on SQLite."""
+    """Transactions and autocommit scopes: asyncpg on PostgreSQL, the SQLAlchemy engine on SQLite."""
 
     def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool | None = None) -> None:
         self.engine = engine
         self.pool = pool
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
 
     @classmethod
     async def open(cls, engine: AsyncEngine, dsn: str, *, pool_size: int) -> Database:
         if engine.dialect.name != "postgresql":
             return cls(engine)
         url = make_url(dsn).set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=max(1, pool_size), reset=_keep_session)
+        with mapped_errors():
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max(1, pool_size), reset=_keep_session)
         return cls(engine, pool)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Tx]:
-        """A connection whose every statement (each `Tx.write` included) commits on its own on PostgreSQL;
-        on SQLite a transaction, so the same code is atomic per statement there too."""
-        if self.pool is None:
-            async with self.engine.begin() as conn:
-                yield SqlaTx(conn)
-            return
-        async with self.pool.acquire() as conn:
-            yield PgTx(conn)
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        """Each statement (each `Tx.write` included) commits on its own, on both backends."""
+        with mapped_errors():
+            if self.pool is None:
+                yield SqliteAutocommit(self.engine)
+                return
+            async with self.pool.acquire() as conn:
+                yield PgTx(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        if self.pool is None:
-            async with self.engine.begin() as conn:
-                yield SqlaTx(conn)
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PgTx(conn)
+        """All or nothing: committed when the block ends, rolled back when it raises."""
+        with mapped_errors():
+            if self.pool is None:
+                async with self.engine.begin() as conn:
+                    yield SqlaTx(conn)
+                return
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield PgTx(conn)
 
     async def close(self) -> None:
         if self.pool is not None:

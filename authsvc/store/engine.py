@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from authsvc.errors import ConfigError
+from authsvc.store.db import refuse_nul
 
 
 def async_url(dsn: str) -> str:
@@ -67,8 +68,19 @@ def create_engine(dsn: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
             pool_timeout=busy_timeout_ms / 1000,
         )
         _sqlite_pragmas(engine, busy_timeout_ms)
-        return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    else:
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    _refuse_nul(engine)
+    return engine
+
+
+def _refuse_nul(engine: AsyncEngine) -> None:
+    """SQLite would keep a NUL byte in text that PostgreSQL refuses: refuse it on both, before the driver."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _check(_conn: Any, _cursor: Any, _sql: str, parameters: Any, _context: Any, executemany: bool) -> None:
+        for params in parameters if executemany else (parameters,):
+            refuse_nul(params.values() if isinstance(params, dict) else params or ())
 
 
 def _sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Tx
 from authsvc.store.schema import idempotency_keys
 
+TABLE = idempotency_keys.name  # what `Duplicate.table` says when a key is claimed twice
 PENDING = 0
 
 
@@ -22,9 +23,9 @@ class Stored:
     body: bytes
 
 
-async def claim(conn: AsyncConnection, lender_id: str, key: str, request_mac: bytes) -> None:
-    """Insert the key; raises sqlalchemy IntegrityError when it already exists."""
-    await conn.execute(
+async def claim(tx: Tx, lender_id: str, key: str, request_mac: bytes) -> None:
+    """Insert the key; raises `Duplicate` when it already exists."""
+    await tx.run(
         idempotency_keys.insert().values(
             lender_id=lender_id,
             key=key,
@@ -36,25 +37,23 @@ async def claim(conn: AsyncConnection, lender_id: str, key: str, request_mac: by
     )
 
 
-async def complete(conn: AsyncConnection, lender_id: str, key: str, status: int, body: bytes) -> None:
-    await conn.execute(
+async def complete(tx: Tx, lender_id: str, key: str, status: int, body: bytes) -> None:
+    await tx.run(
         update(idempotency_keys)
         .where(idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key)
         .values(status=status, body=body)
     )
 
 
-async def fetch(conn: AsyncConnection, lender_id: str, key: str) -> Stored | None:
-    row = (
-        await conn.execute(
-            select(idempotency_keys.c.request_mac, idempotency_keys.c.status, idempotency_keys.c.body).where(
-                idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key
-            )
+async def fetch(tx: Tx, lender_id: str, key: str) -> Stored | None:
+    row = await tx.one(
+        select(idempotency_keys.c.request_mac, idempotency_keys.c.status, idempotency_keys.c.body).where(
+            idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key
         )
-    ).one_or_none()
-    return None if row is None else Stored(bytes(row.request_mac), row.status, bytes(row.body))
+    )
+    return None if row is None else Stored(bytes(row["request_mac"]), row["status"], bytes(row["body"]))
 
 
-async def purge(conn: AsyncConnection, ttl_s: int) -> None:
+async def purge(tx: Tx, ttl_s: int) -> None:
     cutoff = datetime.now(UTC) - timedelta(seconds=ttl_s)
-    await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+    await tx.run(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))

@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authsvc.store.db import Conn, Row, Statement, as_tx
+from authsvc.store.db import Row, Statement, Tx
 from authsvc.store.schema import identifications
 
 
@@ -51,9 +50,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-async def open_(
-    conn: AsyncConnection, lender_id: str, client_id: str, operation: Operation, ttl_s: int
-) -> Identification:
+async def open_(tx: Tx, lender_id: str, client_id: str, operation: Operation, ttl_s: int) -> Identification:
     now = datetime.now(UTC)
     ident = Identification(
         str(uuid.uuid4()),
@@ -66,7 +63,7 @@ async def open_(
         None,
         None,
     )
-    await conn.execute(
+    await tx.run(
         identifications.insert().values(
             id=ident.id,
             lender_id=lender_id,
@@ -87,8 +84,8 @@ _GET = Statement(
 )
 
 
-async def get(conn: Conn, lender_id: str, ident_id: str) -> Identification | None:
-    row = await as_tx(conn).one(_GET, id=ident_id, lender_id=lender_id)
+async def get(tx: Tx, lender_id: str, ident_id: str) -> Identification | None:
+    row = await tx.one(_GET, id=ident_id, lender_id=lender_id)
     return None if row is None else from_row(row)
 
 
@@ -106,18 +103,18 @@ def from_row(row: Row) -> Identification:
     )
 
 
-async def mark_completed(conn: AsyncConnection, ident_id: str) -> bool:
+async def mark_completed(tx: Tx, ident_id: str) -> bool:
     """Called by the identification flow when every required step has passed."""
-    result = await conn.execute(
+    result = await tx.run(
         update(identifications)
         .where(identifications.c.id == ident_id, identifications.c.status == Status.PENDING.value)
         .values(status=Status.COMPLETED.value, completed_at=datetime.now(UTC))
     )
-    return result.rowcount == 1
+    return result == 1
 
 
 async def consume(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     lender_id: str,
     client_id: str,
@@ -127,7 +124,7 @@ async def consume(
 ) -> bool:
     """Use a completed identification for ``operation`` once; False if absent, pending, stale or used."""
     now = datetime.now(UTC)
-    result = await conn.execute(
+    result = await tx.run(
         update(identifications)
         .where(
             identifications.c.id == ident_id,
@@ -140,4 +137,4 @@ async def consume(
         )
         .values(consumed_at=now)
     )
-    return result.rowcount == 1
+    return result == 1

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Tx
 from authsvc.store.schema import liveness_captures
 
 
@@ -28,8 +28,8 @@ class CaptureRow:
     media_delete_at: datetime
 
 
-async def insert(conn: AsyncConnection, row: CaptureRow) -> None:
-    await conn.execute(
+async def insert(tx: Tx, row: CaptureRow) -> None:
+    await tx.run(
         liveness_captures.insert().values(
             id=row.id,
             identification_id=row.identification_id,
@@ -46,7 +46,7 @@ async def insert(conn: AsyncConnection, row: CaptureRow) -> None:
     )
 
 
-async def fingerprints_to_compare(conn: AsyncConnection, client_id: str, since: datetime, limit: int) -> list[str]:
+async def fingerprints_to_compare(tx: Tx, client_id: str, since: datetime, limit: int) -> list[str]:
     """Fingerprints of this client's earlier captures (all) and of everyone's recent ones."""
     query = (
         select(liveness_captures.c.fingerprint)
@@ -57,34 +57,32 @@ async def fingerprints_to_compare(conn: AsyncConnection, client_id: str, since: 
         .order_by(liveness_captures.c.created_at.desc())
         .limit(limit)
     )
-    return [r.fingerprint for r in (await conn.execute(query)).all()]
+    return [r["fingerprint"] for r in await tx.all(query)]
 
 
-async def best_frame(conn: AsyncConnection, identification_id: str) -> CaptureRow | None:
+async def best_frame(tx: Tx, identification_id: str) -> CaptureRow | None:
     """The latest passed capture of an identification that still has its best frame."""
-    row = (
-        await conn.execute(
-            select(liveness_captures)
-            .where(
-                liveness_captures.c.identification_id == identification_id,
-                liveness_captures.c.passed.is_(True),
-                liveness_captures.c.best_frame_sealed.is_not(None),
-            )
-            .order_by(liveness_captures.c.created_at.desc())
-            .limit(1)
+    row = await tx.one(
+        select(liveness_captures)
+        .where(
+            liveness_captures.c.identification_id == identification_id,
+            liveness_captures.c.passed.is_(True),
+            liveness_captures.c.best_frame_sealed.is_not(None),
         )
-    ).one_or_none()
+        .order_by(liveness_captures.c.created_at.desc())
+        .limit(1)
+    )
     if row is None:
         return None
-    return CaptureRow(**{c: getattr(row, c) for c in CaptureRow.__dataclass_fields__})
+    return CaptureRow(**{c: row[c] for c in CaptureRow.__dataclass_fields__})
 
 
-async def purge_media(conn: AsyncConnection, now: datetime | None = None) -> int:
+async def purge_media(tx: Tx, now: datetime | None = None) -> int:
     """Delete raw media, best frames and their data key once their retention is over."""
     now = now or datetime.now(UTC)
-    result = await conn.execute(
+    result = await tx.run(
         update(liveness_captures)
         .where(liveness_captures.c.media_delete_at <= now, liveness_captures.c.data_key.is_not(None))
         .values(media_sealed=None, best_frame_sealed=None, data_key=None)
     )
-    return int(result.rowcount)
+    return int(result)

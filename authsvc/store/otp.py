@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, literal, select, update
 
 from authsvc.store import identifications as idents
 from authsvc.store import throttle
-from authsvc.store.db import Conn, Insert, Statement, as_tx
+from authsvc.store.db import Insert, Statement, Tx
 from authsvc.store.schema import identifications, otp_codes
 
 
@@ -58,9 +58,9 @@ _LATEST = Statement(
 )
 
 
-async def insert(conn: Conn, row: CodeRow) -> None:
+async def insert(tx: Tx, row: CodeRow) -> None:
     """The new code of its binding; the binding's older live codes expire now (only the newest is live)."""
-    tx = as_tx(conn)
+    tx = tx
     await tx.run(_RETIRE, of_binding=row.binding, now=row.created_at)
     values = {
         "id": row.id,
@@ -77,9 +77,9 @@ async def insert(conn: Conn, row: CodeRow) -> None:
     await tx.write([Insert(otp_codes, values)])
 
 
-async def latest(conn: Conn, binding: str) -> CodeRow | None:
+async def latest(tx: Tx, binding: str) -> CodeRow | None:
     """The newest code of ``binding`` (live or not), for the resend cooldown and for verification."""
-    r = await as_tx(conn).one(_LATEST, of_binding=binding)
+    r = await tx.one(_LATEST, of_binding=binding)
     if r is None:
         return None
     used_at = r["used_at"]
@@ -168,20 +168,20 @@ SPEND = Statement(
 
 
 async def identification_with_code(
-    conn: Conn, lender_id: str, ident_id: str, *, now: datetime, ip_scope: str, ip_mac: str, window_start: int
+    tx: Tx, lender_id: str, ident_id: str, *, now: datetime, ip_scope: str, ip_mac: str, window_start: int
 ) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek]:
     """The lender's identification (None: no such), the live code of its binding (None: nothing to check)
     and the counters of the address verifying (``ip_scope``, and the identification's client with
     ``ip_mac``), in one round trip."""
     params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
-    row = await as_tx(conn).one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
+    row = await tx.one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
     if row is None:
         return None, None, throttle.Peek((0, 0), 0, 0)
     code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
     return idents.from_row(row), code, throttle.Peek.of(row, 2)
 
 
-async def live(conn: Conn, binding: str, *, now: datetime) -> Attempt | None:
+async def live(tx: Tx, binding: str, *, now: datetime) -> Attempt | None:
     """The newest code of ``binding`` if it is live (unused, unexpired, tries left); None: nothing to check."""
-    row = await as_tx(conn).one(_LIVE, of_binding=binding, now=now)
+    row = await tx.one(_LIVE, of_binding=binding, now=now)
     return None if row is None else Attempt(row["id"], row["client_id"], row["code_mac"])

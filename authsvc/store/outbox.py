@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store.db import Conn, Insert, Statement, as_tx
+from authsvc.store.db import Insert, Statement, Tx
+from authsvc.store.errors import Duplicate
 from authsvc.store.schema import sms_outbox
 
 FIELD = "sms"
@@ -50,7 +49,7 @@ class OutboxState:
 
 
 async def enqueue(
-    conn: Conn,
+    tx: Tx,
     keys: KeyStore,
     kind: str,
     to: str,
@@ -60,7 +59,7 @@ async def enqueue(
     message_id: str | None = None,
 ) -> str:
     """Queue ``text`` for ``to`` (E.164) in the caller's transaction; returns the message's id.
-    With ``message_id`` given, a second message under the same id is not queued (IntegrityError)."""
+    With ``message_id`` given, a second message under the same id is not queued (`Duplicate`)."""
     message_id = message_id or str(uuid.uuid4())
     cipher, wrapped = RecordCipher.new(keys, message_id)
     payload: dict[str, Any] = {"to": to, "text": text, "not_after": not_after.isoformat() if not_after else None}
@@ -77,18 +76,18 @@ async def enqueue(
         "created_at": now,
         "updated_at": now,
     }
-    await as_tx(conn).write([Insert(sms_outbox, values)])
+    await tx.write([Insert(sms_outbox, values)])
     return message_id
 
 
-async def enqueue_once(conn: AsyncConnection, keys: KeyStore, message_id: str, kind: str, to: str, text: str) -> bool:
+async def enqueue_once(tx: Tx, keys: KeyStore, message_id: str, kind: str, to: str, text: str) -> bool:
     """Queue under a caller-chosen id unless a message with that id exists; True when queued now."""
-    if await state(conn, message_id) is not None:
+    if await state(tx, message_id) is not None:
         return False
     try:
-        async with conn.begin_nested():
-            await enqueue(conn, keys, kind, to, text, message_id=message_id)
-    except IntegrityError:
+        async with tx.savepoint():
+            await enqueue(tx, keys, kind, to, text, message_id=message_id)
+    except Duplicate:
         return False
     return True
 
@@ -132,10 +131,10 @@ _CLAIM = Statement(
 )
 
 
-async def claim(conn: Conn, keys: KeyStore, *, limit: int, lease_s: float) -> list[Claimed]:
+async def claim(tx: Tx, keys: KeyStore, *, limit: int, lease_s: float) -> list[Claimed]:
     """Take up to ``limit`` due messages for sending (call in its own short transaction)."""
     now = datetime.now(UTC)
-    rows = await as_tx(conn).all(_CLAIM, now=now, batch=limit, lease_until=now + timedelta(seconds=lease_s))
+    rows = await tx.all(_CLAIM, now=now, batch=limit, lease_until=now + timedelta(seconds=lease_s))
     out = []
     for r in rows:
         cipher = RecordCipher.open(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"])))
@@ -166,7 +165,7 @@ _FINISH = Statement(
 
 
 async def finish(
-    conn: Conn,
+    tx: Tx,
     message_id: str,
     *,
     status: str,
@@ -176,7 +175,7 @@ async def finish(
     retry_at: datetime | None = None,
 ) -> None:
     """Record the outcome of a send attempt: sent, failed for good, or queued again at ``retry_at``."""
-    await as_tx(conn).run(
+    await tx.run(
         _FINISH,
         outbox_id=message_id,
         new_status=status,
@@ -188,9 +187,7 @@ async def finish(
     )
 
 
-async def receipt(
-    conn: AsyncConnection, gateway_message_id: str, *, delivered: bool, error: str | None, tries: int
-) -> bool:
+async def receipt(tx: Tx, gateway_message_id: str, *, delivered: bool, error: str | None, tries: int) -> bool:
     """Apply a delivery receipt. A failed delivery is queued again (to go through another gateway)
     while the message has been tried fewer than ``tries`` times, else it is failed for good. False when
     no sent message matches (an unknown or repeated receipt changes nothing)."""
@@ -208,22 +205,22 @@ async def receipt(
             (sent, {"status": FAILED, "error": (error or "undelivered")[:64]}),
         ]
     for where, values in steps:
-        result = await conn.execute(update(sms_outbox).where(where).values(updated_at=now, **values))
-        if result.rowcount == 1:
+        result = await tx.run(update(sms_outbox).where(where).values(updated_at=now, **values))
+        if result == 1:
             return True
     return False
 
 
-async def purge(conn: AsyncConnection, *, older_than: timedelta) -> None:
+async def purge(tx: Tx, *, older_than: timedelta) -> None:
     """Delete finished messages older than ``older_than`` (queued or sending ones are kept)."""
     cutoff = datetime.now(UTC) - older_than
-    await conn.execute(
+    await tx.run(
         delete(sms_outbox).where(sms_outbox.c.updated_at < cutoff, sms_outbox.c.status.in_((SENT, DELIVERED, FAILED)))
     )
 
 
-async def state(conn: AsyncConnection, message_id: str) -> OutboxState | None:
-    r = (await conn.execute(select(sms_outbox).where(sms_outbox.c.id == message_id))).one_or_none()
+async def state(tx: Tx, message_id: str) -> OutboxState | None:
+    r = await tx.one(select(sms_outbox).where(sms_outbox.c.id == message_id))
     if r is None:
         return None
-    return OutboxState(r.id, r.kind, r.status, r.attempts, r.gateway, r.message_id, r.error)
+    return OutboxState(r["id"], r["kind"], r["status"], r["attempts"], r["gateway"], r["message_id"], r["error"])

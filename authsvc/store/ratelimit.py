@@ -6,14 +6,14 @@ import time
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Tx
 from authsvc.store.schema import rate_windows
 
 
-async def add(conn: AsyncConnection, lender_id: str, window_start: int, count: int) -> int:
+async def add(tx: Tx, lender_id: str, window_start: int, count: int) -> int:
     """Add ``count`` requests to a window; returns the window's total over all processes."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
     stmt = (
         insert(rate_windows)
         .values(lender_id=lender_id, window_start=window_start, count=count)
@@ -22,10 +22,10 @@ async def add(conn: AsyncConnection, lender_id: str, window_start: int, count: i
         )
         .returning(rate_windows.c.count)
     )
-    total: int = (await conn.execute(stmt)).scalar_one()
+    total: int = await tx.scalar(stmt)
     return total
 
 
-async def purge(conn: AsyncConnection, *, window_s: int, now: float | None = None) -> None:
+async def purge(tx: Tx, *, window_s: int, now: float | None = None) -> None:
     now = time.time() if now is None else now
-    await conn.execute(delete(rate_windows).where(rate_windows.c.window_start < now - 2 * window_s))
+    await tx.run(delete(rate_windows).where(rate_windows.c.window_start < now - 2 * window_s))

@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authsvc.store.db import Conn, Insert, as_tx
+from authsvc.store.db import Insert, Tx
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
@@ -44,27 +43,25 @@ def row(identification_id: str, method: str, outcome: Outcome, details: Mapping[
     return step, Insert(identification_steps, values)
 
 
-async def record(conn: Conn, identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]) -> Step:
+async def record(tx: Tx, identification_id: str, method: str, outcome: Outcome, details: Mapping[str, Any]) -> Step:
     step, insert = row(identification_id, method, outcome, details)
-    await as_tx(conn).write([insert])
+    await tx.write([insert])
     return step
 
 
-async def of(conn: AsyncConnection, identification_id: str) -> list[Step]:
-    rows = (
-        await conn.execute(
-            select(identification_steps)
-            .where(identification_steps.c.identification_id == identification_id)
-            .order_by(identification_steps.c.created_at, identification_steps.c.id)
-        )
-    ).all()
+async def of(tx: Tx, identification_id: str) -> list[Step]:
+    rows = await tx.all(
+        select(identification_steps)
+        .where(identification_steps.c.identification_id == identification_id)
+        .order_by(identification_steps.c.created_at, identification_steps.c.id)
+    )
     return [
         Step(
-            r.id,
-            r.method,
-            r.outcome,
-            json.loads(r.details),
-            r.created_at.replace(tzinfo=UTC) if r.created_at.tzinfo is None else r.created_at,
+            r["id"],
+            r["method"],
+            r["outcome"],
+            json.loads(r["details"]),
+            r["created_at"].replace(tzinfo=UTC) if r["created_at"].tzinfo is None else r["created_at"],
         )
         for r in rows
     ]

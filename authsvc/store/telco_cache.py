@@ -9,29 +9,27 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authsvc.store.db import Tx
 from authsvc.store.schema import telco_checks
 
 
-async def get(conn: AsyncConnection, key_mac: bytes, *, now: datetime | None = None) -> str | None:
+async def get(tx: Tx, key_mac: bytes, *, now: datetime | None = None) -> str | None:
     """The cached answer (JSON text) if it has not expired."""
     now = now or datetime.now(UTC)
-    answer: str | None = (
-        await conn.execute(
-            select(telco_checks.c.answer).where(telco_checks.c.key_mac == key_mac, telco_checks.c.expires_at > now)
-        )
-    ).scalar_one_or_none()
+    answer: str | None = await tx.scalar(
+        select(telco_checks.c.answer).where(telco_checks.c.key_mac == key_mac, telco_checks.c.expires_at > now)
+    )
     return answer
 
 
-async def put(conn: AsyncConnection, key_mac: bytes, answer: str, *, ttl_s: int) -> None:
+async def put(tx: Tx, key_mac: bytes, answer: str, *, ttl_s: int) -> None:
     now = datetime.now(UTC)
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
     stmt = insert(telco_checks).values(
         key_mac=key_mac, answer=answer, fetched_at=now, expires_at=now + timedelta(seconds=ttl_s)
     )
-    await conn.execute(
+    await tx.run(
         stmt.on_conflict_do_update(
             index_elements=["key_mac"],
             set_={"answer": stmt.excluded.answer, "fetched_at": now, "expires_at": stmt.excluded.expires_at},
@@ -39,5 +37,5 @@ async def put(conn: AsyncConnection, key_mac: bytes, answer: str, *, ttl_s: int)
     )
 
 
-async def purge(conn: AsyncConnection, *, now: datetime | None = None) -> None:
-    await conn.execute(delete(telco_checks).where(telco_checks.c.expires_at <= (now or datetime.now(UTC))))
+async def purge(tx: Tx, *, now: datetime | None = None) -> None:
+    await tx.run(delete(telco_checks).where(telco_checks.c.expires_at <= (now or datetime.now(UTC))))

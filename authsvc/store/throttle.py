@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authsvc.store.db import Conn, Row, Statement, as_tx
+from authsvc.store.db import Row, Statement, Tx
 from authsvc.store.schema import throttles
 
 
@@ -97,14 +96,14 @@ class Peek:
 _PEEKS: dict[int, Statement] = {}
 
 
-async def peek_at(conn: Conn, count_scopes: Sequence[str], failure_scope: str, *, window_start: int) -> Peek:
+async def peek_at(tx: Tx, count_scopes: Sequence[str], failure_scope: str, *, window_start: int) -> Peek:
     n = len(count_scopes)
     stmt = _PEEKS.get(n)
     if stmt is None:
         scopes: list[ColumnElement[str]] = [bindparam(f"scope{i}") for i in range(n)]
         stmt = _PEEKS[n] = Statement(select(*peek(scopes, bindparam("failure_scope"))))
     params = {f"scope{i}": s for i, s in enumerate(count_scopes)}
-    row = await as_tx(conn).one(stmt, failure_scope=failure_scope, window_start=window_start, **params)
+    row = await tx.one(stmt, failure_scope=failure_scope, window_start=window_start, **params)
     return Peek((0,) * n, 0, 0) if row is None else Peek.of(row, n)
 
 
@@ -143,19 +142,19 @@ _FORGIVE = Statement(
 )
 
 
-async def count(conn: Conn, scope: str, *, limit: int, window_s: int, now: float | None = None) -> int:
+async def count(tx: Tx, scope: str, *, limit: int, window_s: int, now: float | None = None) -> int:
     """Count one event in ``scope``; 0 when within ``limit`` for the window, else seconds to wait."""
-    return await count_many(conn, {scope: limit}, window_s=window_s, now=now)
+    return await count_many(tx, {scope: limit}, window_s=window_s, now=now)
 
 
-async def count_many(conn: Conn, limits: dict[str, int], *, window_s: int, now: float | None = None) -> int:
+async def count_many(tx: Tx, limits: dict[str, int], *, window_s: int, now: float | None = None) -> int:
     """Count one event in each scope of ``limits`` (scope -> cap); 0 when every scope is within its cap
     for the window, else the seconds until the window resets."""
     now = time.time() if now is None else now
     window = int(now // window_s) * window_s
     scopes = list(limits)
     params = {f"scope{i}": scope for i, scope in enumerate(scopes)}
-    rows = await as_tx(conn).all(count_statement(len(scopes)), window_start=window, **params)
+    rows = await tx.all(count_statement(len(scopes)), window_start=window, **params)
     over = any(row["count"] > limits[row["scope"]] for row in rows)
     return max(1, int(window + window_s - now + 0.999)) if over else 0
 
@@ -180,10 +179,10 @@ def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:
     return int(min(max_s, base_s * 2 ** min(failures - free - 1, 30)))
 
 
-async def fail(conn: Conn, scope: str, *, free: int, base_s: int, max_s: int, now: float | None = None) -> int:
+async def fail(tx: Tx, scope: str, *, free: int, base_s: int, max_s: int, now: float | None = None) -> int:
     """Record a wrong answer in ``scope``; returns the delay now imposed (0 while still free)."""
     now = time.time() if now is None else now
-    tx = as_tx(conn)
+    tx = tx
     row = await tx.one(_FAIL, scope=scope)
     failures: int = row["failures"] if row is not None else 1
     wait = delay_after(failures, free=free, base_s=base_s, max_s=max_s)
@@ -192,15 +191,15 @@ async def fail(conn: Conn, scope: str, *, free: int, base_s: int, max_s: int, no
     return wait
 
 
-async def succeed(conn: Conn, scope: str) -> None:
+async def succeed(tx: Tx, scope: str) -> None:
     """A right answer forgives the earlier wrong ones."""
-    await as_tx(conn).run(_FORGIVE, key=scope)
+    await tx.run(_FORGIVE, key=scope)
 
 
-async def purge(conn: AsyncConnection, *, older_than_s: int, now: float | None = None) -> None:
+async def purge(tx: Tx, *, older_than_s: int, now: float | None = None) -> None:
     """Forget counters whose window and delay are long over and that hold no failures."""
     now = time.time() if now is None else now
-    await conn.execute(
+    await tx.run(
         delete(throttles).where(
             throttles.c.window_start < now - older_than_s,
             throttles.c.blocked_until < now,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, or_, select, update
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
+from authsvc.store.db import Row, Tx
 from authsvc.store.schema import otp_tokens
 
 FIELD = "seed"
@@ -40,7 +39,7 @@ class Token:
 
 
 async def create(
-    conn: AsyncConnection,
+    tx: Tx,
     keys: KeyStore,
     *,
     lender_id: str,
@@ -54,11 +53,11 @@ async def create(
     period: int = 30,
     counter: int = 0,
 ) -> str:
-    """Store a token; raises IntegrityError when the lender already has this serial."""
+    """Store a token; raises `Duplicate` when the lender already has this serial."""
     token_id = str(uuid.uuid4())
     cipher, wrapped = RecordCipher.new(keys, token_id)
     now = datetime.now(UTC)
-    await conn.execute(
+    await tx.run(
         otp_tokens.insert().values(
             id=token_id,
             lender_id=lender_id,
@@ -82,27 +81,27 @@ async def create(
     return token_id
 
 
-def _token(keys: KeyStore, row: Row[Any]) -> Token:
-    cipher = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key))
+def _token(keys: KeyStore, row: Row) -> Token:
+    cipher = RecordCipher.open(keys, row["id"], WrappedKey(row["kek_id"], row["data_key"]))
     return Token(
-        row.id,
-        row.lender_id,
-        row.client_id,
-        row.kind,
-        row.serial,
-        row.status,
-        row.algorithm,
-        row.digits,
-        row.period,
-        row.counter,
-        row.last_step,
-        row.drift,
-        cipher.unseal(FIELD, row.secret_sealed),
+        row["id"],
+        row["lender_id"],
+        row["client_id"],
+        row["kind"],
+        row["serial"],
+        row["status"],
+        row["algorithm"],
+        row["digits"],
+        row["period"],
+        row["counter"],
+        row["last_step"],
+        row["drift"],
+        cipher.unseal(FIELD, row["secret_sealed"]),
     )
 
 
 async def of_client(
-    conn: AsyncConnection, keys: KeyStore, lender_id: str, client_id: str, kind: str, *, status: str | None = None
+    tx: Tx, keys: KeyStore, lender_id: str, client_id: str, kind: str, *, status: str | None = None
 ) -> Token | None:
     """The client's newest token of ``kind`` (with ``status`` if given)."""
     query = select(otp_tokens).where(
@@ -110,19 +109,17 @@ async def of_client(
     )
     if status is not None:
         query = query.where(otp_tokens.c.status == status)
-    row = (await conn.execute(query.order_by(otp_tokens.c.created_at.desc()).limit(1))).one_or_none()
+    row = await tx.one(query.order_by(otp_tokens.c.created_at.desc()).limit(1))
     return None if row is None else _token(keys, row)
 
 
-async def by_serial(conn: AsyncConnection, keys: KeyStore, lender_id: str, serial: str) -> Token | None:
-    row = (
-        await conn.execute(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.serial == serial))
-    ).one_or_none()
+async def by_serial(tx: Tx, keys: KeyStore, lender_id: str, serial: str) -> Token | None:
+    row = await tx.one(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.serial == serial))
     return None if row is None else _token(keys, row)
 
 
-async def drop_pending(conn: AsyncConnection, lender_id: str, client_id: str, kind: str) -> None:
-    await conn.execute(
+async def drop_pending(tx: Tx, lender_id: str, client_id: str, kind: str) -> None:
+    await tx.run(
         delete(otp_tokens).where(
             otp_tokens.c.lender_id == lender_id,
             otp_tokens.c.client_id == client_id,
@@ -132,32 +129,32 @@ async def drop_pending(conn: AsyncConnection, lender_id: str, client_id: str, ki
     )
 
 
-async def assign(conn: AsyncConnection, token_id: str, client_id: str) -> bool:
+async def assign(tx: Tx, token_id: str, client_id: str) -> bool:
     """Give an unassigned hardware token to a client; False if it already belongs to someone."""
-    result = await conn.execute(
+    result = await tx.run(
         update(otp_tokens)
         .where(otp_tokens.c.id == token_id, otp_tokens.c.client_id.is_(None))
         .values(client_id=client_id, status="active", updated_at=datetime.now(UTC))
     )
-    return result.rowcount == 1
+    return result == 1
 
 
-async def advance_hotp(conn: AsyncConnection, token_id: str, matched: int) -> bool:
+async def advance_hotp(tx: Tx, token_id: str, matched: int) -> bool:
     """Accept HOTP counter ``matched``: the next counter becomes ``matched + 1`` unless it already passed it."""
-    result = await conn.execute(
+    result = await tx.run(
         update(otp_tokens)
         .where(otp_tokens.c.id == token_id, otp_tokens.c.counter <= matched)
         .values(counter=matched + 1, updated_at=datetime.now(UTC))
     )
-    return result.rowcount == 1
+    return result == 1
 
 
-async def advance_totp(conn: AsyncConnection, token_id: str, step: int, drift: int, *, activate: bool = False) -> bool:
+async def advance_totp(tx: Tx, token_id: str, step: int, drift: int, *, activate: bool = False) -> bool:
     """Accept TOTP time step ``step`` and remember ``drift``, unless that step (or a later one) was used."""
     values: dict[str, object] = {"last_step": step, "drift": drift, "updated_at": datetime.now(UTC)}
     if activate:
         values["status"] = "active"
-    result = await conn.execute(
+    result = await tx.run(
         update(otp_tokens)
         .where(
             otp_tokens.c.id == token_id,
@@ -165,4 +162,4 @@ async def advance_totp(conn: AsyncConnection, token_id: str, step: int, drift: i
         )
         .values(**values)
     )
-    return result.rowcount == 1
+    return result == 1

@@ -8,14 +8,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from authsvc.api.state import SERVICES
-from authsvc.store import audit, identifications
+from authsvc.api.state import DB, KEYS, REGISTRY, SETTINGS
+from authsvc.audit import records as audit
+from authsvc.audit.chainer import chain_all
+from authsvc.store import identifications
 from authsvc.store.schema import client_files, clients
 from tests.conftest import PDF, Api, b64, individual, jpeg, legal_entity
 
 
 async def count(api: Api, table: Any) -> int:
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[DB].engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
@@ -70,7 +72,7 @@ async def test_nca_test_numbers_only_in_test_pki_mode_and_flagged(api: Api) -> N
     resp = await api.post("/v1/clients", individual(iin="123456789011"))
     assert resp.status == 201
     assert (await resp.json())["test_pki"] is True
-    api.app[SERVICES].registry.test_pki = False
+    api.app[REGISTRY].test_pki = False
     resp = await api.post("/v1/clients", individual(iin="123456789012"))
     assert resp.status == 422 and (await resp.json())["code"] == "bad_checksum"
 
@@ -130,14 +132,14 @@ async def test_each_bad_field_gets_its_code_and_writes_nothing(api: Api) -> None
         assert problem["status"] == 422 and problem["detail"] and problem["type"].endswith(code)
     assert await count(api, clients) == 0
     assert await count(api, client_files) == 0
-    await audit.chain_all(api.app[SERVICES].engine, api.app[SERVICES].keys)
-    async with api.app[SERVICES].engine.connect() as conn:
+    await chain_all(api.app[DB], api.app[KEYS])
+    async with api.app[DB].autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     assert {e.event for e in entries} == {"config.changed", "service.started"}  # nothing about the refusals
 
 
 async def test_photo_too_large_is_refused_before_decoding(api: Api) -> None:
-    api.app[SERVICES].registry.limits = api.app[SERVICES].registry.limits.model_copy(update={"photo_max_bytes": 2048})
+    api.app[REGISTRY].limits = api.app[REGISTRY].limits.model_copy(update={"photo_max_bytes": 2048})
     resp = await api.post("/v1/clients", individual())
     assert resp.status == 422 and (await resp.json())["code"] == "file_too_large"
 
@@ -155,7 +157,7 @@ async def _completed_change_identification(api: Api, client_id: str) -> str:
     ident = await resp.json()
     assert ident["status"] == "pending"
     # The identification flow completes it when its steps pass; this is that hook.
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[DB].transaction() as conn:
         assert await identifications.mark_completed(conn, ident["id"])
     return str(ident["id"])
 
@@ -185,7 +187,7 @@ async def test_patch_needs_a_completed_change_contact_identification_used_once(a
 async def test_identification_for_another_operation_does_not_authorise_a_change(api: Api) -> None:
     cid = (await (await api.post("/v1/clients", individual())).json())["id"]
     ident = await (await api.post("/v1/identifications", {"client_id": cid, "operation": "login"})).json()
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[DB].transaction() as conn:
         await identifications.mark_completed(conn, ident["id"])
     resp = await api.patch(f"/v1/clients/{cid}", {"identification_id": ident["id"], "phone": "+77051234567"})
     assert resp.status == 422
@@ -206,12 +208,11 @@ async def test_registration_is_audited_and_the_chain_verifies(api: Api) -> None:
     from authsvc.audit.verify import verify_database
 
     out = await (await api.post("/v1/clients", individual())).json()
-    services = api.app[SERVICES]
-    await audit.chain_all(services.engine, services.keys)
-    async with services.engine.connect() as conn:
+    await chain_all(api.app[DB], api.app[KEYS])
+    async with api.app[DB].autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     registered = [e for e in entries if e.event == "client.registered"]
     assert [e.subject for e in registered] == [out["id"]]
     assert "811201401188" not in registered[0].details
-    report = await verify_database(services.settings.database.dsn, services.keys, None)
+    report = await verify_database(api.app[SETTINGS].database.dsn, api.app[KEYS], None)
     assert report.ok, report.findings

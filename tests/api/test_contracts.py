@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, VERIFIER
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store.schema import contracts
@@ -54,7 +54,7 @@ async def _report(api: Api, contract: str) -> dict[str, Any]:
 
 async def _reseal(api: Api, keys: LocalKeyStore, contract: str, document: bytes) -> None:
     """What an insider with the database and the keys could do: swap the stored document."""
-    engine = api.app[SERVICES].engine
+    engine = api.app[DB].engine
     async with engine.begin() as conn:
         row = (await conn.execute(select(contracts).where(contracts.c.id == contract))).one()
         cipher = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key))
@@ -75,7 +75,7 @@ async def test_crl_evidence_is_archived_and_rechecked_offline(
     """Issue 3 §6: a signature whose revocation answer came from a CRL is re-checked years later from the
     archived CRL, without the network; an archived CRL that was tampered with is caught."""
     api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, revocation_order="crl_only")
-    cache = api.app[SERVICES].verifier.crl_cache  # type: ignore[union-attr]
+    cache = api.app[VERIFIER].crl_cache  # type: ignore[union-attr]
     assert cache is not None
     await cache.refresh()
     client = await register(api, individual())
@@ -136,7 +136,7 @@ async def test_sign_then_reverify_offline_and_catch_alterations(
         altered["signatures"][0]["reasons"]
     )
 
-    async with api.app[SERVICES].engine.begin() as conn:  # an outsider without the keys flips one byte
+    async with api.app[DB].engine.begin() as conn:  # an outsider without the keys flips one byte
         row = (await conn.execute(select(contracts.c.sealed).where(contracts.c.id == created["id"]))).one()
         flipped = bytes([row.sealed[0] ^ 1]) + row.sealed[1:]
         await conn.execute(update(contracts).where(contracts.c.id == created["id"]).values(sealed=flipped))

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import update
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, VERIFIER
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.pki.workers import validator_for
 from authsvc.store.schema import challenges
@@ -132,7 +132,7 @@ async def sim_api(
 ) -> Api:
     settings = make_settings(dsn, pki=sim.settings(tmp_path / "pki", **pki), server={"process_workers": 1})
     api = await start_api(aiohttp_client, settings, keys)
-    verifier = api.app[SERVICES].verifier
+    verifier = api.app[VERIFIER]
     assert verifier is not None
     await asyncio.wait_for(verifier.trust.wait_ready(), 30)
     return api
@@ -226,7 +226,7 @@ async def test_eds_step_failures_are_named(sim: tuple[Api, Simulator]) -> None:
 
     mine = pair_of(await nca.issue())
     data = await challenge(api, ident)
-    async with api.app[SERVICES].engine.begin() as conn:
+    async with api.app[DB].engine.begin() as conn:
         await conn.execute(update(challenges).values(expires_at=datetime(2020, 1, 1, tzinfo=UTC)))
     status, step = await submit(api, ident, create_cms_signature_from_base64(mine, data))
     assert status == 200 and step["reasons"] == ["challenge_expired"], step
@@ -274,7 +274,7 @@ async def test_verify_endpoints_report_revocation_by_ocsp_and_crl(
     await nca.revoke(issued["serial"])
     for check, source in ((["OCSP"], "ocsp"), (["CRL"], "crl"), (["OCSP", "CRL"], "ocsp")):
         if source == "crl":
-            cache = api.app[SERVICES].verifier.crl_cache  # type: ignore[union-attr]
+            cache = api.app[VERIFIER].crl_cache  # type: ignore[union-attr]
             assert cache is not None
             await cache.refresh()  # the background refresher would pick it up within crl_refresh_s
         result = await (await api.post("/v1/eds/cms/verify", {"cms": cms, "revocation_check": check})).json()
@@ -312,7 +312,7 @@ async def test_not_ready_until_the_simulator_answers(
     verify = await api.post("/v1/eds/cms/verify", {"cms": "MAA="})
     assert verify.status == 503 and (await verify.json())["code"] == "trust_not_ready"
     late.start()
-    verifier = api.app[SERVICES].verifier
+    verifier = api.app[VERIFIER]
     assert verifier is not None
     await asyncio.wait_for(verifier.wait_started(), 30)
     assert verifier.crl_cache is not None
@@ -355,7 +355,7 @@ async def test_repeated_rsa_verification_is_answered_alike_from_the_loop(sim: tu
     first = await api.post("/v1/eds/cms/verify", body)
     expected = await first.text()
     assert first.status == 200 and '"valid":true' in expected
-    verifier = api.app[SERVICES].verifier
+    verifier = api.app[VERIFIER]
     assert verifier is not None and len(validator_for(verifier.trust.bundle(), False).cache) >= 1
     answers = await asyncio.gather(*(api.post("/v1/eds/cms/verify", body) for _ in range(12)))
     assert [await a.text() for a in answers] == [expected] * 12

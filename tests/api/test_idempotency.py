@@ -6,13 +6,13 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.store.schema import clients
 from tests.conftest import Api, individual
 
 
 async def clients_count(api: Api) -> int:
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[DB].engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(clients))).scalar_one())
 
 

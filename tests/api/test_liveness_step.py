@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from authsvc.api.state import DB
 from authsvc.api.state import LIVENESS as LIVENESS_KEY
-from authsvc.api.state import SERVICES
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import liveness as captures
 from authsvc.store.schema import liveness_captures
@@ -152,12 +152,11 @@ async def test_media_is_deleted_after_retention(aiohttp_client: Any, dsn: str, k
     api, ident = await liveness_api(aiohttp_client, dsn, keys)
     challenge, script = await script_for(api, ident)
     assert (await submit(api, ident, challenge, video=as_mp4(render(script)))).status == 200
-    services = api.app[SERVICES]
     method = api.app[LIVENESS_KEY]
     assert await method.best_frame(ident) is not None  # kept for the CDAO step while retained
-    async with services.engine.begin() as conn:
+    async with api.app[DB].transaction() as conn:
         assert await captures.purge_media(conn, datetime.now(UTC) + timedelta(days=2)) == 1
-    async with services.engine.connect() as conn:
+    async with api.app[DB].engine.connect() as conn:
         row = (await conn.execute(select(liveness_captures))).one()
     assert row.media_sealed is None and row.best_frame_sealed is None and row.data_key is None
     assert row.fingerprint  # the reuse check keeps working

@@ -16,9 +16,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from authsvc.audit.chainer import chain_all
 from authsvc.audit.verify import verify_database
 from authsvc.crypto.local_keys import load_key_file
-from authsvc.store import audit
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from benchmarks.server import free_port
 from tests.conftest import individual, reset_database, run_sync
@@ -95,7 +96,7 @@ async def test_two_processes_one_key_one_client_one_chain(two_servers: tuple[lis
     keys = load_key_file(Path(env["AUTHSVC_KEYS_FILE"]))
     engine = create_engine(env["AUTHSVC_DATABASE_DSN"])
     try:
-        await audit.chain_all(engine, keys)
+        await chain_all(Database(engine), keys)
     finally:
         await engine.dispose()
     report = await verify_database(env["AUTHSVC_DATABASE_DSN"], keys, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from authsvc.api.rate_limiter import RateLimiter
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 
@@ -13,8 +14,8 @@ async def test_two_processes_share_one_limit(dsn: str) -> None:
     engine = create_engine(dsn)
     await upgrade(engine)
     try:
-        a = RateLimiter(engine, limit=10, window_s=60)
-        b = RateLimiter(engine, limit=10, window_s=60)
+        a = RateLimiter(Database(engine), limit=10, window_s=60)
+        b = RateLimiter(Database(engine), limit=10, window_s=60)
         assert [a.hit("L1", NOW) for _ in range(6)] == [0] * 6
         await a.flush(NOW)
         await b.flush(NOW)  # nothing of its own yet: learns nothing; its next flush reads the total
@@ -32,17 +33,17 @@ async def test_a_failed_flush_keeps_the_counts(dsn: str) -> None:
     good = create_engine(dsn)
     await upgrade(good)
     broken = create_engine("postgresql://nobody@127.0.0.1:1/none")  # nothing listens there
-    limiter = RateLimiter(broken, limit=5, window_s=60)
+    limiter = RateLimiter(Database(broken), limit=5, window_s=60)
     try:
         for _ in range(3):
             limiter.hit("L1", NOW)
         try:
             await limiter.flush(NOW)
-        except OSError:
+        except OSError:  # the store's Unavailable is a ConnectionError
             pass
         else:
             raise AssertionError("flush against a dead database should fail")
-        limiter.engine = good
+        limiter.db = Database(good)
         await limiter.flush(NOW)
         assert limiter.hit("L1", NOW) == 0 and limiter.hit("L1", NOW) == 0  # 3 + 2 = 5: still allowed
         assert limiter.hit("L1", NOW) > 0

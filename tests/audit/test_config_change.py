@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, KEYS
+from authsvc.audit import records as audit
+from authsvc.audit.chainer import chain_all
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.store import audit
 from tests.conftest import make_settings, start_api
 
 
 async def events(api: Any, name: str) -> list[dict[str, Any]]:
-    services = api.app[SERVICES]
-    await audit.chain_all(services.engine, services.keys)
-    async with services.engine.connect() as conn:
+    await chain_all(api.app[DB], api.app[KEYS])
+    async with api.app[DB].autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     return [json.loads(e.details) for e in entries if e.event == name]
 

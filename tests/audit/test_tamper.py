@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from authsvc.audit import records as audit
 from authsvc.audit.chain import VerifyReport
+from authsvc.audit.chainer import chain_all, chain_pending
 from authsvc.audit.verify import verify_database
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.store import audit
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 
@@ -19,11 +21,11 @@ async def write_log(dsn: str, keys: LocalKeyStore, n: int = 6) -> None:
     engine = create_engine(dsn)
     await upgrade(engine)
     for i in range(n):
-        async with engine.begin() as conn:
+        async with Database(engine).transaction() as conn:
             await audit.append(
                 conn, keys, "client.registered", lender_id="L1", subject=f"c{i + 1}", details={"i": i + 1}
             )
-        assert await audit.chain_pending(engine, keys) == 1  # one at a time, as a busy chainer would
+        assert await chain_pending(Database(engine), keys) == 1  # one at a time, as a busy chainer would
     await engine.dispose()
 
 
@@ -163,7 +165,7 @@ async def test_altered_last_entry(dsn: str, keys: LocalKeyStore) -> None:
 async def test_entry_altered_while_waiting_is_caught(dsn: str, keys: LocalKeyStore) -> None:
     engine = create_engine(dsn)
     await upgrade(engine)
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         await audit.append(conn, keys, "client.registered", subject="c1", details={"i": 1})
         await audit.append(conn, keys, "client.registered", subject="c2", details={"i": 2})
     await engine.dispose()
@@ -171,7 +173,7 @@ async def test_entry_altered_while_waiting_is_caught(dsn: str, keys: LocalKeySto
     report = await verify(dsn, keys)
     assert report.pending == 2 and kinds(report) == [("altered", None)]
     engine = create_engine(dsn)
-    assert await audit.chain_all(engine, keys) == 2
+    assert await chain_all(Database(engine), keys) == 2
     await engine.dispose()
     report = await verify(dsn, keys)
     assert report.ok and report.pending == 0
@@ -181,7 +183,7 @@ async def test_entry_altered_while_waiting_is_caught(dsn: str, keys: LocalKeySto
 
 async def _entries(dsn: str) -> list[Any]:
     engine = create_engine(dsn)
-    async with engine.connect() as conn:
+    async with Database(engine).autocommit() as conn:
         entries, _ = await audit.read_all(conn)
     await engine.dispose()
     return entries

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.app import create_app
 from authsvc.cabinet.media import FormatOnlyInspector
 from authsvc.crypto.local_keys import LocalKeyStore
@@ -88,7 +88,7 @@ async def start_service(aiohttp_client: Any, dsn: str, keys: LocalKeyStore, part
     # Photos are not what these tests are about: the format check is enough.
     app = create_app(make_settings(dsn, factors=options), keys=keys, today=TODAY, photo_inspector=FormatOnlyInspector())
     client = await aiohttp_client(TestServer(app, port=port))
-    async with app[SERVICES].engine.begin() as conn:
+    async with app[DB].transaction() as conn:
         lender, key = await lenders.create(conn, "Test MFO")
     return Api(client, app, key, lender.id)
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import outbox, throttle
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 
@@ -32,7 +33,7 @@ def test_delay_schedule_doubles_after_the_free_failures_and_is_capped(failures: 
 
 
 async def test_window_counts_reset_with_the_window(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         waits = [await throttle.count(conn, "t:a", limit=2, window_s=60, now=1000.0) for _ in range(3)]
         other = await throttle.count(conn, "t:b", limit=2, window_s=60, now=1000.0)
         later = await throttle.count(conn, "t:a", limit=2, window_s=60, now=1030.0)
@@ -41,7 +42,7 @@ async def test_window_counts_reset_with_the_window(engine: AsyncEngine) -> None:
 
 
 async def test_failures_block_then_a_success_forgives(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         imposed = [await throttle.fail(conn, "f:x", free=1, base_s=5, max_s=60, now=100.0) for _ in range(3)]
         assert imposed == [0, 5, 10]
         paused = await throttle.peek_at(conn, [], "f:x", window_start=0)
@@ -53,7 +54,7 @@ async def test_failures_block_then_a_success_forgives(engine: AsyncEngine) -> No
 
 
 async def test_purge_keeps_live_records(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         await throttle.count(conn, "old", limit=5, window_s=60, now=0.0)
         await throttle.fail(conn, "guessing", free=0, base_s=5, max_s=60, now=0.0)
         await throttle.count(conn, "fresh", limit=5, window_s=60, now=10_000.0)
@@ -64,13 +65,13 @@ async def test_purge_keeps_live_records(engine: AsyncEngine) -> None:
 
 
 async def test_concurrent_claims_never_share_a_message(engine: AsyncEngine, dsn: str, keys: LocalKeyStore) -> None:
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         ids = {await outbox.enqueue(conn, keys, "otp", "+77771234567", f"code {n}") for n in range(12)}
     second = create_engine(dsn)
     try:
 
         async def claim(e: AsyncEngine) -> list[outbox.Claimed]:
-            async with e.begin() as conn:
+            async with Database(e).transaction() as conn:
                 return await outbox.claim(conn, keys, limit=8, lease_s=60)
 
         a, b = await asyncio.gather(claim(engine), claim(second))
@@ -79,12 +80,12 @@ async def test_concurrent_claims_never_share_a_message(engine: AsyncEngine, dsn:
     got_a, got_b = {m.id for m in a}, {m.id for m in b}
     assert not got_a & got_b and got_a | got_b == ids
     assert {m.text for m in a + b} == {f"code {n}" for n in range(12)}
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         assert await outbox.claim(conn, keys, limit=8, lease_s=60) == []  # all leased
 
 
 async def test_several_caps_counted_at_once_refuse_when_any_is_over(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         caps = {"s:phone": 1, "s:ip": 5}
         assert await throttle.count_many(conn, caps, window_s=60, now=600.0) == 0
         assert await throttle.count_many(conn, caps, window_s=60, now=601.0) == 59  # the phone is over

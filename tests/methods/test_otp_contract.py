@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.errors import ValidationFailed
 from authsvc.methods import otp
@@ -28,14 +28,13 @@ async def test_contract_code_signs_only_its_document_and_only_once(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
 ) -> None:
     api = await start_service(aiohttp_client, dsn, keys, parties, verify_free_failures=10)
-    services = api.app[SERVICES]
-    assert services.factors is not None
-    factors = services.factors
+    assert api.app[FACTORS] is not None
+    factors = api.app[FACTORS]
     client = await register(api, ARMAN)
-    async with services.engine.begin() as conn:
+    async with api.app[DB].transaction() as conn:
         sent = await otp.issue_contract_code(
             conn,
-            services.keys,
+            api.app[KEYS],
             factors,
             lender_id=api.lender_id,
             client_id=client,
@@ -47,10 +46,10 @@ async def test_contract_code_signs_only_its_document_and_only_once(
     code = await sent_code(parties, ARMAN.phone.number)
 
     async def check(contract_id: str, digest: str) -> otp.CodeCheck:
-        async with services.engine.begin() as conn:
+        async with api.app[DB].transaction() as conn:
             return await otp.verify_contract_code(
                 conn,
-                services.keys,
+                api.app[KEYS],
                 factors,
                 client_id=client,
                 contract_id=contract_id,

@@ -15,6 +15,7 @@ import pytest
 
 from authsvc.crypto.local_keys import LocalKeyStore, write_key_file
 from authsvc.store import lenders
+from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from simulators.sms.app import create_app as sms_app
 from tests.conftest import individual, reset_database, run_sync
@@ -44,7 +45,7 @@ async def two_services(pg_dsn: str, tmp_path: Path, aiohttp_server: Any) -> Asyn
     keys = LocalKeyStore.generate()
     write_key_file(tmp_path / "keys.json", keys)
     engine = create_engine(pg_dsn)
-    async with engine.begin() as conn:
+    async with Database(engine).transaction() as conn:
         _, api_key = await lenders.create(conn, "Race MFO")
     await engine.dispose()
     gateway = await aiohttp_server(sms_app(name="gw-a", delivery_delay_ms=10))

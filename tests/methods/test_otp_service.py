@@ -13,9 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import outbox
+from authsvc.store.db import Database
 from tests.conftest import Api
 from tests.methods.factorkit import (
     PEOPLE,
@@ -87,7 +88,7 @@ async def test_code_is_stored_only_as_a_keyed_hash_and_the_outbox_is_sealed(
     code = await sent_code(parties, ARMAN.phone.number)
     from sqlalchemy import text
 
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[DB].engine.connect() as conn:
         codes = [tuple(map(str, r)) for r in (await conn.execute(text("SELECT * FROM otp_codes"))).all()]
         boxes = [r for r in (await conn.execute(text("SELECT payload_sealed FROM sms_outbox"))).scalars()]
     assert codes and not any(code in field for row in codes for field in row)
@@ -259,12 +260,12 @@ async def test_delivery_receipts_update_the_outbox_and_a_failed_delivery_is_retr
     api = await service(aiohttp_client, dsn, keys, parties)
     ok_id = (await (await send(api, await open_identification(api, await register(api, ARMAN)))).json())["message_id"]
     off_id = (await (await send(api, await open_identification(api, await register(api, TIMUR)))).json())["message_id"]
-    engine = api.app[SERVICES].engine
+    engine = api.app[DB].engine
 
     async def settled(message_id: str, status: str) -> outbox.OutboxState:
         seen = None
         for _ in range(100):
-            async with engine.connect() as conn:
+            async with Database(engine).autocommit() as conn:
                 found = await outbox.state(conn, message_id)
             assert found is not None
             if found.status == status:
@@ -303,7 +304,7 @@ async def test_message_waits_while_every_gateway_is_down_and_goes_out_when_one_i
     assert sent.status == 202  # the request does not wait for, or fail with, the gateways
     message_id = (await sent.json())["message_id"]
     for _ in range(100):
-        async with api.app[SERVICES].engine.connect() as conn:
+        async with api.app[DB].autocommit() as conn:
             state = await outbox.state(conn, message_id)
         if state is not None and state.attempts >= 1 and state.status == "queued":
             break

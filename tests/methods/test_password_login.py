@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import passwords
 from tests.conftest import Api
@@ -79,7 +79,7 @@ async def test_changed_parameters_rehash_at_the_next_login(
     after.key, after.lender_id = before.key, before.lender_id
     first = await login(after, client, GOOD)
     assert (await first.json())["details"] == {"rehashed": True}
-    async with after.app[SERVICES].engine.connect() as conn:
+    async with after.app[DB].autocommit() as conn:
         stored = await passwords.get(conn, client)
     assert stored is not None and "m=2048,t=2" in stored
     second = await login(after, client, GOOD)

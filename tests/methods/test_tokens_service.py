@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.methods import tokens
 from authsvc.methods.otp_codes import hotp, parse_base32_secret, totp
@@ -61,21 +61,20 @@ async def test_totp_enrolment_confirmation_and_steps(api: Api) -> None:
     assert await verify(api, ident, "totp", totp(secret, now + 30)) == 200  # a clock one step fast
     # The drift (+1 step) is remembered: two steps ahead is now inside the window.
     assert await verify(api, ident, "totp", totp(secret, now + 60)) == 200
-    async with api.app[SERVICES].engine.connect() as conn:
-        token = await token_store.of_client(conn, api.app[SERVICES].keys, api.lender_id, client, "totp")
+    async with api.app[DB].autocommit() as conn:
+        token = await token_store.of_client(conn, api.app[KEYS], api.lender_id, client, "totp")
     assert token is not None and token.drift == 2 and token.status == "active"
 
 
 async def test_stored_tokens_verify_the_rfc6238_times(api: Api) -> None:
-    services = api.app[SERVICES]
-    assert services.factors is not None
+    assert api.app[FACTORS] is not None
     client = await register(api, ARMAN)
     for vector in TOTP_DATA["vectors"]:
-        async with services.engine.begin() as conn:
+        async with api.app[DB].transaction() as conn:
             await token_store.drop_pending(conn, api.lender_id, client, "totp")
             await token_store.create(
                 conn,
-                services.keys,
+                api.app[KEYS],
                 lender_id=api.lender_id,
                 client_id=client,
                 kind="totp",
@@ -87,8 +86,8 @@ async def test_stored_tokens_verify_the_rfc6238_times(api: Api) -> None:
             async def check(code: str, at: float = vector["time"]) -> bool:
                 result = await tokens.verify_totp_factor(
                     conn,
-                    services.keys,
-                    services.factors,  # type: ignore[arg-type]
+                    api.app[KEYS],
+                    api.app[FACTORS],  # type: ignore[arg-type]
                     lender_id=api.lender_id,
                     client_id=client,
                     code=code,

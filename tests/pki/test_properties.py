@@ -24,7 +24,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import DB
 from authsvc.app import create_app
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.pki.trust import read_certificates
@@ -75,7 +75,7 @@ class ThreadedService:
     async def _start(self) -> None:
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        async with self.app[SERVICES].engine.begin() as conn:
+        async with self.app[DB].transaction() as conn:
             _, self.key = await lenders.create(conn, "Fuzz MFO")
 
     def stop(self) -> None:

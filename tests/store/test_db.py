@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import bindparam, select, update
 
 from authsvc.store import identifications as idents
-from authsvc.store.db import Database, Insert, SqlaTx, Statement, Tx
+from authsvc.store.db import Database, Insert, Statement, Tx
 from authsvc.store.engine import create_engine
+from authsvc.store.errors import Duplicate
 from authsvc.store.migrate import upgrade
 from authsvc.store.schema import audit_pending, lenders, otp_codes, throttles
 
@@ -50,8 +51,8 @@ async def transaction(db: Database, path: str) -> AsyncIterator[Tx]:
         async with db.transaction() as tx:
             yield tx
     else:
-        async with db.engine.begin() as conn:
-            yield SqlaTx(conn)
+        async with Database(db.engine).transaction() as conn:  # no pool: SQLAlchemy's connection
+            yield conn
 
 
 def code_row(now: datetime) -> Insert:
@@ -117,7 +118,7 @@ async def test_write_is_all_or_nothing(dsn: str) -> None:
                 await tx.write([code])
             marker = f"atomic-{path}-{uuid.uuid4()}"
             entry = {"at": "t", "event": marker, "details": "{}", "key_id": "k", "signature": b"s"}
-            with pytest.raises(Exception):  # noqa: B017 - the driver's own unique-violation error
+            with pytest.raises(Duplicate):  # either driver's unique violation, mapped at the store's edge
                 async with transaction(db, path) as tx:
                     await tx.write(
                         [Insert(audit_pending, entry), code],  # the code row exists already
@@ -169,5 +170,5 @@ async def test_store_functions_take_either_kind_of_transaction(dsn: str) -> None
         for path in paths(dsn):
             async with transaction(db, path) as tx:
                 assert await idents.get(tx, lender, str(uuid.uuid4())) is None
-            async with db.engine.begin() as conn:
+            async with Database(db.engine).transaction() as conn:
                 assert await idents.get(conn, lender, str(uuid.uuid4())) is None

@@ -1,0 +1,131 @@
+"""Writing and reading audit entries (R-12.1): what an entry holds and how it is sealed.
+
+`append` writes a *pending* entry inside the caller's transaction, so the audited change and its record
+commit or roll back together; the entry is sealed at once with a keyed MAC (HMAC-SHA256, ≈2 µs where an
+Ed25519 signature and its check cost ≈120 µs — a quarter of a one-time-code verification), so editing it
+while it waits is detected. Only this service checks the seal; chained entries and the head carry Ed25519
+signatures for anyone holding the public key (`authsvc.audit.chainer` links them). Details never hold
+personal data: ids, codes and outcomes only. The tables themselves are `authsvc.store.audit`'s.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+
+from authsvc.audit.chain import Entry, Head, pending_message
+from authsvc.crypto.keystore import KeyStore
+from authsvc.store import audit as tables
+from authsvc.store.db import Insert, Row, Tx
+
+TAMPERED_PENDING = "audit.pending_tampered"
+PENDING_MAC_KEY_ID = "mac:index"  # the pending entry is sealed with the index MAC key
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def entry(
+    keys: KeyStore,
+    event: str,
+    *,
+    lender_id: str | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Insert:
+    """A sealed waiting entry, for `Tx.write` alongside the change it records."""
+    at, key_id = now_iso(), PENDING_MAC_KEY_ID
+    body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = {
+        "at": at,
+        "event": event,
+        "lender_id": lender_id,
+        "subject": subject,
+        "details": body,
+        "key_id": key_id,
+        "signature": _seal(keys, pending_message(at, event, lender_id, subject, body, key_id)),
+    }
+    return tables.pending(values)
+
+
+async def append(
+    tx: Tx,
+    keys: KeyStore,
+    event: str,
+    *,
+    lender_id: str | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Record one event in the current transaction (chained shortly after by the chainer)."""
+    await tx.write([entry(keys, event, lender_id=lender_id, subject=subject, details=details)])
+
+
+def _seal(keys: KeyStore, message: bytes) -> bytes:
+    return keys.index_mac("audit-pending", message.decode())
+
+
+def pending_intact(keys: KeyStore, row: Row) -> bool:
+    """The waiting entry is as `entry` sealed it."""
+    message = pending_message(row["at"], row["event"], row["lender_id"], row["subject"], row["details"], row["key_id"])
+    if row["key_id"] == PENDING_MAC_KEY_ID:
+        return hmac.compare_digest(_seal(keys, message), as_bytes(row["signature"]))
+    # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
+    try:
+        keys.audit_public_key(row["key_id"]).verify(as_bytes(row["signature"]), message)
+    except (InvalidSignature, KeyError, ValueError):
+        return False
+    return True
+
+
+def as_bytes(value: Any) -> bytes:
+    # A tampered row may hold anything (SQLite stores '' as text): never let that crash the verifier.
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+@dataclass(frozen=True)
+class Pending:
+    count: int
+    tampered: list[int]
+
+
+async def read_pending(tx: Tx, keys: KeyStore) -> Pending:
+    rows = await tables.all_pending(tx)
+    return Pending(len(rows), [r["id"] for r in rows if not pending_intact(keys, r)])
+
+
+async def pending_count(tx: Tx) -> int:
+    return await tables.pending_count(tx)
+
+
+async def read_all(tx: Tx) -> tuple[list[Entry], Head]:
+    entries = [
+        Entry(
+            seq=r["seq"],
+            at=r["at"],
+            event=r["event"],
+            lender_id=r["lender_id"],
+            subject=r["subject"],
+            details=r["details"],
+            key_id=r["key_id"],
+            prev_hash=as_bytes(r["prev_hash"]),
+            entry_hash=as_bytes(r["entry_hash"]),
+            signature=as_bytes(r["signature"]),
+        )
+        for r in await tables.chain_rows(tx)
+    ]
+    h = await tables.head_row(tx)
+    if h is None:
+        return entries, Head(-1, b"", "", "", b"")  # the head row is gone: verify_chain reports it
+    return entries, Head(
+        int(h["seq"]), as_bytes(h["entry_hash"]), str(h["at"]), str(h["key_id"]), as_bytes(h["signature"])
+    )

@@ -1,0 +1,105 @@
+"""A start-up that fails at any step leaves nothing open (each resource has its own cleanup_ctx, `authsvc.app`).
+
+For every start-up step in turn, the test seam of `create_app` raises right after that step opened its
+resource; aiohttp then closes the contexts entered before it, and the failing context closes its own. Then
+no process-pool worker is alive, the database has no connection of ours, no aiohttp session is open and no
+task of the service is pending. A full start and stop must leave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from authsvc.api.state import EXECUTOR
+from authsvc.app import STARTUP_STEPS, create_app
+from authsvc.config import Settings
+from authsvc.crypto.local_keys import LocalKeyStore
+from tests.conftest import TODAY
+
+
+class Injected(RuntimeError):
+    pass
+
+
+async def _connections(dsn: str) -> int:
+    """Connections to the test database other than this probe's own."""
+    if not dsn.startswith("postgresql"):
+        return 0
+    url = make_url(dsn)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", url.database
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        state = next(line for line in status.read_text().splitlines() if line.startswith("State:"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+def _open_sessions() -> list[aiohttp.ClientSession]:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed]
+
+
+async def _start_and_stop(settings: Settings, keys: LocalKeyStore, fail_at: str | None) -> list[int]:
+    """Start the app (failing after step ``fail_at``), then clean up as `web.run_app` does; the pool's pids."""
+    workers: list[int] = []
+
+    async def hook(step: str, app: web.Application) -> None:
+        if step == "executor":  # make the pool start a worker, so there is a process to leak
+            workers.append(await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], os.getpid))
+        if step == fail_at:
+            raise Injected(step)
+
+    app = create_app(settings, keys=keys, today=TODAY, startup_hook=hook)
+    runner = web.AppRunner(app)
+    try:
+        if fail_at is None:
+            await runner.setup()
+        else:
+            with pytest.raises(Injected):
+                await runner.setup()
+    finally:
+        await runner.cleanup()
+    return workers
+
+
+async def test_a_failed_start_at_any_step_leaves_nothing_open(settings: Settings, keys: LocalKeyStore) -> None:
+    dsn = settings.database.dsn
+    before = await _connections(dsn)
+    ours = {asyncio.current_task()}
+    for fail_at in (*STARTUP_STEPS, None):
+        workers = await _start_and_stop(settings, keys, fail_at)
+        where = f"failing after {fail_at!r}" if fail_at else "after a clean stop"
+        reached_pool = fail_at is None or STARTUP_STEPS.index(fail_at) >= STARTUP_STEPS.index("executor")
+        assert bool(workers) == reached_pool, where
+        assert [pid for pid in workers if _alive(pid)] == [], f"pool workers alive {where}"
+        assert await _connections(dsn) == before, f"database connections left {where}"
+        assert _open_sessions() == [], f"aiohttp sessions left open {where}"
+        pending: list[Any] = [t for t in asyncio.all_tasks() if t not in ours and not t.done()]
+        assert pending == [], f"tasks left {where}"
+
+
+def test_every_step_is_named_once() -> None:
+    assert len(set(STARTUP_STEPS)) == len(STARTUP_STEPS)
