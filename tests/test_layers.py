@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"pki", "liveness", "clients", "audit"},
     {"store"},
     {"crypto"},
-    {"config", "errors", "logs"},
+    {"config", "errors", "error_codes", "logs"},
 ]
 NEVER = {"drivers", "simulators"}
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

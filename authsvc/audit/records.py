@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 
 from authsvc.audit.chain import Entry, Head, pending_message
 from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import AuthsvcError
 from authsvc.store import audit as tables
 from authsvc.store.db import Insert, Row, Tx
 
@@ -80,6 +81,8 @@ def pending_intact(keys: KeyStore, row: Row) -> bool:
     # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
     try:
         keys.audit_public_key(row["key_id"]).verify(as_bytes(row["signature"]), message)
+    except AuthsvcError:
+        raise
     except (InvalidSignature, KeyError, ValueError):
         return False
     return True
