@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import VERIFIER
 from authsvc.crypto.local_keys import LocalKeyStore
 from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     Simulator,
@@ -35,7 +35,7 @@ async def download(url: str, to: Path) -> str:
 
 
 async def crls_started(api: Api) -> None:
-    verifier = api.app[SERVICES].verifier
+    verifier = api.app[VERIFIER]
     assert verifier is not None
     await asyncio.wait_for(verifier.wait_started(), 30)
     assert verifier.crl_cache is not None

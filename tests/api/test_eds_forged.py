@@ -16,7 +16,7 @@ import aiohttp
 from asn1crypto import x509
 from sqlalchemy import func, select
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import ENGINE
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store.schema import audit_log, audit_pending, challenges
 from simulators.nca import certs
@@ -60,7 +60,7 @@ async def forged_pair(nca: Simulator) -> KeyPair:
 async def step_entries(api: Any) -> int:
     """identification.step audit entries, chained or still pending."""
     total = 0
-    async with api.app[SERVICES].engine.connect() as conn:
+    async with api.app[ENGINE].connect() as conn:
         for table in (audit_log, audit_pending):
             query = select(func.count()).select_from(table).where(table.c.event == "identification.step")
             total += (await conn.execute(query)).scalar_one()
@@ -90,7 +90,7 @@ async def test_forged_certificate_is_an_invalid_verdict_everywhere(
     client = await register(api, individual())
     ident = await open_identification(api, client)
     data = await challenge(api, ident)
-    engine = api.app[SERVICES].engine
+    engine = api.app[ENGINE]
     audit_before = await step_entries(api)
     status, step = await submit(api, ident, create_cms_signature_from_base64(forged, data))
     assert status == 200 and step["outcome"] == "failed" and step["reasons"], step

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from authsvc import error_codes
 from authsvc.api.problem import type_uri
-from authsvc.api.state import SERVICES
+from authsvc.api.state import ENGINE
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store.schema import clients
 from tests.conftest import individual, make_settings, start_api
@@ -53,7 +53,7 @@ async def test_a_tampered_client_record_answers_record_tampered(
     api = await start_api(aiohttp_client, make_settings(dsn), keys)
     created = await (await api.post("/v1/clients", individual())).json()
     other = await (await api.post("/v1/clients", individual(iin="900101300017"))).json()
-    engine = api.app[SERVICES].engine
+    engine = api.app[ENGINE]
     async with engine.begin() as conn:
         sealed = (await conn.execute(select(clients.c.pii_sealed).where(clients.c.id == created["id"]))).scalar_one()
         flipped = bytes(sealed[:-1]) + bytes([sealed[-1] ^ 0x01])

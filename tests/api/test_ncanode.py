@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from cryptography import x509 as pyca_x509
 
-from authsvc.api.state import SERVICES
+from authsvc.api.state import VERIFIER
 from authsvc.pki.ncanode import X509InfoRequest, revocation_of, timestamp, unwrap_pem
 from simulators.nca.keys import digest_by_oid
 from simulators.nca.signer import KeyPair, sign_cms_timestamped, sign_xml
@@ -185,7 +185,7 @@ async def test_a_revoked_certificate_as_ncanode_reports_it(sim: tuple[Api, Simul
     cert = base64.b64encode(issued["certificate_pem"].encode()).decode()  # base64 of the PEM, as NCANode's docs
     for check, by in ((["OCSP"], "OCSP"), (["CRL"], "CRL")):
         if by == "CRL":
-            cache = api.app[SERVICES].verifier.crl_cache  # type: ignore[union-attr]
+            cache = api.app[VERIFIER].crl_cache
             assert cache is not None
             await cache.refresh()  # the background refresher would pick the revocation up within crl_refresh_s
         resp = await api.post("/v1/ncanode/x509/info", {"certs": [cert], "revocationCheck": check})
