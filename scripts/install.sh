@@ -10,7 +10,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # openssl: independent peer in the PKI tests; libengine-gost-openssl: fast Streebog for large GOST CRLs; postgresql: a throwaway server when none is running;
 # libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads. wrk: the HTTP load generator of the benchmarks (C, so it leaves the second core to PostgreSQL).
-APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0 wrk"
+# softhsm2: the PKCS#11 token of the tests and the HSM key store's test backend; opensc: pkcs11-tool and
+# the PKCS#11 module for real smart cards at kiosks.
+APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0 wrk softhsm2 opensc"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -22,7 +24,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 PIP=".venv/bin/pip --disable-pip-version-check -q"
 $PIP install --upgrade 'pip>=23' 'setuptools<81' wheel
-if [ "$DEV" = "--dev" ]; then $PIP install -e '.[dev,face]'; else $PIP install -e '.[face]'; fi
+if [ "$DEV" = "--dev" ]; then $PIP install -e '.[dev,face,hw]'; else $PIP install -e '.[face,hw]'; fi
 # mediapipe 0.10.21 (Apache-2.0 Face Mesh, shipped inside the wheel) is installed without its declared
 # dependencies: they would replace the headless OpenCV and pull jax; what it really imports is in [face].
 $PIP install --no-deps 'mediapipe==0.10.21'
