@@ -19,6 +19,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.types import SignMixin
 
+from authsvc.pki.certinfo import cert_info
 from drivers.pkcs11.credentials import Credential, KeyKind
 from drivers.pkcs11.errors import (
     REMOVAL_ERRORS,
@@ -132,8 +133,11 @@ class TokenSession:
                 raise NotLoggedIn(f"{what} needs the PIN first.")
             self._reopen(what)  # the token was pulled out earlier: is it back?
         for attempt in (1, 2):
+            session = self._session
+            if session is None:
+                raise NotLoggedIn(f"{what} needs the PIN first.")
             try:
-                return fn(self._session)
+                return fn(session)
             except REMOVAL_ERRORS as exc:
                 if attempt == 2:
                     raise TokenRemoved(f"The token was removed during {what}; insert it again and retry.") from exc
@@ -161,6 +165,23 @@ class TokenSession:
             return found
 
         return self._call("reading the certificates", find)
+
+    def certificates(self) -> list[Credential]:
+        """The certificates anyone may read (no log-in): whose token it is, before the PIN is asked.
+        Their keys are only known after log-in (`credentials`)."""
+        try:
+            with self._token.open() as session:
+                found = []
+                for cert in list(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})):
+                    der = bytes(cert[Attribute.VALUE])
+                    kind = _kind_of_certificate(der)
+                    if kind is not None:
+                        found.append(Credential.of(bytes(cert[Attribute.ID]), str(cert[Attribute.LABEL]), kind, der))
+                return found
+        except p11.UserAlreadyLoggedIn:
+            return self.credentials()
+        except p11.PKCS11Error as exc:
+            raise translate(exc, what="reading the certificates") from exc
 
     def _private_key(self, session: pkcs11.Session, key_id: bytes) -> SignMixin:
         try:
@@ -209,6 +230,11 @@ class TokenSession:
         if self._mechanism_cache is None:
             self._mechanism_cache = {Mechanism(m) for m in self._token.slot.get_mechanisms() if m in _KNOWN}
         return self._mechanism_cache
+
+
+def _kind_of_certificate(der: bytes) -> KeyKind | None:
+    algorithm = cert_info(der).public_key.algorithm
+    return "rsa" if algorithm == "rsa" else "ec" if algorithm == "ec" else None
 
 
 def _kind(key_type: object) -> KeyKind | None:

@@ -60,6 +60,10 @@ class AsyncToken:
     async def login(self, pin: str | None) -> None:
         await self._run(self.session.login, pin)
 
+    async def certificates(self) -> list[Credential]:
+        """Certificates readable without log-in (whose token it is, before the PIN)."""
+        return await self._run(self.session.certificates)
+
     async def credentials(self) -> list[Credential]:
         return await self._run(self.session.credentials)
 
