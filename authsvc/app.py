@@ -34,9 +34,9 @@ from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import Registry
-from authsvc.config import Settings, resolve_path
+from authsvc.config import Settings
+from authsvc.crypto.factory import open_keystore
 from authsvc.crypto.keystore import KeyStore
-from authsvc.crypto.local_keys import load_key_file
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
@@ -58,7 +58,7 @@ def operations() -> OperationRegistry:
 
 
 def load_keys(settings: Settings) -> KeyStore:
-    return load_key_file(resolve_path(settings.keys.file))
+    return open_keystore(settings)
 
 
 def create_app(

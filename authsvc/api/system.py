@@ -21,6 +21,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, bool]
+    reasons: dict[str, str] = {}  # why a check failed, when it can say
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -36,17 +37,20 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = True
     except Exception:  # any failure means "not ready", never an error answer
         checks["database"] = False
+    reasons: dict[str, str] = {}
     try:
         services.keys.index_mac("readiness", "probe")
         checks["keys"] = True
-    except Exception:
+    except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable): say why
         checks["keys"] = False
+        reasons["keys"] = str(getattr(exc, "detail", type(exc).__name__))
     for name, check in services.readiness.items():
         checks[name] = check()
     ready = all(checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if reasons:
+        body["reasons"] = reasons
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
