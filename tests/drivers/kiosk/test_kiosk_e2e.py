@@ -24,7 +24,7 @@ from drivers.kiosk.messages import OUTCOMES
 from drivers.pkcs11.provision import SOFTHSM_MODULE
 from tests.api.test_eds_simulator import IIN, Simulator, open_identification, register, sim_api
 from tests.conftest import Api, b64, individual
-from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home
+from tests.drivers.pkcs11.softhsm import PIN, ec_pair, provision, softhsm_home
 from tests.shared import REPO_ROOT
 
 
@@ -199,3 +199,20 @@ async def test_gost_key_file_signs_in_software(setup: tuple[Api, Simulator], tmp
         api, tmp_path, "identify", "--p12", str(p12), "--identification", ident, pin="Secret-42"
     )
     assert (status, result["code"]) == (0, "passed"), err
+
+
+async def test_an_expired_certificate_is_named_before_the_pin_or_the_service(tmp_path: Path) -> None:
+    cert, key = ec_pair(tmp_path, days=0)  # valid until yesterday
+    label = provision("--pem", str(cert), str(key)).label
+    (tmp_path / "api-key").write_text("unused")
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drivers.kiosk", "--json", "--lang", "kk", "identify",
+        "--service", "http://127.0.0.1:9", "--api-key-file", str(tmp_path / "api-key"),
+        *token_args(label), "--identification", "any",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )  # fmt: skip
+    out, err = await done.communicate()
+    result = json.loads(out.decode().splitlines()[-1])
+    assert done.returncode == OUTCOMES["certificate_expired"].exit_status, err
+    assert "ҰКО-дан жаңа ЭЦҚ" in result["message"]  # no PIN was asked (stdin is empty), no service reached
