@@ -69,7 +69,9 @@ class KeySettings(_Section):
         None, description="pkcs11 backend: file holding the user PIN instead (0600), e.g. a mounted secret."
     )
     pkcs11_timeout_s: float = Field(
-        5.0, gt=0, description="pkcs11 backend: longest wait for one HSM call before the request answers 503."
+        5.0,
+        gt=0,
+        description="pkcs11 backend: how long a call waits for the HSM to finish another before answering 503.",
     )
 
 

@@ -18,6 +18,7 @@ from drivers.pkcs11 import (
     Module,
     ModuleNotFound,
     NotAPkcs11Module,
+    NotLoggedIn,
     NoToken,
     PinIncorrect,
     PinLocked,
@@ -113,6 +114,13 @@ def test_wrong_pin_says_tries_are_low_and_the_right_one_still_works(nca_token: t
     assert not session.logged_in
     session.login(PIN)
     assert session.logged_in and session.credentials()
+
+
+def test_pin_pad_log_in_needs_a_reader_with_one(nca_token: tuple[str, str]) -> None:
+    session = TokenSession(Module(SOFTHSM_MODULE), label=nca_token[0])
+    assert not session.info.protected_auth  # SoftHSM2 has no PIN pad (CKF_PROTECTED_AUTHENTICATION_PATH)
+    with pytest.raises(NotLoggedIn, match="no PIN pad"):
+        session.login(None)
 
 
 def test_pin_flags_become_sentences() -> None:
