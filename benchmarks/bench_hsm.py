@@ -223,13 +223,81 @@ def bench_registrations(seconds: float, concurrency: int, rounds: int) -> None:
     )
 
 
+def bench_keystore_cost(registrations: int) -> None:
+    """Registrations in this process (aiohttp test server, one at a time) with each store behind a timing
+    proxy: how many key-store calls a registration makes and the time they take, independent of load."""
+    import collections
+    import uuid
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from authsvc.api.state import SERVICES
+    from authsvc.app import create_app
+    from authsvc.config import load_settings
+    from authsvc.crypto.local_keys import LocalKeyStore
+    from authsvc.crypto.pkcs11_keys import Pkcs11KeyStore
+    from authsvc.store import lenders
+
+    label = f"bench-cost-{random.randint(0, 10**6)}"
+    _provision(label)
+    hsm = Pkcs11KeyStore(MODULE, label, PIN)
+    hsm.initialize()
+    image = bench_registration.photo(False)
+
+    async def run(name: str, store: Any) -> None:
+        stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+        for op in ("index_mac", "wrap_data_key", "unwrap_data_key", "sign_audit"):
+            original = getattr(store, op)
+
+            def timed(*a: Any, _o: Any = original, _n: str = op, **k: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return _o(*a, **k)
+                finally:
+                    stats[_n][0] += 1
+                    stats[_n][1] += time.perf_counter() - t
+
+            setattr(store, op, timed)
+        work = Path(tempfile.mkdtemp(prefix="authsvc-bench-cost-"))
+        settings = load_settings(env={}, database={"dsn": f"sqlite:///{work}/a.db"}, security={"test_pki": True},
+                                 registry={"photo_face_check": False})  # fmt: skip
+        client = TestClient(TestServer(create_app(settings, keys=store)))
+        await client.start_server()
+        async with client.app[SERVICES].engine.begin() as conn:
+            _, key = await lenders.create(conn, "bench")
+        headers = {"Authorization": f"Bearer {key}"}
+        salt = random.randint(1, 999) * 10_000_000
+        for i in range(20):  # warm-up
+            await client.post("/v1/clients", json=bench_registration.body(bench_registration.valid_iin(salt + i), image),
+                              headers=headers | {"Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+        stats.clear()
+        start = time.perf_counter()
+        for i in range(20, 20 + registrations):
+            body = bench_registration.body(bench_registration.valid_iin(salt + i), image)
+            resp = await client.post("/v1/clients", json=body, headers=headers | {"Idempotency-Key": uuid.uuid4().hex})
+            assert resp.status == 201, await resp.text()
+        took = (time.perf_counter() - start) / registrations * 1000
+        await client.close()
+        spent = sum(t for _, t in stats.values()) / registrations * 1000
+        calls = ", ".join(
+            f"{op} {n / registrations:.1f}× {t / max(n, 1) * 1e6:,.0f} µs" for op, (n, t) in stats.items()
+        )
+        print(
+            f"keys {name}: {took:.1f} ms per registration (sequential), {spent:.2f} ms of it in the key store ({calls})"
+        )
+
+    for _ in range(2):
+        asyncio.run(run("file", LocalKeyStore.generate()))
+        asyncio.run(run("pkcs11", hsm))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--kiosk-runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2, help="file/HSM registration rounds")
-    parser.add_argument("--only", choices=["signatures", "kiosk", "registrations"])
+    parser.add_argument("--only", choices=["signatures", "kiosk", "registrations", "keystore-cost"])
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="authsvc-bench-hsm-"))
     (home / "tokens").mkdir()
@@ -245,6 +313,8 @@ def main() -> None:
         bench_signatures(min(args.seconds, 5), home)
     if args.only in (None, "kiosk"):
         bench_kiosk(args.kiosk_runs, home)
+    if args.only in (None, "keystore-cost"):
+        bench_keystore_cost(200)
     if args.only in (None, "registrations"):
         bench_registrations(args.seconds, args.concurrency, args.rounds)
 
