@@ -41,7 +41,12 @@ _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 class TokenSession:
-    """A session on the token chosen by label and/or serial."""
+    """A session on the token chosen by label and/or serial.
+
+    The PIN is kept in memory while the session is logged in, only to log in again when the token was
+    pulled out and put back during an operation (`_reopen`); `close`/`forget_pin` drop it. It is never
+    logged or written anywhere.
+    """
 
     def __init__(self, module: Module, *, label: str | None = None, serial: str | None = None) -> None:
         self.module = module
@@ -97,6 +102,7 @@ class TokenSession:
         return self._session is not None
 
     def close(self) -> None:
+        self._pin = None
         if self._session is not None:
             with contextlib.suppress(p11.PKCS11Error):  # already gone with the token
                 self._session.close()
