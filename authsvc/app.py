@@ -68,10 +68,10 @@ from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import Registry
 from authsvc.clients.http import HttpClient
 from authsvc.clients.nca import NcaClient
-from authsvc.config import Settings, resolve_path
+from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
+from authsvc.crypto.factory import open_keystore
 from authsvc.crypto.keystore import KeyStore
-from authsvc.crypto.local_keys import load_key_file
 from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
@@ -110,7 +110,7 @@ def operations() -> OperationRegistry:
 
 
 def load_keys(settings: Settings) -> KeyStore:
-    return load_key_file(resolve_path(settings.keys.file))
+    return open_keystore(settings)
 
 
 Context = Callable[[web.Application], AsyncIterator[None]]

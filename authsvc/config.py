@@ -51,10 +51,28 @@ class DatabaseSettings(_Section):
 
 
 class KeySettings(_Section):
-    backend: Literal["file"] = Field(
-        "file", description="Key store: 'file' (local key file). The PKCS#11/HSM store plugs in here."
+    backend: Literal["file", "pkcs11"] = Field(
+        "file",
+        description="Key store: 'file' (local key file, the embedded default) or 'pkcs11' (keys non-extractable "
+        "on an HSM or token; see pkcs11_*).",
     )
     file: str = Field("var/keys/authsvc-keys.json", description="Local key file (created by `keys init`, 0600).")
+    pkcs11_module: str = Field(
+        "/usr/lib/softhsm/libsofthsm2.so", description="pkcs11 backend: path of the HSM vendor's PKCS#11 module."
+    )
+    pkcs11_token_label: str = Field("authsvc", description="pkcs11 backend: label of the token holding the keys.")
+    pkcs11_pin_env: str = Field(
+        "AUTHSVC_HSM_PIN",
+        description="pkcs11 backend: environment variable holding the user PIN (never in a file here).",
+    )
+    pkcs11_pin_file: str | None = Field(
+        None, description="pkcs11 backend: file holding the user PIN instead (0600), e.g. a mounted secret."
+    )
+    pkcs11_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="pkcs11 backend: how long a call waits for the HSM to finish another before answering 503.",
+    )
 
 
 class SecuritySettings(_Section):

@@ -62,6 +62,7 @@ CONFLICT = Code("conflict", 409, "Conflict", "Reload the resource and retry with
 RATE_LIMITED = Code("rate_limited", 429, "Too many requests", "Wait for Retry-After seconds, then retry; spread requests over the rate-limit window.")
 DATABASE_UNAVAILABLE = Code("database_unavailable", 503, "Service unavailable", "Retry after Retry-After seconds; the database did not answer.")
 DUPLICATE = Code("duplicate", 409, "Duplicate", "A record with these values exists already; read it instead of creating it again.")
+KEY_STORE_UNAVAILABLE = Code("key_store_unavailable", 503, "Key store unavailable", "Retry later; the service's key store (HSM token) does not answer — its operator must reconnect it.")
 INVALID_CHARACTERS = Code("invalid_characters", 422, "Invalid characters", "Remove NUL bytes and other characters that text fields cannot store.")
 RECORD_TAMPERED = Code("record_tampered", 500, "Stored record failed authentication", "Nothing to fix in the request: a stored record was altered outside the service; report the request_id to the operator.")
 CONFIG_ERROR = Code("config_error", 500, "Configuration error", "Fix the setting named in the detail (configs/*.toml or AUTHSVC_* variables) and restart.")

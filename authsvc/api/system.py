@@ -36,12 +36,13 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = True
     except Exception:  # any failure means "not ready", never an error answer
         checks["database"] = False
+    reasons: dict[str, str] = {}
     try:
         request.app[KEYS].index_mac("readiness", "probe")
         checks["keys"] = True
-    except Exception:
+    except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable): say why
         checks["keys"] = False
-    reasons: dict[str, str] = {}
+        reasons["keys"] = str(getattr(exc, "detail", type(exc).__name__))
     for name, check in request.app[READINESS].items():
         outcome = check()  # True, False, or why not (a str)
         checks[name] = outcome is True

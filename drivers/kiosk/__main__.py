@@ -1,0 +1,3 @@
+from drivers.kiosk.cli import main
+
+raise SystemExit(main())

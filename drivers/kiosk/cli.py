@@ -1,0 +1,174 @@
+"""`authsvc-kiosk`: identify a client or sign a contract at a kiosk with the client's token or key file.
+
+    authsvc-kiosk identify --service URL --api-key-file F --module /usr/lib/…/pkcs11.so --identification ID
+    authsvc-kiosk identify … --client CLIENT_ID --operation login       (opens the identification itself)
+    authsvc-kiosk sign-contract … --contract ID --document contract.pdf
+    authsvc-kiosk … --p12 key.p12                                       (software key, e.g. GOST, no card)
+    authsvc-kiosk tokens --module …                                     (list the tokens and whose they are)
+
+The PIN is asked without echo, or read from a file descriptor (``--pin-fd 3``) by a kiosk shell; it is
+never written anywhere. Every failure prints a sentence for the operator in ``--lang`` (en, ru, kk) and
+ends with its own exit status (below). ``--json`` prints one JSON line for the kiosk shell as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from drivers.kiosk.failures import KioskFailure, from_token_error
+from drivers.kiosk.flow import identify, sign_contract
+from drivers.kiosk.messages import LANGS, OUTCOMES, PROMPTS, TRIES, Lang, exit_codes_help, message
+from drivers.kiosk.service import ServiceClient
+from drivers.kiosk.signer import P12Signer, Signer, TokenSigner
+from drivers.pkcs11 import Module, TokenError, TokenSession
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="authsvc-kiosk",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--lang", choices=LANGS, default="en", help="language of what the operator reads")
+    p.add_argument("--json", action="store_true", help="also print the result as one JSON line on stdout")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--service", default=os.environ.get("AUTHSVC_URL", "http://127.0.0.1:8080"))
+        cmd.add_argument("--api-key-file", type=Path, help="file holding the lender's API key (else $AUTHSVC_API_KEY)")
+        key = cmd.add_mutually_exclusive_group(required=True)
+        key.add_argument("--module", help="PKCS#11 module of the token or card reader")
+        key.add_argument("--p12", type=Path, help="PKCS#12 key file signed in software (GOST or RSA)")
+        cmd.add_argument("--token-label", help="which token, when several are inserted")
+        cmd.add_argument("--key-label", help="which certificate on the token")
+        cmd.add_argument("--pin-fd", type=int, help="read the PIN (or key file password) from this descriptor")
+        cmd.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the token (default 60)")
+        cmd.add_argument("--timeout", type=float, default=30.0, help="seconds per request to the service")
+
+    ident = sub.add_parser("identify", help="EDS identification over the service's challenge")
+    common(ident)
+    ident.add_argument("--identification", help="identification id opened by the lender")
+    ident.add_argument("--client", help="client id: open the identification here")
+    ident.add_argument("--operation", default="login", help="operation of a new identification (default login)")
+    contract = sub.add_parser("sign-contract", help="sign a registered loan contract (R-10.1)")
+    common(contract)
+    contract.add_argument("--contract", required=True)
+    contract.add_argument("--document", required=True, type=Path, help="the contract document shown to the client")
+    tokens = sub.add_parser("tokens", help="list the tokens of a module and whose certificates they carry")
+    tokens.add_argument("--module", required=True)
+    return p
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    if args.api_key_file is not None:
+        return str(args.api_key_file.read_text().strip())
+    key = os.environ.get("AUTHSVC_API_KEY", "")
+    if not key:
+        raise KioskFailure("rejected", "no API key: give --api-key-file or set AUTHSVC_API_KEY")
+    return key
+
+
+def _read_fd(fd: int) -> str:
+    try:
+        with os.fdopen(fd, "r", closefd=False) as stream:
+            return stream.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise KioskFailure("pin_cancelled", f"the PIN could not be read from descriptor {fd}: {exc}") from exc
+
+
+class Console:
+    def __init__(self, lang: Lang, pin_fd: int | None) -> None:
+        self.lang = lang
+        self.pin_fd = pin_fd
+
+    def say(self, key: str, detail: str) -> None:
+        print(PROMPTS[key][self.lang].format(detail=detail), file=sys.stderr, flush=True)
+
+    async def ask(self, secret_name: str) -> str | None:
+        if self.pin_fd is not None:
+            return await asyncio.to_thread(_read_fd, self.pin_fd)
+        return await asyncio.to_thread(getpass.getpass, PROMPTS[secret_name][self.lang])
+
+
+async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    signer: Signer = (
+        P12Signer(args.p12)
+        if args.p12 is not None
+        else TokenSigner(args.module, token_label=args.token_label, key_label=args.key_label)
+    )
+    try:
+        async with ServiceClient(args.service, _api_key(args), timeout_s=args.timeout) as service:
+            if args.command == "identify":
+                result = await identify(
+                    service, signer, identification_id=args.identification, client_id=args.client,
+                    operation=args.operation, wait_s=args.wait, say=console.say, ask=console.ask,
+                )  # fmt: skip
+            else:
+                result = await sign_contract(
+                    service, signer, contract_id=args.contract, document=args.document, wait_s=args.wait,
+                    say=console.say, ask=console.ask,
+                )  # fmt: skip
+            if signer.reopened:
+                console.say("reopened", "")
+            return result
+    finally:
+        await signer.close()
+
+
+def _list_tokens(module_path: str) -> int:
+    module = Module(module_path)
+    for info in module.tokens():
+        line = f"{info.label}  serial {info.serial}  {info.manufacturer} {info.model}"
+        line += "  (PIN pad)" if info.protected_auth else ""
+        try:
+            holders = [c.holder.describe() for c in TokenSession(module, serial=info.serial).certificates()]
+        except TokenError as exc:
+            holders = [exc.sentence]
+        print(line)
+        for holder in holders:
+            print("    " + holder)
+    return 0
+
+
+def _report(args: argparse.Namespace, code: str, detail: str, extra: dict[str, Any]) -> int:
+    outcome = OUTCOMES[code]
+    text = message(code, args.lang, detail)
+    print(text, file=sys.stdout if outcome.exit_status == 0 else sys.stderr)
+    if args.json:
+        print(
+            json.dumps({"code": code, "exit_status": outcome.exit_status, "message": text, **extra}, ensure_ascii=False)
+        )
+    return outcome.exit_status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "tokens":
+            return _list_tokens(args.module)
+        console = Console(args.lang, args.pin_fd)
+        result = asyncio.run(_run(args, console))
+        return _report(args, str(result["outcome"]), "", result)
+    except TokenError as exc:
+        failure = from_token_error(exc)
+        return _report(args, failure.code, failure.detail, {})
+    except KioskFailure as failure:
+        detail = failure.detail
+        if failure.code == "pin_incorrect":
+            detail = TRIES[failure.tries][args.lang] if failure.tries else ""
+        return _report(args, failure.code, detail, {"detail": failure.detail} if failure.detail else {})
+    except KeyboardInterrupt:
+        return _report(args, "pin_cancelled", "", {})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
