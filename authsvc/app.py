@@ -21,13 +21,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from authsvc.api import (
+    checks,
     clients,
     contracts,
     eds,
     identifications,
     liveness,
     ncanode,
-    registries,
     second_factors,
     system,
     tokens,
@@ -42,8 +42,9 @@ from authsvc.api.middlewares import (
     context_middleware,
 )
 from authsvc.api.rate_limiter import RateLimiter
-from authsvc.api.routing import OperationRegistry
+from authsvc.api.routing import Operations
 from authsvc.api.state import (
+    CLIENT_REGISTRY,
     CONTRACTS,
     DB,
     EDS,
@@ -55,7 +56,6 @@ from authsvc.api.state import (
     OPERATIONS,
     PROMETHEUS,
     READINESS,
-    REGISTRY,
     SETTINGS,
     VERIFIER,
     Readiness,
@@ -65,9 +65,7 @@ from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
-from authsvc.cabinet.service import Registry
-from authsvc.clients.http import HttpClient
-from authsvc.clients.nca import NcaClient
+from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.factory import open_keystore
@@ -76,6 +74,8 @@ from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
+from authsvc.parties.http import HttpClient
+from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import build_verifier
 from authsvc.store import idempotency, ratelimit
@@ -91,8 +91,8 @@ HOUSEKEEPING_S = 300
 StartupHook = Callable[[str, web.Application], Awaitable[None]]
 
 
-def operations() -> OperationRegistry:
-    ops = OperationRegistry()
+def operations() -> Operations:
+    ops = Operations()
     for module in (
         system,
         clients,
@@ -102,7 +102,7 @@ def operations() -> OperationRegistry:
         ncanode,
         contracts,
         second_factors,
-        registries,
+        checks,
         tokens,
     ):
         module.register(ops)
@@ -182,7 +182,7 @@ def create_app(
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     async def registry_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[REGISTRY] = Registry(
+        app[CLIENT_REGISTRY] = ClientRegistry(
             db=app[DB],
             keys=app[KEYS],
             limits=settings.registry,
@@ -229,7 +229,7 @@ def create_app(
 
     async def methods_ctx(app: web.Application) -> AsyncIterator[None]:
         db, store_keys = app[DB], app[KEYS]
-        app[LIVENESS] = LivenessMethod(db, store_keys, app[REGISTRY], app[EXECUTOR], settings.liveness)
+        app[LIVENESS] = LivenessMethod(db, store_keys, app[CLIENT_REGISTRY], app[EXECUTOR], settings.liveness)
         app[EDS] = EdsMethod(db, store_keys, app[VERIFIER], settings.pki)
         app[CONTRACTS] = ContractService(db, store_keys, app[VERIFIER], app[FACTORS], settings.pki)
         await opened("methods")

@@ -116,7 +116,7 @@ class AuditSettings(_Section):
 
 
 class FactorSettings(_Section):
-    """Second factors and outside registries (issue 5); the URLs default to `python -m simulators`."""
+    """Second factors and outside registries; the URLs default to `python -m simulators`."""
 
     sms_a_url: str = Field("http://127.0.0.1:8702", description="SMS gateway A (first choice).")
     sms_b_url: str = Field("http://127.0.0.1:8703", description="SMS gateway B (failover); empty = none.")
@@ -174,7 +174,7 @@ def is_url(value: str) -> bool:
 
 def ca_source_key(value: str) -> str:
     """A CA certificate source as the trust store keys it: a URL as written, a file as its resolved path
-    (so ``nca/../nca/ca.cer`` and ``nca/ca.cer`` name the same certificate, issue 11 §5)."""
+    (so ``nca/../nca/ca.cer`` and ``nca/ca.cer`` name the same certificate)."""
     return value if is_url(value) else str(resolve_path(value))
 
 
@@ -196,9 +196,9 @@ class CrlSourceSettings(BaseModel):
 
 
 class PkiSettings(_Section):
-    """EDS verification (issue 3): trust anchors pinned by certificate, revocation policy, CRL cache.
+    """EDS verification: trust anchors pinned by certificate, revocation policy, CRL cache.
 
-    The defaults trust nothing (issue 11 §4): a deployment names its anchors. configs/default.toml points
+    The defaults trust nothing: a deployment names its anchors. configs/default.toml points
     at the NCA test-PKI simulator (`python -m simulators`, port 8701), whose CA certificates are fetched
     from its /cert/ URLs and retried in the background until it answers (/readyz reports not ready until
     then). Production lists NCA's roots by file (configs/production.example.toml).
@@ -252,7 +252,7 @@ class PkiSettings(_Section):
 
     @model_validator(mode="after")
     def _crl_issuers_are_configured_cas(self) -> PkiSettings:
-        """A CRL whose issuer names no configured CA would never be used: refuse it (issue 11 §5)."""
+        """A CRL whose issuer names no configured CA would never be used: refuse it."""
         known = {ca_source_key(s) for s in [*self.anchor_files, *self.anchor_urls]}
         known |= {ca_source_key(s) for s in [*self.intermediate_files, *self.intermediate_urls]}
         for number, source in enumerate(self.crl_sources):
@@ -294,7 +294,7 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _anchors_over_https_unless_test_pki(self) -> Settings:
-        """A root fetched over plain HTTP is whatever answers there: only the test-PKI simulator (issue 11 §4)."""
+        """A root fetched over plain HTTP is whatever answers there: only the test-PKI simulator."""
         plain = [u for u in self.pki.anchor_urls if not u.startswith("https://")]
         if plain and not self.security.test_pki:
             raise ValueError(

@@ -164,7 +164,7 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
     headers = {"Authorization": f"Bearer {srv.api_key}"}
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
-            clients = []
+            clients: list[str] = []
             for n in range(1000):
                 if len(clients) == CLIENTS:
                     break

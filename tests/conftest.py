@@ -119,7 +119,7 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     }
     for key, value in overrides.items():
         sections.setdefault(key, {}).update(value)
-    return load_settings(env={}, **sections)
+    return load_settings(None, env={}, **sections)
 
 
 @pytest.fixture

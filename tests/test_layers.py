@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"contracts"},
     {"methods"},
     {"cabinet"},
-    {"pki", "liveness", "clients", "audit"},
+    {"pki", "liveness", "parties", "audit"},
     {"store"},
     {"crypto"},
     {"config", "errors", "error_codes", "logs"},
@@ -164,13 +164,13 @@ def test_no_units_import_each_other_in_a_cycle() -> None:
 def test_the_contract_catches_a_wrong_import(tmp_path: Path) -> None:
     """The checks themselves: a store module importing the HTTP layer, and two siblings importing each other."""
     pkg = tmp_path / PACKAGE
-    for unit in ("store", "api", "pki", "clients"):
+    for unit in ("store", "api", "pki", "parties"):
         (pkg / unit).mkdir(parents=True)
         (pkg / unit / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
     (pkg / "store" / "db.py").write_text("from authsvc.api import state\n")
-    (pkg / "pki" / "service.py").write_text("def wire():\n    from authsvc.clients.nca import NcaClient\n")
-    (pkg / "clients" / "nca.py").write_text("from ..pki import der\n")
+    (pkg / "pki" / "service.py").write_text("def wire():\n    from authsvc.parties.nca import NcaClient\n")
+    (pkg / "parties" / "nca.py").write_text("from ..pki import der\n")
     found = edges(pkg)
     assert violations(found) == ["store imports api, a layer above it: authsvc.store.db:1"]
-    assert cycles(found) == [["clients", "pki"]]
+    assert cycles(found) == [["parties", "pki"]]

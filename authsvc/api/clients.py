@@ -10,8 +10,8 @@ from aiohttp import web
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
-from authsvc.api.state import KEYS, REGISTRY
+from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.state import CLIENT_REGISTRY, KEYS
 from authsvc.cabinet.models import (
     ClientIn,
     ClientList,
@@ -36,9 +36,9 @@ IDEMPOTENCY = Param(
 
 
 def _context(request: web.Request) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"test_pki": request.app[REGISTRY].test_pki}
-    if request.app[REGISTRY].today is not None:
-        ctx["today"] = request.app[REGISTRY].today
+    ctx: dict[str, Any] = {"test_pki": request.app[CLIENT_REGISTRY].test_pki}
+    if request.app[CLIENT_REGISTRY].today is not None:
+        ctx["today"] = request.app[CLIENT_REGISTRY].today
     return ctx
 
 
@@ -56,7 +56,7 @@ async def create_client(request: web.Request) -> web.Response:
         raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters", code=error_codes.BAD_IDEMPOTENCY_KEY)
     raw = await read_body(request)
     payload: IndividualIn | LegalEntityIn = parse(ClientIn, raw, _context(request))
-    status, body, replayed = await request.app[REGISTRY].register(
+    status, body, replayed = await request.app[CLIENT_REGISTRY].register(
         lender.id, payload, idempotency_key=key, request_mac=request_mac(request.app[KEYS], lender.id, raw)
     )
     resp = web.Response(status=status, body=body, content_type="application/json")
@@ -67,7 +67,7 @@ async def create_client(request: web.Request) -> web.Response:
 
 
 async def get_client(request: web.Request) -> web.Response:
-    out = await request.app[REGISTRY].get(current_lender(request).id, _client_id(request))
+    out = await request.app[CLIENT_REGISTRY].get(current_lender(request).id, _client_id(request))
     return web.json_response(text=out.model_dump_json())
 
 
@@ -80,17 +80,17 @@ async def patch_client(request: web.Request) -> web.Response:
     if isinstance(keys, dict) and ({"iin", "bin"} & keys.keys()):
         raise ValidationFailed("IIN and BIN can never be changed (R-6.7)", code=error_codes.IIN_IMMUTABLE)
     patch: ClientPatch = parse(ClientPatch, raw)
-    out = await request.app[REGISTRY].change_contact(current_lender(request).id, _client_id(request), patch)
+    out = await request.app[CLIENT_REGISTRY].change_contact(current_lender(request).id, _client_id(request), patch)
     return web.json_response(text=out.model_dump_json())
 
 
 async def lookup_clients(request: web.Request) -> web.Response:
     query: Lookup = parse(Lookup, await read_body(request))
-    found = await request.app[REGISTRY].lookup(current_lender(request).id, query.iin)
+    found = await request.app[CLIENT_REGISTRY].lookup(current_lender(request).id, query.iin)
     return web.json_response(text=ClientList(items=found).model_dump_json())
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     ops.add(
         Operation(
             "POST",

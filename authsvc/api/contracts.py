@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import CONTRACTS
 from authsvc.contracts import service
 from authsvc.methods import eds
@@ -169,7 +169,7 @@ async def get_contract(request: web.Request) -> web.Response:
 _ID = (Param("contract_id", "path", "contract id"),)
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     ops.add(
         Operation(
             "POST",

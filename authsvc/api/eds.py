@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import EDS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
 from authsvc.methods import eds
@@ -162,7 +162,7 @@ async def eds_step(request: web.Request) -> web.Response:
 _IDENT = (Param("identification_id", "path", "identification id"),)
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     # The codes each operation answers besides the common ones (routing.codes_of adds those).
     answers = {
         "verifyCms": (

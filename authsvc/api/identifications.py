@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
@@ -98,7 +98,7 @@ async def get_identification(request: web.Request) -> web.Response:
     return web.json_response(text=_out(ident, taken).model_dump_json())
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     ops.add(
         Operation(
             "POST",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from authsvc import error_codes
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import LIVENESS, SETTINGS
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from authsvc.methods.liveness import Upload
@@ -141,7 +141,7 @@ async def submit_capture(request: web.Request) -> web.Response:
     return web.json_response(text=out.model_dump_json())
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     ops.add(
         Operation(
             "POST",

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.routing import Operation, OperationRegistry
+from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import VERIFIER
 from authsvc.methods import eds
 from authsvc.pki import ncanode
@@ -70,7 +70,7 @@ _ERRORS = {
 }
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     for path, handler, op_id, summary, model in (
         ("/v1/ncanode/cms/verify", cms_verify, "ncanodeCmsVerify", "NCANode /cms/verify", ncanode.CmsVerifyRequest),
         ("/v1/ncanode/xml/verify", xml_verify, "ncanodeXmlVerify", "NCANode /xml/verify", ncanode.XmlVerifyRequest),

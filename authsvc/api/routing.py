@@ -110,7 +110,7 @@ def catalogue_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     }, {str(c): {"status": c.status, "title": c.heading, "hint": c.fix, "type": type_uri(c)} for c in entries}
 
 
-class OperationRegistry:
+class Operations:
     def __init__(self) -> None:
         self.operations: list[Operation] = []
 

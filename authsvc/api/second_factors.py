@@ -33,7 +33,7 @@ from authsvc.api.factor_steps import (
     still_pending,
 )
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry
+from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
@@ -210,7 +210,7 @@ async def sms_receipt(request: web.Request) -> web.Response:
     return json_answer(ReceiptOut(matched=matched))
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     tags = ("second factors",)
     ops.add(
         Operation(

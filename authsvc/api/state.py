@@ -12,8 +12,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authsvc.api.routing import OperationRegistry
-from authsvc.cabinet.service import Registry
+from authsvc.api.routing import Operations
+from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.keystore import KeyStore
@@ -29,14 +29,14 @@ class Readiness(dict[str, Callable[[], bool | str]]):
 
 
 SETTINGS = web.AppKey("settings", Settings)
-OPERATIONS = web.AppKey("operations", OperationRegistry)
+OPERATIONS = web.AppKey("operations", Operations)
 READINESS = web.AppKey("readiness", Readiness)
 PROMETHEUS = web.AppKey("prometheus", CollectorRegistry)
 ENGINE = web.AppKey("engine", AsyncEngine)  # migrations and the SQLite path of `DB`
 DB = web.AppKey("db", Database)
 KEYS = web.AppKey("keys", KeyStore)
 EXECUTOR = web.AppKey("executor", Executor)  # the process pool for CPU-heavy work
-REGISTRY = web.AppKey("registry", Registry)  # the client registry (cabinet)
+CLIENT_REGISTRY = web.AppKey("client_registry", ClientRegistry)  # the client registry (cabinet)
 FACTORS = web.AppKey("factors", Factors)  # outside parties' clients: SMS, telco, CDAO, bureau, …
 VERIFIER = web.AppKey("verifier", Verifier)  # EDS verification against the NCA PKI
 LIVENESS = web.AppKey("liveness", LivenessMethod)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from authsvc import __version__
-from authsvc.api.routing import Operation, OperationRegistry
+from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, KEYS, OPERATIONS, PROMETHEUS, READINESS
 
 
@@ -64,7 +64,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPERATIONS].openapi(title="authsvc", version=__version__))
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     ops.add(
         Operation(
             "GET",

@@ -20,7 +20,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import client_ip, json_answer
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
@@ -228,7 +228,7 @@ async def set_password(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     # The codes each operation answers besides the common ones (routing.codes_of adds those).
     answers = {
         "enrolTotp": (

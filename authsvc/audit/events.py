@@ -19,7 +19,7 @@ class AuditEvent(StrEnum):
     KEYS_ROTATED = "keys.rotated"
     CONFIG_CHANGED = "config.changed"
     SERVICE_STARTED = "service.started"
-    # second factors and outside registries (issue 5)
+    # second factors and outside registries
     OTP_SENT = "otp.sent"
     OTP_VERIFIED = "otp.verified"
     OTP_REJECTED = "otp.rejected"
@@ -36,7 +36,7 @@ class AuditEvent(StrEnum):
     PAYOUT_ACCOUNT_CHECKED = "payout.account_checked"
     CONTRACT_CODE_ISSUED = "contract.code_issued"
     CONTRACT_CODE_VERIFIED = "contract.code_verified"
-    # loan contracts (issue 3, R-10.1)
+    # loan contracts
     CONTRACT_CREATED = "contract.created"
     CONTRACT_SIGNED = "contract.signed"
     CONTRACT_SIGNATURE_REJECTED = "contract.signature_rejected"

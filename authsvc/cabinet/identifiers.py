@@ -70,7 +70,7 @@ def _check_iin_birth(number: str, today: date) -> None:
         born = date(century + int(number[0:2]), int(number[2:4]), int(number[4:6]))
     except ValueError as exc:
         raise IdentifierError(error_codes.INVALID_FORMAT, "IIN does not start with a valid birth date") from exc
-    if born > today:  # issue 11 §12: no one is registered before they are born
+    if born > today:  # no one is registered before they are born
         raise IdentifierError(error_codes.BIRTH_DATE_IN_FUTURE, "the IIN's birth date (digits 1-7) is after today")
 
 

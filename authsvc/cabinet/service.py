@@ -44,7 +44,7 @@ CHANGE_CONTACT_MAX_AGE_S = 15 * 60
 
 
 @dataclass
-class Registry:
+class ClientRegistry:
     db: Database
     keys: KeyStore
     limits: RegistrySettings

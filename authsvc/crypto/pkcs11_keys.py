@@ -18,7 +18,7 @@ was measured first: on this loaded 2-core machine each hand-off waited for the s
 2.2-2.5 ms instead of 0.3 ms) and halved the registration rate, for no gain, since the caller had to wait
 for the answer anyway. A call stuck in the device holds the lock; the others then give up after
 ``pkcs11_timeout_s`` with `KeyStoreUnavailable` (503 problem+json, raised before anything is written). On
-SoftHSM2 a call takes 0.1-0.4 ms; a network HSM would want an async protocol (noted for issue 9). A token
+SoftHSM2 a call takes 0.1-0.4 ms; a network HSM would want an async protocol. A token
 that went away is looked for again at most once a second; when it is back, the store reconnects.
 """
 

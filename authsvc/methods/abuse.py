@@ -1,4 +1,4 @@
-"""Abuse limits on one-time codes (issue 5 §3), on top of `authsvc.store.throttle`.
+"""Abuse limits on one-time codes, on top of `authsvc.store.throttle`.
 
 Sending (SMS pumping): fixed-window caps per client, per phone number, per end-user IP and per lender.
 Verifying (guessing): a cap per IP, and wrong answers counted per (client, IP): after a few free ones

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from authsvc import error_codes
-from authsvc.clients.bureau import ApplicationReceipt, LoanApplication, RefusalStatus
 from authsvc.errors import Conflict
 from authsvc.methods.factors import Factors
+from authsvc.parties.bureau import ApplicationReceipt, LoanApplication, RefusalStatus
 
 
 class VoluntaryRefusal(Conflict):

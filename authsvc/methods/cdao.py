@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass
 
 from authsvc import error_codes
-from authsvc.clients.cdao import BiometricResult, CdaoNoPhotoOnFile, CdaoPersonNotFound, CdaoPoorQuality
 from authsvc.errors import ValidationFailed
 from authsvc.methods.factors import Factors
+from authsvc.parties.cdao import BiometricResult, CdaoNoPhotoOnFile, CdaoPersonNotFound, CdaoPoorQuality
 
 PERSON_SIDE = (CdaoPersonNotFound, CdaoNoPhotoOnFile, CdaoPoorQuality)
 

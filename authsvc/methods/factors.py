@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from authsvc.clients.bank import BankClient
-from authsvc.clients.bureau import BureauClient
-from authsvc.clients.cdao import CdaoClient
-from authsvc.clients.http import RetryPolicy
-from authsvc.clients.jsonapi import Endpoint
-from authsvc.clients.sms import SmsClient
-from authsvc.clients.telco import TelcoClient
-from authsvc.clients.voice_call import VoiceCallClient
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.passwords import Argon2Params, PasswordHasher, PasswordPolicy
+from authsvc.parties.bank import BankClient
+from authsvc.parties.bureau import BureauClient
+from authsvc.parties.cdao import CdaoClient
+from authsvc.parties.http import RetryPolicy
+from authsvc.parties.jsonapi import Endpoint
+from authsvc.parties.sms import SmsClient
+from authsvc.parties.telco import TelcoClient
+from authsvc.parties.voice_call import VoiceCallClient
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 from authsvc import error_codes
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
-from authsvc.cabinet.service import Registry
+from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import LivenessStepSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
@@ -98,7 +98,7 @@ class Outcome:
 class LivenessMethod:
     db: Database
     keys: KeyStore
-    registry: Registry
+    registry: ClientRegistry
     executor: Executor
     settings: LivenessStepSettings
 

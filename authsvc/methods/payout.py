@@ -4,9 +4,9 @@ the client's IIN and is open. The HTTP step is ``POST /v1/identifications/{id}/p
 from __future__ import annotations
 
 from authsvc import error_codes
-from authsvc.clients.bank import Ownership
 from authsvc.error_codes import Code
 from authsvc.methods.factors import Factors
+from authsvc.parties.bank import Ownership
 
 
 async def confirm_account(

@@ -19,12 +19,12 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from authsvc.clients.jsonapi import UpstreamRejected
-from authsvc.clients.sms import DeliveryStatus
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.methods import contact
 from authsvc.methods.factors import Factors
+from authsvc.parties.jsonapi import UpstreamRejected
+from authsvc.parties.sms import DeliveryStatus
 from authsvc.store import outbox, telco_cache, throttle
 from authsvc.store.db import Database, Tx
 

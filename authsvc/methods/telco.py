@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from authsvc.clients.telco import SubscriberCheck
 from authsvc.crypto.keystore import KeyStore
 from authsvc.methods.factors import Factors
+from authsvc.parties.telco import SubscriberCheck
 from authsvc.store import telco_cache
 from authsvc.store.db import Database
 

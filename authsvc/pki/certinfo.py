@@ -52,7 +52,7 @@ ROLE_NAMES: Final = {
     "1.2.398.3.3.4.1.2.4": "hr",
     "1.2.398.3.3.4.1.2.5": "employee",
     "1.2.398.3.3.4.1.2.6": "information_system",
-    "1.2.398.5.19.1.2.2.1": "information_system",  # seen on information-system certificates (issue 11 §12)
+    "1.2.398.5.19.1.2.2.1": "information_system",  # seen on information-system certificates
 }
 _NCA_STAFF_ARC: Final = "1.2.398.3.3.4.2."
 _INDIVIDUAL_ARC: Final = "1.2.398.3.3.4.1.1"

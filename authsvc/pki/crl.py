@@ -97,7 +97,7 @@ class CrlInfo:
 
     def speaks_for(self, not_after: datetime) -> bool:
         """Whether this CRL would still list a certificate expiring at ``not_after`` had it been revoked
-        (NCA drops expired certificates from its CRLs; issue 11 §6)."""
+        (NCA drops expired certificates from its CRLs)."""
         if self.this_update <= not_after:
             return True
         return self.expired_certs_on_crl is not None and self.expired_certs_on_crl <= not_after

@@ -1,5 +1,5 @@
 """Every CRL the service has relied on, kept by its SHA-256, so a revocation answer taken from a CRL can be
-re-checked years later without the network (issue 3 §6, R-12.1).
+re-checked years later without the network (R-12.1).
 
 `CrlCache` archives each CRL it installs (a hard link when it can: the file is written once anyway);
 a contract signature's evidence names the CRL (and delta CRL) by hash. `recheck_crl` then validates the
@@ -132,7 +132,7 @@ def answer_at(
     crl_dir: str, issuer_der: bytes, serial: int, at: datetime, not_after: datetime, skew_s: float = 300.0
 ) -> dict[str, Any] | str:
     """Revocation of ``serial`` at the past moment ``at`` from an archived CRL that was current then and
-    still listed certificates expiring at ``not_after`` (issue 11 §6): the CRL's facts and the entry (if
+    still listed certificates expiring at ``not_after``: the CRL's facts and the entry (if
     any) as a dict, or why there is no such CRL. The CRL is validated again (hash, issuer, signature,
     current at ``at``) before it is believed. Runs in the process pool."""
     try:

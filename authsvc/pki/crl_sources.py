@@ -1,4 +1,4 @@
-"""Where CRLs come from and whether they can be used (issue 11 §5, R-7.1).
+"""Where CRLs come from and whether they can be used (R-7.1).
 
 A CRL source is an http(s) URL (fetched by the NCA client) or a local ``file:`` path (an operator who
 mirrors NCA's CRLs, or an air-gapped deployment). Misconfiguration fails the start (`authsvc.config`

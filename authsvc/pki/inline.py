@@ -1,4 +1,4 @@
-"""CMS verification on the event loop for the common cheap case (issue 3).
+"""CMS verification on the event loop for the common cheap case.
 
 Sending a verification to the process pool costs about a millisecond of pickling and IPC, more than the
 verification itself when the signature is RSA or ECDSA (OpenSSL, tens of microseconds) and the signer's

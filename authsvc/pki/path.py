@@ -149,7 +149,7 @@ class KzAlgorithmPolicy(AlgorithmUsagePolicy):
         if is_gost_oid(algo["algorithm"].dotted):
             return AlgorithmUsageConstraint(allowed=True)
         if public_key is not None and is_gost_oid(public_key["algorithm"]["algorithm"].dotted):
-            # A non-GOST signature under a GOST key is a forgery (issue 11 §3); asn1crypto cannot even size
+            # A non-GOST signature under a GOST key is a forgery; asn1crypto cannot even size
             # the key (UnboundLocalError in PublicKeyInfo.bit_size), so refuse it here by name.
             return AlgorithmUsageConstraint(
                 allowed=False,
@@ -328,14 +328,14 @@ class PathValidator:
                 reason = "unsupported_algorithm"
             return self._failed(reason, exc, leaf, at)
         except InvalidCertificateError as exc:
-            # pyhanko refuses a self-signed leaf here too: that is a trust fault, not a key-usage one (issue 11 §12).
+            # pyhanko refuses a self-signed leaf here too: that is a trust fault, not a key-usage one.
             foreign = _is_self_issued(leaf) and leaf.sha256 not in {a.sha256 for a in self._anchors}
             return self._failed("untrusted_root" if foreign else "key_usage", exc, leaf, at)
         except AuthsvcError:
             raise
         except (*ASN1_ERRORS, UnsupportedAlgorithm) as exc:
             return self._failed("bad_certificate", exc, leaf, at)
-        except Exception as exc:  # the library's own bugs on hostile input (issue 11 §3)
+        except Exception as exc:  # the library's own bugs on hostile input
             log.warning("path validation raised %s; answered invalid_path", type(exc).__name__)
             return self._failed("invalid_path", exc, leaf, at)
         certs = list(reversed(list(path)))

@@ -1,4 +1,4 @@
-"""Remembered certificate paths (issue 3): a client signs many times with one certificate, and building and
+"""Remembered certificate paths: a client signs many times with one certificate, and building and
 validating its path through pyhanko-certvalidator costs milliseconds each time, while the verdict for one
 chain under one trust configuration changes only with the moment it is judged at.
 

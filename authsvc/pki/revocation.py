@@ -77,7 +77,7 @@ class RevocationUnavailable(UpstreamUnavailable):
 
 
 class OcspTransport(Protocol):
-    """What the checker needs from :class:`authsvc.clients.nca.NcaClient`."""
+    """What the checker needs from :class:`authsvc.parties.nca.NcaClient`."""
 
     async def ocsp(self, url: str, request_der: bytes) -> bytes: ...
 
@@ -269,7 +269,7 @@ class RevocationChecker:
             and not found.info.speaks_for(not_after)
         ):
             # RFC 5280 §3.3: NCA drops certificates from its CRLs once they expire, so a CRL issued after this
-            # one expired proves nothing about a past moment (issue 11 §6): ask the archive for the CRL then.
+            # one expired proves nothing about a past moment: ask the archive for the CRL then.
             return await self._archived_crl(cert, issuer, at, not_after, found.info.this_update, errors)
         status, when, reason, later = RevocationStatus.GOOD, None, None, False
         if found.revoked and found.entry is not None:

@@ -135,7 +135,7 @@ class Verifier:
         sources = []
         for url, delta, issuer_source in self._crl_specs:
             issuer = self.trust.certificate_of(issuer_source)
-            if issuer is None:  # config validation makes this a bug, never a silent gap (issue 11 §5)
+            if issuer is None:  # config validation makes this a bug, never a silent gap
                 log.error("CRL issuer certificate not loaded", extra={"url": url, "issuer": issuer_source})
                 self._crl_problems.append(f"{issuer_source}: the CRL issuer's certificate is not loaded")
                 continue
@@ -171,7 +171,7 @@ class Verifier:
         return self.trust.ready
 
     def revocation_ready(self) -> bool | str:
-        """/readyz "revocation": True, or why a configured CA has no usable revocation source (issue 11 §5):
+        """/readyz "revocation": True, or why a configured CA has no usable revocation source:
         no usable CRL, and OCSP not in the order or its last exchange for that CA failed."""
         uncovered: list[str] = []
         if self.policy.order == RevocationOrder.CRL_ONLY and self.trust.ready:
@@ -405,7 +405,7 @@ class Verifier:
 
 
 class NcaTransport(OcspTransport, Protocol):
-    """What the verifier needs from the NCA's services (`authsvc.clients.nca.NcaClient`, wired in `authsvc.app`)."""
+    """What the verifier needs from the NCA's services (`authsvc.parties.nca.NcaClient`, wired in `authsvc.app`)."""
 
     async def fetch_crl(self, url: str) -> bytes: ...
 

@@ -39,7 +39,7 @@ def async_url(dsn: str) -> str:
 
 
 def _private_files(database: Path) -> None:
-    """The database holds sealed personal data: 0600 like the key file (issue 11 §12). SQLite creates its
+    """The database holds sealed personal data: 0600 like the key file. SQLite creates its
     -wal and -shm files with the database file's mode, so creating that one 0600 first covers all three;
     files left readable by an earlier version are tightened."""
     with contextlib.suppress(FileExistsError):

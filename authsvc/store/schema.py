@@ -185,7 +185,7 @@ used_evidence = Table(
     PrimaryKeyConstraint("kind", "digest", name="pk_used_evidence"),
 )
 
-# --- second factors and outside registries (migration 0003, issue 5) -----------------------------------
+# --- second factors and outside registries (migration 0003) -----------------------------------
 
 # SMS / contract one-time codes: only a keyed hash of the code is kept (bound to its context).
 otp_codes = Table(
@@ -282,7 +282,7 @@ client_passwords = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-# --- Loan contracts and their signatures (issue 3) ----------------------------
+# --- Loan contracts and their signatures (R-10.1, R-12.1, R-12.2) ----------------------------
 # The document, its SHA-256 and every signature with its validation data are sealed under the contract's
 # data key (loan secrets, R-12.2); only ids, state and times are plain.
 contracts = Table(

@@ -38,7 +38,7 @@ MAX_IMAGE_BYTES: Final = 5 * 1024 * 1024
 
 
 @dataclass
-class Registry:
+class ClientRegistry:
     population: Population
     faces_dir: Path
     matcher: Matcher
@@ -47,7 +47,7 @@ class Registry:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
 
 
-REGISTRY: Final = web.AppKey("registry", Registry)
+CLIENT_REGISTRY: Final = web.AppKey("registry", ClientRegistry)
 
 
 def decode_probe(body: dict[str, object], limit: int) -> bytes:
@@ -67,7 +67,7 @@ def decode_probe(body: dict[str, object], limit: int) -> bytes:
 
 
 async def verify(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY]
+    registry = request.app[CLIENT_REGISTRY]
     body = await read_json(request)
     iin = require_str(body, "iin")
     if not is_valid_iin(iin):
@@ -99,7 +99,7 @@ async def verify(request: web.Request) -> web.Response:
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:
     yield
-    app[REGISTRY].executor.shutdown(wait=True, cancel_futures=True)
+    app[CLIENT_REGISTRY].executor.shutdown(wait=True, cancel_futures=True)
 
 
 def create_app(
@@ -120,7 +120,7 @@ def create_app(
         raise FileNotFoundError(f"state photos missing from {folder}: {', '.join(missing)}")
     # Base64 of a 5 MiB image plus the JSON around it.
     app = make_app(api_key, client_max_size=max_image_bytes * 2)
-    app[REGISTRY] = Registry(
+    app[CLIENT_REGISTRY] = ClientRegistry(
         population, folder, choose_matcher(matcher, folder, max_distance), max_image_bytes=max_image_bytes
     )
     app.cleanup_ctx.append(_executor)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from authsvc.api.state import DB, KEYS, REGISTRY, SETTINGS
+from authsvc.api.state import CLIENT_REGISTRY, DB, KEYS, SETTINGS
 from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all
 from authsvc.store import identifications
@@ -72,7 +72,7 @@ async def test_nca_test_numbers_only_in_test_pki_mode_and_flagged(api: Api) -> N
     resp = await api.post("/v1/clients", individual(iin="123456789011"))
     assert resp.status == 201
     assert (await resp.json())["test_pki"] is True
-    api.app[REGISTRY].test_pki = False
+    api.app[CLIENT_REGISTRY].test_pki = False
     resp = await api.post("/v1/clients", individual(iin="123456789012"))
     assert resp.status == 422 and (await resp.json())["code"] == "bad_checksum"
 
@@ -103,7 +103,7 @@ async def test_lookup_by_iin_uses_the_keyed_index(api: Api) -> None:
     assert none["items"] == []
 
 
-BAD_FIELDS = [
+BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"iin": "811201401189"}, "bad_checksum"),
     ({"iin": "8112014011"}, "string_too_short"),
     ({"phone": "+77172123456"}, "not_mobile"),
@@ -139,7 +139,7 @@ async def test_each_bad_field_gets_its_code_and_writes_nothing(api: Api) -> None
 
 
 async def test_photo_too_large_is_refused_before_decoding(api: Api) -> None:
-    api.app[REGISTRY].limits = api.app[REGISTRY].limits.model_copy(update={"photo_max_bytes": 2048})
+    api.app[CLIENT_REGISTRY].limits = api.app[CLIENT_REGISTRY].limits.model_copy(update={"photo_max_bytes": 2048})
     resp = await api.post("/v1/clients", individual())
     assert resp.status == 422 and (await resp.json())["code"] == "file_too_large"
 

@@ -75,7 +75,7 @@ async def test_crl_evidence_is_archived_and_rechecked_offline(
     """Issue 3 §6: a signature whose revocation answer came from a CRL is re-checked years later from the
     archived CRL, without the network; an archived CRL that was tampered with is caught."""
     api = await sim_api(aiohttp_client, dsn, keys, simulator, tmp_path, revocation_order="crl_only")
-    cache = api.app[VERIFIER].crl_cache  # type: ignore[union-attr]
+    cache = api.app[VERIFIER].crl_cache
     assert cache is not None
     await cache.refresh()
     client = await register(api, individual())

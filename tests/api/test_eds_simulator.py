@@ -274,7 +274,7 @@ async def test_verify_endpoints_report_revocation_by_ocsp_and_crl(
     await nca.revoke(issued["serial"])
     for check, source in ((["OCSP"], "ocsp"), (["CRL"], "crl"), (["OCSP", "CRL"], "ocsp")):
         if source == "crl":
-            cache = api.app[VERIFIER].crl_cache  # type: ignore[union-attr]
+            cache = api.app[VERIFIER].crl_cache
             assert cache is not None
             await cache.refresh()  # the background refresher would pick it up within crl_refresh_s
         result = await (await api.post("/v1/eds/cms/verify", {"cms": cms, "revocation_check": check})).json()

@@ -87,7 +87,7 @@ async def test_stored_tokens_verify_the_rfc6238_times(api: Api) -> None:
                 result = await tokens.verify_totp_factor(
                     conn,
                     api.app[KEYS],
-                    api.app[FACTORS],  # type: ignore[arg-type]
+                    api.app[FACTORS],
                     lender_id=api.lender_id,
                     client_id=client,
                     code=code,

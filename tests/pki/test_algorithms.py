@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from asn1crypto import algos
 from cryptography.hazmat.primitives import hashes, serialization
@@ -62,7 +64,12 @@ def test_cms_style_key_algorithm_plus_digest(rsa_private: rsa.RSAPrivateKey) -> 
 def test_rsa_pss_parameters_from_algorithm_identifier(
     rsa_private: rsa.RSAPrivateKey, salt: int, hash_name: str
 ) -> None:
-    hash_cls = {"sha256": hashes.SHA256, "sha1": hashes.SHA1, "sha512": hashes.SHA512}[hash_name]
+    hashers: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+        "sha256": hashes.SHA256,
+        "sha1": hashes.SHA1,
+        "sha512": hashes.SHA512,
+    }
+    hash_cls = hashers[hash_name]
     sig = rsa_private.sign(b"m", padding.PSS(padding.MGF1(hash_cls()), salt), hash_cls())
     params = {"hash_algorithm": {"algorithm": hash_name},
               "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": hash_name}},
@@ -85,7 +92,7 @@ def test_ecdsa(curve: ec.EllipticCurve, oid: str, hash_cls: type[hashes.HashAlgo
     key = ec.generate_private_key(curve)
     sig = key.sign(b"m", ec.ECDSA(hash_cls()))
     assert verify_signature(_spki(key), oid, b"m", sig)
-    assert verify_signature(_spki(key), "1.2.840.10045.2.1", b"m", sig, digest_algorithm=hash_cls.name)
+    assert verify_signature(_spki(key), "1.2.840.10045.2.1", b"m", sig, digest_algorithm=hash_cls().name)
     assert not verify_signature(_spki(key), oid, b"n", sig)
 
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from asn1crypto import ocsp
@@ -204,7 +205,7 @@ def _long_issuer() -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ұ" * 80, _validate=False)])
 
 
-def _synthetic(ekus: list[str], attrs: list[x509.NameAttribute]) -> bytes:
+def _synthetic(ekus: list[str], attrs: list[x509.NameAttribute[Any]]) -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(attrs)
     now = datetime.now(UTC)

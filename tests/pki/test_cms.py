@@ -145,7 +145,7 @@ def _with_timestamp_token(der: bytes) -> bytes:
     signer = info["content"]["signer_infos"][0]
     token = cms.ContentInfo.load(read("ncanode", "tsp", "tsp_token.bin"))
     signer["unsigned_attrs"] = [{"type": "signature_time_stamp_token", "values": [token]}]
-    return info.dump(force=True)
+    return bytes(info.dump(force=True))
 
 
 async def test_timestamp_token_goes_to_the_hook_and_its_gen_time_is_used() -> None:

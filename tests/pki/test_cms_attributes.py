@@ -81,7 +81,7 @@ def _build(
         data_oid, other_oid = (cms.ContentType(t).dump() for t in ("data", content_type))
         assert len(data_oid) == len(other_oid)
         der = der.replace(data_oid, other_oid, 1)  # the first occurrence is eContentType
-    return der
+    return bytes(der)
 
 
 def _attrs(

@@ -14,8 +14,8 @@ from aiohttp import web
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
-from authsvc.clients.http import HttpClient, RetryPolicy
-from authsvc.clients.nca import NcaClient
+from authsvc.parties.http import HttpClient, RetryPolicy
+from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_cache import CacheState, CrlCache, CrlSource
 from tests.pki.test_crl import T0, der, make_ca, make_crl
 

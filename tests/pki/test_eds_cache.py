@@ -422,7 +422,7 @@ def test_certificate_facts_are_shared_and_frozen(holder: Holder) -> None:
     assert cert_info(x509.Certificate.load(der)) is first and cert_info(der) is first
     assert first.fingerprint_sha256 == hashlib.sha256(der).hexdigest()
     with pytest.raises(ValidationError):
-        first.serial_number = "00"
+        first.serial_number = "00"  # type: ignore[misc]
     with pytest.raises(ValidationError):
-        first.subject.iin = "000000000000"
+        first.subject.iin = "000000000000"  # type: ignore[misc]
     assert cert_info(holder.root.cert) is not first

@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from authsvc.clients.http import HttpClient, RetryPolicy
-from authsvc.clients.nca import NcaClient
+from authsvc.parties.http import HttpClient, RetryPolicy
+from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_cache import CrlCache, CrlSource
 from authsvc.pki.ocsp import build_ocsp_request, verify_ocsp_response
 from authsvc.pki.revocation import (

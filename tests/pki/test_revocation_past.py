@@ -23,8 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from authsvc.clients.http import HttpClient, RetryPolicy
-from authsvc.clients.nca import NcaClient
+from authsvc.parties.http import HttpClient, RetryPolicy
+from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_cache import CrlCache, CrlSource
 from authsvc.pki.revocation import RevocationChecker, RevocationOrder, RevocationPolicy, RevocationStatus
 from tests.pki.test_crl import der, make_ca, rsa_key

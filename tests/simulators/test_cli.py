@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.clients.simkit import refused_url
+from tests.parties.simkit import refused_url
 from tests.shared import REPO_ROOT, fixture_path
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from authsvc import error_codes
 from authsvc.errors import UpstreamUnavailable
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
@@ -70,7 +71,7 @@ async def test_errors_not_the_drivers_pass_through(dsn: str) -> None:
         with pytest.raises(UpstreamUnavailable) as caught:
             async with db.transaction() as tx:
                 await tx.run(lenders_table.delete().where(lenders_table.c.id == "L-up"))
-                raise UpstreamUnavailable("the telco did not answer", code="upstream_timeout")
+                raise UpstreamUnavailable("the telco did not answer", code=error_codes.UPSTREAM_TIMEOUT)
         assert caught.value.code == "upstream_timeout"
     finally:
         await db.close()

@@ -86,7 +86,7 @@ def test_cms_from_the_token_verifies_with_openssl(nca_token: tuple[str, str], tm
     content = "Қарыз шарты № 42 / Договор займа".encode()
     for cred in session.credentials():
         der = build_cms(
-            lambda data, c=cred: session.sign(c.key_id, c.key_kind, data),
+            lambda data, c=cred: session.sign(c.key_id, c.key_kind, data),  # type: ignore[misc]
             cred.key_kind,
             cred.certificate,
             content,

@@ -1,5 +1,5 @@
 """Second factors and outside registries: one-time codes, SMS outbox, OTP tokens, throttles, telco
-cache, client passwords (issue 5).
+cache, client passwords.
 
 Revision ID: 0003
 Revises: 0002

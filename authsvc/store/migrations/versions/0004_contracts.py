@@ -1,4 +1,4 @@
-"""Loan contracts and their signatures with validation data, sealed (issue 3; R-10.1, R-12.1, R-12.2).
+"""Loan contracts and their signatures with validation data, sealed (R-10.1, R-12.1, R-12.2).
 
 Revision ID: 0004
 Revises: 0002

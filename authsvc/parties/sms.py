@@ -27,8 +27,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from authsvc import error_codes
-from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import BadRequest, ConfigError, Unauthorized, UpstreamUnavailable
+from authsvc.parties.jsonapi import Endpoint, JsonApi
 
 
 class DeliveryStatus(BaseModel):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 from authsvc import error_codes
-from authsvc.clients.http import HttpClient, HttpResponse
 from authsvc.error_codes import Code
 from authsvc.errors import UpstreamUnavailable
+from authsvc.parties.http import HttpClient, HttpResponse
 from authsvc.pki.der import BadEncoding, decode_binary
 
 __all__ = ["NcaClient"]

@@ -1,6 +1,6 @@
-"""JSON-over-HTTP calls to outside parties, on top of :mod:`authsvc.clients.http`.
+"""JSON-over-HTTP calls to outside parties, on top of :mod:`authsvc.parties.http`.
 
-:class:`JsonApi` adds to :class:`~authsvc.clients.http.HttpClient` what the JSON parties (CDAO,
+:class:`JsonApi` adds to :class:`~authsvc.parties.http.HttpClient` what the JSON parties (CDAO,
 telco, SMS gateways, credit bureau, bank) share: a base URL, an optional bearer API key, JSON bodies,
 and typed answers. Failures keep the stable codes of ``http.py`` and add two:
 
@@ -25,8 +25,8 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from authsvc import error_codes
-from authsvc.clients.http import HttpClient, HttpResponse, RetryPolicy
 from authsvc.errors import ConfigError, UpstreamUnavailable
+from authsvc.parties.http import HttpClient, HttpResponse, RetryPolicy
 
 M = TypeVar("M", bound=BaseModel)
 _DESCRIBE = {

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from asn1crypto import pem
 
-from authsvc.clients.http import HttpClient, RetryPolicy
-from authsvc.clients.nca import NcaClient
 from authsvc.errors import UpstreamUnavailable
+from authsvc.parties.http import HttpClient, RetryPolicy
+from authsvc.parties.nca import NcaClient
 from tests.shared import fixture_path
 
 CRL = fixture_path("nca", "ncanode", "crl", "nca_rsa_test.crl").read_bytes()

@@ -18,22 +18,22 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from authsvc.clients.bank import BankClient
-from authsvc.clients.bureau import BureauClient, LoanApplication
-from authsvc.clients.cdao import CdaoClient
-from authsvc.clients.http import RetryPolicy
-from authsvc.clients.jsonapi import Endpoint
-from authsvc.clients.sms import SmsClient
-from authsvc.clients.telco import TelcoClient
-from authsvc.clients.voice_call import VoiceCallClient
 from authsvc.errors import UpstreamUnavailable
+from authsvc.parties.bank import BankClient
+from authsvc.parties.bureau import BureauClient, LoanApplication
+from authsvc.parties.cdao import CdaoClient
+from authsvc.parties.http import RetryPolicy
+from authsvc.parties.jsonapi import Endpoint
+from authsvc.parties.sms import SmsClient
+from authsvc.parties.telco import TelcoClient
+from authsvc.parties.voice_call import VoiceCallClient
 from simulators.bank.app import create_app as bank_app
 from simulators.bureau.app import create_app as bureau_app
 from simulators.cdao.app import create_app as cdao_app
 from simulators.population import COMPANY_BIN, build_population
 from simulators.sms.app import create_app as sms_app
 from simulators.telco.app import create_app as telco_app
-from tests.clients.simkit import ATTEMPTS, TIMEOUT, arm, calls_seen, endpoint, refused_url
+from tests.parties.simkit import ATTEMPTS, TIMEOUT, arm, calls_seen, endpoint, refused_url
 from tests.shared import fixture_path
 
 PEOPLE = build_population()

@@ -13,13 +13,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from authsvc.clients.jsonapi import UpstreamRejected
-from authsvc.clients.sms import SmsClient
-from authsvc.clients.voice_call import VoiceCallClient
 from authsvc.errors import BadRequest, Unauthorized, UpstreamUnavailable
+from authsvc.parties.jsonapi import UpstreamRejected
+from authsvc.parties.sms import SmsClient
+from authsvc.parties.voice_call import VoiceCallClient
 from simulators.population import build_population
 from simulators.sms.app import create_app
-from tests.clients.simkit import arm, calls_seen, endpoint, refused_url
+from tests.parties.simkit import arm, calls_seen, endpoint, refused_url
 
 PEOPLE = build_population()
 ARMAN, TIMUR = PEOPLE["arman"], PEOPLE["timur"]

@@ -19,8 +19,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict
 
 from authsvc import error_codes
-from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import Conflict, ValidationFailed
+from authsvc.parties.jsonapi import Endpoint, JsonApi
 
 _APPLICATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

@@ -12,7 +12,7 @@ from typing import Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
-from authsvc.clients.jsonapi import Endpoint, JsonApi
+from authsvc.parties.jsonapi import Endpoint, JsonApi
 
 
 class SubscriberCheck(BaseModel):

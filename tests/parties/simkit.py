@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from authsvc.clients.http import RetryPolicy
-from authsvc.clients.jsonapi import Endpoint
+from authsvc.parties.http import RetryPolicy
+from authsvc.parties.jsonapi import Endpoint
 
 ATTEMPTS = 3
 FAST_RETRY = RetryPolicy(attempts=ATTEMPTS, backoff=0.01, max_backoff=0.02)

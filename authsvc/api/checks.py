@@ -27,7 +27,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import IDENT_ID, StepResult, json_answer, pending, read_optional, record
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, OperationRegistry, Param
+from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS, LIVENESS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
@@ -57,7 +57,7 @@ class CdaoIn(BaseModel):
 
 class PayoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # The caller's mistakes are found here, before the bank or the bureau is asked (issue 11 §10).
+    # The caller's mistakes are found here, before the bank or the bureau is asked.
     iban: Annotated[
         str | None, Field(None, max_length=34, description="KZ IBAN (ISO 13616, 20 characters)"), checked_iban
     ] = None
@@ -229,7 +229,7 @@ async def report_application(request: web.Request) -> web.Response:
     return json_answer(out, 201)
 
 
-def register(ops: OperationRegistry) -> None:
+def register(ops: Operations) -> None:
     # The codes each operation answers besides the common ones (routing.codes_of adds those).
     answers = {
         "telcoStep": (

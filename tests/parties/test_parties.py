@@ -9,16 +9,16 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from authsvc.clients.bank import BankClient
-from authsvc.clients.bureau import BureauClient, LoanApplication
-from authsvc.clients.jsonapi import UpstreamRejected
-from authsvc.clients.telco import TelcoClient
 from authsvc.errors import Conflict, ValidationFailed
+from authsvc.parties.bank import BankClient
+from authsvc.parties.bureau import BureauClient, LoanApplication
+from authsvc.parties.jsonapi import UpstreamRejected
+from authsvc.parties.telco import TelcoClient
 from simulators.bank.app import create_app as bank_app
 from simulators.bureau.app import create_app as bureau_app
 from simulators.population import COMPANY_BIN, build_population
 from simulators.telco.app import create_app as telco_app
-from tests.clients.simkit import endpoint
+from tests.parties.simkit import endpoint
 
 PEOPLE = build_population()
 NOW = datetime.now(UTC)
@@ -155,7 +155,7 @@ async def test_bureau_application_report_is_idempotent(bureau_server: TestServer
 async def test_errors_do_not_carry_the_iin_in_the_url(session: Any) -> None:
     """The refusal query has the IIN in its path; a failure must not echo it to lenders or logs."""
     from authsvc.errors import UpstreamUnavailable
-    from tests.clients.simkit import refused_url
+    from tests.parties.simkit import refused_url
 
     iin = PEOPLE["aigerim"].iin
     with pytest.raises(UpstreamUnavailable) as err:
@@ -167,8 +167,8 @@ async def test_errors_do_not_carry_the_iin_in_the_url(session: Any) -> None:
 
 
 def test_endpoint_settings_are_checked() -> None:
-    from authsvc.clients.jsonapi import Endpoint
     from authsvc.errors import ConfigError
+    from authsvc.parties.jsonapi import Endpoint
 
     with pytest.raises(ConfigError):
         Endpoint(base_url="localhost:8080")

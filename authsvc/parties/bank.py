@@ -13,8 +13,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict
 
 from authsvc import error_codes
-from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import ValidationFailed
+from authsvc.parties.jsonapi import Endpoint, JsonApi
 
 
 class Ownership(BaseModel):

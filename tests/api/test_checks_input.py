@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_registries import ARMAN, api, parties, step  # noqa: F401  (fixtures)
+from tests.api.test_checks import ARMAN, api, parties, step  # noqa: F401  (fixtures)
 from tests.conftest import Api
 from tests.methods.factorkit import Parties, calls, open_identification, register
 

@@ -16,8 +16,8 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
-from authsvc.clients.jsonapi import Endpoint, JsonApi
 from authsvc.errors import PayloadTooLarge, ValidationFailed
+from authsvc.parties.jsonapi import Endpoint, JsonApi
 
 
 class BiometricResult(BaseModel):

@@ -7,12 +7,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from authsvc.clients.cdao import CdaoClient, CdaoNoPhotoOnFile, CdaoPersonNotFound, CdaoPoorQuality
-from authsvc.clients.jsonapi import UpstreamRejected
 from authsvc.errors import PayloadTooLarge
+from authsvc.parties.cdao import CdaoClient, CdaoNoPhotoOnFile, CdaoPersonNotFound, CdaoPoorQuality
+from authsvc.parties.jsonapi import UpstreamRejected
 from simulators.cdao.app import create_app
 from simulators.population import build_population
-from tests.clients.simkit import endpoint
+from tests.parties.simkit import endpoint
 from tests.shared import fixture_path
 
 PEOPLE = build_population()

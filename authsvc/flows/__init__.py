@@ -1,1 +1,0 @@
-"""authsvc/flows."""
