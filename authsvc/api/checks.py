@@ -279,6 +279,8 @@ def register(ops: Operations) -> None:
             error_codes.IDENTIFICATION_NOT_FOUND,
             error_codes.IDENTIFICATION_CLOSED,
             error_codes.ONE_PAYMENT_INSTRUMENT,
+            error_codes.INVALID_FORMAT,  # the IBAN (checked before the bank is asked)
+            error_codes.BAD_CHECKSUM,
             error_codes.PAYOUT_ACCOUNT_INACTIVE,
             error_codes.PAYOUT_ACCOUNT_NOT_OWNED,
             error_codes.PAYOUT_INSTRUMENT_MISSING,
@@ -346,6 +348,8 @@ def register(ops: Operations) -> None:
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.BUREAU_APPLICATION_CONFLICT,
                 error_codes.BAD_APPLICATION_ID,
+                error_codes.INVALID_FORMAT,  # lender_bin (checked before the bureau is asked)
+                error_codes.BAD_CHECKSUM,
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
                 error_codes.UPSTREAM_REJECTED,
