@@ -37,9 +37,9 @@ from authsvc.pki.gost import oids
 from authsvc.pki.gost.curves import CURVES_BY_NAME, Curve
 from authsvc.pki.gost.ec import Point
 from authsvc.pki.gost.engine_vectors import VECTORS
-from authsvc.pki.gost.keys import public_key_info_der_for
+from authsvc.pki.gost.keys import parse_public_key, public_key_info_der_for
 
-__all__ = ["engine_curves", "libcrypto", "set_engine_enabled", "verify_digest_engine"]
+__all__ = ["engine_curves", "engine_judges_key", "libcrypto", "set_engine_enabled", "verify_digest_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -298,3 +298,15 @@ def verify_digest_engine(curve: Curve, point: Point, digest_le: bytes, r: int, s
     if engine is None:
         return None
     return engine.verify(curve, point, digest_le, r, s)
+
+
+def engine_judges_key(spki_der: bytes) -> bool:
+    """True if signatures by this GOST SubjectPublicKeyInfo are verified by the engine (a readable key on
+    an admitted curve): the test `authsvc.pki.inline` uses to keep GOST work off the loop otherwise."""
+    curves = engine_curves()
+    if not curves:
+        return False
+    try:
+        return parse_public_key(spki_der).curve.name in curves
+    except ValueError:
+        return False
