@@ -37,6 +37,7 @@ from typing import Any, Final
 from asn1crypto import cms, x509
 
 from authsvc.pki.algorithms import (
+    GOST_2015_256_KEY,
     GOST_2015_256_SIGNATURE,
     GOST_2015_512_SIGNATURE,
     GOST_2015_KEY,
@@ -65,7 +66,7 @@ _CHEAP_KEYS: Final = frozenset({"rsa", "rsassa_pss", "ec"})
 
 # GOST 2015 signatures (and its key OID, which CMS signers may write as signatureAlgorithm; the digest
 # algorithm then picks the mechanism), and the Streebog digests OpenSSL computes (KZ-PKI.md §2).
-_GOST_2015: Final = frozenset({GOST_2015_256_SIGNATURE, GOST_2015_512_SIGNATURE, GOST_2015_KEY})
+_GOST_2015: Final = frozenset({GOST_2015_256_SIGNATURE, GOST_2015_512_SIGNATURE, GOST_2015_KEY, GOST_2015_256_KEY})
 _STREEBOG: Final = frozenset({STREEBOG_256_DIGEST, STREEBOG_512_DIGEST})
 _SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
 _TST_ATTR: Final = "1.2.840.113549.1.9.16.2.14"

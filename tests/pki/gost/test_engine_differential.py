@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from authsvc.pki.algorithms import verify_signature
 from authsvc.pki.gost import digest, engine_curves, parse_public_key, public_key_info_der, set_engine_enabled, verify
 from authsvc.pki.gost import oids as gost_oids
 from authsvc.pki.gost.curves import CRYPTOPRO_A, TC26_256_A, TC26_512_A, TEST_256, TEST_512, Curve
@@ -140,3 +141,23 @@ def test_random_keys_messages_and_flipped_signatures(profile: str, algorithm: st
             assert not _same_verdict(spki, algorithm, bytes(changed), signature)
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("profile", "algorithm"),
+    [
+        ("kz-gost2004", gost_oids.KZ_GOST2004_SIGNATURE),
+        ("kz-gost2015-256", gost_oids.KZ_GOST2015_256_SIGNATURE),
+        ("kz-gost2015-512", gost_oids.KZ_GOST2015_512_SIGNATURE),
+    ],
+)
+def test_the_service_dispatch_verifies_every_kazakh_key_size(profile: str, algorithm: str) -> None:
+    """`authsvc.pki.algorithms` (what CMS, certificates, CRLs and OCSP call) knows the 256-bit GOST 2015 key too."""
+    key = GostPrivateKey(curve_for(profile)[0], 0xBADC0DE, gost_oids.KEY_PROFILES[profile])
+    spki = public_key_info_der(key.public_key(), profile)
+    signature = sign_digest(key, algorithm, digest(algorithm, b"contract"))
+    assert verify_signature(spki, algorithm, b"contract", signature)
+    assert not verify_signature(spki, algorithm, b"contract", material.flip(signature, 1))
+    # A CMS signer may name the key algorithm instead; the digest then picks the mechanism.
+    key_oid, digest_oid = gost_oids.KEY_PROFILES[profile].key_oid, gost_oids.SIGNATURE_ALGORITHMS[algorithm].digest_oid
+    assert verify_signature(spki, key_oid, b"contract", signature, digest_oid)
