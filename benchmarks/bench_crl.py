@@ -1,9 +1,15 @@
-"""CRL index benchmark: a synthetic NCA-sized CRL (500,000 entries, ~19 MB), RSA-signed.
+"""CRL index benchmark: a synthetic NCA-sized CRL (500,000 entries, ~19 MB), RSA- or GOST-signed.
 
 Measures, in a fresh child process so the figures are the indexer's own: validate (parse + signature
 + issuer + freshness) and index time, peak RSS, saved-index load time, and lookup latency.
 
     .venv/bin/python benchmarks/bench_crl.py [--entries 500000] [--workdir /tmp/authsvc-bench-crl]
+        [--gost [--no-engine]]
+
+``--gost`` signs the CRL as NCA's GOST CA does (GOST 34.10-2015-512 over Streebog-512, inner
+AlgorithmIdentifier without parameters, outer with NULL) with the key of the NCA simulator's GOST
+intermediate CA (`simulators.nca.ca.create_family`). ``--no-engine`` runs the child with an OpenSSL that
+finds neither the gost engine nor the gost provider (pure-Python Streebog and GOST R 34.10; issue 17).
 
 Targets (issue: EDS against the NCA PKI): index < 10 s, peak RSS < 100 MB, lookup < 50 µs.
 """
@@ -12,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -40,21 +49,51 @@ def _utc(when: datetime) -> bytes:
     return _tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
 
 
-def build(entries: int, workdir: Path) -> tuple[Path, Path, list[int]]:
+class _RsaCa:
+    inner_algorithm = outer_algorithm = bytes.fromhex("300d06092a864886f70d01010b0500")
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (RSA) BENCH")])
+        self.name_der = name.public_bytes()
+        self.cert_der = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(1)
+            .not_valid_before(THIS_UPDATE - timedelta(days=365))
+            .not_valid_after(THIS_UPDATE + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.DER)
+        )
+
+    def sign(self, tbs: bytes) -> bytes:
+        return self.key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+
+
+class _GostCa:
+    """The NCA simulator's GOST-2015 intermediate CA (its key signs the CRL, as NCA's does)."""
+
+    def __init__(self) -> None:
+        from simulators.nca.ca import Urls, create_family
+
+        family = create_family("gost2015", Urls("http://nca.bench"), THIS_UPDATE - timedelta(days=30))
+        self._signer = family.intermediate.signer
+        self.name_der = bytes(family.intermediate.certificate.subject.dump())
+        self.cert_der = bytes(family.intermediate.certificate.dump())
+        oid = bytes(core.ObjectIdentifier("1.2.398.3.10.1.1.2.3.2").dump())  # GOST 34.10-2015-512
+        self.inner_algorithm = _tlv(0x30, oid)  # NCA writes the inner one without parameters
+        self.outer_algorithm = _tlv(0x30, oid + b"\x05\x00")  # and the outer one with NULL
+
+    def sign(self, tbs: bytes) -> bytes:
+        return bytes(self._signer.sign(tbs))
+
+
+def build(entries: int, workdir: Path, *, gost: bool = False) -> tuple[Path, Path, list[int]]:
     """Assemble the CRL DER directly (cryptography's builder is quadratic in the entry count)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (RSA) BENCH")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(THIS_UPDATE - timedelta(days=365))
-        .not_valid_after(THIS_UPDATE + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    ca: _RsaCa | _GostCa = _GostCa() if gost else _RsaCa()
     rng = random.Random(500_000)
     serials = []
     parts = []
@@ -69,24 +108,23 @@ def build(entries: int, workdir: Path) -> tuple[Path, Path, list[int]]:
         parts.append(_tlv(0x30, body))
     revoked = _tlv(0x30, b"".join(parts))
     del parts
-    algorithm = bytes.fromhex("300d06092a864886f70d01010b0500")
     number_ext = _tlv(0x30, bytes.fromhex("0603551d14") + _tlv(0x04, _tlv(0x02, b"\x07")))
     tbs = _tlv(
         0x30,
         b"\x02\x01\x01"
-        + algorithm
-        + name.public_bytes()
+        + ca.inner_algorithm
+        + ca.name_der
         + _utc(THIS_UPDATE)
         + _utc(THIS_UPDATE + timedelta(days=2))
         + revoked
         + _tlv(0xA0, _tlv(0x30, number_ext)),
     )
-    signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-    crl = _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+    signature = ca.sign(tbs)
+    crl = _tlv(0x30, tbs + ca.outer_algorithm + _tlv(0x03, b"\x00" + signature))
     workdir.mkdir(parents=True, exist_ok=True)
     crl_path, ca_path = workdir / "bench.crl", workdir / "bench-ca.der"
     crl_path.write_bytes(crl)
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.DER))
+    ca_path.write_bytes(ca.cert_der)
     return crl_path, ca_path, serials
 
 
@@ -141,24 +179,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=500_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/authsvc-bench-crl"))
+    parser.add_argument("--gost", action="store_true", help="sign with the NCA simulator's GOST-2015 CA key")
+    parser.add_argument("--no-engine", action="store_true", help="child without OpenSSL's gost engine/provider")
     parser.add_argument("--child", nargs=3, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
     t0 = time.perf_counter()
-    crl_path, ca_path, serials = build(args.entries, args.workdir)
+    crl_path, ca_path, serials = build(args.entries, args.workdir, gost=args.gost)
     rng = random.Random(1)
     probes = rng.sample(serials, min(50_000, len(serials))) + [rng.getrandbits(159) for _ in range(50_000)]
     probes_path = args.workdir / "probes.json"
     probes_path.write_text(json.dumps(probes))
     print(f"built {args.entries} entries in {time.perf_counter() - t0:.1f} s -> {crl_path}")
+    env = dict(os.environ)
+    empty = tempfile.mkdtemp(prefix="no-openssl-modules-")
+    if args.no_engine:  # OpenSSL looks for the gost engine and provider in an empty folder
+        env |= {"OPENSSL_ENGINES": empty, "OPENSSL_MODULES": empty}
+        env.pop("OPENSSL_CONF", None)
     child = subprocess.run(
         [sys.executable, __file__, "--child", str(crl_path), str(ca_path), str(probes_path)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
+    os.rmdir(empty)
+    print("signature:", "GOST 2015 512 / Streebog-512" if args.gost else "RSA 2048 / SHA-256", end="")
+    print(" | child: pure Python GOST" if args.no_engine else " | child: OpenSSL gost engine where loaded")
     figures = json.loads(child.stdout)
     for key, value in figures.items():
         print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")

@@ -94,6 +94,7 @@ _KEY_ALGORITHMS: Final = {
     "1.2.840.10045.2.1": "ec",
     "1.2.398.3.10.1.1.1.1": "gost2004",
     "1.2.398.3.10.1.1.2.2": "gost2015",
+    "1.2.398.3.10.1.1.2.1": "gost2015",  # the 256-bit GOST 2015 key
 }
 SIGNATURE_NAMES: Final = {
     "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",

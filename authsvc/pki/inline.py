@@ -8,9 +8,13 @@ is small and bounded:
 - the CMS is small (``MAX_DER``; attached or given content up to ``MAX_CONTENT``), with few certificates,
   signers and attributes — hostile input can embed any public, already-validated certificate, so the
   structure itself must be bounded, not only the cryptography;
-- every signer's key is RSA up to 4096 bits or EC (OpenSSL, tens of microseconds);
-- no signer uses a GOST algorithm (pure-Python arithmetic, milliseconds), names a GOST hash in an ESS
-  signingCertificateV2 whose verdict is not remembered, or carries a time-stamp token (its TSA chain is
+- every signer's key is RSA up to 4096 bits or EC (OpenSSL, tens of microseconds), or a GOST 2015 key
+  (Streebog with GOST 34.10-2015) when OpenSSL's gost engine verifies its curve and the OpenSSL
+  Streebog is active (`authsvc.pki.gost.engine`, `fastpath`: under a millisecond for a 512-bit key;
+  pure Python needs ~9 ms plus ~1 s per MB of Streebog, so without them GOST stays in the pool);
+- no signer uses GOST 34.310-2004 (its GOST 34.311-95 hash has the Kazakh test S-box, which OpenSSL
+  lacks: pure Python, milliseconds per kilobyte), names in an ESS signingCertificateV2 a hash that is
+  not fast here and whose verdict is not remembered, or carries a time-stamp token (its TSA chain is
   validated in the pool);
 - every signer's certificate path is in the path cache (`authsvc.pki.path_cache`) for the moment it is
   judged at: building a path is milliseconds of pyhanko work and stays in the pool.
@@ -32,10 +36,19 @@ from typing import Any, Final
 
 from asn1crypto import cms, x509
 
-from authsvc.pki.algorithms import is_gost_oid
+from authsvc.pki.algorithms import (
+    GOST_2015_256_KEY,
+    GOST_2015_256_SIGNATURE,
+    GOST_2015_512_SIGNATURE,
+    GOST_2015_KEY,
+    STREEBOG_256_DIGEST,
+    STREEBOG_512_DIGEST,
+    is_gost_oid,
+)
 from authsvc.pki.certinfo import cert_info
 from authsvc.pki.cms import CmsResult, ParsedCms, binding_known, ess_attributes, find_signer, parse_cms, verify_cms
 from authsvc.pki.der import decode_binary
+from authsvc.pki.gost import engine_judges_key, openssl_fast_path_active
 from authsvc.pki.path_cache import CacheOnlyValidator, CachingPathValidator, PathCacheMiss
 
 __all__ = ["MAX_CONTENT", "MAX_DER", "CmsAttempt", "learn", "try_cms"]
@@ -51,6 +64,10 @@ MAX_UNSIGNED_ATTRIBUTES_BYTES: Final = 1024
 MAX_RSA_BITS: Final = 4096  # a public-key operation stays within tens of microseconds
 _CHEAP_KEYS: Final = frozenset({"rsa", "rsassa_pss", "ec"})
 
+# GOST 2015 signatures (and its key OID, which CMS signers may write as signatureAlgorithm; the digest
+# algorithm then picks the mechanism), and the Streebog digests OpenSSL computes (KZ-PKI.md §2).
+_GOST_2015: Final = frozenset({GOST_2015_256_SIGNATURE, GOST_2015_512_SIGNATURE, GOST_2015_KEY, GOST_2015_256_KEY})
+_STREEBOG: Final = frozenset({STREEBOG_256_DIGEST, STREEBOG_512_DIGEST})
 _SIGNED_DATA: Final = "1.2.840.113549.1.7.2"
 _TST_ATTR: Final = "1.2.840.113549.1.9.16.2.14"
 _SIGNING_CERT_V2: Final = "1.2.840.113549.1.9.16.2.47"
@@ -81,18 +98,26 @@ def _bounded(info: cms.ContentInfo) -> bool:
     return True
 
 
+def _fast_hash(oid: str) -> bool:
+    """SHA-1/2 (OpenSSL), or Streebog while OpenSSL's gost provider computes it."""
+    return not is_gost_oid(oid) or (oid in _STREEBOG and openssl_fast_path_active())
+
+
 def _cheap_signer(signer: Any) -> bool:
-    """RSA/ECDSA over SHA-1/2, and no time-stamp token."""
-    if is_gost_oid(signer["digest_algorithm"]["algorithm"].dotted):
+    """RSA/ECDSA over SHA-1/2, or GOST 2015 over an OpenSSL Streebog; no time-stamp token. (The key is
+    checked with the certificate: the GOST engine must verify its curve.)"""
+    digest = signer["digest_algorithm"]["algorithm"].dotted
+    signature = signer["signature_algorithm"]["algorithm"].dotted
+    if not _fast_hash(digest):
         return False
-    if is_gost_oid(signer["signature_algorithm"]["algorithm"].dotted):
+    if is_gost_oid(signature) and signature not in _GOST_2015:
         return False
     return all(attr["type"].dotted != _TST_ATTR for attr in signer["unsigned_attrs"] or [])
 
 
 def _cheap_binding(signer: Any, cert: x509.Certificate) -> bool:
     """The ESS signingCertificate check hashes the certificate with the algorithms its attributes name
-    (GOST: milliseconds each): cheap when its verdict is remembered or no GOST hash is named."""
+    (pure-Python GOST: milliseconds each): cheap when its verdict is remembered or every hash is fast."""
     signed = signer["signed_attrs"]
     ess = ess_attributes(b"\x31" + signed.dump()[1:]) if signed else ()
     if binding_known(cert, ess):
@@ -101,7 +126,7 @@ def _cheap_binding(signer: Any, cert: x509.Certificate) -> bool:
         attr = cms.CMSAttribute.load(raw)
         if attr["type"].dotted == _SIGNING_CERT_V2:
             for value in attr["values"]:
-                if any(is_gost_oid(c["hash_algorithm"]["algorithm"].dotted) for c in value["certs"]):
+                if not all(_fast_hash(c["hash_algorithm"]["algorithm"].dotted) for c in value["certs"]):
                     return False
     return True
 
@@ -115,7 +140,11 @@ def _eligible(parsed: ParsedCms, source: CachingPathValidator, at: datetime | No
         if cert is None:
             continue  # reported at once as signer_certificate_missing: nothing expensive follows
         key = cert_info(cert).public_key  # remembered by certificate: costs a hash
-        if key.algorithm not in _CHEAP_KEYS or (key.size or 0) > MAX_RSA_BITS:
+        if key.algorithm == "gost2015":
+            # The parsed key is remembered by its DER (a cofactor-4 curve's subgroup check is paid once).
+            if not engine_judges_key(cert["tbs_certificate"]["subject_public_key_info"].dump()):
+                return False
+        elif key.algorithm not in _CHEAP_KEYS or (key.size or 0) > MAX_RSA_BITS:
             return False
         if source.cached(cert, at=when, other_certs=parsed.certificates, required_key_usage=usage) is None:
             return False

@@ -32,6 +32,7 @@ from authsvc.pki.certinfo import cert_info
 from authsvc.pki.cms import SignerResult
 from authsvc.pki.crl_cache import CrlCache, CrlSource
 from authsvc.pki.crl_sources import CrlLabel, revocation_readiness, with_local_files
+from authsvc.pki.gost import startup as gost_startup
 from authsvc.pki.path import PathResult, PathValidator
 from authsvc.pki.reports import CertificateReport, CmsReport, RevocationOut, SignerReport, XmlReport
 from authsvc.pki.revocation import (
@@ -114,6 +115,7 @@ class Verifier:
     # --- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
         """Load file anchors now (ConfigError if unreadable); URL anchors and the CRL cache in the background."""
+        gost_startup.prepare()  # OpenSSL's gost engine passes its vectors now, or Python verifies GOST
         self.trust.start()
         self._starter = asyncio.create_task(self._start_crls())
 

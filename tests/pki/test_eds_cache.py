@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from authsvc.errors import ValidationFailed
 from authsvc.pki import cms as cms_module
 from authsvc.pki import inline, workers
-from authsvc.pki.certinfo import _INFO_CACHE, cert_info, load_certificate
+from authsvc.pki.certinfo import _INFO_CACHE, cert_info
 from authsvc.pki.cms import parse_cms, verify_cms
 from authsvc.pki.path import PathResult, PathValidator
 from authsvc.pki.path_cache import CacheOnlyValidator, CachingPathValidator, PathCache, PathCacheMiss, path_key
@@ -33,7 +33,7 @@ from authsvc.pki.service import Verifier
 from authsvc.pki.trust import TrustBundle, TrustStore
 from simulators.nca.signer import KeyPair, sign_cms
 from tests.pki.certmaker import Issued, issue, rsa_key
-from tests.pki.nca_material import AT_2004, AT_2015, GOST_2015_CA, RSA_CA, read
+from tests.pki.nca_material import AT_2004, RSA_CA, read
 from tests.shared import fixture_path
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -335,16 +335,11 @@ def _tlv_spans(contents: bytes) -> list[tuple[int, int]]:
 
 
 # --- what stays in the pool --------------------------------------------------------------------------
-async def test_gost_large_unreadable_and_unremembered_input_goes_to_the_pool(
+async def test_large_unreadable_and_unremembered_input_goes_to_the_pool(
     holder: Holder, tmp_path: Path, opened: list[Verifier]
 ) -> None:
-    verifier = await _verifier(opened, tmp_path, holder.root.cert, load_certificate(read(*GOST_2015_CA)))
-    gost_pair = KeyPair.from_pkcs12(read("ncanode", "p12", "KEY_INDIVIDUAL_VALID_2015.p12"), "Aa123456")
-    gost_cms = sign_cms(gost_pair, CONTENT, signing_time=AT_2015)
-    for _ in range(2):  # GOST arithmetic never runs on the loop, even with its path remembered
-        before = _jobs(verifier)
-        assert (await verifier.verify_cms(gost_cms, at=AT_2015, revocation=None)).valid
-        assert _jobs(verifier) == before + 1
+    # GOST: tests/pki/gost/test_inline_gost.py (on the loop through the gost engine, else in the pool).
+    verifier = await _verifier(opened, tmp_path, holder.root.cert)
     large = sign_cms(holder.pair, b"x" * (inline.MAX_DER + 1), signing_time=NOW)
     for _ in range(2):
         before = _jobs(verifier)

@@ -8,6 +8,7 @@ Callers use the names re-exported here; the submodules are implementation detail
 from __future__ import annotations
 
 from authsvc.pki.gost.curves import CURVES_BY_NAME, CURVES_BY_OID, Curve
+from authsvc.pki.gost.engine import engine_curves, engine_judges_key, set_engine_enabled
 from authsvc.pki.gost.fastpath import openssl_fast_path_active, set_openssl_fast_path
 from authsvc.pki.gost.gost94 import Gost94, gost3411_94
 from authsvc.pki.gost.keys import (
@@ -45,6 +46,8 @@ __all__ = [
     "Pkcs12Contents",
     "Streebog",
     "digest",
+    "engine_curves",
+    "engine_judges_key",
     "generate_private_key",
     "gost3411_94",
     "is_gost_digest_oid",
@@ -57,6 +60,7 @@ __all__ = [
     "private_key_from_pkcs8",
     "private_key_pkcs8_der",
     "public_key_info_der",
+    "set_engine_enabled",
     "set_openssl_fast_path",
     "sign",
     "sign_digest",

@@ -15,6 +15,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 
+from authsvc.pki.gost.engine import libcrypto
 from authsvc.pki.gost.streebog import streebog256, streebog512
 
 _M1 = b"012345678901234567890123456789012345678901234567890123456789012"
@@ -45,10 +46,12 @@ def _hashlib_impl(size: int) -> Callable[[bytes], bytes] | None:
 
 def _load_provider() -> None:
     """Load OpenSSL's ``gostprov`` into the default library context (no-op if unavailable)."""
+    lib = libcrypto()
     try:
-        lib = ctypes.CDLL("libcrypto.so.3")
-        load = lib.OSSL_PROVIDER_load
-    except (OSError, AttributeError):
+        load = lib.OSSL_PROVIDER_load if lib is not None else None
+    except AttributeError:
+        return
+    if load is None:
         return
     load.restype = ctypes.c_void_p
     load.argtypes = [ctypes.c_void_p, ctypes.c_char_p]

@@ -166,9 +166,16 @@ def public_key_info_der(public_key: GostPublicKey, key_oid_profile: str) -> byte
     profile = _profile(key_oid_profile)
     if CURVES_BY_OID[profile.curve_oid] != public_key.curve:
         raise ValueError(f"profile {key_oid_profile!r} is for another curve than {public_key.curve.name}")
-    alg = _algorithm_identifier(profile)
-    bits = core.OctetString(public_key.raw()).dump()
-    der: bytes = _RawPublicKeyInfo({"algorithm": alg, "public_key": bits}).dump(force=True)
+    return public_key_info_der_for(public_key.curve, public_key.point, profile)
+
+
+def public_key_info_der_for(curve: Curve, point: Point, profile: oids.KeyProfile) -> bytes:
+    """DER SubjectPublicKeyInfo of ``point`` under exactly ``profile``'s OIDs (no curve check: the
+    engine binding writes Kazakh keys with the Russian OIDs of the same curve)."""
+    n = curve.size
+    raw = point[0].to_bytes(n, "little") + point[1].to_bytes(n, "little")
+    bits = core.OctetString(raw).dump()
+    der: bytes = _RawPublicKeyInfo({"algorithm": _algorithm_identifier(profile), "public_key": bits}).dump(force=True)
     return der
 
 

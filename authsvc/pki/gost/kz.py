@@ -17,6 +17,7 @@ from authsvc.errors import AuthsvcError
 from authsvc.pki.gost import oids
 from authsvc.pki.gost.curves import Curve
 from authsvc.pki.gost.ec import sign_raw, verify_raw
+from authsvc.pki.gost.engine import verify_digest_engine
 from authsvc.pki.gost.fastpath import streebog256_fast, streebog512_fast
 from authsvc.pki.gost.gost94 import gost3411_94, gost3411_94_cryptopro
 from authsvc.pki.gost.keys import (
@@ -103,11 +104,18 @@ def _verify_key(key: GostPublicKey, alg: oids.SignatureAlgorithm, digest_bytes: 
     rs = _decode_signature(alg, sig)
     if rs is None:
         return False
-    return verify_raw(key.curve, key.point, int.from_bytes(digest_bytes, "little"), rs[0], rs[1])
+    r, s = rs
+    if not (0 < r < key.curve.q and 0 < s < key.curve.q):
+        return False  # verify_raw's own range check, ahead of the engine (which also admits r or s = q)
+    verdict = verify_digest_engine(key.curve, key.point, digest_bytes, r, s)
+    if verdict is not None:
+        return verdict
+    return verify_raw(key.curve, key.point, int.from_bytes(digest_bytes, "little"), r, s)
 
 
 def verify_digest(spki_der: bytes, signature_algorithm_oid: str, digest_bytes: bytes, signature: bytes) -> bool:
-    """Check a GOST signature over an already computed digest (little-endian e, r‖s or RFC 9215 order)."""
+    """Check a GOST signature over an already computed digest (little-endian e, r‖s or RFC 9215 order),
+    through OpenSSL's gost engine where it passed its vectors (`engine`), else in Python."""
     alg = _algorithm(signature_algorithm_oid)
     try:
         key = parse_public_key(spki_der)
