@@ -10,7 +10,7 @@ frames :func:`encode_frames` is asked for (FACE.md: a whole session in well unde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from liveness.capture import Capture
 from liveness.detect import Encoding, FaceBox, detect_faces, encode_face
+from liveness.geometry import relative_pose, rest_model
 from liveness.mesh import MeshPoints
 from liveness.pipeline import PipelineSettings, analyze_face
 
@@ -49,6 +50,7 @@ class Observation:
     columns_rgb: NDArray[np.float64] | None = None  # mean RGB of each column of a 64-wide copy
     crop: NDArray[np.float32] | None = None  # grey face crop, zero-mean unit-norm
     detected: bool = True  # False: the box was carried over from the previous frame
+    frame_height: int = 0
 
     @property
     def has_face(self) -> bool:
@@ -128,12 +130,18 @@ def observe_frame(
         columns_rgb=columns_rgb,
         crop=_crop(image, box),
         detected=tracked is None,
+        frame_height=image.shape[0],
     )
 
 
-def observe(capture: Capture, until_ms: float | None = None, detect_every: int = 2) -> list[Observation]:
+def observe(
+    capture: Capture, until_ms: float | None = None, detect_every: int = 2, rest_until_ms: float | None = None
+) -> list[Observation]:
     """One observation per sampled frame up to ``until_ms``, in time order. The detector runs on every
-    ``detect_every``-th frame (and whenever the tracked face is lost); the frames between reuse its box."""
+    ``detect_every``-th frame (and whenever the tracked face is lost); the frames between reuse its box.
+
+    With ``rest_until_ms`` (the script's lead-in), yaw and pitch are re-read relative to the person's own
+    rest pose in the frames before it (:func:`rest_relative`)."""
     out: list[Observation] = []
     face_px: float | None = None
     last_wide = -WIDE_SEARCH_EVERY
@@ -154,6 +162,26 @@ def observe(capture: Capture, until_ms: float | None = None, detect_every: int =
         if obs.box is not None:
             face_px = float(obs.box.width)
         out.append(obs)
+    return out if rest_until_ms is None else rest_relative(out, rest_until_ms)
+
+
+def rest_relative(observations: list[Observation], rest_until_ms: float) -> list[Observation]:
+    """Yaw and pitch relative to the rest pose: solvePnP of every frame's 2-D mesh points against a 3-D
+    model built from the rest frames' own meshes. A person whose natural pose is turned, or whose
+    photo-like rest pose the mesh misreads, is judged by how far they turn from it, not from the camera."""
+    faces = [o for o in observations if o.has_face and o.mesh is not None]
+    rest = [o for o in faces if o.t_ms < rest_until_ms] or faces[:3]
+    if not rest:
+        return observations
+    size = (rest[0].frame_width or 640, rest[0].frame_height or 480)
+    model = rest_model([o.mesh for o in rest if o.mesh is not None], size)
+    out = []
+    for o in observations:
+        if o.mesh is None:
+            out.append(o)
+            continue
+        yaw, pitch = relative_pose(model, o.mesh)
+        out.append(replace(o, yaw=yaw, pitch=pitch))
     return out
 
 

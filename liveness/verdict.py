@@ -55,6 +55,14 @@ class LivenessSettings:
     max_frozen_ms: float = 500.0
     duplicate_level: float = 0.05  # mean absolute thumbnail difference (grey levels) of a repeated frame
     min_face_share: float = 0.8
+    # A face counts as whole with ≥ 97 % of its oval inside the frame (a live turn at 30° keeps 100 %).
+    min_face_inside: float = 0.97
+    min_whole_face_share: float = 0.8
+    # Reaction to the cues: the head starts moving (a third of the asked angle) this long after an
+    # action's window opens; a human reacts after 0.15–0.7 s, a recording made for another script does not.
+    reaction_min_ms: float = -150.0
+    reaction_max_ms: float = 900.0
+    reaction_onset_share: float = 0.33
     max_multi_face_share: float = 0.1
     # A cut: the face crop decorrelates (live turns at 10 fps measured ≥ 0.18) or the box jumps.
     cut_min_correlation: float = 0.05
