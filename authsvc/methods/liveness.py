@@ -143,7 +143,9 @@ class LivenessMethod:
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
                 raise NotFound("no such liveness script for this identification", code="challenge_not_found")
             if not await challenges.use(conn, challenge.id):
-                raise Conflict("this liveness script was already used or has expired", code="challenge_used")
+                if challenge.used_at is None:  # never used, so its lifetime ran out (as the EDS step says)
+                    raise Conflict("this liveness script has expired: ask for a new one", code="challenge_expired")
+                raise Conflict("this liveness script was already used", code="challenge_used")
             if not await evidence.claim(conn, "liveness_capture", digest, ident.id):
                 raise Conflict("this capture was submitted before (R-12.3)", code="capture_reused")
         # The script is spent from here on: a failed attempt needs a new one.
