@@ -22,7 +22,9 @@ async def test_an_expired_script_is_named_expired(aiohttp_client: Any, dsn: str,
     # The script's lifetime ran out (as if the client uploaded after script_ttl_s).
     async with api.app[SERVICES].engine.begin() as conn:
         await conn.execute(
-            update(challenges).where(challenges.c.id == challenge).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            update(challenges)
+            .where(challenges.c.id == challenge)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     resp = await submit(api, ident, challenge, video=video)
     assert resp.status == 409 and (await resp.json())["code"] == "challenge_expired"
