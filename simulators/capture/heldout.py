@@ -239,7 +239,9 @@ def plan(live: int, attacks: int, reuse: int, seed: int) -> tuple[list[Job], lis
         fold = index % 2
         photos = usable[person]
         kinds: list[Kind] = ["live" for _ in range(live)]
-        kinds += [cast(Kind, k) for k in ATTACKS for _ in range(attacks)]
+        attack_kinds = [cast(Kind, k) for k in ATTACKS for _ in range(attacks)]
+        shift = index % max(len(attack_kinds), 1)  # each person starts at another attack: a cut-short run
+        kinds += attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
         for i, kind in enumerate(kinds):
             source = photos[i % len(photos)]
             others = [p for p in photos if p != source]
@@ -512,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         by_person[j.person].append(j)
     decisions = [j for batch in itertools.zip_longest(*by_person.values()) for j in batch if j is not None]
     extra = [(j, i % 4 == 0, True) for i, j in enumerate(reuse_jobs)]
+    done: set[int] = set()
+    if args.out is not None and args.out.is_file():  # resume: jobs already in the file are not run again
+        done = {int(json.loads(line)["job"]["number"]) for line in args.out.read_text().splitlines() if line}
+    decisions = [j for j in decisions if j.number not in done]
+    extra = [w for w in extra if w[0].number not in done]
     work: list[tuple[Job, bool, bool]] = []
     if args.reuse_only:
         work = extra
@@ -538,8 +545,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sink is not None:
             sink.close()
-    outcomes = [o for o in results if o.job.number not in reuse_numbers]
-    reuse = [o for o in results if o.job.number in reuse_numbers]
+    if args.out is not None:
+        outcomes, reuse = _load(args.out)
+    else:
+        outcomes = [o for o in results if o.job.number not in reuse_numbers]
+        reuse = [o for o in results if o.job.number in reuse_numbers]
     print(report(outcomes, reuse, yaws, time.time() - started))
     return 0
 
