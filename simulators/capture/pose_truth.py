@@ -25,11 +25,16 @@ TURNS = (-30.0, -20.0, -10.0, 10.0, 20.0, 30.0)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.capture.pose_truth", description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=12)
+    parser.add_argument("--exclude", default="", help="comma-separated photo names to leave out")
     args = parser.parse_args(argv)
     candidates = [(str(p), source_yaw(str(p))) for paths in photo_paths().values() for p in paths]
-    usable = sorted(((p, y) for p, y in candidates if y is not None and y <= 30.0), key=lambda c: c[1])
-    step = max(1, len(usable) // args.photos)
-    chosen = usable[::step][: args.photos]
+    skip = set(filter(None, args.exclude.split(",")))
+    usable = sorted(
+        ((p, y) for p, y in candidates if y is not None and y <= 30.0 and p.rsplit("/", 1)[-1] not in skip),
+        key=lambda c: c[1],
+    )
+    picks = sorted({round(i) for i in np.linspace(0, len(usable) - 1, min(args.photos, len(usable)))})
+    chosen = [usable[i] for i in picks]  # evenly over the range of own turns
     camera = Camera(size=(640, 480))
     errors: dict[str, list[float]] = {"solvePnP vs rest mesh (used)": [], "mesh normal minus rest (before)": []}
     missed = 0
@@ -49,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             if face is None or face.mesh is None:
                 missed += 1
                 continue
-            errors["solvePnP vs rest mesh (used)"].append(relative_pose(model, face.mesh)[0] - turn)
+            used = relative_pose(model, face.mesh)[0] - turn
+            errors["solvePnP vs rest mesh (used)"].append(used)
             errors["mesh normal minus rest (before)"].append(face.pose.yaw - rest.pose.yaw - turn)
+            if abs(used) > 10.0:
+                print(f"  {path.rsplit('/', 1)[-1]}: turn {turn:+.0f}° read {used + turn:+.1f}°")
         print(f"- {path.rsplit('/', 1)[-1]} (own turn {own:.0f}°)")
     print(f"\n{len(chosen)} photos, own turns {chosen[0][1]:.0f}–{chosen[-1][1]:.0f}°; frames with no face: {missed}\n")
     print("| reading | frames | mean error | SD | 90th pct |error| | max |error| |")
