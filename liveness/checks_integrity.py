@@ -16,7 +16,7 @@ import numpy as np
 
 from liveness.capture import Capture
 from liveness.detect import Encoding, face_distance
-from liveness.observe import Observation, encode_frames
+from liveness.observe import FACE_OVAL, Observation, encode_frames
 from liveness.script import Script
 from liveness.verdict import CheckResult, LivenessSettings
 
@@ -117,3 +117,28 @@ def check_identity(
         f"frames; same person ≤ {settings.identity_max_distance}"
     )
     return CheckResult("one_identity", passed, worst, detail), encodings
+
+
+def face_inside_share(o: Observation) -> float:
+    """Share of the face oval's mesh points inside the frame (the mesh extrapolates a face cut by the
+    frame's edge, so the points past the edge say how much of the face is missing)."""
+    if o.mesh is None:
+        return 0.0
+    oval = o.mesh[list(FACE_OVAL), :2]
+    w, h = o.frame_width or 1, o.frame_height or 1
+    inside = (oval[:, 0] >= 0) & (oval[:, 0] < w) & (oval[:, 1] >= 0) & (oval[:, 1] < h)
+    return float(inside.mean())
+
+
+def check_whole_face(observations: Sequence[Observation], settings: LivenessSettings) -> CheckResult:
+    """The whole face is in view: a face half outside the frame hides the cheek whose parallax and
+    reflection the other checks read, and cannot be matched fairly (reason ``partial_face``)."""
+    faces = [o for o in observations if o.has_face]
+    if not faces:
+        return CheckResult("whole_face", False, 0.0, "no face observed")
+    whole = sum(face_inside_share(o) >= settings.min_face_inside for o in faces) / len(faces)
+    detail = (
+        f"the whole face is in view in {whole * 100:.0f} % of the face frames; need "
+        f"≥ {settings.min_whole_face_share * 100:.0f} % with ≥ {settings.min_face_inside * 100:.0f} % of the face oval inside"
+    )
+    return CheckResult("whole_face", whole >= settings.min_whole_face_share, whole, detail)

@@ -188,3 +188,60 @@ def check_blink(observations: Sequence[Observation], script: Script, settings: L
     return CheckResult(
         "blink", score >= settings.blink_drop, score, "; ".join(parts) + f"; need a drop ≥ {settings.blink_drop}"
     )
+
+
+def reaction_latencies(
+    observations: Sequence[Observation], script: Script, settings: LivenessSettings
+) -> list[tuple[Action, float | None]]:
+    """For each action, when (ms after its window opened) the person reacted, searching from the previous
+    action's end: a turn when the head first moved a share of the asked angle the asked way, a blink when
+    the eyes were most closed. None if the head never moved."""
+    faces = _faces(observations)
+    if not faces:
+        return [(a, None) for a in script.actions]
+    base = baseline_pose(observations, script)
+    out: list[tuple[Action, float | None]] = []
+    previous_end = 0.0
+    for action in script.actions:
+        span = [o for o in faces if previous_end <= o.t_ms <= action.end_ms + settings.turn_tolerance_ms]
+        previous_end = float(action.end_ms)
+        if action.kind == "blink":
+            eyes = [o for o in span if o.eye_openness is not None]
+            low = min(eyes, key=lambda o: o.eye_openness or 0.0) if eyes else None
+            out.append((action, None if low is None else low.t_ms - action.start_ms))
+            continue
+        need = script.min_up_deg if action.kind == "turn_up" else script.min_turn_deg
+        onset = next(
+            (o.t_ms for o in span if _signed(o, action.kind, base) >= settings.reaction_onset_share * need), None
+        )
+        out.append((action, None if onset is None else onset - action.start_ms))
+    return out
+
+
+def check_reaction(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+    """Every action starts after its cue, within a human reaction time, and the person's reaction times
+    agree with each other: a recording made for another script (even one with the same order of
+    actions) moves on its own timeline (FACE.md: injected video). Score: the smallest margin (ms) to the
+    allowed latencies and spread; negative fails."""
+    latencies = reaction_latencies(observations, script, settings)
+    low, high = settings.reaction_min_ms, settings.reaction_max_ms
+    margins = []
+    parts = []
+    seen: list[float] = []
+    for action, latency in latencies:
+        if latency is None:
+            margins.append(-1000.0)
+            parts.append(f"{action.kind}: no reaction after its cue")
+            continue
+        seen.append(latency)
+        margins.append(min(latency - low, high - latency))
+        parts.append(f"{action.kind} {latency:+.0f} ms after its cue")
+    if len(seen) >= 2:
+        spread = max(seen) - min(seen)
+        margins.append(settings.reaction_max_spread_ms - spread)
+        parts.append(f"spread {spread:.0f} ms")
+    score = min(margins) if margins else -1000.0
+    detail = (
+        "; ".join(parts) + f"; allowed {low:+.0f}…{high:+.0f} ms, spread ≤ {settings.reaction_max_spread_ms:.0f} ms"
+    )
+    return CheckResult("reaction_timing", bool(margins) and score >= 0.0, score, detail)

@@ -26,8 +26,8 @@ import numpy as np
 
 from liveness import fingerprint
 from liveness.capture import Capture, CaptureLimits, decode_frames, decode_video
-from liveness.checks_integrity import check_frames, check_identity, check_presence, presence_reason
-from liveness.checks_motion import check_blink, check_planarity, check_script
+from liveness.checks_integrity import check_frames, check_identity, check_presence, check_whole_face, presence_reason
+from liveness.checks_motion import check_blink, check_planarity, check_reaction, check_script
 from liveness.checks_signal import check_flash, check_texture
 from liveness.detect import Encoding
 from liveness.match import ReferenceKind, compare
@@ -86,15 +86,19 @@ def decide(
     settings = settings or LivenessSettings()
     script.check_fresh(int(time.time() * 1000) if now_ms is None else now_ms)
     # Frames past the script's end are not analysed (a capture that long fails integrity anyway).
-    observations = observe(capture, until_ms=script.duration_ms + settings.max_overrun_ms)
-    printed_fingerprint = fingerprint.compute(capture).to_json()
+    observations = observe(
+        capture, until_ms=script.duration_ms + settings.max_overrun_ms, rest_until_ms=script.actions[0].start_ms
+    )
+    printed_fingerprint = fingerprint.compute(observations, script.nonce).to_json()
     checks = [check_frames(capture, script, settings), check_presence(observations, settings)]
     if sum(1 for o in observations if o.has_face) < MIN_FACE_FRAMES:
         # Nothing else can be judged (and no encoding is wasted).
         reasons = [presence_reason(observations, settings)] + [c.name for c in checks if not c.passed]
         return Verdict(False, checks, reasons, None, printed_fingerprint, script.nonce)
     checks += [
+        check_whole_face(observations, settings),
         check_script(observations, script, settings),
+        check_reaction(observations, script, settings),
         check_planarity(observations, script, settings),
         check_blink(observations, script, settings),
         check_flash(observations, script, settings),
@@ -108,6 +112,9 @@ def decide(
     reasons = [c.name for c in checks if c.gating and not c.passed]
     if not checks[1].passed:
         reasons.insert(0, presence_reason(observations, settings))
+    if "whole_face" in reasons:  # its own reason, first: the other checks' failures follow from it
+        reasons.remove("whole_face")
+        reasons.insert(0, "partial_face")
     return Verdict(
         passed=not reasons,
         checks=checks,

@@ -1,108 +1,147 @@
-"""Perceptual fingerprint of a capture, so the same capture (or a re-encoded copy) never passes twice (R-12.3).
+"""Content fingerprint of a capture, so the same capture (or an edited copy) never passes twice (R-12.3).
 
-Every 100 ms of the capture gives a coarse descriptor: an 8×6 grey thumbnail of the whole frame and the
-mean colour of its centre (where the face and its flash reflection are). Each feature's mean over time
-is subtracted, so what remains is how *this* session moved and flashed: the room and the person, the
-same in every session of theirs, cancel out, while the random turn timing and colour sequence differ
-between sessions. Re-encoding, rescaling or mild recompression keep the correlation near 1; another
-session of the same person in the same room does not (a different script moves differently).
+Version 2 keys on what binds a capture to its script's nonce: the face's response to the script's random
+colour flashes. Every 100 ms slot holds the face's colour relative to the background (log ratio per
+channel, as the flash check reads it), high-passed so the room, the person and the slow shading of the
+head turns cancel. What remains follows the flash sequence the capture was *recorded under*: a copy of a
+stored capture — re-encoded, re-timed (shifted or up to ±10 % faster or slower), cropped or mirrored —
+still carries the old sequence and correlates near 1 with the stored print, while an independent session
+of the same person, recorded under its own random sequence (≥ 20 bits, ``liveness.script.entropy_bits``),
+correlates only by chance. Version 1 followed head motion and the whole frame, so two genuine sessions of
+one person with the same order of actions collided (0.56–0.92 against a 0.8 limit).
 
-The service stores :meth:`Fingerprint.to_json` of every accepted and rejected capture and refuses a new
-capture whose :func:`similarity` to a stored one reaches :data:`SEEN_THRESHOLD`.
+The service stores :meth:`Fingerprint.to_json` of every capture and refuses a new capture whose
+:func:`similarity` to a stored one reaches :data:`SEEN_THRESHOLD` (or that carries a stored nonce).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from liveness.capture import Capture
 from liveness.errors import CaptureUndecodable
+from liveness.observe import Observation
 
-VERSION = 1
+VERSION = 2
 SLOT_MS = 100.0
-THUMB = (8, 6)
-MAX_SHIFT_SLOTS = 5  # a copy trimmed by up to half a second still lines up
-MIN_OVERLAP_SLOTS = 10
-# Measured on the simulator: a copy shrunk and recompressed as JPEG 50 scores 0.99; other sessions of
-# the same subject, room and camera for other scripts 0.0–0.40. The same script performed twice scored
-# 0.87 ("seen"): harmless, as a script is single-use and bound to one nonce.
-SEEN_THRESHOLD = 0.8
-_SCALE = 4.0  # stored as integers: quarter grey levels
+MAX_SHIFT_SLOTS = 10  # a copy trimmed or delayed by up to a second still lines up
+TIME_SCALES = (0.9, 0.95, 1.0, 1.05, 1.1)
+MIN_OVERLAP_SLOTS = 12
+HIGH_PASS_SLOTS = 7  # a moving average over 0.7 s is removed: flashes change faster, head shading slower
+# Measured (BENCHMARKS.md, "Liveness calibration on held-out people"): copies ≥ 0.9, independent
+# sessions of the same person ≤ 0.5.
+SEEN_THRESHOLD = 0.7
+_SCALE = 10_000.0  # stored as integers
 
 
 @dataclass(frozen=True)
 class Fingerprint:
-    slots: tuple[tuple[int, ...], ...]
+    slots: tuple[tuple[int, int, int], ...]
+    nonce: str = ""
     slot_ms: float = SLOT_MS
     version: int = VERSION
 
     def to_json(self) -> str:
         return json.dumps(
-            {"version": self.version, "slot_ms": self.slot_ms, "slots": [list(s) for s in self.slots]},
+            {
+                "version": self.version,
+                "slot_ms": self.slot_ms,
+                "nonce": self.nonce,
+                "slots": [list(s) for s in self.slots],
+            },
             separators=(",", ":"),
         )
 
     @classmethod
     def from_json(cls, text: str) -> Fingerprint:
+        """Parse a stored print; one of another version raises CaptureUndecodable (it cannot be compared)."""
         try:
             data = json.loads(text)
             if data["version"] != VERSION:
                 raise ValueError(f"unsupported fingerprint version {data['version']!r}")
-            slots = tuple(tuple(int(v) for v in s) for s in data["slots"])
-            return cls(slots=slots, slot_ms=float(data["slot_ms"]), version=VERSION)
-        except (ValueError, KeyError, TypeError) as exc:
+            slots = tuple((int(s[0]), int(s[1]), int(s[2])) for s in data["slots"])
+            return cls(slots=slots, nonce=str(data.get("nonce", "")), slot_ms=float(data["slot_ms"]))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise CaptureUndecodable(f"malformed capture fingerprint: {exc}") from exc
 
     def matrix(self) -> NDArray[np.float64]:
-        return np.asarray(self.slots, dtype=np.float64) / _SCALE
+        return np.asarray(self.slots, dtype=np.float64).reshape(-1, 3) / _SCALE
 
 
-def _descriptor(frame: NDArray[np.uint8]) -> NDArray[np.float64]:
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    thumb = cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
-    h, w = frame.shape[:2]
-    centre = frame[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3).mean(axis=0).astype(np.float64)
-    return np.concatenate([thumb, centre])
+def _high_pass(series: NDArray[np.float64]) -> NDArray[np.float64]:
+    kernel = np.ones(HIGH_PASS_SLOTS) / HIGH_PASS_SLOTS
+    pad = HIGH_PASS_SLOTS // 2
+    padded = np.pad(series, ((pad, pad), (0, 0)), mode="edge")
+    smooth = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(series.shape[1])], axis=1)
+    return np.asarray(series - smooth, dtype=np.float64)
 
 
-def compute(capture: Capture) -> Fingerprint:
-    """The fingerprint of a decoded capture (cheap: one small thumbnail per 100 ms)."""
-    times = np.asarray(capture.timestamps_ms)
-    descriptors = []
-    t = 0.0
-    while t <= capture.duration_ms + 1e-6:
-        nearest = int(np.argmin(np.abs(times - t)))
-        descriptors.append(_descriptor(capture.frames[nearest]))
-        t += SLOT_MS
-    data = np.asarray(descriptors)
-    data -= data.mean(axis=0)
-    q = np.clip(np.round(data * _SCALE), -32768, 32767).astype(int)
-    return Fingerprint(slots=tuple(tuple(int(v) for v in row) for row in q))
+def compute(observations: Sequence[Observation], nonce: str = "") -> Fingerprint:
+    """The fingerprint of a judged capture from its observations (free: the flash check's own measure)."""
+    from liveness.checks_signal import background_columns
+
+    keep = background_columns(observations)
+    times: list[float] = []
+    rows: list[NDArray[np.float64]] = []
+    for o in observations:
+        if o.face_rgb is None or o.columns_rgb is None:
+            continue
+        background = o.columns_rgb[keep].mean(axis=0) if keep.any() else np.zeros(3)
+        times.append(o.t_ms)
+        rows.append(np.log(o.face_rgb + 1.0) - np.log(background + 1.0))
+    if len(rows) < 2:
+        return Fingerprint(slots=(), nonce=nonce)
+    t = np.asarray(times)
+    data = np.asarray(rows)
+    grid = np.arange(t[0], t[-1] + 1e-6, SLOT_MS)
+    sampled = np.stack([np.interp(grid, t, data[:, c]) for c in range(3)], axis=1)
+    q = np.clip(np.round(_high_pass(sampled) * _SCALE), -(2**31), 2**31 - 1).astype(np.int64)
+    return Fingerprint(slots=tuple((int(r[0]), int(r[1]), int(r[2])) for r in q), nonce=nonce)
+
+
+def of_capture(capture: Capture, nonce: str = "", rest_until_ms: float | None = None) -> Fingerprint:
+    """Observe a decoded capture and fingerprint it (tests and tools; the decision reuses its observations)."""
+    from liveness.observe import observe
+
+    return compute(observe(capture, rest_until_ms=rest_until_ms), nonce)
+
+
+def _rescaled(m: NDArray[np.float64], scale: float) -> NDArray[np.float64]:
+    n = int(len(m) * scale)
+    if n < 2 or scale == 1.0:
+        return m
+    src = np.linspace(0, len(m) - 1, n)
+    return np.stack([np.interp(src, np.arange(len(m)), m[:, c]) for c in range(m.shape[1])], axis=1)
 
 
 def similarity(a: Fingerprint, b: Fingerprint) -> float:
-    """Correlation (−1..1) of the two captures' time-varying parts at the best shift of up to ±0.5 s."""
-    ma, mb = a.matrix(), b.matrix()
+    """The best correlation (−1..1) of the two captures' flash responses over shifts of up to ±1 s and
+    time scales of ±10 %; 1.0 for two captures judged under the same nonce."""
+    if a.nonce and a.nonce == b.nonce:
+        return 1.0
+    ma, mb0 = a.matrix(), b.matrix()
     best = 0.0
-    for shift in range(-MAX_SHIFT_SLOTS, MAX_SHIFT_SLOTS + 1):
-        xa = ma[max(0, shift) :]
-        xb = mb[max(0, -shift) :]
-        n = min(len(xa), len(xb))
-        if n < MIN_OVERLAP_SLOTS:
-            continue
-        va = (xa[:n] - xa[:n].mean(axis=0)).ravel()
-        vb = (xb[:n] - xb[:n].mean(axis=0)).ravel()
-        denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
-        if denom > 0:
-            best = max(best, float(va @ vb) / denom)
+    for scale in TIME_SCALES:
+        mb = _rescaled(mb0, scale)
+        for shift in range(-MAX_SHIFT_SLOTS, MAX_SHIFT_SLOTS + 1):
+            xa = ma[max(0, shift) :]
+            xb = mb[max(0, -shift) :]
+            n = min(len(xa), len(xb))
+            if n < MIN_OVERLAP_SLOTS:
+                continue
+            va = (xa[:n] - xa[:n].mean(axis=0)).ravel()
+            vb = (xb[:n] - xb[:n].mean(axis=0)).ravel()
+            denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
+            if denom > 0:
+                best = max(best, float(va @ vb) / denom)
     return best
 
 
 def seen_before(candidate: Fingerprint, stored: list[Fingerprint], threshold: float = SEEN_THRESHOLD) -> bool:
-    """Whether the capture, or a near-identical copy, was submitted before."""
+    """Whether the capture, or an edited copy of it, was submitted before."""
     return any(similarity(candidate, s) >= threshold for s in stored)

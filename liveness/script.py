@@ -19,6 +19,7 @@ unmirrored camera frame moves the nose towards the image's right (positive yaw i
 from __future__ import annotations
 
 import json
+import math
 import random
 import secrets
 import time
@@ -254,7 +255,7 @@ def new_script(
     if settings.duration_ms >= 4500 and rng.random() < settings.include_up_probability:
         kinds.insert(rng.randrange(len(kinds) + 1), "turn_up")
     kinds.insert(rng.randrange(len(kinds) + 1), "blink")
-    actions = _timeline(kinds, settings)
+    actions = _timeline(kinds, settings, rng)
     flashes = _flashes(rng, settings)
     return _validated(
         Script(
@@ -270,18 +271,51 @@ def new_script(
     )
 
 
-def _timeline(kinds: list[ActionKind], settings: ScriptSettings) -> list[Action]:
-    """Windows share the time after the lead-in; a blink gets half the weight of a turn."""
-    weights = [0.6 if k == "blink" else 1.0 for k in kinds]
+# Shortest windows: a turn and its return take ~0.9 s, a blink ~0.45 s. The rest of the recording is
+# spread at random (50 ms steps) over the lead-in, the windows and the pauses between them, so the
+# timings of a script are part of its nonce: a recording made for another script moves at other times.
+MIN_WINDOW_MS: Final[dict[str, int]] = {"turn_left": 900, "turn_right": 900, "turn_up": 900, "blink": 450}
+TIME_STEP_MS: Final = 50
+
+
+def _composition(rng: random.Random, units: int, parts: int) -> list[int]:
+    """A uniformly random way to split ``units`` into ``parts`` non-negative integers (stars and bars)."""
+    bars = sorted(rng.sample(range(units + parts - 1), parts - 1))
+    edges = [-1, *bars, units + parts - 1]
+    return [edges[i + 1] - edges[i] - 1 for i in range(parts)]
+
+
+def _timeline(kinds: list[ActionKind], settings: ScriptSettings, rng: random.Random) -> list[Action]:
+    """Windows after a random lead-in, each at least its minimum, with random extensions and pauses."""
     span = settings.duration_ms - settings.lead_in_ms - settings.tail_ms
-    unit = span / sum(weights)
+    minimum = sum(MIN_WINDOW_MS[k] for k in kinds)
+    units = max(0, (span - minimum) // TIME_STEP_MS)
+    # Parts: the lead-in's extension, each window's extension, and the pause after each window but the last.
+    parts = _composition(rng, units, 2 * len(kinds))
+    lead, stretch, pauses = parts[0], parts[1 : 1 + len(kinds)], [*parts[1 + len(kinds) :], 0]
     actions = []
-    t = float(settings.lead_in_ms)
-    for kind, weight in zip(kinds, weights, strict=True):
-        end = t + unit * weight
-        actions.append(Action(kind, round(t), round(end)))
-        t = end
+    t = settings.lead_in_ms + lead * TIME_STEP_MS
+    for kind, extra, pause in zip(kinds, stretch, pauses, strict=True):
+        end = t + MIN_WINDOW_MS[kind] + extra * TIME_STEP_MS
+        actions.append(Action(kind, t, end))
+        t = end + pause * TIME_STEP_MS
     return actions
+
+
+def entropy_bits(settings: ScriptSettings | None = None) -> float:
+    """A lower bound on the entropy of one draw of :func:`new_script` (bits): the order of the actions,
+    the timeline (every composition is equally likely) and the flash colours (at least
+    ⌈duration / longest flash⌉ flashes, each a colour other than the previous). Flash lengths add more,
+    uncounted."""
+    settings = settings or ScriptSettings()
+    orders = 2 * 3  # left/right either way round, the blink in any of three places
+    span = settings.duration_ms - settings.lead_in_ms - settings.tail_ms
+    units = max(0, (span - MIN_WINDOW_MS["turn_left"] * 2 - MIN_WINDOW_MS["blink"]) // TIME_STEP_MS)
+    timelines = math.comb(units + 6 - 1, 6 - 1)
+    palette = len(settings.palette)
+    flashes = -(-settings.duration_ms // max(settings.flash_ms[1], MIN_FLASH_MS))
+    colours = math.log2(palette) + (flashes - 1) * math.log2(palette - 1)
+    return math.log2(orders) + math.log2(timelines) + colours
 
 
 def _flashes(rng: random.Random, settings: ScriptSettings) -> list[Flash]:

@@ -144,7 +144,11 @@ class LivenessMethod:
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
                 raise NotFound("no such liveness script for this identification", code=error_codes.CHALLENGE_NOT_FOUND)
             if not await challenges.use(tx, challenge.id):
-                raise Conflict("this liveness script was already used or has expired", code=error_codes.CHALLENGE_USED)
+                if challenge.used_at is None:  # never used, so its lifetime ran out (as the EDS step says)
+                    raise Conflict(
+                        "this liveness script has expired: ask for a new one", code=error_codes.CHALLENGE_EXPIRED
+                    )
+                raise Conflict("this liveness script was already used", code=error_codes.CHALLENGE_USED)
             if not await evidence.claim(tx, "liveness_capture", digest, ident.id):
                 raise Conflict("this capture was submitted before (R-12.3)", code=error_codes.CAPTURE_REUSED)
         # The script is spent from here on: a failed attempt needs a new one.

@@ -7,7 +7,9 @@ Kinds (FACE.md, "Presentation-attack detection"):
 - ``print_moved``: the print tilted by hand to mimic the turns, and bent (a plane or a cylinder);
 - ``eye_cutout``: the print with the eyes cut out, held over a real face whose eyes blink on cue;
 - ``screen_replay``: a genuine session recorded earlier (another script) played on a screen to the camera;
-- ``video_injection``: that earlier genuine recording fed straight in as a virtual camera.
+- ``video_injection``: that earlier genuine recording fed straight in as a virtual camera;
+- ``injection_matched``: the same, from a library of recordings, one whose actions come in the new
+  script's order (only its timings and flash colours differ: the nonce must catch it twice over).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ from simulators.capture.subject import (
     render_live_float,
 )
 
-Kind = Literal["live", "print_still", "print_moved", "eye_cutout", "screen_replay", "video_injection"]
+Kind = Literal[
+    "live", "print_still", "print_moved", "eye_cutout", "screen_replay", "video_injection", "injection_matched"
+]
 KINDS: Final = get_args(Kind)
 ATTACKS: Final = tuple(k for k in KINDS if k != "live")
 
@@ -216,9 +220,16 @@ def previous_session(script: Script, spec: SessionSpec) -> tuple[Script, Session
     """The genuine session an attacker recorded earlier: another script (same shape), other settings."""
     rng = np.random.default_rng(spec.seed + 7919)
     settings = ScriptSettings(duration_ms=script.duration_ms, min_turn_deg=script.min_turn_deg)
-    old = new_script(
-        f"old-{script.nonce}", now_ms=script.issued_at_ms - 86_400_000, settings=settings, seed=spec.seed + 104729
-    )
+    order = [a.kind for a in script.actions]
+    for attempt in range(200):
+        old = new_script(
+            f"old-{script.nonce}",
+            now_ms=script.issued_at_ms - 86_400_000,
+            settings=settings,
+            seed=spec.seed + 104729 + attempt,
+        )
+        if spec.kind != "injection_matched" or [a.kind for a in old.actions] == order:
+            break
     lighting = str(rng.choice(sorted(LIGHTINGS)))
     camera = str(rng.choice(sorted(CAMERAS)))
     return old, replace(spec, kind="live", lighting=lighting, camera=camera, seed=spec.seed + 31)
@@ -229,7 +240,7 @@ def _replayed(photo: RGBImage, script: Script, spec: SessionSpec) -> SimulatedCa
     lighting, camera = settings_for(spec)
     recording = render_live_session(photo, old_script, replace(old_spec, size=camera.size, fps=spec.fps))
     times = timestamps(script.duration_ms, spec.fps)
-    if spec.kind == "video_injection":
+    if spec.kind in ("video_injection", "injection_matched"):
         frames = [recording.frames[min(i, len(recording.frames) - 1)] for i in range(len(times))]
         return SimulatedCapture(frames, times, spec.fps, spec.kind)
     rng = np.random.default_rng(spec.seed)
@@ -259,7 +270,7 @@ def simulate(photo: RGBImage, script: Script, spec: SessionSpec) -> SimulatedCap
         return render_live_session(photo, script, spec)
     if spec.kind in ("print_still", "print_moved", "eye_cutout"):
         return _print_session(photo, script, spec)
-    if spec.kind in ("screen_replay", "video_injection"):
+    if spec.kind in ("screen_replay", "video_injection", "injection_matched"):
         return _replayed(photo, script, spec)
     raise ValueError(f"unknown capture kind {spec.kind!r}")
 

@@ -79,3 +79,19 @@ def test_a_script_expires() -> None:
     with pytest.raises(ScriptExpired) as info:
         script.check_fresh(60_001)
     assert info.value.code == "script_expired"
+
+
+def test_a_script_is_a_nonce_of_at_least_20_bits() -> None:
+    """Order, timings and flash colours together: a lower bound from the draw, and no repeats in practice."""
+    from liveness.script import entropy_bits
+
+    settings = ScriptSettings()
+    assert entropy_bits(settings) >= 20.0
+    scripts = [new_script("n", now_ms=0, seed=s) for s in range(3000)]
+    timelines = {tuple((a.kind, a.start_ms, a.end_ms) for a in s.actions) for s in scripts}
+    codes = {tuple(f.colour for f in s.flashes) for s in scripts}
+    # 3,000 draws of ≥ 2^14 timelines and ≥ 2^19 colour codes: repeats are rare, never common.
+    assert len(timelines) >= 2_700 and len(codes) == 3_000
+    # The same order of actions still comes with different timings (the recording's own timeline).
+    same_order = [s for s in scripts if [a.kind for a in s.actions] == [a.kind for a in scripts[0].actions]]
+    assert len({s.actions[0].start_ms for s in same_order}) >= 10
