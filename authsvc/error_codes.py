@@ -300,3 +300,23 @@ TIMESTAMP_TSA_UNKNOWN = Code("timestamp_tsa_unknown", 422, "TSA certificate unkn
 TIMESTAMP_UNSUPPORTED = Code("timestamp_unsupported", 422, "Time stamp unsupported", "Use a time stamp signed with a supported algorithm.")
 TIMESTAMP_UNTRUSTED = Code("timestamp_untrusted", 422, "TSA untrusted", "Use a time stamp from a TSA that chains to a trusted NCA root.")
 # fmt: on
+
+# Codes that travel together, named once for the operations that answer all of them.
+UPSTREAM_FAILURES = (
+    UPSTREAM_REJECTED,
+    UPSTREAM_BAD_RESPONSE,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_UNAVAILABLE,
+)
+OTP_CODE_FAULTS = (
+    OTP_BAD_ALGORITHM,
+    OTP_BAD_COUNTER,
+    OTP_BAD_DIGITS,
+    OTP_BAD_PERIOD,
+    OTP_BAD_WINDOW,
+    OTP_KEY_TOO_SHORT,
+    OTP_MALFORMED,
+    OTP_REJECTED,
+    OTP_VERIFY_LIMITED,
+)

@@ -33,7 +33,7 @@ PENDING: dict[str, str] = {
     "document_blurred": _DOCUMENT,
 }
 # Names of the catalogue module that are not codes.
-HELPERS = {"CATALOGUE", "Code", "lookup", "FIELD_CODES", "annotations", "Any"}
+HELPERS = {"CATALOGUE", "Code", "lookup", "FIELD_CODES", "UPSTREAM_FAILURES", "OTP_CODE_FAULTS", "annotations", "Any"}
 
 
 def _all_modules() -> list[code_scan.Module]:

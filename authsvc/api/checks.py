@@ -238,11 +238,7 @@ def register(ops: Operations) -> None:
             error_codes.IDENTIFICATION_CLOSED,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
-            error_codes.UPSTREAM_REJECTED,
-            error_codes.UPSTREAM_BAD_RESPONSE,
-            error_codes.UPSTREAM_TIMEOUT,
-            error_codes.UPSTREAM_UNREACHABLE,
-            error_codes.UPSTREAM_UNAVAILABLE,
+            *error_codes.UPSTREAM_FAILURES,
         ),
         "cdaoStep": (
             error_codes.CLIENT_NOT_FOUND,
@@ -268,11 +264,7 @@ def register(ops: Operations) -> None:
             error_codes.INVALID_IIN,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
-            error_codes.UPSTREAM_REJECTED,
-            error_codes.UPSTREAM_BAD_RESPONSE,
-            error_codes.UPSTREAM_TIMEOUT,
-            error_codes.UPSTREAM_UNREACHABLE,
-            error_codes.UPSTREAM_UNAVAILABLE,
+            *error_codes.UPSTREAM_FAILURES,
         ),
         "payoutAccountStep": (
             error_codes.CLIENT_NOT_FOUND,
@@ -286,11 +278,7 @@ def register(ops: Operations) -> None:
             error_codes.PAYOUT_INSTRUMENT_MISSING,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
-            error_codes.UPSTREAM_REJECTED,
-            error_codes.UPSTREAM_BAD_RESPONSE,
-            error_codes.UPSTREAM_TIMEOUT,
-            error_codes.UPSTREAM_UNREACHABLE,
-            error_codes.UPSTREAM_UNAVAILABLE,
+            *error_codes.UPSTREAM_FAILURES,
         ),
     }
     tags = ("outside registries",)
@@ -352,11 +340,7 @@ def register(ops: Operations) -> None:
                 error_codes.BAD_CHECKSUM,
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
-                error_codes.UPSTREAM_REJECTED,
-                error_codes.UPSTREAM_BAD_RESPONSE,
-                error_codes.UPSTREAM_TIMEOUT,
-                error_codes.UPSTREAM_UNREACHABLE,
-                error_codes.UPSTREAM_UNAVAILABLE,
+                *error_codes.UPSTREAM_FAILURES,
             ),
         )
     )
