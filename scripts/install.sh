@@ -12,9 +12,10 @@ SUDO=""
 # libgl1/libglib2.0-0: shared libraries the mediapipe wheel loads. wrk: the HTTP load generator of the benchmarks (C, so it leaves the second core to PostgreSQL).
 APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1 libglib2.0-0 wrk"
 # smart cards: pcscd + the vpcd reader driver the virtual card plugs into, OpenSC (opensc-pkcs11.so and
-# pkcs11-tool, the independent PIV client in the tests); pyscard comes as a manylinux wheel (no swig needed).
+# pkcs11-tool, the independent PIV client in the tests); libpcsclite-dev and swig build pyscard where the
+# registry offers it only as source (pyscard 2.3.1 has no manylinux wheel for every Python).
 # softhsm2: the PKCS#11 token of the tests and the HSM key store's test backend.
-APT_PACKAGES="$APT_PACKAGES pcscd vsmartcard-vpcd opensc softhsm2"
+APT_PACKAGES="$APT_PACKAGES pcscd vsmartcard-vpcd opensc softhsm2 libpcsclite-dev swig"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
