@@ -16,10 +16,12 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from authsvc import error_codes
 from authsvc.api import (
     checks,
     clients,
@@ -51,6 +53,7 @@ from authsvc.api.state import (
     ENGINE,
     EXECUTOR,
     FACTORS,
+    FLOWS,
     KEYS,
     LIVENESS,
     OPERATIONS,
@@ -66,10 +69,13 @@ from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import ClientRegistry
-from authsvc.config import Settings
+from authsvc.config import REPO_ROOT, Settings
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.factory import open_keystore
 from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import ConfigError
+from authsvc.flows.profiles import load_profiles
+from authsvc.flows.session import Flows
 from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
@@ -235,6 +241,26 @@ def create_app(
         await opened("methods")
         yield
 
+    async def flows_ctx(app: web.Application) -> AsyncIterator[None]:
+        folders = [Path(settings.flows.profiles_dir)]
+        if settings.flows.extra_profiles_dir:
+            folders.append(Path(settings.flows.extra_profiles_dir))
+        profiles = load_profiles(*(f if f.is_absolute() else REPO_ROOT / f for f in folders))
+        if settings.flows.default_profile not in profiles or any(
+            name not in profiles for chosen in settings.flows.lender_profiles.values() for name in chosen.values()
+        ):
+            raise ConfigError(
+                f"flows: a profile named in settings is not among {sorted(profiles)}", code=error_codes.CONFIG_ERROR
+            )
+        flows = Flows(app[DB], app[KEYS], settings.flows, profiles)
+        app[FLOWS] = flows
+        sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))
+        try:
+            await opened("flows")
+            yield
+        finally:
+            await _stopped(sweep)
+
     async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
         sms_worker = SmsWorker(app[DB], app[KEYS], app[FACTORS])
         sms_worker.start()
@@ -298,6 +324,7 @@ def create_app(
         factors_ctx,
         pki_ctx,
         methods_ctx,
+        flows_ctx,
         sms_ctx,
         audit_ctx,
         rate_limiter_ctx,
@@ -316,6 +343,7 @@ STARTUP_STEPS = (
     "factors",
     "pki",
     "methods",
+    "flows",
     "sms",
     "audit",
     "rate_limiter",
@@ -335,6 +363,16 @@ def _photo_inspector(settings: Settings, executor: Executor) -> PhotoInspector:
     from authsvc.methods.photo_quality import FaceQualityInspector
 
     return FaceQualityInspector(executor, settings.registry.photo_quality)
+
+
+async def _expiry_sweep(flows: Flows, every_s: float) -> None:
+    """Close identifications past their expiry, so each reads `expired` and its callback goes out."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await flows.expire_due()
+        except Exception:
+            log.exception("expiry sweep failed")
 
 
 async def _housekeeping(db: Database, settings: Settings) -> None:

@@ -280,6 +280,26 @@ class LivenessStepSettings(_Section):
     fingerprint_compare_limit: int = Field(20_000, ge=1, description="At most this many earlier captures compared.")
 
 
+class FlowSettings(_Section):
+    profiles_dir: str = Field(
+        "configs/profiles", description="Folder of the regulatory profiles (*.toml); relative to the repository."
+    )
+    extra_profiles_dir: str = Field(
+        "", description="A folder of the deployment's own profiles beside the regulatory ones (may extend them)."
+    )
+    default_profile: str = Field("res63-2021", description="Profile of an identification when nothing else names one.")
+    lender_profiles: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='Per lender id: {"*": profile, "<operation>": profile}; a request may still name its own.',
+    )
+    cooling_off: bool = Field(
+        True, description="Apply a profile's cooling-off rule (payout not before the next day, R-NB.7)."
+    )
+    timezone: str = Field("Asia/Almaty", description="Where 'the next day' of the cooling-off rule is counted.")
+    expiry_sweep_s: float = Field(5.0, gt=0, description="How often expired identifications are closed.")
+    use_within_s: int = Field(900, ge=60, description="How long after completing an identification may be used.")
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -291,6 +311,7 @@ class Settings(_Section):
     factors: FactorSettings = Field(default_factory=FactorSettings)
     pki: PkiSettings = Field(default_factory=PkiSettings)
     liveness: LivenessStepSettings = Field(default_factory=LivenessStepSettings)
+    flows: FlowSettings = Field(default_factory=FlowSettings)
 
     @model_validator(mode="after")
     def _anchors_over_https_unless_test_pki(self) -> Settings:

@@ -160,6 +160,13 @@ IMAGE_TOO_SMALL = Code("image_too_small", 422, "Image too small", "Send an image
 # Identifications and their steps.
 IDENTIFICATION_NOT_FOUND = Code("identification_not_found", 404, "Identification not found", "Check the identification id; start one with POST /v1/identifications.")
 IDENTIFICATION_CLOSED = Code("identification_closed", 409, "Identification closed", "Open a new identification; this one is completed, failed or expired.")
+PROFILE_NOT_FOUND = Code("profile_not_found", 404, "Profile not found", "Name one of the profiles GET /v1/profiles lists.")
+CLIENT_NOT_IDENTIFIED = Code("client_not_identified", 409, "Registration not completed", "Complete a registration identification of this client first (R-6.4).")
+COOLING_OFF = Code("cooling_off", 409, "Cooling-off period", "Open the payout identification from the time in not_before: a payout follows the contract by a day (R-NB.7).")
+DEVICE_SIGNALS_REQUIRED = Code("device_signals_required", 422, "Device signals required", "Send the app's signals in the Device-Signals header (JSON) as the profile asks (R-NB.5).")
+DEVICE_REFUSED = Code("device_refused", 422, "Device refused", "The app reported a rooted or jailbroken device, remote control, an emulator or a bad app signature; the client must use a safe device (R-NB.5).")
+BAD_DEVICE_SIGNALS = Code("bad_device_signals", 422, "Bad device signals", "Send Device-Signals as one JSON object with the documented fields.")
+IDENTIFICATION_NOT_USABLE = Code("identification_not_usable", 409, "Identification not usable", "Use a completed identification of this client for this operation, within its lifetime, once (R-12.3).")
 WRONG_OPERATION = Code("wrong_operation", 422, "Wrong operation for this step", "Use the step the identification's operation allows (see its profile).")
 BAD_CLIENT_IP = Code("bad_client_ip", 422, "Bad client IP", "Send client_ip as an IPv4 or IPv6 address.")
 REPLAY = Code("replay", 409, "Replayed evidence", "Sign a fresh challenge; each signature or challenge is accepted once (R-12.3).")
@@ -319,4 +326,13 @@ OTP_CODE_FAULTS = (
     OTP_MALFORMED,
     OTP_REJECTED,
     OTP_VERIFY_LIMITED,
+)
+
+# Every step answers these besides its own: the identification's state and the app's device signals.
+STEP_GATES = (
+    IDENTIFICATION_NOT_FOUND,
+    IDENTIFICATION_CLOSED,
+    DEVICE_SIGNALS_REQUIRED,
+    BAD_DEVICE_SIGNALS,
+    DEVICE_REFUSED,
 )

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +117,8 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
         "database": {"dsn": dsn},
         "security": {"test_pki": True},
         "registry": {"photo_face_check": False},
+        # the regulatory profiles, and the tests' own (tests/data/profiles) beside them
+        "flows": {"extra_profiles_dir": str(Path(__file__).parent / "data" / "profiles")},
     }
     for key, value in overrides.items():
         sections.setdefault(key, {}).update(value)

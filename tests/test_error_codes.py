@@ -33,7 +33,17 @@ PENDING: dict[str, str] = {
     "document_blurred": _DOCUMENT,
 }
 # Names of the catalogue module that are not codes.
-HELPERS = {"CATALOGUE", "Code", "lookup", "FIELD_CODES", "UPSTREAM_FAILURES", "OTP_CODE_FAULTS", "annotations", "Any"}
+HELPERS = {
+    "CATALOGUE",
+    "Code",
+    "lookup",
+    "FIELD_CODES",
+    "UPSTREAM_FAILURES",
+    "OTP_CODE_FAULTS",
+    "STEP_GATES",
+    "annotations",
+    "Any",
+}
 
 
 def _all_modules() -> list[code_scan.Module]:
@@ -198,6 +208,7 @@ BROAD_ALLOWED = {
     ("authsvc.api.rate_limiter", "run"): "the flusher's loop: logs and continues",
     ("authsvc.api.system", "readyz"): "a readiness probe: any failure means not ready, never an error answer",
     ("authsvc.app", "_housekeeping"): "a background purge loop: logs and continues",
+    ("authsvc.app", "_expiry_sweep"): "a background loop closing expired identifications: logs and continues",
     ("authsvc.audit.chainer", "run_chainer"): "a background loop: logs and retries",
     ("authsvc.methods.sms_queue", "_run"): "the SMS worker's loop: logs and continues",
     ("authsvc.pki.crl_cache", "_run"): "the CRL refresher's loop: logs and retries later",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import uuid
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -25,14 +24,21 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IDENT_ID, StepResult, json_answer, pending, read_optional, record
+from authsvc.api.factor_steps import (
+    DEVICE_SIGNALS,
+    IDENT_ID,
+    StepResult,
+    device_signals,
+    json_answer,
+    read_optional,
+    step_result,
+)
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
-from authsvc.api.state import DB, FACTORS, KEYS, LIVENESS
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
+from authsvc.api.state import DB, FACTORS, FLOWS, KEYS, LIVENESS
 from authsvc.cabinet.models import checked_bin, checked_iban
-from authsvc.errors import Conflict, ValidationFailed
+from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.flows.session import Attempt, StepRecorder, StepWork
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
 from authsvc.store import evidence
 from authsvc.store.identifications import Identification
@@ -74,6 +80,15 @@ class ApplicationIn(BaseModel):
     amount: Annotated[int, Field(gt=0, le=10**11, description="whole tenge")]
     submitted_at: AwareDatetime = Field(description="when the client applied; the same on a retried report")
     channel: Literal["online", "terminal"] = "online"
+    identification_id: Annotated[
+        str | None,
+        Field(
+            None,
+            max_length=64,
+            description="a pending loan_contract identification of this client: records that the client was told "
+            "of the application (its application_notice step, R-NB.7)",
+        ),
+    ] = None
 
 
 class ApplicationOut(BaseModel):
@@ -83,104 +98,113 @@ class ApplicationOut(BaseModel):
     notification_id: str | None = Field(description="outbox id of the SMS to the client (first report only)")
 
 
-async def _subject(request: web.Request) -> tuple[Identification, contact.Contact]:
-    lender = current_lender(request)
+async def _person(request: web.Request, ident: Identification) -> contact.Contact:
     async with request.app[DB].autocommit() as tx:
-        ident = await pending(tx, lender.id, request)
-        person = await contact.load(tx, request.app[KEYS], lender.id, ident.client_id)
-    return ident, person
+        return await contact.load(tx, request.app[KEYS], ident.lender_id, ident.client_id)
+
+
+async def _step(request: web.Request, method: str, work: StepWork) -> web.Response:
+    done = await request.app[FLOWS].step(
+        current_lender(request).id, request.match_info["identification_id"], method, work, device_signals(request)
+    )
+    return json_answer(step_result(done))
 
 
 async def telco_step(request: web.Request) -> web.Response:
     await read_optional(request, Empty)
-    ident, person = await _subject(request)
-    verdict = await telco.check_phone(
-        request.app[DB], request.app[KEYS], request.app[FACTORS], iin=person.iin, phone=person.phone
-    )
-    async with request.app[DB].transaction() as tx:
-        await pending(tx, ident.lender_id, request)
-        result = await record(tx, request.app[KEYS], ident, "telco", verdict.passed, verdict.details())
-    return json_answer(result)
+
+    async def work(ident: Identification, _records: StepRecorder) -> Attempt:
+        person = await _person(request, ident)
+        verdict = await telco.check_phone(
+            request.app[DB], request.app[KEYS], request.app[FACTORS], iin=person.iin, phone=person.phone
+        )
+        return Attempt(verdict.passed, verdict.details())
+
+    return await _step(request, "telco", work)
 
 
 async def cdao_step(request: web.Request) -> web.Response:
     body: CdaoIn = parse(CdaoIn, await read_body(request))
-    ident, person = await _subject(request)
-    if body.image_base64 is None:
-        # The liveness step proved this frame live (R-7.3b); the CDAO then matches it to the state register.
-        best = await request.app[LIVENESS].best_frame(ident.id)
-        if best is None:
-            raise ValidationFailed(
-                "no passed liveness capture (or its frame is past retention): send image_base64 or pass liveness first",
-                code=error_codes.NO_LIVE_CAPTURE,
-            )
-        image = best
-    else:
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        person = await _person(request, ident)
+        if body.image_base64 is None:
+            # The liveness step proved this frame live (R-7.3b); the CDAO then matches it to the state register.
+            best = await request.app[LIVENESS].best_frame(ident.id)
+            if best is None:
+                raise ValidationFailed(
+                    "no passed liveness capture (or its frame is past retention): send image_base64 or pass "
+                    "liveness first",
+                    code=error_codes.NO_LIVE_CAPTURE,
+                )
+            image = best
+        else:
+            try:
+                image = base64.b64decode(body.image_base64, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValidationFailed("image_base64 is not valid base64", code=error_codes.BAD_BASE64) from exc
         try:
-            image = base64.b64decode(body.image_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValidationFailed("image_base64 is not valid base64", code=error_codes.BAD_BASE64) from exc
-    try:
-        verdict = await cdao.identify_face(request.app[FACTORS], iin=person.iin, image=image, request_id=ident.id)
-    except cdao.PERSON_SIDE as exc:
+            verdict = await cdao.identify_face(request.app[FACTORS], iin=person.iin, image=image, request_id=ident.id)
+        except cdao.PERSON_SIDE as exc:
+            return Attempt(False, cdao.refusal_details(exc), error=exc)
         async with request.app[DB].transaction() as tx:
-            await record(tx, request.app[KEYS], ident, "cdao", False, cdao.refusal_details(exc))
-        raise
-    async with request.app[DB].transaction() as tx:
-        await pending(tx, ident.lender_id, request)
-        # one capture identifies once; a second submission of the same image is a replay.
-        if not await evidence.claim(tx, "cdao_image", hashlib.sha256(image).digest(), ident.id):
-            raise Conflict("this image was already used for an identification", code=error_codes.EVIDENCE_REUSED)
-        result = await record(tx, request.app[KEYS], ident, "cdao", verdict.passed, verdict.details())
-    return json_answer(result)
+            await request.app[FLOWS].guard(tx, ident.lender_id, ident.id)
+            # one capture identifies once; a second submission of the same image is a replay.
+            if not await evidence.claim(tx, "cdao_image", hashlib.sha256(image).digest(), ident.id):
+                raise Conflict("this image was already used for an identification", code=error_codes.EVIDENCE_REUSED)
+            await tx.write(records(verdict.passed, verdict.details()))
+        return Attempt(verdict.passed, written=True)
+
+    return await _step(request, "cdao", work)
 
 
 async def refusal_step(request: web.Request) -> web.Response:
     await read_optional(request, Empty)
-    ident, person = await _subject(request)
-    try:
-        await bureau.ensure_no_refusal(request.app[FACTORS], iin=person.iin)
-    except bureau.VoluntaryRefusal:
-        async with request.app[DB].transaction() as tx:
-            await record(tx, request.app[KEYS], ident, "bureau_refusal", False, {"refusal": True})
-        raise
-    async with request.app[DB].transaction() as tx:
-        await pending(tx, ident.lender_id, request)
-        result = await record(tx, request.app[KEYS], ident, "bureau_refusal", True, {"refusal": False})
-    return json_answer(result)
+
+    async def work(ident: Identification, _records: StepRecorder) -> Attempt:
+        person = await _person(request, ident)
+        try:
+            await bureau.ensure_no_refusal(request.app[FACTORS], iin=person.iin)
+        except bureau.VoluntaryRefusal as exc:
+            return Attempt(False, {"refusal": True, "reasons": ["voluntary_refusal"]}, error=exc)
+        return Attempt(True, {"refusal": False})
+
+    return await _step(request, "bureau_refusal", work)
 
 
 async def payout_step(request: web.Request) -> web.Response:
     body: PayoutIn = await read_optional(request, PayoutIn)
-    ident, person = await _subject(request)
     given = [v for v in (body.iban, body.card_number, body.card_token) if v]
     if len(given) > 1:
         raise ValidationFailed("give one of iban, card_number, card_token", code=error_codes.ONE_PAYMENT_INSTRUMENT)
-    iban = body.iban or (person.iban if not given else None)
-    if not (iban or body.card_number or body.card_token):
-        # A card on file is kept only as this service's one-way token and last 4 digits, which the
-        # bank cannot resolve: the lender names the card (card_number, or the bank's own card_token).
-        raise ValidationFailed(
-            "the client has no IBAN on file (a card on file is stored only as a one-way token the bank cannot "
-            "resolve): give iban, card_number or the bank's card_token",
-            code=error_codes.PAYOUT_INSTRUMENT_MISSING,
+
+    async def work(ident: Identification, _records: StepRecorder) -> Attempt:
+        person = await _person(request, ident)
+        iban = body.iban or (person.iban if not given else None)
+        if not (iban or body.card_number or body.card_token):
+            # A card on file is kept only as this service's one-way token and last 4 digits, which the
+            # bank cannot resolve: the lender names the card (card_number, or the bank's own card_token).
+            raise ValidationFailed(
+                "the client has no IBAN on file (a card on file is stored only as a one-way token the bank cannot "
+                "resolve): give iban, card_number or the bank's card_token",
+                code=error_codes.PAYOUT_INSTRUMENT_MISSING,
+            )
+        ownership = await payout.confirm_account(
+            request.app[FACTORS], iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
         )
-    ownership = await payout.confirm_account(
-        request.app[FACTORS], iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
-    )
-    why = payout.refusal(ownership)
-    details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
-    async with request.app[DB].transaction() as tx:
-        await pending(tx, ident.lender_id, request)
-        result = await record(tx, request.app[KEYS], ident, "payout_account", why is None, details)
-    if why is not None:
-        raise ValidationFailed(
-            "the account or card does not belong to the client"
-            if why == "payout_account_not_owned"
-            else "the account or card is not open for payments",
-            code=why,
-        )
-    return json_answer(result)
+        why = payout.refusal(ownership)
+        details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
+        error = None
+        if why is not None:
+            error = ValidationFailed(
+                "the account or card does not belong to the client"
+                if why == "payout_account_not_owned"
+                else "the account or card is not open for payments",
+                code=why,
+            )
+        return Attempt(why is None, details, error=error)
+
+    return await _step(request, "payout_account", work)
 
 
 async def report_application(request: web.Request) -> web.Response:
@@ -188,6 +212,12 @@ async def report_application(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: ApplicationIn = parse(ApplicationIn, await read_body(request))
     client_id = request.match_info["client_id"][:64]
+    flows = request.app[FLOWS]
+    ident = None
+    if body.identification_id is not None:
+        ident = await flows.open_for(lender.id, body.identification_id)
+        if ident.client_id != client_id:
+            raise NotFound("no such identification of this client", code=error_codes.IDENTIFICATION_NOT_FOUND)
     async with request.app[DB].autocommit() as tx:
         person = await contact.load(tx, request.app[KEYS], lender.id, client_id)
     receipt = await bureau.report_application(
@@ -199,27 +229,24 @@ async def report_application(request: web.Request) -> web.Response:
         submitted_at=body.submitted_at,
         channel=body.channel,
     )
-    # One notification per application, however often the report is retried.
-    note_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"authsvc:application:{lender.id}:{body.application_id}"))
     async with request.app[DB].transaction() as tx:
-        queued = await sms_queue.notify_application_received(
+        note_id, queued = await sms_queue.record_application(
             tx,
             request.app[KEYS],
             lender_id=lender.id,
-            client_id=client_id,
             lender_name=lender.name,
+            client_id=client_id,
+            application_id=body.application_id,
             amount=body.amount,
-            message_id=note_id,
-        )
-        await audit.append(
-            tx,
-            request.app[KEYS],
-            AuditEvent.BUREAU_APPLICATION_REPORTED,
-            lender_id=lender.id,
-            subject=client_id,
-            details={"application_id": body.application_id, "refusal_on_file": receipt.refusal_on_file},
+            refusal_on_file=receipt.refusal_on_file,
         )
     factors.outbox_bell.set()
+    if ident is not None:
+        # R-NB.7 / R-23.2: the client is told of the application (the SMS is queued, now or on a first report).
+        async def work(ident: Identification, _records: StepRecorder) -> Attempt:
+            return Attempt(True, {"application_id": body.application_id, "notification_id": note_id})
+
+        await flows.step(lender.id, ident.id, "application_notice", work, device_signals(request))
     out = ApplicationOut(
         application_id=receipt.application_id,
         status=receipt.status,
@@ -316,9 +343,9 @@ def register(ops: Operations) -> None:
                 summary,
                 body=model,
                 responses={200: StepResult, 404: None, 409: None, 422: None, 502: None, 503: None},
-                params=(IDENT_ID,),
+                params=(IDENT_ID, DEVICE_SIGNALS),
                 tags=tags,
-                errors=answers[op_id],
+                errors=(*error_codes.STEP_GATES, *answers[op_id]),
             )
         )
     ops.add(
@@ -330,9 +357,13 @@ def register(ops: Operations) -> None:
             "Report a loan application to the credit bureau and notify the client (R-NB.7)",
             body=ApplicationIn,
             responses={201: ApplicationOut, 404: None, 409: None, 502: None, 503: None},
-            params=(Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),),
+            params=(
+                Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),
+                DEVICE_SIGNALS,
+            ),
             tags=tags,
             errors=(
+                *error_codes.STEP_GATES,
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.BUREAU_APPLICATION_CONFLICT,
                 error_codes.BAD_APPLICATION_ID,

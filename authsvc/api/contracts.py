@@ -41,17 +41,29 @@ class ContractIn(BaseModel):
     title: Annotated[str, Field(max_length=200)] | None = None
 
 
+IdentificationRef = Annotated[
+    str | None,
+    Field(
+        None,
+        max_length=64,
+        description="the completed loan_contract identification this signature uses, once (R-12.3)",
+    ),
+]
+
+
 class EdsSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["eds"]
     cms: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64 * 2)]
     document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = None
+    identification_id: IdentificationRef = None
 
 
 class OtpSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["otp"]
     code: Annotated[str, Field(min_length=4, max_length=16)]
+    identification_id: IdentificationRef = None
 
 
 SignIn = Annotated[EdsSignIn | OtpSignIn, Field(discriminator="method")]
@@ -131,7 +143,9 @@ async def sign_contract(request: web.Request) -> web.Response:
     if isinstance(body, EdsSignIn):
         document = eds.decode_b64(body.document, "document") if body.document is not None else None
         cms = eds.decode_der(body.cms, "CMS signature")
-        signature_id, kept = await request.app[CONTRACTS].sign_eds(lender, contract_id, cms, document)
+        signature_id, kept = await request.app[CONTRACTS].sign_eds(
+            lender, contract_id, cms, document, body.identification_id
+        )
         details = {
             "signer_serial": kept.signer_serial,
             "validated_at": kept.validated_at.isoformat(),
@@ -140,7 +154,9 @@ async def sign_contract(request: web.Request) -> web.Response:
         return _json(
             SignatureOut(contract_id=contract_id, signature_id=signature_id, method="eds", details=details), 201
         )
-    signature_id = await request.app[CONTRACTS].sign_otp(lender, contract_id, body.code, request.remote)
+    signature_id = await request.app[CONTRACTS].sign_otp(
+        lender, contract_id, body.code, request.remote, body.identification_id
+    )
     return _json(SignatureOut(contract_id=contract_id, signature_id=signature_id, method="otp"), 201)
 
 
@@ -201,6 +217,7 @@ def register(ops: Operations) -> None:
             params=_ID,
             tags=("contracts",),
             errors=(
+                error_codes.IDENTIFICATION_NOT_USABLE,
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONTRACT_NOT_FOUND,
                 error_codes.REPLAY,

@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
-from authsvc.api.state import EDS, SETTINGS, VERIFIER
+from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
+from authsvc.flows.session import Attempt, StepRecorder
 from authsvc.methods import eds
 from authsvc.pki.service import (
     CertificateReport,
@@ -34,6 +36,7 @@ from authsvc.pki.service import (
     XmlReport,
     order_for,
 )
+from authsvc.store.identifications import Identification
 
 MAX_B64 = 12 * 1024 * 1024
 RevocationSource = Literal["OCSP", "CRL", "ocsp", "crl"]
@@ -84,9 +87,12 @@ class EdsStepIn(BaseModel):
 
 class EdsStepOut(BaseModel):
     step_id: str
+    method: Literal["eds"] = "eds"
     outcome: Literal["passed", "failed"]
     reasons: list[str]
     details: dict[str, Any]
+    identification_status: str = Field(description="pending, completed, failed or expired after this step")
+    next_methods: list[str] = Field(description="step methods that would still make progress")
 
 
 def _options(request: web.Request, body: _VerifyIn) -> tuple[datetime | None, RevocationChoice]:
@@ -136,26 +142,42 @@ async def x509_info(request: web.Request) -> web.Response:
 
 
 async def eds_challenge(request: web.Request) -> web.Response:
-    issued = await request.app[EDS].issue_challenge(current_lender(request).id, request.match_info["identification_id"])
+    ident = await request.app[FLOWS].open_for(current_lender(request).id, request.match_info["identification_id"])
+    issued = await request.app[EDS].issue_challenge(ident)
     out = ChallengeOut(challenge_id=issued.id, data=eds.encode(issued.data), expires_at=issued.expires_at)
     return _json(out, 201)
 
 
 async def eds_step(request: web.Request) -> web.Response:
     body: EdsStepIn = parse(EdsStepIn, await read_body(request))
-    outcome = await request.app[EDS].submit(
-        current_lender(request).id, request.match_info["identification_id"], body.cms, body.data
+    method = request.app[EDS]
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        outcome = await method.submit(ident, body.cms, body.data, records)
+        replayed = [r for r in outcome.reasons if r in ("evidence_reused", "challenge_used")]
+        error = None
+        if replayed:
+            error = Conflict(
+                "this signature or challenge was already used (R-12.3)",
+                code=error_codes.REPLAY,
+                reasons=outcome.reasons,
+                step_id=records.recorded().id,
+            )
+        return Attempt(outcome.outcome == "passed", outcome.details, written=True, error=error)
+
+    done = await request.app[FLOWS].step(
+        current_lender(request).id, request.match_info["identification_id"], eds.METHOD, work, device_signals(request)
     )
-    replayed = [r for r in outcome.reasons if r in ("evidence_reused", "challenge_used")]
-    if replayed:
-        raise Conflict(
-            "this signature or challenge was already used (R-12.3)",
-            code=error_codes.REPLAY,
-            reasons=outcome.reasons,
-            step_id=outcome.step_id,
-        )
+    view = done.view
     return _json(
-        EdsStepOut(step_id=outcome.step_id, outcome=outcome.outcome, reasons=outcome.reasons, details=outcome.details)
+        EdsStepOut(
+            step_id=done.step.id,
+            outcome=done.step.outcome,
+            reasons=list(done.step.details.get("reasons", [])),
+            details=done.step.details,
+            identification_status=view.ident.status.value,
+            next_methods=list(view.judgement.next_methods) if view.ident.status.value == "pending" else [],
+        )
     )
 
 
@@ -266,9 +288,10 @@ def register(ops: Operations) -> None:
             "Submit the client's CMS over the challenge (EDS identification step)",
             body=EdsStepIn,
             responses={200: EdsStepOut, 404: None, 409: None, 503: None},
-            params=_IDENT,
+            params=(*_IDENT, DEVICE_SIGNALS),
             tags=("identifications",),
             errors=(
+                *error_codes.STEP_GATES,
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.IDENTIFICATION_NOT_FOUND,
                 error_codes.IDENTIFICATION_CLOSED,

@@ -1,27 +1,51 @@
-"""What the second-factor endpoints share: the pending identification a step attaches to, the end
-user's address for the abuse limits, and recording a step with its audit entry in one transaction."""
+"""What the step endpoints share: the path parameter, the end user's address for the abuse limits, the
+app's device signals (the `Device-Signals` header), and the answer a step gives."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+import json
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Param
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
-from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.store import identifications, steps
-from authsvc.store.db import Insert, Tx
+from authsvc.errors import ValidationFailed
+from authsvc.flows.session import StepOutcome
+from authsvc.flows.signals import DeviceSignals, Geolocation
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
+SIGNALS_HEADER = "Device-Signals"
+DEVICE_SIGNALS = Param(
+    SIGNALS_HEADER,
+    "header",
+    "the app's device and session signals as one JSON object (R-NB.5): device_id, rooted, jailbroken, "
+    "remote_control, emulator, app_signature_valid, geolocation {latitude, longitude, accuracy_m}, session_id",
+    required=False,
+    schema={"type": "string", "maxLength": 2048},
+)
+
+
+class GeolocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    accuracy_m: Annotated[float | None, Field(None, ge=0, le=100_000)] = None
+
+
+class DeviceSignalsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: Annotated[str | None, Field(None, min_length=1, max_length=128)] = None
+    rooted: bool = False
+    jailbroken: bool = False
+    remote_control: bool = False
+    emulator: bool = False
+    app_signature_valid: bool | None = None
+    geolocation: GeolocationIn | None = None
+    session_id: Annotated[str | None, Field(None, min_length=1, max_length=128)] = None
 
 
 class StepResult(BaseModel):
@@ -30,6 +54,32 @@ class StepResult(BaseModel):
     method: str
     outcome: str
     details: dict[str, Any]
+    identification_status: str = Field(description="pending, completed, failed or expired after this step")
+    next_methods: list[str] = Field(description="step methods that would still make progress")
+
+
+def device_signals(request: web.Request) -> DeviceSignals | None:
+    """The `Device-Signals` header, validated; None when absent."""
+    raw = request.headers.get(SIGNALS_HEADER)
+    if raw is None:
+        return None
+    try:
+        parsed = DeviceSignalsIn.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        raise ValidationFailed(
+            f"{SIGNALS_HEADER} must be one JSON object with the documented fields", code=error_codes.BAD_DEVICE_SIGNALS
+        ) from exc
+    geo = parsed.geolocation
+    return DeviceSignals(
+        device_id=parsed.device_id,
+        rooted=parsed.rooted,
+        jailbroken=parsed.jailbroken,
+        remote_control=parsed.remote_control,
+        emulator=parsed.emulator,
+        app_signature_valid=parsed.app_signature_valid,
+        geolocation=None if geo is None else Geolocation(geo.latitude, geo.longitude, geo.accuracy_m),
+        session_id=parsed.session_id,
+    )
 
 
 async def read_optional(request: web.Request, model: type[Any]) -> Any:
@@ -49,65 +99,17 @@ def client_ip(given: str | None, request: web.Request) -> str:
         raise ValidationFailed("client_ip is not an IP address", code=error_codes.BAD_CLIENT_IP) from exc
 
 
-async def pending(tx: Tx, lender_id: str, request: web.Request) -> identifications.Identification:
-    """The identification named in the path: the lender's own, still pending and not expired."""
-    ident_id = request.match_info["identification_id"]
-    return still_pending(await identifications.get(tx, lender_id, ident_id[:64]))
-
-
-def still_pending(ident: identifications.Identification | None) -> identifications.Identification:
-    """``ident`` if it exists (404 else) and is still pending and unexpired (409 else)."""
-    if ident is None:
-        raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
-    if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
-        raise Conflict("the identification is completed, failed or expired", code=error_codes.IDENTIFICATION_CLOSED)
-    return ident
-
-
-class StepRecorder:
-    """The rows recording an identification step (the step and its audit entry) for either outcome, as
-    `Records` for a method that writes them together with its own change; `result` answers the rows of
-    the last call, the ones the method wrote. Details hold no personal data."""
-
-    def __init__(self, keys: KeyStore, ident: identifications.Identification, method: str, details: Mapping[str, Any]):
-        self.keys, self.ident, self.method, self.details = keys, ident, method, details
-        self.step: steps.Step | None = None
-
-    def __call__(self, passed: bool) -> list[Insert]:
-        self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", self.details)
-        entry = audit.entry(
-            self.keys,
-            AuditEvent.IDENTIFICATION_STEP,
-            lender_id=self.ident.lender_id,
-            subject=self.ident.id,
-            details={"method": self.method, "outcome": self.step.outcome, **self.details},
-        )
-        return [row, entry]
-
-    def result(self) -> StepResult:
-        if self.step is None:
-            raise RuntimeError("no step was recorded")
-        return StepResult(
-            identification_id=self.ident.id,
-            step_id=self.step.id,
-            method=self.method,
-            outcome=self.step.outcome,
-            details=self.step.details,
-        )
-
-
-async def record(
-    tx: Tx,
-    keys: KeyStore,
-    ident: identifications.Identification,
-    method: str,
-    passed: bool,
-    details: Mapping[str, Any],
-) -> StepResult:
-    """The step and its audit entry, in the caller's transaction."""
-    recorder = StepRecorder(keys, ident, method, details)
-    await tx.write(recorder(passed))
-    return recorder.result()
+def step_result(outcome: StepOutcome) -> StepResult:
+    step, view = outcome.step, outcome.view
+    return StepResult(
+        identification_id=view.ident.id,
+        step_id=step.id,
+        method=step.method,
+        outcome=step.outcome,
+        details=step.details,
+        identification_status=view.ident.status.value,
+        next_methods=list(view.judgement.next_methods) if view.ident.status.value == "pending" else [],
+    )
 
 
 def json_answer(model: BaseModel, status: int = 200) -> web.Response:

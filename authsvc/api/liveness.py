@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from authsvc import error_codes
+from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
-from authsvc.api.state import LIVENESS, SETTINGS
+from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from authsvc.methods.liveness import Upload
+from authsvc.flows.session import Attempt, StepRecorder
+from authsvc.methods.liveness import METHOD, Upload
+from authsvc.store.identifications import Identification
 
 IDENT = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 
@@ -36,9 +39,12 @@ class CheckOut(BaseModel):
 
 class LivenessOut(BaseModel):
     step_id: str
+    method: Literal["liveness"] = "liveness"
     passed: bool
     reasons: list[str] = Field(description="failed gating checks, reuse and input problems")
     checks: list[CheckOut]
+    identification_status: str = Field(description="pending, completed, failed or expired after this step")
+    next_methods: list[str] = Field(description="step methods that would still make progress")
 
 
 UPLOAD_SCHEMA = {
@@ -62,8 +68,8 @@ UPLOAD_SCHEMA = {
 
 
 async def issue_script(request: web.Request) -> web.Response:
-    method = request.app[LIVENESS]
-    challenge_id, script = await method.issue(current_lender(request).id, request.match_info["identification_id"])
+    ident = await request.app[FLOWS].open_for(current_lender(request).id, request.match_info["identification_id"])
+    challenge_id, script = await request.app[LIVENESS].issue(ident)
     return web.json_response(text=ScriptOut(challenge_id=challenge_id, script=script).model_dump_json(), status=201)
 
 
@@ -129,14 +135,25 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
 async def submit_capture(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS].liveness
     challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
-    outcome = await request.app[LIVENESS].submit(
-        current_lender(request).id, request.match_info["identification_id"], challenge_id, upload
+    method = request.app[LIVENESS]
+    checks: list[dict[str, Any]] = []
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        outcome = await method.submit(ident, challenge_id, upload, records)
+        checks.extend(outcome.checks)
+        return Attempt(outcome.passed, written=True)
+
+    done = await request.app[FLOWS].step(
+        current_lender(request).id, request.match_info["identification_id"], METHOD, work, device_signals(request)
     )
+    view = done.view
     out = LivenessOut(
-        step_id=outcome.step_id,
-        passed=outcome.passed,
-        reasons=outcome.reasons,
-        checks=[CheckOut(**c) for c in outcome.checks],
+        step_id=done.step.id,
+        passed=done.step.outcome == "passed",
+        reasons=list(done.step.details.get("reasons", [])),
+        checks=[CheckOut(**c) for c in checks],
+        identification_status=view.ident.status.value,
+        next_methods=list(view.judgement.next_methods) if view.ident.status.value == "pending" else [],
     )
     return web.json_response(text=out.model_dump_json())
 
@@ -167,10 +184,11 @@ def register(ops: Operations) -> None:
             "The capture made under the script (video or timed frames): every liveness check, then the face match "
             "against the registration photo (R-7.3b); a capture seen before never passes (R-12.3)",
             responses={200: LivenessOut, 404: None, 409: None},
-            params=(IDENT,),
+            params=(IDENT, DEVICE_SIGNALS),
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
             errors=(
+                *error_codes.STEP_GATES,
                 error_codes.MALFORMED_MULTIPART,
                 error_codes.CHALLENGE_NOT_FOUND,
                 error_codes.CLIENT_NOT_FOUND,

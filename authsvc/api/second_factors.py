@@ -22,24 +22,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
+    DEVICE_SIGNALS,
     IDENT_ID,
-    StepRecorder,
     StepResult,
     client_ip,
+    device_signals,
     json_answer,
-    pending,
     read_optional,
-    record,
-    still_pending,
+    step_result,
 )
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations
-from authsvc.api.state import DB, FACTORS, KEYS
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
-from authsvc.errors import Unauthorized, ValidationFailed
+from authsvc.api.state import DB, FACTORS, FLOWS, KEYS
+from authsvc.errors import AuthsvcError, Unauthorized, ValidationFailed
+from authsvc.flows.session import Attempt, StepRecorder
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
+from authsvc.store.identifications import Identification
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
 IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
@@ -82,26 +81,10 @@ async def send_code(request: web.Request) -> web.Response:
     lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
+    ident = await request.app[FLOWS].open_for(lender.id, request.match_info["identification_id"])
     async with request.app[DB].transaction() as tx:
-        ident = await pending(tx, lender.id, request)
-        sent = await otp.issue_code(
-            tx,
-            request.app[KEYS],
-            factors,
-            lender_id=lender.id,
-            client_id=ident.client_id,
-            binding=otp.identification_binding(ident.id, ident.operation.value),
-            text=OTP_TEXT,
-            ip=ip,
-            channel=body.channel,
-        )
-        await audit.append(
-            tx,
-            request.app[KEYS],
-            AuditEvent.OTP_SENT,
-            lender_id=lender.id,
-            subject=ident.id,
-            details={"channel": body.channel, "outbox_id": sent.outbox_id},
+        sent = await otp.send_identification_code(
+            tx, request.app[KEYS], factors, ident, text=OTP_TEXT, ip=ip, channel=body.channel
         )
     factors.outbox_bell.set()
     out = SendOut(
@@ -115,89 +98,91 @@ async def send_code(request: web.Request) -> web.Response:
     return json_answer(out, 202)
 
 
+def _failure(check: CodeCheck) -> AuthsvcError | None:
+    try:
+        check.raise_for_failure()
+    except AuthsvcError as exc:
+        return exc
+    return None
+
+
 async def verify_code(request: web.Request) -> web.Response:
     factors = request.app[FACTORS]
+    keys = request.app[KEYS]
     lender = current_lender(request)
     body: VerifyIn = parse(VerifyIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
-    check: CodeCheck
+
+    ident_id = request.match_info["identification_id"][:64]
+    found, seen = None, None
     if body.factor in ("sms", "voice"):
-        # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
-        # atomic statement (the code's use together with the step and audit rows).
+        # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
+        # identification with its live code and the abuse counters), one write (the code's use together
+        # with the step and audit rows), then the flow's judgement.
         async with request.app[DB].autocommit() as tx:
-            found, seen = await otp.read_identification(
-                tx, request.app[KEYS], lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
-            )
-            ident = still_pending(found)
-            recorder = StepRecorder(request.app[KEYS], ident, f"otp_{body.factor}", {"factor": body.factor})
-            check = await otp.verify_code(
-                tx,
-                request.app[KEYS],
-                factors,
-                client_id=ident.client_id,
-                binding=otp.identification_binding(ident.id, ident.operation.value),
-                code=body.code,
-                ip=ip,
-                records=recorder,
-                seen=seen,
-            )
-            result = recorder.result()
-    else:
-        async with request.app[DB].transaction() as tx:
-            ident = await pending(tx, lender.id, request)
-            if body.factor == "totp":
-                check = await tokens.verify_totp_factor(
+            found, seen = await otp.read_identification(tx, keys, lender_id=lender.id, ident_id=ident_id, ip=ip)
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        records.details["factor"] = body.factor
+        check: CodeCheck
+        if body.factor in ("sms", "voice"):
+            async with request.app[DB].autocommit() as tx:
+                check = await otp.verify_code(
                     tx,
-                    request.app[KEYS],
+                    keys,
                     factors,
-                    lender_id=lender.id,
                     client_id=ident.client_id,
+                    binding=otp.identification_binding(ident.id, ident.operation.value),
                     code=body.code,
                     ip=ip,
+                    records=records,
+                    seen=seen,
                 )
-            else:
-                check = await tokens.verify_hotp_factor(
-                    tx,
-                    request.app[KEYS],
-                    factors,
-                    lender_id=lender.id,
-                    client_id=ident.client_id,
-                    code=body.code,
-                    ip=ip,
+        else:
+            verify = tokens.verify_totp_factor if body.factor == "totp" else tokens.verify_hotp_factor
+            async with request.app[DB].transaction() as tx:
+                check = await verify(
+                    tx, keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
                 )
-            result = await record(tx, request.app[KEYS], ident, f"otp_{body.factor}", check.ok, {"factor": body.factor})
-    check.raise_for_failure()
-    return json_answer(result)
+                await tx.write(records(check.ok))
+        return Attempt(check.ok, written=True, error=_failure(check))
+
+    done = await request.app[FLOWS].step(
+        lender.id, ident_id, f"otp_{body.factor}", work, device_signals(request), found=found
+    )
+    return json_answer(step_result(done))
 
 
 async def verify_password(request: web.Request) -> web.Response:
     factors = request.app[FACTORS]
+    keys = request.app[KEYS]
     lender = current_lender(request)
     body: PasswordIn = parse(PasswordIn, await read_body(request))
     ip = client_ip(body.client_ip, request)
-    async with request.app[DB].transaction() as tx:
-        ident = await pending(tx, lender.id, request)
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
         if ident.operation.value != "login":
             raise ValidationFailed(
                 "a password is a step of a login identification (R-6.5)", code=error_codes.WRONG_OPERATION
             )
-        check, rehashed = await password_login.verify_password(
-            tx,
-            request.app[KEYS],
-            factors,
-            lender_id=lender.id,
-            client_id=ident.client_id,
-            password=body.password,
-            ip=ip,
-        )
-        result = await record(tx, request.app[KEYS], ident, "password", check.ok, {"rehashed": rehashed})
-    if not check.ok:
-        raise ValidationFailed(
-            "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
-            code=error_codes.PASSWORD_REJECTED,
-            retry_after=check.retry_after,
-        )
-    return json_answer(result)
+        async with request.app[DB].transaction() as tx:
+            check, rehashed = await password_login.verify_password(
+                tx, keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
+            )
+            await tx.write(records(check.ok, {"rehashed": rehashed}))
+        error = None
+        if not check.ok:
+            error = ValidationFailed(
+                "the password is wrong" + (f"; wait {check.retry_after} s" if check.retry_after else ""),
+                code=error_codes.PASSWORD_REJECTED,
+                retry_after=check.retry_after,
+            )
+        return Attempt(check.ok, written=True, error=error)
+
+    done = await request.app[FLOWS].step(
+        lender.id, request.match_info["identification_id"], "password", work, device_signals(request)
+    )
+    return json_answer(step_result(done))
 
 
 async def sms_receipt(request: web.Request) -> web.Response:
@@ -246,11 +231,10 @@ def register(ops: Operations) -> None:
             "Verify a one-time code (SMS, authenticator app or hardware token) as a step",
             body=VerifyIn,
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
-            params=(IDENT_ID,),
+            params=(IDENT_ID, DEVICE_SIGNALS),
             tags=tags,
             errors=(
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
+                *error_codes.STEP_GATES,
                 error_codes.BAD_CLIENT_IP,
                 *error_codes.OTP_CODE_FAULTS,
                 error_codes.CONFIG_ERROR,
@@ -267,12 +251,11 @@ def register(ops: Operations) -> None:
             "Verify the client's cabinet password as a step of a login (R-6.5)",
             body=PasswordIn,
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
-            params=(IDENT_ID,),
+            params=(IDENT_ID, DEVICE_SIGNALS),
             tags=tags,
             errors=(
+                *error_codes.STEP_GATES,
                 error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
                 error_codes.BAD_CLIENT_IP,
                 error_codes.PASSWORD_HASH_INVALID,
                 error_codes.PASSWORD_REJECTED,

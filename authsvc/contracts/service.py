@@ -34,13 +34,14 @@ from authsvc.methods.factors import Factors
 from authsvc.pki.crl_archive import recheck_crl
 from authsvc.pki.service import Verifier
 from authsvc.store import contracts as store
-from authsvc.store import evidence
+from authsvc.store import evidence, identifications
 from authsvc.store.db import Database
 
 __all__ = ["Contract", "ContractService", "SignatureCheck"]
 
 CONTRACT_FIELD = "contract"
 SIGNING_KEY_USAGE = ("digital_signature", "non_repudiation")
+IDENTIFICATION_MAX_AGE_S = 3600  # a loan_contract identification signs within the hour it completed
 
 
 @dataclass(frozen=True)
@@ -132,12 +133,49 @@ class ContractService:
             raise NotFound("no such contract", code=error_codes.CONTRACT_NOT_FOUND)
         return self._open(row)
 
+    async def _usable(self, contract: Contract, ident_id: str | None) -> None:
+        """Before the signature is judged: the named loan_contract identification can still be used."""
+        if ident_id is None:
+            return
+        async with self.db.autocommit() as tx:
+            ident = await identifications.get(tx, contract.row.lender_id, ident_id[:64])
+        if (
+            ident is None
+            or ident.client_id != contract.row.client_id
+            or ident.operation != identifications.Operation.LOAN_CONTRACT
+            or ident.status != identifications.Status.COMPLETED
+            or ident.consumed_at is not None
+        ):
+            raise Conflict(
+                "identification_id must name a completed, unused loan_contract identification of the contract's "
+                "client (R-12.3)",
+                code=error_codes.IDENTIFICATION_NOT_USABLE,
+            )
+
     async def _store_signature(
-        self, contract: Contract, method: str, body: dict[str, Any], *, document: bytes | None = None
+        self,
+        contract: Contract,
+        method: str,
+        body: dict[str, Any],
+        *,
+        document: bytes | None = None,
+        identification_id: str | None = None,
     ) -> str:
         signature_id = str(uuid.uuid4())
         sealed = contract.cipher.seal_json(_signature_field(signature_id), {"method": method, **body})
         async with self.db.transaction() as tx:
+            # The loan_contract identification is used by this signature, once (R-12.3); a twin loses here.
+            if identification_id is not None and not await identifications.consume(
+                tx,
+                lender_id=contract.row.lender_id,
+                client_id=contract.row.client_id,
+                ident_id=identification_id[:64],
+                operation=identifications.Operation.LOAN_CONTRACT,
+                max_age_s=IDENTIFICATION_MAX_AGE_S,
+            ):
+                raise Conflict(
+                    "the loan_contract identification was used meanwhile", code=error_codes.IDENTIFICATION_NOT_USABLE
+                )
             if document is not None and contract.document is None:
                 await store.store_document(
                     tx, contract.row.id, _seal(contract.cipher, document, contract.sha256, contract.title)
@@ -151,15 +189,22 @@ class ContractService:
                 AuditEvent.CONTRACT_SIGNED,
                 lender_id=contract.row.lender_id,
                 subject=contract.row.id,
-                details={"method": method, "signature_id": signature_id},
+                details={"method": method, "signature_id": signature_id, "identification_id": identification_id},
             )
         return signature_id
 
     async def sign_eds(
-        self, lender_id: str, contract_id: str, cms_der: bytes, document: bytes | None
+        self,
+        lender_id: str,
+        contract_id: str,
+        cms_der: bytes,
+        document: bytes | None,
+        identification_id: str | None = None,
     ) -> tuple[str, EdsEvidence]:
-        """Accept the client's CMS over the document; raises ValidationFailed(signature_rejected) with reasons."""
+        """Accept the client's CMS over the document; raises ValidationFailed(signature_rejected) with reasons.
+        ``identification_id``: the completed loan_contract identification this signature uses (once)."""
         contract = await self.open_contract(lender_id, contract_id)
+        await self._usable(contract, identification_id)
         if document is not None and not hmac.compare_digest(hashlib.sha256(document).digest(), contract.sha256):
             raise ValidationFailed(
                 "the document is not the one registered for this contract", code=error_codes.DOCUMENT_MISMATCH
@@ -200,7 +245,7 @@ class ContractService:
                 raise Conflict("this CMS already signed a contract (R-12.3)", code=error_codes.REPLAY)
         kept = evidence_of(cms_der, report.detached, signer)
         signature_id = await self._store_signature(
-            contract, "eds", json.loads(kept.model_dump_json()), document=document
+            contract, "eds", json.loads(kept.model_dump_json()), document=document, identification_id=identification_id
         )
         return signature_id, kept
 
@@ -222,8 +267,11 @@ class ContractService:
         factors.outbox_bell.set()
         return sent
 
-    async def sign_otp(self, lender_id: str, contract_id: str, code: str, ip: str | None) -> str:
+    async def sign_otp(
+        self, lender_id: str, contract_id: str, code: str, ip: str | None, identification_id: str | None = None
+    ) -> str:
         contract = await self.open_contract(lender_id, contract_id)
+        await self._usable(contract, identification_id)
         factors = self.factors
         async with self.db.transaction() as tx:
             check = await otp.verify_contract_code(
@@ -238,7 +286,10 @@ class ContractService:
             )
         check.raise_for_failure()
         return await self._store_signature(
-            contract, "otp", {"code_id": check.code_id, "document_sha256": contract.sha256.hex()}
+            contract,
+            "otp",
+            {"code_id": check.code_id, "document_sha256": contract.sha256.hex()},
+            identification_id=identification_id,
         )
 
     async def _check_eds(self, contract: Contract, kept: EdsEvidence) -> tuple[list[str], dict[str, Any]]:

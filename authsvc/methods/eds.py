@@ -18,24 +18,29 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from authsvc import error_codes
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.service import PII
 from authsvc.config import PkiSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.errors import NotFound, ValidationFailed
 from authsvc.pki.der import BadEncoding, decode_binary
 from authsvc.pki.service import CmsReport, SignerReport, Verifier
 from authsvc.store import challenges, evidence, identifications, steps
 from authsvc.store import clients as client_store
 from authsvc.store.db import Database, Tx
 
-__all__ = ["ClientIdentity", "EdsMethod", "EdsOutcome", "IssuedChallenge", "client_identity", "holder_reasons"]
+__all__ = [
+    "ClientIdentity",
+    "EdsMethod",
+    "EdsOutcome",
+    "IssuedChallenge",
+    "client_identity",
+    "holder_reasons",
+]
 
 METHOD = "eds"
 EVIDENCE_KIND = "eds_cms"
@@ -60,7 +65,6 @@ class ClientIdentity:
 
 @dataclass(frozen=True)
 class EdsOutcome:
-    step_id: str
     outcome: Literal["passed", "failed"]
     reasons: list[str]
     details: dict[str, Any]
@@ -95,15 +99,6 @@ def holder_reasons(signer: SignerReport, client: ClientIdentity, allowed_roles: 
     return reasons
 
 
-async def _open_identification(tx: Tx, lender_id: str, ident_id: str) -> identifications.Identification:
-    ident = await identifications.get(tx, lender_id, ident_id[:64])
-    if ident is None:
-        raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
-    if ident.status != identifications.Status.PENDING or ident.expires_at <= datetime.now(UTC):
-        raise Conflict("this identification is no longer open", code=error_codes.IDENTIFICATION_CLOSED)
-    return ident
-
-
 def _signer_details(signer: SignerReport) -> dict[str, Any]:
     """Step details: the certificate and its checks, without the holder's name or numbers."""
     cert = signer.certificate
@@ -133,26 +128,33 @@ class EdsMethod:
     def __init__(self, db: Database, keys: KeyStore, verifier: Verifier, pki: PkiSettings) -> None:
         self.db, self.keys, self.verifier, self.pki = db, keys, verifier, pki
 
-    async def issue_challenge(self, lender_id: str, ident_id: str) -> IssuedChallenge:
+    async def issue_challenge(self, ident: identifications.Identification) -> IssuedChallenge:
+        """A challenge for ``ident`` (open: the flow checked it)."""
         async with self.db.transaction() as tx:
-            ident = await _open_identification(tx, lender_id, ident_id)
             issued = await challenges.issue(
                 tx,
                 self.keys,
                 ident.id,
                 METHOD,
                 ttl_s=self.pki.challenge_ttl_s,
-                payload={"lender_id": lender_id, "client_id": ident.client_id, "operation": ident.operation.value},
+                payload={
+                    "lender_id": ident.lender_id,
+                    "client_id": ident.client_id,
+                    "operation": ident.operation.value,
+                },
             )
         assert issued.nonce is not None
         return IssuedChallenge(issued.id, issued.nonce, issued.expires_at)
 
-    async def submit(self, lender_id: str, ident_id: str, cms: str, data: str | None) -> EdsOutcome:
-        """Judge one EDS submission; raises only for unknown/closed identifications and unreadable input."""
+    async def submit(
+        self, ident: identifications.Identification, cms: str, data: str | None, records: steps.StepRecords
+    ) -> EdsOutcome:
+        """Judge one EDS submission for ``ident`` (open: the flow checked it) and write ``records(passed,
+        details)`` with the challenge's use; raises only for unreadable input."""
+        lender_id = ident.lender_id
         der = decode_der(cms, "CMS signature")
         content = decode_b64(data, "signed data") if data is not None else None
         async with self.db.autocommit() as tx:
-            ident = await _open_identification(tx, lender_id, ident_id)
             client = await client_identity(tx, self.keys, lender_id, ident.client_id)
         report: CmsReport = await self.verifier.verify_cms(der, content=content)
         reasons: list[str] = list(report.reasons)
@@ -186,16 +188,8 @@ class EdsMethod:
             reasons = list(dict.fromkeys([*replay, *reasons]))
             outcome: Literal["passed", "failed"] = "failed" if reasons else "passed"
             details |= {"reasons": reasons, "cms_sha256": digest.hex()}
-            step = await steps.record(tx, ident.id, METHOD, outcome, details)
-            await audit.append(
-                tx,
-                self.keys,
-                AuditEvent.IDENTIFICATION_STEP,
-                lender_id=lender_id,
-                subject=ident.id,
-                details={"method": METHOD, "outcome": outcome, "reasons": reasons, "test_pki": client.test_pki},
-            )
-        return EdsOutcome(step.id, outcome, reasons, details)
+            await tx.write(records(outcome == "passed", details))
+        return EdsOutcome(outcome, reasons, details)
 
 
 def encode(data: bytes) -> str:

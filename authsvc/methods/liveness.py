@@ -88,7 +88,6 @@ def new_script(nonce: str, duration_ms: int, ttl_ms: int) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    step_id: str
     passed: bool
     reasons: list[str]
     checks: list[dict[str, Any]]
@@ -105,20 +104,12 @@ class LivenessMethod:
     async def _pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def _identification(self, tx: Any, lender_id: str, ident_id: str) -> identifications.Identification:
-        ident = await identifications.get(tx, lender_id, ident_id[:64])
-        if ident is None:
-            raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
-        if ident.expires_at <= datetime.now(UTC) or ident.status != identifications.Status.PENDING:
-            raise Conflict("the identification is no longer open", code=error_codes.IDENTIFICATION_CLOSED)
-        return ident
-
-    async def issue(self, lender_id: str, ident_id: str) -> tuple[str, dict[str, Any]]:
-        """A fresh script for this identification: (challenge id, script)."""
+    async def issue(self, ident: identifications.Identification) -> tuple[str, dict[str, Any]]:
+        """A fresh script for ``ident`` (open: the flow checked it): (challenge id, script)."""
         import json
 
+        lender_id = ident.lender_id
         async with self.db.transaction() as tx:
-            ident = await self._identification(tx, lender_id, ident_id)
             nonce = secrets.token_hex(16)
             script = await self._pool(
                 new_script, nonce, self.settings.script_duration_ms, self.settings.script_ttl_s * 1000
@@ -136,10 +127,13 @@ class LivenessMethod:
             )
         return challenge.id, json.loads(script)
 
-    async def submit(self, lender_id: str, ident_id: str, challenge_id: str, upload: Upload) -> Outcome:
+    async def submit(
+        self, ident: identifications.Identification, challenge_id: str, upload: Upload, records: steps.StepRecords
+    ) -> Outcome:
+        """Judge the capture for ``ident`` (open: the flow checked it); ``records`` are written with the capture."""
+        lender_id = ident.lender_id
         digest = _digest(upload)
         async with self.db.transaction() as tx:
-            ident = await self._identification(tx, lender_id, ident_id)
             challenge = await challenges.get(tx, challenge_id[:64])
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
                 raise NotFound("no such liveness script for this identification", code=error_codes.CHALLENGE_NOT_FOUND)
@@ -160,7 +154,8 @@ class LivenessMethod:
         )
         if isinstance(result, tuple):
             _kind, code, message = result
-            await self._record_failure(lender_id, ident, code)
+            async with self.db.transaction() as tx:
+                await tx.write(records(False, {"reasons": [code]}))
             # liveness/ knows nothing of HTTP: its codes are catalogue entries, answered with their status.
             raise error_for(error_codes.lookup(code), message)
         reasons = list(result.reasons)
@@ -181,29 +176,17 @@ class LivenessMethod:
         if seen:
             reasons.append("capture_seen_before")
         passed = bool(result.passed) and not reasons
-        return await self._store(lender_id, ident, upload, result, passed, reasons, checks)
-
-    async def _record_failure(self, lender_id: str, ident: identifications.Identification, code: str) -> None:
-        async with self.db.transaction() as tx:
-            await steps.record(tx, ident.id, METHOD, "failed", {"reasons": [code]})
-            await audit.append(
-                tx,
-                self.keys,
-                AuditEvent.IDENTIFICATION_STEP,
-                lender_id=lender_id,
-                subject=ident.id,
-                details={"method": METHOD, "passed": False, "reasons": [code]},
-            )
+        return await self._store(ident, upload, result, passed, reasons, checks, records)
 
     async def _store(
         self,
-        lender_id: str,
         ident: identifications.Identification,
         upload: Upload,
         verdict: Any,
         passed: bool,
         reasons: list[str],
         checks: list[dict[str, Any]],
+        records: steps.StepRecords,
     ) -> Outcome:
         capture_id = str(uuid.uuid4())
         cipher, wrapped = RecordCipher.new(self.keys, capture_id)
@@ -224,16 +207,8 @@ class LivenessMethod:
         details = {"capture_id": capture_id, "reasons": reasons, "checks": checks}
         async with self.db.transaction() as tx:
             await captures.insert(tx, row)
-            step = await steps.record(tx, ident.id, METHOD, "passed" if passed else "failed", details)
-            await audit.append(
-                tx,
-                self.keys,
-                AuditEvent.IDENTIFICATION_STEP,
-                lender_id=lender_id,
-                subject=ident.id,
-                details={"method": METHOD, "passed": passed, **details},
-            )
-        return Outcome(step.id, passed, reasons, checks)
+            await tx.write(records(passed, details))
+        return Outcome(passed, reasons, checks)
 
     async def best_frame(self, identification_id: str) -> bytes | None:
         """The best frame of the identification's latest passed capture (for the CDAO request), while kept."""

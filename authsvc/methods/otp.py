@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from authsvc import error_codes
+from authsvc.audit import records as audit
+from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited
@@ -122,6 +124,39 @@ async def issue_code(
     return SentCode(
         code_id, queued, expires, now + timedelta(seconds=s.otp_resend_cooldown_s), mask_phone(person.phone)
     )
+
+
+async def send_identification_code(
+    tx: Tx,
+    keys: KeyStore,
+    factors: Factors,
+    ident: Identification,
+    *,
+    text: str,
+    ip: str | None,
+    channel: Literal["sms", "voice"],
+) -> SentCode:
+    """A code for an identification's step, sent to the client's registered phone, with its audit entry."""
+    sent = await issue_code(
+        tx,
+        keys,
+        factors,
+        lender_id=ident.lender_id,
+        client_id=ident.client_id,
+        binding=identification_binding(ident.id, ident.operation.value),
+        text=text,
+        ip=ip,
+        channel=channel,
+    )
+    await audit.append(
+        tx,
+        keys,
+        AuditEvent.OTP_SENT,
+        lender_id=ident.lender_id,
+        subject=ident.id,
+        details={"channel": channel, "outbox_id": sent.outbox_id},
+    )
+    return sent
 
 
 Records = Callable[[bool], Sequence[Insert]]  # outcome -> the rows that record it (step, audit entry…)

@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
+from authsvc.audit import records as audit
+from authsvc.audit.events import AuditEvent
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import ConfigError, UpstreamUnavailable
 from authsvc.methods import contact
@@ -194,6 +197,34 @@ async def notify_application_received(
         f"{lender_name}: получена заявка на заём {amount} тг от вашего имени. Если это не вы, позвоните в организацию."
     )
     return await _notify(tx, keys, "notify_application", lender_id, client_id, text, message_id)
+
+
+async def record_application(
+    tx: Tx,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    lender_name: str,
+    client_id: str,
+    application_id: str,
+    amount: int,
+    refusal_on_file: bool,
+) -> tuple[str, bool]:
+    """A loan application reported to the bureau: the client told by SMS, once per application however often
+    the report is retried (R-NB.7), and the report audited. Returns (notification id, queued now)."""
+    note_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"authsvc:application:{lender_id}:{application_id}"))
+    queued = await notify_application_received(
+        tx, keys, lender_id=lender_id, client_id=client_id, lender_name=lender_name, amount=amount, message_id=note_id
+    )
+    await audit.append(
+        tx,
+        keys,
+        AuditEvent.BUREAU_APPLICATION_REPORTED,
+        lender_id=lender_id,
+        subject=client_id,
+        details={"application_id": application_id, "refusal_on_file": refusal_on_file},
+    )
+    return note_id, queued is not None
 
 
 async def notify_loan_arrived(

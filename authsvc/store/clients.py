@@ -26,6 +26,7 @@ class ClientRow:
     version: int
     created_at: datetime
     updated_at: datetime
+    identified_at: datetime | None = None  # when a registration identification completed (R-6.4)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def _row(r: Any) -> ClientRow:
         version=r["version"],
         created_at=_aware(r["created_at"]),
         updated_at=_aware(r["updated_at"]),
+        identified_at=None if r["identified_at"] is None else _aware(r["identified_at"]),
     )
 
 
@@ -157,3 +159,10 @@ async def sealed_file(tx: Tx, client_id: str, kind: str) -> tuple[str, bytes] | 
         .limit(1)
     )
     return None if row is None else (row["id"], bytes(row["sealed"]))
+
+
+async def mark_identified(tx: Tx, client_id: str, at: datetime) -> None:
+    """Registration completed by an item-7 method (R-6.4); the first completion stands."""
+    await tx.run(
+        update(clients).where(clients.c.id == client_id, clients.c.identified_at.is_(None)).values(identified_at=at)
+    )

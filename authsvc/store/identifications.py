@@ -1,16 +1,19 @@
-"""Identification sessions: the record the identification flow fills in and other operations consume.
+"""Identification sessions: the record the identification flow (`authsvc.flows`) fills in and operations consume.
 
-The flows issue adds steps and policies; what exists now is what the registry needs: an identification
-is opened for a client and an operation, is completed by the flow (`mark_completed`), and is consumed
-at most once by the operation it authorises (`consume`, an atomic conditional update — R-12.3).
+An identification is opened for a client, an operation and a profile; it leaves `pending` once, by a
+conditional update (`end`: completed, failed or expired — whichever process gets there first wins and the
+others change nothing), and a completed one is consumed at most once by the operation it authorises
+(`consume`, an atomic conditional update — R-12.3).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -30,6 +33,7 @@ class Status(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,15 @@ class Identification:
     expires_at: datetime
     completed_at: datetime | None
     consumed_at: datetime | None
+    profile: str = "res63-2021"
+    ended_at: datetime | None = None
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    attestation: str | None = None
+    risk: tuple[str, ...] = ()
+
+    def is_open(self, now: datetime) -> bool:
+        return self.status == Status.PENDING and self.expires_at > now
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -50,7 +63,15 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-async def open_(tx: Tx, lender_id: str, client_id: str, operation: Operation, ttl_s: int) -> Identification:
+async def open_(
+    tx: Tx,
+    lender_id: str,
+    client_id: str,
+    operation: Operation,
+    ttl_s: int,
+    profile: str = "res63-2021",
+    risk: tuple[str, ...] = (),
+) -> Identification:
     now = datetime.now(UTC)
     ident = Identification(
         str(uuid.uuid4()),
@@ -62,6 +83,8 @@ async def open_(tx: Tx, lender_id: str, client_id: str, operation: Operation, tt
         now + timedelta(seconds=ttl_s),
         None,
         None,
+        profile,
+        risk=risk,
     )
     await tx.run(
         identifications.insert().values(
@@ -72,6 +95,8 @@ async def open_(tx: Tx, lender_id: str, client_id: str, operation: Operation, tt
             status=ident.status.value,
             created_at=now,
             expires_at=ident.expires_at,
+            profile=profile,
+            risk=json.dumps(list(risk)) if risk else None,
         )
     )
     return ident
@@ -100,17 +125,77 @@ def from_row(row: Row) -> Identification:
         _aware(row["expires_at"]) or datetime.now(UTC),
         _aware(row["completed_at"]),
         _aware(row["consumed_at"]),
+        row["profile"],
+        _aware(row["ended_at"]),
+        row["failure_code"],
+        row["failure_reason"],
+        row["attestation"],
+        tuple(json.loads(row["risk"])) if row["risk"] else (),
     )
 
 
-async def mark_completed(tx: Tx, ident_id: str) -> bool:
-    """Called by the identification flow when every required step has passed."""
-    result = await tx.run(
-        update(identifications)
-        .where(identifications.c.id == ident_id, identifications.c.status == Status.PENDING.value)
-        .values(status=Status.COMPLETED.value, completed_at=datetime.now(UTC))
+# Leaving `pending`: one conditional statement, the ended row returned (nothing when another call won).
+END = Statement(
+    update(identifications)
+    .where(identifications.c.id == bindparam("ident_id"), identifications.c.status == Status.PENDING.value)
+    .values(
+        status=bindparam("to_status"),
+        ended_at=bindparam("at"),
+        completed_at=bindparam("completed_at"),
+        failure_code=bindparam("failure_code"),
+        failure_reason=bindparam("failure_reason"),
+        attestation=bindparam("attestation"),
     )
-    return result == 1
+    .returning(*identifications.c)
+)
+
+
+def end_params(
+    ident_id: str,
+    status: Status,
+    *,
+    at: datetime,
+    failure_code: str | None = None,
+    failure_reason: str | None = None,
+    attestation: str | None = None,
+) -> dict[str, Any]:
+    """The parameters of `END` (for `Tx.write(first=END, **params)`, with the rows recording the end)."""
+    return {
+        "ident_id": ident_id,
+        "to_status": status.value,
+        "at": at,
+        "completed_at": at if status == Status.COMPLETED else None,
+        "failure_code": failure_code,
+        "failure_reason": failure_reason,
+        "attestation": attestation,
+    }
+
+
+async def due_to_expire(tx: Tx, now: datetime, limit: int) -> list[Identification]:
+    """Pending identifications past their expiry, oldest first (for the housekeeping sweep)."""
+    rows = await tx.all(
+        select(identifications)
+        .where(identifications.c.status == Status.PENDING.value, identifications.c.expires_at <= now)
+        .order_by(identifications.c.expires_at)
+        .limit(limit)
+    )
+    return [from_row(r) for r in rows]
+
+
+async def latest_completed(tx: Tx, lender_id: str, client_id: str, operation: Operation) -> Identification | None:
+    """The client's most recently completed identification for ``operation`` (the cooling-off rule's anchor)."""
+    row = await tx.one(
+        select(identifications)
+        .where(
+            identifications.c.lender_id == lender_id,
+            identifications.c.client_id == client_id,
+            identifications.c.operation == operation.value,
+            identifications.c.status == Status.COMPLETED.value,
+        )
+        .order_by(identifications.c.completed_at.desc())
+        .limit(1)
+    )
+    return None if row is None else from_row(row)
 
 
 async def consume(

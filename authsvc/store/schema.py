@@ -53,6 +53,7 @@ clients = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("identified_at", DateTime(timezone=True), nullable=True),  # registration completed, 0006
     UniqueConstraint("lender_id", "iin_mac", name="uq_clients_lender_iin"),
 )
 
@@ -94,7 +95,32 @@ identifications = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("consumed_at", DateTime(timezone=True), nullable=True),
+    # migration 0006: the profile judged, how it ended, the signed result
+    Column("profile", String(40), nullable=False, server_default="res63-2021"),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("failure_code", String(64), nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("attestation", Text, nullable=True),
+    Column("risk", Text, nullable=True),  # JSON: grey-list hits and other signals the lender should weigh
     Index("ix_identifications_client", "client_id"),
+    Index("ix_identifications_due", "status", "expires_at"),
+)
+
+# Device and session signals sent with a step (R-NB.5, R-AF.1): flags in the clear, the device id as a keyed
+# hash (for the lists), geolocation and the rest sealed under the row's own data key (migration 0006).
+identification_signals = Table(
+    "identification_signals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("identification_id", String(36), ForeignKey("identifications.id"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("flags", Text, nullable=False),
+    Column("device_mac", LargeBinary(32), nullable=True),
+    Column("kek_id", String(32), nullable=True),
+    Column("data_key", LargeBinary, nullable=True),
+    Column("sealed", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identification_signals_ident", "identification_id"),
 )
 
 audit_log = Table(

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from authsvc.store.db import Insert, Tx
+from authsvc.store.db import Insert, Statement, Tx
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
+# (passed, details) -> the rows recording a step (the flow's recorder: step, signals, audit entry), which a
+# method writes in the same transaction as its own change (a challenge's use, a capture).
+StepRecords = Callable[[bool, Mapping[str, Any]], Sequence[Insert]]
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,15 @@ async def record(tx: Tx, identification_id: str, method: str, outcome: Outcome, 
     return step
 
 
+_OF = Statement(
+    select(identification_steps)
+    .where(identification_steps.c.identification_id == bindparam("ident_id"))
+    .order_by(identification_steps.c.created_at, identification_steps.c.id)
+)
+
+
 async def of(tx: Tx, identification_id: str) -> list[Step]:
-    rows = await tx.all(
-        select(identification_steps)
-        .where(identification_steps.c.identification_id == identification_id)
-        .order_by(identification_steps.c.created_at, identification_steps.c.id)
-    )
+    rows = await tx.all(_OF, ident_id=identification_id)
     return [
         Step(
             r["id"],

@@ -47,7 +47,7 @@ async def test_a_malformed_iban_is_a_422_before_the_bank_is_asked(
     iban: str,
     code: str,
 ) -> None:
-    ident = await open_identification(api, await register(api, ARMAN), "payout")
+    ident = await open_identification(api, await register(api, ARMAN, identified=True), "payout")
     before = await calls(parties.bank)
     status, body = await step(api, ident, "payout-account", {"iban": iban})
     assert status == 422 and body["code"] == code, body

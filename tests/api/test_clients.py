@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from authsvc.api.state import CLIENT_REGISTRY, DB, KEYS, SETTINGS
 from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all
-from authsvc.store import identifications
 from authsvc.store.schema import client_files, clients
 from tests.conftest import PDF, Api, b64, individual, jpeg, legal_entity
+from tests.flowkit import registered
 
 
 async def count(api: Api, table: Any) -> int:
@@ -152,14 +152,9 @@ async def test_terminal_payout_needs_no_bank_details(api: Api) -> None:
 
 
 async def _completed_change_identification(api: Api, client_id: str) -> str:
-    resp = await api.post("/v1/identifications", {"client_id": client_id, "operation": "change_contact"})
-    assert resp.status == 201
-    ident = await resp.json()
-    assert ident["status"] == "pending"
-    # The identification flow completes it when its steps pass; this is that hook.
-    async with api.app[DB].transaction() as conn:
-        assert await identifications.mark_completed(conn, ident["id"])
-    return str(ident["id"])
+    """A change_contact identification completed through the flow (registration first, R-6.4)."""
+    token = await registered(api, client_id)
+    return await token.complete("change_contact")
 
 
 async def test_patch_needs_a_completed_change_contact_identification_used_once(api: Api) -> None:
@@ -168,11 +163,13 @@ async def test_patch_needs_a_completed_change_contact_identification_used_once(a
     refused = await api.patch(f"/v1/clients/{cid}", {"identification_id": "nope", "phone": "+77051234567"})
     assert refused.status == 422 and (await refused.json())["code"] == "identification_required"
 
-    pending = await (await api.post("/v1/identifications", {"client_id": cid, "operation": "change_contact"})).json()
+    token = await registered(api, cid)
+    body = {"client_id": cid, "operation": "change_contact", "profile": "test-token"}
+    pending = await (await api.post("/v1/identifications", body)).json()
     refused = await api.patch(f"/v1/clients/{cid}", {"identification_id": pending["id"], "phone": "+77051234567"})
     assert refused.status == 422
 
-    ident = await _completed_change_identification(api, cid)
+    ident = await token.complete("change_contact")
     ok = await api.patch(
         f"/v1/clients/{cid}",
         {"identification_id": ident, "phone": "+77051234567", "card": {"number": "5555555555554444"}},
@@ -186,10 +183,9 @@ async def test_patch_needs_a_completed_change_contact_identification_used_once(a
 
 async def test_identification_for_another_operation_does_not_authorise_a_change(api: Api) -> None:
     cid = (await (await api.post("/v1/clients", individual())).json())["id"]
-    ident = await (await api.post("/v1/identifications", {"client_id": cid, "operation": "login"})).json()
-    async with api.app[DB].transaction() as conn:
-        await identifications.mark_completed(conn, ident["id"])
-    resp = await api.patch(f"/v1/clients/{cid}", {"identification_id": ident["id"], "phone": "+77051234567"})
+    token = await registered(api, cid)
+    login = await token.complete("login")
+    resp = await api.patch(f"/v1/clients/{cid}", {"identification_id": login, "phone": "+77051234567"})
     assert resp.status == 422
 
 

@@ -186,17 +186,26 @@ async def test_eds_step_passes_once_and_replays_fail(sim: tuple[Api, Simulator])
     assert step["details"]["revocation"]["status"] == "good" and step["details"]["revocation"]["source"] == "ocsp"
     state = await (await api.get(f"/v1/identifications/{ident}")).json()
     assert [(s["method"], s["outcome"]) for s in state["steps"]] == [("eds", "passed")]
+    assert state["status"] == "completed"  # EDS alone completes a registration
 
-    status, again = await submit(api, ident, cms)  # the same CMS, same identification
-    assert status == 409 and again["code"] == "replay" and "evidence_reused" in again["reasons"]
+    status, again = await submit(api, ident, cms)  # the same CMS, same identification: it takes no more steps
+    assert status == 409 and again["code"] == "identification_closed"
     other = await open_identification(api, client, "login")
     await challenge(api, other)
     status, elsewhere = await submit(api, other, cms)  # ... and on another identification
     assert status == 409 and {"evidence_reused", "challenge_mismatch"} <= set(elsewhere["reasons"])
     later = datetime.now(UTC) + timedelta(seconds=5)  # a different CMS over the spent challenge
     fresh = base64.b64encode(sign_cms(gost, base64.b64decode(data), signing_time=later)).decode()
-    status, spent = await submit(api, ident, fresh)
-    assert status == 409 and spent["reasons"] == ["challenge_used"]
+    status, spent = await submit(api, other, fresh)
+    assert (status, spent["outcome"], spent["reasons"]) == (200, "failed", ["challenge_mismatch"]), spent
+    # A failed attempt spends its challenge: a right signature over it afterwards is refused as used.
+    third = await open_identification(api, client, "login")
+    data = await challenge(api, third)
+    stranger = pair_of(await nca.issue(iin="900101300126"))
+    status, wrong = await submit(api, third, create_cms_signature_from_base64(stranger, data, attached=True))
+    assert (status, wrong["outcome"]) == (200, "failed") and "iin_mismatch" in wrong["reasons"], wrong
+    status, spent = await submit(api, third, create_cms_signature_from_base64(gost, data, attached=True))
+    assert status == 409 and spent["reasons"] == ["challenge_used"], spent
 
     rsa = pair_of(await nca.issue(algorithm="rsa"))
     data = await challenge(api, other)
@@ -244,7 +253,6 @@ async def test_eds_step_failures_are_named(sim: tuple[Api, Simulator]) -> None:
 async def test_legal_entity_needs_its_bin_and_an_allowed_role(sim: tuple[Api, Simulator]) -> None:
     api, nca = sim
     client = await register(api, legal_entity())
-    ident = await open_identification(api, client)
     cases = [
         ({"role": "ceo"}, []),
         ({"role": "sign"}, []),
@@ -253,6 +261,7 @@ async def test_legal_entity_needs_its_bin_and_an_allowed_role(sim: tuple[Api, Si
         ({"role": "ceo", "iin": "900101300126"}, ["iin_mismatch"]),
     ]
     for fields, reasons in cases:
+        ident = await open_identification(api, client)  # a passed one completes its identification
         issued = await nca.issue(**({"bin": BIN, "organization": 'ТОО "Рога и копыта"'} | fields))
         cms = create_cms_signature_from_base64(pair_of(issued), await challenge(api, ident))
         status, step = await submit(api, ident, cms)

@@ -93,8 +93,10 @@ async def start_service(aiohttp_client: Any, dsn: str, keys: LocalKeyStore, part
     return Api(client, app, key, lender.id)
 
 
-async def register(api: Api, person: Person) -> str:
-    """Register a population person as a client; returns the client id."""
+async def register(api: Api, person: Person, *, identified: bool = False) -> str:
+    """Register a population person as a client; returns the client id. ``identified``: also complete the
+    registration (R-6.4, with a hardware token under the tests' own profile), as loan_contract, payout and
+    change_contact identifications need."""
     iban = person.accounts[0].iban if person.accounts else None
     body = individual(
         iin=person.iin,
@@ -109,6 +111,10 @@ async def register(api: Api, person: Person) -> str:
     resp = await api.post("/v1/clients", body)
     assert resp.status == 201, await resp.text()
     client_id: str = (await resp.json())["id"]
+    if identified:
+        from tests.flowkit import registered
+
+        await registered(api, client_id)
     return client_id
 
 

@@ -1,5 +1,7 @@
-"""The fast path keeps its shape on PostgreSQL: one OTP verification is two statements, one read and one
-write (the code's use, its step and its audit entry in one data-modifying statement), and no BEGIN/COMMIT.
+"""The fast path keeps its shape on PostgreSQL: one OTP verification is one read (the identification with its
+code and counters) and one write (the code's use, its step and its audit entry in one data-modifying
+statement); the flow then reads the steps to judge them and, when the code completes the identification,
+ends it in one more statement (the conditional update with its audit entry). No BEGIN/COMMIT anywhere.
 
 Every statement of the service's asyncpg pool is seen through asyncpg's query logger; the background
 tasks' own statements (audit chainer, SMS outbox, rate-limit flush) touch other tables.
@@ -47,20 +49,28 @@ async def test_a_verification_is_one_read_and_one_write(
     assert pool is not None
     seen: dict[int, list[str]] = {}  # connection -> its statements, in order
     held = [await pool.acquire() for _ in range(pool.get_max_size())]  # every connection the pool can have
+    order: list[str] = []  # every statement, in the order they ran
     for i, conn in enumerate(held):
-        conn.add_query_logger(lambda q, i=i: seen.setdefault(i, []).append(q.query.strip()))
+        conn.add_query_logger(
+            lambda q, i=i: (seen.setdefault(i, []).append(q.query.strip()), order.append(q.query.strip()))
+        )
     for conn in held:
         await pool.release(conn)
     await asyncio.sleep(0.2)  # the background's rounds now, not during the request
     seen.clear()
+    order.clear()
     ok = await api.post(f"/v1/identifications/{ident}/otp/verify", {"code": code})
     assert ok.status == 200, await ok.text()
     # The request's statements: the ones on its tables (the background touches others).
-    ours = [(i, q) for i, qs in seen.items() for q in qs if "identifications" in q or "otp_codes" in q]
-    assert len(ours) == 2, ours
-    (first_conn, read), (second_conn, write) = ours
-    assert first_conn == second_conn and read.startswith("SELECT") and write.startswith("WITH")
-    on_it = seen[first_conn]
-    at = on_it.index(read)
-    assert on_it[at + 1] == write  # back to back on one connection: nothing in between
-    assert at == 0 or on_it[at - 1] != "BEGIN;"  # autocommit: no transaction around them
+    tables = ("identifications", "otp_codes", "identification_steps")
+    ours = [(i, q) for i, qs in seen.items() for q in qs if any(t in q for t in tables)]
+    ours.sort(key=lambda iq: order.index(iq[1]))
+    kinds = [q.split()[0] for _, q in ours]
+    assert kinds == ["SELECT", "WITH", "SELECT", "WITH"], ours
+    read, write, judge, end = (q for _, q in ours)
+    assert "otp_codes" in read and "otp_codes" in write and "identification_steps" in judge
+    assert "UPDATE identifications" in end and "audit_pending" in end
+    for conn, query in ours:  # autocommit: no transaction around any of them
+        on_it = seen[conn]
+        at = on_it.index(query)
+        assert at == 0 or on_it[at - 1] != "BEGIN;"

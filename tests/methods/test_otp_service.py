@@ -71,12 +71,14 @@ async def test_code_sent_by_sms_verifies_once_and_records_the_step(
     ok = await verify(api, ident, code)
     assert ok.status == 200, await ok.text()
     assert (await ok.json())["outcome"] == "passed"
+    assert (await ok.json())["identification_status"] == "completed"  # the login needs one factor
     replay = await verify(api, ident, code)
-    assert replay.status == 422
-    assert (await replay.json())["code"] == "otp_rejected"
+    assert replay.status == 409  # a completed identification takes no more steps
+    assert (await replay.json())["code"] == "identification_closed"
 
-    taken = (await (await api.get(f"/v1/identifications/{ident}")).json())["steps"]
-    assert [(s["method"], s["outcome"]) for s in taken] == [("otp_sms", "passed"), ("otp_sms", "failed")]
+    state = await (await api.get(f"/v1/identifications/{ident}")).json()
+    assert [(s["method"], s["outcome"]) for s in state["steps"]] == [("otp_sms", "passed")]
+    assert state["status"] == "completed"
 
 
 async def test_code_is_stored_only_as_a_keyed_hash_and_the_outbox_is_sealed(

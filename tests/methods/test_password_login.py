@@ -51,7 +51,7 @@ async def test_login_step_and_no_hint_whether_a_password_exists(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
 ) -> None:
     api = await start_service(aiohttp_client, dsn, keys, parties, **CHEAP)
-    client = await register(api, ARMAN)
+    client = await register(api, ARMAN, identified=True)
     without = await login(api, client, GOOD)
     long_phrase = GOOD + " " + "x" * 100  # no cap below 64 characters
     resp = await api.client.put(f"/v1/clients/{client}/password", json={"password": long_phrase}, headers=api.headers())

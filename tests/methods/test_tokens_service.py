@@ -37,7 +37,9 @@ async def api(aiohttp_client: Any, aiohttp_server: Any, dsn: str, keys: LocalKey
     )
 
 
-async def verify(api: Api, ident: str, factor: str, code: str) -> int:
+async def verify(api: Api, client: str, factor: str, code: str) -> int:
+    """One code as the step of a fresh login (a right code completes its identification)."""
+    ident = await open_identification(api, client)
     resp = await api.post(f"/v1/identifications/{ident}/otp/verify", {"factor": factor, "code": code})
     return int(resp.status)
 
@@ -51,16 +53,15 @@ async def test_totp_enrolment_confirmation_and_steps(api: Api) -> None:
     secret = parse_base32_secret(parse_qs(urlsplit(uri).query)["secret"][0])
     now = time.time()
 
-    ident = await open_identification(api, client)
-    assert await verify(api, ident, "totp", totp(secret, now)) == 422  # not confirmed yet
+    assert await verify(api, client, "totp", totp(secret, now)) == 422  # not confirmed yet
     confirm = await api.post(f"/v1/clients/{client}/totp/confirm", {"code": totp(secret, now)})
     assert confirm.status == 200, await confirm.text()
     assert (await api.post(f"/v1/clients/{client}/totp", {})).status == 409  # one active authenticator
 
-    assert await verify(api, ident, "totp", totp(secret, now)) == 422  # the confirming code is spent
-    assert await verify(api, ident, "totp", totp(secret, now + 30)) == 200  # a clock one step fast
+    assert await verify(api, client, "totp", totp(secret, now)) == 422  # the confirming code is spent
+    assert await verify(api, client, "totp", totp(secret, now + 30)) == 200  # a clock one step fast
     # The drift (+1 step) is remembered: two steps ahead is now inside the window.
-    assert await verify(api, ident, "totp", totp(secret, now + 60)) == 200
+    assert await verify(api, client, "totp", totp(secret, now + 60)) == 200
     async with api.app[DB].autocommit() as conn:
         token = await token_store.of_client(conn, api.app[KEYS], api.lender_id, client, "totp")
     assert token is not None and token.drift == 2 and token.status == "active"
@@ -110,18 +111,17 @@ async def test_hardware_token_look_ahead_replay_and_resync(api: Api) -> None:
     assert (await api.post("/v1/tokens/HW-0001/assign", {"client_id": client})).status == 200
     assert (await api.post("/v1/tokens/HW-0001/assign", {"client_id": client})).status == 409
 
-    ident = await open_identification(api, client)
-    assert await verify(api, ident, "hotp", HOTP_CODES[0]) == 200
-    assert await verify(api, ident, "hotp", HOTP_CODES[0]) == 422  # replay
-    assert await verify(api, ident, "hotp", HOTP_CODES[5]) == 200  # presses lost in between
-    assert await verify(api, ident, "hotp", HOTP_CODES[3]) == 422  # behind the counter now
+    assert await verify(api, client, "hotp", HOTP_CODES[0]) == 200
+    assert await verify(api, client, "hotp", HOTP_CODES[0]) == 422  # replay
+    assert await verify(api, client, "hotp", HOTP_CODES[5]) == 200  # presses lost in between
+    assert await verify(api, client, "hotp", HOTP_CODES[3]) == 422  # behind the counter now
     far = [hotp(HOTP_SEED, c) for c in (40, 41, 42)]
-    assert await verify(api, ident, "hotp", far[0]) == 422  # beyond the look-ahead of 10
+    assert await verify(api, client, "hotp", far[0]) == 422  # beyond the look-ahead of 10
     bad = await api.post("/v1/tokens/HW-0001/resync", {"first": far[1], "second": far[0]})
     assert bad.status == 422 and (await bad.json())["code"] == "token_resync_failed"
     assert (await api.post("/v1/tokens/HW-0001/resync", {"first": far[0], "second": far[1]})).status == 200
-    assert await verify(api, ident, "hotp", far[1]) == 422  # the resync codes are spent
-    assert await verify(api, ident, "hotp", far[2]) == 200
+    assert await verify(api, client, "hotp", far[1]) == 422  # the resync codes are spent
+    assert await verify(api, client, "hotp", far[2]) == 200
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 moved to free ones (the same text substitution a developer would not need), so this can run beside others.
 
 It proves the developer loop: a rendered photo passes the default R-6.1 face check at registration, a keystore
-from `python -m simulators.nca issue` signs the real EDS challenge and the step passes, and the SMS sent for a
-one-time code is found in the gateway's inbox by the service's message_id (the gateway's client_ref)."""
+from `python -m simulators.nca issue` signs the real EDS challenge and the registration identification completes,
+a completed change_contact identification authorises the PATCH of the phone, and a log-in completes by the code
+found in the SMS gateway's inbox by the service's message_id (the gateway's client_ref)."""
 
 from __future__ import annotations
 
@@ -143,9 +144,15 @@ def test_the_readme_loop_runs_as_written(stack: tuple[Path, dict[str, str], dict
     )
     assert done.returncode == 0, done.stderr + (cwd / "service.log").read_text()[-3000:]
     answers = json_objects(done.stdout)  # curl prints no newline: the answers run together
-    eds = next(a for a in answers if "step_id" in a)
-    assert (eds["outcome"], eds["reasons"]) == ("passed", []), eds
+    steps = [a for a in answers if "step_id" in a]
+    assert [(s["method"], s["outcome"], s["identification_status"]) for s in steps] == [
+        ("eds", "passed", "completed"),  # registration (R-6.4)
+        ("eds", "passed", "completed"),  # change_contact (R-6.6)
+        ("otp_sms", "passed", "completed"),  # login (R-6.5)
+    ], steps
     assert next(a for a in answers if "p12" in a)["family"] == "gost2015"
-    inbox = answers[-1]["messages"]
+    patched = next(a for a in answers if "version" in a)
+    assert patched["version"] == 2 and patched["phone"].endswith("68"), patched
+    inbox = json.loads((cwd / "inbox.json").read_text())["messages"]
     assert len(inbox) == 1 and inbox[0]["message_id"].startswith("gw-a-") and "код" in inbox[0]["text"].lower()
     assert (cwd / "arman.jpg").read_bytes().startswith(b"\xff\xd8\xff")

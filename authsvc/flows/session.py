@@ -1,0 +1,571 @@
+"""The identification flow: one object owns an identification from opening to its end.
+
+    open ──► pending ──(every condition of the profile met)──► completed ──(used once)──► consumed
+                 │ └──(a decisive refusal, a refused device, attempts used up)──► failed
+                 └──(past its expiry)──► expired
+
+Every step is recorded here (`recorder`: the step row, its signals and its audit entry, written by the method
+in the same statement as its own change), and after each one `settle` judges the steps against the profile
+in a fresh transaction, so a step committed by another process is seen. Leaving `pending` is a conditional
+update (`store.identifications.END`): when two processes settle the same identification at once exactly one
+wins, and only the winner writes the audit entry, the attestation and the lender's callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from authsvc import error_codes
+from authsvc.audit import records as audit
+from authsvc.audit.events import AuditEvent
+from authsvc.config import FlowSettings
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.flows.judge import Failure, Judgement, Taken, judge
+from authsvc.flows.profiles import Profile
+from authsvc.flows.signals import DeviceSignals, assess
+from authsvc.methods import contact
+from authsvc.store import clients as client_store
+from authsvc.store import identifications, signals, steps
+from authsvc.store.db import Database, Insert, Tx
+from authsvc.store.identifications import Identification, Operation, Status
+
+ENDED = {
+    Status.COMPLETED: AuditEvent.IDENTIFICATION_COMPLETED,
+    Status.FAILED: AuditEvent.IDENTIFICATION_FAILED,
+    Status.EXPIRED: AuditEvent.IDENTIFICATION_EXPIRED,
+}
+REGISTRATION_MAX_AGE_S = 3600
+
+
+class Attest(Protocol):
+    def __call__(self, claims: Mapping[str, Any]) -> str: ...
+
+
+# (tx, lender_id, event, data): the lender's callback, queued in the transaction of the change (an outbox).
+Notify = Callable[[Tx, str, str, Mapping[str, Any]], Awaitable[None]]
+# (tx, identifiers) -> black-list hits, grey-list hits, each a short "kind:list" name (no values)
+ListCheck = Callable[[Tx, Mapping[str, str]], Awaitable[tuple[list[str], list[str]]]]
+# Run in the completing transaction (e.g. reinstating a factor suspended after guessing).
+OnCompleted = Callable[[Tx, Identification, Sequence[steps.Step]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a method's try came to. ``written``: the method wrote the recorder's rows with its own change;
+    ``error``: raised to the caller once the step is recorded and judged (e.g. a replay, a refusal)."""
+
+    passed: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+    written: bool = False
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    """An identification as the lender reads it: its record, its steps and the profile's judgement."""
+
+    ident: Identification
+    profile: Profile
+    taken: list[steps.Step]
+    judgement: Judgement
+
+
+class StepRecorder:
+    """The rows recording one step (the step, its signals, its audit entry) for either outcome; a method
+    writes them together with its own change. ``details`` hold no personal data."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        ident: Identification,
+        method: str,
+        details: Mapping[str, Any] | None = None,
+        signals: DeviceSignals | None = None,
+    ) -> None:
+        self.keys, self.ident, self.method = keys, ident, method
+        self.details: dict[str, Any] = dict(details or {})
+        self.signals = signals
+        self.step: steps.Step | None = None
+
+    def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
+        merged = {**self.details, **(details or {})}
+        self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", merged)
+        entry = audit.entry(
+            self.keys,
+            AuditEvent.IDENTIFICATION_STEP,
+            lender_id=self.ident.lender_id,
+            subject=self.ident.id,
+            details={"method": self.method, "outcome": self.step.outcome, **merged},
+        )
+        rows = [row, entry]
+        if self.signals is not None:
+            device_mac = (
+                self.keys.index_mac("device", self.signals.device_id) if self.signals.device_id is not None else None
+            )
+            rows.append(
+                signals.row(
+                    self.keys, self.ident.id, self.method, self.signals.flags(), device_mac, self.signals.private()
+                )
+            )
+        return rows
+
+    def recorded(self) -> steps.Step:
+        if self.step is None:
+            raise RuntimeError("no step was recorded")
+        return self.step
+
+
+StepWork = Callable[[Identification, "StepRecorder"], Awaitable[Attempt]]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    step: steps.Step
+    view: View
+
+
+@dataclass
+class Flows:
+    db: Database
+    keys: KeyStore
+    settings: FlowSettings
+    profiles: Mapping[str, Profile]
+    attest: Attest | None = None
+    notify: Notify | None = None
+    lists: ListCheck | None = None
+    on_completed: list[OnCompleted] = field(default_factory=list)
+
+    # --- choosing a profile, opening ---------------------------------------------------------------
+
+    def profile_named(self, name: str) -> Profile:
+        profile = self.profiles.get(name)
+        if profile is None:
+            raise NotFound(
+                f"no profile {name!r}; known: {', '.join(sorted(self.profiles))}", code=error_codes.PROFILE_NOT_FOUND
+            )
+        return profile
+
+    def choose(self, lender_id: str, operation: Operation, asked: str | None) -> Profile:
+        """The request's profile, else the lender's for the operation, else the lender's default, else ours."""
+        if asked is not None:
+            return self.profile_named(asked)
+        mine = self.settings.lender_profiles.get(lender_id, {})
+        return self.profile_named(mine.get(operation.value) or mine.get("*") or self.settings.default_profile)
+
+    async def open(
+        self,
+        lender_id: str,
+        client_id: str,
+        operation: Operation,
+        *,
+        profile: str | None = None,
+        device: DeviceSignals | None = None,
+    ) -> View:
+        """A new pending identification (or an already failed one, when a black list names the client)."""
+        chosen = self.choose(lender_id, operation, profile)
+        rule = chosen.rule(operation.value)
+        now = datetime.now(UTC)
+        async with self.db.transaction() as tx:
+            client = await client_store.get(tx, lender_id, client_id)
+            if client is None:
+                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+            if rule.requires_registration and client.identified_at is None:
+                raise Conflict(
+                    f"the client's registration is not completed: under {chosen.name} a {operation.value} needs a "
+                    "completed registration identification first (R-6.4)",
+                    code=error_codes.CLIENT_NOT_IDENTIFIED,
+                )
+            if rule.cooling_off == "next_day" and self.settings.cooling_off:
+                await self._cooling_off(tx, lender_id, client_id, chosen, now)
+            black: list[str] = []
+            grey: list[str] = []
+            if self.lists is not None:
+                person = await contact.load(tx, self.keys, lender_id, client_id)
+                found = {"iin": person.iin, "phone": person.phone}
+                if person.iban:
+                    found["iban"] = person.iban
+                if device is not None and device.device_id is not None:
+                    found["device_id"] = device.device_id
+                black, grey = await self.lists(tx, found)
+            ident = await identifications.open_(
+                tx, lender_id, client_id, operation, chosen.ttl_s, chosen.name, risk=tuple(grey)
+            )
+            await audit.append(
+                tx,
+                self.keys,
+                AuditEvent.IDENTIFICATION_OPENED,
+                lender_id=lender_id,
+                subject=ident.id,
+                details={"client_id": client_id, "operation": operation.value, "profile": chosen.name, "risk": grey},
+            )
+            if black:
+                failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
+                ident = await self._end(tx, ident, Status.FAILED, [], failure) or ident
+        return await self.view(lender_id, ident.id)
+
+    async def _cooling_off(self, tx: Tx, lender_id: str, client_id: str, profile: Profile, now: datetime) -> None:
+        """R-NB.7: a payout is approved no earlier than the day after the contract (in ``settings.timezone``)."""
+        contract = await identifications.latest_completed(tx, lender_id, client_id, Operation.LOAN_CONTRACT)
+        if contract is None or contract.completed_at is None:
+            raise Conflict(
+                f"under {profile.name} a payout follows a completed loan_contract identification of this client "
+                "(the cooling-off period counts from it, R-NB.7)",
+                code=error_codes.COOLING_OFF,
+            )
+        zone = ZoneInfo(self.settings.timezone)
+        signed_day = contract.completed_at.astimezone(zone).date()
+        if now.astimezone(zone).date() <= signed_day:
+            not_before = datetime.combine(signed_day + timedelta(days=1), datetime.min.time(), zone)
+            raise Conflict(
+                f"cooling-off period (R-NB.7): the payout can be approved from {not_before.isoformat()}",
+                code=error_codes.COOLING_OFF,
+                not_before=not_before.isoformat(),
+            )
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def view(self, lender_id: str, ident_id: str) -> View:
+        async with self.db.autocommit() as tx:
+            ident = await identifications.get(tx, lender_id, ident_id[:64])
+            if ident is None:
+                raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
+            taken = await steps.of(tx, ident.id)
+        if ident.status == Status.PENDING and ident.expires_at <= datetime.now(UTC):
+            ident = await self.expire(ident) or ident
+        return self._view(ident, taken)
+
+    def _view(self, ident: Identification, taken: list[steps.Step]) -> View:
+        profile = self.profiles.get(ident.profile) or self.profile_named(self.settings.default_profile)
+        judgement = judge(profile, profile.rule(ident.operation.value), _facts(taken))
+        return View(ident, profile, taken, judgement)
+
+    # --- steps -------------------------------------------------------------------------------------
+
+    async def open_for(self, lender_id: str, ident_id: str) -> Identification:
+        """The identification, still open, for work that precedes a step (a challenge, a script, a code)."""
+        async with self.db.autocommit() as tx:
+            ident = await identifications.get(tx, lender_id, ident_id[:64])
+        if ident is None:
+            raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
+        return await self._still_open(ident)
+
+    async def _still_open(self, ident: Identification) -> Identification:
+        if ident.status == Status.PENDING and ident.expires_at <= datetime.now(UTC):
+            ident = await self.expire(ident) or ident
+        return closed_check(ident)
+
+    async def step(
+        self,
+        lender_id: str,
+        ident_id: str,
+        method: str,
+        work: StepWork,
+        device: DeviceSignals | None = None,
+        *,
+        found: Identification | None = None,
+    ) -> StepOutcome:
+        """One step: the identification still open, the device acceptable under the profile, the method's
+        try (``work``) recorded, then the identification judged. The one way a step is taken. ``found``: the
+        identification as the caller already read it (the one-time code's fast path reads it with the code)."""
+        if found is None or found.id != ident_id[:64] or found.lender_id != lender_id:
+            ident = await self.open_for(lender_id, ident_id)
+        else:
+            ident = await self._still_open(found)
+        refused = self.check_device(ident, device)
+        if refused:
+            await self.refuse_device(ident, method, refused, device)
+            raise ValidationFailed(
+                f"refused on the app's device signals ({', '.join(refused)}) under {ident.profile} (R-NB.5)",
+                code=error_codes.DEVICE_REFUSED,
+            )
+        recorder = self.recorder(ident, method, None, device)
+        try:
+            attempt = await work(ident, recorder)
+        except Exception:
+            if recorder.step is not None:  # the method recorded its refusal before raising
+                await self.settle(ident)
+            raise
+        if not attempt.written:
+            async with self.db.transaction() as tx:
+                await self.guard(tx, lender_id, ident.id)
+                await tx.write(recorder(attempt.passed, attempt.details))
+        view = await self.settle(ident)
+        if attempt.error is not None:
+            raise attempt.error
+        return StepOutcome(recorder.recorded(), view)
+
+    async def guard(self, tx: Tx, lender_id: str, ident_id: str) -> Identification:
+        """The identification named: the lender's own (404 else) and still open (409 else, saying why)."""
+        ident = await identifications.get(tx, lender_id, ident_id[:64])
+        if ident is None:
+            raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
+        return closed_check(ident)
+
+    def check_device(self, ident: Identification, device: DeviceSignals | None) -> tuple[str, ...]:
+        """The profile's refused signals present in ``device``; 422 when the profile needs signals not sent."""
+        profile = self.profiles.get(ident.profile) or self.profile_named(self.settings.default_profile)
+        verdict = assess(profile, ident.operation.value, device)
+        if verdict.missing is not None:
+            raise ValidationFailed(verdict.missing, code=error_codes.DEVICE_SIGNALS_REQUIRED)
+        return verdict.refused
+
+    def recorder(
+        self,
+        ident: Identification,
+        method: str,
+        details: Mapping[str, Any] | None = None,
+        device: DeviceSignals | None = None,
+    ) -> StepRecorder:
+        return StepRecorder(self.keys, ident, method, details, device)
+
+    async def record(
+        self,
+        ident: Identification,
+        method: str,
+        passed: bool,
+        details: Mapping[str, Any],
+        device: DeviceSignals | None = None,
+    ) -> steps.Step:
+        """Record a step in its own transaction (for methods whose change is elsewhere, e.g. an outside party)."""
+        recorder = self.recorder(ident, method, details, device)
+        async with self.db.transaction() as tx:
+            await self.guard(tx, ident.lender_id, ident.id)
+            await tx.write(recorder(passed))
+        return recorder.recorded()
+
+    async def refuse_device(
+        self, ident: Identification, method: str, refused: Sequence[str], device: DeviceSignals | None
+    ) -> View:
+        """A step refused on the device's signals: recorded, and the identification fails (R-NB.5)."""
+        reasons = [f"device_{name}" for name in refused]
+        await self.record(ident, method, False, {"reasons": reasons}, device)
+        failure = Failure(
+            "device_refused", f"the app reported {', '.join(refused)}: refused under {ident.profile}", "R-NB.5"
+        )
+        async with self.db.transaction() as tx:
+            current = await identifications.get(tx, ident.lender_id, ident.id)
+            if current is not None and current.status == Status.PENDING:
+                await self._end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
+        return await self.view(ident.lender_id, ident.id)
+
+    async def settle(self, ident: Identification) -> View:
+        """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
+        so; idempotent. Reading the steps after the step's commit sees every process's steps."""
+        async with self.db.autocommit() as tx:
+            taken = await steps.of(tx, ident.id)
+        view = self._view(ident, taken)
+        verdict = view.judgement.verdict
+        if verdict != "pending":
+            status = Status.COMPLETED if verdict == "completed" else Status.FAILED
+            ended = await self._finish(ident, status, taken, view.judgement.failure)
+            if ended is None:  # another call ended it first: read what it decided
+                return await self.view(ident.lender_id, ident.id)
+            return View(ended, view.profile, taken, view.judgement)
+        if ident.expires_at <= datetime.now(UTC):
+            ended = await self.expire(ident)
+            if ended is not None:
+                return View(ended, view.profile, taken, view.judgement)
+        return view
+
+    async def _finish(
+        self, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
+    ) -> Identification | None:
+        """End ``ident``: one statement when nothing else goes with it, else one transaction."""
+        extras = self.notify is not None or (
+            status == Status.COMPLETED and (ident.operation == Operation.REGISTRATION or bool(self.on_completed))
+        )
+        scope = self.db.transaction() if extras else self.db.autocommit()
+        async with scope as tx:
+            return await self._end(tx, ident, status, taken, failure)
+
+    # --- ending -------------------------------------------------------------------------------------
+
+    async def expire(self, ident: Identification) -> Identification | None:
+        """End a pending identification past its expiry (from a read, a step or the sweep)."""
+        async with self.db.transaction() as tx:
+            return await self._end(tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired"))
+
+    async def expire_due(self, limit: int = 200) -> int:
+        """The housekeeping sweep: end every identification past its expiry, so its callback goes out."""
+        async with self.db.autocommit() as tx:
+            due = await identifications.due_to_expire(tx, datetime.now(UTC), limit)
+        ended = 0
+        for ident in due:
+            ended += await self.expire(ident) is not None
+        return ended
+
+    async def _end(
+        self, tx: Tx, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
+    ) -> Identification | None:
+        now = datetime.now(UTC)
+        token = None
+        if status == Status.COMPLETED and self.attest is not None:
+            token = self.attest(attestation_claims(ident, taken, now))
+        code = failure.code if failure is not None and status != Status.COMPLETED else None
+        reason = failure.reason if failure is not None and status != Status.COMPLETED else None
+        details: dict[str, Any] = {"operation": ident.operation.value, "profile": ident.profile, "status": status.value}
+        if code is not None:
+            details["failure"] = code
+        if token is not None:
+            details["attestation_sha256"] = hashlib.sha256(token.encode()).hexdigest()
+        entry = audit.entry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)
+        params = identifications.end_params(
+            ident.id, status, at=now, failure_code=code, failure_reason=reason, attestation=token
+        )
+        row = await tx.write([entry], first=identifications.END, only_if=True, **params)
+        if row is None:
+            return None  # another call ended it first
+        ended = identifications.from_row(row)
+        if status == Status.COMPLETED:
+            if ident.operation == Operation.REGISTRATION:
+                await self._complete_registration(tx, ended, now)
+            for hook in self.on_completed:
+                await hook(tx, ended, taken)
+        if self.notify is not None:
+            data: dict[str, Any] = {
+                "identification_id": ident.id,
+                "client_id": ident.client_id,
+                "operation": ident.operation.value,
+                "profile": ident.profile,
+                "status": status.value,
+            }
+            if token is not None:
+                data["attestation"] = token
+            if code is not None:
+                data["failure"] = {"code": code, "reason": reason}
+            await self.notify(tx, ident.lender_id, f"identification.{status.value}", data)
+        return ended
+
+    async def _complete_registration(self, tx: Tx, ident: Identification, now: datetime) -> None:
+        """R-6.4: the registration identification completes the registration itself, and is used by it."""
+        await identifications.consume(
+            tx,
+            lender_id=ident.lender_id,
+            client_id=ident.client_id,
+            ident_id=ident.id,
+            operation=Operation.REGISTRATION,
+            max_age_s=REGISTRATION_MAX_AGE_S,
+        )
+        await client_store.mark_identified(tx, ident.client_id, now)
+        await audit.append(
+            tx,
+            self.keys,
+            AuditEvent.CLIENT_IDENTIFIED,
+            lender_id=ident.lender_id,
+            subject=ident.client_id,
+            details={"identification_id": ident.id, "profile": ident.profile},
+        )
+
+    # --- using a completed one ----------------------------------------------------------------------
+
+    async def use(self, lender_id: str, ident_id: str) -> Identification:
+        """The lender's own operation (a login session, a contract, a payout) uses a completed identification
+        once (R-12.3); 409 when it is not completed, too old, or used before."""
+        async with self.db.transaction() as tx:
+            ident = await identifications.get(tx, lender_id, ident_id[:64])
+            if ident is None:
+                raise NotFound("no such identification", code=error_codes.IDENTIFICATION_NOT_FOUND)
+            if ident.operation in SELF_USED:
+                raise Conflict(
+                    f"a {ident.operation.value} identification is not used here: {SELF_USED[ident.operation]}",
+                    code=error_codes.IDENTIFICATION_NOT_USABLE,
+                )
+            used = await self.consume(
+                tx,
+                lender_id=lender_id,
+                client_id=ident.client_id,
+                ident_id=ident.id,
+                operation=ident.operation,
+                max_age_s=self.settings.use_within_s,
+            )
+            if not used:
+                state = "used" if ident.consumed_at is not None else ident.status.value
+                raise Conflict(
+                    f"the identification cannot be used: it is {state}"
+                    + (" or completed too long ago" if state == "completed" else ""),
+                    code=error_codes.IDENTIFICATION_NOT_USABLE,
+                    state=state,
+                )
+            after = await identifications.get(tx, lender_id, ident.id)
+        assert after is not None
+        return after
+
+    async def consume(
+        self, tx: Tx, *, lender_id: str, client_id: str, ident_id: str, operation: Operation, max_age_s: int
+    ) -> bool:
+        """Use a completed identification once for the operation it was opened for (R-12.3), audited."""
+        used = await identifications.consume(
+            tx,
+            lender_id=lender_id,
+            client_id=client_id,
+            ident_id=ident_id[:64],
+            operation=operation,
+            max_age_s=max_age_s,
+        )
+        if used:
+            await audit.append(
+                tx,
+                self.keys,
+                AuditEvent.IDENTIFICATION_CONSUMED,
+                lender_id=lender_id,
+                subject=ident_id,
+                details={"operation": operation.value},
+            )
+        return used
+
+
+SELF_USED = {
+    Operation.REGISTRATION: "it completed the registration itself (R-6.4)",
+    Operation.CHANGE_CONTACT: "PATCH /v1/clients/{id} uses it (R-6.6)",
+}
+
+
+def closed_check(ident: Identification) -> Identification:
+    """``ident`` while it is open; else 409 saying whether it completed, failed or expired."""
+    if ident.is_open(datetime.now(UTC)):
+        return ident
+    state = "expired" if ident.status == Status.PENDING else ident.status.value
+    raise Conflict(
+        f"the identification is {state}: open a new one", code=error_codes.IDENTIFICATION_CLOSED, state=state
+    )
+
+
+def _facts(taken: Sequence[steps.Step]) -> list[Taken]:
+    return [Taken(t.method, t.outcome == "passed", tuple(t.details.get("reasons") or ())) for t in taken]
+
+
+def _evidence(details: Mapping[str, Any]) -> dict[str, str]:
+    """The evidence hashes a step kept (CMS, capture, image…), and a hash of all its details."""
+    found = {k: str(v) for k, v in details.items() if k.endswith("sha256") and isinstance(v, str)}
+    found["details_sha256"] = hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
+    return found
+
+
+def attestation_claims(ident: Identification, taken: Sequence[steps.Step], now: datetime) -> dict[str, Any]:
+    """What the signed result says: who, for whom, what for, under which rules, and each step's evidence."""
+    return {
+        "iss": "authsvc",
+        "sub": ident.client_id,
+        "jti": ident.id,
+        "iat": int(now.timestamp()),
+        "lender": ident.lender_id,
+        "identification": ident.id,
+        "operation": ident.operation.value,
+        "profile": ident.profile,
+        "steps": [
+            {
+                "method": t.method,
+                "outcome": t.outcome,
+                "at": t.created_at.isoformat(),
+                "evidence": _evidence(t.details),
+            }
+            for t in taken
+        ],
+    }
