@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from authsvc.api import (
+    attestations,
     checks,
     clients,
     contracts,
@@ -44,6 +45,7 @@ from authsvc.api.middlewares import (
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.routing import Operations
 from authsvc.api.state import (
+    ATTESTOR,
     CLIENT_REGISTRY,
     CONTRACTS,
     DB,
@@ -60,6 +62,7 @@ from authsvc.api.state import (
     VERIFIER,
     Readiness,
 )
+from authsvc.attestation import Attestor
 from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
@@ -104,6 +107,7 @@ def operations() -> Operations:
         second_factors,
         checks,
         tokens,
+        attestations,
     ):
         module.register(ops)
     return ops
@@ -166,6 +170,7 @@ def create_app(
 
     async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
         app[KEYS] = keys if keys is not None else load_keys(settings)
+        app[ATTESTOR] = Attestor(app[KEYS])  # refuses to start when the store holds no attestation key
         await opened("keys")
         yield
 
