@@ -7,7 +7,7 @@ Set, and verification that refuses every token this service did not sign, unchan
 ``jwks()``. `identification_claims` builds the claims.
 """
 
-from authsvc.attestation.attestor import ALGORITHM, TYPE, Attestor, VerifiedAttestation, Verdict
+from authsvc.attestation.attestor import ALGORITHM, TYPE, Attestor, Verdict, VerifiedAttestation
 from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.attestation.jws import AttestationInvalid
 
