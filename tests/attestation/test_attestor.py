@@ -200,7 +200,11 @@ def test_a_key_carried_in_the_token_or_an_unknown_kid_is_never_trusted(attestor:
     kid = attestor.key_id
     assert attestor.check(signed({"alg": "EdDSA", "kid": kid, "typ": TYPE})).code == "attestation_bad_signature"
     unknown = attestor.check(signed({"alg": "EdDSA", "kid": "attacker-1", "typ": TYPE}))
-    assert unknown.code == "attestation_unknown_key" and unknown.kid == "attacker-1" and "attacker-1" in str(unknown.detail)
+    assert (
+        unknown.code == "attestation_unknown_key"
+        and unknown.kid == "attacker-1"
+        and "attacker-1" in str(unknown.detail)
+    )
     assert attestor.check(signed({"alg": "EdDSA", "typ": TYPE})).code == "attestation_unknown_key"
     assert attestor.check(signed({"alg": "EdDSA", "kid": 7, "typ": TYPE})).code == "attestation_unknown_key"
     for extra in ({"jwk": jwk}, {"jku": "https://evil.example/jwks"}, {"x5u": "https://evil.example/c"},
@@ -275,10 +279,11 @@ def test_another_process_on_the_token_verifies_a_key_rotated_in_after_it_started
     first = make_hsm()
     label = first._label
     other = Attestor(Pkcs11KeyStore(SOFTHSM_MODULE, label, PIN))  # another worker, started before the rotation
-    first.rotate_attestation_key()
+    old_kid = other.key_id
+    new_kid = first.rotate_attestation_key()
     token = Attestor(first).issue(claims())
-    assert other.verify(token).kid == first.attestation_key_id  # read from the token on the unknown kid
-    assert [k["kid"] for k in other.jwks()["keys"]][0] == first.attestation_key_id
+    assert other.verify(token).kid == new_kid  # read from the token on the unknown kid
+    assert [k["kid"] for k in other.jwks()["keys"]] == [new_kid, old_kid]
 
 
 def test_a_store_without_an_attestation_key_refuses_to_start_the_attestor(tmp_path: Any) -> None:

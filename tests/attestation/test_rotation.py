@@ -85,7 +85,10 @@ def test_hsm_rotation_by_the_command_keeps_old_attestations_valid(tmp_path: Path
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["new_attestation_key"].startswith("s0002-") and out["attestation_keys"] == [old_kid, out["new_attestation_key"]]
+    assert out["new_attestation_key"].startswith("s0002-") and out["attestation_keys"] == [
+        old_kid,
+        out["new_attestation_key"],
+    ]
     restarted = Attestor(Pkcs11KeyStore(SOFTHSM_MODULE, label, PIN))
     assert restarted.key_id == out["new_attestation_key"]
     assert restarted.verify(token).kid == old_kid
@@ -97,4 +100,3 @@ def test_hsm_rotation_by_the_command_keeps_old_attestations_valid(tmp_path: Path
     status = subprocess.run([sys.executable, "-m", "authsvc.hsm", "status"], env=env, capture_output=True, text=True)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["attestation_keys"] == [old_kid, out["new_attestation_key"]]
-
