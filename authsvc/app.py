@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from authsvc import error_codes
 from authsvc.api import (
+    attestations,
     checks,
     clients,
     contracts,
@@ -46,6 +47,7 @@ from authsvc.api.middlewares import (
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.routing import Operations
 from authsvc.api.state import (
+    ATTESTOR,
     CLIENT_REGISTRY,
     CONTRACTS,
     DB,
@@ -63,6 +65,7 @@ from authsvc.api.state import (
     VERIFIER,
     Readiness,
 )
+from authsvc.attestation import Attestor
 from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
@@ -110,6 +113,7 @@ def operations() -> Operations:
         second_factors,
         checks,
         tokens,
+        attestations,
     ):
         module.register(ops)
     return ops
@@ -172,6 +176,7 @@ def create_app(
 
     async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
         app[KEYS] = keys if keys is not None else load_keys(settings)
+        app[ATTESTOR] = Attestor(app[KEYS])  # refuses to start when the store holds no attestation key
         await opened("keys")
         yield
 

@@ -1,4 +1,5 @@
-"""The `authsvc` command: serve, migrate, lender create, audit verify, keys init, config explain."""
+"""The `authsvc` command: serve, migrate, lender create, audit verify, keys init | rotate-attestation, config
+explain."""
 
 from __future__ import annotations
 
@@ -129,15 +130,39 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
-    from authsvc.crypto.local_keys import init_key_file
+    from authsvc.crypto.local_keys import init_key_file, load_key_file, write_key_file
 
     settings = _settings(args)
     path = resolve_path(settings.keys.file)
     if path.exists() and args.if_missing:
-        print(f"key file {path} exists; kept")
+        existing = load_key_file(path)
+        if existing.current_attestation_key:
+            print(f"key file {path} exists; kept")
+        else:  # written before attestation keys existed: add the one missing key, keep the others
+            key_id = existing.rotate_attestation_key()
+            write_key_file(path, existing)
+            print(f"key file {path} kept; attestation key {key_id} added")
         return 0
     store = init_key_file(path, force=args.force)
-    print(f"key file {path} created (0600); KEK {store.kek_id}, audit key {store.audit_key_id}")
+    print(
+        f"key file {path} created (0600); KEK {store.kek_id}, audit key {store.audit_key_id}, "
+        f"attestation key {store.attestation_key_id}"
+    )
+    return 0
+
+
+def cmd_keys_rotate_attestation(args: argparse.Namespace) -> int:
+    from authsvc.crypto.local_keys import load_key_file, write_key_file
+
+    settings = _settings(args)
+    path = resolve_path(settings.keys.file)
+    store = load_key_file(path)
+    key_id = store.rotate_attestation_key()
+    write_key_file(path, store)
+    print(
+        f"attestation key {key_id} signs from now on (restart the service's processes); "
+        f"{len(store.attestation_keys) - 1} older key(s) stay published"
+    )
     return 0
 
 
@@ -180,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing key file (old data becomes unreadable)")
     init.add_argument("--if-missing", action="store_true", help="do nothing when the key file exists")
     init.set_defaults(func=cmd_keys_init)
+    keys.add_parser(
+        "rotate-attestation", help="add a new attestation-signing key to the key file; older ones stay published"
+    ).set_defaults(func=cmd_keys_rotate_attestation)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     config.add_parser("explain", help="list every setting").set_defaults(func=cmd_config_explain)

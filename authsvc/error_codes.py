@@ -306,6 +306,12 @@ TIMESTAMP_TSA_UNAUTHORIZED = Code("timestamp_tsa_unauthorized", 422, "TSA not au
 TIMESTAMP_TSA_UNKNOWN = Code("timestamp_tsa_unknown", 422, "TSA certificate unknown", "Include the TSA certificate in the token.")
 TIMESTAMP_UNSUPPORTED = Code("timestamp_unsupported", 422, "Time stamp unsupported", "Use a time stamp signed with a supported algorithm.")
 TIMESTAMP_UNTRUSTED = Code("timestamp_untrusted", 422, "TSA untrusted", "Use a time stamp from a TSA that chains to a trusted NCA root.")
+
+# Attestations: the compact JWS the service signs over a completed identification (authsvc/attestation).
+ATTESTATION_MALFORMED = Code("attestation_malformed", 422, "Attestation malformed", "Send the attestation exactly as the service issued it: a compact JWS of three base64url parts, unchanged.")
+ATTESTATION_ALGORITHM_REFUSED = Code("attestation_algorithm_refused", 422, "Attestation algorithm refused", "Only attestations signed by this service with EdDSA (Ed25519) verify; none, HMAC and other algorithms are refused.")
+ATTESTATION_UNKNOWN_KEY = Code("attestation_unknown_key", 422, "Attestation key unknown", "Send an attestation this service signed; its kid must be one of the keys at /.well-known/jwks.json.")
+ATTESTATION_BAD_SIGNATURE = Code("attestation_bad_signature", 422, "Attestation signature invalid", "The attestation was altered after it was signed: use the original the service issued.")
 # fmt: on
 
 # Codes that travel together, named once for the operations that answer all of them.

@@ -1,9 +1,10 @@
 """`python -m authsvc.hsm`: the service's keys on a PKCS#11 token ([keys] backend = "pkcs11").
 
-    init     create the key-encryption, index and audit keys on the token (idempotent)
-    rotate   add a new key-encryption key (current at once), then re-wrap existing data keys under it
-    rewrap   re-wrap what a previous rotation left (resumable after a crash: run it again)
-    status   the token's key ids and how many records each KEK still wraps
+    init                create the key-encryption, index, audit and attestation keys on the token (idempotent)
+    rotate              add a new key-encryption key (current at once), then re-wrap existing data keys under it
+    rewrap              re-wrap what a previous rotation left (resumable after a crash: run it again)
+    rotate-attestation  add a new attestation-signing key (signs from now on; old ones stay published)
+    status              the token's key ids and how many records each KEK still wraps
 
 The PIN comes from the environment variable or file the settings name (never the command line).
 """
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m authsvc.hsm", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--config", help="TOML settings file (default: $AUTHSVC_CONFIG or configs/default.toml)")
     p.add_argument("--batch", type=int, default=200, help="records re-wrapped per transaction")
-    p.add_argument("command", choices=["init", "rotate", "rewrap", "status"])
+    p.add_argument("command", choices=["init", "rotate", "rewrap", "rotate-attestation", "status"])
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -62,10 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = store.initialize()
         elif args.command == "rotate":
             out = {"new_kek": store.rotate_kek()} | asyncio.run(_rewrap(settings.database.dsn, store, args.batch))
+        elif args.command == "rotate-attestation":
+            out = {
+                "new_attestation_key": store.rotate_attestation_key(),
+                "attestation_keys": store.attestation_key_ids(),
+            }
         elif args.command == "rewrap":
             out = asyncio.run(_rewrap(settings.database.dsn, store, args.batch))
         else:
             out = {"keks": store.kek_ids(), "current_kek": store.kek_id, "audit_key": store.audit_key_id}
+            out["attestation_keys"] = store.attestation_key_ids()
             out["records"] = asyncio.run(_counts(settings.database.dsn))
         store.close()
     except AuthsvcError as exc:

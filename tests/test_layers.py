@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"contracts"},
     {"methods"},
     {"cabinet"},
-    {"pki", "liveness", "parties", "audit"},
+    {"pki", "liveness", "parties", "audit", "attestation"},
     {"store"},
     {"crypto"},
     {"config", "errors", "error_codes", "logs"},

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.api.routing import Operations
+from authsvc.attestation import Attestor
 from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
@@ -36,6 +37,7 @@ PROMETHEUS = web.AppKey("prometheus", CollectorRegistry)
 ENGINE = web.AppKey("engine", AsyncEngine)  # migrations and the SQLite path of `DB`
 DB = web.AppKey("db", Database)
 KEYS = web.AppKey("keys", KeyStore)
+ATTESTOR = web.AppKey("attestor", Attestor)  # signs and verifies attestations with the attestation keys of KEYS
 EXECUTOR = web.AppKey("executor", Executor)  # the process pool for CPU-heavy work
 CLIENT_REGISTRY = web.AppKey("client_registry", ClientRegistry)  # the client registry (cabinet)
 FACTORS = web.AppKey("factors", Factors)  # outside parties' clients: SMS, telco, CDAO, bureau, …

@@ -1,6 +1,6 @@
 """The key-store seam: what the service needs from its keys, whatever holds them.
 
-The embedded default is a local key file (`local_keys.py`); the PKCS#11/HSM store of the hardware issue
+The embedded default is a local key file (`local_keys.py`); the PKCS#11/HSM store (`pkcs11_keys.py`)
 implements the same protocol. Keys never leave the store except where the protocol says so.
 """
 
@@ -34,3 +34,19 @@ class KeyStore(Protocol):
 
     def audit_public_key(self, key_id: str) -> Ed25519PublicKey:
         """Public key to verify audit signatures made with ``key_id``."""
+
+    # The attestation keys sign what the service hands to lenders (`authsvc.attestation`): a key pair of their
+    # own, not the audit key, so each rotates on its own and nothing signed for one purpose verifies for the
+    # other. Their public halves are published (JWKS); old ones stay so earlier attestations still verify.
+    @property
+    def attestation_key_id(self) -> str:
+        """Identifier of the current attestation-signing key; ``ConfigError`` if the store holds none."""
+
+    def sign_attestation(self, key_id: str, data: bytes) -> bytes:
+        """Sign ``data`` (Ed25519) with the attestation key ``key_id``; ``KeyError`` if the store lacks it."""
+
+    def attestation_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every attestation public key the store holds, current and retired, by key id."""
+
+    def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        """The attestation public key ``key_id``; ``KeyError`` if the store does not hold it."""

@@ -3,7 +3,10 @@
 The file is JSON, readable only by its owner (0600 in a 0700 folder); `authsvc keys init` writes it and the
 service refuses to start from a file others can read. It holds a key-encryption key (AES-256, wraps the
 per-record data keys with RFC 3394 key wrap), an index key (HMAC-SHA256 for IIN look-up and card tokens) and
-the Ed25519 audit-signing key. Older KEKs stay in the file after a rotation so old records still open.
+the Ed25519 audit-signing key and the Ed25519 attestation-signing keys. Older KEKs stay in the file after a
+rotation so old records still open; older attestation keys stay so attestations signed with them still verify
+(`authsvc keys rotate-attestation`). A file written before attestation keys existed loads without them;
+`authsvc keys init --if-missing` adds one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +39,10 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+def _raw(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+
+
 def _key_id(material: bytes) -> str:
     # A short public fingerprint, never the key itself.
     return hashlib.sha256(b"authsvc-key-id" + material).hexdigest()[:16]
@@ -50,6 +57,8 @@ class LocalKeyStore:
     index_key: bytes
     audit_keys: dict[str, Ed25519PrivateKey]
     current_audit_key: str
+    attestation_keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    current_attestation_key: str = ""  # "" in a file from before attestation keys existed
 
     # --- KeyStore protocol -------------------------------------------------------------------------
     @property
@@ -80,16 +89,30 @@ class LocalKeyStore:
     def audit_public_key(self, key_id: str) -> Ed25519PublicKey:
         return self.audit_keys[key_id].public_key()
 
+    @property
+    def attestation_key_id(self) -> str:
+        if not self.current_attestation_key:
+            raise ConfigError("the key file holds no attestation key: run `authsvc keys init --if-missing`")
+        return self.current_attestation_key
+
+    def sign_attestation(self, key_id: str, data: bytes) -> bytes:
+        return self.attestation_keys[key_id].sign(data)
+
+    def attestation_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return {k: v.public_key() for k, v in self.attestation_keys.items()}
+
+    def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self.attestation_keys[key_id].public_key()
+
     # --- file ----------------------------------------------------------------------------------------
     @classmethod
     def generate(cls) -> LocalKeyStore:
         kek = secrets.token_bytes(32)
         audit = Ed25519PrivateKey.generate()
-        audit_raw = audit.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
-        kek_id, audit_id = _key_id(kek), _key_id(audit_raw)
-        return cls({kek_id: kek}, kek_id, secrets.token_bytes(32), {audit_id: audit}, audit_id)
+        kek_id, audit_id = _key_id(kek), _key_id(_raw(audit))
+        store = cls({kek_id: kek}, kek_id, secrets.token_bytes(32), {audit_id: audit}, audit_id)
+        store.rotate_attestation_key()
+        return store
 
     def rotate_kek(self) -> str:
         """Add a new key-encryption key and make it current; old ones stay for existing records."""
@@ -98,13 +121,16 @@ class LocalKeyStore:
         self.keks[self.current_kek] = kek
         return self.current_kek
 
+    def rotate_attestation_key(self) -> str:
+        """Add a new attestation key and make it current; old ones stay published and verifying."""
+        key = Ed25519PrivateKey.generate()
+        self.current_attestation_key = _key_id(_raw(key))
+        self.attestation_keys[self.current_attestation_key] = key
+        return self.current_attestation_key
+
     def to_json(self) -> str:
         def raw(key: Ed25519PrivateKey) -> str:
-            return _b64(
-                key.private_bytes(
-                    serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-                )
-            )
+            return _b64(_raw(key))
 
         return json.dumps(
             {
@@ -114,6 +140,8 @@ class LocalKeyStore:
                 "index_key": _b64(self.index_key),
                 "audit_keys": {k: raw(v) for k, v in self.audit_keys.items()},
                 "current_audit_key": self.current_audit_key,
+                "attestation_keys": {k: raw(v) for k, v in self.attestation_keys.items()},
+                "current_attestation_key": self.current_attestation_key,
             },
             indent=2,
         )
@@ -129,6 +157,10 @@ class LocalKeyStore:
             index_key=_unb64(data["index_key"]),
             audit_keys={k: Ed25519PrivateKey.from_private_bytes(_unb64(v)) for k, v in data["audit_keys"].items()},
             current_audit_key=data["current_audit_key"],
+            attestation_keys={
+                k: Ed25519PrivateKey.from_private_bytes(_unb64(v)) for k, v in data.get("attestation_keys", {}).items()
+            },
+            current_attestation_key=data.get("current_attestation_key", ""),
         )
 
 

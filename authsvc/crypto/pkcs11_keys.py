@@ -11,6 +11,10 @@ On the token (SoftHSM2 in tests), all sensitive and non-extractable:
 - the index key: a 256-bit generic secret, label ``authsvc-index``, used with CKM_SHA256_HMAC.
 - audit-signing keys: Ed25519 (CKM_EC_EDWARDS_KEY_PAIR_GEN / CKM_EDDSA, which SoftHSM2 2.6 has), label
   ``authsvc-audit``; the public halves are read once and verify in software.
+- attestation-signing keys: Ed25519 likewise, label ``authsvc-attest``, CKA_ID ``s<generation>-<random>``;
+  the newest generation signs, older ones stay on the token so their public halves are still published and
+  attestations signed before a rotation still verify (`rotate_attestation_key`, `python -m authsvc.hsm
+  rotate-attestation`). A token initialised before they existed gets one from `init` (idempotent).
 
 The `KeyStore` protocol is synchronous (its callers run on the event loop, between awaits), so a call goes
 to the device on the caller's thread, one at a time under a lock. A hand-off to a dedicated device thread
@@ -48,6 +52,7 @@ T = TypeVar("T")
 KEK_LABEL = "authsvc-kek"
 INDEX_LABEL = "authsvc-index"
 AUDIT_LABEL = "authsvc-audit"
+ATTEST_LABEL = "authsvc-attest"
 _ED25519_OID = "1.3.101.112"
 _RECONNECT_EVERY_S = 1.0
 NONCE_BYTES = 12
@@ -88,10 +93,16 @@ class _Keys:
     index: pkcs11.SecretKey | None = None
     audit: dict[str, pkcs11.PrivateKey] = field(default_factory=dict)
     audit_public: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    attestation: dict[str, pkcs11.PrivateKey] = field(default_factory=dict)
+    attestation_public: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
     @property
     def current_kek(self) -> str:
         return max(self.keks, key=_generation)
+
+    @property
+    def current_attestation(self) -> str:
+        return max(self.attestation, key=_generation)
 
     @property
     def current_audit(self) -> str:
@@ -111,6 +122,7 @@ class Pkcs11KeyStore:
         self._keys = _Keys()
         self._last_attempt = 0.0
         self._loaded_at = 0.0
+        self._looked_for_key_at = 0.0
         self.last_error: str | None = None
         if not Path(module).is_file():
             raise ConfigError(f"[keys] pkcs11_module {module} not found")
@@ -211,6 +223,12 @@ class Pkcs11KeyStore:
             keys.audit[bytes(obj[Attribute.ID]).decode()] = obj
         for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: AUDIT_LABEL})):
             keys.audit_public[bytes(obj[Attribute.ID]).decode()] = _ed25519_public(bytes(obj[Attribute.EC_POINT]))
+        for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: ATTEST_LABEL})):
+            assert isinstance(obj, pkcs11.PrivateKey)
+            keys.attestation[bytes(obj[Attribute.ID]).decode()] = obj
+        for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: ATTEST_LABEL})):
+            public = _ed25519_public(bytes(obj[Attribute.EC_POINT]))
+            keys.attestation_public[bytes(obj[Attribute.ID]).decode()] = public
         return keys
 
     def _require(self, keys: _Keys) -> None:
@@ -229,7 +247,7 @@ class Pkcs11KeyStore:
         return kek_id
 
     def initialize(self) -> dict[str, str]:
-        """Create whatever of the three keys is missing on the token (idempotent)."""
+        """Create whatever of the four keys is missing on the token (idempotent)."""
 
         def job(session: pkcs11.Session, keys: _Keys) -> dict[str, str]:
             if not keys.keks:
@@ -242,22 +260,31 @@ class Pkcs11KeyStore:
                 )  # fmt: skip
             if not keys.audit:
                 self._make_audit(session, 1)
+            if not keys.attestation:
+                self._make_ed25519(session, ATTEST_LABEL, _new_id("s", 1))
             self._keys = self._load(session)
-            return {"kek": self._keys.current_kek, "audit": self._keys.current_audit}
+            return {
+                "kek": self._keys.current_kek,
+                "audit": self._keys.current_audit,
+                "attestation": self._keys.current_attestation,
+            }
 
         return self._run("creating the keys", job)
 
+    @classmethod
+    def _make_audit(cls, session: pkcs11.Session, generation: int) -> str:
+        return cls._make_ed25519(session, AUDIT_LABEL, _new_id("a", generation))
+
     @staticmethod
-    def _make_audit(session: pkcs11.Session, generation: int) -> str:
-        audit_id = _new_id("a", generation)
+    def _make_ed25519(session: pkcs11.Session, label: str, key_id: str) -> str:
         params = session.create_domain_parameters(
             KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: encode_named_curve_parameters(_ED25519_OID)}, local=True
         )
         params.generate_keypair(
-            store=True, label=AUDIT_LABEL, id=audit_id.encode(), mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+            store=True, label=label, id=key_id.encode(), mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
             private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
         )  # fmt: skip
-        return audit_id
+        return key_id
 
     def rotate_kek(self) -> str:
         """A new key-encryption key of the next generation, current from now on (old ones stay)."""
@@ -269,6 +296,20 @@ class Pkcs11KeyStore:
             return kek_id
 
         return self._run("rotating the key-encryption key", job)
+
+    def rotate_attestation_key(self) -> str:
+        """A new attestation key of the next generation, signing from now on; the old ones stay published."""
+
+        def job(session: pkcs11.Session, keys: _Keys) -> str:
+            generation = _generation(keys.current_attestation) + 1 if keys.attestation else 1
+            key_id = self._make_ed25519(session, ATTEST_LABEL, _new_id("s", generation))
+            self._keys = self._load(session)
+            return key_id
+
+        return self._run("rotating the attestation key", job)
+
+    def attestation_key_ids(self) -> list[str]:
+        return sorted(self._keys.attestation, key=_generation)
 
     def reload(self) -> None:
         """Read the token's keys again (another process rotated)."""
@@ -350,6 +391,34 @@ class Pkcs11KeyStore:
         if found is None:
             self.reload()
             found = self._keys.audit_public.get(key_id)
+        if found is None:
+            raise KeyError(key_id)
+        return found
+
+    @property
+    def attestation_key_id(self) -> str:
+        keys = self._fresh()
+        if not keys.attestation:
+            raise ConfigError(f"token {self._label!r} holds no attestation key: run `python -m authsvc.hsm init`")
+        return keys.current_attestation
+
+    def sign_attestation(self, key_id: str, data: bytes) -> bytes:
+        def job(session: pkcs11.Session, keys: _Keys) -> bytes:
+            return bytes(cast(SignMixin, keys.attestation[key_id]).sign(data, mechanism=Mechanism.EDDSA))
+
+        return self._run("signing an attestation", job)
+
+    def attestation_public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return dict(self._fresh().attestation_public)
+
+    def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        found = self._fresh().attestation_public.get(key_id)
+        # A key another process made since the last read: read the token again, at most once a second,
+        # since the key id comes from whoever sent the attestation.
+        if found is None and time.monotonic() - self._looked_for_key_at >= _RECONNECT_EVERY_S:
+            self._looked_for_key_at = time.monotonic()
+            self.reload()
+            found = self._keys.attestation_public.get(key_id)
         if found is None:
             raise KeyError(key_id)
         return found

@@ -51,13 +51,14 @@ def hsm(token: tuple[str, str]) -> Pkcs11KeyStore:
 
 
 def test_keys_live_on_the_token_and_never_leave_it(hsm: Pkcs11KeyStore, token: tuple[str, str]) -> None:
-    assert hsm.initialize() == {"kek": hsm.kek_id, "audit": hsm.audit_key_id}  # idempotent
+    made = {"kek": hsm.kek_id, "audit": hsm.audit_key_id, "attestation": hsm.attestation_key_id}
+    assert hsm.initialize() == made  # idempotent
     lib = pkcs11.lib(SOFTHSM_MODULE)
     # The store's session has logged this process in (PKCS#11 log-in is per application).
     with lib.get_token(token_label=token[0]).open() as session:
         secrets_ = list(session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY}))
         privates = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
-        assert len(secrets_) == 2 and len(privates) == 1  # KEK + index key; the Ed25519 audit key
+        assert len(secrets_) == 2 and len(privates) == 2  # KEK + index key; the Ed25519 audit and attestation keys
         for key in [*secrets_, *privates]:
             assert key[Attribute.SENSITIVE] and not key[Attribute.EXTRACTABLE] and key[Attribute.TOKEN]
             with pytest.raises(p11.AttributeSensitive):
