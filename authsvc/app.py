@@ -257,7 +257,7 @@ def create_app(
             raise ConfigError(
                 f"flows: a profile named in settings is not among {sorted(profiles)}", code=error_codes.CONFIG_ERROR
             )
-        flows = Flows(app[DB], app[KEYS], settings.flows, profiles)
+        flows = Flows(app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR])
         app[FLOWS] = flows
         sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))
         try:

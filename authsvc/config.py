@@ -297,6 +297,9 @@ class FlowSettings(_Section):
     )
     timezone: str = Field("Asia/Almaty", description="Where 'the next day' of the cooling-off rule is counted.")
     expiry_sweep_s: float = Field(5.0, gt=0, description="How often expired identifications are closed.")
+    attestation_issuer: str = Field(
+        "urn:authsvc", description="`iss` of the attestations: the service's public base URL in production."
+    )
     use_within_s: int = Field(900, ge=60, description="How long after completing an identification may be used.")
 
 

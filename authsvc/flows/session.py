@@ -18,10 +18,12 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from authsvc import error_codes
+from authsvc.attestation import Attestor
+from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.config import FlowSettings
@@ -42,10 +44,6 @@ ENDED = {
     Status.EXPIRED: AuditEvent.IDENTIFICATION_EXPIRED,
 }
 REGISTRATION_MAX_AGE_S = 3600
-
-
-class Attest(Protocol):
-    def __call__(self, claims: Mapping[str, Any]) -> str: ...
 
 
 # (tx, lender_id, event, data): the lender's callback, queued in the transaction of the change (an outbox).
@@ -137,7 +135,7 @@ class Flows:
     keys: KeyStore
     settings: FlowSettings
     profiles: Mapping[str, Profile]
-    attest: Attest | None = None
+    attestor: Attestor | None = None
     notify: Notify | None = None
     lists: ListCheck | None = None
     on_completed: list[OnCompleted] = field(default_factory=list)
@@ -406,8 +404,9 @@ class Flows:
     ) -> Identification | None:
         now = datetime.now(UTC)
         token = None
-        if status == Status.COMPLETED and self.attest is not None:
-            token = self.attest(attestation_claims(ident, taken, now))
+        if status == Status.COMPLETED and self.attestor is not None:
+            # Before the write: a token that cannot sign (HSM out) leaves the identification pending.
+            token = self.attestor.issue(attestation_claims(self.settings.attestation_issuer, ident, taken, now))
         code = failure.code if failure is not None and status != Status.COMPLETED else None
         reason = failure.reason if failure is not None and status != Status.COMPLETED else None
         details: dict[str, Any] = {"operation": ident.operation.value, "profile": ident.profile, "status": status.value}
@@ -541,31 +540,25 @@ def _facts(taken: Sequence[steps.Step]) -> list[Taken]:
     return [Taken(t.method, t.outcome == "passed", tuple(t.details.get("reasons") or ())) for t in taken]
 
 
-def _evidence(details: Mapping[str, Any]) -> dict[str, str]:
+def _evidence(details: Mapping[str, Any]) -> list[str]:
     """The evidence hashes a step kept (CMS, capture, image…), and a hash of all its details."""
-    found = {k: str(v) for k, v in details.items() if k.endswith("sha256") and isinstance(v, str)}
-    found["details_sha256"] = hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
+    found = [str(v) for k, v in sorted(details.items()) if k.endswith("sha256") and isinstance(v, str)]
+    found.append(hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest())
     return found
 
 
-def attestation_claims(ident: Identification, taken: Sequence[steps.Step], now: datetime) -> dict[str, Any]:
+def attestation_claims(
+    issuer: str, ident: Identification, taken: Sequence[steps.Step], now: datetime
+) -> dict[str, Any]:
     """What the signed result says: who, for whom, what for, under which rules, and each step's evidence."""
-    return {
-        "iss": "authsvc",
-        "sub": ident.client_id,
-        "jti": ident.id,
-        "iat": int(now.timestamp()),
-        "lender": ident.lender_id,
-        "identification": ident.id,
-        "operation": ident.operation.value,
-        "profile": ident.profile,
-        "steps": [
-            {
-                "method": t.method,
-                "outcome": t.outcome,
-                "at": t.created_at.isoformat(),
-                "evidence": _evidence(t.details),
-            }
-            for t in taken
-        ],
-    }
+    return identification_claims(
+        issuer=issuer,
+        client_id=ident.client_id,
+        lender_id=ident.lender_id,
+        operation=ident.operation.value,
+        profile=ident.profile,
+        identification_id=ident.id,
+        steps=[AttestedStep(t.method, t.created_at, t.outcome, _evidence(t.details)) for t in taken],
+        issued_at=now,
+        jti=ident.id,
+    )

@@ -51,6 +51,7 @@ async def test_two_processes_complete_an_identification_once(
             await tx.write(recorder(True))
         a, b = await asyncio.gather(flows_a.settle(ident), flows_b.settle(ident))
         assert a.ident.status == b.ident.status == identifications.Status.COMPLETED
+        assert a.ident.attestation is not None and a.ident.attestation == b.ident.attestation  # one result
         assert await _completions(one, ident_id) == 1
         state = await (await one.get(f"/v1/identifications/{ident_id}")).json()
         assert state["status"] == "completed" and state["completed_at"]

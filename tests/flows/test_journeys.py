@@ -13,6 +13,7 @@ import pytest
 from authsvc.crypto.local_keys import LocalKeyStore
 from simulators.nca.signer import create_cms_signature_from_base64
 from tests.api.test_eds_simulator import Simulator, pair_of
+from tests.attestation.offline import verify_offline as offline_verify
 from tests.flows.kit import PEOPLE, SAFE_PHONE, Journey, start_journey
 
 ARMAN, AIGERIM, DANA = PEOPLE["arman"], PEOPLE["aigerim"], PEOPLE["dana"]
@@ -44,6 +45,20 @@ async def test_registration_by_eds_alone_completes_and_registers_the_client(jour
     assert done["status"] == "completed" and done["completed_at"] and done["failure"] is None
     assert done["consumed_at"] is not None  # the registration identification completes registration itself
     assert done["conditions"][0]["met"] is True
+    # The signed result: verifiable by the service, and offline with the published keys.
+    token = done["attestation"]
+    verified = await (await journey.api.post("/v1/attestations/verify", {"attestation": token})).json()
+    assert verified["valid"] is True, verified
+    claims = verified["claims"]
+    assert (claims["sub"], claims["operation"], claims["profile"]) == (client, "registration", "res63-2021")
+    assert [s["method"] for s in claims["steps"]] == ["eds"] and claims["identification_id"] == ident
+    assert step["details"]["cms_sha256"] in claims["steps"][0]["evidence_sha256"]
+    jwks = await (await journey.api.client.get("/.well-known/jwks.json")).json()
+    assert offline_verify(token, jwks)["jti"] == ident
+    head, body, sig = token.split(".")
+    forged = ".".join((head, body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1], sig))
+    refused = await (await journey.api.post("/v1/attestations/verify", {"attestation": forged})).json()
+    assert refused["valid"] is False
     # A completed identification takes no more steps.
     status, closed = await journey.step(ident, "eds/challenge")
     assert status == 409 and closed["code"] == "identification_closed" and closed["state"] == "completed"
