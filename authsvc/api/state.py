@@ -17,6 +17,7 @@ from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.keystore import KeyStore
+from authsvc.incidents.service import IncidentService
 from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
@@ -42,3 +43,4 @@ VERIFIER = web.AppKey("verifier", Verifier)  # EDS verification against the NCA 
 LIVENESS = web.AppKey("liveness", LivenessMethod)
 EDS = web.AppKey("eds", EdsMethod)
 CONTRACTS = web.AppKey("contracts", ContractService)
+INCIDENTS = web.AppKey("incidents", IncidentService)  # incidents and their deadlines
