@@ -253,7 +253,7 @@ class IncidentService:
         if when > now + CLOCK_SKEW:
             raise ValidationFailed("'at' is in the future", code=error_codes.INCIDENT_BAD_TIME)
         async with self.db.transaction() as tx:
-            row = await store.get(tx, lender_id, incident_id)
+            row = await store.get(tx, lender_id, incident_id, for_update=True)
             if row is None:
                 raise NotFound("no such incident", code=error_codes.INCIDENT_NOT_FOUND)
             if row.status == store.CLOSED:
@@ -301,25 +301,23 @@ class IncidentService:
         raised = 0
         async with self.db.autocommit() as tx:
             rows = await store.unfinished(tx, batch)
-        for row in rows:
-            marks: list[str] = json.loads(row.notified)
-            events = []
-            for item in items_of(row):
-                if item.done_at is not None:
-                    continue
-                if now >= item.due_at and f"{item.name}:overdue" not in marks:
-                    events.append((OVERDUE, item))
-                elif item.due_at - near <= now < item.due_at and f"{item.name}:near" not in marks:
-                    events.append((DEADLINE_NEAR, item))
-            status = status_of(row, now)
-            if not events and status == row.status:
+        for candidate in rows:
+            if not _events(candidate, now, near) and status_of(candidate, now) == candidate.status:
                 continue
-            for event, item in events:
-                marks.append(f"{item.name}:{'overdue' if event == OVERDUE else 'near'}")
             async with self.db.transaction() as tx:
+                # Re-read under a row lock: an action or an export may have changed it since the scan.
+                row = await store.get(tx, candidate.lender_id, candidate.id, for_update=True)
+                if row is None or row.status == store.CLOSED:
+                    continue
+                events = _events(row, now, near)
+                status = status_of(row, now)
+                if not events and status == row.status:
+                    continue
+                marks: list[str] = json.loads(row.notified)
+                marks += [f"{item.name}:{'overdue' if event == OVERDUE else 'near'}" for event, item in events]
                 new = await store.change(tx, row, status=status, notified=json.dumps(marks))
                 if new is None:
-                    continue  # another process got there first
+                    continue  # changed under us all the same: the next round looks again
                 for event, item in events:
                     data = {
                         "incident_id": row.id,
@@ -341,6 +339,21 @@ class IncidentService:
                         await self.notify(tx, row.lender_id, event, data)
                     raised += 1
         return raised
+
+
+def _events(row: store.IncidentRow, now: datetime, near: timedelta) -> list[tuple[str, Item]]:
+    """The deadline events ``row`` is due to raise at ``now``, each once: overdue, or near before that."""
+    marks = set(json.loads(row.notified))
+    events = []
+    for item in items_of(row):
+        if item.done_at is not None:
+            continue
+        if now >= item.due_at:
+            if f"{item.name}:overdue" not in marks:
+                events.append((OVERDUE, item))
+        elif item.due_at - near <= now and f"{item.name}:near" not in marks:
+            events.append((DEADLINE_NEAR, item))
+    return events
 
 
 def _replace(row: store.IncidentRow, values: Mapping[str, Any]) -> store.IncidentRow:

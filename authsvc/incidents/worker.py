@@ -106,7 +106,7 @@ class IncidentWorker:
                 log.error("AFC refused an incident export", extra={"incident_id": row.id, "error": exc.code})
                 continue
             async with db.transaction() as tx:
-                current = await store.get(tx, row.lender_id, row.id)
+                current = await store.get(tx, row.lender_id, row.id, for_update=True)
                 if current is None or current.afc_status == store.EXPORTED:
                     continue
                 new = await store.change(

@@ -81,9 +81,11 @@ async def insert_incident(tx: Tx, row: IncidentRow) -> None:
     await tx.run(insert(incidents).values(**dataclasses.asdict(row)))
 
 
-async def get(tx: Tx, lender_id: str, incident_id: str) -> IncidentRow | None:
-    """The incident if it belongs to this lender; another lender's is simply not found."""
-    r = await tx.one(select(incidents).where(incidents.c.id == incident_id, incidents.c.lender_id == lender_id))
+async def get(tx: Tx, lender_id: str, incident_id: str, *, for_update: bool = False) -> IncidentRow | None:
+    """The incident if it belongs to this lender; another lender's is simply not found. ``for_update``
+    locks the row until the transaction ends (PostgreSQL; SQLite's writers are serialised anyway)."""
+    query = select(incidents).where(incidents.c.id == incident_id, incidents.c.lender_id == lender_id)
+    r = await tx.one(query.with_for_update() if for_update else query)
     return None if r is None else _row(r)
 
 
