@@ -98,6 +98,9 @@ async def test_an_open_incident_notifies_exports_grey_lists_and_suspends_the_loa
     }
     assert body["grey_listed"] is True
     assert body["client_notification"]["sms_id"]
+    # The contract reads as suspended too.
+    report = await (await api.get(f"/v1/contracts/{contract_id}")).json()
+    assert report["loan"] == {"interest_accrual": "suspended", "collection": "suspended", "incidents": [incident_id]}
 
     # The client's SMS went out through the outbox, naming the suspension.
     texts = await wait_for_messages(world.sms, ARMAN.phone.number, 1)
@@ -114,7 +117,8 @@ async def test_an_open_incident_notifies_exports_grey_lists_and_suspends_the_loa
     assert report["loan"] == {"contract_id": contract_id, "loan_ref": None}
 
     async def acknowledged() -> bool:
-        return (await (await api.get(f"/v1/incidents/{incident_id}")).json())["afc"]["status"] == "exported"
+        body = await (await api.get(f"/v1/incidents/{incident_id}")).json()
+        return bool(body["afc"]["status"] == "exported")
 
     await eventually(acknowledged)
     afc = (await (await api.get(f"/v1/incidents/{incident_id}")).json())["afc"]
@@ -150,6 +154,8 @@ async def test_an_open_incident_notifies_exports_grey_lists_and_suspends_the_loa
     assert closed["loan"]["interest_accrual"] == "active" and closed["loan"]["collection"] == "active"
     found = await (await api.post("/v1/lists/lookup", {"kind": "phone", "value": ARMAN.phone.number})).json()
     assert found == {"entries": [], "listed": False, "black": False}
+    report = await (await api.get(f"/v1/contracts/{contract_id}")).json()
+    assert report["loan"] == {"interest_accrual": "active", "collection": "active", "incidents": []}
     after = await api.post(f"/v1/incidents/{incident_id}/actions", {"action": "measures_taken"})
     assert after.status == 409 and (await after.json())["code"] == "incident_closed"
 
