@@ -41,7 +41,7 @@ async def audit_events(world: World, subject: str) -> list[str]:
 async def test_an_incident_on_friday_20_march_2026_is_due_after_nauryz(
     aiohttp_client: Any, aiohttp_server: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
-    world = await start(aiohttp_client, aiohttp_server, dsn, keys)
+    world = await start(aiohttp_client, aiohttp_server, dsn, keys, housekeeping_s=0.1)
     client_id = await client_of(world)
     resp = await world.api.post("/v1/incidents", incident(client_id, detected_at="2026-03-20T16:30:00+05:00"))
     assert resp.status == 201, await resp.text()
@@ -55,6 +55,14 @@ async def test_an_incident_on_friday_20_march_2026_is_due_after_nauryz(
     # Found in March and recorded today: every deadline has passed already.
     assert body["status"] == "overdue"
     assert all(d["overdue"] for d in deadlines.values())
+
+    # The housekeeping task raises each overdue item once, with an audit entry.
+    async def raised() -> bool:
+        return len(world.notified.of("incident.overdue")) == 3
+
+    await eventually(raised)
+    assert sorted(d["item"] for d in world.notified.of("incident.overdue")) == ["client", "measures", "regulator"]
+    assert (await audit_events(world, body["id"])).count("incident.overdue") == 3
 
 
 async def test_transferred_days_and_independence_day_move_the_deadlines(
