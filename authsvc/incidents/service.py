@@ -46,6 +46,7 @@ DEADLINE_NEAR: Final = "incident.deadline_near"
 OVERDUE: Final = "incident.overdue"
 FIELD: Final = "incident"
 CLOCK_SKEW: Final = timedelta(minutes=2)
+MAX_AGE: Final = timedelta(days=3653)  # an incident found longer ago than this is a typo, not a case
 
 
 def _done_column(item: str) -> str:
@@ -136,9 +137,11 @@ class IncidentService:
         detected_at: datetime | None = None,
     ) -> Incident:
         now = datetime.now(UTC)
-        detected = now if detected_at is None else detected_at.astimezone(UTC)
+        detected = now if detected_at is None else _utc(detected_at, "detected_at")
         if detected > now + CLOCK_SKEW:
             raise ValidationFailed("detected_at is in the future", code=error_codes.INCIDENT_BAD_TIME)
+        if detected < now - MAX_AGE:
+            raise ValidationFailed("detected_at is more than ten years ago", code=error_codes.INCIDENT_BAD_TIME)
         cal, s = self.calendar, self.settings
         due = {
             "client": cal.deadline(detected, s.client_days),
@@ -249,7 +252,7 @@ class IncidentService:
     async def act(self, lender_id: str, incident_id: str, action: str, at: datetime | None = None) -> Incident:
         """Record ``action`` (client_informed, regulator_informed, measures_taken, close) at ``at`` (now)."""
         now = datetime.now(UTC)
-        when = now if at is None else at.astimezone(UTC)
+        when = now if at is None else _utc(at, "at")
         if when > now + CLOCK_SKEW:
             raise ValidationFailed("'at' is in the future", code=error_codes.INCIDENT_BAD_TIME)
         async with self.db.transaction() as tx:
@@ -339,6 +342,13 @@ class IncidentService:
                         await self.notify(tx, row.lender_id, event, data)
                     raised += 1
         return raised
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:  # year 1 at +05:00 has no UTC instant
+        raise ValidationFailed(f"{name} is out of range", code=error_codes.INCIDENT_BAD_TIME) from exc
 
 
 def _events(row: store.IncidentRow, now: datetime, near: timedelta) -> list[tuple[str, Item]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from authsvc import error_codes
@@ -31,6 +31,7 @@ NATIONAL: Final = store.NATIONAL
 AFC: Final = "afc"
 LENDER: Final = "lender"
 INCIDENT: Final = "incident"
+MAX_TERM: Final = timedelta(days=36525)  # beyond this an expiry is a typo (and beyond some drivers' range)
 ENTRY_ADDED: Final = AuditEvent.LIST_ENTRY_ADDED
 ENTRY_REMOVED: Final = AuditEvent.LIST_ENTRY_REMOVED
 
@@ -153,6 +154,8 @@ async def add(
     now = datetime.now(UTC)
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("expires_at is in the past", code=error_codes.LIST_BAD_EXPIRY)
+    if expires_at is not None and expires_at > now + MAX_TERM:
+        raise ValidationFailed("expires_at is more than 100 years away", code=error_codes.LIST_BAD_EXPIRY)
     row = store.EntryRow(str(uuid.uuid4()), lender_id, list_name, kind, mac, LENDER, "", reason, now, expires_at)
     try:
         async with tx.savepoint():

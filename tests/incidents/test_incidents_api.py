@@ -230,6 +230,8 @@ async def test_refusals_answer_their_codes(
         (incident(arman, contract_id=contract["id"]), 422, "incident_contract_mismatch"),
         (incident(arman, detected_at=future), 422, "incident_bad_time"),
         (incident(arman, detected_at="2026-03-20T10:00:00"), 422, "incident_bad_time"),
+        (incident(arman, detected_at="0001-01-01T00:00:00+05:00"), 422, "incident_bad_time"),
+        (incident(arman, detected_at="2001-01-01T00:00:00Z"), 422, "incident_bad_time"),
         (incident(arman, kind="theft"), 422, "literal_error"),
         (incident(arman, confirmed_by_police="yes"), 422, "bool_type"),
         (incident(arman, extra=1), 422, "unknown_field"),

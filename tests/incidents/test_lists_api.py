@@ -105,6 +105,22 @@ async def test_bad_list_requests_answer_their_codes(
         ({"list": "grey", "kind": "email", "value": "a@b.kz", "reason": "x"}, 422, "literal_error"),
         ({"list": "grey", "kind": "iin", "value": DANA.iin, "reason": "x", "expires_at": past}, 422, "list_bad_expiry"),
         ({"list": "grey", "kind": "iin", "value": DANA.iin}, 422, "missing_field"),
+        (
+            {
+                "list": "grey",
+                "kind": "iin",
+                "value": DANA.iin,
+                "reason": "x",
+                "expires_at": "9999-12-31T23:00:00-05:00",
+            },
+            422,
+            "list_bad_expiry",
+        ),
+        (
+            {"list": "grey", "kind": "iin", "value": DANA.iin, "reason": "x", "expires_at": "2030-01-01T00:00:00"},
+            422,
+            "list_bad_expiry",
+        ),
     ]
     for body, status, code in cases:
         resp = await api.post("/v1/lists/entries", body)
