@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from authsvc.store.db import Row, Tx
 from authsvc.store.errors import Duplicate
@@ -77,18 +77,20 @@ async def matching(tx: Tx, keys: Sequence[tuple[str, bytes]], scopes: Sequence[s
     """Unexpired entries of these scopes for any (kind, value_mac)."""
     if not keys:
         return []
+    # kind IN … AND value_mac IN … walks the (kind, value_mac) index on both databases (a row-value IN does
+    # not on SQLite); the exact pairs are kept below.
     rows = await tx.all(
         select(list_entries)
         .where(
-            tuple_(list_entries.c.kind, list_entries.c.value_mac).in_(list(keys))
-            if len(keys) > 1
-            else and_(list_entries.c.kind == keys[0][0], list_entries.c.value_mac == keys[0][1]),
+            list_entries.c.kind.in_(sorted({k for k, _ in keys})),
+            list_entries.c.value_mac.in_([m for _, m in keys]),
             list_entries.c.scope.in_(list(scopes)),
             or_(list_entries.c.expires_at.is_(None), list_entries.c.expires_at > now),
         )
         .order_by(list_entries.c.added_at, list_entries.c.id)
     )
-    return [_row(r) for r in rows]
+    wanted = set(keys)
+    return [_row(r) for r in rows if (r["kind"], bytes(r["value_mac"])) in wanted]
 
 
 async def get(tx: Tx, entry_id: str) -> EntryRow | None:
