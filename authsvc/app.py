@@ -18,6 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +30,8 @@ from authsvc.api import (
     contracts,
     eds,
     identifications,
+    incidents,
+    lists,
     liveness,
     ncanode,
     second_factors,
@@ -56,6 +59,7 @@ from authsvc.api.state import (
     EXECUTOR,
     FACTORS,
     FLOWS,
+    INCIDENTS,
     KEYS,
     LIVENESS,
     OPERATIONS,
@@ -79,11 +83,16 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import ConfigError
 from authsvc.flows.profiles import load_profiles
 from authsvc.flows.session import Flows
+from authsvc.incidents.calendar import load_calendar
+from authsvc.incidents.service import IncidentService, Notify
+from authsvc.incidents.worker import IncidentWorker
 from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
-from authsvc.parties.http import HttpClient
+from authsvc.parties.afc import AfcClient
+from authsvc.parties.http import HttpClient, RetryPolicy
+from authsvc.parties.jsonapi import Endpoint
 from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import build_verifier
@@ -114,6 +123,8 @@ def operations() -> Operations:
         checks,
         tokens,
         attestations,
+        lists,
+        incidents,
     ):
         module.register(ops)
     return ops
@@ -134,6 +145,7 @@ def create_app(
     migrate: bool = True,
     today: date | None = None,
     startup_hook: StartupHook | None = None,
+    incident_notify: Notify | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.server.max_body_bytes, middlewares=[context_middleware, auth_middleware]
@@ -275,6 +287,35 @@ def create_app(
         finally:
             await sms_worker.stop()
 
+    async def incidents_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Incidents and the AFC (R-NB.8): the calendar file, the AFC client on its own session,
+        # and the worker that exports incidents, pulls the national list feed and marks deadlines.
+        conf = settings.incidents
+        calendar = load_calendar(conf.calendar_file)
+        service = IncidentService(
+            app[DB], app[KEYS], calendar, conf, notify=incident_notify, outbox_bell=app[FACTORS].outbox_bell
+        )
+        session = aiohttp.ClientSession(headers={"User-Agent": "authsvc"})
+        try:
+            endpoint = Endpoint(
+                base_url=conf.afc_url,
+                name="afc",
+                timeout=conf.afc_timeout_s,
+                connect_timeout=min(2.0, conf.afc_timeout_s),
+                retry=RetryPolicy(attempts=conf.afc_attempts, backoff=0.1, max_backoff=0.5),
+                api_key=conf.afc_token or None,
+            )
+            worker = IncidentWorker(service, AfcClient(session, endpoint))
+            app[INCIDENTS] = service
+            worker.start()
+            try:
+                await opened("incidents")
+                yield
+            finally:
+                await worker.stop()
+        finally:
+            await session.close()
+
     async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         db, store_keys = app[DB], app[KEYS]
         async with db.transaction() as tx:
@@ -331,6 +372,7 @@ def create_app(
         methods_ctx,
         flows_ctx,
         sms_ctx,
+        incidents_ctx,
         audit_ctx,
         rate_limiter_ctx,
         housekeeping_ctx,
@@ -350,6 +392,7 @@ STARTUP_STEPS = (
     "methods",
     "flows",
     "sms",
+    "incidents",
     "audit",
     "rate_limiter",
     "housekeeping",

@@ -303,6 +303,29 @@ class FlowSettings(_Section):
     use_within_s: int = Field(900, ge=60, description="How long after completing an identification may be used.")
 
 
+class IncidentSettings(_Section):
+    """Incidents (R-15.1, R-108.2), the grey and black lists, and the Anti-fraud centre (R-NB.8)."""
+
+    calendar_file: str = Field(
+        str(REPO_ROOT / "configs" / "calendar" / "kz.toml"),
+        description="Working-day calendar (TOML: weekends, holidays, transferred days) deadlines are counted in.",
+    )
+    client_days: int = Field(1, ge=1, le=10, description="Business days to inform the client (R-15.1).")
+    regulator_days: int = Field(1, ge=1, le=10, description="Business days to inform the regulator (R-15.1).")
+    measures_days: int = Field(2, ge=1, le=10, description="Business days to remove causes and consequences (R-15.1).")
+    deadline_near_s: int = Field(
+        4 * 3600, ge=60, description="How long before a deadline the lender is warned (incident.deadline_near)."
+    )
+    housekeeping_s: float = Field(
+        60.0, gt=0, description="How often overdue items are marked, warnings raised and AFC exports retried."
+    )
+    afc_url: str = Field("http://127.0.0.1:8708", description="Anti-fraud centre: list feed and incident intake.")
+    afc_token: str = Field("", description="Bearer token for the Anti-fraud centre API; empty = none.")
+    afc_poll_s: float = Field(60.0, gt=0, description="How often the AFC's national list feed is pulled.")
+    afc_timeout_s: float = Field(5.0, gt=0, description="Per-try time limit of a call to the AFC.")
+    afc_attempts: int = Field(2, ge=1, le=5, description="Tries of an AFC call.")
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -315,6 +338,7 @@ class Settings(_Section):
     pki: PkiSettings = Field(default_factory=PkiSettings)
     liveness: LivenessStepSettings = Field(default_factory=LivenessStepSettings)
     flows: FlowSettings = Field(default_factory=FlowSettings)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
 
     @model_validator(mode="after")
     def _anchors_over_https_unless_test_pki(self) -> Settings:

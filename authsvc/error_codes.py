@@ -312,6 +312,19 @@ ATTESTATION_MALFORMED = Code("attestation_malformed", 422, "Attestation malforme
 ATTESTATION_ALGORITHM_REFUSED = Code("attestation_algorithm_refused", 422, "Attestation algorithm refused", "Only attestations signed by this service with EdDSA (Ed25519) verify; none, HMAC and other algorithms are refused.")
 ATTESTATION_UNKNOWN_KEY = Code("attestation_unknown_key", 422, "Attestation key unknown", "Send an attestation this service signed; its kid must be one of the keys at /.well-known/jwks.json.")
 ATTESTATION_BAD_SIGNATURE = Code("attestation_bad_signature", 422, "Attestation signature invalid", "The attestation was altered after it was signed: use the original the service issued.")
+# Grey and black lists (R-NB.8) and incidents (R-15.1, R-108.2).
+LIST_ENTRY_NOT_FOUND = Code("list_entry_not_found", 404, "List entry not found", "Check the entry id; look an identifier up with POST /v1/lists/lookup.")
+LIST_ENTRY_EXISTS = Code("list_entry_exists", 409, "Already on the list", "The value is on that list already: read it with POST /v1/lists/lookup, or delete the entry before adding it again.")
+LIST_ENTRY_NOT_MANAGED = Code("list_entry_not_managed", 409, "Entry not managed by the lender", "Only the lender's own entries can be removed; an incident's entries go when it is closed, the AFC's with its feed.")
+LIST_BAD_IDENTIFIER = Code("list_bad_identifier", 422, "Bad identifier", "Send kind phone, iin, device_id or iban with a value of that kind (a device id is 1-200 visible ASCII characters).")
+LIST_BAD_EXPIRY = Code("list_bad_expiry", 422, "Bad expiry", "Send an expires_at with a time zone, in the future and within 100 years, or none for an entry that stays until removed.")
+INCIDENT_NOT_FOUND = Code("incident_not_found", 404, "Incident not found", "Check the incident id; another lender's incidents are not visible.")
+INCIDENT_CLOSED = Code("incident_closed", 409, "Incident closed", "A closed incident takes no more actions; record a new incident if the case reopens.")
+INCIDENT_ACTION_DONE = Code("incident_action_done", 409, "Action recorded already", "Read the incident: this action was recorded before, at the time it shows.")
+INCIDENT_INCOMPLETE = Code("incident_incomplete", 409, "Incident not complete", "Record client_informed, regulator_informed and measures_taken before closing the incident.")
+INCIDENT_CONTRACT_MISMATCH = Code("incident_contract_mismatch", 422, "Contract of another client", "Send the id of a contract of this client, or none.")
+INCIDENT_BAD_TIME = Code("incident_bad_time", 422, "Bad time", "Send detected_at (or the action's at) with a time zone, no later than now and within the last ten years (an action not before the incident was detected).")
+AFC_INCIDENT_CONFLICT = Code("afc_incident_conflict", 409, "AFC holds other data", "The Anti-fraud centre holds this incident id with other data; report the request_id to the operator.")
 # fmt: on
 
 # Codes that travel together, named once for the operations that answer all of them.

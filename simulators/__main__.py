@@ -7,10 +7,11 @@ points at these ports. Ctrl-C stops them all.
     sms-a    8702   SMS gateway A (+ verification calls)     sms-b  8703   SMS gateway B (failover)
     telco    8704   mobile-operator subscriber check         cdao   8705   CDAO biometric identification
     bureau   8706   credit bureau                            bank   8707   account ownership
+    afc      8708   Anti-fraud centre: national grey/black list feed, incident intake
 
-Every party simulator (not the NCA) also answers ``GET /population`` — who the simulated people are and
+Every party simulator (not the NCA and the AFC) also answers ``GET /population`` — who the simulated people are and
 what each party says about them — and ``GET /population/{iin}/photo`` (see ``simulators.roster``).
-``--base-port B`` moves them all to B+1 … B+7 (the service's config must then name those ports).
+``--base-port B`` moves them all to B+1 … B+8 (the service's config must then name those ports).
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ from pathlib import Path
 from aiohttp import web
 
 REPO = Path(__file__).resolve().parent.parent
-PORTS = {"nca": 8701, "sms-a": 8702, "sms-b": 8703, "telco": 8704, "cdao": 8705, "bureau": 8706, "bank": 8707}
+PORTS = {
+    "nca": 8701,
+    "sms-a": 8702,
+    "sms-b": 8703,
+    "telco": 8704,
+    "cdao": 8705,
+    "bureau": 8706,
+    "bank": 8707,
+    "afc": 8708,
+}
 
 
 def _faces_dir() -> Path:
@@ -41,6 +51,7 @@ def ports(base: int) -> dict[str, int]:
 
 
 def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callable[[], web.Application]]:
+    from simulators.afc.app import create_app as afc
     from simulators.bank.app import create_app as bank
     from simulators.bureau.app import create_app as bureau
     from simulators.cdao.app import create_app as cdao
@@ -56,6 +67,7 @@ def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callabl
         "cdao": lambda: cdao(faces_dir=_faces_dir()),
         "bureau": bureau,
         "bank": bank,
+        "afc": afc,
     }
 
 
@@ -89,7 +101,7 @@ def main() -> None:
         "--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates"
     )
     parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
-    parser.add_argument("--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … bank on BASE+7")
+    parser.add_argument("--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … afc on BASE+8")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args.host, args.state_dir, args.only, args.base_port))

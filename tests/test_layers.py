@@ -20,8 +20,10 @@ LAYERS: list[set[str]] = [
     {"app", "cli", "hsm"},  # the composition root and the commands: builds every resource and hands it to what needs it
     {"api"},
     {"flows"},
+    {"incidents"},
     {"contracts"},
     {"methods"},
+    {"lists"},
     {"cabinet"},
     {"pki", "liveness", "parties", "audit", "attestation"},
     {"store"},

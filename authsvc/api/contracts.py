@@ -102,12 +102,19 @@ class SignatureCheckOut(BaseModel):
     details: dict[str, Any]
 
 
+class LoanStateOut(BaseModel):
+    interest_accrual: Literal["suspended", "active"] = Field(description="R-108.2: suspended while an incident is open")
+    collection: Literal["suspended", "active"] = Field(description="R-108.2: suspended while an incident is open")
+    incidents: list[str] = Field(description="the open incidents that suspend them")
+
+
 class ContractReportOut(ContractOut):
     valid: bool = Field(description="signed, document intact, and every signature verifies")
     document_intact: bool | None = Field(
         description="the stored document still has the registered hash (None: hash only)"
     )
     signatures: list[SignatureCheckOut]
+    loan: LoanStateOut
 
 
 def _out(contract: service.Contract) -> dict[str, Any]:
@@ -179,7 +186,12 @@ async def get_contract(request: web.Request) -> web.Response:
         for c in checks
     ]
     valid = bool(signatures) and intact is not False and all(s.valid for s in signatures)
-    return _json(ContractReportOut(**_out(contract), valid=valid, document_intact=intact, signatures=signatures))
+    suspended_by = await request.app[CONTRACTS].suspended_by(current_lender(request).id, contract.row.id)
+    state: Literal["suspended", "active"] = "suspended" if suspended_by else "active"
+    loan = LoanStateOut(interest_accrual=state, collection=state, incidents=suspended_by)
+    return _json(
+        ContractReportOut(**_out(contract), valid=valid, document_intact=intact, signatures=signatures, loan=loan)
+    )
 
 
 _ID = (Param("contract_id", "path", "contract id"),)

@@ -19,6 +19,7 @@ from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.keystore import KeyStore
 from authsvc.flows.session import Flows
+from authsvc.incidents.service import IncidentService
 from authsvc.methods.eds import EdsMethod
 from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
@@ -46,3 +47,4 @@ LIVENESS = web.AppKey("liveness", LivenessMethod)
 EDS = web.AppKey("eds", EdsMethod)
 CONTRACTS = web.AppKey("contracts", ContractService)
 FLOWS = web.AppKey("flows", Flows)  # identifications: state, profiles, completion
+INCIDENTS = web.AppKey("incidents", IncidentService)  # incidents and their deadlines

@@ -44,3 +44,12 @@ class AuditEvent(StrEnum):
     CONTRACT_CREATED = "contract.created"
     CONTRACT_SIGNED = "contract.signed"
     CONTRACT_SIGNATURE_REJECTED = "contract.signature_rejected"
+    # grey and black lists (R-NB.8), incidents
+    LIST_ENTRY_ADDED = "list.entry_added"
+    LIST_ENTRY_REMOVED = "list.entry_removed"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_ACTION = "incident.action"
+    INCIDENT_CLOSED = "incident.closed"
+    INCIDENT_DEADLINE_NEAR = "incident.deadline_near"
+    INCIDENT_OVERDUE = "incident.overdue"
+    INCIDENT_EXPORTED = "incident.exported"

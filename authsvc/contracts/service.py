@@ -35,6 +35,7 @@ from authsvc.pki.crl_archive import recheck_crl
 from authsvc.pki.service import Verifier
 from authsvc.store import contracts as store
 from authsvc.store import evidence, identifications
+from authsvc.store import incidents as incident_store
 from authsvc.store.db import Database
 
 __all__ = ["Contract", "ContractService", "SignatureCheck"]
@@ -352,6 +353,11 @@ class ContractService:
             "timestamp": kept.timestamp,
         }
         return list(dict.fromkeys(reasons)), details
+
+    async def suspended_by(self, lender_id: str, contract_id: str) -> list[str]:
+        """The open incidents that suspend this loan's interest accrual and collection (R-108.2)."""
+        async with self.db.autocommit() as tx:
+            return list(await incident_store.suspension_of_contract(tx, lender_id, contract_id[:64]))
 
     async def report(self, lender_id: str, contract_id: str) -> tuple[Contract, bool | None, list[SignatureCheck]]:
         """Re-verify a contract from storage: (contract, document intact (None: hash only), signatures)."""

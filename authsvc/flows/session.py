@@ -32,6 +32,8 @@ from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
 from authsvc.flows.profiles import Profile
 from authsvc.flows.signals import DeviceSignals, assess
+from authsvc.lists import service as lists
+from authsvc.lists.service import Identifiers
 from authsvc.methods import contact
 from authsvc.store import clients as client_store
 from authsvc.store import identifications, signals, steps
@@ -48,8 +50,6 @@ REGISTRATION_MAX_AGE_S = 3600
 
 # (tx, lender_id, event, data): the lender's callback, queued in the transaction of the change (an outbox).
 Notify = Callable[[Tx, str, str, Mapping[str, Any]], Awaitable[None]]
-# (tx, identifiers) -> black-list hits, grey-list hits, each a short "kind:list" name (no values)
-ListCheck = Callable[[Tx, Mapping[str, str]], Awaitable[tuple[list[str], list[str]]]]
 # Run in the completing transaction (e.g. reinstating a factor suspended after guessing).
 OnCompleted = Callable[[Tx, Identification, Sequence[steps.Step]], Awaitable[None]]
 
@@ -137,7 +137,6 @@ class Flows:
     profiles: Mapping[str, Profile]
     attestor: Attestor | None = None
     notify: Notify | None = None
-    lists: ListCheck | None = None
     on_completed: list[OnCompleted] = field(default_factory=list)
 
     # --- choosing a profile, opening ---------------------------------------------------------------
@@ -182,16 +181,18 @@ class Flows:
                 )
             if rule.cooling_off == "next_day" and self.settings.cooling_off:
                 await self._cooling_off(tx, lender_id, client_id, chosen, now)
-            black: list[str] = []
-            grey: list[str] = []
-            if self.lists is not None:
-                person = await contact.load(tx, self.keys, lender_id, client_id)
-                found = {"iin": person.iin, "phone": person.phone}
-                if person.iban:
-                    found["iban"] = person.iban
-                if device is not None and device.device_id is not None:
-                    found["device_id"] = device.device_id
-                black, grey = await self.lists(tx, found)
+            # R-NB.8: the national and the lender's own grey and black lists, on every identification.
+            person = await contact.load(tx, self.keys, lender_id, client_id)
+            black, grey = await self._listed(
+                tx,
+                lender_id,
+                Identifiers(
+                    phone=person.phone,
+                    iin=person.iin,
+                    iban=person.iban,
+                    device_id=device.device_id if device is not None else None,
+                ),
+            )
             ident = await identifications.open_(
                 tx, lender_id, client_id, operation, chosen.ttl_s, chosen.name, risk=tuple(grey)
             )
@@ -207,6 +208,14 @@ class Flows:
                 failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
                 ident = await self._end(tx, ident, Status.FAILED, [], failure) or ident
         return await self.view(lender_id, ident.id)
+
+    async def _listed(self, tx: Tx, lender_id: str, identifiers: Identifiers) -> tuple[list[str], list[str]]:
+        """The black and grey hits as "kind:scope" names (no values, so they can be shown and logged)."""
+        found = await lists.hits(tx, self.keys, identifiers, lender_id=lender_id)
+        names = {
+            which: sorted({f"{h.kind}:{h.scope}" for h in found if h.list == which}) for which in ("black", "grey")
+        }
+        return names["black"], names["grey"]
 
     async def _cooling_off(self, tx: Tx, lender_id: str, client_id: str, profile: Profile, now: datetime) -> None:
         """R-NB.7: a payout is approved no earlier than the day after the contract (in ``settings.timezone``)."""
@@ -277,6 +286,11 @@ class Flows:
         else:
             ident = await self._still_open(found)
         refused = self.check_device(ident, device)
+        if device is not None and device.device_id is not None:
+            async with self.db.autocommit() as tx:
+                black, _grey = await self._listed(tx, lender_id, Identifiers(device_id=device.device_id))
+            if black:
+                refused = (*refused, "black_listed")
         if refused:
             await self.refuse_device(ident, method, refused, device)
             raise ValidationFailed(
@@ -345,7 +359,7 @@ class Flows:
         reasons = [f"device_{name}" for name in refused]
         await self.record(ident, method, False, {"reasons": reasons}, device)
         failure = Failure(
-            "device_refused", f"the app reported {', '.join(refused)}: refused under {ident.profile}", "R-NB.5"
+            "device_refused", f"the device was refused ({', '.join(refused)}) under {ident.profile}", "R-NB.5"
         )
         async with self.db.transaction() as tx:
             current = await identifications.get(tx, ident.lender_id, ident.id)

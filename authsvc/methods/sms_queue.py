@@ -240,3 +240,14 @@ async def notify_loan_arrived(
     """Tell the client the loan's money was paid out (R-23.2); same contract as above."""
     text = f"{lender_name}: заём {amount} тг перечислен на ваш счёт."
     return await _notify(tx, keys, "notify_payout", lender_id, client_id, text, message_id)
+
+
+async def notify_incident_opened(
+    tx: Tx, keys: KeyStore, *, lender_id: str, client_id: str, lender_name: str, loan: bool, message_id: str
+) -> str | None:
+    """Tell the client an incident (fraud or unauthorised access in their name) was recorded (R-15.1), and,
+    for a loan, that interest and collection are suspended (R-108.2); queued once per ``message_id``."""
+    text = f"{lender_name}: зарегистрирован инцидент (мошенничество или доступ без вашего согласия)."
+    if loan:
+        text += " Начисление вознаграждения и взыскание по займу приостановлены."
+    return await _notify(tx, keys, "notify_incident", lender_id, client_id, text, message_id)

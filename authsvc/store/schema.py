@@ -357,3 +357,76 @@ liveness_captures = Table(
     Index("ix_liveness_captures_client", "client_id"),
     Index("ix_liveness_captures_created", "created_at"),
 )
+
+# --- grey and black lists, incidents (migration 0006_incidents) ----------------------------------------
+# A listed identifier is kept only as a keyed hash (``value_mac``, the KeyStore's index MAC under the purpose
+# "list-<kind>"), never as text. ``scope`` is "national" (the Anti-fraud centre's lists) or a lender id.
+list_entries = Table(
+    "list_entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("scope", String(36), nullable=False),
+    Column("list", String(8), nullable=False),  # grey | black
+    Column("kind", String(16), nullable=False),  # phone | iin | device_id | iban
+    Column("value_mac", LargeBinary(32), nullable=False),
+    Column("source", String(16), nullable=False),  # incident | afc | lender
+    Column("source_ref", String(64), nullable=False),  # the incident id, the AFC's entry id, "" for a lender's
+    Column("reason", String(200), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("scope", "source", "source_ref", "kind", "value_mac", "list", name="uq_list_entries_entry"),
+    Index("ix_list_entries_value", "kind", "value_mac"),
+)
+
+# Where each pulled feed stands (the AFC's change cursor); moved by compare-and-set so two processes
+# pulling at once apply a page once.
+list_feeds = Table(
+    "list_feeds",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("cursor", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Incidents: the description is sealed under the incident's data key; deadlines are
+# instants (the end of a working day) with the local date they fall on.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), ForeignKey("lenders.id"), nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("contract_id", String(36), nullable=True),
+    Column("loan_ref", String(64), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("confirmed_by_police", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # open | overdue | closed
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("calendar_covered", Boolean, nullable=False),
+    Column("client_due_on", String(10), nullable=False),
+    Column("client_due_at", DateTime(timezone=True), nullable=False),
+    Column("regulator_due_on", String(10), nullable=False),
+    Column("regulator_due_at", DateTime(timezone=True), nullable=False),
+    Column("measures_due_on", String(10), nullable=False),
+    Column("measures_due_at", DateTime(timezone=True), nullable=False),
+    Column("client_informed_at", DateTime(timezone=True), nullable=True),
+    Column("regulator_informed_at", DateTime(timezone=True), nullable=True),
+    Column("measures_taken_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("loan_suspended", Boolean, nullable=False),  # interest accrual and collection
+    Column("sms_id", String(36), nullable=True),
+    Column("afc_status", String(16), nullable=False),  # pending | exported
+    Column("afc_ref", String(64), nullable=True),
+    Column("afc_exported_at", DateTime(timezone=True), nullable=True),
+    Column("notified", Text, nullable=False),  # JSON: the deadline events already raised, e.g. "client:near"
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_incidents_lender_status", "lender_id", "status"),
+    Index("ix_incidents_status", "status"),
+    Index("ix_incidents_afc", "afc_status"),
+    Index("ix_incidents_contract", "contract_id"),
+)

@@ -5,12 +5,16 @@ codes (R-6.4, R-6.6, R-7.x, R-10.x, R-108.1, R-NB.1–R-NB.7, R-12.3)."""
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.store.schema import identifications
 from simulators.nca.signer import create_cms_signature_from_base64
 from tests.api.test_eds_simulator import Simulator, pair_of
 from tests.attestation.offline import verify_offline as offline_verify
@@ -230,3 +234,34 @@ async def test_a_contract_signature_uses_the_completed_loan_contract_identificat
         f"/v1/contracts/{contracts[1]}/sign", {"method": "eds", "cms": cms, "identification_id": ident}
     )
     assert again.status == 409 and (await again.json())["code"] == "identification_not_usable"
+
+
+async def test_a_black_listed_phone_fails_the_identification_and_a_grey_one_is_flagged(journey: Journey) -> None:
+    client = await journey.register(ARMAN)
+    grey = {"list": "grey", "kind": "device_id", "value": SAFE_PHONE["device_id"], "reason": "seen in a dispute"}
+    assert (await journey.api.post("/v1/lists/entries", grey)).status == 201
+    status, opened = await journey.open(client, "registration", device=SAFE_PHONE)
+    assert status == 201 and opened["status"] == "pending" and opened["risk"] == ["device_id:lender"], opened
+
+    black = {"list": "black", "kind": "phone", "value": ARMAN.phone.number, "reason": "fraud confirmed"}
+    assert (await journey.api.post("/v1/lists/entries", black)).status == 201
+    status, opened = await journey.open(client, "registration")
+    assert status == 201 and opened["status"] == "failed", opened
+    assert opened["failure"]["code"] == "black_listed" and "phone:lender" in opened["failure"]["reason"]
+    status, closed = await journey.step(opened["id"], "eds/challenge")
+    assert status == 409 and closed["code"] == "identification_closed" and closed["state"] == "failed"
+
+
+async def test_an_expired_identification_reads_expired_and_takes_no_step(journey: Journey) -> None:
+    client = await journey.register(ARMAN)
+    ident = await journey.opened(client, "registration")
+    async with journey.api.app[DB].transaction() as tx:  # its fifteen minutes have passed
+        await tx.run(
+            update(identifications)
+            .where(identifications.c.id == ident)
+            .values(expires_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    status, closed = await journey.eds(ident, ARMAN)
+    assert status == 409 and closed["code"] == "identification_closed" and closed["state"] == "expired"
+    state = await journey.state(ident)
+    assert state["status"] == "expired" and state["failure"]["code"] == "expired" and state["next_methods"] == []

@@ -23,6 +23,7 @@ from tests.shared import REPO_ROOT, fixture_path
         ("cdao", ["--matcher", "hash", "--faces-dir", str(fixture_path("faces"))]),
         ("bureau", []),
         ("bank", []),
+        ("afc", []),
     ],
 )
 def test_module_serves_the_fault_admin(module: str, extra: list[str]) -> None:

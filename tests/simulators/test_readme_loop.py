@@ -70,10 +70,10 @@ def wait_for(url: str, deadline_s: float, proc: subprocess.Popen[bytes]) -> None
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], dict[str, int]]]:
-    base, svc = free_block(7), free_block(1) + 1
-    ports = {"api": svc} | {f"87{n:02d}": base + n for n in range(1, 8)}
+    base, svc = free_block(8), free_block(1) + 1
+    ports = {"api": svc} | {f"87{n:02d}": base + n for n in range(1, 9)}
     config = (REPO_ROOT / "configs" / "default.toml").read_text()
-    for n in range(1, 8):
+    for n in range(1, 9):
         config = config.replace(f"127.0.0.1:87{n:02d}", f"127.0.0.1:{base + n}")
     config = re.sub(r"(?m)^port = 8080$", f"port = {svc}", config)
     (tmp_path / "config.toml").write_text(config)
