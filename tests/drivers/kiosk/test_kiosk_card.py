@@ -4,9 +4,9 @@
 RSA through OpenSC's PKCS#11 module (`opensc-pkcs11.so`, which reads the card by itself through pcscd) and
 GOST through our own APDUs (`drivers.pcsc`, the only path to the card's GOST key in slot 82).
 
-The card's certificates are issued from the very NCA state the simulator serves (so its OCSP answers
-"good" and the service's trust is its CAs) for a registered client's IIN, so the EDS step's holder check
-passes. Each test gets a fresh card of its own in reader 1 of the process's PC/SC lab (fresh PIN counters);
+The card's certificates are issued by the running NCA simulator the service trusts (its admin route, as
+`python -m simulators.vcard provision --iin` does; its OCSP answers "good") for the registered client's
+IIN, so the EDS step's holder check passes. Each test gets a fresh card of its own in reader 1 of the process's PC/SC lab (fresh PIN counters);
 nothing here touches a reader the tests did not create.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,11 +26,10 @@ from asn1crypto import x509
 
 from authsvc.crypto.local_keys import LocalKeyStore
 from drivers.kiosk.messages import OUTCOMES
-from simulators.nca.people import BUILTIN
 from simulators.vcard.pcscd import SOCKET_ENV
 from simulators.vcard.profile import CardProfile
-from simulators.vcard.provision import provision
-from tests.api.test_eds_simulator import Simulator, open_identification, register, sim_api
+from simulators.vcard.provision import provision_online
+from tests.api.test_eds_simulator import IIN, Simulator, open_identification, register, sim_api
 from tests.conftest import Api, individual
 from tests.drivers.kiosk.test_kiosk_e2e import kiosk
 from tests.drivers.pcsc.conftest import READER_1, Lab, wait_present
@@ -39,9 +37,7 @@ from tests.shared import REPO_ROOT
 from tests.simulators.vcard.fixtures import Emulator
 
 OPENSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-PERSON = "individual-remote"  # not the lab's own card in reader 0 (another holder, so another token label)
-HOLDER = BUILTIN[PERSON]
-TOKEN_LABEL = f"{HOLDER.surname} {HOLDER.first_name}"  # how OpenSC labels a PIV card: the CHUID's holder
+SURNAME, FIRST_NAME = "Жумабаев", "Ерлан"  # individual()'s client; the lab's card in reader 0 is another person's
 PIV_AUTH = "Certificate for PIV Authentication"  # OpenSC's label of slot 9A (RSA-2048)
 
 
@@ -76,39 +72,36 @@ def card_args() -> list[str]:
     return ["--reader", READER_1]
 
 
-def opensc_args() -> list[str]:
-    return ["--module", OPENSC, "--token-label", TOKEN_LABEL, "--key-label", PIV_AUTH]
+def opensc_args(at: Kiosk) -> list[str]:
+    # OpenSC labels a PIV token with the common name of its authentication certificate.
+    cn = x509.Certificate.load(at.profile.slots[0x9A].certificate).subject.native["common_name"]
+    return ["--module", OPENSC, "--token-label", cn, "--key-label", PIV_AUTH]
 
 
 @pytest.fixture
 async def at_kiosk(
-    aiohttp_client: Any, keys: LocalKeyStore, lab: Lab, nca_template: Path, nca_port: int, tmp_path: Path
+    aiohttp_client: Any, keys: LocalKeyStore, lab: Lab, simulator: Simulator, tmp_path: Path
 ) -> AsyncIterator[Kiosk]:
-    # The card is issued from the NCA state before the simulator loads it (its issued list feeds OCSP).
-    state = tmp_path / "nca"
-    shutil.copytree(nca_template, state)
-    profile = provision(state, person=PERSON, nca_url=f"http://127.0.0.1:{nca_port}")
+    # Issued by the running simulator for the registered client, as `simulators.vcard provision --iin` does.
+    profile = provision_online(simulator.url, iin=IIN, surname=SURNAME, first_name=FIRST_NAME)
     card_file = tmp_path / "card.json"
     profile.save(card_file)
-    nca = Simulator(state, nca_port).start()
     card = Emulator(card_file, lab.vpcd_port + 1, tmp_path / "emulator.log")
     try:
         wait_present(READER_1)
-        api = await sim_api(aiohttp_client, f"sqlite:///{tmp_path}/authsvc.db", keys, nca, tmp_path)
-        body = individual(iin=HOLDER.iin, surname="Жақыпова", first_name="Дана", patronymic="Ерланқызы")
-        client = await register(api, body)
-        yield Kiosk(api, nca, card, profile, client, tmp_path)
+        api = await sim_api(aiohttp_client, f"sqlite:///{tmp_path}/authsvc.db", keys, simulator, tmp_path)
+        client = await register(api, individual())
+        yield Kiosk(api, simulator, card, profile, client, tmp_path)
     finally:
         card.stop()
-        nca.stop()
         wait_present(READER_1, present=False)
 
 
 async def test_rsa_through_opensc_identifies_the_client(at_kiosk: Kiosk) -> None:
     apdus = at_kiosk.card.call("/status")["apdus"]
-    status, result = await at_kiosk.identify(*opensc_args())
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk))
     assert (status, result["code"]) == (0, "passed"), result
-    assert f"IIN {HOLDER.iin}" in result["stderr"]  # the operator saw whose card it is before the PIN
+    assert f"IIN {IIN}" in result["stderr"]  # the operator saw whose card it is before the PIN
     step = await at_kiosk.step(result["identification"])
     assert step["outcome"] == "passed" and step["details"]["certificate_serial"] == at_kiosk.serial(0x9A)
     assert step["details"]["signature_algorithm"] == "1.2.840.113549.1.1.11"  # sha256WithRSAEncryption
@@ -116,39 +109,39 @@ async def test_rsa_through_opensc_identifies_the_client(at_kiosk: Kiosk) -> None
     assert at_kiosk.card.call("/status")["apdus"] > apdus  # OpenSC reached the card through pcscd
 
     # Wrong PIN: OpenSC learns the tries only once they are low; the card counts one down each time.
-    status, result = await at_kiosk.identify(*opensc_args(), pin="000000")
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk), pin="000000")
     assert status == OUTCOMES["pin_incorrect"].exit_status and result["message"].startswith("Wrong PIN."), result
     assert at_kiosk.card.call("/status")["pin_tries_left"] == 2
-    status, result = await at_kiosk.identify(*opensc_args(), pin="000000", lang="ru")
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk), pin="000000", lang="ru")
     assert status == OUTCOMES["pin_incorrect"].exit_status, result
     assert "Осталась ОДНА попытка" in result["message"]
 
     # Pulled out when the signature reaches the card: a clear "insert it again", nothing recorded.
     at_kiosk.card.remove(during="general-authenticate")
-    status, result = await at_kiosk.identify(*opensc_args())
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk))
     assert status == OUTCOMES["token_removed"].exit_status, result
     assert "removed during the signature" in result["message"] and "insert it again" in result["detail"]
     state = await (await at_kiosk.api.get(f"/v1/identifications/{result['identification']}")).json()
     assert state["steps"] == []
     at_kiosk.card.insert()
     wait_present(READER_1)
-    status, result = await at_kiosk.identify(*opensc_args())
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk))
     assert (status, result["code"]) == (0, "passed"), result
 
 
 async def test_gost_through_apdus_identifies_the_client(at_kiosk: Kiosk) -> None:
     status, result = await at_kiosk.identify(*card_args())  # no slot named: the card's GOST key first
     assert (status, result["code"]) == (0, "passed"), result
-    assert f"IIN {HOLDER.iin}" in result["stderr"]
+    assert f"IIN {IIN}" in result["stderr"]
     step = await at_kiosk.step(result["identification"])
     assert step["outcome"] == "passed" and step["details"]["certificate_serial"] == at_kiosk.serial(0x82)
     assert step["details"]["signature_algorithm"] == "1.2.398.3.10.1.1.2.3.2"  # GOST 34.10-2015-512
     assert step["details"]["revocation"]["status"] == "good"
 
-    # The card's P-256 key through the same APDU path, by slot.
-    status, result = await at_kiosk.identify(*card_args(), "--card-slot", "9C")
+    # The RSA key of the same card through the APDU path, by slot.
+    status, result = await at_kiosk.identify(*card_args(), "--card-slot", "9A")
     assert (status, result["code"]) == (0, "passed"), result
-    assert (await at_kiosk.step(result["identification"]))["details"]["certificate_serial"] == at_kiosk.serial(0x9C)
+    assert (await at_kiosk.step(result["identification"]))["details"]["certificate_serial"] == at_kiosk.serial(0x9A)
 
     # Pulled out mid-signature: the APDU path says so too, and a new try after re-inserting passes.
     at_kiosk.card.remove(during="general-authenticate")
@@ -179,7 +172,7 @@ async def test_wrong_pins_count_down_then_the_card_locks(at_kiosk: Kiosk) -> Non
     assert status == OUTCOMES["pin_locked"].exit_status, result
     assert at_kiosk.card.call("/status")["pin_tries_left"] == 0
     # OpenSC, on the same locked card, says the same.
-    status, result = await at_kiosk.identify(*opensc_args())
+    status, result = await at_kiosk.identify(*opensc_args(at_kiosk))
     assert status == OUTCOMES["pin_locked"].exit_status, result
 
 
