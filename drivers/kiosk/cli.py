@@ -118,7 +118,10 @@ class Console:
     async def ask(self, secret_name: str) -> str | None:
         if self.pin_fd is not None:
             return await asyncio.to_thread(_read_fd, self.pin_fd)
-        return await asyncio.to_thread(getpass.getpass, PROMPTS[secret_name][self.lang])
+        try:
+            return await asyncio.to_thread(getpass.getpass, PROMPTS[secret_name][self.lang])
+        except EOFError:  # no terminal and nothing on stdin: nobody can type the PIN here
+            raise KioskFailure("pin_cancelled", "no terminal to ask the PIN on: give it with --pin-fd") from None
 
 
 async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from simulators.vcard.provision import provision_online
 from tests.api.test_eds_simulator import IIN, Simulator, open_identification, register, sim_api
 from tests.conftest import Api, individual
 from tests.drivers.kiosk.test_kiosk_e2e import kiosk
-from tests.drivers.pcsc.conftest import READER_1, Lab, wait_present
+from tests.drivers.pcsc.conftest import READER_0, READER_1, Lab, wait_present
 from tests.shared import REPO_ROOT
 from tests.simulators.vcard.fixtures import Emulator
 
@@ -176,21 +176,24 @@ async def test_wrong_pins_count_down_then_the_card_locks(at_kiosk: Kiosk) -> Non
     assert status == OUTCOMES["pin_locked"].exit_status, result
 
 
-async def agent(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    """The agent with no service behind it (the card fails first: it is asked for before any request)."""
+async def agent(*args: str, env: dict[str, str] | None = None, pin: bool = True) -> tuple[int, dict[str, Any]]:
+    """The agent with no service behind it (the card fails first: it is asked for before any request);
+    the PIN on stdin (``--pin-fd 0``), or, without ``pin``, no terminal to ask it on."""
     done = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "drivers.kiosk", "--json", "--lang", "ru", "identify",
-        "--service", "http://127.0.0.1:9", "--identification", "any", *args, "--wait", "2", "--pin-fd", "0",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "--service", "http://127.0.0.1:9", "--identification", "any", *args, "--wait", "2",
+        *(["--pin-fd", "0"] if pin else []),
+        stdin=asyncio.subprocess.PIPE if pin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), AUTHSVC_API_KEY="unused", **(env or {})),
     )  # fmt: skip
-    out, err = await asyncio.wait_for(done.communicate(b"123456\n"), 120)
+    out, err = await asyncio.wait_for(done.communicate(b"123456\n" if pin else None), 120)
     lines = [ln for ln in out.decode().splitlines() if ln.startswith("{")]
     assert lines, err.decode()
     return done.returncode or 0, json.loads(lines[-1])
 
 
-async def test_no_reader_and_pcscd_down_are_named(lab: Lab, tmp_path: Path) -> None:
+async def test_no_reader_pcscd_down_and_no_pin_are_named(lab: Lab, card0: Emulator, tmp_path: Path) -> None:
     status, result = await agent("--reader", "No Such Reader 00 00")
     assert status == OUTCOMES["no_reader"].exit_status, result
     assert "Считыватель смарт-карт не найден" in result["message"] and "No Such Reader" in result["message"]
@@ -199,3 +202,7 @@ async def test_no_reader_and_pcscd_down_are_named(lab: Lab, tmp_path: Path) -> N
     status, result = await agent("--reader", env=no_pcscd)
     assert status == OUTCOMES["pcscd_down"].exit_status, result
     assert "pcscd" in result["message"] and "Служба смарт-карт" in result["message"]
+
+    # No --pin-fd and no terminal (a kiosk shell misconfigured): a sentence and exit 23, no stack trace.
+    status, result = await agent("--reader", READER_0, pin=False)
+    assert status == OUTCOMES["pin_cancelled"].exit_status and "--pin-fd" in result["detail"], result
