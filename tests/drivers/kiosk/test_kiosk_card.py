@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -206,3 +207,15 @@ async def test_no_reader_pcscd_down_and_no_pin_are_named(lab: Lab, card0: Emulat
     # No --pin-fd and no terminal (a kiosk shell misconfigured): a sentence and exit 23, no stack trace.
     status, result = await agent("--reader", READER_0, pin=False)
     assert status == OUTCOMES["pin_cancelled"].exit_status and "--pin-fd" in result["detail"], result
+
+
+def test_cards_command_lists_readers_and_whose_cards(lab: Lab, card0: Emulator) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "drivers.kiosk", "cards"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    first = lines.index(READER_0)
+    assert "slot 9A  rsa-2048" in lines[first + 1] and "IIN 900101300126" in lines[first + 1]
+    assert any(ln.strip().startswith("slot 82  gost2015-512") for ln in lines[first + 1 : first + 4])
