@@ -4,7 +4,9 @@
     authsvc-kiosk identify … --client CLIENT_ID --operation login       (opens the identification itself)
     authsvc-kiosk sign-contract … --contract ID --document contract.pdf
     authsvc-kiosk … --p12 key.p12                                       (software key, e.g. GOST, no card)
+    authsvc-kiosk … --reader ["Reader name"] [--card-slot 82|9C|9A]     (PIV / ID card by APDUs: GOST too)
     authsvc-kiosk tokens --module …                                     (list the tokens and whose they are)
+    authsvc-kiosk cards                                                 (list the readers and whose cards)
 
 The PIN is asked without echo, or read from a file descriptor (``--pin-fd 3``) by a kiosk shell; it is
 never written anywhere. Every failure prints a sentence for the operator in ``--lang`` (en, ru, kk) and
@@ -23,12 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from authsvc.pki.certinfo import cert_info
+from drivers.kiosk.card import CardSigner, card_failure
 from drivers.kiosk.failures import KioskFailure, from_token_error
 from drivers.kiosk.flow import identify, sign_contract
-from drivers.kiosk.messages import LANGS, OUTCOMES, PROMPTS, TRIES, Lang, exit_codes_help, message
+from drivers.kiosk.messages import LANGS, OUTCOMES, PROMPTS, Lang, exit_codes_help, message, tries_text
 from drivers.kiosk.service import ServiceClient
 from drivers.kiosk.signer import P12Signer, Signer, TokenSigner
-from drivers.pkcs11 import Module, TokenError, TokenSession
+from drivers.pcsc import Context, PcscError, PivCard
+from drivers.pkcs11 import Holder, Module, TokenError, TokenSession
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         key = cmd.add_mutually_exclusive_group(required=True)
         key.add_argument("--module", help="PKCS#11 module of the token or card reader")
         key.add_argument("--p12", type=Path, help="PKCS#12 key file signed in software (GOST or RSA)")
+        key.add_argument(
+            "--reader", nargs="?", const="", metavar="NAME",
+            help="a PIV card through PC/SC, signed by APDUs (the only path to a card's GOST key); "
+            "without NAME the first reader a card is in",
+        )  # fmt: skip
+        cmd.add_argument(
+            "--card-slot", type=_slot, metavar="SLOT",
+            help="card key with --reader: 82 (GOST), 9C (signature), 9A (authentication); default the first of these",
+        )  # fmt: skip
         cmd.add_argument("--token-label", help="which token, when several are inserted")
         cmd.add_argument("--key-label", help="which certificate on the token")
         cmd.add_argument("--pin-fd", type=int, help="read the PIN (or key file password) from this descriptor")
@@ -65,7 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     contract.add_argument("--document", required=True, type=Path, help="the contract document shown to the client")
     tokens = sub.add_parser("tokens", help="list the tokens of a module and whose certificates they carry")
     tokens.add_argument("--module", required=True)
+    sub.add_parser("cards", help="list the smart-card readers and whose certificates their cards carry")
     return p
+
+
+def _slot(text: str) -> int:
+    slot = int(text, 16)
+    if slot not in (0x82, 0x9A, 0x9C, 0x9D, 0x9E):
+        raise argparse.ArgumentTypeError("a card slot is 82, 9A, 9C, 9D or 9E")
+    return slot
 
 
 def _api_key(args: argparse.Namespace) -> str:
@@ -96,15 +118,20 @@ class Console:
     async def ask(self, secret_name: str) -> str | None:
         if self.pin_fd is not None:
             return await asyncio.to_thread(_read_fd, self.pin_fd)
-        return await asyncio.to_thread(getpass.getpass, PROMPTS[secret_name][self.lang])
+        try:
+            return await asyncio.to_thread(getpass.getpass, PROMPTS[secret_name][self.lang])
+        except EOFError:  # no terminal and nothing on stdin: nobody can type the PIN here
+            raise KioskFailure("pin_cancelled", "no terminal to ask the PIN on: give it with --pin-fd") from None
 
 
 async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    signer: Signer = (
-        P12Signer(args.p12)
-        if args.p12 is not None
-        else TokenSigner(args.module, token_label=args.token_label, key_label=args.key_label)
-    )
+    signer: Signer
+    if args.p12 is not None:
+        signer = P12Signer(args.p12)
+    elif args.reader is not None:
+        signer = CardSigner(args.reader or None, slot=args.card_slot)
+    else:
+        signer = TokenSigner(args.module, token_label=args.token_label, key_label=args.key_label)
     try:
         async with ServiceClient(args.service, _api_key(args), timeout_s=args.timeout) as service:
             if args.command == "identify":
@@ -139,6 +166,23 @@ def _list_tokens(module_path: str) -> int:
     return 0
 
 
+def _list_cards() -> int:
+    with Context() as ctx:
+        for reader in ctx.readers():
+            if not ctx.state(reader).present:
+                print(f"{reader}  (no card)")
+                continue
+            print(reader)
+            try:
+                with ctx.connect(reader) as conn:
+                    for cert in PivCard(conn).certificates():
+                        holder = Holder.of(cert_info(cert.der)).describe()
+                        print(f"    slot {cert.slot:02X}  {cert.algorithm.value:<13} {holder}")
+            except PcscError as exc:
+                print(f"    {exc}")
+    return 0
+
+
 def _report(args: argparse.Namespace, code: str, detail: str, extra: dict[str, Any]) -> int:
     outcome = OUTCOMES[code]
     text = message(code, args.lang, detail)
@@ -155,16 +199,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "tokens":
             return _list_tokens(args.module)
+        if args.command == "cards":
+            return _list_cards()
         console = Console(args.lang, args.pin_fd)
         result = asyncio.run(_run(args, console))
         return _report(args, str(result["outcome"]), "", result)
     except TokenError as exc:
         failure = from_token_error(exc)
         return _report(args, failure.code, failure.detail, {})
+    except PcscError as exc:  # outside a signer (``cards``)
+        failure = card_failure(exc)
+        return _report(args, failure.code, failure.detail, {})
     except KioskFailure as failure:
         detail = failure.detail
         if failure.code == "pin_incorrect":
-            detail = TRIES[failure.tries][args.lang] if failure.tries else ""
+            detail = tries_text(failure.tries, failure.tries_left, args.lang)
         return _report(args, failure.code, detail, {"detail": failure.detail} if failure.detail else {})
     except KeyboardInterrupt:
         return _report(args, "pin_cancelled", "", {})

@@ -10,7 +10,8 @@ class KioskFailure(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
-        self.tries: str | None = None
+        self.tries: str | None = None  # PKCS#11 only says "low" or "final"
+        self.tries_left: int | None = None  # a PIV card says how many
 
 
 _TOKEN_CODES: dict[type[p11errors.TokenError], str] = {

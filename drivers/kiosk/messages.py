@@ -43,6 +43,8 @@ _SUMMARY: Final[dict[str, str]] = {
     "keystore_unreadable": "key file unreadable or wrong password",
     "pin_cancelled": "PIN entry cancelled",
     "document_mismatch": "document differs from the registered contract",
+    "no_reader": "no smart-card reader (or not the one named)",
+    "pcscd_down": "the smart-card service (pcscd) is not running",
 }
 
 
@@ -137,6 +139,16 @@ _OUTCOMES: Final[list[Outcome]] = [
         "ru": "Документ на киоске не совпадает с договором, зарегистрированным в сервисе ({detail}). Загрузите договор заново.",
         "kk": "Киосктегі құжат сервисте тіркелген шартпен сәйкес келмейді ({detail}). Шартты қайта жүктеңіз.",
     }),
+    Outcome("no_reader", 25, {
+        "en": "No smart-card reader was found ({detail}). Check that the reader is plugged in, or the reader name in the kiosk set-up.",
+        "ru": "Считыватель смарт-карт не найден ({detail}). Проверьте, подключён ли считыватель, или имя считывателя в настройке киоска.",
+        "kk": "Смарт-карта оқу құрылғысы табылмады ({detail}). Құрылғының қосылғанын немесе киоск баптауындағы оның атауын тексеріңіз.",
+    }),
+    Outcome("pcscd_down", 26, {
+        "en": "The smart-card service of the kiosk is not running ({detail}). Start pcscd (systemctl start pcscd) or call support.",
+        "ru": "Служба смарт-карт киоска не запущена ({detail}). Запустите pcscd (systemctl start pcscd) или обратитесь в поддержку.",
+        "kk": "Киосктің смарт-карта қызметі іске қосылмаған ({detail}). pcscd қызметін іске қосыңыз (systemctl start pcscd) немесе қолдауға хабарласыңыз.",
+    }),
 ]  # fmt: skip
 
 OUTCOMES: Final[dict[str, Outcome]] = {o.code: o for o in _OUTCOMES}
@@ -147,6 +159,22 @@ TRIES: Final[dict[str, dict[Lang, str]]] = {
     "final": {"en": "ONE try is left before it locks.", "ru": "Осталась ОДНА попытка до блокировки.",
               "kk": "Бұғатталғанға дейін БІР мүмкіндік қалды."},
 }  # fmt: skip
+
+COUNTED_TRIES: Final[dict[Lang, str]] = {
+    "en": "{n} tries are left before it locks.",
+    "ru": "До блокировки осталось попыток: {n}.",
+    "kk": "Бұғатталғанға дейін {n} мүмкіндік қалды.",
+}
+
+
+def tries_text(tries: str | None, tries_left: int | None, lang: Lang) -> str:
+    """What the operator is told about the tries left: a count from a card, "low"/"final" from a token."""
+    if tries_left == 1 or tries == "final":
+        return TRIES["final"][lang]
+    if tries_left is not None:
+        return COUNTED_TRIES[lang].format(n=tries_left)
+    return TRIES[tries][lang] if tries else ""
+
 
 PROMPTS: Final[dict[str, dict[Lang, str]]] = {
     "holder": {"en": "Token of: {detail}", "ru": "Токен владельца: {detail}", "kk": "Токен иесі: {detail}"},

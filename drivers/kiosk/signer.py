@@ -1,7 +1,7 @@
 """What the kiosk signs with, behind one small `Signer` protocol: a PKCS#11 token (`TokenSigner`), a
 PKCS#12 key file signed in software (`P12Signer`, as NCALayer does for clients without a card; the only
-way to a GOST key at a kiosk without a GOST-capable token), and — once `drivers.pcsc` lands — a PC/SC
-card through raw APDUs, which only has to implement the same five members.
+way to a GOST key at a kiosk without a GOST-capable token), and a PC/SC card through raw APDUs
+(`drivers.kiosk.card.CardSigner`, the card's GOST key included).
 """
 
 from __future__ import annotations

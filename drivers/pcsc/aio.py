@@ -130,6 +130,11 @@ class AsyncPivCard:
         self._reader = reader
         self._card = card
 
+    async def using(self, fn: Callable[[PivCard], T]) -> T:
+        """Run `fn(card)` on the reader's thread: several card commands in one hop (e.g. a CMS whose
+        builder calls `sign` from inside)."""
+        return await self._reader.run(lambda _: fn(self._card))
+
     async def certificates(self) -> list[CardCertificate]:
         return await self._reader.run(lambda _: self._card.certificates())
 

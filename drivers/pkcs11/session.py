@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -148,9 +149,25 @@ class TokenSession:
                 if attempt == 2:
                     raise TokenRemoved(f"The token was removed during {what}; insert it again and retry.") from exc
                 self._reopen(what)
+            except p11.GeneralError as exc:
+                # OpenSC answers CKR_GENERAL_ERROR, not CKR_DEVICE_REMOVED, for a card pulled mid-APDU.
+                if not self._gone():
+                    raise translate(exc, what=what) from exc
+                if attempt == 2:
+                    raise TokenRemoved(f"The token was removed during {what}; insert it again and retry.") from exc
+                self._reopen(what)
             except p11.PKCS11Error as exc:
                 raise translate(exc, what=what) from exc
         raise AssertionError("unreachable")
+
+    def _gone(self, within_s: float = 1.5) -> bool:
+        """Whether the token has left, watched for a moment: pcscd notices a pulled card at its next poll."""
+        deadline = time.monotonic() + within_s
+        while self._present():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     # --- objects --------------------------------------------------------------------------------------
     def credentials(self) -> list[Credential]:

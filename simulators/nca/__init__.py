@@ -8,6 +8,22 @@ runs end to end without NCA. The service reaches it over HTTP only, as it would 
     simulators.nca.signer                                  -> NCALayer-like CMS / XMLDSig signing
 """
 
-from simulators.nca.app import create_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulators.nca.app import create_app
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the kiosk agent and card provisioning import the CMS builder and the keys from
+    # this package, and importing the whole aiohttp application cost them about a second at start.
+    if name == "create_app":
+        from simulators.nca.app import create_app
+
+        return create_app
+    raise AttributeError(name)
+
 
 __all__ = ["create_app"]

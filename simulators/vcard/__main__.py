@@ -20,7 +20,7 @@ from pathlib import Path
 
 from simulators.vcard.pcscd import PcscdUnavailable, PrivatePcscd
 from simulators.vcard.profile import DEFAULT_PIN, DEFAULT_PUK, CardProfile
-from simulators.vcard.provision import DEFAULT_NCA_URL, provision
+from simulators.vcard.provision import DEFAULT_NCA_URL, provision, provision_online
 from simulators.vcard.server import serve
 from simulators.vcard.vpcd import VPCD_PORT
 
@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nca-state-dir", type=Path, default=Path("var/simulators/nca"))
     p.add_argument("--nca-url", default=DEFAULT_NCA_URL, help="base URL written into new NCA state")
     p.add_argument("--person", default="individual", help="one of the NCA simulator's built-in people")
+    p.add_argument(
+        "--iin", help="any holder instead: issued by the running NCA simulator at --nca-url (9A RSA, 82 GOST)"
+    )
+    p.add_argument("--surname", help="with --iin")
+    p.add_argument("--first-name", help="with --iin")
+    p.add_argument("--patronymic", help="with --iin")
     p.add_argument("--pin", default=DEFAULT_PIN)
     p.add_argument("--puk", default=DEFAULT_PUK)
     p.add_argument("--out", type=Path, default=Path("var/vcard/card.json"))
@@ -90,7 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     if args.command == "provision":
-        profile = provision(args.nca_state_dir, person=args.person, nca_url=args.nca_url, pin=args.pin, puk=args.puk)
+        if args.iin is not None:
+            if not (args.surname and args.first_name):
+                parser.error("--iin needs --surname and --first-name")
+            try:
+                profile = provision_online(
+                    args.nca_url, iin=args.iin, surname=args.surname, first_name=args.first_name,
+                    patronymic=args.patronymic, pin=args.pin, puk=args.puk,
+                )  # fmt: skip
+            except (ValueError, ConnectionError) as exc:
+                print(exc, file=sys.stderr)
+                return 1
+        else:
+            profile = provision(
+                args.nca_state_dir, person=args.person, nca_url=args.nca_url, pin=args.pin, puk=args.puk
+            )
         profile.save(args.out)
         print(f"card of {profile.holder} written to {args.out} (slots {', '.join(f'{s:02X}' for s in profile.slots)})")
         return 0

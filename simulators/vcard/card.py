@@ -1,6 +1,8 @@
 """The card as the reader sees it: an ATR, power and reset, and the transport rules of ISO 7816-4
 around the PIV application: command chaining (CLA bit 0x10), short and extended APDUs, long
-answers handed out in pieces with 61xx + GET RESPONSE, and 6Cxx when a short Le is too small."""
+answers handed out in pieces with 61xx + GET RESPONSE, and 6Cxx when a short Le is too small (except for
+GET DATA, which hands out the first Le bytes and 61xx, as PIV cards do: OpenSC reads an object's first
+8 bytes to learn its length and fails on 6Cxx, so its PKCS#11 token had no serial)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Final
 from simulators.vcard.apdu import Command, MalformedApdu, parse_command
 from simulators.vcard.piv import SW_OK, SW_WRONG_LENGTH, PivApplet
 from simulators.vcard.profile import CardProfile
+
+INS_GET_DATA: Final = 0xCB
 
 INS_GET_RESPONSE: Final = 0xC0
 SW_CHAINING_UNSUPPORTED: Final = 0x6884  # chained INS changed mid-chain
@@ -92,7 +96,8 @@ class Card:
 
     def _deliver(self, data: bytes, cmd: Command) -> bytes:
         le = cmd.le or (65536 if cmd.extended else 256)
-        if not cmd.extended and cmd.le and cmd.le < 256 and cmd.le < len(data) <= 256:
+        short_le = not cmd.extended and cmd.le and cmd.le < 256 and cmd.le < len(data) <= 256
+        if short_le and cmd.ins != INS_GET_DATA:
             return _sw(0x6C00 | len(data) % 256)  # wrong Le: ask again with the exact length
         chunk = min(le, MAX_MESSAGE - 2)
         head, rest = data[:chunk], data[chunk:]

@@ -28,6 +28,10 @@ DEFAULT_PIN: Final = "123456"
 DEFAULT_PUK: Final = "12345678"
 PIN_TRIES: Final = 3
 PUK_TRIES: Final = 3
+# The FASC-N of a card issued outside the US federal agencies (agency, system and credential all 9s; as
+# PIV-I cards carry): hosts then tell cards apart by the GUID, which is random per card. OpenSC takes its
+# PKCS#11 token serial from it; an all-zero FASC-N made every virtual card token "00000000".
+NON_FEDERAL_FASCN: Final = bytes.fromhex("D4E739DA739CED39CE739D836858210842108421C84210C3EB")
 
 
 @dataclass
@@ -43,7 +47,7 @@ class CardProfile:
     puk: str = DEFAULT_PUK
     slots: dict[int, SlotContent] = field(default_factory=dict)
     guid: bytes = field(default_factory=lambda: secrets.token_bytes(16))
-    fascn: bytes = field(default_factory=lambda: bytes(25))
+    fascn: bytes = NON_FEDERAL_FASCN
     expiry: str = "20301231"  # CHUID expiration date, YYYYMMDD
 
     def dump(self) -> dict[str, Any]:

@@ -8,10 +8,15 @@
                      raw APDUs, algorithm reference D2, see `simulators.vcard.keys`)
 
 Each certificate is recorded in the simulator's issued list, so its OCSP responder answers "good"
-once it (re)loads the state: provision before starting the NCA simulator, or restart it after."""
+once it (re)loads the state: provision before starting the NCA simulator, or restart it after.
+`provision_online` asks a running simulator instead, for any holder (a registered client's IIN)."""
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -79,3 +84,52 @@ def provision(
     }
     name = f"{holder.surname} {holder.first_name}"
     return CardProfile(holder=name, pin=pin, puk=puk, slots=slots)
+
+
+def _pem_der(pem: str) -> bytes:
+    body = "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
+    return base64.b64decode(body)
+
+
+def provision_online(
+    nca_url: str,
+    *,
+    iin: str,
+    surname: str,
+    first_name: str,
+    patronymic: str | None = None,
+    pin: str = DEFAULT_PIN,
+    puk: str = DEFAULT_PUK,
+) -> CardProfile:
+    """A card for any holder, issued by a *running* NCA simulator over its admin route (``POST
+    /admin/issue``, as ``python -m simulators.nca issue`` does), so its OCSP knows the certificates at once:
+
+        9A  RSA-2048       PIV authentication (client auth EKU)
+        82  GOST-2015-512  signed only by raw APDUs (algorithm reference D2)
+
+    Slot 9C stays empty: the simulator's admin route issues RSA and GOST keys only."""
+    if not (pin.isdigit() and 6 <= len(pin) <= 8) or len(puk) != 8:
+        raise ValueError("the PIN is 6-8 digits and the PUK 8 characters")
+    base = {"iin": iin, "surname": surname, "first_name": first_name}
+    if patronymic:
+        base["patronymic"] = patronymic
+    slots = {}
+    for slot, extra in (
+        (SLOT_PIV_AUTH, {"algorithm": "rsa", "client_auth": True}),
+        (SLOT_RETIRED_1, {"algorithm": "gost2015"}),
+    ):
+        request = urllib.request.Request(
+            nca_url.rstrip("/") + "/admin/issue",
+            data=json.dumps(base | extra).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # the local test-PKI simulator
+                answer = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise ValueError(f"the NCA simulator refused to issue: {exc.read().decode(errors='replace')}") from exc
+        except OSError as exc:
+            raise ConnectionError(f"the NCA simulator at {nca_url} does not answer: {exc}") from exc
+        slots[slot] = SlotContent(_pem_der(answer["private_key_pem"]), base64.b64decode(answer["certificate"]))
+    return CardProfile(holder=f"{surname} {first_name}", pin=pin, puk=puk, slots=slots)

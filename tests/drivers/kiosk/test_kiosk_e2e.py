@@ -39,16 +39,17 @@ def token_for(nca: Simulator, iin: str = IIN, surname: str = "Жумабаев",
 
 
 async def kiosk(
-    api: Api, tmp_path: Path, *args: str, pin: str | None = PIN, lang: str = "en"
+    api: Api, tmp_path: Path, *args: str, pin: str | None = PIN, lang: str = "en", env: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any], str]:
-    """Run `python -m drivers.kiosk` against the test server; the PIN goes in on an inherited pipe."""
+    """Run `python -m drivers.kiosk` against the test server; the PIN goes in on an inherited pipe
+    (``env``: variables to set for the agent's process only)."""
     key_file = tmp_path / "api-key"
     key_file.write_text(api.key)
     service = str(api.client.make_url("/")).rstrip("/")
     read, write = os.pipe()
     os.write(write, f"{pin or ''}\n".encode())
     os.close(write)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **(env or {}))
     command, *rest = args
     cmd = [sys.executable, "-m", "drivers.kiosk", "--json", "--lang", lang, command, "--service", service]
     cmd += ["--api-key-file", str(key_file), "--pin-fd", str(read), *rest]

@@ -96,6 +96,20 @@ def test_short_le_too_small_gets_6cxx_then_the_exact_length(card: Card) -> None:
     assert sw(exact) == 0x9000 and len(exact) - 2 == answer[1]
 
 
+def test_get_data_with_a_short_le_gives_the_first_bytes_then_the_rest(card: Card) -> None:
+    # OpenSC reads 8 bytes of an object to learn its length; 6Cxx there left its tokens without a serial.
+    first = card.transmit(bytes.fromhex("00CB3FFF055C035FC10208"))
+    assert len(first) - 2 == 8 and first[-2] == 0x61 and first[:2] == b"\x53" + first[1:2]
+    rest = card.transmit(bytes([0x00, 0xC0, 0x00, 0x00, first[-1]]))
+    whole, status = fetch(card, bytes.fromhex("00CB3FFF055C035FC10200"))
+    assert status == 0x9000 and first[:-2] + rest[:-2] == whole
+
+
+def test_a_chuid_names_the_card_by_its_guid_not_a_federal_fascn(profile: CardProfile) -> None:
+    assert profile.fascn[:3] == bytes.fromhex("D4E739")  # agency code 9999: hosts use the GUID (SP 800-73-4)
+    assert CardProfile(holder="x").guid != CardProfile(holder="x").guid
+
+
 def test_objects_chuid_discovery_and_missing_ones(card: Card, profile: CardProfile) -> None:
     chuid, status = fetch(card, bytes.fromhex("00CB3FFF055C035FC10200"))
     assert status == 0x9000
