@@ -261,7 +261,7 @@ async def test_an_expired_identification_reads_expired_and_takes_no_step(journey
             .where(identifications.c.id == ident)
             .values(expires_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
-    status, closed = await journey.eds(ident, ARMAN)
+    status, closed = await journey.step(ident, "eds/challenge")
     assert status == 409 and closed["code"] == "identification_closed" and closed["state"] == "expired"
     state = await journey.state(ident)
     assert state["status"] == "expired" and state["failure"]["code"] == "expired" and state["next_methods"] == []
