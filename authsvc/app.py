@@ -32,6 +32,7 @@ from authsvc.api import (
     system,
     tokens,
 )
+from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
     LENDERS,
     METRICS,
@@ -126,7 +127,8 @@ def create_app(
     startup_hook: StartupHook | None = None,
 ) -> web.Application:
     app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[context_middleware, auth_middleware]
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[context_middleware, auth_middleware, idempotency_middleware()],
     )
     app[SETTINGS] = settings
     ops = operations()

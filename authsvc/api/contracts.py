@@ -180,6 +180,7 @@ def register(ops: Operations) -> None:
             body=ContractIn,
             responses={201: ContractOut, 404: None},
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.BAD_BASE64,
