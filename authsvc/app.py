@@ -31,6 +31,7 @@ from authsvc.api import (
     second_factors,
     system,
     tokens,
+    webhooks,
 )
 from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
@@ -59,6 +60,8 @@ from authsvc.api.state import (
     READINESS,
     SETTINGS,
     VERIFIER,
+    WEBHOOK_BELL,
+    WEBHOOKS,
     Readiness,
 )
 from authsvc.audit import records as audit
@@ -84,6 +87,8 @@ from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
+from authsvc.webhooks.endpoints import Endpoints
+from authsvc.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("authsvc")
 HOUSEKEEPING_S = 300
@@ -105,6 +110,7 @@ def operations() -> Operations:
         second_factors,
         checks,
         tokens,
+        webhooks,
     ):
         module.register(ops)
     return ops
@@ -246,6 +252,18 @@ def create_app(
         finally:
             await sms_worker.stop()
 
+    async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The lenders' callback endpoints and the worker that sends the webhook outbox.
+        worker = WebhookWorker(app[DB], app[KEYS], settings.webhooks)
+        app[WEBHOOKS] = Endpoints(app[DB], app[KEYS], settings.webhooks)
+        app[WEBHOOK_BELL] = worker.bell
+        worker.start()
+        try:
+            await opened("webhooks")
+            yield
+        finally:
+            await worker.stop()
+
     async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         db, store_keys = app[DB], app[KEYS]
         async with db.transaction() as tx:
@@ -301,6 +319,7 @@ def create_app(
         pki_ctx,
         methods_ctx,
         sms_ctx,
+        webhooks_ctx,
         audit_ctx,
         rate_limiter_ctx,
         housekeeping_ctx,
@@ -319,6 +338,7 @@ STARTUP_STEPS = (
     "pki",
     "methods",
     "sms",
+    "webhooks",
     "audit",
     "rate_limiter",
     "housekeeping",

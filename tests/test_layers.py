@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"contracts"},
     {"methods"},
     {"cabinet"},
+    {"webhooks"},
     {"pki", "liveness", "parties", "audit"},
     {"store"},
     {"crypto"},

@@ -40,3 +40,7 @@ class AuditEvent(StrEnum):
     CONTRACT_CREATED = "contract.created"
     CONTRACT_SIGNED = "contract.signed"
     CONTRACT_SIGNATURE_REJECTED = "contract.signature_rejected"
+    # lender callbacks
+    WEBHOOK_CONFIGURED = "webhook.configured"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_DELETED = "webhook.deleted"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, update
 
 from authsvc.store.db import Tx
 from authsvc.store.schema import idempotency_keys
@@ -29,8 +29,8 @@ class Stored:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _key(lender_id: str, key: str) -> tuple[object, object]:
-    return idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key
+def _key(lender_id: str, key: str) -> ColumnElement[bool]:
+    return and_(idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key)
 
 
 async def claim(tx: Tx, lender_id: str, key: str, request_mac: bytes) -> None:
@@ -52,14 +52,14 @@ async def complete(
 ) -> None:
     await tx.run(
         update(idempotency_keys)
-        .where(*_key(lender_id, key))
+        .where(_key(lender_id, key))
         .values(status=status, body=body, headers=json.dumps(dict(headers or {})))
     )
 
 
 async def release(tx: Tx, lender_id: str, key: str) -> None:
     """Forget a key whose request failed (only while it is still PENDING)."""
-    await tx.run(delete(idempotency_keys).where(*_key(lender_id, key), idempotency_keys.c.status == PENDING))
+    await tx.run(delete(idempotency_keys).where(_key(lender_id, key), idempotency_keys.c.status == PENDING))
 
 
 async def take_over(tx: Tx, lender_id: str, key: str, *, claimed_before: datetime) -> bool:
@@ -67,7 +67,7 @@ async def take_over(tx: Tx, lender_id: str, key: str, *, claimed_before: datetim
     won = await tx.run(
         update(idempotency_keys)
         .where(
-            *_key(lender_id, key),
+            _key(lender_id, key),
             idempotency_keys.c.status == PENDING,
             idempotency_keys.c.created_at < claimed_before,
         )
@@ -78,7 +78,7 @@ async def take_over(tx: Tx, lender_id: str, key: str, *, claimed_before: datetim
 
 async def fetch(tx: Tx, lender_id: str, key: str) -> Stored | None:
     c = idempotency_keys.c
-    row = await tx.one(select(c.request_mac, c.status, c.body, c.created_at, c.headers).where(*_key(lender_id, key)))
+    row = await tx.one(select(c.request_mac, c.status, c.body, c.created_at, c.headers).where(_key(lender_id, key)))
     if row is None:
         return None
     created = row["created_at"]
