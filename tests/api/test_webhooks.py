@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -65,13 +67,19 @@ async def delivery(api: Api, delivery_id: str) -> dict[str, Any]:
     return found
 
 
-async def until_status(api: Api, delivery_id: str, status: str, within: float = 10.0) -> dict[str, Any]:
+async def until(
+    api: Api, delivery_id: str, done: Callable[[dict[str, Any]], bool], within: float = 10.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
         found = await delivery(api, delivery_id)
-        if found["status"] == status or time.monotonic() > deadline:
+        if done(found) or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.02)
+
+
+async def until_status(api: Api, delivery_id: str, status: str) -> dict[str, Any]:
+    return await until(api, delivery_id, lambda d: d["status"] == status)
 
 
 def documented_signature(secret: str, header: str, body: bytes) -> bool:
@@ -103,9 +111,7 @@ async def test_endpoint_is_configured_shown_without_secret_and_deleted(
         headers=api.headers(),
     )
     assert changed.status == 200
-    assert (await changed.json())["secret"] is None and (await changed.json())["events"] == [
-        "identification.completed"
-    ]
+    assert (await changed.json())["secret"] is None and (await changed.json())["events"] == ["identification.completed"]
     # Sealed at rest: neither the endpoint row nor the audit log holds the secret.
     async with api.app[DB].autocommit() as tx:
         row = await tx.one(select(webhook_endpoints))
@@ -188,7 +194,7 @@ async def test_retries_back_off_keep_the_id_and_then_deliver(
     assert len(tries) == 4 and receiver.answered == [500, 500, 500, 200]
     assert {t.delivery_id for t in tries} == {delivery_id} and len({t.body for t in tries}) == 1
     assert all(signing.verify(secret, t.body, t.signature) for t in tries)
-    gaps = [b.at - a.at for a, b in zip(tries, tries[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(tries)]
     # The n-th wait is min(0.1·2^(n-1), 0.4) s times a jitter of 0.5-1: at least 0.05, 0.1, 0.2 s.
     for n, gap in enumerate(gaps, start=1):
         assert gap >= 0.5 * min(0.1 * 2 ** (n - 1), 0.4) - 0.01, gaps
@@ -278,16 +284,12 @@ async def test_deleting_the_endpoint_kills_its_unsent_deliveries(
     assert (found["status"], found["last_error"]) == ("dead", "endpoint_deleted"), tried
 
 
-async def test_a_pending_delivery_survives_a_restart(
-    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
-) -> None:
+async def test_a_pending_delivery_survives_a_restart(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
     port = free_port()
     first = await service(aiohttp_client, dsn, keys)
     await configure(first, f"http://127.0.0.1:{port}/hook")  # the lender's receiver is down
     delivery_id = await ping(first)
-    deadline = time.monotonic() + 10
-    while (found := await delivery(first, delivery_id))["last_error"] is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    found = await until(first, delivery_id, lambda d: d["last_error"] is not None)
     assert found["status"] in ("queued", "sending") and found["last_error"] == "unreachable", found
     await first.client.close()  # the service stops (its worker with it)
 

@@ -4,6 +4,7 @@ be told to fail the first N of them (or all)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Receiver:
     delay_s: float = 0.0
     received: list[Received] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -50,6 +52,7 @@ class Receiver:
                 time.monotonic(),
             )
         )
+        self.arrived.set()
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         status = self.fail_status if len(self.received) <= self.fail_first else 200
@@ -57,7 +60,13 @@ class Receiver:
         return web.Response(status=status, text="ok" if status == 200 else "no")
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[Received]:
+        """What arrived once ``count`` deliveries did (or ``within`` seconds passed)."""
         deadline = time.monotonic() + within
-        while len(self.received) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        while True:
+            self.arrived.clear()  # before looking: the loop does not yield in between
+            left = deadline - time.monotonic()
+            if len(self.received) >= count or left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
         return list(self.received)

@@ -47,5 +47,14 @@ def test_any_of_several_v1_matches_during_a_rotation() -> None:
 
 def test_malformed_headers_are_refused_without_raising() -> None:
     good = documented(SECRET, T, BODY)
-    for header in ["", "t=", f"v1={good}", f"t=abc,v1={good}", f"t={T}", f"t={T},v0={good}", "garbage", f"t=-{T},v1={good}"]:
+    for header in [
+        "",
+        "t=",
+        f"v1={good}",
+        f"t=abc,v1={good}",
+        f"t={T}",
+        f"t={T},v0={good}",
+        "garbage",
+        f"t=-{T},v1={good}",
+    ]:
         assert not signing.verify(SECRET, BODY, header, now=T), header
