@@ -58,3 +58,24 @@ def test_malformed_headers_are_refused_without_raising() -> None:
         f"t=-{T},v1={good}",
     ]:
         assert not signing.verify(SECRET, BODY, header, now=T), header
+
+
+def test_the_readme_helper_agrees() -> None:
+    """The verify function the README gives lenders, run as printed."""
+    import re
+    import time
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", readme, re.S)
+    assert found is not None
+    namespace: dict[str, object] = {}
+    exec(compile(found.group(1), "README.md", "exec"), namespace)  # our own documentation
+    readme_verify = namespace["verify"]
+    assert callable(readme_verify)
+    now = int(time.time())
+    header = signing.header(["whsec_new", "whsec_old"], now, BODY)
+    assert readme_verify("whsec_new", BODY, header) and readme_verify("whsec_old", BODY, header)
+    assert not readme_verify("whsec_other", BODY, header)
+    assert not readme_verify("whsec_new", BODY + b"x", header)
+    assert not readme_verify("whsec_new", BODY, signing.header(["whsec_new"], now - 301, BODY))
