@@ -201,6 +201,7 @@ def register(ops: Operations) -> None:
             responses={201: SignatureOut, 404: None, 409: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONTRACT_NOT_FOUND,
@@ -236,6 +237,7 @@ def register(ops: Operations) -> None:
             responses={202: CodeOut, 404: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONTRACT_NOT_FOUND,

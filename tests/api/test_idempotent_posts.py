@@ -18,7 +18,7 @@ from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import idempotency
 from authsvc.store.schema import contracts, idempotency_keys, identifications, sms_outbox, webhook_deliveries
 from tests.conftest import Api, individual
-from tests.methods.factorkit import PEOPLE, Parties, calls, register, start_parties, start_service
+from tests.methods.factorkit import PEOPLE, Parties, calls, register, sent_code, start_parties, start_service
 
 SHA = "ab" * 32
 KEY = {"Idempotency-Key": "retry-0001"}
@@ -47,7 +47,14 @@ async def twice(api: Api, path: str, body: Any, **headers: str) -> tuple[Any, An
 
 async def test_every_listed_operation_is_declared_idempotent(api: Api) -> None:
     ops = api.app[OPERATIONS]
-    for operation_id in ("createClient", "createContract", "sendOtp", "pingWebhook"):
+    for operation_id in (
+        "createClient",
+        "createContract",
+        "sendContractCode",
+        "signContract",
+        "sendOtp",
+        "pingWebhook",
+    ):
         op = ops.get(operation_id)
         assert op is not None and op.idempotent, operation_id
     document = await (await api.client.get("/openapi.json")).json()
@@ -201,3 +208,24 @@ async def test_loan_application_report_replays_without_asking_the_bureau_again(
     first, _ = await twice(api, f"/v1/clients/{client_id}/loan-applications", body, **KEY)
     assert (await first.json())["notification_id"] is not None
     assert await calls(parties.bureau) == asked + 1
+
+
+async def test_contract_code_and_one_time_code_signature_replay(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    """A retried code send sends one SMS; a retried signature answers the first signature (without the key,
+    the used code is refused: tests/api/test_contracts.py)."""
+    api = await start_service(aiohttp_client, dsn, keys, parties)
+    person = PEOPLE["arman"]
+    client_id = await register(api, person)
+    created = await api.post("/v1/contracts", {"client_id": client_id, "sha256": SHA})
+    contract = (await created.json())["id"]
+    await twice(api, f"/v1/contracts/{contract}/code", {}, **KEY)
+    assert await count(api, sms_outbox) == 1
+    code = await sent_code(parties, person.phone.number)
+    signed, _ = await twice(
+        api, f"/v1/contracts/{contract}/sign", {"method": "otp", "code": code}, **{"Idempotency-Key": "sign-1"}
+    )
+    assert signed.status == 201
+    report = await (await api.get(f"/v1/contracts/{contract}")).json()
+    assert [s["method"] for s in report["signatures"]] == ["otp"]
