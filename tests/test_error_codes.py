@@ -201,6 +201,7 @@ BROAD_ALLOWED = {
     ("authsvc.audit.chainer", "run_chainer"): "a background loop: logs and retries",
     ("authsvc.methods.sms_queue", "_run"): "the SMS worker's loop: logs and continues",
     ("authsvc.webhooks.worker", "_run"): "the webhook worker's loop: logs and continues",
+    ("authsvc.webhooks.worker", "_send"): "one delivery's unexpected fault: logged, counted as a failed try",
     ("authsvc.api.idempotency", "_release"): "forgetting a failed request's key: logs; the error being answered wins",
     ("authsvc.pki.crl_cache", "_run"): "the CRL refresher's loop: logs and retries later",
     ("authsvc.pki.service", "_start_crls"): "start-up of an optimisation of revocation: logs, OCSP serves meanwhile",

@@ -111,6 +111,15 @@ class WebhookWorker:
         return found
 
     async def _send(self, delivery: store.Claimed) -> None:
+        try:
+            await self._attempt(delivery)
+        except Exception:
+            # E.g. a sealed secret that no longer opens (record_tampered): count the try like a failed send,
+            # so a fault that repeats ends in `dead` instead of a retry every lease.
+            log.exception("webhook delivery failed unexpectedly", extra={"delivery_id": delivery.id})
+            await self._failed(delivery, None, "internal_error")
+
+    async def _attempt(self, delivery: store.Claimed) -> None:
         async with self._db.autocommit() as tx:
             row = await store.endpoint_of(tx, delivery.lender_id)
         if row is None:
@@ -146,7 +155,10 @@ class WebhookWorker:
         if status is not None and 200 <= status < 300:
             await self._finish(delivery, store.DELIVERED, status, None)
             return
-        error = error or f"http_{status}"
+        await self._failed(delivery, status, error or f"http_{status}")
+
+    async def _failed(self, delivery: store.Claimed, status: int | None, error: str) -> None:
+        """Queue the next try after the back-off, or mark the delivery dead after its last try."""
         final = delivery.attempts >= self._settings.max_attempts
         retry_at = None if final else datetime.now(UTC) + timedelta(seconds=self._backoff.delay(delivery.attempts))
         await self._finish(delivery, store.DEAD if final else store.QUEUED, status, error, retry_at)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
@@ -328,3 +328,23 @@ async def test_two_services_on_one_postgresql_never_deliver_twice(
     assert len(counts) == 120 and max(counts.values()) == 1, counts.most_common(3)
     assert len(got) == 120
     assert two.app is not one.app
+
+
+async def test_a_tampered_secret_sends_nothing_and_ends_dead(
+    aiohttp_client: Any, aiohttp_server: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    """The secret is sealed under the row's data key: a row altered in the database does not open, nothing
+    is posted unsigned, and the fault counts as a failed try until the delivery is dead."""
+    receiver = Receiver()
+    api = await service(aiohttp_client, dsn, keys, max_attempts=2)
+    await configure(api, await receiving(aiohttp_server, receiver))
+    async with api.app[DB].transaction() as tx:
+        row = await tx.one(select(webhook_endpoints.c.secret_sealed))
+        assert row is not None
+        sealed = bytearray(row["secret_sealed"])
+        sealed[-1] ^= 1
+        await tx.run(update(webhook_endpoints).values(secret_sealed=bytes(sealed)))
+    delivery_id = await ping(api)
+    dead = await until_status(api, delivery_id, "dead")
+    assert (dead["attempts"], dead["last_error"], dead["last_status"]) == (2, "internal_error", None)
+    assert receiver.received == []
