@@ -37,7 +37,9 @@ from authsvc.api import (
     second_factors,
     system,
     tokens,
+    webhooks,
 )
+from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
     LENDERS,
     METRICS,
@@ -67,6 +69,8 @@ from authsvc.api.state import (
     READINESS,
     SETTINGS,
     VERIFIER,
+    WEBHOOK_BELL,
+    WEBHOOKS,
     Readiness,
 )
 from authsvc.attestation import Attestor
@@ -101,6 +105,9 @@ from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
+from authsvc.webhooks import outbox as webhooks_outbox
+from authsvc.webhooks.endpoints import Endpoints
+from authsvc.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("authsvc")
 HOUSEKEEPING_S = 300
@@ -125,6 +132,7 @@ def operations() -> Operations:
         attestations,
         lists,
         incidents,
+        webhooks,
     ):
         module.register(ops)
     return ops
@@ -148,7 +156,8 @@ def create_app(
     incident_notify: Notify | None = None,
 ) -> web.Application:
     app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[context_middleware, auth_middleware]
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[context_middleware, auth_middleware, idempotency_middleware()],
     )
     app[SETTINGS] = settings
     ops = operations()
@@ -269,7 +278,10 @@ def create_app(
             raise ConfigError(
                 f"flows: a profile named in settings is not among {sorted(profiles)}", code=error_codes.CONFIG_ERROR
             )
-        flows = Flows(app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR])
+        # Each end is queued for the lender's callback in the transaction that makes it (an outbox).
+        flows = Flows(
+            app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.enqueue
+        )
         app[FLOWS] = flows
         sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))
         try:
@@ -293,7 +305,12 @@ def create_app(
         conf = settings.incidents
         calendar = load_calendar(conf.calendar_file)
         service = IncidentService(
-            app[DB], app[KEYS], calendar, conf, notify=incident_notify, outbox_bell=app[FACTORS].outbox_bell
+            app[DB],
+            app[KEYS],
+            calendar,
+            conf,
+            notify=incident_notify or webhooks_outbox.enqueue,
+            outbox_bell=app[FACTORS].outbox_bell,
         )
         session = aiohttp.ClientSession(headers={"User-Agent": "authsvc"})
         try:
@@ -315,6 +332,18 @@ def create_app(
                 await worker.stop()
         finally:
             await session.close()
+
+    async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The lenders' callback endpoints and the worker that sends the webhook outbox.
+        worker = WebhookWorker(app[DB], app[KEYS], settings.webhooks)
+        app[WEBHOOKS] = Endpoints(app[DB], app[KEYS], settings.webhooks)
+        app[WEBHOOK_BELL] = worker.bell
+        worker.start()
+        try:
+            await opened("webhooks")
+            yield
+        finally:
+            await worker.stop()
 
     async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         db, store_keys = app[DB], app[KEYS]
@@ -373,6 +402,7 @@ def create_app(
         flows_ctx,
         sms_ctx,
         incidents_ctx,
+        webhooks_ctx,
         audit_ctx,
         rate_limiter_ctx,
         housekeeping_ctx,
@@ -393,6 +423,7 @@ STARTUP_STEPS = (
     "flows",
     "sms",
     "incidents",
+    "webhooks",
     "audit",
     "rate_limiter",
     "housekeeping",

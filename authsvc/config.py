@@ -326,6 +326,33 @@ class IncidentSettings(_Section):
     afc_attempts: int = Field(2, ge=1, le=5, description="Tries of an AFC call.")
 
 
+class WebhookSettings(_Section):
+    """Lender callbacks (authsvc.webhooks): signed POSTs of events, retried from an outbox."""
+
+    allow_http_loopback: bool = Field(
+        False,
+        description="Accept http:// endpoint URLs on 127.0.0.1, ::1 or localhost (tests and demos). Never on in "
+        "production: every other URL must be https:// to a public host.",
+    )
+    poll_s: float = Field(1.0, gt=0, description="How often the webhook worker looks for due deliveries.")
+    timeout_s: float = Field(10.0, gt=0, le=60, description="Time a lender's endpoint has to answer one delivery.")
+    max_attempts: int = Field(12, ge=1, le=50, description="Tries of a delivery before it is marked dead.")
+    backoff_s: float = Field(30.0, gt=0, description="Wait before the first retry; doubled on each further try.")
+    max_backoff_s: float = Field(3600.0, gt=0, description="Longest wait between two tries (before jitter).")
+    lease_s: float = Field(60.0, gt=0, description="How long a worker holds a claimed delivery; must exceed timeout_s.")
+    concurrency: int = Field(32, ge=1, le=1000, description="Deliveries in flight at once per service process.")
+    secret_grace_s: int = Field(
+        86_400, ge=0, description="After a secret rotation, how long deliveries are also signed with the old one."
+    )
+    keep_days: int = Field(30, ge=1, description="How long finished deliveries stay readable in the history.")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> WebhookSettings:
+        if self.lease_s <= self.timeout_s:
+            raise ValueError("webhooks.lease_s must exceed webhooks.timeout_s (or two workers could send one delivery)")
+        return self
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -339,6 +366,7 @@ class Settings(_Section):
     liveness: LivenessStepSettings = Field(default_factory=LivenessStepSettings)
     flows: FlowSettings = Field(default_factory=FlowSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @model_validator(mode="after")
     def _anchors_over_https_unless_test_pki(self) -> Settings:

@@ -234,6 +234,10 @@ BAD_RECEIPT_SIGNATURE = Code("bad_receipt_signature", 401, "Bad receipt signatur
 
 # Contracts, the credit bureau, payout accounts, the CDAO (biometrics).
 CONTRACT_NOT_FOUND = Code("contract_not_found", 404, "Contract not found", "Check the contract id.")
+# lender callbacks (authsvc.webhooks)
+WEBHOOK_NOT_CONFIGURED = Code("webhook_not_configured", 404, "No webhook endpoint", "Configure the endpoint first with PUT /v1/webhook.")
+WEBHOOK_URL_REFUSED = Code("webhook_url_refused", 422, "Webhook URL refused", "Give an https:// URL on a public host name, without user name, password or fragment.")
+DELIVERY_NOT_FOUND = Code("delivery_not_found", 404, "Delivery not found", "Check the delivery id against GET /v1/webhook/deliveries.")
 CONTRACT_ALTERED = Code("contract_altered", 409, "Contract altered", "Nothing to fix in the request: the stored contract fails its integrity check; report it to the operator.")
 DOCUMENT_REQUIRED = Code("document_required", 422, "Document required", "Give the document or its SHA-256.")
 DOCUMENT_MISMATCH = Code("document_mismatch", 422, "Document mismatch", "Send the SHA-256 of exactly this document.")

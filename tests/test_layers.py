@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"methods"},
     {"lists"},
     {"cabinet"},
+    {"webhooks"},
     {"pki", "liveness", "parties", "audit", "attestation"},
     {"store"},
     {"crypto"},

@@ -30,6 +30,11 @@ async def read_body(request: web.Request) -> bytes:
             f"send the body as application/json (got {request.content_type or 'none'})",
             code=error_codes.WRONG_CONTENT_TYPE,
         )
+    return await read_raw(request)
+
+
+async def read_raw(request: web.Request) -> bytes:
+    """The body whatever its type (aiohttp keeps it, so a handler may read it again)."""
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:

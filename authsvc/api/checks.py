@@ -356,6 +356,7 @@ def register(ops: Operations) -> None:
             "reportLoanApplication",
             "Report a loan application to the credit bureau and notify the client (R-NB.7)",
             body=ApplicationIn,
+            idempotent=True,
             responses={201: ApplicationOut, 404: None, 409: None, 502: None, 503: None},
             params=(
                 Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),

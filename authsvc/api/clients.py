@@ -11,7 +11,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
-from authsvc.api.state import CLIENT_REGISTRY, KEYS
+from authsvc.api.state import CLIENT_REGISTRY
 from authsvc.cabinet.models import (
     ClientIn,
     ClientList,
@@ -21,18 +21,9 @@ from authsvc.cabinet.models import (
     LegalEntityIn,
     Lookup,
 )
-from authsvc.cabinet.service import request_mac
-from authsvc.errors import BadRequest, NotFound, ValidationFailed
+from authsvc.errors import NotFound, ValidationFailed
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
-IDEMPOTENCY = Param(
-    IDEMPOTENCY_HEADER,
-    "header",
-    "makes a retried registration safe: the same key returns the first answer",
-    required=False,
-    schema={"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$"},
-)
 
 
 def _context(request: web.Request) -> dict[str, Any]:
@@ -50,18 +41,9 @@ def _client_id(request: web.Request) -> str:
 
 
 async def create_client(request: web.Request) -> web.Response:
-    lender = current_lender(request)
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not (0 < len(key) <= 200 and key.isprintable() and key.isascii() and " " not in key):
-        raise BadRequest("Idempotency-Key must be 1-200 visible ASCII characters", code=error_codes.BAD_IDEMPOTENCY_KEY)
-    raw = await read_body(request)
-    payload: IndividualIn | LegalEntityIn = parse(ClientIn, raw, _context(request))
-    status, body, replayed = await request.app[CLIENT_REGISTRY].register(
-        lender.id, payload, idempotency_key=key, request_mac=request_mac(request.app[KEYS], lender.id, raw)
-    )
-    resp = web.Response(status=status, body=body, content_type="application/json")
-    if replayed:
-        resp.headers["Idempotent-Replayed"] = "true"
+    payload: IndividualIn | LegalEntityIn = parse(ClientIn, await read_body(request), _context(request))
+    body = await request.app[CLIENT_REGISTRY].register(current_lender(request).id, payload)
+    resp = web.Response(status=201, body=body, content_type="application/json")
     resp.headers["Location"] = f"/v1/clients/{json.loads(body)['id']}"
     return resp
 
@@ -100,8 +82,8 @@ def register(ops: Operations) -> None:
             "Register an individual (R-6.1) or a legal entity (R-6.2); answers the masked record",
             body=ClientIn,
             responses={201: ClientOut, 409: None},
-            params=(IDEMPOTENCY,),
             tags=("clients",),
+            idempotent=True,
             errors=(
                 error_codes.INVALID_FORMAT,
                 error_codes.BAD_CHECKSUM,
@@ -111,10 +93,7 @@ def register(ops: Operations) -> None:
                 error_codes.DOCUMENT_EXPIRED,
                 error_codes.DOCUMENTS_MISSING,
                 error_codes.PAYOUT_DETAILS_REQUIRED,
-                error_codes.BAD_IDEMPOTENCY_KEY,
                 error_codes.DUPLICATE_CLIENT,
-                error_codes.IDEMPOTENCY_IN_PROGRESS,
-                error_codes.IDEMPOTENCY_KEY_REUSED,
                 error_codes.BAD_BASE64,
                 error_codes.CONTENT_TYPE_MISMATCH,
                 error_codes.CORRUPT_IMAGE,

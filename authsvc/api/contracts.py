@@ -208,6 +208,7 @@ def register(ops: Operations) -> None:
             body=ContractIn,
             responses={201: ContractOut, 404: None},
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.BAD_BASE64,
@@ -228,6 +229,7 @@ def register(ops: Operations) -> None:
             responses={201: SignatureOut, 404: None, 409: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.IDENTIFICATION_NOT_USABLE,
                 error_codes.CLIENT_NOT_FOUND,
@@ -264,6 +266,7 @@ def register(ops: Operations) -> None:
             responses={202: CodeOut, 404: None, 503: None},
             params=_ID,
             tags=("contracts",),
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONTRACT_NOT_FOUND,

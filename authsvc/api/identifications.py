@@ -205,6 +205,7 @@ def register(ops: Operations) -> None:
             body=IdentificationIn,
             responses={201: IdentificationOut, 404: None, 409: None},
             params=(DEVICE_SIGNALS,),
+            idempotent=True,
             tags=("identifications",),
             errors=(
                 error_codes.CLIENT_NOT_FOUND,

@@ -44,6 +44,8 @@ class Operation:
     raw_responses: dict[int, dict[str, Any]] = field(default_factory=dict)  # non-JSON bodies
     request_content: dict[str, Any] | None = None  # a non-JSON request body (e.g. multipart), as OpenAPI content
     errors: tuple[Code, ...] = ()  # the codes it answers besides the common ones (codes_of adds those)
+    # Honours Idempotency-Key: a retry with the key gets the first answer (authsvc.api.idempotency).
+    idempotent: bool = False
 
 
 # Problem answers every /v1 operation can give, besides its own.
@@ -69,6 +71,21 @@ BODY_CODES = (
     error_codes.MISSING_FIELD,
     *error_codes.FIELD_CODES,
 )
+# What an idempotent operation adds: its header and the codes of the guard.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PARAM = Param(
+    IDEMPOTENCY_HEADER,
+    "header",
+    "makes a retry safe: the same key with the same request answers the first (successful) answer again, "
+    "marked Idempotent-Replayed: true; kept for security.idempotency_ttl_s",
+    required=False,
+    schema={"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$"},
+)
+IDEMPOTENT_CODES = (
+    error_codes.BAD_IDEMPOTENCY_KEY,
+    error_codes.IDEMPOTENCY_IN_PROGRESS,
+    error_codes.IDEMPOTENCY_KEY_REUSED,
+)
 # The code a status answers when an operation declares none of its own for it.
 _GENERIC = {
     400: error_codes.BAD_REQUEST,
@@ -93,6 +110,8 @@ def codes_of(op: Operation) -> list[Code]:
         codes.update(PATH_CODES)
     if op.body is not None:
         codes.update(BODY_CODES)
+    if op.idempotent:
+        codes.update(IDEMPOTENT_CODES)
     return sorted(codes, key=lambda c: (c.status, str(c)))
 
 
@@ -113,9 +132,15 @@ def catalogue_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
 class Operations:
     def __init__(self) -> None:
         self.operations: list[Operation] = []
+        self._by_id: dict[str, Operation] = {}
 
     def add(self, op: Operation) -> None:
         self.operations.append(op)
+        self._by_id[op.operation_id] = op
+
+    def get(self, operation_id: str | None) -> Operation | None:
+        """The operation a matched route belongs to (routes are named by operation id)."""
+        return self._by_id.get(operation_id) if operation_id is not None else None
 
     def install(self, app: web.Application) -> None:
         for op in self.operations:
@@ -150,7 +175,7 @@ class Operations:
                     "description": p.description,
                     "schema": p.schema,
                 }
-                for p in op.params
+                for p in (*op.params, *((IDEMPOTENCY_PARAM,) if op.idempotent else ()))
             ]
             if params:
                 entry["parameters"] = params

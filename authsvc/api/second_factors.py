@@ -208,6 +208,7 @@ def register(ops: Operations) -> None:
             responses={202: SendOut, 404: None, 409: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
+            idempotent=True,
             errors=(
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.IDENTIFICATION_NOT_FOUND,

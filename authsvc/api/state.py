@@ -5,6 +5,7 @@ Handlers and middlewares read only the keys they need; nothing holds "all servic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -25,6 +26,7 @@ from authsvc.methods.factors import Factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.pki.service import Verifier
 from authsvc.store.db import Database
+from authsvc.webhooks.endpoints import Endpoints
 
 
 class Readiness(dict[str, Callable[[], bool | str]]):
@@ -48,3 +50,5 @@ EDS = web.AppKey("eds", EdsMethod)
 CONTRACTS = web.AppKey("contracts", ContractService)
 FLOWS = web.AppKey("flows", Flows)  # identifications: state, profiles, completion
 INCIDENTS = web.AppKey("incidents", IncidentService)  # incidents and their deadlines (R-15.1)
+WEBHOOKS = web.AppKey("webhooks", Endpoints)  # the lenders' callback endpoints
+WEBHOOK_BELL = web.AppKey("webhook_bell", asyncio.Event)  # wakes this process's webhook worker

@@ -53,3 +53,7 @@ class AuditEvent(StrEnum):
     INCIDENT_DEADLINE_NEAR = "incident.deadline_near"
     INCIDENT_OVERDUE = "incident.overdue"
     INCIDENT_EXPORTED = "incident.exported"
+    # lender callbacks
+    WEBHOOK_CONFIGURED = "webhook.configured"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_DELETED = "webhook.deleted"

@@ -6,7 +6,6 @@ one transaction: it all lands or none of it does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.store import clients as store
-from authsvc.store import idempotency
 from authsvc.store import identifications as idents
 from authsvc.store.db import Database
 from authsvc.store.errors import Duplicate
@@ -97,11 +95,8 @@ class ClientRegistry:
         self,
         lender_id: str,
         payload: IndividualIn | LegalEntityIn,
-        *,
-        idempotency_key: str | None,
-        request_mac: bytes,
-    ) -> tuple[int, bytes, bool]:
-        """Returns (status, JSON body, replayed)."""
+    ) -> bytes:
+        """Register the client; returns the JSON answer (a retried request is the HTTP layer's Idempotency-Key)."""
         files = await self._check_uploads(payload)
         pii, number, card = _pii_of(payload)
         client_id = str(uuid.uuid4())
@@ -126,8 +121,6 @@ class ClientRegistry:
         ]
         try:
             async with self.db.transaction() as tx:
-                if idempotency_key is not None:
-                    await idempotency.claim(tx, lender_id, idempotency_key, request_mac)
                 await store.insert(tx, row, self.ident_mac(payload.kind, number))
                 for frow, data in file_rows:
                     await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", data))
@@ -145,30 +138,12 @@ class ClientRegistry:
                 )
                 out = self._out(row, pii, [f for f, _ in file_rows])
                 body = out.model_dump_json().encode()
-                if idempotency_key is not None:
-                    await idempotency.complete(tx, lender_id, idempotency_key, 201, body)
         except Duplicate as exc:
-            # The whole registration rolled back; which row was refused says why.
-            if idempotency_key is not None and exc.table == idempotency.TABLE:
-                return await self._replay(lender_id, idempotency_key, request_mac)
             what = "IIN" if payload.kind == "individual" else "BIN"
             raise Conflict(
                 f"this lender already has a client with this {what}", code=error_codes.DUPLICATE_CLIENT
             ) from exc
-        return 201, body, False
-
-    async def _replay(self, lender_id: str, key: str, request_mac: bytes) -> tuple[int, bytes, bool]:
-        async with self.db.autocommit() as tx:
-            stored = await idempotency.fetch(tx, lender_id, key)
-        if stored is None or stored.status == idempotency.PENDING:
-            raise Conflict(
-                "a request with this Idempotency-Key is still in progress", code=error_codes.IDEMPOTENCY_IN_PROGRESS
-            )
-        if stored.request_mac != request_mac:
-            raise Conflict(
-                "this Idempotency-Key was used for a different request", code=error_codes.IDEMPOTENCY_KEY_REUSED
-            )
-        return stored.status, stored.body, True
+        return body
 
     async def get(self, lender_id: str, client_id: str) -> ClientOut:
         async with self.db.autocommit() as tx:
@@ -329,11 +304,6 @@ def _is_test_number(payload: IndividualIn | LegalEntityIn) -> bool:
 
     numbers = [payload.iin] if isinstance(payload, IndividualIn) else [payload.bin, payload.representative.iin]
     return any(not is_valid_iin_bin(n) for n in numbers)
-
-
-def request_mac(keys: KeyStore, lender_id: str, body: bytes) -> bytes:
-    """Keyed fingerprint of a request body, to tell a retry from a different request under one key."""
-    return keys.index_mac("idempotency", lender_id + ":" + hashlib.sha256(body).hexdigest())
 
 
 def dumps(obj: Any) -> bytes:

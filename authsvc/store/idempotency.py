@@ -1,13 +1,17 @@
-"""Idempotency keys for retried writes. The key row is inserted first, inside the same transaction as the
-write it guards, so of many concurrent requests with one key exactly one does the work; the others meet
-the primary key (PostgreSQL makes them wait for the winner's commit) and replay its stored answer."""
+"""Idempotency keys for retried writes (`authsvc.api.idempotency` guards every operation declared
+``idempotent``). A key row is inserted (status PENDING) before the request runs, so of many concurrent
+requests with one key exactly one runs; the answer is stored when it succeeded, and the row deleted when it
+failed (a corrected retry may use the key again). A PENDING row older than the guard's lease belongs to a
+process that died and may be taken over."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, update
 
 from authsvc.store.db import Tx
 from authsvc.store.schema import idempotency_keys
@@ -21,6 +25,12 @@ class Stored:
     request_mac: bytes
     status: int
     body: bytes
+    created_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _key(lender_id: str, key: str) -> ColumnElement[bool]:
+    return and_(idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key)
 
 
 async def claim(tx: Tx, lender_id: str, key: str, request_mac: bytes) -> None:
@@ -37,21 +47,45 @@ async def claim(tx: Tx, lender_id: str, key: str, request_mac: bytes) -> None:
     )
 
 
-async def complete(tx: Tx, lender_id: str, key: str, status: int, body: bytes) -> None:
+async def complete(
+    tx: Tx, lender_id: str, key: str, status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> None:
     await tx.run(
         update(idempotency_keys)
-        .where(idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key)
-        .values(status=status, body=body)
+        .where(_key(lender_id, key))
+        .values(status=status, body=body, headers=json.dumps(dict(headers or {})))
     )
+
+
+async def release(tx: Tx, lender_id: str, key: str) -> None:
+    """Forget a key whose request failed (only while it is still PENDING)."""
+    await tx.run(delete(idempotency_keys).where(_key(lender_id, key), idempotency_keys.c.status == PENDING))
+
+
+async def take_over(tx: Tx, lender_id: str, key: str, *, claimed_before: datetime) -> bool:
+    """Claim anew a PENDING key claimed before ``claimed_before`` (its process died); True if this call won."""
+    won = await tx.run(
+        update(idempotency_keys)
+        .where(
+            _key(lender_id, key),
+            idempotency_keys.c.status == PENDING,
+            idempotency_keys.c.created_at < claimed_before,
+        )
+        .values(created_at=datetime.now(UTC))
+    )
+    return won == 1
 
 
 async def fetch(tx: Tx, lender_id: str, key: str) -> Stored | None:
-    row = await tx.one(
-        select(idempotency_keys.c.request_mac, idempotency_keys.c.status, idempotency_keys.c.body).where(
-            idempotency_keys.c.lender_id == lender_id, idempotency_keys.c.key == key
-        )
-    )
-    return None if row is None else Stored(bytes(row["request_mac"]), row["status"], bytes(row["body"]))
+    c = idempotency_keys.c
+    row = await tx.one(select(c.request_mac, c.status, c.body, c.created_at, c.headers).where(_key(lender_id, key)))
+    if row is None:
+        return None
+    created = row["created_at"]
+    if created.tzinfo is None:  # SQLite hands back naive UTC
+        created = created.replace(tzinfo=UTC)
+    headers = json.loads(row["headers"]) if row["headers"] else {}
+    return Stored(bytes(row["request_mac"]), row["status"], bytes(row["body"]), created, headers)
 
 
 async def purge(tx: Tx, ttl_s: int) -> None:

@@ -1,9 +1,8 @@
 """The SMS outbox: messages written in the request's transaction, sent later by a worker task.
 
 The phone number and text are sealed under each row's own data key (the text may hold a live code).
-Workers in any number of processes claim due rows with one UPDATE over a ``FOR UPDATE SKIP LOCKED``
-sub-select on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises claimers), so a message is handed to one
-worker at a time; a claim lapses after its lease, so a worker that died does not strand its rows.
+Workers in any number of processes claim due rows under a lease (`authsvc.store.leases`), so a message is
+handed to one worker at a time; a claim lapses after its lease, so a worker that died does not strand its rows.
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
+from authsvc.store import leases
 from authsvc.store.db import Insert, Statement, Tx
 from authsvc.store.errors import Duplicate
 from authsvc.store.schema import sms_outbox
@@ -92,33 +92,11 @@ async def enqueue_once(tx: Tx, keys: KeyStore, message_id: str, kind: str, to: s
     return True
 
 
-def _due() -> Any:
-    now: BindParameter[datetime] = bindparam("now")
-    return or_(
-        and_(sms_outbox.c.status == QUEUED, sms_outbox.c.next_attempt_at <= now),
-        and_(sms_outbox.c.status == SENDING, sms_outbox.c.claimed_until < now),
-    )
-
-
-# SQLite ignores FOR UPDATE (its writers are serialised anyway); PostgreSQL's SKIP LOCKED lets the workers
-# of several processes claim different messages.
-_claimable = (
-    select(sms_outbox.c.id)
-    .where(_due())
-    .order_by(sms_outbox.c.next_attempt_at)
-    .limit(bindparam("batch"))
-    .with_for_update(skip_locked=True)
-)
-_CLAIM = Statement(
-    update(sms_outbox)
-    .where(sms_outbox.c.id.in_(_claimable.scalar_subquery()), _due())
-    .values(
-        status=SENDING,
-        attempts=sms_outbox.c.attempts + 1,
-        claimed_until=bindparam("lease_until"),
-        updated_at=bindparam("now"),
-    )
-    .returning(
+_CLAIM = leases.claim_statement(
+    sms_outbox,
+    waiting=QUEUED,
+    claimed=SENDING,
+    returning=(
         sms_outbox.c.id,
         sms_outbox.c.kind,
         sms_outbox.c.attempts,
@@ -127,7 +105,7 @@ _CLAIM = Statement(
         sms_outbox.c.payload_sealed,
         sms_outbox.c.gateway,
         sms_outbox.c.error,
-    )
+    ),
 )
 
 

@@ -80,6 +80,7 @@ idempotency_keys = Table(
     Column("status", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("headers", Text, nullable=True),  # JSON: the stored answer's headers (Location, Content-Type)
     PrimaryKeyConstraint("lender_id", "key", name="pk_idempotency_keys"),
 )
 
@@ -429,4 +430,46 @@ incidents = Table(
     Index("ix_incidents_status", "status"),
     Index("ix_incidents_afc", "afc_status"),
     Index("ix_incidents_contract", "contract_id"),
+)
+
+# Lender callbacks (authsvc.webhooks): one endpoint per lender, its signing secret sealed under the row's data
+# key (the previous secret too, while a rotation's grace period runs).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), ForeignKey("lenders.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=True),  # ",a,b," (NULL: every event)
+    Column("kek_id", String(32), nullable=False),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("previous_secret_sealed", LargeBinary, nullable=True),
+    Column("previous_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("lender_id", name="uq_webhook_endpoints_lender"),
+)
+
+# The delivery outbox: written in the transaction that caused the event, sent by the webhook worker. ``body``
+# is the exact JSON posted, so every retry sends the same bytes under the same id.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("lender_id", String(36), nullable=False),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | sending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_status", Integer, nullable=True),  # the receiver's HTTP status on the last try
+    Column("last_error", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_lender", "lender_id", "created_at"),
 )
