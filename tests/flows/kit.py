@@ -137,6 +137,7 @@ async def start_journey(
         pki=nca.settings(tmp_path / "pki"),
         server={"process_workers": 1},
         flows=flows,
+        webhooks={"allow_http_loopback": True, "poll_s": 0.05},  # the tests' lender receives on 127.0.0.1
     )
     app = create_app(settings, keys=keys, today=TODAY, photo_inspector=FormatOnlyInspector())
     client = await aiohttp_client(TestServer(app, port=port))

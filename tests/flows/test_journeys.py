@@ -15,10 +15,12 @@ from sqlalchemy import update
 from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store.schema import identifications
+from authsvc.webhooks import signing
 from simulators.nca.signer import create_cms_signature_from_base64
 from tests.api.test_eds_simulator import Simulator, pair_of
 from tests.attestation.offline import verify_offline as offline_verify
 from tests.flows.kit import PEOPLE, SAFE_PHONE, Journey, start_journey
+from tests.webhooks.receiver import Receiver
 
 ARMAN, AIGERIM, DANA = PEOPLE["arman"], PEOPLE["aigerim"], PEOPLE["dana"]
 
@@ -265,3 +267,25 @@ async def test_an_expired_identification_reads_expired_and_takes_no_step(journey
     assert status == 409 and closed["code"] == "identification_closed" and closed["state"] == "expired"
     state = await journey.state(ident)
     assert state["status"] == "expired" and state["failure"]["code"] == "expired" and state["next_methods"] == []
+
+
+async def test_the_lender_is_called_back_signed_when_an_identification_completes_and_fails(
+    journey: Journey, aiohttp_server: Any
+) -> None:
+    receiver = Receiver()
+    server = await aiohttp_server(receiver.app())
+    hook = {"url": str(server.make_url("/hook")), "events": ["identification.completed", "identification.failed"]}
+    configured = await journey.api.client.put("/v1/webhook", json=hook, headers=journey.api.headers())
+    assert configured.status == 201, await configured.text()
+    secret = (await configured.json())["secret"]
+    client = await _registered(journey, ARMAN)  # completes a registration identification
+    failed = await journey.opened(client, "loan_contract", "nb-2025")
+    await journey.eds(failed, ARMAN, {**SAFE_PHONE, "remote_control": True})  # refused: it fails
+    got = await receiver.wait_for(2)
+    events = {r.payload["data"]["status"]: r for r in got}
+    assert set(events) == {"completed", "failed"}
+    for r in got:
+        assert signing.verify(secret, r.body, r.signature), r
+    assert events["completed"].payload["data"]["attestation"]
+    assert events["failed"].payload["data"]["identification_id"] == failed
+    assert events["failed"].payload["data"]["failure"]["code"] == "device_refused"
