@@ -26,6 +26,7 @@ from authsvc.api import (
     contracts,
     eds,
     identifications,
+    links,
     liveness,
     ncanode,
     second_factors,
@@ -104,6 +105,7 @@ def operations() -> Operations:
         second_factors,
         checks,
         tokens,
+        links,
     ):
         module.register(ops)
     return ops

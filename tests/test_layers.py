@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"api"},
     {"flows"},
     {"contracts"},
-    {"methods"},
+    {"methods", "hosted"},
     {"cabinet"},
     {"pki", "liveness", "parties", "audit"},
     {"store"},

@@ -160,6 +160,23 @@ async def eds_step(request: web.Request) -> web.Response:
 
 
 _IDENT = (Param("identification_id", "path", "identification id"),)
+# The codes submitting the EDS step answers (the hosted page's EDS step answers them too).
+SUBMIT_ERRORS = (
+    error_codes.CLIENT_NOT_FOUND,
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.REPLAY,
+    error_codes.BAD_BASE64,
+    error_codes.BAD_CERTIFICATE,
+    error_codes.BAD_CMS,
+    error_codes.BAD_ENCODING,
+    error_codes.GOST_UNAVAILABLE,
+    error_codes.UNSUPPORTED_ALGORITHM,
+    error_codes.UNVERIFIABLE_INPUT,
+    error_codes.RECORD_TAMPERED,
+    error_codes.TRUST_NOT_READY,
+    error_codes.WORKERS_UNAVAILABLE,
+)
 
 
 def register(ops: Operations) -> None:
@@ -268,21 +285,6 @@ def register(ops: Operations) -> None:
             responses={200: EdsStepOut, 404: None, 409: None, 503: None},
             params=_IDENT,
             tags=("identifications",),
-            errors=(
-                error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.REPLAY,
-                error_codes.BAD_BASE64,
-                error_codes.BAD_CERTIFICATE,
-                error_codes.BAD_CMS,
-                error_codes.BAD_ENCODING,
-                error_codes.GOST_UNAVAILABLE,
-                error_codes.UNSUPPORTED_ALGORITHM,
-                error_codes.UNVERIFIABLE_INPUT,
-                error_codes.RECORD_TAMPERED,
-                error_codes.TRUST_NOT_READY,
-                error_codes.WORKERS_UNAVAILABLE,
-            ),
+            errors=SUBMIT_ERRORS,
         )
     )

@@ -40,6 +40,7 @@ from authsvc.audit.events import AuditEvent
 from authsvc.errors import Unauthorized, ValidationFailed
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
+from authsvc.store import identifications
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
 IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
@@ -78,41 +79,72 @@ class PasswordIn(BaseModel):
 
 
 async def send_code(request: web.Request) -> web.Response:
-    factors = request.app[FACTORS]
-    lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
-    async with request.app[DB].transaction() as tx:
-        ident = await pending(tx, lender.id, request)
+    out = await send_otp(
+        request.app, current_lender(request).id, request.match_info["identification_id"], body.channel, ip
+    )
+    return json_answer(out, 202)
+
+
+async def send_otp(
+    app: web.Application, lender_id: str, ident_id: str, channel: Literal["sms", "voice"], ip: str
+) -> SendOut:
+    """Send a code for the lender's pending identification (the lender's API and the hosted page both call it)."""
+    factors = app[FACTORS]
+    async with app[DB].transaction() as tx:
+        ident = still_pending(await identifications.get(tx, lender_id, ident_id[:64]))
         sent = await otp.issue_code(
             tx,
-            request.app[KEYS],
+            app[KEYS],
             factors,
-            lender_id=lender.id,
+            lender_id=lender_id,
             client_id=ident.client_id,
             binding=otp.identification_binding(ident.id, ident.operation.value),
             text=OTP_TEXT,
             ip=ip,
-            channel=body.channel,
+            channel=channel,
         )
         await audit.append(
             tx,
-            request.app[KEYS],
+            app[KEYS],
             AuditEvent.OTP_SENT,
-            lender_id=lender.id,
+            lender_id=lender_id,
             subject=ident.id,
-            details={"channel": body.channel, "outbox_id": sent.outbox_id},
+            details={"channel": channel, "outbox_id": sent.outbox_id},
         )
     factors.outbox_bell.set()
-    out = SendOut(
+    return SendOut(
         identification_id=ident.id,
-        channel=body.channel,
+        channel=channel,
         phone=sent.phone,
         expires_at=sent.expires_at,
         resend_after=sent.resend_after,
         message_id=sent.outbox_id,
     )
-    return json_answer(out, 202)
+
+
+async def verify_sent_code(
+    app: web.Application, lender_id: str, ident_id: str, factor: Literal["sms", "voice"], code: str, ip: str
+) -> tuple[CodeCheck, StepResult]:
+    """Check a code sent by `send_otp` as a step (the hot path: store `Statement`s on a plain connection,
+    each write one atomic statement — the code's use together with the step and audit rows)."""
+    async with app[DB].autocommit() as tx:
+        found, seen = await otp.read_identification(tx, app[KEYS], lender_id=lender_id, ident_id=ident_id[:64], ip=ip)
+        ident = still_pending(found)
+        recorder = StepRecorder(app[KEYS], ident, f"otp_{factor}", {"factor": factor})
+        check = await otp.verify_code(
+            tx,
+            app[KEYS],
+            app[FACTORS],
+            client_id=ident.client_id,
+            binding=otp.identification_binding(ident.id, ident.operation.value),
+            code=code,
+            ip=ip,
+            records=recorder,
+            seen=seen,
+        )
+        return check, recorder.result()
 
 
 async def verify_code(request: web.Request) -> web.Response:
@@ -122,26 +154,9 @@ async def verify_code(request: web.Request) -> web.Response:
     ip = client_ip(body.client_ip, request)
     check: CodeCheck
     if body.factor in ("sms", "voice"):
-        # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
-        # atomic statement (the code's use together with the step and audit rows).
-        async with request.app[DB].autocommit() as tx:
-            found, seen = await otp.read_identification(
-                tx, request.app[KEYS], lender_id=lender.id, ident_id=request.match_info["identification_id"][:64], ip=ip
-            )
-            ident = still_pending(found)
-            recorder = StepRecorder(request.app[KEYS], ident, f"otp_{body.factor}", {"factor": body.factor})
-            check = await otp.verify_code(
-                tx,
-                request.app[KEYS],
-                factors,
-                client_id=ident.client_id,
-                binding=otp.identification_binding(ident.id, ident.operation.value),
-                code=body.code,
-                ip=ip,
-                records=recorder,
-                seen=seen,
-            )
-            result = recorder.result()
+        check, result = await verify_sent_code(
+            request.app, lender.id, request.match_info["identification_id"], body.factor, body.code, ip
+        )
     else:
         async with request.app[DB].transaction() as tx:
             ident = await pending(tx, lender.id, request)
@@ -210,6 +225,29 @@ async def sms_receipt(request: web.Request) -> web.Response:
     return json_answer(ReceiptOut(matched=matched))
 
 
+# The codes sending and checking a code answer (the hosted page's OTP step answers them too).
+SEND_ERRORS = (
+    error_codes.CLIENT_NOT_FOUND,
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.BAD_CLIENT_IP,
+    error_codes.OTP_BAD_DIGITS,
+    error_codes.OTP_KEY_TOO_SHORT,
+    error_codes.OTP_RESEND_TOO_SOON,
+    error_codes.OTP_SEND_LIMITED,
+    error_codes.CONFIG_ERROR,
+    error_codes.RECORD_TAMPERED,
+)
+VERIFY_ERRORS = (
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.BAD_CLIENT_IP,
+    *error_codes.OTP_CODE_FAULTS,
+    error_codes.CONFIG_ERROR,
+    error_codes.RECORD_TAMPERED,
+)
+
+
 def register(ops: Operations) -> None:
     tags = ("second factors",)
     ops.add(
@@ -223,18 +261,7 @@ def register(ops: Operations) -> None:
             responses={202: SendOut, 404: None, 409: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
-            errors=(
-                error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.BAD_CLIENT_IP,
-                error_codes.OTP_BAD_DIGITS,
-                error_codes.OTP_KEY_TOO_SHORT,
-                error_codes.OTP_RESEND_TOO_SOON,
-                error_codes.OTP_SEND_LIMITED,
-                error_codes.CONFIG_ERROR,
-                error_codes.RECORD_TAMPERED,
-            ),
+            errors=SEND_ERRORS,
         )
     )
     ops.add(
@@ -248,14 +275,7 @@ def register(ops: Operations) -> None:
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
             params=(IDENT_ID,),
             tags=tags,
-            errors=(
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.BAD_CLIENT_IP,
-                *error_codes.OTP_CODE_FAULTS,
-                error_codes.CONFIG_ERROR,
-                error_codes.RECORD_TAMPERED,
-            ),
+            errors=VERIFY_ERRORS,
         )
     )
     ops.add(

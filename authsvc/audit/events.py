@@ -40,3 +40,8 @@ class AuditEvent(StrEnum):
     CONTRACT_CREATED = "contract.created"
     CONTRACT_SIGNED = "contract.signed"
     CONTRACT_SIGNATURE_REJECTED = "contract.signature_rejected"
+    # hosted onboarding page
+    LINK_ISSUED = "link.issued"
+    LINK_OPENED = "link.opened"
+    LINK_REFUSED = "link.refused"
+    CAPTURE_TIMING = "capture.timing"

@@ -93,7 +93,12 @@ async def test_faults_answer_as_ncalayer_does(
     _, (empty,) = await ncalayer_call(ncalayer, cms_request(b"x", True))
     assert empty == {"code": "500", "message": NO_KEY}
     await ncalayer.add_keystore(await simulator.issue())
-    for fault, key in (("cancel", CANCELED), ("wrong_password", WRONG_PASSWORD), ("no_key", NO_KEY), ("expired", EXPIRED)):
+    for fault, key in (
+        ("cancel", CANCELED),
+        ("wrong_password", WRONG_PASSWORD),
+        ("no_key", NO_KEY),
+        ("expired", EXPIRED),
+    ):
         await ncalayer.fault(fault)
         _, (answer,) = await ncalayer_call(ncalayer, cms_request(b"x", True))
         assert answer == {"code": "500", "message": key}, fault
