@@ -53,11 +53,13 @@ class Stand:
 
     def __init__(self, api: Api, parties: Parties, nca: Simulator, layer: NcaLayerSim, base: str) -> None:
         self.api, self.parties, self.nca, self.layer, self.base = api, parties, nca, layer, base
+        self.client_id: str | None = None
 
     async def identification(self) -> tuple[str, str]:
-        photo = {"content_type": "image/jpeg", "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())}
-        client = await (await self.api.post("/v1/clients", individual(photo=photo))).json()
-        resp = await self.api.post("/v1/identifications", {"client_id": client["id"], "operation": "registration"})
+        if self.client_id is None:
+            photo = {"content_type": "image/jpeg", "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())}
+            self.client_id = (await (await self.api.post("/v1/clients", individual(photo=photo))).json())["id"]
+        resp = await self.api.post("/v1/identifications", {"client_id": self.client_id, "operation": "registration"})
         return str((await resp.json())["id"]), str(individual()["phone"])
 
     async def link(self, ident: str, **body: Any) -> str:
@@ -200,10 +202,11 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
     assert len(painted) == len(scheduled) == len(script["flashes"])
     assert max(abs(p - s) for p, s in zip(painted, scheduled, strict=True)) <= 34, (painted, scheduled)
     events = await browser.js("return window.authsvcHosted.events")
-    assert {"ready", "camera", "prompt"} <= {e["kind"] for e in events}, [e["kind"] for e in events]
+    assert {"ready", "start", "prompt-shown", "prompt"} <= {e["kind"] for e in events}, [e["kind"] for e in events]
     ready = next(e["at"] for e in events if e["kind"] == "ready")
-    first_prompt = next(e["at"] for e in events if e["kind"] == "prompt")
-    camera_open = next(e["at"] for e in events if e["kind"] == "camera")
+    pressed = next(e["at"] for e in events if e["kind"] == "start")
+    first_prompt = next(e["at"] for e in events if e["kind"] == "prompt-shown")
+    first_action = next(e["at"] for e in events if e["kind"] == "prompt" and e["action"])
     weight = await browser.js(
         "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
         ".filter(e => !e.name.includes('/hosted/api/')).reduce((n, e) => n + (e.transferSize || e.encodedBodySize), 0)"
@@ -211,7 +214,8 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
     save_figures(
         page_weight_kb=round(weight / 1024, 1),
         ready_ms_after_navigation=ready,
-        first_prompt_ms_after_start=first_prompt - camera_open,
+        first_prompt_ms_after_start=first_prompt - pressed,
+        first_action_prompt_ms_after_start=first_action - pressed,
         upload_kb_per_capture=round(result["bytes"] / 1024, 1),
         frames_per_capture=(await browser.events("captured"))[0]["frames"],
         flash_max_offset_ms=timing["max_offset_ms"],

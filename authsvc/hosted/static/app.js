@@ -132,12 +132,14 @@ async function takeScript() {
 }
 
 function showPrompt(text, count) {
+  if ($("prompt").hidden) note("prompt-shown");
   $("prompt").hidden = false;
   if ($("prompt-text").textContent !== text) $("prompt-text").textContent = text;
   $("prompt-count").textContent = count;
 }
 
 async function record() {
+  note("start");
   $("camera-start").hidden = true;
   $("liveness-retry").hidden = true;
   $("camera-help").hidden = true;
