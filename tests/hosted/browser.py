@@ -82,21 +82,22 @@ class Browser:
     async def text(self, element_id: str) -> str:
         return str(await self.js(f"return document.getElementById({json.dumps(element_id)}).textContent"))
 
-    async def wait(self, script: str, timeout: float = 30.0, what: str = "") -> Any:
+    async def wait(self, script: str, within: float = 30.0, what: str = "") -> Any:
         """Poll ``script`` (JS returning a value) until it is truthy."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             value = await self.js(script)
             if value:
                 return value
             if time.monotonic() > deadline:
                 shot = await self.screenshot("timeout")
-                raise AssertionError(f"waited {timeout} s for {what or script} (see {shot})")
+                raise AssertionError(f"waited {within} s for {what or script} (see {shot})")
             await asyncio.sleep(0.2)
 
     async def events(self, kind: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await self.js(
-            "return (window.authsvcHosted ? window.authsvcHosted.events : []).filter(e => e.kind === arguments[0])", kind
+            "return (window.authsvcHosted ? window.authsvcHosted.events : []).filter(e => e.kind === arguments[0])",
+            kind,
         )
         return found
 

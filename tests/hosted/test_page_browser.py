@@ -88,7 +88,9 @@ class Stand:
     async def audit(self, ident: str, event: str) -> list[dict[str, Any]]:
         async with self.api.app[DB].autocommit() as tx:
             rows = [
-                *await tx.all(select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)),
+                *await tx.all(
+                    select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)
+                ),
                 *await tx.all(
                     select(audit_pending.c.details).where(
                         audit_pending.c.subject == ident, audit_pending.c.event == event
@@ -184,7 +186,7 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
         assert stand.api.key not in text
 
     # Liveness: the fake camera plays a genuine capture of the script the page was given.
-    challenge_id, script = await stand.script(ident)
+    _, script = await stand.script(ident)
     await asyncio.to_thread(render, script, "live", camera)
     await browser.click("camera-start")
     await browser.wait("return !document.getElementById('prompt').hidden", 20, "the first prompt")
@@ -225,7 +227,11 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
     await browser.wait("return !document.getElementById('step-eds').hidden", 10, "the EDS step")
     sentences = {}
     await stand.layer.add_keystore(await stand.nca.issue())
-    for fault, key in (("not_running", "eds.not_running"), ("cancel", "eds.cancelled"), ("wrong_password", "eds.wrong_password")):
+    for fault, key in (
+        ("not_running", "eds.not_running"),
+        ("cancel", "eds.cancelled"),
+        ("wrong_password", "eds.wrong_password"),
+    ):
         await stand.layer.fault(fault)
         await browser.click("eds-sign")
         await browser.wait(
@@ -241,7 +247,9 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
     await stand.layer.fault(None)
     await browser.click("eds-sign")
     await browser.wait("return !document.getElementById('step-otp_sms').hidden", 60, "the code step")
-    assert (await stand.layer.control("GET", "/control/log"))["requests"][-1]["method"] == "createCMSSignatureFromBase64"
+    assert (await stand.layer.control("GET", "/control/log"))["requests"][-1][
+        "method"
+    ] == "createCMSSignatureFromBase64"
 
     # The one-time code, typed as a person would.
     await browser.click("otp-send")

@@ -165,6 +165,7 @@ async function record() {
     return;
   }
   note("camera", { result: "open" });
+  $("video").scrollIntoView({ block: "center" }); // the person sees themselves under the prompts
   let lastKind;
   const capture = await recordScript({
     video: $("video"),
