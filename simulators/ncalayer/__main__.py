@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from simulators.nca.keystore import DEFAULT_PASSWORD
 from simulators.ncalayer.server import Keystore, State, create_app
 from simulators.ncalayer.tls import make_certificate
 
@@ -22,7 +23,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=13579)
     parser.add_argument("--p12", type=Path, action="append", default=[], help="a keystore the user can pick")
-    parser.add_argument("--password", default="Qwerty12", help="the keystores' password")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help="the keystores' password")
     parser.add_argument("--cert-out", type=Path, help="also write the TLS certificate (PEM) here")
     args = parser.parse_args()
     state = State(keystores=[Keystore(p.name, p.read_bytes(), args.password) for p in args.p12])

@@ -26,8 +26,8 @@ def require_chromium() -> None:
         pytest.skip("chromium and chromium-driver are not installed (scripts/install.sh installs them)")
     try:
         import selenium  # noqa: F401
-    except ImportError:
-        pytest.skip("selenium is not installed (pip install -e '.[dev]')")
+    except ImportError:  # chromium is here, so the tests must run: a missing dev dependency is a failure
+        pytest.fail("selenium is not installed: pip install -e '.[dev]' (scripts/install.sh --dev)")
 
 
 class Browser:
