@@ -33,9 +33,10 @@ async def new_link(api: Api, ident: str, **body: Any) -> Any:
 async def audit_events(api: Api, subject: str) -> list[str]:
     """Audit entries about ``subject``, chained or still waiting for the chainer."""
     async with api.app[DB].autocommit() as tx:
-        rows = [*await tx.all(select(audit_log.c.event).where(audit_log.c.subject == subject))]
-        rows += await tx.all(select(audit_pending.c.event).where(audit_pending.c.subject == subject))
-    return [r["event"] for r in rows]
+        # Waiting entries first: one the chainer moves meanwhile is then found among the chained.
+        rows = [*await tx.all(select(audit_pending.c.event).where(audit_pending.c.subject == subject))]
+        rows += await tx.all(select(audit_log.c.event).where(audit_log.c.subject == subject))
+    return list(dict.fromkeys(r["event"] for r in rows))
 
 
 def browser(api: Api) -> aiohttp.ClientSession:

@@ -87,17 +87,18 @@ class Stand:
 
     async def audit(self, ident: str, event: str) -> list[dict[str, Any]]:
         async with self.api.app[DB].autocommit() as tx:
+            # Waiting entries first: one the chainer moves meanwhile is then found among the chained.
             rows = [
-                *await tx.all(
-                    select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)
-                ),
                 *await tx.all(
                     select(audit_pending.c.details).where(
                         audit_pending.c.subject == ident, audit_pending.c.event == event
                     )
                 ),
+                *await tx.all(
+                    select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)
+                ),
             ]
-        return [json.loads(r["details"]) for r in rows]
+        return list({r["details"]: json.loads(r["details"]) for r in rows}.values())
 
 
 @pytest.fixture
