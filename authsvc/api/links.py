@@ -404,6 +404,14 @@ async def page_otp_verify(request: web.Request) -> web.Response:
     return _json(result)
 
 
+_FORM: dict[str, Any] = liveness_api.UPLOAD_SCHEMA["multipart/form-data"]["schema"]
+_FLASH_TIMES = {
+    "type": "string",
+    "description": "JSON list: when the page painted each of the script's flashes (ms from the start)",
+}
+PAGE_UPLOAD = {
+    "multipart/form-data": {"schema": {**_FORM, "properties": {**_FORM["properties"], "flash_times_ms": _FLASH_TIMES}}}
+}
 _PAGE = (error_codes.HOSTED_HEADER_MISSING, error_codes.HOSTED_SESSION_REQUIRED, error_codes.STEP_NOT_OFFERED)
 _COMMON = (error_codes.INTERNAL_ERROR, error_codes.DATABASE_UNAVAILABLE, error_codes.INVALID_CHARACTERS)
 
@@ -550,7 +558,7 @@ def register(ops: Operations) -> None:
             responses={200: PageLiveness},
             auth=False,
             tags=TAGS,
-            request_content=liveness_api.UPLOAD_SCHEMA,
+            request_content=PAGE_UPLOAD,
             errors=(*_PAGE, *_COMMON, *liveness_api.SUBMIT_ERRORS, error_codes.CHALLENGE_EXPIRED),
         )
     )
