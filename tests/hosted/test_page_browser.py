@@ -228,11 +228,14 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
     await browser.wait("return !document.getElementById('step-eds').hidden", 10, "the EDS step")
     sentences = {}
     await stand.layer.add_keystore(await stand.nca.issue())
-    for fault, key in (
-        ("not_running", "eds.not_running"),
-        ("cancel", "eds.cancelled"),
-        ("wrong_password", "eds.wrong_password"),
-    ):
+    faults = {
+        "not_running": "eds.not_running",
+        "cancel": "eds.cancelled",
+        "wrong_password": "eds.wrong_password",
+        "no_key": "eds.no_key",
+        "expired": "eds.expired",
+    }
+    for fault, key in faults.items():
         await stand.layer.fault(fault)
         await browser.click("eds-sign")
         await browser.wait(
@@ -245,6 +248,7 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
         await browser.screenshot(f"4-eds-{fault}")
     assert sentences["not_running"].startswith("NCALayer is not running")
     assert "without signing" in sentences["cancel"] and "password is wrong" in sentences["wrong_password"]
+    assert "found no key" in sentences["no_key"] and "has expired" in sentences["expired"]
     await stand.layer.fault(None)
     await browser.click("eds-sign")
     await browser.wait("return !document.getElementById('step-otp_sms').hidden", 60, "the code step")
