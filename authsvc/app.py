@@ -31,6 +31,7 @@ from authsvc.api import (
     eds,
     identifications,
     incidents,
+    links,
     lists,
     liveness,
     ncanode,
@@ -133,6 +134,7 @@ def operations() -> Operations:
         lists,
         incidents,
         webhooks,
+        links,
     ):
         module.register(ops)
     return ops

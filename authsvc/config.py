@@ -353,6 +353,24 @@ class WebhookSettings(_Section):
         return self
 
 
+class HostedSettings(_Section):
+    public_url: str = Field(
+        "http://127.0.0.1:8080", description="The service's address as end users' browsers reach it (links point here)."
+    )
+    link_ttl_s: int = Field(900, ge=30, le=86_400, description="How long a hosted-page link can be opened (once).")
+    session_ttl_s: int = Field(
+        1800, ge=60, le=86_400, description="How long the browser session of an opened link lasts."
+    )
+    cookie_secure: bool = Field(
+        True, description="Mark the page's session cookie Secure (off only for plain-HTTP tests)."
+    )
+    ncalayer_url: str = Field("wss://127.0.0.1:13579", description="NCALayer's local WebSocket the page signs through.")
+    return_urls: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per lender id: URL prefixes a link's return_url may start with (none: no return URL allowed).",
+    )
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -367,6 +385,7 @@ class Settings(_Section):
     flows: FlowSettings = Field(default_factory=FlowSettings)
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    hosted: HostedSettings = Field(default_factory=HostedSettings)
 
     @model_validator(mode="after")
     def _anchors_over_https_unless_test_pki(self) -> Settings:

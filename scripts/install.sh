@@ -16,6 +16,9 @@ APT_PACKAGES="openssl libengine-gost-openssl postgresql postgresql-client libgl1
 # registry offers it only as source (pyscard 2.3.1 has no manylinux wheel for every Python).
 # softhsm2: the PKCS#11 token of the tests and the HSM key store's test backend.
 APT_PACKAGES="$APT_PACKAGES pcscd vsmartcard-vpcd opensc softhsm2 libpcsclite-dev swig"
+# chromium + chromium-driver: the hosted page's browser tests (real headless Chromium with a fake camera,
+# driven by Selenium through the driver Debian builds for that same Chromium).
+APT_PACKAGES="$APT_PACKAGES chromium chromium-driver fonts-dejavu-core"  # DejaVu: Kazakh and Russian text in the screenshots
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"flows"},
     {"incidents"},
     {"contracts"},
-    {"methods"},
+    {"methods", "hosted"},
     {"lists"},
     {"cabinet"},
     {"webhooks"},

@@ -27,7 +27,8 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
-from authsvc.flows.session import Attempt, StepRecorder
+from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.signals import DeviceSignals
 from authsvc.methods import eds
 from authsvc.pki.service import (
     CertificateReport,
@@ -148,12 +149,20 @@ async def eds_challenge(request: web.Request) -> web.Response:
     return _json(out, 201)
 
 
-async def eds_step(request: web.Request) -> web.Response:
-    body: EdsStepIn = parse(EdsStepIn, await read_body(request))
-    method = request.app[EDS]
+async def submit_eds(
+    app: web.Application,
+    lender_id: str,
+    ident_id: str,
+    cms: str,
+    data: str | None,
+    device: DeviceSignals | None = None,
+) -> StepOutcome:
+    """The EDS step through the flow (the lender's API and the hosted page both call it); a replayed CMS or
+    challenge is recorded, then answered 409 ``replay``."""
+    method = app[EDS]
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
-        outcome = await method.submit(ident, body.cms, body.data, records)
+        outcome = await method.submit(ident, cms, data, records)
         replayed = [r for r in outcome.reasons if r in ("evidence_reused", "challenge_used")]
         error = None
         if replayed:
@@ -165,8 +174,18 @@ async def eds_step(request: web.Request) -> web.Response:
             )
         return Attempt(outcome.outcome == "passed", outcome.details, written=True, error=error)
 
-    done = await request.app[FLOWS].step(
-        current_lender(request).id, request.match_info["identification_id"], eds.METHOD, work, device_signals(request)
+    return await app[FLOWS].step(lender_id, ident_id, eds.METHOD, work, device)
+
+
+async def eds_step(request: web.Request) -> web.Response:
+    body: EdsStepIn = parse(EdsStepIn, await read_body(request))
+    done = await submit_eds(
+        request.app,
+        current_lender(request).id,
+        request.match_info["identification_id"],
+        body.cms,
+        body.data,
+        device_signals(request),
     )
     view = done.view
     return _json(
@@ -182,6 +201,23 @@ async def eds_step(request: web.Request) -> web.Response:
 
 
 _IDENT = (Param("identification_id", "path", "identification id"),)
+# The codes submitting the EDS step answers (the hosted page's EDS step answers them too).
+SUBMIT_ERRORS = (
+    error_codes.CLIENT_NOT_FOUND,
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.REPLAY,
+    error_codes.BAD_BASE64,
+    error_codes.BAD_CERTIFICATE,
+    error_codes.BAD_CMS,
+    error_codes.BAD_ENCODING,
+    error_codes.GOST_UNAVAILABLE,
+    error_codes.UNSUPPORTED_ALGORITHM,
+    error_codes.UNVERIFIABLE_INPUT,
+    error_codes.RECORD_TAMPERED,
+    error_codes.TRUST_NOT_READY,
+    error_codes.WORKERS_UNAVAILABLE,
+)
 
 
 def register(ops: Operations) -> None:
@@ -290,22 +326,6 @@ def register(ops: Operations) -> None:
             responses={200: EdsStepOut, 404: None, 409: None, 503: None},
             params=(*_IDENT, DEVICE_SIGNALS),
             tags=("identifications",),
-            errors=(
-                *error_codes.STEP_GATES,
-                error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.REPLAY,
-                error_codes.BAD_BASE64,
-                error_codes.BAD_CERTIFICATE,
-                error_codes.BAD_CMS,
-                error_codes.BAD_ENCODING,
-                error_codes.GOST_UNAVAILABLE,
-                error_codes.UNSUPPORTED_ALGORITHM,
-                error_codes.UNVERIFIABLE_INPUT,
-                error_codes.RECORD_TAMPERED,
-                error_codes.TRUST_NOT_READY,
-                error_codes.WORKERS_UNAVAILABLE,
-            ),
+            errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS),
         )
     )

@@ -15,7 +15,8 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from authsvc.flows.session import Attempt, StepRecorder
+from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.signals import DeviceSignals
 from authsvc.methods.liveness import METHOD, Upload
 from authsvc.store.identifications import Identification
 
@@ -75,20 +76,24 @@ async def issue_script(request: web.Request) -> web.Response:
 
 async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> tuple[str, Upload]:
     """Stream the multipart body under the caps: nothing larger is ever held or decoded."""
+    challenge_id, upload, _ = await read_capture(request, max_bytes, max_frames)
+    return challenge_id, upload
+
+
+async def read_capture(
+    request: web.Request, max_bytes: int, max_frames: int, extra: tuple[str, ...] = ()
+) -> tuple[str, Upload, dict[str, bytes]]:
+    """`read_upload`, also keeping the ``extra`` parts a caller accepts (the hosted page's flash times)."""
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType("send the capture as multipart/form-data", code=error_codes.WRONG_CONTENT_TYPE)
     fields: dict[str, bytes] = {}
     frames: list[bytes] = []
     total = 0
+    accepted = ("challenge_id", "video", "frame", "timestamps_ms", *extra)
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name not in (
-                "challenge_id",
-                "video",
-                "frame",
-                "timestamps_ms",
-            ):
+            if not isinstance(part, BodyPartReader) or part.name not in accepted:
                 raise ValidationFailed(
                     f"unexpected part {getattr(part, 'name', None)!r}", code=error_codes.UNKNOWN_FIELD
                 )
@@ -109,13 +114,14 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
     except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:
         # aiohttp reports broken part headers as HttpProcessingError (found by the schemathesis fuzzing)
         raise BadRequest("malformed multipart body", code=error_codes.MALFORMED_MULTIPART) from exc
+    extras = {name: fields.pop(name) for name in extra if name in fields}
     challenge_id = fields.get("challenge_id", b"").decode(errors="replace").strip()
     if not challenge_id:
         raise ValidationFailed("challenge_id is required", code=error_codes.MISSING_FIELD)
     if "video" in fields and frames:
         raise ValidationFailed("send either a video or frames, not both", code=error_codes.VALIDATION_FAILED)
     if "video" in fields:
-        return challenge_id, fields["video"]
+        return challenge_id, fields["video"], extras
     if not frames:
         raise ValidationFailed("send a video or frames", code=error_codes.MISSING_FIELD)
     try:
@@ -129,13 +135,20 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
         raise ValidationFailed(
             "timestamps_ms must be a JSON list with one time per frame", code=error_codes.BAD_TIMESTAMPS
         ) from exc
-    return challenge_id, list(zip(frames, stamps, strict=True))
+    return challenge_id, list(zip(frames, stamps, strict=True)), extras
 
 
-async def submit_capture(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS].liveness
-    challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
-    method = request.app[LIVENESS]
+async def submit_liveness(
+    app: web.Application,
+    lender_id: str,
+    ident_id: str,
+    challenge_id: str,
+    upload: Upload,
+    device: DeviceSignals | None = None,
+) -> tuple[StepOutcome, list[dict[str, Any]]]:
+    """The liveness step through the flow (the lender's API and the hosted page both call it): the outcome
+    and every check's score."""
+    method = app[LIVENESS]
     checks: list[dict[str, Any]] = []
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
@@ -143,8 +156,20 @@ async def submit_capture(request: web.Request) -> web.Response:
         checks.extend(outcome.checks)
         return Attempt(outcome.passed, written=True)
 
-    done = await request.app[FLOWS].step(
-        current_lender(request).id, request.match_info["identification_id"], METHOD, work, device_signals(request)
+    done = await app[FLOWS].step(lender_id, ident_id, METHOD, work, device)
+    return done, checks
+
+
+async def submit_capture(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS].liveness
+    challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
+    done, checks = await submit_liveness(
+        request.app,
+        current_lender(request).id,
+        request.match_info["identification_id"],
+        challenge_id,
+        upload,
+        device_signals(request),
     )
     view = done.view
     out = LivenessOut(
@@ -156,6 +181,36 @@ async def submit_capture(request: web.Request) -> web.Response:
         next_methods=list(view.judgement.next_methods) if view.ident.status.value == "pending" else [],
     )
     return web.json_response(text=out.model_dump_json())
+
+
+# The codes submitting a capture can answer (also the hosted page's upload).
+SUBMIT_ERRORS = (
+    error_codes.MALFORMED_MULTIPART,
+    error_codes.CHALLENGE_NOT_FOUND,
+    error_codes.CLIENT_NOT_FOUND,
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.CAPTURE_REUSED,
+    error_codes.CHALLENGE_USED,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.CAPTURE_TOO_LARGE,
+    error_codes.WRONG_CONTENT_TYPE,
+    error_codes.BAD_TIMESTAMPS,
+    error_codes.CAPTURE_OUT_OF_ORDER,
+    error_codes.CAPTURE_REJECTED,
+    error_codes.CAPTURE_UNDECODABLE,
+    error_codes.FACE_NOT_FOUND,
+    error_codes.IMAGE_REJECTED,
+    error_codes.IMAGE_TOO_LARGE,
+    error_codes.IMAGE_UNDECODABLE,
+    error_codes.MISSING_FIELD,
+    error_codes.SCRIPT_EXPIRED,
+    error_codes.SCRIPT_INVALID,
+    error_codes.SCRIPT_REJECTED,
+    error_codes.UNKNOWN_FIELD,
+    error_codes.VALIDATION_FAILED,
+    error_codes.RECORD_TAMPERED,
+    error_codes.MODELS_UNAVAILABLE,
+)
 
 
 def register(ops: Operations) -> None:
@@ -187,33 +242,6 @@ def register(ops: Operations) -> None:
             params=(IDENT, DEVICE_SIGNALS),
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
-            errors=(
-                *error_codes.STEP_GATES,
-                error_codes.MALFORMED_MULTIPART,
-                error_codes.CHALLENGE_NOT_FOUND,
-                error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.CAPTURE_REUSED,
-                error_codes.CHALLENGE_USED,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.CAPTURE_TOO_LARGE,
-                error_codes.WRONG_CONTENT_TYPE,
-                error_codes.BAD_TIMESTAMPS,
-                error_codes.CAPTURE_OUT_OF_ORDER,
-                error_codes.CAPTURE_REJECTED,
-                error_codes.CAPTURE_UNDECODABLE,
-                error_codes.FACE_NOT_FOUND,
-                error_codes.IMAGE_REJECTED,
-                error_codes.IMAGE_TOO_LARGE,
-                error_codes.IMAGE_UNDECODABLE,
-                error_codes.MISSING_FIELD,
-                error_codes.SCRIPT_EXPIRED,
-                error_codes.SCRIPT_INVALID,
-                error_codes.SCRIPT_REJECTED,
-                error_codes.UNKNOWN_FIELD,
-                error_codes.VALIDATION_FAILED,
-                error_codes.RECORD_TAMPERED,
-                error_codes.MODELS_UNAVAILABLE,
-            ),
+            errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS),
         )
     )

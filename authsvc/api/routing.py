@@ -211,6 +211,8 @@ class Operations:
                     "content": {"application/problem+json": {"schema": {"allOf": [problem_ref, narrowed]}}},
                     "x-error-codes": codes,
                 }
+                # Also answered in another form (the hosted page's refusals are HTML for a person).
+                responses[str(status)]["content"].update(op.raw_responses.get(status, {}).get("content", {}))
             if op.auth:
                 entry["security"] = [{"bearer": []}]
             paths.setdefault(op.path, {})[op.method.lower()] = entry | {"responses": responses}

@@ -35,7 +35,8 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS
 from authsvc.errors import AuthsvcError, Unauthorized, ValidationFailed
-from authsvc.flows.session import Attempt, StepRecorder
+from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.signals import DeviceSignals
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck
 from authsvc.store.identifications import Identification
@@ -77,25 +78,31 @@ class PasswordIn(BaseModel):
 
 
 async def send_code(request: web.Request) -> web.Response:
-    factors = request.app[FACTORS]
-    lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
     ip = client_ip(body.client_ip, request)
-    ident = await request.app[FLOWS].open_for(lender.id, request.match_info["identification_id"])
-    async with request.app[DB].transaction() as tx:
-        sent = await otp.send_identification_code(
-            tx, request.app[KEYS], factors, ident, text=OTP_TEXT, ip=ip, channel=body.channel
-        )
+    out = await send_otp(
+        request.app, current_lender(request).id, request.match_info["identification_id"], body.channel, ip
+    )
+    return json_answer(out, 202)
+
+
+async def send_otp(
+    app: web.Application, lender_id: str, ident_id: str, channel: Literal["sms", "voice"], ip: str
+) -> SendOut:
+    """Send a code for the lender's open identification (the lender's API and the hosted page both call it)."""
+    factors = app[FACTORS]
+    ident = await app[FLOWS].open_for(lender_id, ident_id)
+    async with app[DB].transaction() as tx:
+        sent = await otp.send_identification_code(tx, app[KEYS], factors, ident, text=OTP_TEXT, ip=ip, channel=channel)
     factors.outbox_bell.set()
-    out = SendOut(
+    return SendOut(
         identification_id=ident.id,
-        channel=body.channel,
+        channel=channel,
         phone=sent.phone,
         expires_at=sent.expires_at,
         resend_after=sent.resend_after,
         message_id=sent.outbox_id,
     )
-    return json_answer(out, 202)
 
 
 def _failure(check: CodeCheck) -> AuthsvcError | None:
@@ -106,49 +113,65 @@ def _failure(check: CodeCheck) -> AuthsvcError | None:
     return None
 
 
-async def verify_code(request: web.Request) -> web.Response:
-    factors = request.app[FACTORS]
-    keys = request.app[KEYS]
-    lender = current_lender(request)
-    body: VerifyIn = parse(VerifyIn, await read_body(request))
-    ip = client_ip(body.client_ip, request)
-
-    ident_id = request.match_info["identification_id"][:64]
+async def verify_otp(
+    app: web.Application,
+    lender_id: str,
+    ident_id: str,
+    factor: Literal["sms", "voice", "totp", "hotp"],
+    code: str,
+    ip: str,
+    device: DeviceSignals | None = None,
+) -> StepOutcome:
+    """A one-time code as a step of the identification (the lender's API and the hosted page both call it)."""
+    factors, keys = app[FACTORS], app[KEYS]
+    ident_id = ident_id[:64]
     found, seen = None, None
-    if body.factor in ("sms", "voice"):
+    if factor in ("sms", "voice"):
         # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
         # identification with its live code and the abuse counters), one write (the code's use together
         # with the step and audit rows), then the flow's judgement.
-        async with request.app[DB].autocommit() as tx:
-            found, seen = await otp.read_identification(tx, keys, lender_id=lender.id, ident_id=ident_id, ip=ip)
+        async with app[DB].autocommit() as tx:
+            found, seen = await otp.read_identification(tx, keys, lender_id=lender_id, ident_id=ident_id, ip=ip)
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
-        records.details["factor"] = body.factor
+        records.details["factor"] = factor
         check: CodeCheck
-        if body.factor in ("sms", "voice"):
-            async with request.app[DB].autocommit() as tx:
+        if factor in ("sms", "voice"):
+            async with app[DB].autocommit() as tx:
                 check = await otp.verify_code(
                     tx,
                     keys,
                     factors,
                     client_id=ident.client_id,
                     binding=otp.identification_binding(ident.id, ident.operation.value),
-                    code=body.code,
+                    code=code,
                     ip=ip,
                     records=records,
                     seen=seen,
                 )
         else:
-            verify = tokens.verify_totp_factor if body.factor == "totp" else tokens.verify_hotp_factor
-            async with request.app[DB].transaction() as tx:
+            verify = tokens.verify_totp_factor if factor == "totp" else tokens.verify_hotp_factor
+            async with app[DB].transaction() as tx:
                 check = await verify(
-                    tx, keys, factors, lender_id=lender.id, client_id=ident.client_id, code=body.code, ip=ip
+                    tx, keys, factors, lender_id=lender_id, client_id=ident.client_id, code=code, ip=ip
                 )
                 await tx.write(records(check.ok))
         return Attempt(check.ok, written=True, error=_failure(check))
 
-    done = await request.app[FLOWS].step(
-        lender.id, ident_id, f"otp_{body.factor}", work, device_signals(request), found=found
+    return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
+
+
+async def verify_code(request: web.Request) -> web.Response:
+    body: VerifyIn = parse(VerifyIn, await read_body(request))
+    ip = client_ip(body.client_ip, request)
+    done = await verify_otp(
+        request.app,
+        current_lender(request).id,
+        request.match_info["identification_id"],
+        body.factor,
+        body.code,
+        ip,
+        device_signals(request),
     )
     return json_answer(step_result(done))
 
@@ -195,6 +218,29 @@ async def sms_receipt(request: web.Request) -> web.Response:
     return json_answer(ReceiptOut(matched=matched))
 
 
+# The codes sending and checking a code answer (the hosted page's OTP step answers them too).
+SEND_ERRORS = (
+    error_codes.CLIENT_NOT_FOUND,
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.BAD_CLIENT_IP,
+    error_codes.OTP_BAD_DIGITS,
+    error_codes.OTP_KEY_TOO_SHORT,
+    error_codes.OTP_RESEND_TOO_SOON,
+    error_codes.OTP_SEND_LIMITED,
+    error_codes.CONFIG_ERROR,
+    error_codes.RECORD_TAMPERED,
+)
+VERIFY_ERRORS = (
+    error_codes.IDENTIFICATION_NOT_FOUND,
+    error_codes.IDENTIFICATION_CLOSED,
+    error_codes.BAD_CLIENT_IP,
+    *error_codes.OTP_CODE_FAULTS,
+    error_codes.CONFIG_ERROR,
+    error_codes.RECORD_TAMPERED,
+)
+
+
 def register(ops: Operations) -> None:
     tags = ("second factors",)
     ops.add(
@@ -209,18 +255,7 @@ def register(ops: Operations) -> None:
             params=(IDENT_ID,),
             tags=tags,
             idempotent=True,
-            errors=(
-                error_codes.CLIENT_NOT_FOUND,
-                error_codes.IDENTIFICATION_NOT_FOUND,
-                error_codes.IDENTIFICATION_CLOSED,
-                error_codes.BAD_CLIENT_IP,
-                error_codes.OTP_BAD_DIGITS,
-                error_codes.OTP_KEY_TOO_SHORT,
-                error_codes.OTP_RESEND_TOO_SOON,
-                error_codes.OTP_SEND_LIMITED,
-                error_codes.CONFIG_ERROR,
-                error_codes.RECORD_TAMPERED,
-            ),
+            errors=SEND_ERRORS,
         )
     )
     ops.add(
@@ -234,13 +269,7 @@ def register(ops: Operations) -> None:
             responses={200: StepResult, 404: None, 409: None, 422: None, 429: None},
             params=(IDENT_ID, DEVICE_SIGNALS),
             tags=tags,
-            errors=(
-                *error_codes.STEP_GATES,
-                error_codes.BAD_CLIENT_IP,
-                *error_codes.OTP_CODE_FAULTS,
-                error_codes.CONFIG_ERROR,
-                error_codes.RECORD_TAMPERED,
-            ),
+            errors=(*error_codes.STEP_GATES, *VERIFY_ERRORS),
         )
     )
     ops.add(

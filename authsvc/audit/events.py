@@ -57,3 +57,8 @@ class AuditEvent(StrEnum):
     WEBHOOK_CONFIGURED = "webhook.configured"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
     WEBHOOK_DELETED = "webhook.deleted"
+    # hosted onboarding page
+    LINK_ISSUED = "link.issued"
+    LINK_OPENED = "link.opened"
+    LINK_REFUSED = "link.refused"
+    CAPTURE_TIMING = "capture.timing"

@@ -473,3 +473,22 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_lender", "lender_id", "created_at"),
 )
+
+# Hosted-page links (one identification each): only keyed hashes of the URL token and of the browser
+# session it turns into at first open are kept.
+flow_links = Table(
+    "flow_links",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("identification_id", String(36), ForeignKey("identifications.id"), nullable=False),
+    Column("lender_id", String(36), ForeignKey("lenders.id"), nullable=False),
+    Column("token_mac", LargeBinary(32), nullable=False, unique=True),
+    Column("session_mac", LargeBinary(32), nullable=True, unique=True),
+    Column("return_url", Text, nullable=True),
+    Column("locale", String(2), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=True),
+    Column("session_expires_at", DateTime(timezone=True), nullable=True),
+    Index("ix_flow_links_ident", "identification_id"),
+)

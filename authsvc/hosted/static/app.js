@@ -1,0 +1,314 @@
+// The hosted onboarding page: the steps its link's identification still needs, driven through the page's
+// own endpoints (/hosted/api/*, authenticated by the link's session cookie; never an API key).
+import { translate } from "/hosted/static/i18n.js";
+import { CameraError, NcaLayer, NcaLayerError, captureForm, openCamera, recordScript, stopCamera } from "/hosted/static/sdk.js";
+
+const $ = (id) => document.getElementById(id);
+const MAX_LIVENESS_TRIES = 3;
+const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "colour_flash"];
+const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0 };
+// What the page recorded, for people and tests to look at (never sent anywhere else).
+window.authsvcHosted = { events: [] };
+
+function t(key, vars) {
+  return translate(page.locale, key, vars);
+}
+
+function note(kind, data = {}) {
+  window.authsvcHosted.events.push({ ...data, kind, at: Math.round(performance.now()) });
+}
+
+function setLocale(locale) {
+  page.locale = locale;
+  document.documentElement.lang = locale;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const b of document.querySelectorAll("#languages button")) b.setAttribute("aria-pressed", String(b.dataset.lang === locale));
+  if (page.state) renderSteps();
+}
+
+function say(id, key, ok, vars) {
+  const el = $(id);
+  el.textContent = key ? t(key, vars) : "";
+  el.dataset.key = key || "";
+  if (ok !== undefined) el.dataset.ok = String(ok);
+}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.code || String(status));
+    this.status = status;
+    this.code = problem.code;
+    this.problem = problem;
+  }
+}
+
+async function api(path, { method = "POST", json, form } = {}) {
+  const init = { method, credentials: "same-origin", headers: { "X-Hosted-Page": "1" } };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (form) {
+    init.body = form;
+  }
+  let resp;
+  try {
+    resp = await fetch(`/hosted/api/${path}`, init);
+  } catch (e) {
+    throw new ApiError(0, { code: "network" });
+  }
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  return body;
+}
+
+function generalError(id, err) {
+  if (err.code === "hosted_session_required") say(id, "error.session", false);
+  else if (err.code === "identification_closed") say(id, "error.closed", false);
+  else say(id, "error.network", false);
+}
+
+function renderSteps() {
+  const list = $("steps");
+  list.replaceChildren();
+  for (const step of page.state.steps) {
+    const li = document.createElement("li");
+    li.dataset.method = step.method;
+    li.dataset.done = String(step.done);
+    li.textContent = `${t(`step.${step.method}`)} — ${t(step.done ? "step.done" : "step.todo")}`;
+    if (!step.done && step === current()) li.setAttribute("aria-current", "step");
+    list.append(li);
+  }
+}
+
+function current() {
+  return page.state.steps.find((s) => !s.done) || null;
+}
+
+function showCurrent() {
+  renderSteps();
+  for (const el of document.querySelectorAll("section.step")) el.hidden = true;
+  const step = current();
+  if (!step) {
+    $("done").hidden = false;
+    if (page.state.return_url) {
+      $("return-link").href = page.state.return_url;
+      $("return-link").hidden = false;
+    }
+    $("status").textContent = t("done.title");
+    note("done");
+    return;
+  }
+  $(`step-${step.method}`).hidden = false;
+  $("status").textContent = t(`step.${step.method}`);
+  note("step", { method: step.method });
+  if (step.method === "liveness" && !page.script) prefetchScript();
+}
+
+function passed(method) {
+  const step = page.state.steps.find((s) => s.method === method);
+  if (step) step.done = true;
+  showCurrent();
+}
+
+// --- liveness --------------------------------------------------------------------------------------
+
+// A script is fetched as soon as the step shows (and again after each attempt), so the camera starts
+// the moment the person presses Start; one older than a minute is replaced (scripts live two).
+async function prefetchScript() {
+  try {
+    page.script = await api("liveness/script");
+    page.scriptAt = Date.now();
+    note("script", { challenge_id: page.script.challenge_id });
+  } catch (err) {
+    page.script = null;
+  }
+}
+
+async function takeScript() {
+  const fresh = page.script && Date.now() - page.scriptAt < 60000;
+  const issued = fresh ? page.script : await api("liveness/script");
+  page.script = null;
+  return issued;
+}
+
+function showPrompt(text, count) {
+  if ($("prompt").hidden) note("prompt-shown");
+  $("prompt").hidden = false;
+  if ($("prompt-text").textContent !== text) $("prompt-text").textContent = text;
+  $("prompt-count").textContent = count;
+}
+
+async function record() {
+  note("start");
+  $("camera-start").hidden = true;
+  $("liveness-retry").hidden = true;
+  $("camera-help").hidden = true;
+  say("liveness-result", "");
+  let issued;
+  try {
+    issued = await takeScript();
+  } catch (err) {
+    $("camera-start").hidden = false;
+    return generalError("liveness-result", err);
+  }
+  try {
+    page.stream = await openCamera($("video"));
+  } catch (err) {
+    page.script = issued; // still good for the next press
+    page.scriptAt = Date.now();
+    const kind = err instanceof CameraError ? err.kind : "failed";
+    $("camera-help").textContent = t(`camera.${kind}`);
+    $("camera-help").dataset.key = `camera.${kind}`;
+    $("camera-help").hidden = false;
+    $("camera-start").hidden = false;
+    note("camera", { result: kind });
+    return;
+  }
+  note("camera", { result: "open" });
+  $("video").scrollIntoView({ block: "center" }); // the person sees themselves under the prompts
+  let lastKind;
+  const capture = await recordScript({
+    video: $("video"),
+    script: issued.script,
+    flash: $("flash"),
+    onCountdown: (n) => showPrompt(t("prompt.get_ready"), String(n)),
+    onPrompt: (kind, left) => {
+      if (kind !== lastKind) note("prompt", { action: kind });
+      lastKind = kind;
+      if (left > 0) showPrompt(t(kind ? `prompt.${kind}` : "prompt.hold"), t("prompt.seconds", { n: left }));
+    },
+  });
+  stopCamera(page.stream);
+  $("prompt").hidden = true;
+  note("captured", { frames: capture.frames.length, timestamps_ms: capture.timestamps_ms, flash_times_ms: capture.flash_times_ms });
+  say("liveness-result", "liveness.sending");
+  page.tries += 1;
+  try {
+    const form = captureForm(issued.challenge_id, capture, { flashTimes: true });
+    const bytes = capture.frames.reduce((n, b) => n + b.size, 0);
+    const verdict = await api("liveness", { form });
+    note("verdict", { passed: verdict.passed, reasons: verdict.reasons, flash_timing: verdict.flash_timing, bytes });
+    if (verdict.passed) {
+      say("liveness-result", "liveness.passed", true);
+      return passed("liveness");
+    }
+    const fixable = verdict.reasons.filter((r) => FIXABLE.includes(r));
+    if (!fixable.length || fixable.length < verdict.reasons.length || page.tries >= MAX_LIVENESS_TRIES) {
+      return say("liveness-result", "liveness.final", false);
+    }
+    $("liveness-result").textContent = [t("liveness.failed"), ...fixable.map((r) => t(`reason.${r}`))].join(" ");
+    $("liveness-result").dataset.ok = "false";
+    $("liveness-result").dataset.key = fixable.join(",");
+  } catch (err) {
+    if (err.status === 422 && page.tries < MAX_LIVENESS_TRIES) say("liveness-result", "reason.other", false);
+    else return generalError("liveness-result", err);
+  }
+  await prefetchScript();
+  $("liveness-retry").hidden = false;
+  $("liveness-retry").focus();
+}
+
+// --- EDS through NCALayer ---------------------------------------------------------------------------
+
+async function sign() {
+  $("eds-sign").disabled = true;
+  say("eds-result", "eds.signing");
+  const layer = new NcaLayer(page.state.ncalayer_url);
+  try {
+    await layer.connect();
+    const challenge = await api("eds/challenge");
+    const cms = await layer.signBase64(challenge.data, { attached: true });
+    say("eds-result", "eds.sending");
+    const outcome = await api("eds", { json: { cms } });
+    note("eds", { outcome: outcome.outcome, reasons: outcome.reasons });
+    if (outcome.outcome === "passed") {
+      say("eds-result", "eds.passed", true);
+      return passed("eds");
+    }
+    const words = outcome.reasons.map((r) => (r === "iin_mismatch" ? t("eds.iin_mismatch") : t("eds.other")));
+    say("eds-result", "eds.rejected", false, { reasons: [...new Set(words)].join("; ") });
+  } catch (err) {
+    if (err instanceof NcaLayerError) {
+      note("ncalayer", { failure: err.kind });
+      say("eds-result", `eds.${err.kind}`, false);
+    } else {
+      generalError("eds-result", err);
+    }
+  } finally {
+    layer.close();
+    $("eds-sign").disabled = false;
+  }
+}
+
+// --- one-time code ----------------------------------------------------------------------------------
+
+function resendCountdown(until) {
+  clearInterval(page.resendTimer);
+  const button = $("otp-resend");
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    button.disabled = left > 0;
+    button.textContent = left > 0 ? t("otp.resend_in", { n: left }) : t("otp.resend");
+    if (left <= 0) clearInterval(page.resendTimer);
+  };
+  tick();
+  page.resendTimer = setInterval(tick, 1000);
+}
+
+async function sendCode() {
+  say("otp-result", "");
+  try {
+    const sent = await api("otp");
+    $("otp-send").hidden = true;
+    $("otp-form").hidden = false;
+    $("otp-sent").textContent = t("otp.sent", { phone: sent.phone });
+    resendCountdown(Date.parse(sent.resend_after));
+    $("otp-code").focus();
+  } catch (err) {
+    if (err.code === "otp_resend_too_soon") say("otp-result", "otp.wait", false, { n: err.problem.retry_after || 60 });
+    else generalError("otp-result", err);
+  }
+}
+
+async function verifyCode(event) {
+  event.preventDefault();
+  const code = $("otp-code").value.trim();
+  if (!code) return;
+  try {
+    await api("otp/verify", { json: { code } });
+    clearInterval(page.resendTimer);
+    say("otp-result", "otp.passed", true);
+    passed("otp_sms");
+  } catch (err) {
+    if (err.code === "otp_rejected" && err.problem.retry_after) say("otp-result", "otp.wait", false, { n: err.problem.retry_after });
+    else if (err.code === "otp_rejected") say("otp-result", "otp.rejected", false);
+    else generalError("otp-result", err);
+    $("otp-code").select();
+  }
+}
+
+// --- start ------------------------------------------------------------------------------------------
+
+async function main() {
+  for (const b of document.querySelectorAll("#languages button")) b.addEventListener("click", () => setLocale(b.dataset.lang));
+  $("camera-start").addEventListener("click", record);
+  $("liveness-retry").addEventListener("click", record);
+  $("eds-sign").addEventListener("click", sign);
+  $("otp-send").addEventListener("click", sendCode);
+  $("otp-resend").addEventListener("click", sendCode);
+  $("otp-form").addEventListener("submit", verifyCode);
+  try {
+    const resp = await fetch("/hosted/api/state", { credentials: "same-origin" });
+    const body = await resp.json();
+    if (!resp.ok) throw new ApiError(resp.status, body);
+    page.state = body;
+  } catch (err) {
+    setLocale(page.locale);
+    return generalError("status", err);
+  }
+  setLocale(page.state.locale);
+  showCurrent();
+  note("ready");
+}
+
+main();

@@ -1,0 +1,336 @@
+"""The hosted page in real headless Chromium: the camera is Chromium's fake device playing what the capture
+simulator renders for the session's own script; EDS goes through the NCALayer simulator over TLS with a
+keystore from the NCA simulator; the code goes through the SMS simulator. Screenshots of each screen are
+kept in var/test-artefacts/hosted/ (git-ignored), with the figures measured on the way (figures.json)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select, update
+
+from authsvc.api.state import DB, VERIFIER
+from authsvc.app import create_app
+from authsvc.cabinet.media import FormatOnlyInspector
+from authsvc.store import lenders
+from authsvc.store.schema import audit_log, audit_pending, challenges, flow_links
+from liveness.images import decode_image
+from liveness.script import Script
+from simulators.capture.session import SessionSpec, simulate
+from simulators.capture.y4m import blank_y4m, write_y4m
+from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
+    Simulator,
+    nca_port,
+    nca_template,
+    simulator,
+)
+from tests.conftest import TODAY, Api, b64, individual, make_settings
+from tests.hosted.browser import ARTEFACTS, Browser, require_chromium
+from tests.hosted.kit import NcaLayerSim, free_port
+from tests.methods.factorkit import FAST, Parties, sent_code, start_parties
+from tests.shared import fixture_path
+
+LIVE_PHOTO = "alex_lacamoire_1.jpg"
+REGISTRATION_PHOTO = "alex_lacamoire_3.jpg"
+COUNTDOWN_MS = 3000  # the page's countdown from the camera's first frame to the recording
+
+
+@pytest.fixture
+def ncalayer() -> Iterator[NcaLayerSim]:
+    layer = NcaLayerSim().start()
+    yield layer
+    layer.stop()
+
+
+class Stand:
+    """The service, its simulators and one lender; a browser per test."""
+
+    def __init__(self, api: Api, parties: Parties, nca: Simulator, layer: NcaLayerSim, base: str) -> None:
+        self.api, self.parties, self.nca, self.layer, self.base = api, parties, nca, layer, base
+        self.client_id: str | None = None
+
+    async def identification(self) -> tuple[str, str]:
+        if self.client_id is None:
+            photo = {"content_type": "image/jpeg", "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())}
+            self.client_id = (await (await self.api.post("/v1/clients", individual(photo=photo))).json())["id"]
+        resp = await self.api.post("/v1/identifications", {"client_id": self.client_id, "operation": "registration"})
+        return str((await resp.json())["id"]), str(individual()["phone"])
+
+    async def link(self, ident: str, **body: Any) -> str:
+        resp = await self.api.post(f"/v1/identifications/{ident}/link", body or None)
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["url"])
+
+    async def script(self, ident: str, after: int = 0) -> tuple[str, dict[str, Any]]:
+        """The newest liveness script issued for ``ident`` once more than ``after`` exist (the page asks)."""
+        for _ in range(300):
+            async with self.api.app[DB].autocommit() as tx:
+                rows = await tx.all(
+                    select(challenges.c.id, challenges.c.payload)
+                    .where(challenges.c.identification_id == ident, challenges.c.method == "liveness")
+                    .order_by(challenges.c.created_at)
+                )
+            if len(rows) > after:
+                return str(rows[-1]["id"]), json.loads(json.loads(rows[-1]["payload"])["script"])
+            await asyncio.sleep(0.1)
+        raise AssertionError("the page asked for no liveness script")
+
+    async def liveness_checks(self, ident: str) -> list[Any]:
+        got = await (await self.api.get(f"/v1/identifications/{ident}")).json()
+        return [s["details"] for s in got["steps"] if s["method"] == "liveness"]
+
+    async def audit(self, ident: str, event: str) -> list[dict[str, Any]]:
+        async with self.api.app[DB].autocommit() as tx:
+            # Waiting entries first: one the chainer moves meanwhile is then found among the chained.
+            rows = [
+                *await tx.all(
+                    select(audit_pending.c.details).where(
+                        audit_pending.c.subject == ident, audit_pending.c.event == event
+                    )
+                ),
+                *await tx.all(
+                    select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)
+                ),
+            ]
+        return list({r["details"]: json.loads(r["details"]) for r in rows}.values())
+
+
+@pytest.fixture
+async def stand(
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    dsn: str,
+    keys: Any,
+    simulator: Simulator,  # noqa: F811
+    ncalayer: NcaLayerSim,
+    tmp_path: Path,
+) -> AsyncIterator[Stand]:
+    require_chromium()
+    parties = await start_parties(aiohttp_server)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(
+        dsn,
+        factors={**parties.urls(), **FAST},
+        pki=simulator.settings(tmp_path / "pki"),
+        server={"process_workers": 1},
+        hosted={"public_url": base, "cookie_secure": False, "ncalayer_url": ncalayer.url},
+    )
+    app = create_app(settings, keys=keys, today=TODAY, photo_inspector=FormatOnlyInspector())
+    client = await aiohttp_client(TestServer(app, port=port))
+    async with app[DB].transaction() as conn:
+        lender, key = await lenders.create(conn, "Test MFO")
+    await asyncio.wait_for(app[VERIFIER].trust.wait_ready(), 30)
+    yield Stand(Api(client, app, key, lender.id), parties, simulator, ncalayer, base)
+
+
+@pytest.fixture
+def camera(tmp_path: Path) -> Path:
+    path = tmp_path / "camera.y4m"
+    blank_y4m(path)
+    return path
+
+
+@pytest.fixture
+def browser(stand: Stand, camera: Path) -> Iterator[Browser]:
+    b = Browser(camera, stand.layer.cert.spki_sha256)
+    yield b
+    b.quit()
+
+
+def render(script: dict[str, Any], kind: str, camera: Path, seed: int = 3) -> None:
+    photo = decode_image(fixture_path("faces", LIVE_PHOTO).read_bytes())
+    capture = simulate(photo, Script.from_dict(script), SessionSpec(kind=kind, fps=10.0, seed=seed))  # type: ignore[arg-type]
+    write_y4m(capture, camera, lead_ms=COUNTDOWN_MS)
+
+
+async def verdict(browser: Browser, count: int = 1) -> dict[str, Any]:
+    await browser.wait(
+        f"return window.authsvcHosted && window.authsvcHosted.events.filter(e => e.kind === 'verdict').length >= {count}",
+        180,
+        "the liveness verdict",
+    )
+    return (await browser.events("verdict"))[count - 1]
+
+
+def save_figures(**figures: Any) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / "figures.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(known | figures, indent=2))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera: Path) -> None:
+    ident, phone = await stand.identification()
+    url = await stand.link(ident, locale="en")
+    await browser.get(url)
+    await browser.wait("return window.authsvcHosted && window.authsvcHosted.events.some(e => e.kind === 'ready')")
+    assert await browser.js("return location.pathname") == "/hosted/flow"  # the token left the address bar
+    assert not await browser.js("return document.getElementById('step-liveness').hidden")
+    await browser.screenshot("1-liveness")
+
+    # The page never holds the lender's key: not in what it loaded, its cookie (HttpOnly) or its storage.
+    seen = await browser.js(
+        "return [document.documentElement.outerHTML, document.cookie, JSON.stringify(localStorage),"
+        " JSON.stringify(sessionStorage), ...performance.getEntriesByType('resource').map(e => e.name)].join(' ')"
+    )
+    assert stand.api.key not in seen and "/v1/" not in seen and "authsvc_hosted" not in seen
+    for asset in ("app.js", "sdk.js", "i18n.js"):
+        text = await browser.js(f"return fetch('/hosted/static/{asset}').then(r => r.text())")
+        assert stand.api.key not in text
+
+    # Liveness: the fake camera plays a genuine capture of the script the page was given.
+    _, script = await stand.script(ident)
+    await asyncio.to_thread(render, script, "live", camera)
+    await browser.click("camera-start")
+    await browser.wait("return !document.getElementById('prompt').hidden", 20, "the first prompt")
+    await browser.screenshot("2-prompt")
+    result = await verdict(browser)
+    await browser.screenshot("3-liveness-result")
+    captured = (await browser.events("captured"))[0]
+    checks = [c for c in (await stand.liveness_checks(ident))[0]["checks"] if not c["passed"]]
+    assert result["passed"] is True, (result["reasons"], checks, captured["timestamps_ms"])
+    timing = result["flash_timing"]
+    assert timing["on_time"] is True and timing["max_offset_ms"] <= 34, timing
+    # The service kept what the page painted: within one frame (≤ 34 ms) of the script's every flash.
+    (kept,) = await stand.audit(ident, "capture.timing")
+    painted, scheduled = kept["painted_ms"], [f["start_ms"] for f in script["flashes"]]
+    assert len(painted) == len(scheduled) == len(script["flashes"])
+    assert max(abs(p - s) for p, s in zip(painted, scheduled, strict=True)) <= 34, (painted, scheduled)
+    events = await browser.js("return window.authsvcHosted.events")
+    assert {"ready", "start", "prompt-shown", "prompt"} <= {e["kind"] for e in events}, [e["kind"] for e in events]
+    ready = next(e["at"] for e in events if e["kind"] == "ready")
+    pressed = next(e["at"] for e in events if e["kind"] == "start")
+    first_prompt = next(e["at"] for e in events if e["kind"] == "prompt-shown")
+    first_action = next(e["at"] for e in events if e["kind"] == "prompt" and e["action"])
+    weight = await browser.js(
+        "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+        ".filter(e => !e.name.includes('/hosted/api/')).reduce((n, e) => n + (e.transferSize || e.encodedBodySize), 0)"
+    )
+    save_figures(
+        page_weight_kb=round(weight / 1024, 1),
+        ready_ms_after_navigation=ready,
+        first_prompt_ms_after_start=first_prompt - pressed,
+        first_action_prompt_ms_after_start=first_action - pressed,
+        upload_kb_per_capture=round(result["bytes"] / 1024, 1),
+        frames_per_capture=(await browser.events("captured"))[0]["frames"],
+        flash_max_offset_ms=timing["max_offset_ms"],
+    )
+
+    # EDS through NCALayer: every failure in words, then the signature.
+    await browser.wait("return !document.getElementById('step-eds').hidden", 10, "the EDS step")
+    sentences = {}
+    await stand.layer.add_keystore(await stand.nca.issue())
+    faults = {
+        "not_running": "eds.not_running",
+        "cancel": "eds.cancelled",
+        "wrong_password": "eds.wrong_password",
+        "no_key": "eds.no_key",
+        "expired": "eds.expired",
+    }
+    for fault, key in faults.items():
+        await stand.layer.fault(fault)
+        await browser.click("eds-sign")
+        await browser.wait(
+            f"return document.getElementById('eds-result').dataset.key === '{key}' && "
+            "!document.getElementById('eds-sign').disabled",
+            30,
+            key,
+        )
+        sentences[fault] = await browser.text("eds-result")
+        await browser.screenshot(f"4-eds-{fault}")
+    assert sentences["not_running"].startswith("NCALayer is not running")
+    assert "without signing" in sentences["cancel"] and "password is wrong" in sentences["wrong_password"]
+    assert "found no key" in sentences["no_key"] and "has expired" in sentences["expired"]
+    await stand.layer.fault(None)
+    await browser.click("eds-sign")
+    await browser.wait("return !document.getElementById('step-otp_sms').hidden", 60, "the code step")
+    assert (await stand.layer.control("GET", "/control/log"))["requests"][-1][
+        "method"
+    ] == "createCMSSignatureFromBase64"
+
+    # The one-time code, typed as a person would.
+    await browser.click("otp-send")
+    await browser.wait("return !document.getElementById('otp-form').hidden", 20, "the code form")
+    await browser.screenshot("5-otp")
+    code = await sent_code(stand.parties, phone.replace(" ", ""))
+    await browser.keys("otp-code", code)
+    await browser.click("otp-verify")
+    await browser.wait("return !document.getElementById('done').hidden", 20, "the end")
+    await browser.screenshot("6-done")
+
+    got = await (await stand.api.get(f"/v1/identifications/{ident}")).json()
+    outcomes = {(s["method"], s["outcome"]) for s in got["steps"]}
+    assert {("liveness", "passed"), ("eds", "passed"), ("otp_sms", "passed")} <= outcomes, got["steps"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_print_and_a_replay_are_refused(stand: Stand, browser: Browser, camera: Path) -> None:
+    for n, kind in enumerate(("print_moved", "video_injection")):
+        ident, _ = await stand.identification()
+        await browser.get(await stand.link(ident, locale="ru"))
+        await browser.wait(
+            "return window.authsvcHosted && window.authsvcHosted.events.filter(e => e.kind === 'script').length > 0"
+        )
+        _, script = await stand.script(ident)
+        await asyncio.to_thread(render, script, kind, camera, 11 + n)
+        await browser.click("camera-start")
+        result = await verdict(browser)
+        assert result["passed"] is False and result["reasons"], result
+        await browser.wait("return document.getElementById('liveness-result').dataset.ok === 'false'", 10)
+        await browser.screenshot(f"7-refused-{kind}")
+        got = await (await stand.api.get(f"/v1/identifications/{ident}")).json()
+        assert [s["outcome"] for s in got["steps"] if s["method"] == "liveness"] == ["failed"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_used_and_expired_links_languages_and_a_refused_camera(stand: Stand, camera: Path) -> None:
+    ident, _ = await stand.identification()
+    url = await stand.link(ident, locale="kk")
+    denied = Browser(camera, None, camera_allowed=False)
+    try:
+        await denied.get(url)
+        await denied.wait("return window.authsvcHosted && window.authsvcHosted.events.some(e => e.kind === 'ready')")
+        assert await denied.js("return document.documentElement.lang") == "kk"
+        titles = {}
+        for lang in ("kk", "ru", "en"):
+            await denied.js(f"document.querySelector('#languages button[data-lang={lang}]').click()")
+            titles[lang] = await denied.text("h-liveness")
+            assert await denied.js("return document.documentElement.lang") == lang
+        assert titles == {"kk": "Бетті тексеру", "ru": "Проверка лица", "en": "Face check"}
+        # Keyboard and screen readers: every control is a native, named button or field; status regions are live.
+        unnamed = await denied.js(
+            "return [...document.querySelectorAll('button, input, a[href]')]"
+            ".filter(e => !(e.textContent.trim() || e.labels?.length || e.getAttribute('aria-label'))).length"
+        )
+        assert unnamed == 0
+        assert await denied.js("return document.getElementById('status').getAttribute('aria-live')") == "polite"
+        await denied.wait("return window.authsvcHosted.events.some(e => e.kind === 'script')")
+        await denied.click("camera-start")
+        await denied.wait("return !document.getElementById('camera-help').hidden", 20, "the camera help")
+        assert await denied.js("return document.getElementById('camera-help').dataset.key") == "camera.denied"
+        assert "Allow the camera" in await denied.text("camera-help")
+        await denied.screenshot("8-camera-denied")
+
+        # The same link in another browser (no session cookie): refused, in words.
+        await denied.call(denied.driver.delete_all_cookies)
+        await denied.get(url)
+        assert await denied.js("return document.querySelector('main').dataset.code") == "link_used"
+        await denied.screenshot("9-link-used")
+        ident2, _ = await stand.identification()
+        late = await stand.link(ident2)
+        async with stand.api.app[DB].transaction() as tx:
+            await tx.run(update(flow_links).where(flow_links.c.identification_id == ident2).values(expires_at=TODAY))
+        await denied.get(late)
+        assert await denied.js("return document.querySelector('main').dataset.code") == "link_expired"
+        assert "Срок действия ссылки истёк" in await denied.js("return document.body.textContent")
+        await denied.screenshot("10-link-expired")
+    finally:
+        denied.quit()
