@@ -214,6 +214,8 @@ def register(ops: Operations) -> None:
                 error_codes.OTP_KEY_TOO_SHORT,
                 error_codes.OTP_MALFORMED,
                 error_codes.OTP_REJECTED,
+                error_codes.OTP_ALREADY_USED,
+                error_codes.FACTOR_SUSPENDED,
                 error_codes.SIGNATURE_REJECTED,
                 error_codes.UNSUPPORTED_ALGORITHM,
                 error_codes.UNVERIFIABLE_INPUT,

@@ -81,7 +81,8 @@ async def send_code(request: web.Request) -> web.Response:
     factors = request.app[FACTORS]
     lender = current_lender(request)
     body: SendIn = await read_optional(request, SendIn)
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
     async with request.app[DB].transaction() as tx:
         ident = await pending(tx, lender.id, request)
         sent = await otp.issue_code(
@@ -119,7 +120,8 @@ async def verify_code(request: web.Request) -> web.Response:
     factors = request.app[FACTORS]
     lender = current_lender(request)
     body: VerifyIn = parse(VerifyIn, await read_body(request))
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
     check: CodeCheck
     if body.factor in ("sms", "voice"):
         # The hot path (thousands a second): store `Statement`s on a plain connection, each write one
@@ -174,7 +176,8 @@ async def verify_password(request: web.Request) -> web.Response:
     factors = request.app[FACTORS]
     lender = current_lender(request)
     body: PasswordIn = parse(PasswordIn, await read_body(request))
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
     async with request.app[DB].transaction() as tx:
         ident = await pending(tx, lender.id, request)
         if ident.operation.value != "login":
@@ -253,6 +256,9 @@ def register(ops: Operations) -> None:
                 error_codes.IDENTIFICATION_CLOSED,
                 error_codes.BAD_CLIENT_IP,
                 *error_codes.OTP_CODE_FAULTS,
+                error_codes.OTP_ALREADY_USED,
+                error_codes.FACTOR_SUSPENDED,
+                error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
             ),
@@ -278,6 +284,7 @@ def register(ops: Operations) -> None:
                 error_codes.PASSWORD_REJECTED,
                 error_codes.WRONG_OPERATION,
                 error_codes.OTP_VERIFY_LIMITED,
+                error_codes.FACTOR_SUSPENDED,
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
             ),

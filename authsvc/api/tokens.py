@@ -115,7 +115,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
             lender_id=lender.id,
             client_id=client_id,
             code=body.code,
-            ip=client_ip(body.client_ip, request),
+            ip=client_ip(body.client_ip, request) if body.client_ip is not None else None,
             confirming=True,
         )
         if check.ok:
@@ -245,6 +245,8 @@ def register(ops: Operations) -> None:
             error_codes.CLIENT_NOT_FOUND,
             error_codes.BAD_CLIENT_IP,
             *error_codes.OTP_CODE_FAULTS,
+            error_codes.OTP_ALREADY_USED,
+            error_codes.FACTOR_SUSPENDED,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
         ),

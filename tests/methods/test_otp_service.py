@@ -72,11 +72,12 @@ async def test_code_sent_by_sms_verifies_once_and_records_the_step(
     assert ok.status == 200, await ok.text()
     assert (await ok.json())["outcome"] == "passed"
     replay = await verify(api, ident, code)
-    assert replay.status == 422
-    assert (await replay.json())["code"] == "otp_rejected"
+    # A repeat of the accepted code is "already used", no failed try (issue 11.7): no step for it.
+    assert replay.status == 409
+    assert (await replay.json())["code"] == "otp_already_used"
 
     taken = (await (await api.get(f"/v1/identifications/{ident}")).json())["steps"]
-    assert [(s["method"], s["outcome"]) for s in taken] == [("otp_sms", "passed"), ("otp_sms", "failed")]
+    assert [(s["method"], s["outcome"]) for s in taken] == [("otp_sms", "passed")]
 
 
 async def test_code_is_stored_only_as_a_keyed_hash_and_the_outbox_is_sealed(
