@@ -225,7 +225,6 @@ OTP_ALREADY_USED = Code("otp_already_used", 409, "Code already used", "Nothing t
 FACTOR_SUSPENDED = Code("factor_suspended", 409, "Factor suspended", "Offer the client another method; the factor is suspended after repeated wrong answers until you reinstate it (POST /v1/clients/{client_id}/factors/{factor}/reinstate) or a stronger identification completes.")
 FACTOR_UNKNOWN = Code("factor_unknown", 404, "No such factor", "Name one of sms, totp, hotp, password.")
 TOKEN_WRONG_STATE = Code("token_wrong_state", 409, "Token in the wrong state", "Read the token's status first: the change is not possible from it (a revoked or lost token stays so).")
-TOTP_NOT_ENROLLED = Code("totp_not_enrolled", 404, "No authenticator", "Enrol an authenticator for the client first (POST /v1/clients/{client_id}/totp).")
 IDENTIFICATION_NOT_USABLE = Code("identification_not_usable", 409, "Identification not usable", "Complete a new identification of the client for this operation and send its id; each is used once, soon after completion.")
 PSKC_INVALID = Code("pskc_invalid", 422, "Not a usable PSKC document", "Send a PSKC (RFC 6030) KeyContainer with HOTP or TOTP keys, and the pre-shared key if the secrets are encrypted.")
 PSKC_KEY_REJECTED = Code("pskc_key_rejected", 422, "PSKC key not accepted", "Check the pre-shared key (hex) the vendor gave: the document's MAC does not match, or it names an unsupported algorithm.")

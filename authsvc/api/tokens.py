@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
+from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import client_ip, json_answer
 from authsvc.api.middlewares import current_lender
@@ -229,6 +230,7 @@ async def set_password(request: web.Request) -> web.Response:
 
 
 def register(ops: Operations) -> None:
+    token_lifecycle.register(ops)  # the lifecycle after enrolment (issue 16), in its own module
     # The codes each operation answers besides the common ones (routing.codes_of adds those).
     answers = {
         "enrolTotp": (

@@ -186,7 +186,7 @@ async def import_hotp(
 
 async def _token(tx: Tx, keys: KeyStore, lender_id: str, serial: str) -> tokens.Token:
     token = await tokens.by_serial(tx, keys, lender_id, serial)
-    if token is None or token.kind != "hotp":
+    if token is None or token.serial is None:  # a hardware token: HOTP, or TOTP from a PSKC file
         raise NotFound("no such token", code=error_codes.TOKEN_NOT_FOUND)
     return token
 
@@ -249,6 +249,8 @@ def _last_code(token: tokens.Token, code: str) -> int | None:
 async def resync_hotp_token(tx: Tx, keys: KeyStore, *, lender_id: str, serial: str, first: str, second: str) -> bool:
     """Bring a token that drifted past the look-ahead back in step from two consecutive codes."""
     token = await _token(tx, keys, lender_id, serial)
+    if token.kind != "hotp":
+        raise NotFound("no such HOTP token", code=error_codes.TOKEN_NOT_FOUND)
     next_counter = resync_hotp(
         token.secret,
         first,
