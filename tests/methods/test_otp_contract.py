@@ -10,7 +10,7 @@ import pytest
 
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.errors import Conflict, ValidationFailed
+from authsvc.errors import Conflict
 from authsvc.methods import otp
 from tests.methods.factorkit import PEOPLE, Parties, register, sent_code, start_parties, start_service
 
