@@ -307,7 +307,7 @@ def register(ops: Operations) -> None:
             "confirmTotp",
             "Activate the authenticator with its first code",
             CodeIn,
-            {200: TokenState, 404: None, 422: None},
+            {200: TokenState, 404: None, 409: None, 422: None},
             (CLIENT_ID,),
         ),
         (

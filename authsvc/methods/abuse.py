@@ -59,7 +59,7 @@ async def count_send(
 
 
 UNKNOWN_ADDRESS = "-"  # the failure scope's address part when the lender named no end-user address
-ANON_PREFIX = "verify-anon:"  # the per-address cap's counter when the address is unknown: the client's own
+ANON_PREFIX = throttle.ANON_PREFIX  # the per-address cap's counter when the address is unknown: the client's own
 
 
 def ip_mac(keys: KeyStore, ip: str | None) -> str:

@@ -30,8 +30,6 @@ from authsvc.store import otp as otp_store
 from authsvc.store.db import Insert, Statement, Tx
 from authsvc.store.identifications import Identification
 
-LOCAL_IP = "-"  # kept for callers of old; an unknown address is None now (see `abuse.Address`)
-
 
 @dataclass(frozen=True)
 class SentCode:

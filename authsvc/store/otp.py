@@ -163,7 +163,7 @@ _IDENT_WITH_CODE = Statement(
         *throttle.peek(
             [
                 func.coalesce(
-                    bindparam("ip_scope", type_=String), literal("verify-anon:") + identifications.c.client_id
+                    bindparam("ip_scope", type_=String), literal(throttle.ANON_PREFIX) + identifications.c.client_id
                 ),
                 throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
             ],
