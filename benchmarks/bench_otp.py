@@ -4,7 +4,7 @@ one service process pinned to one core, PostgreSQL.
     .venv/bin/python -m benchmarks.bench_otp [--seconds 10] [--concurrency 16] [--pg postgresql://…/db]
     .venv/bin/python -m benchmarks.bench_otp --factor hotp [--seconds 10]   # hardware-token codes instead
 
-With ``--factor hotp`` each of 200 clients holds an HOTP token (planted with the server's key, sealed like an
+With ``--factor hotp`` each of 100 clients holds an HOTP token (planted with the server's key, sealed like an
 import) and the requests go round the clients with each token's next code, so every one is a full success too
 (throttles, the per-account bound, the sealed seed opened, the counter's compare-and-set, step and audit).
 
@@ -137,7 +137,7 @@ async def plant_codes(
     return out
 
 
-TOKEN_CLIENTS = 200
+TOKEN_CLIENTS = 100
 
 
 async def plant_tokens(
@@ -230,19 +230,20 @@ async def bench(
             await engine.dispose()
 
         if factor == "hotp":
-            for n in range(1000, 5000):
-                if len(clients) == TOKEN_CLIENTS:
-                    break
-                try:
-                    body = client_body(n)
-                except ValueError:
-                    continue
-                async with http.post(srv.base + "/v1/clients", json=body, headers=headers) as resp:
-                    assert resp.status == 201, await resp.text()
-                    clients.append((await resp.json())["id"])
-            tokens_planted = await plant_tokens(
-                dsn, srv, lender_id, clients[-TOKEN_CLIENTS:], int(seconds * 3000 // TOKEN_CLIENTS) + 10
-            )
+            holders: list[str] = []
+            async with aiohttp.ClientSession(headers=headers) as http:
+                for n in range(1000, 5000):
+                    if len(holders) == TOKEN_CLIENTS:
+                        break
+                    try:
+                        body = client_body(n)
+                    except ValueError:
+                        continue
+                    async with http.post(srv.base + "/v1/clients", json=body) as resp:
+                        assert resp.status == 201, await resp.text()
+                        holders.append((await resp.json())["id"])
+            rounds = int(seconds * 3000 // TOKEN_CLIENTS) + 10
+            tokens_planted = await plant_tokens(dsn, srv, lender_id, holders, rounds)
             figures = wrk_verify(srv, tokens_planted, seconds, 8)
             print(f"HOTP verifications (right code, each once; wrk), postgresql, concurrency 8: {figures}")
             return
