@@ -163,3 +163,10 @@ async def reinstate_after_identification(
 async def states(tx: Tx, client_id: str) -> list[bounds.State]:
     found = await bounds.person_of(tx, client_id)
     return [] if found is None else await bounds.states(tx, found[1])
+
+
+async def suspended_methods(tx: Tx, client_id: str, *, limit: int) -> set[str]:
+    """The step methods (`FACTOR_OF_METHOD`'s names) the client cannot use now because their factor is
+    suspended: for the flow's ``next_methods``, so it offers only what can still make progress."""
+    down = {st.factor for st in await states(tx, client_id) if st.suspended_at is not None or st.failures >= limit}
+    return {method for method, factor in FACTOR_OF_METHOD.items() if factor in down}

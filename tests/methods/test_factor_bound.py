@@ -181,6 +181,8 @@ async def test_password_failures_count_toward_the_same_bound_across_lenders(
     assert [await log_in(there, "wrong password 2", other_key, n) for n in range(2)] == [(422, "password_rejected")] * 2
     assert await log_in(client, PASSWORD, None, 9) == (409, "factor_suspended")
     assert await log_in(there, PASSWORD, other_key, 9) == (409, "factor_suspended")
+    async with api.app[DB].autocommit() as tx:  # what the flow leaves out of next_methods
+        assert await factor_bound.suspended_methods(tx, there, limit=LIMIT) == {"password"}
 
     # An identification of a stronger kind (EDS, biometrics) reinstates it; a one-time code does not.
     async with api.app[DB].transaction() as tx:
