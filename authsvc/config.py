@@ -147,6 +147,14 @@ class FactorSettings(_Section):
     verify_free_failures: int = Field(3, ge=0, description="Wrong answers per client before delays start.")
     verify_delay_base_s: int = Field(2, ge=1, description="First delay after the free failures; doubles each time.")
     verify_delay_max_s: int = Field(900, ge=1, description="Longest delay (never a permanent lock-out).")
+    factor_failure_limit: int = Field(
+        10,
+        ge=2,
+        le=100,
+        description="Consecutive wrong answers on one person's factor (any address, process or lender) before "
+        "the factor is suspended (NIST SP 800-63B §5.2.2: at most 100).",
+    )
+    temporary_token_days: int = Field(7, ge=1, le=90, description="Lifetime of a lost token's temporary replacement.")
     totp_issuer: str = Field("authsvc", description="Issuer shown by authenticator apps (no ':').")
     hotp_look_ahead: int = Field(10, ge=0, le=100, description="HOTP counters accepted ahead of the next one.")
     telco_cache_ttl_s: int = Field(86_400, ge=0, description="How long a subscriber check is reused.")

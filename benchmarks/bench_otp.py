@@ -2,6 +2,11 @@
 one service process pinned to one core, PostgreSQL.
 
     .venv/bin/python -m benchmarks.bench_otp [--seconds 10] [--concurrency 16] [--pg postgresql://…/db]
+    .venv/bin/python -m benchmarks.bench_otp --factor hotp [--seconds 10]   # hardware-token codes instead
+
+With ``--factor hotp`` each of 100 clients holds an HOTP token (planted with the server's key, sealed like an
+import) and the requests go round the clients with each token's next code, so every one is a full success too
+(throttles, the per-account bound, the sealed seed opened, the counter's compare-and-set, step and audit).
 
 Verifications: every request carries the right code of its own identification (so each is a full
 success: throttle checks, the try spent, the constant-time hash check, the single-use UPDATE, the step
@@ -19,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,16 +137,55 @@ async def plant_codes(
     return out
 
 
+TOKEN_CLIENTS = 100
+
+
+async def plant_tokens(
+    dsn: str, srv: server.Server, lender_id: str, clients: list[str], rounds: int
+) -> list[tuple[str, str, str]]:
+    """An HOTP token and a pending login identification per client; [(identification, code, "hotp")], round
+    after round over the clients, so one token's consecutive codes are ``len(clients)`` requests apart."""
+    from authsvc.methods.otp_codes import hotp
+    from authsvc.store import tokens as token_store
+    from authsvc.store.db import Database
+
+    keys = load_key_file(srv.workdir / "keys.json")
+    engine = create_engine(dsn)
+    db = Database(engine)
+    seeds, idents_of = {}, {}
+    async with db.transaction() as tx:
+        for n, client_id in enumerate(clients):
+            seed = (f"bench-seed-{n:08d}").encode() + bytes(4)
+            seeds[client_id] = seed
+            await token_store.create(
+                tx,
+                keys,
+                lender_id=lender_id,
+                client_id=client_id,
+                kind="hotp",
+                secret=seed,
+                serial=f"B-{n}",
+                status="active",
+            )
+            ident = await idents.open_(tx, lender_id, client_id, idents.Operation.LOGIN, 3600)
+            idents_of[client_id] = ident.id
+    await engine.dispose()
+    return [(idents_of[c], hotp(seeds[c], r), "hotp") for r in range(rounds) for c in clients]
+
+
 def server_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk_verify(srv: server.Server, planted: list[tuple[str, str]], seconds: float, concurrency: int) -> str:
+def wrk_verify(srv: server.Server, planted: Sequence[tuple[str, ...]], seconds: float, concurrency: int) -> str:
     """Verifications driven by wrk (C: it leaves the second core to PostgreSQL); one line of figures."""
     items = srv.workdir / "verify-items.txt"
     items.write_text(
-        "".join(f"{i} {c} 10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}\n" for n, (i, c) in enumerate(planted))
+        "".join(
+            f"{p[0]} {p[1]} 10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256} {p[2] if len(p) > 2 else ''}\n"
+            for n, p in enumerate(planted)
+        )
     )
     pin = ["taskset", "-c", "1"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
     cmd = [*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(LUA), srv.base]
@@ -157,7 +202,9 @@ def wrk_verify(srv: server.Server, planted: list[tuple[str, str]], seconds: floa
     )
 
 
-async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int, baseline: bool) -> None:
+async def bench(
+    dsn: str, srv: server.Server, sms_port: int, seconds: float, concurrency: int, baseline: bool, factor: str = "sms"
+) -> None:
     runner = web.AppRunner(sms_app(name="gw-a", delivery_delay_ms=0), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", sms_port).start()
@@ -182,6 +229,24 @@ async def bench(dsn: str, srv: server.Server, sms_port: int, seconds: float, con
                 lender_id = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
             await engine.dispose()
 
+        if factor == "hotp":
+            holders: list[str] = []
+            async with aiohttp.ClientSession(headers=headers) as http:
+                for n in range(1000, 5000):
+                    if len(holders) == TOKEN_CLIENTS:
+                        break
+                    try:
+                        body = client_body(n)
+                    except ValueError:
+                        continue
+                    async with http.post(srv.base + "/v1/clients", json=body) as resp:
+                        assert resp.status == 201, await resp.text()
+                        holders.append((await resp.json())["id"])
+            rounds = int(seconds * 3000 // TOKEN_CLIENTS) + 10
+            tokens_planted = await plant_tokens(dsn, srv, lender_id, holders, rounds)
+            figures = wrk_verify(srv, tokens_planted, seconds, 8)
+            print(f"HOTP verifications (right code, each once; wrk), postgresql, concurrency 8: {figures}")
+            return
         per_run = int(seconds * 3500 + 2000)
         planted = await plant_codes(dsn, srv, lender_id, clients, 3 * per_run)
 
@@ -244,6 +309,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--baseline", action="store_true", help="also time a plain authenticated read")
+    parser.add_argument("--factor", choices=("sms", "hotp"), default="sms", help="the codes verified")
     parser.add_argument(
         "--pg", default=os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     )
@@ -268,7 +334,7 @@ def main() -> None:
     }
     try:
         with server.running(dsn, extra_env=env) as srv:
-            asyncio.run(bench(dsn, srv, sms_port, args.seconds, args.concurrency, args.baseline))
+            asyncio.run(bench(dsn, srv, sms_port, args.seconds, args.concurrency, args.baseline, args.factor))
     finally:
         asyncio.run(_drop(args.pg, dsn))
 

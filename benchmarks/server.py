@@ -56,7 +56,7 @@ def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] 
     proc = subprocess.Popen([*pin, *cli, "serve", "--port", str(port)], env=env, stderr=(work / "log").open("wb"))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts slowly (the face models, the process pool)
         while True:
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=1).close()

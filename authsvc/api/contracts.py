@@ -161,15 +161,16 @@ async def sign_contract(request: web.Request) -> web.Response:
         return _json(
             SignatureOut(contract_id=contract_id, signature_id=signature_id, method="eds", details=details), 201
         )
-    signature_id = await request.app[CONTRACTS].sign_otp(
-        lender, contract_id, body.code, request.remote, body.identification_id
-    )
+    # The caller is the lender's server, no end user's address: no per-address cap for it (issue 11.8).
+    signature_id = await request.app[CONTRACTS].sign_otp(lender, contract_id, body.code, None, body.identification_id)
     return _json(SignatureOut(contract_id=contract_id, signature_id=signature_id, method="otp"), 201)
 
 
 async def send_code(request: web.Request) -> web.Response:
     sent = await request.app[CONTRACTS].send_code(
-        current_lender(request).id, request.match_info["contract_id"], request.remote
+        current_lender(request).id,
+        request.match_info["contract_id"],
+        None,  # issue 11.8, as above
     )
     out = CodeOut(code_id=sent.code_id, expires_at=sent.expires_at, resend_after=sent.resend_after, phone=sent.phone)
     return _json(out, 202)
@@ -245,6 +246,8 @@ def register(ops: Operations) -> None:
                 error_codes.OTP_KEY_TOO_SHORT,
                 error_codes.OTP_MALFORMED,
                 error_codes.OTP_REJECTED,
+                error_codes.OTP_ALREADY_USED,
+                error_codes.FACTOR_SUSPENDED,
                 error_codes.SIGNATURE_REJECTED,
                 error_codes.UNSUPPORTED_ALGORITHM,
                 error_codes.UNVERIFIABLE_INPUT,

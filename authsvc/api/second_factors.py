@@ -79,7 +79,8 @@ class PasswordIn(BaseModel):
 
 async def send_code(request: web.Request) -> web.Response:
     body: SendIn = await read_optional(request, SendIn)
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
     out = await send_otp(
         request.app, current_lender(request).id, request.match_info["identification_id"], body.channel, ip
     )
@@ -87,7 +88,7 @@ async def send_code(request: web.Request) -> web.Response:
 
 
 async def send_otp(
-    app: web.Application, lender_id: str, ident_id: str, channel: Literal["sms", "voice"], ip: str
+    app: web.Application, lender_id: str, ident_id: str, channel: Literal["sms", "voice"], ip: str | None
 ) -> SendOut:
     """Send a code for the lender's open identification (the lender's API and the hosted page both call it)."""
     factors = app[FACTORS]
@@ -119,7 +120,7 @@ async def verify_otp(
     ident_id: str,
     factor: Literal["sms", "voice", "totp", "hotp"],
     code: str,
-    ip: str,
+    ip: str | None,
     device: DeviceSignals | None = None,
 ) -> StepOutcome:
     """A one-time code as a step of the identification (the lender's API and the hosted page both call it)."""
@@ -163,7 +164,8 @@ async def verify_otp(
 
 async def verify_code(request: web.Request) -> web.Response:
     body: VerifyIn = parse(VerifyIn, await read_body(request))
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
     done = await verify_otp(
         request.app,
         current_lender(request).id,
@@ -181,7 +183,8 @@ async def verify_password(request: web.Request) -> web.Response:
     keys = request.app[KEYS]
     lender = current_lender(request)
     body: PasswordIn = parse(PasswordIn, await read_body(request))
-    ip = client_ip(body.client_ip, request)
+    # No client_ip: the request comes from the lender's server, no end user's address (issue 11.8).
+    ip = client_ip(body.client_ip, request) if body.client_ip is not None else None
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
         if ident.operation.value != "login":
@@ -236,6 +239,9 @@ VERIFY_ERRORS = (
     error_codes.IDENTIFICATION_CLOSED,
     error_codes.BAD_CLIENT_IP,
     *error_codes.OTP_CODE_FAULTS,
+    error_codes.OTP_ALREADY_USED,
+    error_codes.FACTOR_SUSPENDED,
+    error_codes.CLIENT_NOT_FOUND,
     error_codes.CONFIG_ERROR,
     error_codes.RECORD_TAMPERED,
 )
@@ -291,6 +297,7 @@ def register(ops: Operations) -> None:
                 error_codes.PASSWORD_REJECTED,
                 error_codes.WRONG_OPERATION,
                 error_codes.OTP_VERIFY_LIMITED,
+                error_codes.FACTOR_SUSPENDED,
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
             ),

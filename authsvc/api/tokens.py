@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
+from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import client_ip, json_answer
 from authsvc.api.middlewares import current_lender
@@ -115,7 +116,7 @@ async def confirm_totp(request: web.Request) -> web.Response:
             lender_id=lender.id,
             client_id=client_id,
             code=body.code,
-            ip=client_ip(body.client_ip, request),
+            ip=client_ip(body.client_ip, request) if body.client_ip is not None else None,
             confirming=True,
         )
         if check.ok:
@@ -229,6 +230,7 @@ async def set_password(request: web.Request) -> web.Response:
 
 
 def register(ops: Operations) -> None:
+    token_lifecycle.register(ops)  # the lifecycle after enrolment (issue 16), in its own module
     # The codes each operation answers besides the common ones (routing.codes_of adds those).
     answers = {
         "enrolTotp": (
@@ -245,6 +247,8 @@ def register(ops: Operations) -> None:
             error_codes.CLIENT_NOT_FOUND,
             error_codes.BAD_CLIENT_IP,
             *error_codes.OTP_CODE_FAULTS,
+            error_codes.OTP_ALREADY_USED,
+            error_codes.FACTOR_SUSPENDED,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
         ),
@@ -303,7 +307,7 @@ def register(ops: Operations) -> None:
             "confirmTotp",
             "Activate the authenticator with its first code",
             CodeIn,
-            {200: TokenState, 404: None, 422: None},
+            {200: TokenState, 404: None, 409: None, 422: None},
             (CLIENT_ID,),
         ),
         (

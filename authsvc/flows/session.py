@@ -34,7 +34,7 @@ from authsvc.flows.profiles import Profile
 from authsvc.flows.signals import DeviceSignals, assess
 from authsvc.lists import service as lists
 from authsvc.lists.service import Identifiers
-from authsvc.methods import contact
+from authsvc.methods import contact, factor_bound
 from authsvc.store import clients as client_store
 from authsvc.store import identifications, signals, steps
 from authsvc.store.db import Database, Insert, Tx
@@ -439,6 +439,12 @@ class Flows:
         if status == Status.COMPLETED:
             if ident.operation == Operation.REGISTRATION:
                 await self._complete_registration(tx, ended, now)
+            # A completed identification of a stronger kind (EDS, biometrics) reinstates the client's
+            # factors suspended after wrong guesses (issue 16).
+            passed = {t.method for t in taken if t.outcome == "passed"}
+            await factor_bound.reinstate_after_identification(
+                tx, self.keys, ident.client_id, passed, identification_id=ident.id
+            )
             for hook in self.on_completed:
                 await hook(tx, ended, taken)
         if self.notify is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from authsvc import error_codes
 from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import RateLimited, ValidationFailed
+from authsvc.errors import Conflict, RateLimited, ValidationFailed
 from authsvc.store import throttle
 from authsvc.store.db import Tx
 
@@ -36,16 +36,21 @@ async def count_send(
     lender_id: str,
     client_id: str,
     phone: str,
-    ip: str,
+    ip: str | None,
 ) -> None:
     """Count one code sent against every cap at once; raises RateLimited(code=error_codes.OTP_SEND_LIMITED) over
-    any of them (the caller's transaction then rolls back, so a refused send counts nowhere)."""
+    any of them (the caller's transaction then rolls back, so a refused send counts nowhere).
+
+    ``ip`` None: the lender did not say where the end user is. The request's own address is then the lender's
+    server, shared by all its clients (issue 11.8: one client's sends would use up everyone's), so the
+    per-address cap is left out and the client, phone and lender caps bound what is known."""
     limits = {
         scope(keys, "send-client", client_id): s.send_limit_per_client,
         scope(keys, "send-phone", phone): s.send_limit_per_phone,
-        scope(keys, "send-ip", ip): s.send_limit_per_ip,
         scope(keys, "send-lender", lender_id): s.send_limit_per_lender,
     }
+    if ip is not None:
+        limits[scope(keys, "send-ip", ip)] = s.send_limit_per_ip
     wait = await throttle.count_many(tx, limits, window_s=s.send_window_s)
     if wait:
         raise RateLimited(
@@ -53,17 +58,23 @@ async def count_send(
         )
 
 
-def ip_mac(keys: KeyStore, ip: str) -> str:
+UNKNOWN_ADDRESS = "-"  # the failure scope's address part when the lender named no end-user address
+ANON_PREFIX = throttle.ANON_PREFIX  # the per-address cap's counter when the address is unknown: the client's own
+
+
+def ip_mac(keys: KeyStore, ip: str | None) -> str:
     """The keyed hash of an end user's address that failure scopes carry (24 hex digits)."""
+    if ip is None:
+        return UNKNOWN_ADDRESS
     return keys.index_mac("throttle", "verify-fail" + chr(0) + ip).hex()[:24]
 
 
-def _guess_scope(keys: KeyStore, client_id: str, ip: str) -> str:
+def _guess_scope(keys: KeyStore, client_id: str, ip: str | None) -> str:
     return throttle.failure_scope(client_id, ip_mac(keys, ip))
 
 
-def verify_ip_scope(keys: KeyStore, ip: str) -> str:
-    return scope(keys, "verify-ip", ip)
+def verify_ip_scope(keys: KeyStore, ip: str | None) -> str | None:
+    return None if ip is None else scope(keys, "verify-ip", ip)
 
 
 @dataclass(frozen=True)
@@ -80,20 +91,21 @@ class Address:
     """Where a verification comes from, as the throttles know it: the end user's address (keyed) and the
     counting window; with the client and the lender it names every scope an attempt counts in."""
 
-    ip: str
-    scope: str  # the per-address cap's counter
+    ip: str | None  # None: the lender did not name the end user's address
+    scope: str | None  # the per-address cap's counter (None: the client's own, `ANON_PREFIX`)
     mac: str  # the keyed address in the (client, address) failure scope
     window_start: int
     now: float
 
     @classmethod
-    def of(cls, keys: KeyStore, ip: str) -> Address:
+    def of(cls, keys: KeyStore, ip: str | None) -> Address:
         now = time.time()
         return cls(ip, verify_ip_scope(keys, ip), ip_mac(keys, ip), throttle.window_of(now, VERIFY_WINDOW_S), now)
 
     def scopes(self, *, client_id: str) -> list[str]:
-        """The caps' counters, in `VERIFY_CAPS` order (`throttle.id_scope_sql` builds the same in SQL)."""
-        return [self.scope, throttle.id_scope(throttle.VERIFY_CLIENT, client_id)]
+        """The caps' counters, in `VERIFY_CAPS` order (`throttle.id_scope_sql` builds the same in SQL). Without
+        an address the per-address counter is the client's own: the lender's server is no end user's address."""
+        return [self.scope or ANON_PREFIX + client_id, throttle.id_scope(throttle.VERIFY_CLIENT, client_id)]
 
     def count(self, *, client_id: str) -> dict[str, Any]:
         """Parameters of `COUNT_ATTEMPT` that count this attempt in every cap."""
@@ -122,7 +134,7 @@ def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
     return Gate(seen.paused_for(at.now), seen.failures > 0)
 
 
-async def before_verify(tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str) -> Gate:
+async def before_verify(tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str | None) -> Gate:
     """`gate` the attempt, then count it against every cap."""
     at = Address.of(keys, ip)
     scopes = at.scopes(client_id=client_id)
@@ -133,7 +145,7 @@ async def before_verify(tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id:
 
 
 async def after_verify(
-    tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str, ok: bool, gate: Gate
+    tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str | None, ok: bool, gate: Gate
 ) -> int:
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
     key = _guess_scope(keys, client_id, ip)
@@ -144,6 +156,12 @@ async def after_verify(
     return await throttle.fail(
         tx, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s
     )
+
+
+def already_used() -> Conflict:
+    """A right code that lost the race to its own twin, or was accepted a moment before (issue 11.7): not a
+    guess, so it counts as no failure anywhere."""
+    return Conflict("this code was accepted once already", code=error_codes.OTP_ALREADY_USED)
 
 
 def rejected(retry_after: int) -> ValidationFailed:

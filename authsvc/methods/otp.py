@@ -24,15 +24,13 @@ from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import RateLimited
-from authsvc.methods import abuse, contact
+from authsvc.methods import abuse, contact, factor_bound
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
+from authsvc.store import bounds, outbox, throttle
 from authsvc.store import otp as otp_store
-from authsvc.store import outbox, throttle
-from authsvc.store.db import Insert, Tx
+from authsvc.store.db import Insert, Statement, Tx
 from authsvc.store.identifications import Identification
-
-LOCAL_IP = "-"  # the throttle address used when a caller names none
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ async def issue_code(
                 retry_after=max(1, int((ready - now).total_seconds() + 0.999)),
                 code=error_codes.OTP_RESEND_TOO_SOON,
             )
-    await abuse.count_send(tx, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip or LOCAL_IP)
+    await abuse.count_send(tx, keys, s, lender_id=lender_id, client_id=client_id, phone=person.phone, ip=ip)
     code = random_numeric_code(s.otp_digits)
     code_id = str(uuid.uuid4())
     expires = now + timedelta(seconds=s.otp_ttl_s)
@@ -168,27 +166,25 @@ def _no_records(_ok: bool) -> Sequence[Insert]:
 
 @dataclass(frozen=True)
 class Seen:
-    """What a verification reads before it checks the answer: the live code and the throttles."""
+    """What a verification reads before it checks the answer: the newest code, the throttles, the person's bound."""
 
-    live: otp_store.Attempt | None
+    live: otp_store.Attempt | None  # the binding's newest code (``live`` says whether it can still be used)
     counters: throttle.Peek
+    bound: otp_store.Bound | None = None
 
 
 async def read_identification(
     tx: Tx, keys: KeyStore, *, lender_id: str, ident_id: str, ip: str | None
 ) -> tuple[Identification | None, Seen]:
     """An identification with everything the verification of its code reads, in one round trip."""
-    at = abuse.Address.of(keys, ip or LOCAL_IP)
-    ident, live, counters = await otp_store.identification_with_code(
-        tx,
-        lender_id,
-        ident_id,
-        now=datetime.now(UTC),
-        ip_scope=at.scope,
-        ip_mac=at.mac,
-        window_start=at.window_start,
+    at = abuse.Address.of(keys, ip)
+    ident, live, counters, bound = await otp_store.identification_with_code(
+        tx, lender_id, ident_id, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, Seen(live, counters)
+    return ident, Seen(live, counters, bound)
+
+
+SMS_FACTOR = "sms"  # SMS and voice codes reach the same phone: one factor for the per-account bound
 
 
 async def verify_code(
@@ -209,24 +205,29 @@ async def verify_code(
     use that another verification won.
 
     Raises ValidationFailed(otp_malformed) for something that is not a code at all, RateLimited over
-    the per-IP cap; otherwise answers a CodeCheck (commit before acting on a failure). ``seen``: what
-    `read_identification` read along with the identification, else read here. On PostgreSQL's fast path
-    a right code thus costs two round trips: the read and the write.
+    the per-IP cap, Conflict(factor_suspended) when the person's SMS factor reached the per-account bound,
+    Conflict(otp_already_used) for a right code that was accepted already (a duplicate submission: no
+    failure is counted anywhere, issue 11.7); otherwise answers a CodeCheck (commit before acting on a
+    failure). ``seen``: what `read_identification` read along with the identification, else read here. On
+    PostgreSQL's fast path a right code thus costs two round trips: the read and the write.
     """
     s = factors.settings
     code = normalize_code(code, s.otp_digits)
-    addr = ip or LOCAL_IP
     now = datetime.now(UTC)
-    at = abuse.Address.of(keys, addr)
+    at = abuse.Address.of(keys, ip)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
         scopes = at.scopes(client_id=client_id)
         counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=at.window_start)
-        seen = Seen(await otp_store.live(tx, binding, now=now), counters)
+        seen = Seen(await otp_store.newest(tx, binding), counters, await otp_store.bound_of(tx, client_id, SMS_FACTOR))
     gate = abuse.gate(s, at, seen.counters)
     count = [abuse.COUNT_ATTEMPT]
     counted = at.count(client_id=client_id)
     live = seen.live
+    bound = seen.bound
+    if bound is not None and bound.failures >= s.factor_failure_limit:
+        await tx.run(abuse.COUNT_ATTEMPT, **counted)
+        raise factor_bound.suspended(SMS_FACTOR)
     if gate:
         await tx.write(records(False), also=count, **counted)
         return CodeCheck(False, gate.wait)
@@ -241,18 +242,46 @@ async def verify_code(
         )
     code_id = live.code_id if live is not None else None
     ok = False
-    if match:
-        # Of two verifications racing with the right code, only one gets the code back from USE.
+    if match and live is not None and live.live:
+        # Of two verifications racing with the right code, only one gets the code back from USE; the other
+        # is a duplicate, not a guess. A right answer forgives the person's earlier failures (in the same
+        # statement, only when there are some, so a clean record costs nothing).
+        forgive: list[Statement] = []
+        extra: dict[str, object] = {}
+        if bound is not None and bound.failures > 0:
+            forgive = [bounds.CLEAR]
+            extra = {
+                "b_person": bound.person_mac,
+                "b_factor": SMS_FACTOR,
+                "limit": s.factor_failure_limit,
+                "b_now": now,
+            }
         used = await tx.write(
-            records(True), first=otp_store.USE, only_if=True, also=count, code_id=code_id, now=now, **counted
+            records(True),
+            first=otp_store.USE,
+            only_if=True,
+            also=[*count, *forgive],
+            code_id=code_id,
+            now=now,
+            **counted,
+            **extra,
         )
-        ok, count = used is not None, []  # counted either way
+        if used is None:
+            raise abuse.already_used()
+        ok = True
+    elif match and live is not None and live.used:
+        await tx.run(abuse.COUNT_ATTEMPT, **counted)
+        raise abuse.already_used()
     if not ok:
-        if live is None:
+        if live is None or not live.live:
             await tx.write(records(False), also=count, **counted)
         else:
             await tx.write(records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **counted)
-    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+        if bound is not None and not match:
+            await factor_bound.count_failure(
+                tx, keys, s, client_id=client_id, person_mac=bound.person_mac, factor=SMS_FACTOR
+            )
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=ok, gate=gate)
     return CodeCheck(ok, wait, code_id)
 
 

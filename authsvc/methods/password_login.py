@@ -9,9 +9,9 @@ the answer tells nothing about which clients have a password.
 from __future__ import annotations
 
 from authsvc.crypto.keystore import KeyStore
-from authsvc.methods import abuse, contact
+from authsvc.methods import abuse, contact, factor_bound
 from authsvc.methods.factors import Factors
-from authsvc.methods.otp import LOCAL_IP, CodeCheck
+from authsvc.methods.otp import CodeCheck
 from authsvc.store import passwords
 from authsvc.store.db import Tx
 
@@ -36,13 +36,14 @@ async def verify_password(
     ip: str | None = None,
 ) -> tuple[CodeCheck, bool]:
     """Check the client's password; returns the check and whether the stored hash was renewed."""
-    addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=ip)
     if gate:
         await factors.hasher.averify_dummy()
         return CodeCheck(False, gate.wait), False
     await contact.load(tx, keys, lender_id, client_id)  # NotFound for another lender's client
+    # The per-account bound (issue 16.3): a password's failures count like a token's.
+    charged = await factor_bound.charge(tx, s, client_id=client_id, factor="password")
     stored = await passwords.get(tx, client_id)
     if stored is None:
         ok = await factors.hasher.averify_dummy()
@@ -51,5 +52,9 @@ async def verify_password(
     rehashed = False
     if ok and stored is not None and factors.hasher.needs_rehash(stored):
         rehashed = await passwords.replace(tx, client_id, stored, await factors.hasher.ahash(password))
-    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+    outcome: factor_bound.Outcome = "right" if ok else "wrong"
+    await factor_bound.settle(
+        tx, keys, s, charged, lender_id=lender_id, client_id=client_id, factor="password", outcome=outcome
+    )
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=ok, gate=gate)
     return CodeCheck(ok, wait), rehashed

@@ -251,3 +251,28 @@ async def notify_incident_opened(
     if loan:
         text += " Начисление вознаграждения и взыскание по займу приостановлены."
     return await _notify(tx, keys, "notify_incident", lender_id, client_id, text, message_id)
+
+
+_FACTOR_NAMES = {
+    "sms": "коды по SMS",
+    "totp": "коды из приложения-аутентификатора",
+    "hotp": "коды с аппаратного токена",
+    "password": "пароль",
+}
+
+
+async def notify_factor_suspended(tx: Tx, keys: KeyStore, *, lender_id: str, client_id: str, factor: str) -> str | None:
+    """Tell the client one of their factors was suspended after repeated wrong answers (issue 16)."""
+    text = (
+        f"Вход через {_FACTOR_NAMES.get(factor, factor)} приостановлен после многих неверных попыток. "
+        "Если это были не вы, сообщите в организацию; другие способы входа работают."
+    )
+    return await _notify(tx, keys, "notify_factor", lender_id, client_id, text, None)
+
+
+async def notify_factor_reinstated(
+    tx: Tx, keys: KeyStore, *, lender_id: str, client_id: str, factor: str
+) -> str | None:
+    """Tell the client a suspended factor works again."""
+    text = f"Вход через {_FACTOR_NAMES.get(factor, factor)} снова доступен. Если вы этого не просили, сообщите в организацию."
+    return await _notify(tx, keys, "notify_factor", lender_id, client_id, text, None)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from authsvc import error_codes
+from authsvc.config import FactorSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.methods import abuse
+from authsvc.methods import abuse, factor_bound
 from authsvc.methods.factors import Factors
-from authsvc.methods.otp import LOCAL_IP, CodeCheck
+from authsvc.methods.otp import CodeCheck
 from authsvc.methods.otp_codes import (
     Algorithm,
     hotp,
@@ -31,6 +32,7 @@ from authsvc.methods.otp_codes import (
     verify_totp,
 )
 from authsvc.store import tokens
+from authsvc.store.bounds import Charged
 from authsvc.store.db import Tx
 from authsvc.store.errors import Duplicate
 
@@ -75,31 +77,54 @@ async def verify_totp_factor(
     """Check a code from the client's authenticator (±1 step around the remembered drift); with
     ``confirming`` the pending enrolment is checked and activated instead of the active one."""
     _looks_like_a_code(code)
-    addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=ip)
     if gate:
         return CodeCheck(False, gate.wait)
+    charged = await factor_bound.charge(tx, s, client_id=client_id, factor="totp")
     token = await tokens.of_client(tx, keys, lender_id, client_id, "totp", status="pending" if confirming else "active")
-    ok = False
+    now = time.time() if at is None else at
+    outcome: factor_bound.Outcome = "wrong"
     if token is not None:
+        params = {"digits": token.digits, "algorithm": _algorithm(token.algorithm), "period": token.period}
         match = _quietly(
-            verify_totp,
-            token.secret,
-            code,
-            time.time() if at is None else at,
-            drift=token.drift,
-            last_used_step=token.last_step,
-            digits=token.digits,
-            algorithm=_algorithm(token.algorithm),
-            period=token.period,
+            verify_totp, token.secret, code, now, drift=token.drift, last_used_step=token.last_step, **params
         )
         if match is not None:
-            ok = await tokens.advance_totp(tx, token.id, match.step, match.drift, activate=confirming)
+            won = await tokens.advance_totp(tx, token.id, match.step, match.drift, activate=confirming)
+            outcome = "right" if won else "duplicate"
+        elif token.last_step is not None:
+            # A step at or before the last used one is refused; if the code is one of those, it is a repeat
+            # of an accepted code, not a guess (issue 11.7).
+            seen = _quietly(verify_totp, token.secret, code, now, drift=token.drift, **params)
+            if seen is not None and seen.step <= token.last_step:
+                outcome = "duplicate"
     else:
         with contextlib.suppress(ValidationFailed):  # any length is "rejected" when there is no token
-            verify_totp(_DUMMY_SEED, code, time.time() if at is None else at)
-    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
+            verify_totp(_DUMMY_SEED, code, now)
+    return await _settle(tx, keys, s, charged, lender_id, client_id, "totp", outcome, ip, gate, token)
+
+
+async def _settle(
+    tx: Tx,
+    keys: KeyStore,
+    s: FactorSettings,
+    charged: Charged,
+    lender_id: str,
+    client_id: str,
+    factor: str,
+    outcome: factor_bound.Outcome,
+    ip: str | None,
+    gate: abuse.Gate,
+    token: tokens.Token | None,
+) -> CodeCheck:
+    await factor_bound.settle(
+        tx, keys, s, charged, lender_id=lender_id, client_id=client_id, factor=factor, outcome=outcome
+    )
+    if outcome == "duplicate":
+        raise abuse.already_used()  # rolls back the attempt's counts: a duplicate is no try at all
+    ok = outcome == "right"
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=ok, gate=gate)
     return CodeCheck(ok, wait, token.id if token else None)
 
 
@@ -161,7 +186,7 @@ async def import_hotp(
 
 async def _token(tx: Tx, keys: KeyStore, lender_id: str, serial: str) -> tokens.Token:
     token = await tokens.by_serial(tx, keys, lender_id, serial)
-    if token is None or token.kind != "hotp":
+    if token is None or token.serial is None:  # a hardware token: HOTP, or TOTP from a PSKC file
         raise NotFound("no such token", code=error_codes.TOKEN_NOT_FOUND)
     return token
 
@@ -185,14 +210,15 @@ async def verify_hotp_factor(
 ) -> CodeCheck:
     """Check a code from the client's hardware token within the look-ahead window."""
     _looks_like_a_code(code)
-    addr = ip or LOCAL_IP
     s = factors.settings
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=addr)
+    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=ip)
     if gate:
         return CodeCheck(False, gate.wait)
+    charged = await factor_bound.charge(tx, s, client_id=client_id, factor="hotp")
     token = await tokens.of_client(tx, keys, lender_id, client_id, "hotp", status="active")
-    ok = False
+    outcome: factor_bound.Outcome = "wrong"
     if token is not None:
+        algorithm = _algorithm(token.algorithm)
         matched = _quietly(
             verify_hotp,
             token.secret,
@@ -200,20 +226,31 @@ async def verify_hotp_factor(
             token.counter,
             look_ahead=s.hotp_look_ahead,
             digits=token.digits,
-            algorithm=_algorithm(token.algorithm),
+            algorithm=algorithm,
         )
         if matched is not None:
-            ok = await tokens.advance_hotp(tx, token.id, matched)
+            outcome = "right" if await tokens.advance_hotp(tx, token.id, matched) else "duplicate"
+        elif token.counter > 0 and _last_code(token, code) is not None:
+            outcome = "duplicate"  # the code accepted last: a repeat, not a guess (issue 11.7)
     else:
         with contextlib.suppress(ValidationFailed):
             verify_hotp(_DUMMY_SEED, code, 0, look_ahead=s.hotp_look_ahead)
-    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=addr, ok=ok, gate=gate)
-    return CodeCheck(ok, wait, token.id if token else None)
+    return await _settle(tx, keys, s, charged, lender_id, client_id, "hotp", outcome, ip, gate, token)
+
+
+def _last_code(token: tokens.Token, code: str) -> int | None:
+    """The counter accepted last, if ``code`` is its code."""
+    last = token.counter - 1
+    return _quietly(
+        verify_hotp, token.secret, code, last, look_ahead=0, digits=token.digits, algorithm=_algorithm(token.algorithm)
+    )
 
 
 async def resync_hotp_token(tx: Tx, keys: KeyStore, *, lender_id: str, serial: str, first: str, second: str) -> bool:
     """Bring a token that drifted past the look-ahead back in step from two consecutive codes."""
     token = await _token(tx, keys, lender_id, serial)
+    if token.kind != "hotp":
+        raise NotFound("no such HOTP token", code=error_codes.TOKEN_NOT_FOUND)
     next_counter = resync_hotp(
         token.secret,
         first,

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, literal, select, update
+from sqlalchemy import ColumnElement, String, bindparam, func, literal, select, update
 
+from authsvc.store import bounds, throttle
 from authsvc.store import identifications as idents
-from authsvc.store import throttle
-from authsvc.store.db import Insert, Statement, Tx
-from authsvc.store.schema import identifications, otp_codes
+from authsvc.store.db import Insert, Row, Statement, Tx
+from authsvc.store.schema import clients, identifications, otp_codes
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,23 @@ async def latest(tx: Tx, binding: str) -> CodeRow | None:
 
 @dataclass(frozen=True)
 class Attempt:
+    """The binding's newest code as a verification reads it: ``live`` if it can still be used; a used one is
+    kept so that a duplicate of the right code is told apart from a guess (issue 11.7)."""
+
     code_id: str
     client_id: str
     code_mac: str
+    live: bool = True
+    used: bool = False
+
+
+def _attempt(row: Row, prefix: str = "") -> Attempt:
+    used_at = row[f"{prefix}used_at"]
+    expires_at = _aware(row[f"{prefix}expires_at"])
+    live = (
+        used_at is None and expires_at > datetime.now(UTC) and row[f"{prefix}attempts"] < row[f"{prefix}max_attempts"]
+    )
+    return Attempt(row[f"{prefix}id"], row[f"{prefix}client_id"], row[f"{prefix}code_mac"], live, used_at is not None)
 
 
 def identification_binding(identification_id: str, operation: str) -> str:
@@ -128,28 +142,42 @@ def _still_live() -> list[ColumnElement[bool]]:
     ]
 
 
-_LIVE = Statement(
-    select(otp_codes.c.id, otp_codes.c.client_id, otp_codes.c.code_mac).where(
-        otp_codes.c.id == _newest(bindparam("of_binding")), *_still_live()
-    )
+_CODE_COLUMNS = (
+    otp_codes.c.id,
+    otp_codes.c.client_id,
+    otp_codes.c.code_mac,
+    otp_codes.c.used_at,
+    otp_codes.c.expires_at,
+    otp_codes.c.attempts,
+    otp_codes.c.max_attempts,
 )
+_NEWEST_CODE = Statement(select(*_CODE_COLUMNS).where(otp_codes.c.id == _newest(bindparam("of_binding"))))
+_PERSON = Statement(select(clients.c.iin_mac).where(clients.c.id == bindparam("client_id")))
 # An identification with its live code, if any, in one round trip (the verification's first read).
 _IDENT_WITH_CODE = Statement(
     select(
         identifications,
-        otp_codes.c.id.label("code_id"),
-        otp_codes.c.client_id.label("code_client_id"),
-        otp_codes.c.code_mac.label("code_mac"),
-        # The verification's abuse counters, read in the same round trip (`throttle.peek`).
+        *[c.label(f"code_{c.name}") for c in _CODE_COLUMNS],
+        # The verification's abuse counters, read in the same round trip (`throttle.peek`); without the end
+        # user's address the per-address counter is the client's own (`abuse.ANON_PREFIX`).
         *throttle.peek(
             [
-                bindparam("ip_scope"),
+                func.coalesce(
+                    bindparam("ip_scope", type_=String), literal(throttle.ANON_PREFIX) + identifications.c.client_id
+                ),
                 throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
             ],
             throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
         ),
+        # The person behind the client and their SMS factor's consecutive failures (issue 16).
+        clients.c.iin_mac.label("person_mac"),
+        bounds.bound_failures(clients.c.iin_mac, "sms").label("bound_failures"),
     )
-    .select_from(identifications.outerjoin(otp_codes, and_(otp_codes.c.id == _newest(_IDENT_BINDING), *_still_live())))
+    .select_from(
+        identifications.join(clients, clients.c.id == identifications.c.client_id).outerjoin(
+            otp_codes, otp_codes.c.id == _newest(_IDENT_BINDING)
+        )
+    )
     .where(identifications.c.id == bindparam("ident_id"), identifications.c.lender_id == bindparam("lender_id"))
 )
 # Guards for `Tx.write` (parameters: code_id, now).
@@ -167,21 +195,39 @@ SPEND = Statement(
 )
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The person behind a verification's client and their SMS factor's consecutive failures (issue 16)."""
+
+    person_mac: bytes
+    failures: int
+
+
 async def identification_with_code(
-    tx: Tx, lender_id: str, ident_id: str, *, now: datetime, ip_scope: str, ip_mac: str, window_start: int
-) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek]:
-    """The lender's identification (None: no such), the live code of its binding (None: nothing to check)
-    and the counters of the address verifying (``ip_scope``, and the identification's client with
-    ``ip_mac``), in one round trip."""
+    tx: Tx, lender_id: str, ident_id: str, *, ip_scope: str | None, ip_mac: str, window_start: int
+) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek, Bound | None]:
+    """The lender's identification (None: no such), the newest code of its binding (None: nothing to check),
+    the counters of the address verifying (``ip_scope``, and the identification's client with ``ip_mac``)
+    and the person's SMS bound, in one round trip."""
     params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
-    row = await tx.one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, now=now, **params)
+    row = await tx.one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, **params)
     if row is None:
-        return None, None, throttle.Peek((0, 0), 0, 0)
-    code = Attempt(row["code_id"], row["code_client_id"], row["code_mac"]) if row["code_id"] is not None else None
-    return idents.from_row(row), code, throttle.Peek.of(row, 2)
+        return None, None, throttle.Peek((0, 0), 0, 0), None
+    code = _attempt(row, "code_") if row["code_id"] is not None else None
+    bound = Bound(bytes(row["person_mac"]), row["bound_failures"] or 0)
+    return idents.from_row(row), code, throttle.Peek.of(row, 2), bound
 
 
-async def live(tx: Tx, binding: str, *, now: datetime) -> Attempt | None:
-    """The newest code of ``binding`` if it is live (unused, unexpired, tries left); None: nothing to check."""
-    row = await tx.one(_LIVE, of_binding=binding, now=now)
-    return None if row is None else Attempt(row["id"], row["client_id"], row["code_mac"])
+async def newest(tx: Tx, binding: str) -> Attempt | None:
+    """The newest code of ``binding``, live or not (None: nothing was sent)."""
+    row = await tx.one(_NEWEST_CODE, of_binding=binding)
+    return None if row is None else _attempt(row)
+
+
+async def bound_of(tx: Tx, client_id: str, factor: str) -> Bound | None:
+    """The person behind ``client_id`` and their consecutive failures of ``factor``."""
+    mac = await tx.scalar(_PERSON, client_id=client_id)
+    if mac is None:
+        return None
+    state = await bounds.state(tx, bytes(mac), factor)
+    return Bound(bytes(mac), state.failures if state is not None else 0)

@@ -275,6 +275,7 @@ otp_tokens = Table(
     Column("drift", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),  # a temporary replacement's end (0016)
     UniqueConstraint("lender_id", "serial", name="uq_otp_tokens_serial"),
     Index("ix_otp_tokens_client", "client_id"),
 )
@@ -288,6 +289,20 @@ throttles = Table(
     Column("count", Integer, nullable=False),
     Column("failures", Integer, nullable=False),
     Column("blocked_until", BigInteger, nullable=False),
+)
+
+# The per-account bound on guessing (issue 16, NIST SP 800-63B §5.2.2): consecutive wrong answers on one
+# person's factor, whatever the address, process or lender; at the limit the factor is suspended (migration 0016).
+# ``person_mac`` is the clients' ``iin_mac``: the same person at every lender.
+factor_bounds = Table(
+    "factor_bounds",
+    metadata,
+    Column("person_mac", LargeBinary(32), nullable=False),
+    Column("factor", String(16), nullable=False),  # sms (also voice) | totp | hotp | password
+    Column("failures", Integer, nullable=False),
+    Column("suspended_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("person_mac", "factor", name="pk_factor_bounds"),
 )
 
 # Mobile-operator answers cached by a keyed hash of (IIN, phone) (R-108.1).

@@ -108,6 +108,8 @@ async def peek_at(tx: Tx, count_scopes: Sequence[str], failure_scope: str, *, wi
 
 
 VERIFY_CLIENT = "verify-client"  # scope kind of the per-client verification cap
+# The per-address cap's counter when the lender named no end-user address: the client's own (issue 11.8).
+ANON_PREFIX = "verify-anon:"
 
 
 def id_scope(kind: str, opaque_id: str) -> str:

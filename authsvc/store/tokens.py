@@ -36,6 +36,12 @@ class Token:
     last_step: int | None
     drift: int
     secret: bytes
+    expires_at: datetime | None = None  # a temporary replacement's end
+
+
+# Status: pending (enrolled, not confirmed) → active ⇄ disabled; an imported hardware token is unassigned until
+# assigned; revoked and lost are final. Only an active, unexpired token verifies codes.
+STATUSES = ("pending", "active", "disabled", "unassigned", "revoked", "lost")
 
 
 async def create(
@@ -52,6 +58,7 @@ async def create(
     digits: int = 6,
     period: int = 30,
     counter: int = 0,
+    expires_at: datetime | None = None,
 ) -> str:
     """Store a token; raises `Duplicate` when the lender already has this serial."""
     token_id = str(uuid.uuid4())
@@ -76,6 +83,7 @@ async def create(
             drift=0,
             created_at=now,
             updated_at=now,
+            expires_at=expires_at,
         )
     )
     return token_id
@@ -97,7 +105,12 @@ def _token(keys: KeyStore, row: Row) -> Token:
         row["last_step"],
         row["drift"],
         cipher.unseal(FIELD, row["secret_sealed"]),
+        _aware(row["expires_at"]),
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 async def of_client(
@@ -109,6 +122,8 @@ async def of_client(
     )
     if status is not None:
         query = query.where(otp_tokens.c.status == status)
+    if status == "active":
+        query = query.where(or_(otp_tokens.c.expires_at.is_(None), otp_tokens.c.expires_at > datetime.now(UTC)))
     row = await tx.one(query.order_by(otp_tokens.c.created_at.desc()).limit(1))
     return None if row is None else _token(keys, row)
 
@@ -163,3 +178,78 @@ async def advance_totp(tx: Tx, token_id: str, step: int, drift: int, *, activate
         .values(**values)
     )
     return result == 1
+
+
+async def by_id(tx: Tx, keys: KeyStore, lender_id: str, token_id: str) -> Token | None:
+    row = await tx.one(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.id == token_id))
+    return None if row is None else _token(keys, row)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A token as the lender sees it: no secret."""
+
+    id: str
+    kind: str
+    serial: str | None
+    status: str
+    expires_at: datetime | None
+    created_at: datetime
+
+
+async def of_client_all(tx: Tx, lender_id: str, client_id: str) -> list[Listed]:
+    rows = await tx.all(
+        select(
+            otp_tokens.c.id,
+            otp_tokens.c.kind,
+            otp_tokens.c.serial,
+            otp_tokens.c.status,
+            otp_tokens.c.expires_at,
+            otp_tokens.c.created_at,
+        )
+        .where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.client_id == client_id)
+        .order_by(otp_tokens.c.created_at)
+    )
+    return [
+        Listed(
+            r["id"],
+            r["kind"],
+            r["serial"],
+            r["status"],
+            _aware(r["expires_at"]),
+            _aware(r["created_at"]) or datetime.now(UTC),
+        )
+        for r in rows
+    ]
+
+
+async def move(tx: Tx, token_id: str, *, from_: tuple[str, ...], to: str, unassign: bool = False) -> bool:
+    """Change a token's status if it is in one of ``from_`` (compare-and-set); ``unassign`` also frees it
+    from its client. False when the token was in another status."""
+    values: dict[str, object] = {"status": to, "updated_at": datetime.now(UTC)}
+    if unassign:
+        values["client_id"] = None
+    result = await tx.run(
+        update(otp_tokens).where(otp_tokens.c.id == token_id, otp_tokens.c.status.in_(from_)).values(**values)
+    )
+    return result == 1
+
+
+async def retire_client_totp(tx: Tx, lender_id: str, client_id: str) -> list[str]:
+    """Revoke the client's authenticators (pending, active or disabled) for a reset; their ids."""
+    ids = list(
+        await tx.all(
+            select(otp_tokens.c.id).where(
+                otp_tokens.c.lender_id == lender_id,
+                otp_tokens.c.client_id == client_id,
+                otp_tokens.c.kind == "totp",
+                otp_tokens.c.status.in_(("pending", "active", "disabled")),
+            )
+        )
+    )
+    found = [r["id"] for r in ids]
+    if found:
+        await tx.run(
+            update(otp_tokens).where(otp_tokens.c.id.in_(found)).values(status="revoked", updated_at=datetime.now(UTC))
+        )
+    return found

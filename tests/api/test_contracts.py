@@ -202,6 +202,7 @@ async def test_one_time_code_signs_this_document_once(
     resp = await api.post(f"/v1/contracts/{created['id']}/sign", {"method": "otp", "code": code})
     assert resp.status == 201, await resp.text()
     again = await api.post(f"/v1/contracts/{created['id']}/sign", {"method": "otp", "code": code})
-    assert again.status == 422 and (await again.json())["code"] == "otp_rejected"  # a code signs once
+    # A code signs once: the repeat is "already used" (issue 11.7), not a wrong guess.
+    assert again.status == 409 and (await again.json())["code"] == "otp_already_used"
     report = await _report(api, created["id"])
     assert report["valid"] and [(s["method"], s["valid"]) for s in report["signatures"]] == [("otp", True)]

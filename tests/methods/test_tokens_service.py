@@ -58,7 +58,7 @@ async def test_totp_enrolment_confirmation_and_steps(api: Api) -> None:
     assert confirm.status == 200, await confirm.text()
     assert (await api.post(f"/v1/clients/{client}/totp", {})).status == 409  # one active authenticator
 
-    assert await verify(api, client, "totp", totp(secret, now)) == 422  # the confirming code is spent
+    assert await verify(api, client, "totp", totp(secret, now)) == 409  # the confirming code is spent: already used
     assert await verify(api, client, "totp", totp(secret, now + 30)) == 200  # a clock one step fast
     # The drift (+1 step) is remembered: two steps ahead is now inside the window.
     assert await verify(api, client, "totp", totp(secret, now + 60)) == 200
@@ -112,7 +112,7 @@ async def test_hardware_token_look_ahead_replay_and_resync(api: Api) -> None:
     assert (await api.post("/v1/tokens/HW-0001/assign", {"client_id": client})).status == 409
 
     assert await verify(api, client, "hotp", HOTP_CODES[0]) == 200
-    assert await verify(api, client, "hotp", HOTP_CODES[0]) == 422  # replay
+    assert await verify(api, client, "hotp", HOTP_CODES[0]) == 409  # replay: already used (issue 11.7)
     assert await verify(api, client, "hotp", HOTP_CODES[5]) == 200  # presses lost in between
     assert await verify(api, client, "hotp", HOTP_CODES[3]) == 422  # behind the counter now
     far = [hotp(HOTP_SEED, c) for c in (40, 41, 42)]
@@ -120,7 +120,7 @@ async def test_hardware_token_look_ahead_replay_and_resync(api: Api) -> None:
     bad = await api.post("/v1/tokens/HW-0001/resync", {"first": far[1], "second": far[0]})
     assert bad.status == 422 and (await bad.json())["code"] == "token_resync_failed"
     assert (await api.post("/v1/tokens/HW-0001/resync", {"first": far[0], "second": far[1]})).status == 200
-    assert await verify(api, client, "hotp", far[1]) == 422  # the resync codes are spent
+    assert await verify(api, client, "hotp", far[1]) == 409  # the resync codes are spent: already used
     assert await verify(api, client, "hotp", far[2]) == 200
 
 
