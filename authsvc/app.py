@@ -21,6 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from authsvc.api import (
+    audit_heads,
     checks,
     clients,
     contracts,
@@ -51,6 +52,7 @@ from authsvc.api.state import (
     ENGINE,
     EXECUTOR,
     FACTORS,
+    HEAD_LOG,
     KEYS,
     LIVENESS,
     OPERATIONS,
@@ -64,9 +66,10 @@ from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
+from authsvc.audit.witness import HeadLog
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import ClientRegistry
-from authsvc.config import Settings
+from authsvc.config import Settings, resolve_path
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.factory import open_keystore
 from authsvc.crypto.keystore import KeyStore
@@ -104,6 +107,7 @@ def operations() -> Operations:
         second_factors,
         checks,
         tokens,
+        audit_heads,
     ):
         module.register(ops)
     return ops
@@ -133,6 +137,7 @@ def create_app(
     app[OPERATIONS] = ops
     ops.install(app)
     app[READINESS] = Readiness()
+    app[HEAD_LOG] = HeadLog(resolve_path(settings.audit.head_log))
     app[PROMETHEUS] = CollectorRegistry()
     app[METRICS] = HttpMetrics(app[PROMETHEUS])
 
@@ -258,14 +263,14 @@ def create_app(
                     "pid": os.getpid(),
                 },
             )
-        chainer = asyncio.create_task(run_chainer(db, store_keys))
+        chainer = asyncio.create_task(run_chainer(db, store_keys, witness=app[HEAD_LOG]))
         try:
             await opened("audit")
             yield
         finally:
             await _stopped(chainer)
             with contextlib.suppress(Exception):
-                await chain_all(db, store_keys)  # leave nothing waiting at a clean stop
+                await chain_all(db, store_keys, witness=app[HEAD_LOG])  # leave nothing waiting at a clean stop
 
     async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
         limiter = RateLimiter(

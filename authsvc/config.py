@@ -113,6 +113,13 @@ class AuditSettings(_Section):
         "var/keys/audit-witness.json",
         description="Where `audit verify` records the last verified head, to catch a later truncation.",
     )
+    head_log: str = Field(
+        "var/audit/heads.jsonl",
+        description=(
+            "Append-only file (0600, fsync'd) where every process writes each audit head it makes, outside the "
+            "database; `audit verify` checks the chain against every head in it. Keep it off the database's disk."
+        ),
+    )
 
 
 class FactorSettings(_Section):

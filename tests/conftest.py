@@ -12,10 +12,12 @@ import base64
 import concurrent.futures
 import io
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +39,7 @@ from authsvc.store.schema import metadata
 PG_DSN = os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TODAY = date(2026, 11, 21)
 BACKENDS = ["sqlite", "postgresql"]
+HEAD_LOGS = Path(tempfile.gettempdir()) / f"authsvc-test-heads-{os.getuid()}"
 
 
 def run_sync(coro: Any) -> Any:
@@ -114,6 +117,8 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     # Synthetic photos have no face: the face check is off here and on in tests/api/test_photo_quality.py.
     sections: dict[str, dict[str, Any]] = {
         "database": {"dsn": dsn},
+        # Each app its own head log, outside the worktree: apps of different databases never share one.
+        "audit": {"head_log": str(HEAD_LOGS / f"{uuid.uuid4().hex}.jsonl")},
         "security": {"test_pki": True},
         "registry": {"photo_face_check": False},
     }

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.api.routing import Operations
+from authsvc.audit.witness import HeadLog
 from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
@@ -42,3 +43,4 @@ VERIFIER = web.AppKey("verifier", Verifier)  # EDS verification against the NCA 
 LIVENESS = web.AppKey("liveness", LivenessMethod)
 EDS = web.AppKey("eds", EdsMethod)
 CONTRACTS = web.AppKey("contracts", ContractService)
+HEAD_LOG = web.AppKey("head_log", HeadLog)  # where the chainer witnesses each head, outside the database
