@@ -33,7 +33,9 @@ from authsvc.api import (
     system,
     tokens,
 )
+from authsvc.api.auth_failures import AuthFailures
 from authsvc.api.middlewares import (
+    AUTH_FAILURES,
     LENDERS,
     METRICS,
     RATE_LIMITER,
@@ -277,14 +279,23 @@ def create_app(
             app[DB], limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
         )
         app[RATE_LIMITER] = limiter
-        task = asyncio.create_task(limiter.run())
+        failures = app[AUTH_FAILURES] = AuthFailures(
+            app[DB],
+            app[KEYS],
+            limit=settings.rate_limit.auth_failures_per_window,
+            window_s=settings.rate_limit.auth_failure_window_s,
+        )
+        tasks = [asyncio.create_task(limiter.run()), asyncio.create_task(failures.run())]
         try:
             await opened("rate_limiter")
             yield
         finally:
-            await _stopped(task)
+            for task in tasks:
+                await _stopped(task)
             with contextlib.suppress(Exception):
                 await limiter.flush()
+            with contextlib.suppress(Exception):  # before the audit context chains what is left
+                await failures.flush(everything=True)
 
     async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_housekeeping(app[DB], settings))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import hashlib
 import io
 import os
 import tempfile
@@ -117,8 +118,8 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     # Synthetic photos have no face: the face check is off here and on in tests/api/test_photo_quality.py.
     sections: dict[str, dict[str, Any]] = {
         "database": {"dsn": dsn},
-        # Each app its own head log, outside the worktree: apps of different databases never share one.
-        "audit": {"head_log": str(HEAD_LOGS / f"{uuid.uuid4().hex}.jsonl")},
+        # A head log per database, outside the worktree (the same one for each start, as in a deployment).
+        "audit": {"head_log": str(HEAD_LOGS / f"{hashlib.sha256(dsn.encode()).hexdigest()[:16]}.jsonl")},
         "security": {"test_pki": True},
         "registry": {"photo_face_check": False},
     }

@@ -1,5 +1,5 @@
 """Middlewares, outermost first: request context (id, metrics, access log, errors → problem+json), then
-lender authentication and the per-lender rate limit on /v1."""
+the failed-authentication throttle by source, lender authentication and the per-lender rate limit on /v1."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
+from authsvc.api.auth_failures import AuthFailures
 from authsvc.api.problem import from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
-from authsvc.api.state import DB, KEYS, SETTINGS
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
+from authsvc.api.state import SETTINGS
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
 from authsvc.store import lenders
@@ -152,6 +151,10 @@ class LenderCache:
             lookup.add_done_callback(lambda _: self.lookups.pop(api_key, None))
         return await asyncio.shield(lookup)
 
+    def known(self, api_key: str) -> bool:
+        """The key authenticated recently in this process (its cache entry may have expired since)."""
+        return api_key in self.cache
+
     async def _look_up(self, api_key: str) -> lenders.Lender | None:
         now = time.monotonic()
         async with self.db.autocommit() as tx:
@@ -164,6 +167,7 @@ class LenderCache:
 
 
 LENDERS = web.AppKey("lenders", LenderCache)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 
 
 @web.middleware
@@ -173,19 +177,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return response
     header = request.headers.get("Authorization", "")
     scheme, _, api_key = header.partition(" ")
-    lender = await request.app[LENDERS].lender_for(api_key.strip()) if scheme.lower() == "bearer" and api_key else None
+    key = api_key.strip() if scheme.lower() == "bearer" else ""
+    cache, failures, source = request.app[LENDERS], request.app[AUTH_FAILURES], request.remote or "unknown"
+    throttled = failures.retry_after(source)
+    if throttled and not cache.known(key):
+        # Too many failures from this address: refused before any look-up or audit row (counted instead).
+        failures.refused(source)
+        raise RateLimited("too many failed authentications from this address", retry_after=throttled)
+    lender = await cache.lender_for(key) if key else None
     if lender is None:
-        async with request.app[DB].transaction() as tx:
-            await audit.append(
-                tx,
-                request.app[KEYS],
-                AuditEvent.AUTH_FAILED,
-                details={
-                    "route": _route(request),
-                    "reason": "missing" if not header else "invalid",
-                    "peer": request.remote,
-                },
-            )
+        reason, route = "missing" if not header else "invalid", _route(request)
+        if failures.failed(source, reason, route):
+            await failures.audit_first(source, reason, route)
         raise Unauthorized(
             "send a valid lender API key as 'Authorization: Bearer <key>'", code=error_codes.UNAUTHORIZED
         )
