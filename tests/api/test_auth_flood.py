@@ -16,6 +16,7 @@ from authsvc.store.schema import audit_log, audit_pending
 from tests.conftest import make_settings, start_api
 
 LIMIT = 10
+NOWHERE = "/v1/identifications/00000000-0000-4000-8000-000000000000"
 
 
 async def failure_rows(api: Any) -> list[dict[str, Any]]:
@@ -33,18 +34,17 @@ async def test_a_flood_from_one_source_is_throttled_and_counted(
 ) -> None:
     settings = make_settings(dsn, rate_limit={"auth_failures_per_window": LIMIT, "auth_failure_window_s": 3600})
     api = await start_api(aiohttp_client, settings, keys)
-    assert (await api.get("/v1/audit/heads")).status == 200  # the lender's key, known to this process
+    assert (await api.get(NOWHERE)).status == 404  # the lender's key, known to this process
 
     async def intruder(i: int) -> tuple[int, str, str | None]:
         headers = {"Authorization": f"Bearer ak_wrong{i}"} if i % 2 else {}
-        resp = await api.client.get("/v1/audit/heads", headers=headers)
+        resp = await api.client.get(NOWHERE, headers=headers)
         await resp.read()
         return resp.status, resp.content_type, resp.headers.get("Retry-After")
 
-    async def lender() -> int:
-        resp = await api.get("/v1/audit/heads")
-        await resp.read()
-        return resp.status
+    async def lender() -> str:  # past authentication: the identification is not there
+        resp = await api.get(NOWHERE)
+        return str((await resp.json())["code"])
 
     # The first LIMIT failures are answered 401 in turn; then the flood, with the lender's requests among it.
     first = [await intruder(i) for i in range(LIMIT)]
@@ -52,7 +52,7 @@ async def test_a_flood_from_one_source_is_throttled_and_counted(
     flood, lenders = await asyncio.gather(
         asyncio.gather(*(intruder(i) for i in range(LIMIT, 300))), asyncio.gather(*(lender() for _ in range(30)))
     )
-    assert lenders == [200] * 30
+    assert lenders == ["identification_not_found"] * 30
     assert {(s, ct) for s, ct, _ in flood} == {(429, "application/problem+json")}
     assert all(int(retry or 0) >= 1 for _, _, retry in flood)
 
