@@ -34,6 +34,7 @@ from authsvc.api import (
     tokens,
 )
 from authsvc.api.auth_failures import AuthFailures
+from authsvc.api.http_server import answer_parser_errors
 from authsvc.api.middlewares import (
     AUTH_FAILURES,
     LENDERS,
@@ -134,6 +135,7 @@ def create_app(
     app = web.Application(
         client_max_size=settings.server.max_body_bytes, middlewares=[context_middleware, auth_middleware]
     )
+    answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops

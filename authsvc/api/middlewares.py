@@ -67,6 +67,16 @@ METRICS = web.AppKey("http_metrics", HttpMetrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
+# What the metrics and the log say of a request whose client went away before its answer (nginx's 499):
+# nobody receives the answer, and it is neither an outage nor the client's mistake.
+CLIENT_CLOSED = 499
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -85,12 +95,17 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = from_error(exc, rid)
         except web.HTTPException as exc:
             response = _http_problem(exc, rid)
-        except DATABASE_ERRORS:
-            log.exception("database error")
-            response = problem_response(
-                error_codes.DATABASE_UNAVAILABLE, "the database did not answer; retry", request_id=rid
-            )
-            response.headers["Retry-After"] = "1"
+        except DATABASE_ERRORS as exc:
+            if isinstance(exc, ConnectionError) and _client_gone(request):
+                # The client hung up (mid-body, say): aiohttp's ConnectionResetError, not the database's.
+                log.info("client closed the connection", extra={"request_id": rid, "route": _route(request)})
+                response = web.Response(status=CLIENT_CLOSED)
+            else:
+                log.exception("database error")
+                response = problem_response(
+                    error_codes.DATABASE_UNAVAILABLE, "the database did not answer; retry", request_id=rid
+                )
+                response.headers["Retry-After"] = "1"
         except Exception:
             log.exception("unhandled error")
             response = problem_response(error_codes.INTERNAL_ERROR, "unexpected error; it was logged", request_id=rid)
