@@ -119,7 +119,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     keys = load_keys(settings)
     witness = None if args.no_witness else resolve_path(settings.audit.witness_file)
-    heads = [] if args.no_witness else HeadLog(resolve_path(settings.audit.head_log)).read()
+    heads = [] if args.no_witness else HeadLog(resolve_path(settings.audit.head_log)).all_heads()
     for kept in args.heads:  # heads a lender kept, or another host's head log
         heads.extend(read_heads(kept))
     report = asyncio.run(verify_database(settings.database.dsn, keys, witness, heads))

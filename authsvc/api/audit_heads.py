@@ -55,7 +55,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 async def heads(request: web.Request) -> web.Response:
     since = _int_param(request, "since", 0, 0, 2**63 - 1)
     limit = _int_param(request, "limit", MAX_LIMIT, 1, MAX_LIMIT)
-    found = await asyncio.to_thread(request.app[HEAD_LOG].since, since, limit)
+    found = await asyncio.to_thread(request.app[HEAD_LOG].heads_after, since, limit)
     keys = request.app[KEYS]
     public = {}
     for key_id in {h.key_id for h in found} | {keys.audit_key_id}:

@@ -88,7 +88,7 @@ async def chain_pending(
         await tables.forget_pending(tx, [row["id"] for row in rows])
         made = Head(seq, prev, at, key_id, signature)
     if witness is not None:
-        await asyncio.to_thread(witness.append, made)  # an fsync: off the event loop
+        await asyncio.to_thread(witness.witness, made)  # an fsync: off the event loop
     return len(rows)
 
 

@@ -62,7 +62,7 @@ class HeadLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def append(self, head: Head) -> None:
+    def witness(self, head: Head) -> None:
         """Write one head and fsync it (blocking: call it from a thread)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -72,7 +72,7 @@ class HeadLog:
         finally:
             os.close(fd)
 
-    def read(self) -> list[Head]:
+    def all_heads(self) -> list[Head]:
         """Every head in the file. A line that does not parse (the torn last line of a crash) proves nothing
         and is skipped; a forged one fails its signature in `check_heads`."""
         if not self.path.exists():
@@ -80,7 +80,7 @@ class HeadLog:
         with self.path.open("rb") as f:
             return _parse(f.read().splitlines())
 
-    def since(self, seq: int, limit: int) -> list[Head]:
+    def heads_after(self, seq: int, limit: int) -> list[Head]:
         """Up to ``limit`` heads after ``seq``, oldest first, without reading the whole file."""
         if not self.path.exists():
             return []

@@ -92,7 +92,7 @@ def test_cut_back_to_a_saved_head_newer_than_the_last_verified_is_caught(dsn: st
     out = cli(tmp_path, dsn, "audit", "verify")
     assert out.returncode == 1, out.stdout
     assert "TAMPERED (truncated at 6): head 8 was witnessed" in out.stdout
-    assert [h.seq for h in log.read()] == list(range(1, 9))
+    assert [h.seq for h in log.all_heads()] == list(range(1, 9))
     assert log.path.stat().st_mode & 0o077 == 0
 
 
@@ -155,13 +155,13 @@ async def verify_with(dsn: str, keys: LocalKeyStore, heads: list[Head]) -> Verif
 
 def test_since_finds_its_place_in_a_long_log(tmp_path: Path) -> None:
     log = HeadLog(tmp_path / "heads.jsonl")
-    log.append(Head(1, bytes(32), "t", "k", bytes(64)))  # the file as the chainer creates it
+    log.witness(Head(1, bytes(32), "t", "k", bytes(64)))  # the file as the chainer creates it
     with log.path.open("ab") as f:  # the rest written at once (3,000 fsyncs are slow on a busy disk)
         for seq in range(2, 3001):
             # Two processes append their rounds out of order now and then: 7 and 8 swap places, 14 and 15…
             shown = seq + 1 if seq % 7 == 0 else seq - 1 if seq % 7 == 1 else seq
             f.write(head_line(Head(shown, bytes(32), "t", "k", bytes(64))))
-    assert [h.seq for h in log.since(2500, 5)] == [2501, 2502, 2503, 2504, 2505]
-    assert [h.seq for h in log.since(0, 3)] == [1, 2, 3]
-    assert log.since(3000, 10) == []
-    assert sorted(h.seq for h in log.read()) == list(range(1, 3001))
+    assert [h.seq for h in log.heads_after(2500, 5)] == [2501, 2502, 2503, 2504, 2505]
+    assert [h.seq for h in log.heads_after(0, 3)] == [1, 2, 3]
+    assert log.heads_after(3000, 10) == []
+    assert sorted(h.seq for h in log.all_heads()) == list(range(1, 3001))
