@@ -16,6 +16,7 @@ from authsvc.store.schema import audit_log, audit_pending
 from tests.conftest import make_settings, start_api
 
 LIMIT = 10
+ONE_WINDOW = 10**9  # fixed windows from the epoch: the whole test falls in one (an hour's could end mid-test)
 NOWHERE = "/v1/identifications/00000000-0000-4000-8000-000000000000"
 
 
@@ -32,7 +33,7 @@ async def failure_rows(api: Any) -> list[dict[str, Any]]:
 async def test_a_flood_from_one_source_is_throttled_and_counted(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
-    settings = make_settings(dsn, rate_limit={"auth_failures_per_window": LIMIT, "auth_failure_window_s": 3600})
+    settings = make_settings(dsn, rate_limit={"auth_failures_per_window": LIMIT, "auth_failure_window_s": ONE_WINDOW})
     api = await start_api(aiohttp_client, settings, keys)
     assert (await api.get(NOWHERE)).status == 404  # the lender's key, known to this process
 
