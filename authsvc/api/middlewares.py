@@ -153,6 +153,7 @@ class LenderCache:
         self.db, self.ttl_s = db, ttl_s
         self.cache: dict[str, tuple[float, str, str]] = {}  # key -> (expires, id, name)
         self.lookups: dict[str, asyncio.Future[lenders.Lender | None]] = {}  # in flight
+        self.succeeded: set[str] = set()  # keys that authenticated, whatever ttl_s (the throttle lets them by)
 
     async def lender_for(self, api_key: str) -> lenders.Lender | None:
         cached = self.cache.get(api_key)
@@ -167,13 +168,17 @@ class LenderCache:
         return await asyncio.shield(lookup)
 
     def known(self, api_key: str) -> bool:
-        """The key authenticated recently in this process (its cache entry may have expired since)."""
-        return api_key in self.cache
+        """The key authenticated in this process before (it is still looked up: it may have been revoked)."""
+        return api_key in self.succeeded
 
     async def _look_up(self, api_key: str) -> lenders.Lender | None:
         now = time.monotonic()
         async with self.db.autocommit() as tx:
             lender = await lenders.authenticate(tx, api_key)
+        if lender is not None:
+            if len(self.succeeded) > 10_000:
+                self.succeeded.clear()
+            self.succeeded.add(api_key)
         if lender is not None and self.ttl_s > 0:
             if len(self.cache) > 10_000:
                 self.cache.clear()

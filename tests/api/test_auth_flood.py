@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from authsvc.api.middlewares import AUTH_FAILURES
@@ -30,10 +31,15 @@ async def failure_rows(api: Any) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.parametrize("key_cache_s", [30, 0], ids=["key-cache", "no-key-cache"])
 async def test_a_flood_from_one_source_is_throttled_and_counted(
-    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, key_cache_s: int
 ) -> None:
-    settings = make_settings(dsn, rate_limit={"auth_failures_per_window": LIMIT, "auth_failure_window_s": ONE_WINDOW})
+    settings = make_settings(
+        dsn,
+        rate_limit={"auth_failures_per_window": LIMIT, "auth_failure_window_s": ONE_WINDOW},
+        security={"api_key_cache_s": key_cache_s},
+    )
     api = await start_api(aiohttp_client, settings, keys)
     assert (await api.get(NOWHERE)).status == 404  # the lender's key, known to this process
 
