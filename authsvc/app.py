@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from authsvc import error_codes
 from authsvc.api import (
     attestations,
+    audit_heads,
     checks,
     clients,
     contracts,
@@ -40,8 +41,11 @@ from authsvc.api import (
     tokens,
     webhooks,
 )
+from authsvc.api.auth_failures import AuthFailures
+from authsvc.api.http_server import answer_parser_errors
 from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
+    AUTH_FAILURES,
     LENDERS,
     METRICS,
     RATE_LIMITER,
@@ -62,6 +66,7 @@ from authsvc.api.state import (
     EXECUTOR,
     FACTORS,
     FLOWS,
+    HEAD_LOG,
     INCIDENTS,
     KEYS,
     LIVENESS,
@@ -79,9 +84,10 @@ from authsvc.audit import records as audit
 from authsvc.audit.chainer import chain_all, run_chainer
 from authsvc.audit.config_change import record_if_changed
 from authsvc.audit.events import AuditEvent
+from authsvc.audit.witness import HeadLog
 from authsvc.cabinet.media import FormatOnlyInspector, PhotoInspector
 from authsvc.cabinet.service import ClientRegistry
-from authsvc.config import REPO_ROOT, Settings
+from authsvc.config import REPO_ROOT, Settings, resolve_path
 from authsvc.contracts.service import ContractService
 from authsvc.crypto.factory import open_keystore
 from authsvc.crypto.keystore import KeyStore
@@ -135,6 +141,7 @@ def operations() -> Operations:
         incidents,
         webhooks,
         links,
+        audit_heads,
     ):
         module.register(ops)
     return ops
@@ -161,11 +168,13 @@ def create_app(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[context_middleware, auth_middleware, idempotency_middleware()],
     )
+    answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops
     ops.install(app)
     app[READINESS] = Readiness()
+    app[HEAD_LOG] = HeadLog(resolve_path(settings.audit.head_log))
     app[PROMETHEUS] = CollectorRegistry()
     app[METRICS] = HttpMetrics(app[PROMETHEUS])
 
@@ -361,28 +370,37 @@ def create_app(
                     "pid": os.getpid(),
                 },
             )
-        chainer = asyncio.create_task(run_chainer(db, store_keys))
+        chainer = asyncio.create_task(run_chainer(db, store_keys, witness=app[HEAD_LOG]))
         try:
             await opened("audit")
             yield
         finally:
             await _stopped(chainer)
             with contextlib.suppress(Exception):
-                await chain_all(db, store_keys)  # leave nothing waiting at a clean stop
+                await chain_all(db, store_keys, witness=app[HEAD_LOG])  # leave nothing waiting at a clean stop
 
     async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
         limiter = RateLimiter(
             app[DB], limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
         )
         app[RATE_LIMITER] = limiter
-        task = asyncio.create_task(limiter.run())
+        failures = app[AUTH_FAILURES] = AuthFailures(
+            app[DB],
+            app[KEYS],
+            limit=settings.rate_limit.auth_failures_per_window,
+            window_s=settings.rate_limit.auth_failure_window_s,
+        )
+        tasks = [asyncio.create_task(limiter.run()), asyncio.create_task(failures.run())]
         try:
             await opened("rate_limiter")
             yield
         finally:
-            await _stopped(task)
+            for task in tasks:
+                await _stopped(task)
             with contextlib.suppress(Exception):
                 await limiter.flush()
+            with contextlib.suppress(Exception):  # before the audit context chains what is left
+                await failures.flush(everything=True)
 
     async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_housekeeping(app[DB], settings))

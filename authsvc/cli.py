@@ -77,6 +77,7 @@ def cmd_lender_create(args: argparse.Namespace) -> int:
     from authsvc.app import load_keys
     from authsvc.audit import records as audit
     from authsvc.audit.chainer import chain_all
+    from authsvc.audit.witness import HeadLog
     from authsvc.store import lenders
     from authsvc.store.db import Database
     from authsvc.store.engine import create_engine
@@ -96,7 +97,7 @@ def cmd_lender_create(args: argparse.Namespace) -> int:
                 await audit.append(
                     tx, keys, AuditEvent.LENDER_CREATED, lender_id=lender.id, details={"name": args.name}
                 )
-            await chain_all(db, keys)
+            await chain_all(db, keys, witness=HeadLog(resolve_path(settings.audit.head_log)))
             return lender.id, api_key
         finally:
             if db is not None:
@@ -114,11 +115,15 @@ def cmd_lender_create(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from authsvc.app import load_keys
     from authsvc.audit.verify import verify_database
+    from authsvc.audit.witness import HeadLog, read_heads
 
     settings = _settings(args)
     keys = load_keys(settings)
     witness = None if args.no_witness else resolve_path(settings.audit.witness_file)
-    report = asyncio.run(verify_database(settings.database.dsn, keys, witness))
+    heads = [] if args.no_witness else HeadLog(resolve_path(settings.audit.head_log)).all_heads()
+    for kept in args.heads:  # heads a lender kept, or another host's head log
+        heads.extend(read_heads(kept))
+    report = asyncio.run(verify_database(settings.database.dsn, keys, witness, heads))
     for finding in report.findings:
         where = f" at {finding.seq}" if finding.seq is not None else ""
         print(f"TAMPERED ({finding.kind}{where}): {finding.message}")
@@ -197,7 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="check the hash chain and signatures; exit 1 on tampering")
-    verify.add_argument("--no-witness", action="store_true", help="neither read nor update the witness file")
+    verify.add_argument(
+        "--no-witness", action="store_true", help="neither read the head log nor read or update the witness file"
+    )
+    verify.add_argument(
+        "--heads",
+        type=Path,
+        action="append",
+        default=[],
+        help="also check heads kept elsewhere: a head log, or a saved answer of GET /v1/audit/heads (repeatable)",
+    )
     verify.set_defaults(func=cmd_audit_verify)
 
     keys = sub.add_parser("keys", help="service keys").add_subparsers(dest="keys_command", required=True)

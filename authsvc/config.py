@@ -92,6 +92,19 @@ class RateLimitSettings(_Section):
         6000, ge=1, description="Requests one lender may make per window (shared by all processes)."
     )
     window_s: int = Field(60, ge=1, description="Length of the rate-limit window in seconds.")
+    auth_failures_per_window: int = Field(
+        20,
+        ge=1,
+        description=(
+            "Failed authentications one source address may make per window and process; past it, its requests "
+            "without a recently valid key are answered 429 before authentication."
+        ),
+    )
+    auth_failure_window_s: int = Field(
+        60,
+        ge=1,
+        description="Window of the failed-authentication throttle; failures are audited as one count per window.",
+    )
 
 
 class RegistrySettings(_Section):
@@ -112,6 +125,13 @@ class AuditSettings(_Section):
     witness_file: str = Field(
         "var/keys/audit-witness.json",
         description="Where `audit verify` records the last verified head, to catch a later truncation.",
+    )
+    head_log: str = Field(
+        "var/audit/heads.jsonl",
+        description=(
+            "Append-only file (0600, fsync'd) where every process writes each audit head it makes, outside the "
+            "database; `audit verify` checks the chain against every head in it. Keep it off the database's disk."
+        ),
     )
 
 

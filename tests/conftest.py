@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import hashlib
 import io
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from authsvc.store.schema import metadata
 PG_DSN = os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TODAY = date(2026, 11, 21)
 BACKENDS = ["sqlite", "postgresql"]
+HEAD_LOGS = Path(tempfile.gettempdir()) / f"authsvc-test-heads-{os.getuid()}"
 
 
 def run_sync(coro: Any) -> Any:
@@ -115,6 +118,8 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     # Synthetic photos have no face: the face check is off here and on in tests/api/test_photo_quality.py.
     sections: dict[str, dict[str, Any]] = {
         "database": {"dsn": dsn},
+        # A head log per database, outside the worktree (the same one for each start, as in a deployment).
+        "audit": {"head_log": str(HEAD_LOGS / f"{hashlib.sha256(dsn.encode()).hexdigest()[:16]}.jsonl")},
         "security": {"test_pki": True},
         "registry": {"photo_face_check": False},
         # the regulatory profiles, and the tests' own (tests/data/profiles) beside them

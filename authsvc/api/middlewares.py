@@ -1,5 +1,5 @@
 """Middlewares, outermost first: request context (id, metrics, access log, errors → problem+json), then
-lender authentication and the per-lender rate limit on /v1."""
+the failed-authentication throttle by source, lender authentication and the per-lender rate limit on /v1."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
+from authsvc.api.auth_failures import AuthFailures
 from authsvc.api.problem import from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
-from authsvc.api.state import DB, KEYS, SETTINGS
-from authsvc.audit import records as audit
-from authsvc.audit.events import AuditEvent
+from authsvc.api.state import SETTINGS
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
 from authsvc.logs import request_id_var
 from authsvc.store import lenders
@@ -68,6 +67,16 @@ METRICS = web.AppKey("http_metrics", HttpMetrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
+# What the metrics and the log say of a request whose client went away before its answer (nginx's 499):
+# nobody receives the answer, and it is neither an outage nor the client's mistake.
+CLIENT_CLOSED = 499
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -86,12 +95,17 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             response = from_error(exc, rid)
         except web.HTTPException as exc:
             response = _http_problem(exc, rid)
-        except DATABASE_ERRORS:
-            log.exception("database error")
-            response = problem_response(
-                error_codes.DATABASE_UNAVAILABLE, "the database did not answer; retry", request_id=rid
-            )
-            response.headers["Retry-After"] = "1"
+        except DATABASE_ERRORS as exc:
+            if isinstance(exc, ConnectionError) and _client_gone(request):
+                # The client hung up (mid-body, say): aiohttp's ConnectionResetError, not the database's.
+                log.info("client closed the connection", extra={"request_id": rid, "route": _route(request)})
+                response = web.Response(status=CLIENT_CLOSED)
+            else:
+                log.exception("database error")
+                response = problem_response(
+                    error_codes.DATABASE_UNAVAILABLE, "the database did not answer; retry", request_id=rid
+                )
+                response.headers["Retry-After"] = "1"
         except Exception:
             log.exception("unhandled error")
             response = problem_response(error_codes.INTERNAL_ERROR, "unexpected error; it was logged", request_id=rid)
@@ -139,6 +153,7 @@ class LenderCache:
         self.db, self.ttl_s = db, ttl_s
         self.cache: dict[str, tuple[float, str, str]] = {}  # key -> (expires, id, name)
         self.lookups: dict[str, asyncio.Future[lenders.Lender | None]] = {}  # in flight
+        self.succeeded: set[str] = set()  # keys that authenticated, whatever ttl_s (the throttle lets them by)
 
     async def lender_for(self, api_key: str) -> lenders.Lender | None:
         cached = self.cache.get(api_key)
@@ -152,10 +167,18 @@ class LenderCache:
             lookup.add_done_callback(lambda _: self.lookups.pop(api_key, None))
         return await asyncio.shield(lookup)
 
+    def known(self, api_key: str) -> bool:
+        """The key authenticated in this process before (it is still looked up: it may have been revoked)."""
+        return api_key in self.succeeded
+
     async def _look_up(self, api_key: str) -> lenders.Lender | None:
         now = time.monotonic()
         async with self.db.autocommit() as tx:
             lender = await lenders.authenticate(tx, api_key)
+        if lender is not None:
+            if len(self.succeeded) > 10_000:
+                self.succeeded.clear()
+            self.succeeded.add(api_key)
         if lender is not None and self.ttl_s > 0:
             if len(self.cache) > 10_000:
                 self.cache.clear()
@@ -164,6 +187,7 @@ class LenderCache:
 
 
 LENDERS = web.AppKey("lenders", LenderCache)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 
 
 @web.middleware
@@ -173,19 +197,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return response
     header = request.headers.get("Authorization", "")
     scheme, _, api_key = header.partition(" ")
-    lender = await request.app[LENDERS].lender_for(api_key.strip()) if scheme.lower() == "bearer" and api_key else None
+    key = api_key.strip() if scheme.lower() == "bearer" else ""
+    cache, failures, source = request.app[LENDERS], request.app[AUTH_FAILURES], request.remote or "unknown"
+    throttled = failures.retry_after(source)
+    if throttled and not cache.known(key):
+        # Too many failures from this address: refused before any look-up or audit row (counted instead).
+        failures.refused(source)
+        raise RateLimited("too many failed authentications from this address", retry_after=throttled)
+    lender = await cache.lender_for(key) if key else None
     if lender is None:
-        async with request.app[DB].transaction() as tx:
-            await audit.append(
-                tx,
-                request.app[KEYS],
-                AuditEvent.AUTH_FAILED,
-                details={
-                    "route": _route(request),
-                    "reason": "missing" if not header else "invalid",
-                    "peer": request.remote,
-                },
-            )
+        reason, route = "missing" if not header else "invalid", _route(request)
+        if failures.failed(source, reason, route):
+            await failures.audit_first(source, reason, route)
         raise Unauthorized(
             "send a valid lender API key as 'Authorization: Bearer <key>'", code=error_codes.UNAUTHORIZED
         )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.api.routing import Operations
 from authsvc.attestation import Attestor
+from authsvc.audit.witness import HeadLog
 from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import Settings
 from authsvc.contracts.service import ContractService
@@ -52,3 +53,4 @@ FLOWS = web.AppKey("flows", Flows)  # identifications: state, profiles, completi
 INCIDENTS = web.AppKey("incidents", IncidentService)  # incidents and their deadlines (R-15.1)
 WEBHOOKS = web.AppKey("webhooks", Endpoints)  # the lenders' callback endpoints
 WEBHOOK_BELL = web.AppKey("webhook_bell", asyncio.Event)  # wakes this process's webhook worker
+HEAD_LOG = web.AppKey("head_log", HeadLog)  # where the chainer witnesses each head, outside the database

@@ -47,6 +47,9 @@ class Head:
     signature: bytes
 
 
+MISSING_HEAD = Head(-1, b"", "", "", b"")  # the head row was deleted
+
+
 def canonical(
     seq: int, at: str, event: str, lender_id: str | None, subject: str | None, details: str, key_id: str
 ) -> bytes:
@@ -95,7 +98,8 @@ class VerifyReport:
 KeyLookup = Callable[[str], Ed25519PublicKey | None]
 
 
-def _signed(key_for: KeyLookup, key_id: str, signature: bytes, message: bytes) -> bool:
+def signed_by(key_for: KeyLookup, key_id: str, signature: bytes, message: bytes) -> bool:
+    """``signature`` over ``message`` is by the audit key ``key_id`` (False for an unknown key)."""
     key = key_for(key_id)
     if key is None:
         return False
@@ -124,7 +128,7 @@ def verify_chain(entries: Sequence[Entry], head: Head, key_for: KeyLookup) -> Ve
     """
     report = VerifyReport(entries=len(entries), head_seq=head.seq)
     add = report.findings.append
-    signed = [_signed(key_for, e.key_id, e.signature, e.entry_hash) for e in entries]
+    signed = [signed_by(key_for, e.key_id, e.signature, e.entry_hash) for e in entries]
     index_of: dict[bytes, int] = {}
     stored_hashes = {e.entry_hash for e in entries}
     hash_at: dict[int, bytes] = {}
@@ -175,11 +179,14 @@ def _check_head(
     key_for: KeyLookup,
     add: Callable[[Finding], None],
 ) -> None:
+    if head.seq < 0:
+        add(Finding("head", None, "the head row is missing: it was deleted from audit_head"))
+        return
     if head.seq == 0:
         if entries:
             add(Finding("head", None, "the head says the log is empty but it has entries"))
         return
-    if not _signed(key_for, head.key_id, head.signature, head_message(head.seq, head.entry_hash, head.at)):
+    if not signed_by(key_for, head.key_id, head.signature, head_message(head.seq, head.entry_hash, head.at)):
         add(Finding("head", head.seq, "the head record is not signed by the service"))
         return
     if last_seq < head.seq:

@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from authsvc.audit.chain import Entry, Head, pending_message
+from authsvc.audit.chain import MISSING_HEAD, Entry, Head, pending_message
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import AuthsvcError
 from authsvc.store import audit as tables
@@ -128,7 +128,7 @@ async def read_all(tx: Tx) -> tuple[list[Entry], Head]:
     ]
     h = await tables.head_row(tx)
     if h is None:
-        return entries, Head(-1, b"", "", "", b"")  # the head row is gone: verify_chain reports it
+        return entries, MISSING_HEAD  # verify_chain reports it
     return entries, Head(
         int(h["seq"]), as_bytes(h["entry_hash"]), str(h["at"]), str(h["key_id"]), as_bytes(h["signature"])
     )

@@ -1,19 +1,22 @@
-"""`authsvc audit verify`: the chain check over the database, plus an outside witness.
+"""`authsvc audit verify`: the chain check over the database, plus two outside witnesses.
 
-The witness file (kept with the keys, outside the database) remembers the last verified head. If the log
-is later cut back — even with the head row rolled back too — the remembered entry is missing or differs,
-and the truncation is reported.
+The head log (`authsvc.audit.witness`) holds every head the chainer made: a cut-back to any earlier head,
+even a genuine one restored from a saved row, leaves a witnessed head beyond the chain or an entry that
+differs from its witnessed head. Heads a lender kept (`GET /v1/audit/heads`) are checked the same way. The
+witness file (kept with the keys) remembers the last verified head as well.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from authsvc.audit import records
-from authsvc.audit.chain import Entry, Finding, VerifyReport, verify_chain
+from authsvc.audit.chain import Entry, Finding, Head, VerifyReport, verify_chain
+from authsvc.audit.witness import check_heads
 from authsvc.crypto.keystore import KeyStore
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
@@ -46,7 +49,8 @@ def write_witness(report: VerifyReport, entries: list[Entry], witness: Path) -> 
     witness.chmod(0o600)
 
 
-async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> VerifyReport:
+async def verify_database(dsn: str, keys: KeyStore, witness: Path | None, heads: Sequence[Head] = ()) -> VerifyReport:
+    """The chain, its head and what waits, checked against ``witness`` and the witnessed ``heads``."""
     engine = create_engine(dsn)
     db = await Database.open(engine, dsn, pool_size=1)
     try:
@@ -69,6 +73,7 @@ async def verify_database(dsn: str, keys: KeyStore, witness: Path | None) -> Ver
         report.findings.append(
             Finding("altered", None, f"waiting entry #{pending_id} was altered before it was chained")
         )
+    check_heads(entries, report, heads, key_for)
     if witness is not None:
         check_witness(entries, report, witness)
         if report.ok:

@@ -1,7 +1,9 @@
 """Single-use, short-lived challenges bound to an identification (EDS nonce, liveness script, …).
 
 The nonce itself goes to the client; only its keyed hash is stored. `use` is one conditional UPDATE, so
-of two racing submissions (in any number of processes) exactly one wins (R-12.3).
+of two racing submissions (in any number of processes) exactly one wins (R-12.3). Issuing a challenge
+ends every older unused one of the same method for the same identification (it expires now), so only the
+newest nonce or script can be answered (issue 11 §12).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 
 from authsvc.crypto.keystore import KeyStore
 from authsvc.store.db import Row, Tx
@@ -52,6 +54,7 @@ async def issue(
 ) -> Challenge:
     nonce = secrets.token_bytes(nonce_bytes)
     now = datetime.now(UTC)
+    await _supersede(tx, identification_id, method, now)
     challenge = Challenge(
         str(uuid.uuid4()), identification_id, method, nonce, dict(payload or {}), now + timedelta(seconds=ttl_s), None
     )
@@ -67,6 +70,27 @@ async def issue(
         )
     )
     return challenge
+
+
+async def _supersede(tx: Tx, identification_id: str, method: str, now: datetime) -> None:
+    """Expire the identification's unused challenges of ``method``. Two issues racing on PostgreSQL would
+    each miss the other's uncommitted row, so they queue on a lock per identification for the rest of the
+    transaction (SQLite's write transaction already serialises them)."""
+    if tx.dialect == "postgresql":
+        await tx.scalar(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0))),
+            lock_key=f"challenge:{identification_id}",
+        )
+    await tx.run(
+        update(challenges)
+        .where(
+            challenges.c.identification_id == identification_id,
+            challenges.c.method == method,
+            challenges.c.used_at.is_(None),
+            challenges.c.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
 
 
 def _challenge(row: Row) -> Challenge:
