@@ -166,7 +166,6 @@ COOLING_OFF = Code("cooling_off", 409, "Cooling-off period", "Open the payout id
 DEVICE_SIGNALS_REQUIRED = Code("device_signals_required", 422, "Device signals required", "Send the app's signals in the Device-Signals header (JSON) as the profile asks (R-NB.5).")
 DEVICE_REFUSED = Code("device_refused", 422, "Device refused", "The app reported a rooted or jailbroken device, remote control, an emulator or a bad app signature; the client must use a safe device (R-NB.5).")
 BAD_DEVICE_SIGNALS = Code("bad_device_signals", 422, "Bad device signals", "Send Device-Signals as one JSON object with the documented fields.")
-IDENTIFICATION_NOT_USABLE = Code("identification_not_usable", 409, "Identification not usable", "Use a completed identification of this client for this operation, within its lifetime, once (R-12.3).")
 WRONG_OPERATION = Code("wrong_operation", 422, "Wrong operation for this step", "Use the step the identification's operation allows (see its profile).")
 BAD_CLIENT_IP = Code("bad_client_ip", 422, "Bad client IP", "Send client_ip as an IPv4 or IPv6 address.")
 REPLAY = Code("replay", 409, "Replayed evidence", "Sign a fresh challenge; each signature or challenge is accepted once (R-12.3).")
