@@ -12,6 +12,11 @@ score distribution per kind and its margins; FNMR/FMR of the face match against 
 photo; false reuse between independent genuine sessions of one person (``--reuse-sessions`` of the
 first person, all pairs, plus every person's genuine decision sessions) and the copies (re-encoded, mirrored,
 cropped, re-timed) it must still catch; CPU of the decision.
+
+``--cache DIR`` keeps every rendered session (MP4) and its per-frame observations (keyed by the source of
+the modules that make them), so after a change to the checks alone the whole evaluation is judged again
+in minutes; a change to the detection, mesh or pose code observes again, and one to the simulator needs
+an empty cache (the MP4s are keyed by the job and the script, not by the simulator's code).
 """
 
 from __future__ import annotations
@@ -298,10 +303,12 @@ def plan(live: int, attacks: int, reuse: int, seed: int) -> tuple[list[Job], lis
     for index, person in enumerate(persons):
         fold = index % 2
         photos = usable[person]
-        kinds: list[Kind] = ["live" for _ in range(live)]
         attack_kinds = [cast(Kind, k) for k in ATTACKS for _ in range(attacks)]
         shift = index % max(len(attack_kinds), 1)  # each person starts at another attack: a cut-short run
-        kinds += attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
+        attack_kinds = attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
+        # Genuine and attack sessions alternate, so a run cut short still has both.
+        lives: list[Kind] = ["live"] * live
+        kinds: list[Kind] = [k for pair in itertools.zip_longest(lives, attack_kinds) for k in pair if k is not None]
         for i, kind in enumerate(kinds):
             source = photos[i % len(photos)]
             others = [p for p in photos if p != source]
@@ -422,8 +429,8 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
         if not group:
             continue
 
-        def refused(g: list[tuple[Outcome, dict[str, float]]]) -> tuple[int, int]:
-            bad = sum((not pad_accepted(o, t)) if kind == "live" else pad_accepted(o, t) for o, t in g)
+        def refused(g: list[tuple[Outcome, dict[str, float]]], live: bool = kind == "live") -> tuple[int, int]:
+            bad = sum((not pad_accepted(o, t)) if live else pad_accepted(o, t) for o, t in g)
             return bad, len(g)
 
         per_fold = [refused([(o, t) for o, t in group if o.job.fold == f]) for f in (0, 1)]

@@ -143,3 +143,18 @@ def test_a_head_turned_past_the_frontal_detector_is_still_followed() -> None:
     assert all(o.has_face for o in observations)
     read = {t: o.yaw for t, o in zip(turns, observations, strict=True) if o.yaw is not None}
     assert read[24.0] is not None and read[24.0] >= 16.0, read
+
+
+@pytest.mark.parametrize("name", ["p01_4.jpg", "p07_2.jpg"])
+def test_a_tightly_cropped_photo_renders_one_face(name: str) -> None:
+    """The simulator frames the photo larger than it is: its border is repeated, never mirrored (a mirrored
+    border put two mirror copies of the face beside it, and genuine sessions failed as multiple_faces)."""
+    from simulators.capture.scenes import CAMERAS
+    from simulators.capture.subject import build_subject
+
+    for camera in CAMERAS.values():
+        texture = build_subject(_more(name), camera).texture
+        # These photos are narrower than the frame: its outer columns repeat the photo's edge (the mirrored
+        # border differed by 156–241 grey levels there, holding a mirror image of the face).
+        assert float(np.abs(texture[:, :8] - texture[:, :1]).max()) == 0.0
+        assert float(np.abs(texture[:, -8:] - texture[:, -1:]).max()) == 0.0
