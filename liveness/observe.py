@@ -80,8 +80,8 @@ def _colours(image: NDArray[np.uint8], mesh: MeshPoints) -> tuple[NDArray[np.flo
     if x1 > x0 and y1 > y0:
         mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
         cv2.fillConvexPoly(mask, np.round(inner - (x0, y0)).astype(np.int32), (1,))
-        if mask.any():
-            face = np.asarray(image[y0:y1, x0:x1][mask.astype(bool)].mean(axis=0), dtype=np.float64)
+        if mask.any():  # cv2.mean under a mask: the mean boolean indexing gives, without the copy
+            face = np.asarray(cv2.mean(np.ascontiguousarray(image[y0:y1, x0:x1]), mask=mask)[:3], dtype=np.float64)
     # Background: per-column means of a small copy; the flash check keeps only the columns no face
     # position of the whole capture comes near, so the region is the same in every frame.
     step = max(1, min(h // 96, w // (2 * BACKGROUND_COLUMNS)))  # decimate first: area-averaging 640×480 costs ~2 ms
@@ -174,10 +174,11 @@ def observe_frame(
 
 
 def observe(
-    capture: Capture, until_ms: float | None = None, detect_every: int = 3, rest_until_ms: float | None = None
+    capture: Capture, until_ms: float | None = None, detect_every: int = 6, rest_until_ms: float | None = None
 ) -> list[Observation]:
     """One observation per sampled frame up to ``until_ms``, in time order. The detector runs on every
-    ``detect_every``-th frame (it counts the faces in view) and whenever the tracked face is lost; the
+    ``detect_every``-th frame (it counts the faces in view: at 15 fps, 2.5 times a second; each run costs
+    ~19 ms at 640×480, the largest share of a decision after the mesh) and whenever the tracked face is lost; the
     frames between follow the previous frame's mesh. When the detector misses a face the mesh still
     follows (a turned head), the mesh's observation stands.
 
