@@ -85,10 +85,27 @@ def decide(
     """Judge a decoded capture. Raises ScriptExpired when the script's lifetime is over."""
     settings = settings or LivenessSettings()
     script.check_fresh(int(time.time() * 1000) if now_ms is None else now_ms)
+    return judge(capture, observe_capture(capture, script, settings), script, reference, settings)
+
+
+def observe_capture(capture: Capture, script: Script, settings: LivenessSettings | None = None) -> list[Observation]:
+    """The per-frame observations :func:`judge` reads (the costly part of a decision: detection and mesh)."""
+    settings = settings or LivenessSettings()
     # Frames past the script's end are not analysed (a capture that long fails integrity anyway).
-    observations = observe(
+    return observe(
         capture, until_ms=script.duration_ms + settings.max_overrun_ms, rest_until_ms=script.actions[0].start_ms
     )
+
+
+def judge(
+    capture: Capture,
+    observations: Sequence[Observation],
+    script: Script,
+    reference: Reference | None = None,
+    settings: LivenessSettings | None = None,
+) -> Verdict:
+    """Every check on the observations of ``capture`` (from :func:`observe_capture`); freshness is the caller's."""
+    settings = settings or LivenessSettings()
     printed_fingerprint = fingerprint.compute(observations, script.nonce).to_json()
     checks = [check_frames(capture, script, settings), check_presence(observations, settings)]
     if sum(1 for o in observations if o.has_face) < MIN_FACE_FRAMES:

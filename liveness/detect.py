@@ -65,7 +65,9 @@ def detect_faces(
     if max(height, width) > max_side:
         scale = max_side / float(max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        # Area averaging only for a strong shrink; below 2× bilinear barely aliases and costs ~7× less.
+        interpolation = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+        work = np.asarray(cv2.resize(image, size, interpolation=interpolation), dtype=np.uint8)
     rects, scores, _ = dlib_models().detector.run(work, upsample, 0.0)
     boxes = []
     for rect, score in zip(rects, scores, strict=True):

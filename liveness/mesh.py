@@ -40,7 +40,8 @@ def mesh_landmarks(image: RGBImage, box: FaceBox) -> MeshPoints | None:
             cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_CONSTANT, value=(0, 0, 0)),
             dtype=np.uint8,
         )
-    interpolation = cv2.INTER_AREA if side_px > CROP_SIDE else cv2.INTER_LINEAR
+    # Area averaging costs ~7× bilinear (2.3 ms a crop); below a 2× shrink bilinear barely aliases.
+    interpolation = cv2.INTER_AREA if side_px > 2 * CROP_SIDE else cv2.INTER_LINEAR
     crop = np.asarray(cv2.resize(crop, (CROP_SIDE, CROP_SIDE), interpolation=interpolation), dtype=np.uint8)
     mesh = face_mesh()
     with mesh_lock:

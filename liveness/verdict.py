@@ -32,6 +32,7 @@ class LivenessSettings:
         right-turn frames (held out: live ≥ 0.181, prints and eye cut-outs ≤ 0.094); planarity_min_single:
         the same between a frontal and a turned frame, for scripts with one turn (FACE.md: flat ≈ 0.038,
         live 0.070 at 15°).
+    turn_min_share: the share of the script's asked angle a turn's reading must reach (script_followed).
     turn_tolerance_ms: how far outside its window a turn's peak may fall (reaction time, latency).
     blink_drop: how far below the person's own open-eye baseline the eye openness must fall.
     flash_min_r2 / flash_min_gain: how much of the face-vs-background colour change the scripted flashes
@@ -40,6 +41,7 @@ class LivenessSettings:
     """
 
     planarity_min: float = 0.136
+    turn_min_share: float = 1.0
     planarity_min_single: float = 0.055
     turn_tolerance_ms: float = 300.0
     blink_drop: float = 0.24

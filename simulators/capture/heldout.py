@@ -12,6 +12,11 @@ score distribution per kind and its margins; FNMR/FMR of the face match against 
 photo; false reuse between independent genuine sessions of one person (``--reuse-sessions`` of the
 first person, all pairs, plus every person's genuine decision sessions) and the copies (re-encoded, mirrored,
 cropped, re-timed) it must still catch; CPU of the decision.
+
+``--cache DIR`` keeps every rendered session (MP4) and its per-frame observations (keyed by the source of
+the modules that make them), so after a change to the checks alone the whole evaluation is judged again
+in minutes; a change to the detection, mesh or pose code observes again, and one to the simulator needs
+an empty cache (the MP4s are keyed by the job and the script, not by the simulator's code).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
 import multiprocessing
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -37,19 +44,21 @@ import numpy as np
 from liveness import fingerprint
 from liveness.calibrate import LABELS, default_faces_dir
 from liveness.capture import Capture, decode_video, from_arrays
-from liveness.decision import Reference, decide
+from liveness.decision import Reference, judge, observe_capture
 from liveness.detect import Encoding, detect_faces, face_distance
 from liveness.geometry import head_pose_from_mesh
 from liveness.images import RGBImage, decode_image
 from liveness.match import reference_encoding
 from liveness.mesh import mesh_landmarks
-from liveness.script import ScriptSettings, new_script
+from liveness.observe import Observation
+from liveness.script import Script, ScriptSettings, new_script
 from simulators.capture.scenes import CAMERAS, LIGHTINGS
 from simulators.capture.session import ATTACKS, Kind, SessionSpec, mp4_bytes, simulate
 
 SCRIPT = ScriptSettings()  # the service's default: 4 s
 # Which attacks each calibrated check is there to stop (its threshold sits between them and live).
 TARGETS: dict[str, tuple[str, ...]] = {
+    "script_followed": ("print_still", "print_moved", "eye_cutout"),
     "planarity": ("print_still", "print_moved", "eye_cutout"),
     "colour_flash": ("screen_replay", "video_injection", "injection_matched"),
     "blink": ("print_still", "print_moved"),
@@ -121,6 +130,7 @@ class Outcome:
     print_json: str | None = None
     copies: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
 
 
 @cache
@@ -179,21 +189,69 @@ def reuse_job(job: Job, with_copies: bool) -> Outcome:
     return out
 
 
+CACHE_DIR: Path | None = None  # rendered MP4s kept here (--cache), so a re-run judges without re-rendering
+
+
+def _session_mp4(job: Job, script: Script) -> bytes:
+    spec = SessionSpec(kind=job.kind, lighting=job.lighting, camera=job.camera, fps=job.fps, seed=job.seed)
+    cached = None
+    if CACHE_DIR is not None:
+        key = hashlib.blake2b(repr((job, script.to_json())).encode(), digest_size=12).hexdigest()
+        cached = CACHE_DIR / f"{job.number}-{key}.mp4"
+        if cached.is_file():
+            return cached.read_bytes()
+    simulated = simulate(_image(job.photo), script, spec)
+    with tempfile.TemporaryDirectory(prefix="liveness-heldout-") as tmp:
+        data = mp4_bytes(simulated, Path(tmp))
+    if cached is not None:
+        cached.write_bytes(data)
+    return data
+
+
+def _code_version() -> str:
+    """A hash of the modules the observations come from: cached observations are used only by the same code."""
+    import liveness
+
+    root = Path(liveness.__file__).parent
+    digest = hashlib.blake2b(digest_size=8)
+    for name in ("capture.py", "detect.py", "mesh.py", "geometry.py", "observe.py", "models.py", "decision.py"):
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _observations(job: Job, capture: Capture, script: Script) -> tuple[list[Observation], float]:
+    """(observations, the CPU seconds they cost when computed): from the cache when the same code made them,
+    so a change to the checks alone is judged again in seconds."""
+    path = None
+    if CACHE_DIR is not None:
+        key = hashlib.blake2b(repr((job, script.to_json(), _code_version())).encode(), digest_size=12).hexdigest()
+        path = CACHE_DIR / f"{job.number}-{key}.obs.pickle"
+        if path.is_file():
+            observations, cpu = pickle.loads(path.read_bytes())
+            return observations, cpu
+    started = time.process_time()
+    observations = observe_capture(capture, script)
+    cpu = time.process_time() - started
+    if path is not None:
+        path.write_bytes(pickle.dumps((observations, cpu)))
+    return observations, cpu
+
+
 def run_job(job: Job, with_copies: bool = False) -> Outcome:
     out = Outcome(job)
     try:
         script = new_script(f"heldout-{job.number}", now_ms=0, settings=SCRIPT, seed=job.seed)
-        spec = SessionSpec(kind=job.kind, lighting=job.lighting, camera=job.camera, fps=job.fps, seed=job.seed)
-        simulated = simulate(_image(job.photo), script, spec)
-        with tempfile.TemporaryDirectory(prefix="liveness-heldout-") as tmp:
-            data = mp4_bytes(simulated, Path(tmp))
-        capture = decode_video(data)
+        started = time.process_time()
+        capture = decode_video(_session_mp4(job, script))
+        observations, observe_cpu = _observations(job, capture, script)
         ref = _encoding(job.reference) if job.reference else None
         started = time.process_time()
-        verdict = decide(capture, script, Reference(ref, "registration") if ref is not None else None, now_ms=1000)
-        out.decide_cpu_s = time.process_time() - started
+        reference = Reference(ref, "registration") if ref is not None else None
+        verdict = judge(capture, observations, script, reference)
+        out.decide_cpu_s = observe_cpu + time.process_time() - started
         out.scores = {c.name: c.score for c in verdict.checks}
         out.passed = {c.name: c.passed for c in verdict.checks if c.gating}
+        out.details = {c.name: c.detail for c in verdict.checks}
         match = verdict.check("face_match")
         out.match = match.score if match is not None else None
         out.print_json = verdict.fingerprint
@@ -209,6 +267,13 @@ def run_job(job: Job, with_copies: bool = False) -> Outcome:
     except Exception as exc:  # one broken session must not lose the run; it is reported
         out.error = f"{type(exc).__name__}: {exc}"
     return out
+
+
+def _use_cache(folder: Path | None) -> None:
+    global CACHE_DIR
+    CACHE_DIR = folder
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
 
 
 def _run(args: tuple[Job, bool, bool]) -> Outcome:
@@ -238,10 +303,12 @@ def plan(live: int, attacks: int, reuse: int, seed: int) -> tuple[list[Job], lis
     for index, person in enumerate(persons):
         fold = index % 2
         photos = usable[person]
-        kinds: list[Kind] = ["live" for _ in range(live)]
         attack_kinds = [cast(Kind, k) for k in ATTACKS for _ in range(attacks)]
         shift = index % max(len(attack_kinds), 1)  # each person starts at another attack: a cut-short run
-        kinds += attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
+        attack_kinds = attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
+        # Genuine and attack sessions alternate, so a run cut short still has both.
+        lives: list[Kind] = ["live"] * live
+        kinds: list[Kind] = [k for pair in itertools.zip_longest(lives, attack_kinds) for k in pair if k is not None]
         for i, kind in enumerate(kinds):
             source = photos[i % len(photos)]
             others = [p for p in photos if p != source]
@@ -345,7 +412,7 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
     from liveness.verdict import LivenessSettings
 
     d = LivenessSettings()
-    defaults = {"planarity": d.planarity_min, "colour_flash": d.flash_min_r2, "blink": d.blink_drop,
+    defaults = {"script_followed": d.turn_min_share, "planarity": d.planarity_min, "colour_flash": d.flash_min_r2, "blink": d.blink_drop,
                 "face_match": d.match.registration_threshold}  # fmt: skip
     for name in (*TARGETS, "face_match"):
         lines.append(
@@ -353,19 +420,25 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
         )
     lines += [
         "",
-        "| presentation | people | sessions | accepted | APCER / BPCER (held out, 95 % Wilson) |",
-        "|---|---|---|---|---|",
+        "| presentation | people | sessions | fold A (thresholds from B) | fold B (thresholds from A) | pooled, 95 % Wilson |",
+        "|---|---|---|---|---|---|",
     ]
     kinds = ["live", *ATTACKS]
     for kind in kinds:
         group = [(o, chosen[o.job.fold]) for o in outcomes if o.job.kind == kind]
         if not group:
             continue
-        accepted = sum(pad_accepted(o, t) for o, t in group)
-        n = len(group)
+
+        def refused(g: list[tuple[Outcome, dict[str, float]]], live: bool = kind == "live") -> tuple[int, int]:
+            bad = sum((not pad_accepted(o, t)) if live else pad_accepted(o, t) for o, t in g)
+            return bad, len(g)
+
+        per_fold = [refused([(o, t) for o, t in group if o.job.fold == f]) for f in (0, 1)]
+        k, n = refused(group)
+        name = "BPCER" if kind == "live" else "APCER"
+        cells = [f"{a}/{b} = {100 * a / max(b, 1):.1f} %" for a, b in per_fold]
         persons = len({o.job.person for o, _ in group})
-        figure = ("BPCER " + _fmt_rate(n - accepted, n)) if kind == "live" else ("APCER " + _fmt_rate(accepted, n))
-        lines.append(f"| {kind} | {persons} | {n} | {accepted} | {figure} |")
+        lines.append(f"| {kind} | {persons} | {n} | {cells[0]} | {cells[1]} | {name} {_fmt_rate(k, n)} |")
     live = [(o, chosen[o.job.fold]) for o in outcomes if o.job.kind == "live"]
     fails = collections.Counter(
         name for o, t in live if not pad_accepted(o, t) for name, ok in o.passed.items()
@@ -496,6 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="append each outcome to this JSON-lines file as it comes"
     )
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep rendered sessions (MP4) here and reuse them on the next run"
+    )
     parser.add_argument("--reuse-only", action="store_true", help="run only the false-reuse sessions")
     parser.add_argument("--report", type=Path, default=None, help="only print the report of an --out file")
     args = parser.parse_args(argv)
@@ -534,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     sink = args.out.open("a") if args.out is not None else None
     try:
         ctx = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked mid-flight
-        with ctx.Pool(max(1, args.workers)) as pool:
+        with ctx.Pool(max(1, args.workers), initializer=_use_cache, initargs=(args.cache,)) as pool:
             for outcome in pool.imap_unordered(_run, work):
                 results.append(outcome)
                 if sink is not None:

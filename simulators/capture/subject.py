@@ -96,7 +96,9 @@ def _frame_photo(photo: RGBImage, centre: F64, scale: float, size: tuple[int, in
     # In the (possibly pre-shrunk) image the centre sits at centre·scale/factor.
     matrix = np.array([[factor, 0.0, target[0] - scale * centre[0]], [0.0, factor, target[1] - scale * centre[1]]])
     return np.asarray(
-        cv2.warpAffine(small, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101),
+        # Beyond the photo's edge its border pixels are repeated: a mirrored border (BORDER_REFLECT_101, before)
+        # put mirror copies of a tightly cropped face beside it, so genuine sessions showed three faces.
+        cv2.warpAffine(small, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
         dtype=np.uint8,
     )
 

@@ -121,3 +121,40 @@ def test_a_prerecorded_genuine_video_in_the_scripts_order_fails_two_independent_
     # The same recording judged for its own script reacts on time (the check is not simply strict).
     own = decide(decode_video(rendered("live", 21)), recorded, _reference(), now_ms=1_000).check("reaction_timing")
     assert own is not None and own.passed, own
+
+
+def test_a_head_turned_past_the_frontal_detector_is_still_followed() -> None:
+    """HOG (a frontal detector) loses this rendered face once it turns ~10° towards its own side; the
+    mesh, searched around the previous frame's mesh, keeps it (before: those frames had no face, and a
+    genuine session failed face_presence or script_followed for want of its turned frames)."""
+    from liveness.detect import detect_faces
+    from simulators.capture.mesh3d import Pose
+    from simulators.capture.scenes import CAMERAS, LIGHTINGS
+    from simulators.capture.subject import build_subject, render_live
+
+    camera = CAMERAS["laptop"]
+    subject = build_subject(photo("alex_lacamoire_2.png"), camera)
+    rng = np.random.default_rng(0)
+    turns = [0.0, 0.0, 0.0, 4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 24.0, 20.0, 12.0, 4.0, 0.0]
+    frames = [render_live(subject, Pose(yaw=y), 0.0, LIGHTINGS["office"], camera, None, rng) for y in turns]
+    assert not any(detect_faces(f, upsample=1) for f, y in zip(frames, turns, strict=True) if y >= 16.0)
+    capture = from_arrays(frames, [i * 1000.0 / 15.0 for i in range(len(frames))])
+    observations = observe(capture, rest_until_ms=150.0)
+    assert all(o.has_face for o in observations)
+    read = {t: o.yaw for t, o in zip(turns, observations, strict=True) if o.yaw is not None}
+    assert read[24.0] is not None and read[24.0] >= 16.0, read
+
+
+@pytest.mark.parametrize("name", ["p01_4.jpg", "p07_2.jpg"])
+def test_a_tightly_cropped_photo_renders_one_face(name: str) -> None:
+    """The simulator frames the photo larger than it is: its border is repeated, never mirrored (a mirrored
+    border put two mirror copies of the face beside it, and genuine sessions failed as multiple_faces)."""
+    from simulators.capture.scenes import CAMERAS
+    from simulators.capture.subject import build_subject
+
+    for camera in CAMERAS.values():
+        texture = build_subject(_more(name), camera).texture
+        # These photos are narrower than the frame: its outer columns repeat the photo's edge (the mirrored
+        # border differed by 156–241 grey levels there, holding a mirror image of the face).
+        assert float(np.abs(texture[:, :8] - texture[:, :1]).max()) == 0.0
+        assert float(np.abs(texture[:, -8:] - texture[:, -1:]).max()) == 0.0
