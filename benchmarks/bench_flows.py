@@ -336,6 +336,12 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
         )
         login = await opened(Operation.LOGIN, "res63-2021", False)
 
+        async def open_login(_: Any) -> None:
+            await flows.open(lender.id, client_id, Operation.LOGIN, profile="res63-2021")
+
+        label = "Flows.open (contact read, lists, insert, audit, then view)"
+        out.append((label, await measure(open_login, seconds / 2, batch=5)))
+
         async def open_for(_: Any) -> None:
             await flows.open_for(lender.id, login.id)
 
