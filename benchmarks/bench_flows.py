@@ -1,0 +1,450 @@
+"""Identification flows (issue 10): completed `res63-2021` identifications per second on one core, and the
+flow's own CPU per step beside the method's cost.
+
+    .venv/bin/python -m benchmarks.bench_flows [--seconds 5] [--concurrency 8] [--pg postgresql://…/db]
+        [--only sqlite|postgresql] [--part http|overhead]
+
+1. Over HTTP, one `authsvc serve` process pinned to core 0 (`benchmarks.server`), the load generator and the
+   NCA test-PKI simulator in this process on the other core:
+   a. by EDS alone: `POST /v1/identifications` (registration) → `POST …/eds/challenge` → the client signs the
+      challenge (RSA-2048, an NCA simulator key issued for the client's IIN) → `POST …/eds`, which completes
+      the identification (the attestation signed, the registration completed). Completions/s, p50/p99 of each
+      request, and the service's CPU per completion. CLIENTS clients each register again and again (the first
+      completion marks the client identified; later ones find it so): the keys are RSA and issuing one per
+      completion would cost the simulator more than the service's whole flow.
+   b. by a one-time code: `login` identifications, each with a live SMS code planted in the database with the
+      server's key beforehand (`benchmarks.bench_otp.plant_codes`), completed by one right code
+      (`POST …/otp/verify`, R-6.5) — PostgreSQL only (the planting tunes PostgreSQL). Not OTP + liveness: a
+      liveness decision costs ~1.4 s of CPU (`bench_liveness`), so one core completes well under one such
+      registration per second (see BENCHMARKS.md, issue 4).
+2. In this process (SQLite file and a fresh PostgreSQL database): CPU (`time.process_time`) and wall time per
+   call of the flow's own parts — `Flows.open_for` (the still-open read), `StepRecorder(...)(passed)` (the
+   step, audit entry rows), `Flows.settle` leaving the identification pending (res108 registration after a
+   passed EDS step: the telco check missing), `Flows.settle` completing it (judge, attestation signature, END
+   statement, registration completed), and `judge()` alone; median of rounds. PostgreSQL's own server CPU is
+   outside this process: the wall time shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from authsvc.api.state import DB, FLOWS
+from authsvc.app import create_app
+from authsvc.config import load_settings
+from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.flows.judge import Taken, judge
+from authsvc.flows.session import Flows
+from authsvc.store import lenders
+from authsvc.store.identifications import Identification, Operation
+from benchmarks import load, server
+from benchmarks.bench_eds import cpu_seconds, start_simulator
+from benchmarks.bench_otp import _drop, client_body, iin_of, plant_codes
+from benchmarks.bench_registration import _fresh_pg
+from simulators.nca.signer import KeyPair, create_cms_signature_from_base64
+
+CLIENTS = 32
+ROUNDS = 5
+OTP_LIMITS = {  # as bench_otp: every planted code is verified once, from its own address
+    f"AUTHSVC_FACTORS_{name}": "1000000000"
+    for name in ("VERIFY_LIMIT_PER_IP", "VERIFY_LIMIT_PER_CLIENT", "SEND_LIMIT_PER_CLIENT", "SEND_LIMIT_PER_IP")
+}
+
+
+def pki_env(sim_url: str, cache_dir: Path) -> dict[str, str]:
+    """The service's [pki] section pointing at the NCA simulator (as configs/default.toml does at :8701)."""
+    cert = f"{sim_url}/cert/"
+    crls = [
+        {"url": f"{sim_url}/crl/{s}.crl", "delta_url": f"{sim_url}/crl/{s}_d.crl", "issuer": f"{cert}{s}.cer"}
+        for s in ("nca_gost2022_test", "nca_rsa2022_test")
+    ]
+    return {
+        "AUTHSVC_SECURITY_TEST_PKI": "true",
+        "AUTHSVC_PKI_ANCHOR_FILES": "[]",
+        "AUTHSVC_PKI_ANCHOR_URLS": json.dumps([cert + "root_gost2022_test.cer", cert + "root_rsa2022_test.cer"]),
+        "AUTHSVC_PKI_INTERMEDIATE_URLS": json.dumps([cert + "nca_gost2022_test.cer", cert + "nca_rsa2022_test.cer"]),
+        "AUTHSVC_PKI_CRL_SOURCES": json.dumps(crls),
+        "AUTHSVC_PKI_CACHE_DIR": str(cache_dir),
+        "AUTHSVC_PKI_TRUST_RETRY_S": "0.2",
+    }
+
+
+async def wait_trusted(base: str) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(base + "/readyz") as resp:
+                if resp.status == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("the service never trusted the NCA simulator: " + await resp.text())
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class Person:
+    client_id: str
+    pair: KeyPair
+
+
+async def people(srv: server.Server, sim_url: str, n: int) -> list[Person]:
+    """``n`` registered clients, each with an RSA-2048 NCA key issued for their IIN."""
+    headers = {"Authorization": f"Bearer {srv.api_key}"}
+    out: list[Person] = []
+    async with aiohttp.ClientSession() as http:
+        serial = 0
+        while len(out) < n:
+            serial += 1
+            try:
+                body = client_body(serial)
+            except ValueError:
+                continue  # no check digit for this serial
+            async with http.post(srv.base + "/v1/clients", json=body, headers=headers) as resp:
+                assert resp.status == 201, await resp.text()
+                client_id = (await resp.json())["id"]
+            holder = {"iin": iin_of(serial), "surname": "Сериков", "first_name": "Арман", "algorithm": "rsa"}
+            async with http.post(f"{sim_url}/admin/issue", json=holder) as resp:
+                issued = await resp.json()
+            out.append(Person(client_id, KeyPair.from_pem(issued["certificate_pem"], issued["private_key_pem"])))
+    return out
+
+
+@dataclass
+class Phases:
+    open: list[float]
+    challenge: list[float]
+    eds: list[float]
+
+
+async def eds_completions(srv: server.Server, who: list[Person], seconds: float, concurrency: int) -> str:
+    headers = {"Authorization": f"Bearer {srv.api_key}"}
+    phases = Phases([], [], [])
+    counting = False
+    wrong: list[str] = []
+
+    async def complete(session: aiohttp.ClientSession, n: int) -> int:
+        person = who[n % len(who)]
+        t0 = time.perf_counter()
+        body = {"client_id": person.client_id, "operation": "registration", "profile": "res63-2021"}
+        async with session.post(srv.base + "/v1/identifications", json=body, headers=headers) as resp:
+            if resp.status != 201:
+                return resp.status
+            ident = (await resp.json())["id"]
+        t1 = time.perf_counter()
+        async with session.post(f"{srv.base}/v1/identifications/{ident}/eds/challenge", headers=headers) as resp:
+            if resp.status != 201:
+                return resp.status
+            data = (await resp.json())["data"]
+        t2 = time.perf_counter()
+        cms = create_cms_signature_from_base64(person.pair, data, attached=True)  # the client's side
+        t3 = time.perf_counter()
+        async with session.post(
+            f"{srv.base}/v1/identifications/{ident}/eds", json={"cms": cms}, headers=headers
+        ) as resp:
+            out = await resp.json()
+            status = resp.status
+        t4 = time.perf_counter()
+        if out.get("identification_status") != "completed":
+            wrong.append(str(out)[:300])
+            return 599
+        if counting:
+            phases.open.append((t1 - t0) * 1000)
+            phases.challenge.append((t2 - t1) * 1000)
+            phases.eds.append((t4 - t3) * 1000)
+        return status
+
+    # Warm-up: each client once (its certificate's path validated, its OCSP answer cached, the client identified).
+    async with aiohttp.ClientSession() as session:
+        for start in range(0, len(who), concurrency):
+            statuses = await asyncio.gather(
+                *(complete(session, n) for n in range(start, min(start + concurrency, len(who))))
+            )
+            assert set(statuses) == {200}, (statuses, wrong[:3])
+    counting = True
+    before = cpu_seconds(srv.pid)
+    result = await load.run(complete, concurrency=concurrency, seconds=seconds, warmup=0.0)
+    used = cpu_seconds(srv.pid) - before
+    assert not wrong, wrong[:3]
+    ok = sum(n for s, n in result.statuses.items() if s == 200)
+    cells = [
+        f"{ok / result.seconds:,.0f} completions/s over {result.seconds:.0f} s (statuses {dict(result.statuses)})",
+        f"whole completion (3 requests + client signing) p50 {result.pct(50):.1f} ms, p99 {result.pct(99):.1f} ms",
+    ]
+    for name, values in (("open", phases.open), ("challenge", phases.challenge), ("eds", phases.eds)):
+        cells.append(f"{name} p50 {pct(values, 50):.1f} ms p99 {pct(values, 99):.1f} ms")
+    cells.append(
+        f"service CPU {used / max(ok, 1) * 1e6:,.0f} µs per completion ({used / result.seconds:.0%} of core 0)"
+    )
+    return "; ".join(cells)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
+
+
+async def otp_completions(dsn: str, srv: server.Server, who: list[Person], seconds: float, concurrency: int) -> str:
+    from sqlalchemy import text
+
+    from authsvc.store.engine import create_engine
+
+    engine = create_engine(dsn)
+    async with engine.connect() as conn:
+        lender_id = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
+    await engine.dispose()
+    planted = await plant_codes(dsn, srv, lender_id, [p.client_id for p in who], int(seconds * 2500 + 3000))
+    headers = {"Authorization": f"Bearer {srv.api_key}"}
+    wrong: list[str] = []
+
+    offset = 0
+
+    async def verify(session: aiohttp.ClientSession, n: int) -> int:
+        ident, code = planted[offset + n]  # each code once
+        body = {"code": code, "client_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
+        async with session.post(f"{srv.base}/v1/identifications/{ident}/otp/verify", json=body, headers=headers) as r:
+            out = await r.json()
+            if r.status == 200 and out.get("identification_status") != "completed":
+                wrong.append(str(out)[:300])
+                return 599
+            return r.status
+
+    warm = await load.run(verify, concurrency=concurrency, seconds=1.0, warmup=0.0)
+    offset = warm.requests
+    before = cpu_seconds(srv.pid)
+    result = await load.run(verify, concurrency=concurrency, seconds=seconds, warmup=0.0)
+    used = cpu_seconds(srv.pid) - before
+    assert not wrong, wrong[:3]
+    ok = result.statuses.get(200, 0)
+    return (
+        f"{ok / result.seconds:,.0f} completions/s over {result.seconds:.0f} s, p50 {result.pct(50):.1f} ms, "
+        f"p99 {result.pct(99):.1f} ms (statuses {dict(result.statuses)}); service CPU "
+        f"{used / max(ok, 1) * 1e6:,.0f} µs per completion ({used / result.seconds:.0%} of core 0)"
+    )
+
+
+def http_part(name: str, dsn: str | None, seconds: float, concurrency: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-flows-"))
+    sim_url, _loop = start_simulator(work / "nca")
+    env = {"AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false", **OTP_LIMITS, **pki_env(sim_url, work / "pki")}
+    with server.running(dsn, extra_env=env) as srv:
+
+        async def go() -> None:
+            t0 = time.perf_counter()
+            await wait_trusted(srv.base)
+            who = await people(srv, sim_url, CLIENTS)
+            print(f"  ({CLIENTS} clients registered with their NCA keys in {time.perf_counter() - t0:.0f} s)")
+            line = await eds_completions(srv, who, seconds, concurrency)
+            print(f"res63-2021 registration by EDS alone (RSA-2048), {name}, concurrency {concurrency}: {line}")
+            line = await eds_completions(srv, who, seconds / 2, 1)
+            print(f"res63-2021 registration by EDS alone (RSA-2048), {name}, one at a time: {line}")
+            if dsn is not None:
+                line = await otp_completions(dsn, srv, who, seconds, concurrency)
+                print(f"res63-2021 login by one right SMS code, {name}, concurrency {concurrency}: {line}")
+
+        asyncio.run(go())
+
+
+# --- 2. the flow's own cost, in this process ----------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    cpu_us: float
+    wall_us: float
+    calls: int
+
+
+async def measure(
+    call: Callable[[Any], Awaitable[Any]],
+    seconds: float,
+    prepare: Callable[[], Awaitable[Any]] | None = None,
+    batch: int = 1,
+) -> Cost:
+    """CPU and wall µs per ``call``: ROUNDS rounds of ``seconds / ROUNDS`` each, the median round. ``prepare``
+    (untimed) makes each call's argument; without it calls are timed ``batch`` at a time."""
+    cpu_rounds, wall_rounds, calls = [], [], 0
+    for _ in range(ROUNDS):
+        cpu = wall = 0.0
+        n = 0
+        end = time.perf_counter() + seconds / ROUNDS
+        while time.perf_counter() < end:
+            arg = await prepare() if prepare is not None else None
+            c0, w0 = time.process_time(), time.perf_counter()
+            for _ in range(batch):
+                await call(arg)
+            cpu += time.process_time() - c0
+            wall += time.perf_counter() - w0
+            n += batch
+        cpu_rounds.append(cpu / n * 1e6)
+        wall_rounds.append(wall / n * 1e6)
+        calls += n
+    return Cost(statistics.median(cpu_rounds), statistics.median(wall_rounds), calls)
+
+
+async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, Cost]]:
+    settings = load_settings(
+        env={},
+        database={"dsn": dsn},
+        server={"process_workers": 1},
+        rate_limit={"requests_per_window": 100_000_000},
+        registry={"photo_face_check": False},
+    )
+    keys = LocalKeyStore.generate()
+    app = create_app(settings, keys=keys)
+    async with TestClient(TestServer(app)) as http:
+        async with app[DB].transaction() as tx:
+            lender, api_key = await lenders.create(tx, "Bench MFO")
+        resp = await http.post("/v1/clients", json=client_body(126), headers={"Authorization": f"Bearer {api_key}"})
+        assert resp.status == 201, await resp.text()
+        client_id = (await resp.json())["id"]
+        flows: Flows = app[FLOWS]
+        db = app[DB]
+
+        async def opened(operation: Operation, profile: str, eds_passed: bool) -> Identification:
+            view = await flows.open(lender.id, client_id, operation, profile=profile)
+            if eds_passed:
+                recorder = flows.recorder(view.ident, "eds", {"cms_sha256": uuid.uuid4().hex * 2})
+                async with db.transaction() as tx:
+                    await tx.write(recorder(True))
+            return view.ident
+
+        out: list[tuple[str, Cost]] = []
+
+        async def bare_read(_: Any) -> None:  # the floor: one statement through the store, nothing of the flow
+            async with db.autocommit() as tx:
+                await tx.scalar(select(1))
+
+        out.append(
+            ("for scale: a bare SELECT 1 through Database.autocommit", await measure(bare_read, seconds, batch=20))
+        )
+        login = await opened(Operation.LOGIN, "res63-2021", False)
+
+        async def open_login(_: Any) -> None:
+            await flows.open(lender.id, client_id, Operation.LOGIN, profile="res63-2021")
+
+        label = "Flows.open (contact read, lists, insert, audit, then view)"
+        out.append((label, await measure(open_login, seconds / 2, batch=5)))
+
+        async def open_for(_: Any) -> None:
+            await flows.open_for(lender.id, login.id)
+
+        out.append(("Flows.open_for (the still-open read)", await measure(open_for, seconds, batch=20)))
+
+        async def record(_: Any) -> None:
+            flows.recorder(login, "otp_sms", {"factor": "sms", "code_id": "c0de"})(True)
+
+        out.append(("StepRecorder(...)(passed): step + audit rows", await measure(record, seconds, batch=50)))
+
+        pending = await opened(Operation.REGISTRATION, "res108", True)
+        assert (await flows.settle(pending)).judgement.verdict == "pending"
+
+        async def settle_pending(_: Any) -> None:
+            await flows.settle(pending)
+
+        out.append(
+            ("Flows.settle → still pending (res108, telco missing)", await measure(settle_pending, seconds, batch=20))
+        )
+
+        async def fresh() -> Identification:
+            return await opened(Operation.REGISTRATION, "res63-2021", True)
+
+        async def settle_done(ident: Identification) -> None:
+            view = await flows.settle(ident)
+            assert view.ident.attestation is not None
+
+        out.append(
+            (
+                "Flows.settle → completed (judge, attestation, END, registration)",
+                await measure(settle_done, seconds, fresh),
+            )
+        )
+        profile = flows.profiles["res63-2021"]
+        rule, facts = profile.rule("registration"), [Taken("eds", True)]
+
+        async def judged(_: Any) -> None:
+            judge(profile, rule, facts)
+
+        out.append(
+            ("judge() alone (res63-2021 registration, one passed EDS step)", await measure(judged, seconds, batch=200))
+        )
+        # The method's own write for comparison: a step recorded in its own transaction (Flows.record).
+
+        async def recorded(_: Any) -> None:
+            await flows.record(pending, "telco", False, {"reasons": ["bench"]})
+
+        out.append(
+            (
+                "for scale: Flows.record (a step row + audit entry in its own transaction)",
+                await measure(recorded, seconds / 2, batch=5),
+            )
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--pg", default=os.environ.get("AUTHSVC_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--part", choices=["http", "overhead"])
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"HTTP server pinned to core 0, load generator on the others; load average {load_before:.1f}"
+    )
+    other = [c for c in sorted(os.sched_getaffinity(0)) if c != 0] if hasattr(os, "sched_getaffinity") else []
+    for name in ("sqlite", "postgresql"):
+        if args.only and name != args.only:
+            continue
+        if args.part in (None, "http"):
+            dsn = None if name == "sqlite" else _fresh_pg(args.pg)
+            try:
+                if other:
+                    os.sched_setaffinity(0, set(other))
+                http_part(name, dsn, args.seconds, args.concurrency)
+            finally:
+                if dsn is not None:
+                    asyncio.run(_drop(args.pg, dsn))
+        if args.part in (None, "overhead"):
+            if other:
+                os.sched_setaffinity(0, {0})  # one core, like the service
+            with tempfile.TemporaryDirectory(prefix="bench-flows-") as tmp:
+                dsn = f"sqlite:///{tmp}/flows.db" if name == "sqlite" else _fresh_pg(args.pg)
+                try:
+                    costs = asyncio.run(overhead_part(name, dsn, args.seconds))
+                finally:
+                    if name == "postgresql":
+                        asyncio.run(_drop(args.pg, dsn))
+            print(f"flow overhead per call, in process, {name} (CPU = this process only; median of {ROUNDS} rounds):")
+            for label, cost in costs:
+                print(f"  {label}: {cost.cpu_us:,.1f} µs CPU, {cost.wall_us:,.1f} µs wall ({cost.calls:,} calls)")
+            if other:
+                os.sched_setaffinity(0, {0, *other})
+    print(
+        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
+
+
+if __name__ == "__main__":
+    main()
