@@ -51,10 +51,16 @@ async def test_a_verification_is_one_read_and_one_write(
     seen: dict[int, list[str]] = {}  # connection -> its statements, in order
     held = [await pool.acquire() for _ in range(pool.get_max_size())]  # every connection the pool can have
     order: list[str] = []  # every statement, in the order they ran
+
+    def logger(i: int) -> Any:
+        def log(q: Any) -> None:
+            seen.setdefault(i, []).append(q.query.strip())
+            order.append(q.query.strip())
+
+        return log
+
     for i, conn in enumerate(held):
-        conn.add_query_logger(
-            lambda q, i=i: (seen.setdefault(i, []).append(q.query.strip()), order.append(q.query.strip()))
-        )
+        conn.add_query_logger(logger(i))
     for conn in held:
         await pool.release(conn)
     await asyncio.sleep(0.2)  # the background's rounds now, not during the request

@@ -18,9 +18,9 @@ from sqlalchemy import text, update
 from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.methods.otp_codes import hotp, parse_base32_secret, totp
-from authsvc.store import identifications as idents
 from authsvc.store.schema import otp_tokens
 from tests.conftest import Api
+from tests.flowkit import PROFILE, registered
 from tests.methods.factorkit import PEOPLE, Parties, open_identification, register, start_parties, start_service
 from tests.methods.test_factor_bound import events
 
@@ -126,11 +126,12 @@ async def test_resetting_the_authenticator_takes_a_completed_identification_once
     old, now = secret_of(enrolled["otpauth_uri"]), time.time()
     assert (await api.post(f"/v1/clients/{client}/totp/confirm", {"code": totp(old, now)})).status == 200
 
-    pending = await open_identification(api, client, "change_contact")
-    refused = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": pending})
+    token = await registered(api, client)  # first; then a change_contact identification
+    body = {"client_id": client, "operation": "change_contact", "profile": PROFILE}
+    open_one = (await (await api.post("/v1/identifications", body)).json())["id"]
+    refused = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": open_one})
     assert (refused.status, (await refused.json())["code"]) == (409, "identification_not_usable")
-    async with api.app[DB].transaction() as tx:  # what the identification flow does when the steps pass
-        assert await idents.mark_completed(tx, pending)
+    pending = await token.complete("change_contact")  # completed through the flow
     reset = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": pending})
     assert reset.status == 201, await reset.text()
     new = secret_of((await reset.json())["otpauth_uri"])
