@@ -49,7 +49,7 @@ async def test_a_link_opens_once_in_one_browser(aiohttp_client: Any, aiohttp_ser
     api, _ = await service(aiohttp_client, aiohttp_server, dsn, keys)
     api.app[SETTINGS].hosted.cookie_secure = False  # plain-HTTP test server
     person = next(p for p in PEOPLE.people if p.phone.number)
-    ident = await open_identification(api, await register(api, person))
+    ident = await open_identification(api, await register(api, person), "registration")  # liveness, EDS, a code
     resp = await new_link(api, ident)
     assert resp.status == 201, await resp.text()
     link = await resp.json()

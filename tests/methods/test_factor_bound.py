@@ -48,11 +48,23 @@ async def service(aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: P
     return await start_service(aiohttp_client, dsn, keys, parties, **(options | factors))
 
 
+# A right code completes its login: the next try of the same client goes to a fresh login of theirs.
+_LATEST: dict[str, str] = {}
+
+
+async def _open_login(api: Api, ident: str) -> str:
+    current = _LATEST.get(ident, ident)
+    state = await (await api.get(f"/v1/identifications/{current}")).json()
+    if state["status"] != "pending":
+        current = _LATEST[ident] = await open_identification(api, state["client_id"])
+    return current
+
+
 async def verify(api: Api, ident: str, factor: str, code: str, ip: str | None = None) -> Any:
     body: dict[str, Any] = {"factor": factor, "code": code}
     if ip is not None:
         body["client_ip"] = ip
-    return await api.post(f"/v1/identifications/{ident}/otp/verify", body)
+    return await api.post(f"/v1/identifications/{await _open_login(api, ident)}/otp/verify", body)
 
 
 async def answer(resp: Any) -> tuple[int, str | None]:

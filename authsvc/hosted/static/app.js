@@ -104,9 +104,17 @@ function showCurrent() {
   if (step.method === "liveness" && !page.script) prefetchScript();
 }
 
-function passed(method) {
+async function passed(method) {
   const step = page.state.steps.find((s) => s.method === method);
   if (step) step.done = true;
+  // Ask again what the identification still needs: one step may complete it (EDS alone completes a
+  // registration), and then the steps left are not asked for.
+  try {
+    const resp = await fetch("/hosted/api/state", { credentials: "same-origin" });
+    if (resp.ok) page.state = await resp.json();
+  } catch {
+    // keep the page's own view; the next step's answer will say if it is no longer needed
+  }
   showCurrent();
 }
 
