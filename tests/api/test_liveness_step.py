@@ -69,19 +69,29 @@ async def submit(api: Api, ident: str, challenge_id: str, *, video: bytes | None
     return await api.client.post(f"/v1/identifications/{ident}/liveness", data=form, headers=api.headers())
 
 
+async def passed_capture(api: Api, ident: str) -> tuple[str, dict[str, Any], bytes, dict[str, Any]]:
+    """A genuine capture that passes. Each script is new and rendered anew; a genuine person refused (about
+    4 % held out, BENCHMARKS.md) tries again, as the page offers — up to three tries here."""
+    verdict: dict[str, Any] = {}
+    for _ in range(3):
+        challenge, script = await script_for(api, ident)
+        video = as_mp4(render(script))
+        resp = await submit(api, ident, challenge, video=video)
+        assert resp.status == 200, await resp.text()
+        verdict = await resp.json()
+        if verdict["passed"]:
+            return challenge, script, video, verdict
+    raise AssertionError(f"three genuine captures refused: {verdict}")
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_live_capture_passes_and_can_never_be_used_again(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
     api, ident = await liveness_api(aiohttp_client, dsn, keys)
-    challenge, script = await script_for(api, ident)
+    challenge, script, video, verdict = await passed_capture(api, ident)
+    live = render(script)  # the same session as the video (rendering is deterministic)
     assert script["nonce"] and len([a for a in script["actions"] if a["kind"].startswith("turn")]) >= 1
-    live = render(script)
-    video = as_mp4(live)
-    resp = await submit(api, ident, challenge, video=video)
-    assert resp.status == 200, await resp.text()
-    verdict = await resp.json()
-    assert verdict["passed"] is True, verdict
     names = {c["name"] for c in verdict["checks"]}
     assert {
         "face_match",
@@ -150,8 +160,7 @@ async def test_bad_uploads_are_named(aiohttp_client: Any, dsn: str, keys: LocalK
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_media_is_deleted_after_retention(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
     api, ident = await liveness_api(aiohttp_client, dsn, keys)
-    challenge, script = await script_for(api, ident)
-    assert (await submit(api, ident, challenge, video=as_mp4(render(script)))).status == 200
+    await passed_capture(api, ident)
     method = api.app[LIVENESS_KEY]
     assert await method.best_frame(ident) is not None  # kept for the CDAO step while retained
     async with api.app[DB].transaction() as conn:
