@@ -8,12 +8,11 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from authsvc.api.middlewares import AUTH_FAILURES
 from authsvc.api.state import ENGINE
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.store.schema import audit_log, audit_pending
+from tests.auditkit import entries
 from tests.conftest import make_settings, start_api
 
 LIMIT = 10
@@ -23,12 +22,9 @@ NOWHERE = "/v1/identifications/00000000-0000-4000-8000-000000000000"
 
 async def failure_rows(api: Any) -> list[dict[str, Any]]:
     """The details of every auth.failed entry, waiting or chained."""
-    found = []
     async with api.app[ENGINE].connect() as conn:
-        for table in (audit_pending, audit_log):
-            rows = await conn.execute(select(table.c.details).where(table.c.event == "auth.failed"))
-            found += [json.loads(r[0]) for r in rows]
-    return found
+        rows = await conn.execute(entries(event="auth.failed"))
+        return [json.loads(r.details) for r in rows]
 
 
 @pytest.mark.parametrize("key_cache_s", [30, 0], ids=["key-cache", "no-key-cache"])

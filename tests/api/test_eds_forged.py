@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from authsvc.api.state import ENGINE
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.store.schema import audit_log, audit_pending, challenges
+from authsvc.store.schema import challenges
 from simulators.nca import certs
 from simulators.nca.keys import RsaSigner
 from simulators.nca.signer import KeyPair, create_cms_signature_from_base64, sign_cms
@@ -34,6 +34,7 @@ from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     simulator,
     submit,
 )
+from tests.auditkit import entries
 from tests.conftest import individual
 
 
@@ -59,12 +60,9 @@ async def forged_pair(nca: Simulator) -> KeyPair:
 
 async def step_entries(api: Any) -> int:
     """identification.step audit entries, chained or still pending."""
-    total = 0
+    found = entries(event="identification.step").subquery()
     async with api.app[ENGINE].connect() as conn:
-        for table in (audit_log, audit_pending):
-            query = select(func.count()).select_from(table).where(table.c.event == "identification.step")
-            total += (await conn.execute(query)).scalar_one()
-    return total
+        return int((await conn.execute(select(func.count()).select_from(found))).scalar_one())
 
 
 async def test_forged_certificate_is_an_invalid_verdict_everywhere(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select
 
 from authsvc.api.state import DB, FLOWS
 from authsvc.app import create_app
@@ -15,7 +15,7 @@ from authsvc.audit.events import AuditEvent
 from authsvc.config import Settings
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store import identifications
-from authsvc.store.schema import audit_log, audit_pending
+from tests.auditkit import entries
 from tests.conftest import TODAY, Api, individual, start_api
 from tests.flowkit import PROFILE, registered
 
@@ -23,12 +23,9 @@ ROUNDS = 12
 
 
 async def _completions(api: Api, ident_id: str) -> int:
-    entries = union_all(
-        select(audit_log.c.subject).where(audit_log.c.event == AuditEvent.IDENTIFICATION_COMPLETED.value),
-        select(audit_pending.c.subject).where(audit_pending.c.event == AuditEvent.IDENTIFICATION_COMPLETED.value),
-    ).subquery()
+    found = entries(event=AuditEvent.IDENTIFICATION_COMPLETED.value, subject=ident_id).subquery()
     async with api.app[DB].autocommit() as tx:
-        count = await tx.scalar(select(func.count()).select_from(entries).where(entries.c.subject == ident_id))
+        count = await tx.scalar(select(func.count()).select_from(found))
     return int(count or 0)
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 
 from authsvc.api.links import HEADER
 from authsvc.api.state import DB, SETTINGS
-from authsvc.store.schema import audit_log, audit_pending, flow_links
+from authsvc.store.schema import flow_links
+from tests.auditkit import entries
 from tests.conftest import Api
 from tests.methods.factorkit import PEOPLE, open_identification, register, sent_code, start_parties, start_service
 
@@ -33,9 +34,7 @@ async def new_link(api: Api, ident: str, **body: Any) -> Any:
 async def audit_events(api: Api, subject: str) -> list[str]:
     """Audit entries about ``subject``, chained or still waiting for the chainer."""
     async with api.app[DB].autocommit() as tx:
-        # Waiting entries first: one the chainer moves meanwhile is then found among the chained.
-        rows = [*await tx.all(select(audit_pending.c.event).where(audit_pending.c.subject == subject))]
-        rows += await tx.all(select(audit_log.c.event).where(audit_log.c.subject == subject))
+        rows = await tx.all(entries(subject=subject))
     return list(dict.fromkeys(r["event"] for r in rows))
 
 

@@ -19,7 +19,7 @@ from authsvc.api.state import DB, VERIFIER
 from authsvc.app import create_app
 from authsvc.cabinet.media import FormatOnlyInspector
 from authsvc.store import lenders
-from authsvc.store.schema import audit_log, audit_pending, challenges, flow_links
+from authsvc.store.schema import challenges, flow_links
 from liveness.images import decode_image
 from liveness.script import Script
 from simulators.capture.session import SessionSpec, simulate
@@ -30,6 +30,7 @@ from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     nca_template,
     simulator,
 )
+from tests.auditkit import entries
 from tests.conftest import TODAY, Api, b64, individual, make_settings
 from tests.hosted.browser import ARTEFACTS, Browser, require_chromium
 from tests.hosted.kit import NcaLayerSim, free_port
@@ -87,18 +88,8 @@ class Stand:
 
     async def audit(self, ident: str, event: str) -> list[dict[str, Any]]:
         async with self.api.app[DB].autocommit() as tx:
-            # Waiting entries first: one the chainer moves meanwhile is then found among the chained.
-            rows = [
-                *await tx.all(
-                    select(audit_pending.c.details).where(
-                        audit_pending.c.subject == ident, audit_pending.c.event == event
-                    )
-                ),
-                *await tx.all(
-                    select(audit_log.c.details).where(audit_log.c.subject == ident, audit_log.c.event == event)
-                ),
-            ]
-        return list({r["details"]: json.loads(r["details"]) for r in rows}.values())
+            rows = await tx.all(entries(event=event, subject=ident))
+        return [json.loads(r["details"]) for r in rows]
 
 
 @pytest.fixture
@@ -186,21 +177,31 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
         text = await browser.js(f"return fetch('/hosted/static/{asset}').then(r => r.text())")
         assert stand.api.key not in text
 
-    # Liveness: the fake camera plays a genuine capture of the script the page was given.
-    _, script = await stand.script(ident)
-    await asyncio.to_thread(render, script, "live", camera)
-    await browser.click("camera-start")
-    await browser.wait("return !document.getElementById('prompt').hidden", 20, "the first prompt")
-    await browser.screenshot("2-prompt")
-    result = await verdict(browser)
-    await browser.screenshot("3-liveness-result")
-    captured = (await browser.events("captured"))[0]
-    checks = [c for c in (await stand.liveness_checks(ident))[0]["checks"] if not c["passed"]]
-    assert result["passed"] is True, (result["reasons"], checks, captured["timestamps_ms"])
+    # Liveness: the fake camera plays a genuine capture of the script the page was given. A person may need
+    # another try (on a loaded machine Chromium's fake camera can fall behind its own clock, and the
+    # reactions then read late); the page offers one for what a person can put right, up to three.
+    tries: list[Any] = []
+    for attempt in range(3):
+        _, script = await stand.script(ident, after=attempt)
+        await asyncio.to_thread(render, script, "live", camera, 3 + attempt)
+        await browser.click("liveness-retry" if attempt else "camera-start")
+        await browser.wait("return !document.getElementById('prompt').hidden", 20, "the first prompt")
+        await browser.screenshot("2-prompt")
+        result = await verdict(browser, attempt + 1)
+        await browser.screenshot("3-liveness-result")
+        if result["passed"]:
+            break
+        captured = (await browser.events("captured"))[attempt]
+        failed = [c for c in (await stand.liveness_checks(ident))[attempt]["checks"] if not c["passed"]]
+        tries.append((result["reasons"], failed, captured["timestamps_ms"]))
+        # Offered again, in words, for a reason a person can put right.
+        await browser.wait("return !document.getElementById('liveness-retry').hidden", 20, "the retry button")
+    assert result["passed"] is True, tries
     timing = result["flash_timing"]
     assert timing["on_time"] is True and timing["max_offset_ms"] <= 34, timing
     # The service kept what the page painted: within one frame (≤ 34 ms) of the script's every flash.
-    (kept,) = await stand.audit(ident, "capture.timing")
+    steps = (await (await stand.api.get(f"/v1/identifications/{ident}")).json())["steps"]
+    (kept,) = [e for e in await stand.audit(ident, "capture.timing") if e["step_id"] == steps[-1]["id"]]
     painted, scheduled = kept["painted_ms"], [f["start_ms"] for f in script["flashes"]]
     assert len(painted) == len(scheduled) == len(script["flashes"])
     assert max(abs(p - s) for p, s in zip(painted, scheduled, strict=True)) <= 34, (painted, scheduled)
@@ -222,6 +223,7 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
         upload_kb_per_capture=round(result["bytes"] / 1024, 1),
         frames_per_capture=(await browser.events("captured"))[0]["frames"],
         flash_max_offset_ms=timing["max_offset_ms"],
+        liveness_tries=len(tries) + 1,
     )
 
     # EDS through NCALayer: every failure in words, then the signature.

@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import text
 
 from authsvc.api.state import DB, KEYS
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.methods import factor_bound
 from authsvc.methods.otp_codes import hotp, parse_base32_secret, totp
+from tests.auditkit import entries
 from tests.conftest import Api
 from tests.methods.factorkit import (
     PEOPLE,
@@ -80,11 +80,7 @@ async def give_token(api: Api, client: str, serial: str = "HW-1") -> None:
 async def events(api: Api, event: str) -> list[str]:
     """Subjects of the audit entries named ``event``, chained or still waiting for the chainer."""
     async with api.app[DB].engine.connect() as conn:
-        found = []
-        for table in ("audit_log", "audit_pending"):
-            rows = await conn.execute(text(f"SELECT subject FROM {table} WHERE event = :e"), {"e": event})
-            found += [r[0] for r in rows]
-    return found
+        return [r.subject for r in await conn.execute(entries(event=event))]
 
 
 def wrong(code: str) -> str:

@@ -5,7 +5,9 @@ import { CameraError, NcaLayer, NcaLayerError, captureForm, openCamera, recordSc
 
 const $ = (id) => document.getElementById(id);
 const MAX_LIVENESS_TRIES = 3;
-const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "colour_flash"];
+// Reasons a person can put right on another try (the service counts every failed try against the
+// identification's limit, so offering one gives an attack nothing).
+const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash"];
 const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0 };
 // What the page recorded, for people and tests to look at (never sent anywhere else).
 window.authsvcHosted = { events: [] };
