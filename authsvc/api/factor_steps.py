@@ -12,10 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
+from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Param
-from authsvc.errors import ValidationFailed
+from authsvc.api.state import DB
+from authsvc.errors import NotFound, ValidationFailed
 from authsvc.flows.session import StepOutcome
 from authsvc.flows.signals import DeviceSignals, Geolocation
+from authsvc.store import clients as client_store
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 SIGNALS_HEADER = "Device-Signals"
@@ -114,3 +117,12 @@ def step_result(outcome: StepOutcome) -> StepResult:
 
 def json_answer(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def known_client(request: web.Request) -> str:
+    """The path's ``client_id``, once the current lender is known to hold that client (else 404)."""
+    client_id = request.match_info["client_id"][:64]
+    async with request.app[DB].autocommit() as tx:
+        if await client_store.get(tx, current_lender(request).id, client_id) is None:
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+    return client_id

@@ -24,13 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import json_answer, read_optional
+from authsvc.api.factor_steps import json_answer, known_client, read_optional
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
-from authsvc.errors import NotFound, ValidationFailed
+from authsvc.errors import ValidationFailed
 from authsvc.methods import factor_bound, token_lifecycle
-from authsvc.store import clients as client_store
 
 CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 TOKEN_ID = Param("token_id", "path", "token id", schema={"type": "string", "maxLength": 64})
@@ -108,17 +107,9 @@ class PskcOut(BaseModel):
     imported: list[ImportedOut]
 
 
-async def _client(request: web.Request) -> str:
-    client_id = request.match_info["client_id"][:64]
-    async with request.app[DB].autocommit() as tx:
-        if await client_store.get(tx, current_lender(request).id, client_id) is None:
-            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    return client_id
-
-
 async def list_factors(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     async with request.app[DB].autocommit() as tx:
         listed, states = await token_lifecycle.factor_states(tx, lender.id, client_id)
     limit = request.app[FACTORS].settings.factor_failure_limit
@@ -147,7 +138,7 @@ async def list_factors(request: web.Request) -> web.Response:
 
 async def reinstate(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     factor = request.match_info["factor"][:16]
     async with request.app[DB].transaction() as tx:
         done = await factor_bound.reinstate(
@@ -160,7 +151,7 @@ async def reinstate(request: web.Request) -> web.Response:
 
 async def _move(request: web.Request, action: str) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     token_id = request.match_info["token_id"][:64]
     async with request.app[DB].transaction() as tx:
         status = await token_lifecycle.move(
@@ -187,7 +178,7 @@ async def unassign_token(request: web.Request) -> web.Response:
 
 async def report_lost(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     token_id = request.match_info["token_id"][:64]
     body: LostIn = await read_optional(request, LostIn)
     async with request.app[DB].transaction() as tx:
@@ -208,7 +199,7 @@ async def report_lost(request: web.Request) -> web.Response:
 
 async def reset_totp(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     body: ResetIn = parse(ResetIn, await read_body(request))
     async with request.app[DB].transaction() as tx:
         made = await token_lifecycle.reset_totp(

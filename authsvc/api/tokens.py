@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import client_ip, json_answer
+from authsvc.api.factor_steps import client_ip, json_answer, known_client
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
@@ -78,17 +78,9 @@ class PasswordSetIn(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
-async def _client(request: web.Request) -> str:
-    client_id = request.match_info["client_id"][:64]
-    async with request.app[DB].autocommit() as tx:
-        if await client_store.get(tx, current_lender(request).id, client_id) is None:
-            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    return client_id
-
-
 async def enrol_totp(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     async with request.app[DB].transaction() as tx:
         enrolment = await tokens.enrol_totp(
             tx, request.app[KEYS], request.app[FACTORS], lender_id=lender.id, client_id=client_id
@@ -106,7 +98,7 @@ async def enrol_totp(request: web.Request) -> web.Response:
 
 async def confirm_totp(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     body: CodeIn = parse(CodeIn, await read_body(request))
     async with request.app[DB].transaction() as tx:
         check = await tokens.verify_totp_factor(
@@ -212,7 +204,7 @@ async def resync_token(request: web.Request) -> web.Response:
 
 async def set_password(request: web.Request) -> web.Response:
     lender = current_lender(request)
-    client_id = await _client(request)
+    client_id = await known_client(request)
     body: PasswordSetIn = parse(PasswordSetIn, await read_body(request))
     async with request.app[DB].transaction() as tx:
         await password_login.set_password(
