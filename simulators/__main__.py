@@ -121,7 +121,10 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", default=[], choices=sorted([*PORTS, "ncalayer"]), help="start only these")
     parser.add_argument(
-        "--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … afc on BASE+8, ncalayer on BASE+9"
+        "--base-port",
+        type=int,
+        default=8700,
+        help="shift every port: nca on BASE+1 … afc on BASE+8, ncalayer on BASE+9",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -43,7 +43,7 @@ async def test_the_page_and_its_modules_are_gzipped_tagged_and_cached_by_version
         plain = await b.get("/hosted/flow", headers=PLAIN)
         assert "Content-Encoding" not in plain.headers and await plain.text() == html
         assert plain.headers["ETag"] != page.headers["ETag"]
-        other = await b.get("/hosted/flow", headers=GZIP | {"If-None-Match": f"W/{plain.headers['ETag']}, \"x\""})
+        other = await b.get("/hosted/flow", headers=GZIP | {"If-None-Match": f'W/{plain.headers["ETag"]}, "x"'})
         assert other.status == 200
         refused = await b.get("/hosted/flow", headers={"Accept-Encoding": "gzip;q=0, identity"})
         assert "Content-Encoding" not in refused.headers
@@ -81,5 +81,8 @@ def test_a_change_to_a_module_changes_the_version_of_everything_naming_it(tmp_pa
     after = build(tmp_path / "static")
     changed = {name for name in before if before[name].version != after[name].version}
     assert changed == {"sdk.js", "app.js", "index.html"}  # app.js imports sdk.js; the page loads app.js
-    assert after["sdk.js"].url.encode() in after["app.js"].body and after["app.js"].url.encode() in after["index.html"].body
+    assert (
+        after["sdk.js"].url.encode() in after["app.js"].body
+        and after["app.js"].url.encode() in after["index.html"].body
+    )
     assert build(tmp_path / "static")["app.js"].gzipped == after["app.js"].gzipped  # the same bytes every start

@@ -137,26 +137,28 @@ async def test_python_m_simulators_starts_ncalayer_beside_the_parties(tmp_path: 
     base = free_block(9)
     env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "simulators", "--base-port", str(base), "--state-dir", str(tmp_path)]
-    proc = subprocess.Popen(
-        [*command, "--only", "sms-a", "ncalayer"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    proc = await asyncio.create_subprocess_exec(
+        *command, "--only", "sms-a", "ncalayer", env=env, stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT
     )
     cert = tmp_path / "ncalayer" / "cert.pem"
     try:
         deadline = time.monotonic() + 60
         while not cert.exists() or not _listening(base + 9):
-            assert proc.poll() is None and time.monotonic() < deadline, "python -m simulators did not start NCALayer"
+            assert proc.returncode is None and time.monotonic() < deadline, "python -m simulators started no NCALayer"
             await asyncio.sleep(0.2)
         context = ssl.create_default_context(cadata=cert.read_text())
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(f"wss://127.0.0.1:{base + 9}", ssl=context) as ws:
                 assert json.loads((await ws.receive(timeout=10)).data) == {"result": {"version": "1.4"}}
                 await ws.send_json({"module": COMMON, "method": "getActiveTokens", "args": []})
-                assert json.loads((await ws.receive(timeout=10)).data) == {"code": "200", "message": "", "responseObject": []}
+                tokens = json.loads((await ws.receive(timeout=10)).data)
+                assert tokens == {"code": "200", "message": "", "responseObject": []}
             async with http.get(f"http://127.0.0.1:{base + 2}/messages", params={"to": "+77010000000"}) as sms:
                 assert sms.status == 200  # the SMS gateway beside it
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=30)
+        if proc.returncode is None:
+            proc.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, out.decode()
     kept = kept_certificate(tmp_path / "ncalayer")
     assert kept.cert_pem == cert.read_bytes()
