@@ -1,4 +1,4 @@
-"""``python -m simulators``: every outside party and the NCA test PKI in one process, each on its own port.
+"""``python -m simulators``: every outside party, the NCA test PKI and NCALayer in one process, each on its own port.
 
 The service reaches them over HTTP exactly as it reaches the real parties; `configs/default.toml`
 points at these ports. Ctrl-C stops them all.
@@ -8,10 +8,14 @@ points at these ports. Ctrl-C stops them all.
     telco    8704   mobile-operator subscriber check         cdao   8705   CDAO biometric identification
     bureau   8706   credit bureau                            bank   8707   account ownership
     afc      8708   Anti-fraud centre: national grey/black list feed, incident intake
+    ncalayer 13579  NCALayer's local WebSocket (wss://, the hosted page signs through it): its TLS
+                    certificate is kept in STATE_DIR/ncalayer/cert.pem and its SPKI hash printed at start;
+                    keystores are added over POST /control/keystores (``simulators.ncalayer.server``)
 
 Every party simulator (not the NCA and the AFC) also answers ``GET /population`` — who the simulated people are and
 what each party says about them — and ``GET /population/{iin}/photo`` (see ``simulators.roster``).
-``--base-port B`` moves them all to B+1 … B+8 (the service's config must then name those ports).
+``--base-port B`` moves them all to B+1 … B+8 and NCALayer to B+9 (the service's config must then name those
+ports, NCALayer's as ``[hosted] ncalayer_url``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ PORTS = {
     "bank": 8707,
     "afc": 8708,
 }
+NCALAYER_PORT = 13579  # the real NCALayer's, which pages connect to
 
 
 def _faces_dir() -> Path:
@@ -47,7 +52,8 @@ def _faces_dir() -> Path:
 
 def ports(base: int) -> dict[str, int]:
     """Each simulator's port when they start at ``base`` + 1 (default 8700: the ports above)."""
-    return {name: base + port - 8700 for name, port in PORTS.items()}
+    moved = {name: base + port - 8700 for name, port in PORTS.items()}
+    return moved | {"ncalayer": NCALAYER_PORT if base == 8700 else base + len(PORTS) + 1}
 
 
 def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callable[[], web.Application]]:
@@ -56,6 +62,7 @@ def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callabl
     from simulators.bureau.app import create_app as bureau
     from simulators.cdao.app import create_app as cdao
     from simulators.nca.app import create_app as nca
+    from simulators.ncalayer.server import create_app as ncalayer
     from simulators.sms.app import create_app as sms
     from simulators.telco.app import create_app as telco
 
@@ -68,10 +75,13 @@ def factories(host: str, state_dir: Path, base: int = 8700) -> dict[str, Callabl
         "bureau": bureau,
         "bank": bank,
         "afc": afc,
+        "ncalayer": ncalayer,
     }
 
 
 async def run(host: str, state_dir: Path, only: list[str], base: int = 8700) -> None:
+    from simulators.ncalayer.tls import kept_certificate
+
     runners = []
     where = ports(base)
     for name, make in factories(host, state_dir, base).items():
@@ -79,9 +89,15 @@ async def run(host: str, state_dir: Path, only: list[str], base: int = 8700) -> 
             continue
         runner = web.AppRunner(make(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, where[name]).start()
+        if name == "ncalayer":
+            cert = kept_certificate(state_dir / "ncalayer")
+            await web.TCPSite(runner, host, where[name], ssl_context=cert.server_context()).start()
+            where_to = f"wss://{host}:{where[name]}  spki_sha256={cert.spki_sha256}"
+        else:
+            await web.TCPSite(runner, host, where[name]).start()
+            where_to = f"http://{host}:{where[name]}"
         runners.append(runner)
-        print(f"simulator {name:7s} http://{host}:{where[name]}", flush=True)
+        print(f"simulator {name:8s} {where_to}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,10 +114,18 @@ def main() -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
-        "--state-dir", type=Path, default=Path("var/simulators"), help="NCA keys and issued certificates"
+        "--state-dir",
+        type=Path,
+        default=Path("var/simulators"),
+        help="NCA keys and issued certificates; NCALayer's TLS certificate",
     )
-    parser.add_argument("--only", nargs="*", default=[], choices=sorted(PORTS), help="start only these")
-    parser.add_argument("--base-port", type=int, default=8700, help="shift every port: nca on BASE+1 … afc on BASE+8")
+    parser.add_argument("--only", nargs="*", default=[], choices=sorted([*PORTS, "ncalayer"]), help="start only these")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=8700,
+        help="shift every port: nca on BASE+1 … afc on BASE+8, ncalayer on BASE+9",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run(args.host, args.state_dir, args.only, args.base_port))

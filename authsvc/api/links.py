@@ -2,7 +2,8 @@
 
     POST /v1/identifications/{id}/link   (lender, API key) -> {url, expires_at}: a short-lived, single-use link
     GET  /hosted/l/{token}               first open binds a session cookie to this browser, then -> /hosted/flow
-    GET  /hosted/flow, /hosted/static/*  the page and its modules (the web SDK among them)
+    GET  /hosted/flow, /hosted/static/*  the page and its modules (the web SDK among them), gzipped, with
+                                         entity tags; the page names its modules by version (`hosted.assets`)
     /hosted/api/*                        the page's own endpoints: the link's session, never an API key
 
 The URL token and the session are 256-bit secrets stored only as keyed hashes (`authsvc.store.flow_links`).
@@ -38,6 +39,7 @@ from authsvc.audit.events import AuditEvent
 from authsvc.error_codes import Code
 from authsvc.errors import BadRequest, Conflict, NotFound, Unauthorized
 from authsvc.hosted import check_return_url, flash_timing, new_secret, offered_steps
+from authsvc.hosted.assets import Asset, build
 from authsvc.methods import eds
 from authsvc.store import challenges, flow_links, identifications
 from authsvc.store.flow_links import Link
@@ -45,12 +47,9 @@ from authsvc.store.flow_links import Link
 COOKIE: Final = "authsvc_hosted"
 HEADER: Final = "X-Hosted-Page"
 STATIC: Final = Path(__file__).resolve().parent.parent / "hosted" / "static"
-ASSETS: Final = {
-    "app.js": "text/javascript",
-    "sdk.js": "text/javascript",
-    "i18n.js": "text/javascript",
-    "style.css": "text/css",
-}
+PAGE: Final = "index.html"  # served at /hosted/flow; the others under /hosted/static/
+ASSETS: Final = ("app.js", "sdk.js", "i18n.js", "style.css")
+IMMUTABLE: Final = "public, max-age=31536000, immutable"  # a versioned address: its content never changes
 TAGS: Final = ("hosted page",)
 
 
@@ -196,7 +195,7 @@ def _refused(request: web.Request, code: Code) -> web.Response:
     page = (
         '<!doctype html><html lang="ru"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="stylesheet" href="/hosted/static/style.css"><title>authsvc</title></head>'
+        f'<link rel="stylesheet" href="{_assets()["style.css"].url}"><title>authsvc</title></head>'
         f'<body><main class="refused" data-code="{code}" role="alert">{lines}</main></body></html>'
     )
     return web.Response(text=page, status=code.status, content_type="text/html", headers=_headers(request))
@@ -264,20 +263,49 @@ async def open_link(request: web.Request) -> web.StreamResponse:
 
 
 @cache
-def _asset(name: str) -> bytes:
-    return (STATIC / name).read_bytes()
+def _assets() -> dict[str, Asset]:
+    return build(STATIC)
+
+
+def _gzip_accepted(request: web.Request) -> bool:
+    """Whether Accept-Encoding takes gzip: named, or by ``*``, with a weight above 0."""
+    weights: dict[str, float] = {}
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        coding, *params = (p.strip().lower() for p in part.split(";"))
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            weights[coding] = float(q)
+        except ValueError:
+            weights[coding] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _serve(request: web.Request, asset: Asset, cache_control: str) -> web.Response:
+    """``asset`` gzipped when the browser takes it, with its tag; 304 when the browser holds that tag."""
+    gzipped = _gzip_accepted(request)
+    etag = asset.etag(gzipped)
+    headers = _headers(request) | {"Cache-Control": cache_control, "ETag": etag, "Vary": "Accept-Encoding"}
+    held = request.headers.get("If-None-Match", "")
+    if held.strip() == "*" or etag in {t.strip().removeprefix("W/") for t in held.split(",")}:
+        return web.Response(status=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    body = asset.gzipped if gzipped else asset.body
+    return web.Response(body=body, content_type=asset.content_type, charset="utf-8", headers=headers)
 
 
 async def flow_page(request: web.Request) -> web.Response:
-    return web.Response(body=_asset("index.html"), content_type="text/html", charset="utf-8", headers=_headers(request))
+    # The page names its modules by version; it is itself revalidated on every open (a 304 when unchanged).
+    return _serve(request, _assets()[PAGE], "no-cache")
 
 
 async def static_asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in ASSETS:
         raise web.HTTPNotFound()
-    headers = _headers(request) | {"Cache-Control": "no-cache"}
-    return web.Response(body=_asset(name), content_type=ASSETS[name], charset="utf-8", headers=headers)
+    asset = _assets()[name]
+    # Only the address the page itself uses is kept for a year; an unversioned or older one is revalidated.
+    return _serve(request, asset, IMMUTABLE if request.query.get("v") == asset.version else "no-cache")
 
 
 # --- the page's endpoints ---------------------------------------------------------------------------
@@ -418,6 +446,7 @@ _COMMON = (error_codes.INTERNAL_ERROR, error_codes.DATABASE_UNAVAILABLE, error_c
 
 
 def register(ops: Operations) -> None:
+    _assets()  # built now: a missing file fails the start, not a client's first visit
     ops.add(
         Operation(
             "POST",
@@ -464,7 +493,10 @@ def register(ops: Operations) -> None:
             "The hosted onboarding page",
             auth=False,
             tags=TAGS,
-            raw_responses={200: {"description": "the page", "content": html_page}},
+            raw_responses={
+                200: {"description": "the page (gzipped when accepted)", "content": html_page},
+                304: {"description": "unchanged since the ETag in If-None-Match"},
+            },
         )
     )
     ops.add(
@@ -474,10 +506,22 @@ def register(ops: Operations) -> None:
             static_asset,
             "hostedAsset",
             "The page's modules and style (sdk.js is the web SDK)",
-            params=(Param("name", "path", "file name", schema={"type": "string", "enum": sorted(ASSETS)}),),
+            params=(
+                Param("name", "path", "file name", schema={"type": "string", "enum": sorted(ASSETS)}),
+                Param(
+                    "v",
+                    "query",
+                    "the content version the page names it by (then cached for a year)",
+                    schema={"type": "string", "maxLength": 64},
+                    required=False,
+                ),
+            ),
             auth=False,
             tags=TAGS,
-            raw_responses={200: {"description": "JavaScript module or CSS"}},
+            raw_responses={
+                200: {"description": "JavaScript module or CSS (gzipped when accepted)"},
+                304: {"description": "unchanged since the ETag in If-None-Match"},
+            },
             errors=(error_codes.NOT_FOUND,),
         )
     )

@@ -163,8 +163,13 @@ def sample(source: NDArray[np.float32] | NDArray[np.uint8], raster: Raster) -> F
 
 
 def delaunay(points: F64, width: int, height: int) -> I32:
-    """Delaunay triangles (indices into ``points``) of 2-D points inside a width×height image."""
-    subdiv = cv2.Subdiv2D((-1, -1, width + 2, height + 2))
+    """Delaunay triangles (indices into ``points``) of 2-D points over a width×height image (points past
+    its edges too: a face the camera cuts)."""
+    x0 = int(min(-1.0, np.floor(points[:, 0].min()) - 1.0))
+    y0 = int(min(-1.0, np.floor(points[:, 1].min()) - 1.0))
+    x1 = int(max(width + 1.0, np.ceil(points[:, 0].max()) + 1.0))
+    y1 = int(max(height + 1.0, np.ceil(points[:, 1].max()) + 1.0))
+    subdiv = cv2.Subdiv2D((x0, y0, x1 - x0, y1 - y0))  # (-1, -1, width + 2, height + 2) for points inside
     lookup: dict[tuple[float, float], int] = {}
     for i, (x, y) in enumerate(points):
         key = (float(np.float32(x)), float(np.float32(y)))

@@ -63,6 +63,9 @@ class SessionSpec:
     fps: float = 10.0
     seed: int = 0
     size: tuple[int, int] | None = None  # overrides the camera's frame size
+    # Overrides where the camera puts the face (shares of the frame from its centre): (0.4, 0) is a camera
+    # aimed off to one side, the face partly out of the frame, as a person can put right.
+    face_offset: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +148,8 @@ def settings_for(spec: SessionSpec) -> tuple[Lighting, Camera]:
     camera = CAMERAS[spec.camera]
     if spec.size is not None:
         camera = replace(camera, size=spec.size)
+    if spec.face_offset is not None:
+        camera = replace(camera, face_offset=spec.face_offset)
     return LIGHTINGS[spec.lighting], camera
 
 

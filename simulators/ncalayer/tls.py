@@ -38,6 +38,29 @@ class LocalCertificate:
         return context
 
 
+def _spki_sha256(cert: x509.Certificate) -> str:
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def kept_certificate(directory: Path, days: int = 30) -> LocalCertificate:
+    """The certificate kept in ``directory`` (``cert.pem``, ``key.pem``) while it has a day left, else a new
+    one written there: a browser told to trust its key (or a curl given ``--cacert cert.pem``) keeps
+    trusting the simulator across restarts."""
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if cert.not_valid_after_utc - datetime.now(UTC) > timedelta(days=1):
+            return LocalCertificate(cert_path.read_bytes(), key_path.read_bytes(), _spki_sha256(cert))
+    made = make_certificate(days)
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path.touch(mode=0o600)
+    key_path.chmod(0o600)
+    key_path.write_bytes(made.key_pem)
+    cert_path.write_bytes(made.cert_pem)
+    return made
+
+
 def make_certificate(days: int = 7) -> LocalCertificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1 (NCALayer simulator)")])
@@ -57,9 +80,8 @@ def make_certificate(days: int = 7) -> LocalCertificate:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return LocalCertificate(
         cert.public_bytes(serialization.Encoding.PEM),
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-        base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii"),
+        _spki_sha256(cert),
     )

@@ -1,16 +1,26 @@
 """The NCALayer simulator over a real TLS WebSocket, as a page speaks to it: the greeting, the key dialog,
 CMS signatures the service verifies against the NCA simulator's PKI (GOST and RSA, attached and detached),
-the basics module, and every fault the page must put into words."""
+the basics module, every fault the page must put into words, and its start by ``python -m simulators``."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from simulators.ncalayer.server import BASICS, CANCELED, COMMON, EXPIRED, NO_KEY, WRONG_PASSWORD
+from simulators.ncalayer.tls import kept_certificate
 from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     Simulator,
     nca_port,
@@ -20,6 +30,8 @@ from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
 )
 from tests.conftest import Api
 from tests.hosted.kit import NcaLayerSim, b64, ncalayer_call
+from tests.shared import REPO_ROOT
+from tests.simulators.test_readme_loop import free_block
 
 
 @pytest.fixture
@@ -117,3 +129,42 @@ async def test_faults_answer_as_ncalayer_does(
         await ncalayer_call(ncalayer)
     log = await ncalayer.control("GET", "/control/log")
     assert {"module": COMMON, "method": "createCMSSignatureFromBase64"} in log["requests"]
+
+
+async def test_python_m_simulators_starts_ncalayer_beside_the_parties(tmp_path: Path) -> None:
+    """As scripts/run.sh starts them: NCALayer over TLS on its port (here base + 9) with the others, its
+    certificate kept in the state folder (the same key across restarts, so a browser trusting it still does)."""
+    base = free_block(9)
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "simulators", "--base-port", str(base), "--state-dir", str(tmp_path)]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "--only", "sms-a", "ncalayer", env=env, stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    cert = tmp_path / "ncalayer" / "cert.pem"
+    try:
+        deadline = time.monotonic() + 60
+        while not cert.exists() or not _listening(base + 9):
+            assert proc.returncode is None and time.monotonic() < deadline, "python -m simulators started no NCALayer"
+            await asyncio.sleep(0.2)
+        context = ssl.create_default_context(cadata=cert.read_text())
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"wss://127.0.0.1:{base + 9}", ssl=context) as ws:
+                assert json.loads((await ws.receive(timeout=10)).data) == {"result": {"version": "1.4"}}
+                await ws.send_json({"module": COMMON, "method": "getActiveTokens", "args": []})
+                tokens = json.loads((await ws.receive(timeout=10)).data)
+                assert tokens == {"code": "200", "message": "", "responseObject": []}
+            async with http.get(f"http://127.0.0.1:{base + 2}/messages", params={"to": "+77010000000"}) as sms:
+                assert sms.status == 200  # the SMS gateway beside it
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, out.decode()
+    kept = kept_certificate(tmp_path / "ncalayer")
+    assert kept.cert_pem == cert.read_bytes()
+    assert f"simulator ncalayer wss://127.0.0.1:{base + 9}  spki_sha256={kept.spki_sha256}" in out.decode(), out
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

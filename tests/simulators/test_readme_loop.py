@@ -70,7 +70,7 @@ def wait_for(url: str, deadline_s: float, proc: subprocess.Popen[bytes]) -> None
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], dict[str, int]]]:
-    base, svc = free_block(8), free_block(1) + 1
+    base, svc = free_block(9), free_block(1) + 1  # the eight parties and NCALayer (base + 9)
     ports = {"api": svc} | {f"87{n:02d}": base + n for n in range(1, 9)}
     config = (REPO_ROOT / "configs" / "default.toml").read_text()
     for n in range(1, 9):

@@ -8,7 +8,12 @@ const MAX_LIVENESS_TRIES = 3;
 // Reasons a person can put right on another try (the service counts every failed try against the
 // identification's limit, so offering one gives an attack nothing).
 const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash"];
-const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0 };
+// A face out of the frame (or none, or several) fails the other checks with it, and the service names it
+// first: the person is told that alone.
+const FRAMING = ["no_face", "partial_face", "multiple_faces"];
+// chosen: the step the person picked among those still open (the first one otherwise); busy: a capture or
+// a signature is under way, and no other step may be picked meanwhile.
+const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0, chosen: null, busy: false };
 // What the page recorded, for people and tests to look at (never sent anywhere else).
 window.authsvcHosted = { events: [] };
 
@@ -25,7 +30,10 @@ function setLocale(locale) {
   document.documentElement.lang = locale;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const b of document.querySelectorAll("#languages button")) b.setAttribute("aria-pressed", String(b.dataset.lang === locale));
-  if (page.state) renderSteps();
+  if (page.state) {
+    renderSteps();
+    renderChoices();
+  }
 }
 
 function say(id, key, ok, vars) {
@@ -83,11 +91,47 @@ function renderSteps() {
 }
 
 function current() {
-  return page.state.steps.find((s) => !s.done) || null;
+  const open = page.state.steps.filter((s) => !s.done);
+  return open.find((s) => s.method === page.chosen) || open[0] || null;
+}
+
+// The other open steps, for a person who would rather take one of them (a registration may be completed
+// by EDS or by a code with the face check, R-6.4: someone without an EDS key takes the code). After any
+// step the page asks the service again what is still needed, so the choice never skips a requirement.
+function renderChoices() {
+  const step = current();
+  const others = page.state.steps.filter((s) => !s.done && s !== step);
+  const list = $("other-steps-list");
+  list.replaceChildren();
+  for (const other of others) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.method = other.method;
+    button.textContent = t(`step.${other.method}`);
+    button.addEventListener("click", () => choose(other.method));
+    list.append(button);
+  }
+  $("other-steps").hidden = page.busy || !others.length;
+}
+
+function choose(method) {
+  if (page.busy) return;
+  page.chosen = method;
+  note("chosen", { method });
+  showCurrent();
+  const heading = $(`step-${method}`).querySelector("h2");
+  heading.tabIndex = -1;
+  heading.focus();
+}
+
+function busy(on) {
+  page.busy = on;
+  renderChoices();
 }
 
 function showCurrent() {
   renderSteps();
+  renderChoices();
   for (const el of document.querySelectorAll("section.step")) el.hidden = true;
   const step = current();
   if (!step) {
@@ -149,6 +193,15 @@ function showPrompt(text, count) {
 }
 
 async function record() {
+  busy(true);
+  try {
+    await faceCheck();
+  } finally {
+    busy(false);
+  }
+}
+
+async function faceCheck() {
   note("start");
   $("camera-start").hidden = true;
   $("liveness-retry").hidden = true;
@@ -202,8 +255,9 @@ async function record() {
       say("liveness-result", "liveness.passed", true);
       return passed("liveness");
     }
-    const fixable = verdict.reasons.filter((r) => FIXABLE.includes(r));
-    if (!fixable.length || fixable.length < verdict.reasons.length || page.tries >= MAX_LIVENESS_TRIES) {
+    const said = FRAMING.includes(verdict.reasons[0]) ? verdict.reasons.slice(0, 1) : verdict.reasons;
+    const fixable = said.filter((r) => FIXABLE.includes(r));
+    if (!fixable.length || fixable.length < said.length || page.tries >= MAX_LIVENESS_TRIES) {
       return say("liveness-result", "liveness.final", false);
     }
     $("liveness-result").textContent = [t("liveness.failed"), ...fixable.map((r) => t(`reason.${r}`))].join(" ");
@@ -221,6 +275,7 @@ async function record() {
 // --- EDS through NCALayer ---------------------------------------------------------------------------
 
 async function sign() {
+  busy(true);
   $("eds-sign").disabled = true;
   say("eds-result", "eds.signing");
   const layer = new NcaLayer(page.state.ncalayer_url);
@@ -247,6 +302,7 @@ async function sign() {
   } finally {
     layer.close();
     $("eds-sign").disabled = false;
+    busy(false);
   }
 }
 

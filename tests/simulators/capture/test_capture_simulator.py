@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from liveness.capture import decode_video
+from liveness.observe import FACE_OVAL
 from liveness.pipeline import PipelineSettings, analyze_frame
 from liveness.script import Script
+from liveness.verdict import LivenessSettings
 from simulators.capture import evaluate
 from simulators.capture.__main__ import main as cli
 from simulators.capture.mesh3d import Pose
@@ -40,6 +42,23 @@ def test_a_rendered_blink_closes_the_eyes() -> None:
     shut = analyze_frame(render_live(subject, Pose(), 1.0, Lighting(), camera, None, rng), SETTINGS).primary
     assert open_eyes is not None and shut is not None and open_eyes.eyes is not None and shut.eyes is not None
     assert shut.eyes.mean < 0.6 * open_eyes.eyes.mean
+
+
+def test_a_camera_aimed_off_cuts_the_face_at_the_frame_edge() -> None:
+    """SessionSpec.face_offset: the face rendered partly out of the frame (a failure a person can put right,
+    which the hosted page's tests show): the mesh follows it past the edge, where the decision reads it."""
+    rng = np.random.default_rng(0)
+    inside = []
+    for offset in (0.0, 0.4):
+        camera = Camera(face_offset=(offset, 0.0))
+        frame = render_live(
+            build_subject(photo("alex_lacamoire_1.jpg"), camera), Pose(), 0.0, Lighting(), camera, None, rng
+        )
+        face = analyze_frame(frame, SETTINGS).primary
+        assert face is not None and face.mesh is not None, offset
+        oval = face.mesh[list(FACE_OVAL), 0]
+        inside.append(float((oval < frame.shape[1]).mean()))
+    assert inside[0] == 1.0 and inside[1] < LivenessSettings().min_face_inside, inside
 
 
 def test_the_cli_writes_a_playable_mp4_and_its_script(tmp_path: Path) -> None:
