@@ -71,8 +71,9 @@ UPLOAD_SCHEMA = {
                 DOCUMENT_FIELD: {
                     "type": "string",
                     "format": "binary",
-                    "description": "optional: the identity document's image (JPEG/PNG), checked and kept before "
-                    "the script is spent; the live face is matched to its portrait (R-7.3b(i))",
+                    "description": "optional: the identity document's image (JPEG/PNG), checked before the script "
+                    "is spent; the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, "
+                    "and it is kept as the client's document when the step passes",
                 },
             },
         }

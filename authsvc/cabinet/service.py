@@ -255,8 +255,8 @@ class ClientRegistry:
         await face_store.insert(tx, client_id, file_id, model, faces.seal(cipher, file_id, model, encoding))
 
     async def keep_document(self, tx: Tx, lender_id: str, client_id: str, document: CheckedDocument) -> None:
-        """Store an identity document given after the registration (with a liveness capture), sealed like
-        every file, with its face reference, in the caller's transaction; it is the newest from then on."""
+        """Store an identity document given after the registration (with a liveness capture that matched it),
+        sealed like every file, with its face reference, in the caller's transaction; the newest from then on."""
         row = await store.get(tx, lender_id, client_id)
         if row is None:
             raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)

@@ -6,9 +6,11 @@ sealed from the registry, never re-encoded per submission; a capture seen before
 near-identical by its perceptual fingerprint — never passes again. Raw media and the best frame are kept
 sealed only for `liveness.media_retention_s`; the decision and scores stay in the audit log.
 
-The document may come with the capture (checked and kept before the script is spent); a profile may require
-it (``[liveness] document_match = "required"``), and a capture for a client without one is then refused
-before the script is spent (422 ``identity_document_required``).
+The document may come with the capture: checked before the script is spent (a bad one is a 422 the lender
+can act on), matched in place of the one on file, and kept — sealed, with its encoding — only when the step
+passes, so a document that fails the match never becomes the client's. A profile may require the document
+(``[liveness] document_match = "required"``); a capture for a client without one is then refused before
+the script is spent (422 ``identity_document_required``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from authsvc import error_codes
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
-from authsvc.cabinet.faces import DOCUMENT_FIELD
+from authsvc.cabinet.faces import DOCUMENT_FIELD, CheckedDocument
 from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import LivenessStepSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
@@ -164,8 +166,6 @@ class LivenessMethod:
                 raise Conflict("this liveness script was already used", code=error_codes.CHALLENGE_USED)
             if not await evidence.claim(tx, "liveness_capture", digest, ident.id):
                 raise Conflict("this capture was submitted before (R-12.3)", code=error_codes.CAPTURE_REUSED)
-            if checked is not None:  # kept with the spent script: the newest document from now on
-                await self.registry.keep_document(tx, lender_id, ident.client_id, checked)
         # The script is spent from here on: a failed attempt needs a new one.
         limits = {"max_bytes": self.settings.upload_max_bytes, "max_frames": max(self.settings.max_frames, 8)}
         result = await self._pool(
@@ -195,7 +195,7 @@ class LivenessMethod:
         if seen:
             reasons.append("capture_seen_before")
         passed = bool(result.passed) and not reasons
-        return await self._store(ident, upload, result, passed, reasons, checks, records)
+        return await self._store(ident, upload, result, passed, reasons, checks, records, checked)
 
     async def _store(
         self,
@@ -206,6 +206,7 @@ class LivenessMethod:
         reasons: list[str],
         checks: list[dict[str, Any]],
         records: steps.StepRecords,
+        document: CheckedDocument | None,
     ) -> Outcome:
         capture_id = str(uuid.uuid4())
         cipher, wrapped = RecordCipher.new(self.keys, capture_id)
@@ -223,9 +224,18 @@ class LivenessMethod:
             created_at=now,
             media_delete_at=now + timedelta(seconds=self.settings.media_retention_s),
         )
-        details = {"capture_id": capture_id, "reasons": reasons, "checks": checks, "matched": list(verdict.matched)}
+        details: dict[str, Any] = {
+            "capture_id": capture_id,
+            "reasons": reasons,
+            "checks": checks,
+            "matched": list(verdict.matched),
+        }
+        if document is not None:
+            details["document_sha256"] = document.media.sha256  # the audit trail names the image judged
         async with self.db.transaction() as tx:
             await captures.insert(tx, row)
+            if passed and document is not None:  # matched: the client's document from now on
+                await self.registry.keep_document(tx, ident.lender_id, ident.client_id, document)
             await tx.write(records(passed, details))
         return Outcome(passed, reasons, checks, list(verdict.matched))
 
