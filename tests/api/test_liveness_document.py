@@ -87,7 +87,7 @@ async def submit_with_document(api: Api, ident: str, challenge: str, video: byte
 
 
 def score(verdict: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [c for c in verdict["checks"] if c["name"] == name]
+    found: list[dict[str, Any]] = [c for c in verdict["checks"] if c["name"] == name]
     assert len(found) == 1, verdict["checks"]
     return found[0]
 
