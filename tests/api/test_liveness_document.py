@@ -133,7 +133,7 @@ async def test_a_document_without_a_portrait_is_refused_at_registration_and_with
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
     api = await start_api(aiohttp_client, make_settings(dsn), keys)
-    back = _jpeg(card_back(np.random.default_rng(5)))
+    back = _jpeg(card_back(np.random.default_rng(5), width=640))
     photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
     resp = await post_client(api, individual(photo=photo, id_document_image=image_field(back)))
     problem = await resp.json()
