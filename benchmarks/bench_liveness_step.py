@@ -168,6 +168,8 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
                 client_id: str = (await r.json())["id"]
                 return client_id
 
+        per_step: list[str] = []  # seed:cpu, to pair runs of two versions (the same seeds render the same captures)
+
         async def step(client_id: str) -> tuple[float, Any]:
             nonlocal seed
             seed += 1
@@ -184,23 +186,29 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
             before = tree_cpu_s(pid)
             async with s.post(base + f"/v1/identifications/{ident}/liveness", data=form, headers=h) as r:
                 out = await r.json()
-            return tree_cpu_s(pid) - before, out
+            cpu = tree_cpu_s(pid) - before
+            per_step.append(f"{seed}:{cpu:.2f}")
+            return cpu, out
 
         await step(await register(0, False))  # warm-up: the pool worker starts and loads the models
-        rows: dict[str, list[float]] = {"first step (computes and keeps the reference)": [], "later steps": []}
-        rows["later steps, matched to the document too"] = []
+        first, later, both = (
+            "first step (computes and keeps the photo's reference)",
+            "later steps",
+            "later steps, matched to the document too",
+        )
+        rows: dict[str, list[float]] = {first: [], later: [], both: []}
         outcomes: list[str] = []
         for n in range(clients):
             client_id = await register(n + 1, False)
             for i in range(steps):
                 cpu, out = await step(client_id)
-                rows["first step (computes and keeps the reference)" if i == 0 else "later steps"].append(cpu)
+                rows[first if i == 0 else later].append(cpu)
                 outcomes.append(f"{out.get('passed')} {out.get('reasons')}")
         if with_documents:
-            client_id = await register(clients + 1, True)
-            for _ in range(max(steps - 1, 1)):
+            client_id = await register(clients + 1, True)  # its photo's reference, too, comes with its first step
+            for i in range(steps):
                 cpu, out = await step(client_id)
-                rows["later steps, matched to the document too"].append(cpu)
+                rows[first if i == 0 else both].append(cpu)
                 outcomes.append(f"{out.get('passed')} {out.get('reasons')} matched={out.get('matched')}")
     print("| liveness step (4 s, 640×480 @ 10 fps MP4) | n | CPU p50 | min | max |")
     print("|---|---|---|---|---|")
@@ -212,6 +220,7 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
             f"{max(values):.3f} s |"
         )
     print("outcomes:", "; ".join(outcomes))
+    print("CPU per step, seed:s (warm-up first):", " ".join(per_step))
 
 
 def main() -> None:
