@@ -168,7 +168,7 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
                 client_id: str = (await r.json())["id"]
                 return client_id
 
-        per_step: list[str] = []  # seed:cpu, to pair runs of two versions (the same seeds render the same captures)
+        per_step: list[str] = []  # seed:cpu of every step (the service draws each script at random: no two runs alike)
 
         async def step(client_id: str) -> tuple[float, Any]:
             nonlocal seed
