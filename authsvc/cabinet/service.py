@@ -190,18 +190,6 @@ class ClientRegistry:
             files = await store.files_of(tx, client_id)
         return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
 
-    async def photo(self, lender_id: str, client_id: str) -> bytes | None:
-        """The registration photo (R-6.1), decrypted."""
-        async with self.db.autocommit() as tx:
-            row = await store.get(tx, lender_id, client_id)
-            if row is None:
-                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-            found = await store.sealed_file(tx, client_id, PHOTO)
-        if found is None:
-            return None
-        file_id, sealed = found
-        return self._open(row).unseal(f"file:{file_id}", sealed)
-
     # --- face references (R-7.3b(i)) ---------------------------------------------------------------
 
     async def face_references(self, lender_id: str, client_id: str) -> FaceReferences:
