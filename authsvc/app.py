@@ -98,6 +98,7 @@ from authsvc.incidents.calendar import load_calendar
 from authsvc.incidents.service import IncidentService, Notify
 from authsvc.incidents.worker import IncidentWorker
 from authsvc.methods.eds import EdsMethod
+from authsvc.methods.face_references import PoolFaceEncoder
 from authsvc.methods.factors import open_factors
 from authsvc.methods.liveness import LivenessMethod
 from authsvc.methods.sms_queue import SmsWorker
@@ -232,6 +233,7 @@ def create_app(
             photo_inspector=photo_inspector or _photo_inspector(settings, app[EXECUTOR]),
             test_pki=settings.security.test_pki,
             today=today,
+            faces=PoolFaceEncoder(app[EXECUTOR]),
         )
         app[LENDERS] = LenderCache(app[DB], settings.security.api_key_cache_s)
         await opened("registry")

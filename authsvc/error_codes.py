@@ -187,6 +187,7 @@ DOCUMENT_NO_PORTRAIT = Code("document_no_portrait", 422, "No portrait on the doc
 DOCUMENT_MULTIPLE_PORTRAITS = Code("document_multiple_portraits", 422, "Several portraits", "Send one document alone in the image.")
 DOCUMENT_PORTRAIT_TOO_SMALL = Code("document_portrait_too_small", 422, "Document portrait too small", "Photograph the document closer or scan it at a higher resolution.")
 DOCUMENT_BLURRED = Code("document_blurred", 422, "Document blurred", "Hold the camera still and in focus, or scan the document.")
+IDENTITY_DOCUMENT_REQUIRED = Code("identity_document_required", 422, "Identity document required", "Give the identity document's image (id_document_image) with the capture or at registration: the profile matches the live face to it (R-7.3b(i)).")
 CAPTURE_REUSED = Code("capture_reused", 409, "Capture reused", "Record a new capture; a capture is accepted once (R-12.3).")
 BAD_TIMESTAMPS = Code("bad_timestamps", 422, "Bad frame timestamps", "Send timestamps_ms as a JSON list with one time per frame.")
 VALIDATION_TIME_NAIVE = Code("validation_time_naive", 422, "Validation time without zone", "Give validation_time with a time zone offset.")

@@ -1,16 +1,27 @@
-"""Health-check latency while four liveness decisions run through the service (issue 4, item 7).
+"""The liveness step through the service: health-check latency under load (issue 4), its CPU (issue 13).
 
-    .venv/bin/python -m benchmarks.bench_liveness_step
+    .venv/bin/python -m benchmarks.bench_liveness_step          # /healthz while four decisions run
+    .venv/bin/python -m benchmarks.bench_liveness_step --cpu    # CPU of one step, first use and later
 
-One service process (SQLite) with its process pool (one worker per core); four live captures rendered by
-the capture simulator (640×480 laptop camera, 10 fps, 4 s scripts) are submitted at once while /healthz is
+Default: one service process (SQLite) with its process pool (one worker per core); four live captures rendered
+by the capture simulator (640×480 laptop camera, 10 fps, 4 s scripts) are submitted at once while /healthz is
 polled every 10 ms. Prints the health p50/p99 during the decisions and each decision's wall time.
+
+``--cpu``: one service process with one pool worker, the captures submitted one at a time; the CPU of the
+service's whole process tree (the server, the forkserver, the worker: utime + stime from /proc) over each
+submission. Clients are registered without the face check, so a client's first step computes its photo's
+face reference and keeps it (the lazy migration: what every step cost before references were kept) and its
+later steps read it; a client registered with its identity document (an ID card rendered around another
+photo) is matched against both references.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
+import io
+import json
 import os
 import platform
 import statistics
@@ -20,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 
 from benchmarks import server
+from benchmarks.bench_registration import valid_iin
 from liveness.images import decode_image
 from liveness.script import Script
+from simulators.capture.document import id_card
 from simulators.capture.session import SessionSpec, mp4_bytes, simulate
 
 FACES = (
@@ -97,11 +112,133 @@ async def run(base: str, key: str, n: int) -> None:
         print(f"  decision: {wall:.2f} s wall, passed={out.get('passed')}, reasons={out.get('reasons')}")
 
 
+def tree_cpu_s(root: int) -> float:
+    """utime + stime of ``root`` and every live descendant, in seconds (from /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def card_jpeg(photo_name: str) -> bytes:
+    card = id_card(decode_image((FACES / photo_name).read_bytes()), np.random.default_rng(1))
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(card[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_documents: bool) -> None:
+    h = {"Authorization": f"Bearer {key}"}
+    photo = base64.b64encode((FACES / "alex_lacamoire_3.jpg").read_bytes()).decode()
+    document = base64.b64encode(card_jpeg("alex_lacamoire_2.png")).decode()
+    seed = 100
+    async with aiohttp.ClientSession() as s:
+
+        async def register(n: int, with_document: bool) -> str:
+            body: dict[str, Any] = {
+                "kind": "individual",
+                "surname": "Тестов",
+                "first_name": "Тест",
+                "iin": valid_iin(n),
+                "id_document": {"type": "id_card", "number": "041234567", "expires_on": "2031-05-01"},
+                "phone": "+77012345678",
+                "payout_via_terminal": True,
+                "photo": {"content_type": "image/jpeg", "data": photo},
+            }
+            if with_document:
+                body["id_document_image"] = {"content_type": "image/jpeg", "data": document}
+            headers = {**h, "Content-Type": "application/json"}
+            async with s.post(base + "/v1/clients", data=io.BytesIO(json.dumps(body).encode()), headers=headers) as r:
+                assert r.status == 201, await r.text()
+                client_id: str = (await r.json())["id"]
+                return client_id
+
+        per_step: list[str] = []  # seed:cpu of every step (the service draws each script at random: no two runs alike)
+
+        async def step(client_id: str) -> tuple[float, Any]:
+            nonlocal seed
+            seed += 1
+            async with s.post(
+                base + "/v1/identifications", json={"client_id": client_id, "operation": "registration"}, headers=h
+            ) as r:
+                ident = (await r.json())["id"]
+            async with s.post(base + f"/v1/identifications/{ident}/liveness/script", headers=h) as r:
+                issued = await r.json()
+            video = render(issued["script"], seed=seed)
+            form = aiohttp.FormData()
+            form.add_field("challenge_id", issued["challenge_id"])
+            form.add_field("video", video, filename="c.mp4", content_type="video/mp4")
+            before = tree_cpu_s(pid)
+            async with s.post(base + f"/v1/identifications/{ident}/liveness", data=form, headers=h) as r:
+                out = await r.json()
+            cpu = tree_cpu_s(pid) - before
+            per_step.append(f"{seed}:{cpu:.2f}")
+            return cpu, out
+
+        await step(await register(0, False))  # warm-up: the pool worker starts and loads the models
+        first, later, both = (
+            "first step (computes and keeps the photo's reference)",
+            "later steps",
+            "later steps, matched to the document too",
+        )
+        rows: dict[str, list[float]] = {first: [], later: [], both: []}
+        outcomes: list[str] = []
+        for n in range(clients):
+            client_id = await register(n + 1, False)
+            for i in range(steps):
+                cpu, out = await step(client_id)
+                rows[first if i == 0 else later].append(cpu)
+                outcomes.append(f"{out.get('passed')} {out.get('reasons')}")
+        if with_documents:
+            client_id = await register(clients + 1, True)  # its photo's reference, too, comes with its first step
+            for i in range(steps):
+                cpu, out = await step(client_id)
+                rows[first if i == 0 else both].append(cpu)
+                outcomes.append(f"{out.get('passed')} {out.get('reasons')} matched={out.get('matched')}")
+    print("| liveness step (4 s, 640×480 @ 10 fps MP4) | n | CPU p50 | min | max |")
+    print("|---|---|---|---|---|")
+    for name, values in rows.items():
+        if not values:
+            continue
+        print(
+            f"| {name} | {len(values)} | {statistics.median(values):.3f} s | {min(values):.3f} s | "
+            f"{max(values):.3f} s |"
+        )
+    print("outcomes:", "; ".join(outcomes))
+    print("CPU per step, seed:s (warm-up first):", " ".join(per_step))
+
+
 def main() -> None:
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores; service not pinned (its pool uses every core)")
-    env = {"AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false", "AUTHSVC_SERVER_PROCESS_WORKERS": "0"}
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--cpu", action="store_true", help="the CPU of one step instead of /healthz under load")
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="liveness steps per client")
+    parser.add_argument("--no-document", action="store_true", help="no client with an identity document")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f}")
+    env = {"AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false", "AUTHSVC_SERVER_PROCESS_WORKERS": "1" if args.cpu else "0"}
     with server.running(None, core=None, extra_env=env) as srv:
-        asyncio.run(run(srv.base, srv.api_key, 4))
+        if args.cpu:
+            asyncio.run(run_cpu(srv.base, srv.api_key, srv.pid, args.clients, args.steps, not args.no_document))
+        else:
+            print("service not pinned (its pool uses every core)")
+            asyncio.run(run(srv.base, srv.api_key, 4))
 
 
 if __name__ == "__main__":

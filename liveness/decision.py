@@ -1,9 +1,11 @@
-"""The liveness decision: a capture against the script it was made for, and optionally a reference face.
+"""The liveness decision: a capture against the script it was made for, and optionally reference faces.
 
 :func:`decide` runs every check of FACE.md ("Presentation-attack detection") and passes only if every
 gating check passes: frame integrity, one face throughout, the script's head actions in order and time,
-3-D parallax in the turns, a blink, the colour flashes reflected now, one identity, and the face match
-when a reference is given. Texture is reported but never gates.
+3-D parallax in the turns, a blink, the colour flashes reflected now, one identity, and a face match
+against each reference given — ``face_match`` for the registration photo, ``document_match`` for the
+identity document's portrait (R-7.3b(i)), each judged with its own threshold. Texture is reported but
+never gates.
 
 Input problems are exceptions with stable codes (``liveness.errors``): an expired or malformed script
 (ScriptExpired, ScriptInvalid) and an unusable upload (CaptureTooLarge, CaptureUndecodable,
@@ -40,11 +42,22 @@ MIN_FACE_FRAMES = 3
 
 @dataclass(frozen=True, eq=False)
 class Reference:
-    """The face to match: the encoding of the registration photo or of the identity document's photo
-    (``liveness.match.reference_encoding``)."""
+    """A face to match: the encoding of the registration photo (``liveness.match.reference_encoding``) or
+    of the identity document's portrait (``liveness.document.document_portrait``)."""
 
     encoding: Encoding
     kind: ReferenceKind
+
+
+References = Reference | Sequence[Reference] | None
+# The check each kind of reference is judged by.
+MATCH_CHECKS: dict[ReferenceKind, str] = {"registration": "face_match", "document": "document_match"}
+
+
+def _references(given: References) -> list[Reference]:
+    if given is None:
+        return []
+    return [given] if isinstance(given, Reference) else list(given)
 
 
 def _best_frame(capture: Capture, observations: Sequence[Observation], quality: int) -> bytes | None:
@@ -66,23 +79,24 @@ def frontal_encodings(encodings: dict[int, Encoding], observations: Sequence[Obs
 
 
 def _match(reference: Reference, frontal: list[Encoding], settings: LivenessSettings) -> CheckResult:
-    threshold = settings.match.threshold(reference.kind)
+    name, threshold = MATCH_CHECKS[reference.kind], settings.match.threshold(reference.kind)
     if not frontal:
-        return CheckResult("face_match", False, 0.0, "no live frame could be encoded")
+        return CheckResult(name, False, 0.0, "no live frame could be encoded")
     result = compare(reference.encoding, frontal, threshold=threshold, kind=reference.kind)
     detail = f"median distance {result.distance:.3f} to the {reference.kind} photo over {len(frontal)} frames; threshold {threshold}"
-    return CheckResult("face_match", result.matched, result.distance, detail)
+    return CheckResult(name, result.matched, result.distance, detail)
 
 
 def decide(
     capture: Capture,
     script: Script,
-    reference: Reference | None = None,
+    reference: References = None,
     settings: LivenessSettings | None = None,
     *,
     now_ms: int | None = None,
 ) -> Verdict:
-    """Judge a decoded capture. Raises ScriptExpired when the script's lifetime is over."""
+    """Judge a decoded capture against each reference given. Raises ScriptExpired when the script's lifetime
+    is over."""
     settings = settings or LivenessSettings()
     script.check_fresh(int(time.time() * 1000) if now_ms is None else now_ms)
     return judge(capture, observe_capture(capture, script, settings), script, reference, settings)
@@ -101,7 +115,7 @@ def judge(
     capture: Capture,
     observations: Sequence[Observation],
     script: Script,
-    reference: Reference | None = None,
+    reference: References = None,
     settings: LivenessSettings | None = None,
 ) -> Verdict:
     """Every check on the observations of ``capture`` (from :func:`observe_capture`); freshness is the caller's."""
@@ -123,8 +137,11 @@ def judge(
     identity, encodings = check_identity(capture, observations, settings)
     checks.append(identity)
     frontal = frontal_encodings(encodings, observations)
-    if reference is not None:
-        checks.append(_match(reference, frontal, settings))
+    matched: list[str] = []
+    for ref in _references(reference):
+        checks.append(_match(ref, frontal, settings))
+        if checks[-1].passed:
+            matched.append(ref.kind)
     checks.append(check_texture(capture, observations, settings))
     reasons = [c.name for c in checks if c.gating and not c.passed]
     if not checks[1].passed:
@@ -140,13 +157,14 @@ def judge(
         fingerprint=printed_fingerprint,
         nonce=script.nonce,
         encodings=frontal,
+        matched=matched,
     )
 
 
 def decide_upload(
     upload: bytes | Sequence[tuple[bytes, float]],
     script: Script,
-    reference: Reference | None = None,
+    reference: References = None,
     settings: LivenessSettings | None = None,
     limits: CaptureLimits | None = None,
     *,

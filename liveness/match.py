@@ -23,6 +23,7 @@ from liveness.images import RGBImage, ensure_rgb
 from liveness.pipeline import FaceAnalysis, PipelineSettings, analyze_frame
 
 ReferenceKind = Literal["document", "registration"]
+_PACKED = np.dtype("<f8")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,18 @@ def reference_encoding(image: RGBImage, kind: ReferenceKind, settings: MatchSett
     if encoding is None:  # reference_face only returns encoded faces
         raise FaceNotFound(f"no face could be encoded in the {kind} photo")
     return encoding
+
+
+def pack_encoding(encoding: Encoding) -> bytes:
+    """An encoding as 1,024 bytes (128 little-endian doubles), to be sealed and stored once."""
+    return np.asarray(encoding, dtype=_PACKED).tobytes()
+
+
+def unpack_encoding(data: bytes) -> Encoding:
+    """The encoding of :func:`pack_encoding`'s bytes; ValueError for anything else."""
+    if len(data) != 128 * _PACKED.itemsize:
+        raise ValueError(f"a packed encoding has {128 * _PACKED.itemsize} bytes, not {len(data)}")
+    return np.frombuffer(data, dtype=_PACKED).astype(np.float64)
 
 
 def compare(reference: Encoding, probes: Sequence[Encoding], *, threshold: float, kind: ReferenceKind) -> MatchResult:

@@ -31,6 +31,9 @@ from liveness.errors import ModelsUnavailable
 
 SHAPE_PREDICTOR_5 = "shape_predictor_5_face_landmarks.dat"
 RESNET_ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
+# Names the encoder a stored reference encoding came from (the ResNet above on faces aligned by the 5 points):
+# two models' encodings are not comparable, so the service recomputes a stored one whose model differs.
+ENCODING_MODEL = "dlib-resnet-v1/5pt"
 # Overrides discovery, e.g. for an air-gapped deployment that ships the two files elsewhere.
 MODEL_DIR_ENV = "LIVENESS_MODEL_DIR"
 

@@ -95,6 +95,8 @@ class Verdict:
     # 128-d encodings of the frontal live frames: match them against further references (the identity
     # document as well as the registration photo) with ``liveness.match.compare``, no re-decoding needed.
     encodings: list[Encoding] = field(default_factory=list)
+    # The kinds of reference the live face matched ("registration", "document"), in the order given.
+    matched: list[str] = field(default_factory=list)
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)

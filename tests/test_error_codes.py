@@ -25,13 +25,7 @@ from tests import code_scan
 
 # Entries no raise site names yet, each with the reason.
 # code -> why nothing raises it yet
-_DOCUMENT = "liveness.document's reasons, answered once registration takes the identity document (R-7.3b-i)"
-PENDING: dict[str, str] = {
-    "document_no_portrait": _DOCUMENT,
-    "document_multiple_portraits": _DOCUMENT,
-    "document_portrait_too_small": _DOCUMENT,
-    "document_blurred": _DOCUMENT,
-}
+PENDING: dict[str, str] = {}
 # Names of the catalogue module that are not codes.
 HELPERS = {
     "CATALOGUE",

@@ -22,6 +22,7 @@ from authsvc.cabinet.models import (
     Lookup,
 )
 from authsvc.errors import NotFound, ValidationFailed
+from authsvc.methods.face_references import DOCUMENT_ERRORS
 
 CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 
@@ -79,7 +80,8 @@ def register(ops: Operations) -> None:
             "/v1/clients",
             create_client,
             "createClient",
-            "Register an individual (R-6.1) or a legal entity (R-6.2); answers the masked record",
+            "Register an individual (R-6.1) or a legal entity (R-6.2), optionally with the identity document's image "
+            "(its portrait is checked and encoded for the liveness match, R-7.3b(i)); answers the masked record",
             body=ClientIn,
             responses={201: ClientOut, 409: None},
             tags=("clients",),
@@ -104,6 +106,7 @@ def register(ops: Operations) -> None:
                 error_codes.PHOTO_REJECTED,
                 error_codes.TOO_MANY_DOCUMENTS,
                 error_codes.UNSUPPORTED_FILE_TYPE,
+                *DOCUMENT_ERRORS,
             ),
         )
     )

@@ -604,6 +604,12 @@ def register(ops: Operations) -> None:
             auth=False,
             tags=TAGS,
             request_content=PAGE_UPLOAD,
-            errors=(*_PAGE, *_COMMON, *liveness_api.SUBMIT_ERRORS, error_codes.CHALLENGE_EXPIRED),
+            errors=(
+                *_PAGE,
+                *_COMMON,
+                *liveness_api.SUBMIT_ERRORS,
+                error_codes.CHALLENGE_EXPIRED,
+                error_codes.IDENTITY_DOCUMENT_REQUIRED,  # a profile requiring the document (none on file)
+            ),
         )
     )

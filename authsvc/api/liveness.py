@@ -14,9 +14,11 @@ from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
+from authsvc.cabinet.faces import DOCUMENT_FIELD
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
 from authsvc.flows.signals import DeviceSignals
+from authsvc.methods.face_references import DOCUMENT_ERRORS
 from authsvc.methods.liveness import METHOD, Upload
 from authsvc.store.identifications import Identification
 
@@ -43,7 +45,11 @@ class LivenessOut(BaseModel):
     method: Literal["liveness"] = "liveness"
     passed: bool
     reasons: list[str] = Field(description="failed gating checks, reuse and input problems")
-    checks: list[CheckOut]
+    checks: list[CheckOut] = Field(
+        description="every check with its score; face_match (the registration photo) and document_match (the "
+        "identity document's portrait, R-7.3b(i)) score the median face distance, lower is closer"
+    )
+    matched: list[str] = Field(description='the references the live face matched: "registration", "document"')
     identification_status: str = Field(description="pending, completed, failed or expired after this step")
     next_methods: list[str] = Field(description="step methods that would still make progress")
 
@@ -62,6 +68,13 @@ UPLOAD_SCHEMA = {
                     "description": "JPEG/PNG frames, in order (instead of video)",
                 },
                 "timestamps_ms": {"type": "string", "description": "JSON list of frame times in ms"},
+                DOCUMENT_FIELD: {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "optional: the identity document's image (JPEG/PNG), checked before the script "
+                    "is spent; the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, "
+                    "and it is kept as the client's document when the step passes",
+                },
             },
         }
     }
@@ -78,6 +91,14 @@ async def read_upload(request: web.Request, max_bytes: int, max_frames: int) -> 
     """Stream the multipart body under the caps: nothing larger is ever held or decoded."""
     challenge_id, upload, _ = await read_capture(request, max_bytes, max_frames)
     return challenge_id, upload
+
+
+async def read_capture_and_document(
+    request: web.Request, max_bytes: int, max_frames: int
+) -> tuple[str, Upload, bytes | None]:
+    """`read_upload`, with the identity document's image when one is given."""
+    challenge_id, upload, extra = await read_capture(request, max_bytes, max_frames, extra=(DOCUMENT_FIELD,))
+    return challenge_id, upload, extra.get(DOCUMENT_FIELD)
 
 
 async def read_capture(
@@ -145,24 +166,30 @@ async def submit_liveness(
     challenge_id: str,
     upload: Upload,
     device: DeviceSignals | None = None,
+    document: bytes | None = None,
 ) -> tuple[StepOutcome, list[dict[str, Any]]]:
     """The liveness step through the flow (the lender's API and the hosted page both call it): the outcome
-    and every check's score."""
-    method = app[LIVENESS]
+    and every check's score. ``document``: the identity document's image given with the capture."""
+    method, flows = app[LIVENESS], app[FLOWS]
     checks: list[dict[str, Any]] = []
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
-        outcome = await method.submit(ident, challenge_id, upload, records)
+        required = flows.profile_of(ident).document_match == "required"
+        outcome = await method.submit(
+            ident, challenge_id, upload, records, document=document, document_required=required
+        )
         checks.extend(outcome.checks)
         return Attempt(outcome.passed, written=True)
 
-    done = await app[FLOWS].step(lender_id, ident_id, METHOD, work, device)
+    done = await flows.step(lender_id, ident_id, METHOD, work, device)
     return done, checks
 
 
 async def submit_capture(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS].liveness
-    challenge_id, upload = await read_upload(request, settings.upload_max_bytes, settings.max_frames)
+    challenge_id, upload, document = await read_capture_and_document(
+        request, settings.upload_max_bytes, settings.max_frames
+    )
     done, checks = await submit_liveness(
         request.app,
         current_lender(request).id,
@@ -170,6 +197,7 @@ async def submit_capture(request: web.Request) -> web.Response:
         challenge_id,
         upload,
         device_signals(request),
+        document,
     )
     view = done.view
     out = LivenessOut(
@@ -177,6 +205,7 @@ async def submit_capture(request: web.Request) -> web.Response:
         passed=done.step.outcome == "passed",
         reasons=list(done.step.details.get("reasons", [])),
         checks=[CheckOut(**c) for c in checks],
+        matched=list(done.step.details.get("matched", [])),
         identification_status=view.ident.status.value,
         next_methods=list(view.judgement.next_methods) if view.ident.status.value == "pending" else [],
     )
@@ -211,6 +240,16 @@ SUBMIT_ERRORS = (
     error_codes.RECORD_TAMPERED,
     error_codes.MODELS_UNAVAILABLE,
 )
+# The codes the identity document given with a capture can answer (its file checks, then its portrait's).
+DOCUMENT_PART_ERRORS = (
+    error_codes.IDENTITY_DOCUMENT_REQUIRED,
+    error_codes.EMPTY_FILE,
+    error_codes.FILE_TOO_LARGE,
+    error_codes.UNSUPPORTED_FILE_TYPE,
+    error_codes.CORRUPT_IMAGE,
+    error_codes.IMAGE_TOO_SMALL,
+    *DOCUMENT_ERRORS,
+)
 
 
 def register(ops: Operations) -> None:
@@ -236,12 +275,13 @@ def register(ops: Operations) -> None:
             "/v1/identifications/{identification_id}/liveness",
             submit_capture,
             "submitLivenessCapture",
-            "The capture made under the script (video or timed frames): every liveness check, then the face match "
-            "against the registration photo (R-7.3b); a capture seen before never passes (R-12.3)",
+            "The capture made under the script (video or timed frames), optionally with the identity document's "
+            "image: every liveness check, then the face match against the registration photo and the identity "
+            "document's portrait (R-7.3b); a capture seen before never passes (R-12.3)",
             responses={200: LivenessOut, 404: None, 409: None},
             params=(IDENT, DEVICE_SIGNALS),
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
-            errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS),
+            errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS, *DOCUMENT_PART_ERRORS),
         )
     )

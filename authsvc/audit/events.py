@@ -11,6 +11,7 @@ class AuditEvent(StrEnum):
     CLIENT_REGISTERED = "client.registered"
     CLIENT_CONTACT_CHANGED = "client.contact_changed"
     CLIENT_CHANGE_REFUSED = "client.change_refused"
+    CLIENT_DOCUMENT_ADDED = "client.document_added"  # an identity document given after the registration
     IDENTIFICATION_OPENED = "identification.opened"
     IDENTIFICATION_STEP = "identification.step"
     IDENTIFICATION_CONSUMED = "identification.consumed"

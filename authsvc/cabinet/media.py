@@ -62,7 +62,11 @@ def check_media(text: str, declared: str, allowed: set[str], limits: MediaLimits
     # Reject before decoding when the base64 alone is already too large.
     if len(text) > (limits.max_bytes * 4) // 3 + 4:
         raise IdentifierError(error_codes.FILE_TOO_LARGE, f"file larger than {limits.max_bytes} bytes")
-    data = decode_base64(text)
+    return check_bytes(decode_base64(text), declared, allowed, limits)
+
+
+def check_bytes(data: bytes, declared: str | None, allowed: set[str], limits: MediaLimits) -> Media:
+    """Check one file given as bytes (``declared`` None: its type is the sniffed one); raises IdentifierError."""
     if not data:
         raise IdentifierError(error_codes.EMPTY_FILE, "file is empty")
     if len(data) > limits.max_bytes:
@@ -70,7 +74,7 @@ def check_media(text: str, declared: str, allowed: set[str], limits: MediaLimits
     actual = sniff(data)
     if actual not in allowed:
         raise IdentifierError(error_codes.UNSUPPORTED_FILE_TYPE, f"content must be one of {sorted(allowed)}")
-    if actual != declared:
+    if declared is not None and actual != declared:
         raise IdentifierError(error_codes.CONTENT_TYPE_MISMATCH, f"content is {actual}, declared {declared}")
     width = height = None
     if actual in IMAGE_TYPES:
@@ -99,15 +103,25 @@ def _image_size(data: bytes, limits: MediaLimits) -> tuple[int, int]:
     return width, height
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """``reasons`` the photo is unacceptable (empty when it passes); ``encoding``: its face's packed encoding
+    when the inspector computed one on the way (kept as the client's face reference, `cabinet.faces`)."""
+
+    reasons: list[str]
+    encoding: bytes | None = None
+
+
 class PhotoInspector(Protocol):
     """Judges a registration photo's content (R-6.1); the liveness package provides the real one."""
 
-    async def inspect(self, photo: Media) -> list[str]:
-        """Named reasons the photo is unacceptable; empty when it passes."""
+    async def inspect(self, photo: Media) -> Inspection:
+        """The named reasons the photo is unacceptable, and its face's encoding if computed."""
 
 
 class FormatOnlyInspector:
-    """Used until a face-quality inspector is configured: the format checks above are all it does."""
+    """Used until a face-quality inspector is configured: the format checks above are all it does (the face
+    reference is then computed on the client's first liveness step)."""
 
-    async def inspect(self, photo: Media) -> list[str]:
-        return []
+    async def inspect(self, photo: Media) -> Inspection:
+        return Inspection([])

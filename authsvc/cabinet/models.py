@@ -115,6 +115,14 @@ class Photo(Strict):
     data: Base64
 
 
+# R-7.3b(i): the liveness step matches the live face to the portrait on this image as well as to the photo.
+DOCUMENT_IMAGE_HELP = (
+    "the identity document's image: the front of the ID card or the passport's photo page, photographed or "
+    "scanned (JPEG/PNG); its portrait is located, checked and encoded once, and every liveness step matches "
+    "the live face to it (R-7.3b(i)). May also be given later, with a liveness capture."
+)
+
+
 class Scan(Upload):
     kind: Literal["appointment_order", "power_of_attorney", "registration_certificate", "other"]
 
@@ -167,6 +175,7 @@ class IndividualIn(Person, _Contact):
 
     kind: Literal["individual"]
     photo: Photo
+    id_document_image: Photo | None = Field(None, description=DOCUMENT_IMAGE_HELP)
 
 
 class Representative(Person):
@@ -183,6 +192,7 @@ class LegalEntityIn(_Contact):
     name: Annotated[str, Field(min_length=1, max_length=300)]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
+    id_document_image: Photo | None = Field(None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:])
     documents: list[Scan] = Field(min_length=1, max_length=20)
 
     @field_validator("bin")

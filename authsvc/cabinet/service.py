@@ -1,7 +1,7 @@
 """Registering, reading and changing clients (R-6.1–R-6.7) with personal data sealed at rest (R-12.2).
 
-A registration writes the client, its files, its audit entry and (when given) its idempotency record in
-one transaction: it all lands or none of it does.
+A registration writes the client, its files, their face references (`cabinet.faces`), its audit entry and
+(when given) its idempotency record in one transaction: it all lands or none of it does.
 """
 
 from __future__ import annotations
@@ -15,9 +15,18 @@ from typing import Any
 from authsvc import error_codes
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
-from authsvc.cabinet import masking
+from authsvc.cabinet import faces, masking
+from authsvc.cabinet.faces import DOCUMENT_FIELD, ID_DOCUMENT, PHOTO, CheckedDocument, FaceEncoder, FaceReferences
 from authsvc.cabinet.identifiers import IdentifierError
-from authsvc.cabinet.media import IMAGE_TYPES, SCAN_TYPES, Media, MediaLimits, PhotoInspector, check_media
+from authsvc.cabinet.media import (
+    IMAGE_TYPES,
+    SCAN_TYPES,
+    Media,
+    MediaLimits,
+    PhotoInspector,
+    check_bytes,
+    check_media,
+)
 from authsvc.cabinet.models import (
     CardOut,
     ClientOut,
@@ -31,10 +40,11 @@ from authsvc.cabinet.models import (
 from authsvc.config import RegistrySettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.errors import Conflict, NotFound, UpstreamUnavailable, ValidationFailed
 from authsvc.store import clients as store
+from authsvc.store import faces as face_store
 from authsvc.store import identifications as idents
-from authsvc.store.db import Database
+from authsvc.store.db import Database, Tx
 from authsvc.store.errors import Duplicate
 
 PII = "pii"
@@ -49,6 +59,7 @@ class ClientRegistry:
     photo_inspector: PhotoInspector
     test_pki: bool
     today: date | None = field(default=None)  # fixed date for tests; None = today
+    faces: FaceEncoder | None = field(default=None)  # None: no face models (no document is accepted)
 
     # --- helpers ----------------------------------------------------------------------------------
     def ident_mac(self, kind: str, number: str) -> bytes:
@@ -59,6 +70,8 @@ class ClientRegistry:
 
     def _media(self, upload: Any, allowed: set[str], limits: MediaLimits, where: str) -> Media:
         try:
+            if isinstance(upload, bytes):  # a multipart part: its type is what its bytes are
+                return check_bytes(upload, None, allowed, limits)
             return check_media(upload.data, upload.content_type, allowed, limits)
         except IdentifierError as exc:
             raise ValidationFailed(
@@ -67,20 +80,32 @@ class ClientRegistry:
                 errors=[{"loc": where, "code": exc.code, "message": str(exc)}],
             ) from exc
 
-    async def _check_uploads(self, payload: IndividualIn | LegalEntityIn) -> list[tuple[str, Media]]:
+    def _document_limits(self) -> MediaLimits:
+        return MediaLimits(self.limits.scan_max_bytes, self.limits.photo_max_pixels, self.limits.photo_min_side)
+
+    async def _check_uploads(
+        self, payload: IndividualIn | LegalEntityIn
+    ) -> tuple[list[tuple[str, Media]], dict[str, bytes]]:
+        """The files to store, by kind, and the face encodings computed on the way (kind → encoding)."""
         photo_limits = MediaLimits(
             self.limits.photo_max_bytes, self.limits.photo_max_pixels, self.limits.photo_min_side
         )
         scan_limits = MediaLimits(self.limits.scan_max_bytes, self.limits.photo_max_pixels)
         photo = self._media(payload.photo, IMAGE_TYPES, photo_limits, "photo")
-        reasons = await self.photo_inspector.inspect(photo)
-        if reasons:
+        inspection = await self.photo_inspector.inspect(photo)
+        if inspection.reasons:
             raise ValidationFailed(
-                "photo does not meet R-6.1: " + ", ".join(reasons),
+                "photo does not meet R-6.1: " + ", ".join(inspection.reasons),
                 code=error_codes.PHOTO_REJECTED,
-                errors=[{"loc": "photo", "code": r, "message": r} for r in reasons],
+                errors=[{"loc": "photo", "code": r, "message": r} for r in inspection.reasons],
             )
-        files = [("photo", photo)]
+        files = [(PHOTO, photo)]
+        # Without the face check the photo's reference is computed on the first liveness step instead.
+        encodings = {PHOTO: inspection.encoding} if inspection.encoding is not None else {}
+        if payload.id_document_image is not None:
+            checked = await self.check_document(payload.id_document_image)
+            files.append((ID_DOCUMENT, checked.media))
+            encodings[ID_DOCUMENT] = checked.encoding
         if isinstance(payload, LegalEntityIn):
             if len(payload.documents) > self.limits.scans_max_count:
                 raise ValidationFailed(
@@ -88,7 +113,17 @@ class ClientRegistry:
                 )
             for i, scan in enumerate(payload.documents):
                 files.append((scan.kind, self._media(scan, SCAN_TYPES, scan_limits, f"documents.{i}")))
-        return files
+        return files, encodings
+
+    async def check_document(self, upload: Any) -> CheckedDocument:
+        """The identity document's image (a request's base64 field or a part's bytes), its portrait located,
+        checked and encoded (R-7.3b(i)); 422 with the reason's code when the match could not rely on it."""
+        media = self._media(upload, IMAGE_TYPES, self._document_limits(), DOCUMENT_FIELD)
+        if self.faces is None:
+            raise UpstreamUnavailable(
+                "no face models: the identity document cannot be read", code=error_codes.MODELS_UNAVAILABLE
+            )
+        return CheckedDocument(media, await self.faces.document(media.data))
 
     # --- operations ---------------------------------------------------------------------------------
     async def register(
@@ -97,7 +132,7 @@ class ClientRegistry:
         payload: IndividualIn | LegalEntityIn,
     ) -> bytes:
         """Register the client; returns the JSON answer (a retried request is the HTTP layer's Idempotency-Key)."""
-        files = await self._check_uploads(payload)
+        files, encodings = await self._check_uploads(payload)
         pii, number, card = _pii_of(payload)
         client_id = str(uuid.uuid4())
         cipher, wrapped = RecordCipher.new(self.keys, client_id)
@@ -124,6 +159,8 @@ class ClientRegistry:
                 await store.insert(tx, row, self.ident_mac(payload.kind, number))
                 for frow, data in file_rows:
                     await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", data))
+                    if frow.kind in encodings and self.faces is not None:
+                        await self._keep_reference(tx, cipher, client_id, frow.id, encodings[frow.kind])
                 await audit.append(
                     tx,
                     self.keys,
@@ -153,17 +190,77 @@ class ClientRegistry:
             files = await store.files_of(tx, client_id)
         return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
 
-    async def photo(self, lender_id: str, client_id: str) -> bytes | None:
-        """The registration photo (R-6.1), decrypted, for the face match of the liveness step."""
+    # --- face references (R-7.3b(i)) ---------------------------------------------------------------
+
+    async def face_references(self, lender_id: str, client_id: str) -> FaceReferences:
+        """The encodings of the newest photo and identity document for the liveness step's match: read,
+        never recomputed — except once for a file stored without one (a client registered before there
+        were references, or under another encoder model), whose encoding is then computed and kept."""
+        model = self.faces.model if self.faces is not None else ""
         async with self.db.autocommit() as tx:
             row = await store.get(tx, lender_id, client_id)
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-            found = await store.sealed_file(tx, client_id, "photo")
-        if found is None:
+            newest = {kind: await face_store.newest(tx, client_id, kind, model) for kind in (PHOTO, ID_DOCUMENT)}
+        cipher = self._open(row)
+        found: dict[str, bytes | None] = {}
+        for kind, ref in newest.items():
+            if ref is None:
+                found[kind] = None
+            elif ref.reference_sealed is not None:
+                found[kind] = faces.unseal(cipher, ref.file_id, model, ref.reference_sealed)
+            else:
+                found[kind] = await self._migrate(cipher, client_id, kind, ref)
+        return FaceReferences(photo=found[PHOTO], document=found[ID_DOCUMENT])
+
+    async def _migrate(
+        self, cipher: RecordCipher, client_id: str, kind: str, ref: face_store.FileReference
+    ) -> bytes | None:
+        """Encode a file that has no reference yet and keep the encoding (computed once per file and model)."""
+        if self.faces is None:
             return None
-        file_id, sealed = found
-        return self._open(row).unseal(f"file:{file_id}", sealed)
+        data = cipher.unseal(f"file:{ref.file_id}", ref.file_sealed)
+        encoding: bytes | None
+        if kind == PHOTO:
+            encoding = await self.faces.photo(data)
+        else:
+            try:
+                encoding = await self.faces.document(data)
+            except ValidationFailed:  # accepted by an earlier model, refused by this one: no reference
+                encoding = None
+        try:
+            async with self.db.transaction() as tx:
+                await self._keep_reference(tx, cipher, client_id, ref.file_id, encoding)
+        except Duplicate:
+            pass  # another step of this client kept it meanwhile: the same encoding
+        return encoding
+
+    async def _keep_reference(
+        self, tx: Tx, cipher: RecordCipher, client_id: str, file_id: str, encoding: bytes | None
+    ) -> None:
+        assert self.faces is not None
+        model = self.faces.model
+        await face_store.insert(tx, client_id, file_id, model, faces.seal(cipher, file_id, model, encoding))
+
+    async def keep_document(self, tx: Tx, lender_id: str, client_id: str, document: CheckedDocument) -> None:
+        """Store an identity document given after the registration (with a liveness capture that matched it),
+        sealed like every file, with its face reference, in the caller's transaction; the newest from then on."""
+        row = await store.get(tx, lender_id, client_id)
+        if row is None:
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+        cipher = self._open(row)
+        media = document.media
+        frow = store.FileRow(str(uuid.uuid4()), ID_DOCUMENT, media.content_type, len(media.data), media.sha256)
+        await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", media.data))
+        await self._keep_reference(tx, cipher, client_id, frow.id, document.encoding)
+        await audit.append(
+            tx,
+            self.keys,
+            AuditEvent.CLIENT_DOCUMENT_ADDED,
+            lender_id=lender_id,
+            subject=client_id,
+            details={"kind": ID_DOCUMENT, "file": media.sha256},
+        )
 
     async def lookup(self, lender_id: str, number: str) -> list[ClientOut]:
         """Find a client by IIN (individual) or BIN (legal entity) through the keyed-hash index."""

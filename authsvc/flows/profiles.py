@@ -5,6 +5,10 @@ holds when every *token* of any one of its alternatives has a passed step; a tok
 (``eds``, ``otp_sms``…) or a group of methods (``factor``: any one of them). ``extends`` takes another
 profile's groups, signals and operations and adds to them: the child's conditions are appended, its other
 keys replace the parent's. Loading checks every name, so a typo fails the start, not an identification.
+
+``[liveness] document_match`` says whether the liveness step must match the live face to the identity
+document (R-7.3b(i)): ``"required"`` (a client without a document image cannot take the step until one is
+given) or ``"when_given"`` (the default: matched whenever the client has one).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ METHODS = frozenset(
 )
 OPERATIONS = ("registration", "login", "change_contact", "loan_contract", "payout")
 SIGNALS = frozenset({"rooted", "jailbroken", "remote_control", "emulator", "app_signature_invalid"})
+DocumentMatch = Literal["when_given", "required"]
+DOCUMENT_MATCH: tuple[DocumentMatch, ...] = ("when_given", "required")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Profile:
     operations: Mapping[str, OperationRule]
     signals: SignalPolicy = field(default_factory=SignalPolicy)
     extends: str | None = None
+    document_match: DocumentMatch = "when_given"  # [liveness] document_match
 
     def methods_of(self, token: str) -> frozenset[str]:
         group = self.groups.get(token)
@@ -163,6 +170,10 @@ def _build(name: str, data: dict[str, Any]) -> Profile:
     )
     if policy.refuse - SIGNALS or (policy.required_for | policy.geolocation_for) - set(OPERATIONS):
         raise _bad(name, "signals name unknown signals or operations")
+    liveness = data.get("liveness", {})
+    document_match = liveness.get("document_match", "when_given")
+    if set(liveness) - {"document_match"} or document_match not in DOCUMENT_MATCH:
+        raise _bad(name, f"[liveness] takes only document_match, one of {', '.join(DOCUMENT_MATCH)}")
     ttl, failures = int(data.get("ttl_s", 900)), int(data.get("max_failures", 3))
     if not 60 <= ttl <= 86_400 or not 1 <= failures <= 20:
         raise _bad(name, "ttl_s must be 60..86400 and max_failures 1..20")
@@ -176,6 +187,7 @@ def _build(name: str, data: dict[str, Any]) -> Profile:
         operations,
         policy,
         data.get("extends"),
+        document_match,
     )
 
 
@@ -206,6 +218,7 @@ def explain(profile: Profile) -> dict[str, Any]:
         "extends": profile.extends,
         "ttl_s": profile.ttl_s,
         "max_failures": profile.max_failures,
+        "liveness": {"document_match": profile.document_match},
         "signals": {
             "refuse": sorted(profile.signals.refuse),
             "required_for": sorted(profile.signals.required_for),

@@ -248,8 +248,12 @@ class Flows:
             ident = await self.expire(ident) or ident
         return self._view(ident, taken)
 
+    def profile_of(self, ident: Identification) -> Profile:
+        """The identification's profile (the default one if its profile is no longer configured)."""
+        return self.profiles.get(ident.profile) or self.profile_named(self.settings.default_profile)
+
     def _view(self, ident: Identification, taken: list[steps.Step]) -> View:
-        profile = self.profiles.get(ident.profile) or self.profile_named(self.settings.default_profile)
+        profile = self.profile_of(ident)
         judgement = judge(profile, profile.rule(ident.operation.value), _facts(taken))
         return View(ident, profile, taken, judgement)
 
@@ -322,7 +326,7 @@ class Flows:
 
     def check_device(self, ident: Identification, device: DeviceSignals | None) -> tuple[str, ...]:
         """The profile's refused signals present in ``device``; 422 when the profile needs signals not sent."""
-        profile = self.profiles.get(ident.profile) or self.profile_named(self.settings.default_profile)
+        profile = self.profile_of(ident)
         verdict = assess(profile, ident.operation.value, device)
         if verdict.missing is not None:
             raise ValidationFailed(verdict.missing, code=error_codes.DEVICE_SIGNALS_REQUIRED)

@@ -1,8 +1,16 @@
 """The liveness step (R-7.3b, R-NB.1, R-12.3): a random, short-lived script bound to a single-use
 challenge; the capture made under it is judged by every check of `liveness.decision` (in the process
-pool: dlib holds the GIL) against the client's registration photo; a capture seen before — byte for byte
-or near-identical by its perceptual fingerprint — never passes again. Raw media and the best frame are
-kept sealed only for `liveness.media_retention_s`; the decision and scores stay in the audit log.
+pool: dlib holds the GIL) against the client's face references — the registration photo (``face_match``)
+and the identity document's portrait (``document_match``, R-7.3b(i)), each with its own threshold — read
+sealed from the registry, never re-encoded per submission; a capture seen before — byte for byte or
+near-identical by its perceptual fingerprint — never passes again. Raw media and the best frame are kept
+sealed only for `liveness.media_retention_s`; the decision and scores stay in the audit log.
+
+The document may come with the capture: checked before the script is spent (a bad one is a 422 the lender
+can act on), matched in place of the one on file, and kept — sealed, with its encoding — only when the step
+passes, so a document that fails the match never becomes the client's. A profile may require the document
+(``[liveness] document_match = "required"``); a capture for a client without one is then refused before
+the script is spent (422 ``identity_document_required``).
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from typing import Any
 from authsvc import error_codes
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
+from authsvc.cabinet.faces import DOCUMENT_FIELD, CheckedDocument
 from authsvc.cabinet.service import ClientRegistry
 from authsvc.config import LivenessStepSettings
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, error_for
+from authsvc.errors import Conflict, NotFound, ValidationFailed, error_for
 from authsvc.store import challenges, evidence, identifications, steps
 from authsvc.store import liveness as captures
 from authsvc.store.db import Database
@@ -37,29 +46,19 @@ Upload = bytes | Sequence[tuple[bytes, float]]
 # --- process-pool functions (module level, picklable) -----------------------------------------------
 
 
-def reference_encoding(photo: bytes) -> Any:
-    """The registration photo's face encoding, or None when no face can be found in it."""
-    from liveness.errors import LivenessError
-    from liveness.images import decode_image
-    from liveness.match import reference_encoding as encode
-
-    try:
-        return encode(decode_image(photo), "registration")
-    except LivenessError:
-        return None
-
-
-def decide(upload: Upload, script_json: str, reference: Any, limits: dict[str, int], now_ms: int) -> Any:
-    """Judge the capture; returns a liveness.verdict.Verdict, or the liveness error (code, message, kind)."""
+def decide(upload: Upload, script_json: str, references: dict[str, bytes], limits: dict[str, int], now_ms: int) -> Any:
+    """Judge the capture against the packed reference encodings by kind ("registration", "document");
+    returns a liveness.verdict.Verdict, or the liveness error (code, message, kind)."""
     from liveness.capture import CaptureLimits
     from liveness.decision import Reference, decide_upload
     from liveness.errors import CaptureTooLarge, LivenessError
+    from liveness.match import unpack_encoding
     from liveness.script import Script
 
     try:
         script = Script.from_json(script_json)
-        ref = Reference(reference, "registration") if reference is not None else None
-        return decide_upload(upload, script, ref, limits=CaptureLimits(**limits), now_ms=now_ms)
+        refs = [Reference(unpack_encoding(e), kind) for kind, e in references.items()]  # type: ignore[arg-type]
+        return decide_upload(upload, script, refs, limits=CaptureLimits(**limits), now_ms=now_ms)
     except LivenessError as exc:
         return ("too_large" if isinstance(exc, CaptureTooLarge) else "rejected", exc.code, str(exc))
 
@@ -91,6 +90,7 @@ class Outcome:
     passed: bool
     reasons: list[str]
     checks: list[dict[str, Any]]
+    matched: list[str]  # the references the live face matched: "registration", "document"
 
 
 @dataclass
@@ -128,11 +128,32 @@ class LivenessMethod:
         return challenge.id, json.loads(script)
 
     async def submit(
-        self, ident: identifications.Identification, challenge_id: str, upload: Upload, records: steps.StepRecords
+        self,
+        ident: identifications.Identification,
+        challenge_id: str,
+        upload: Upload,
+        records: steps.StepRecords,
+        *,
+        document: bytes | None = None,
+        document_required: bool = False,
     ) -> Outcome:
-        """Judge the capture for ``ident`` (open: the flow checked it); ``records`` are written with the capture."""
+        """Judge the capture for ``ident`` (open: the flow checked it); ``records`` are written with the capture.
+        ``document``: the identity document's image given with it; ``document_required``: the profile's rule."""
         lender_id = ident.lender_id
         digest = _digest(upload)
+        # Before the script is spent: a bad document or a missing one is an answer the lender can act on.
+        checked = await self.registry.check_document(document) if document is not None else None
+        refs = await self.registry.face_references(lender_id, ident.client_id)
+        references = {"registration": refs.photo} if refs.photo is not None else {}
+        doc_encoding = checked.encoding if checked is not None else refs.document
+        if doc_encoding is not None:
+            references["document"] = doc_encoding
+        elif document_required:
+            raise ValidationFailed(
+                f"under {ident.profile} the live face is matched to the identity document (R-7.3b(i)), and this "
+                f"client has none: give its image as the {DOCUMENT_FIELD} part",
+                code=error_codes.IDENTITY_DOCUMENT_REQUIRED,
+            )
         async with self.db.transaction() as tx:
             challenge = await challenges.get(tx, challenge_id[:64])
             if challenge is None or challenge.identification_id != ident.id or challenge.method != METHOD:
@@ -146,11 +167,9 @@ class LivenessMethod:
             if not await evidence.claim(tx, "liveness_capture", digest, ident.id):
                 raise Conflict("this capture was submitted before (R-12.3)", code=error_codes.CAPTURE_REUSED)
         # The script is spent from here on: a failed attempt needs a new one.
-        photo = await self.registry.photo(lender_id, ident.client_id)
-        reference = await self._pool(reference_encoding, photo) if photo else None
         limits = {"max_bytes": self.settings.upload_max_bytes, "max_frames": max(self.settings.max_frames, 8)}
         result = await self._pool(
-            decide, upload, challenge.payload["script"], reference, limits, int(time.time() * 1000)
+            decide, upload, challenge.payload["script"], references, limits, int(time.time() * 1000)
         )
         if isinstance(result, tuple):
             _kind, code, message = result
@@ -159,7 +178,7 @@ class LivenessMethod:
             # liveness/ knows nothing of HTTP: its codes are catalogue entries, answered with their status.
             raise error_for(error_codes.lookup(code), message)
         reasons = list(result.reasons)
-        if reference is None:
+        if "registration" not in references:
             reasons.append("reference_photo_unusable")
         checks = [
             {"name": c.name, "passed": c.passed, "score": round(float(c.score), 4), "gating": c.gating}
@@ -176,7 +195,7 @@ class LivenessMethod:
         if seen:
             reasons.append("capture_seen_before")
         passed = bool(result.passed) and not reasons
-        return await self._store(ident, upload, result, passed, reasons, checks, records)
+        return await self._store(ident, upload, result, passed, reasons, checks, records, checked)
 
     async def _store(
         self,
@@ -187,6 +206,7 @@ class LivenessMethod:
         reasons: list[str],
         checks: list[dict[str, Any]],
         records: steps.StepRecords,
+        document: CheckedDocument | None,
     ) -> Outcome:
         capture_id = str(uuid.uuid4())
         cipher, wrapped = RecordCipher.new(self.keys, capture_id)
@@ -204,11 +224,20 @@ class LivenessMethod:
             created_at=now,
             media_delete_at=now + timedelta(seconds=self.settings.media_retention_s),
         )
-        details = {"capture_id": capture_id, "reasons": reasons, "checks": checks}
+        details: dict[str, Any] = {
+            "capture_id": capture_id,
+            "reasons": reasons,
+            "checks": checks,
+            "matched": list(verdict.matched),
+        }
+        if document is not None:
+            details["document_sha256"] = document.media.sha256  # the audit trail names the image judged
         async with self.db.transaction() as tx:
             await captures.insert(tx, row)
+            if passed and document is not None:  # matched: the client's document from now on
+                await self.registry.keep_document(tx, ident.lender_id, ident.client_id, document)
             await tx.write(records(passed, details))
-        return Outcome(passed, reasons, checks)
+        return Outcome(passed, reasons, checks, list(verdict.matched))
 
     async def best_frame(self, identification_id: str) -> bytes | None:
         """The best frame of the identification's latest passed capture (for the CDAO request), while kept."""

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from concurrent.futures import Executor
 
-from authsvc.cabinet.media import Media
+from authsvc.cabinet.media import Inspection, Media
 from authsvc.errors import ConfigError
 
 
@@ -22,17 +22,23 @@ def quality_fields() -> set[str]:
     return {f.name for f in dataclasses.fields(QualitySettings)}
 
 
-def assess(data: bytes, overrides: Mapping[str, float]) -> list[str]:
-    """Named reasons the photo fails (empty when it passes). Runs in a worker process."""
+def assess(data: bytes, overrides: Mapping[str, float]) -> Inspection:
+    """Named reasons the photo fails (empty when it passes) and, when it passes, its face's packed encoding:
+    the assessment encodes the face as `liveness.match.reference_encoding` does (upsample 1, one jitter), so
+    it is the client's face reference. Runs in a worker process."""
     from liveness.errors import ImageRejected
+    from liveness.match import pack_encoding
     from liveness.quality import QualitySettings, assess_photo_bytes
 
     settings = dataclasses.replace(QualitySettings(), **dict(overrides))  # type: ignore[arg-type]
     try:
         report = assess_photo_bytes(data, settings)
     except ImageRejected as exc:
-        return [exc.code]
-    return list(dict.fromkeys(report.reasons))  # each reason once, in order
+        return Inspection([exc.code])
+    reasons = list(dict.fromkeys(report.reasons))  # each reason once, in order
+    face = report.face
+    encoding = pack_encoding(face.encoding) if not reasons and face is not None and face.encoding is not None else None
+    return Inspection(reasons, encoding)
 
 
 class FaceQualityInspector:
@@ -43,6 +49,6 @@ class FaceQualityInspector:
         self._executor = executor
         self._overrides = dict(overrides or {})
 
-    async def inspect(self, photo: Media) -> list[str]:
+    async def inspect(self, photo: Media) -> Inspection:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, assess, photo.data, self._overrides)

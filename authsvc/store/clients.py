@@ -150,17 +150,6 @@ async def update_contact(
     return result == 1
 
 
-async def sealed_file(tx: Tx, client_id: str, kind: str) -> tuple[str, bytes] | None:
-    """The newest file of this kind as (file id, sealed bytes)."""
-    row = await tx.one(
-        select(client_files.c.id, client_files.c.sealed)
-        .where(client_files.c.client_id == client_id, client_files.c.kind == kind)
-        .order_by(client_files.c.created_at.desc())
-        .limit(1)
-    )
-    return None if row is None else (row["id"], bytes(row["sealed"]))
-
-
 async def mark_identified(tx: Tx, client_id: str, at: datetime) -> None:
     """Registration completed by an item-7 method (R-6.4); the first completion stands."""
     await tx.run(

@@ -71,6 +71,20 @@ client_files = Table(
     Index("ix_client_files_client", "client_id"),
 )
 
+# The face encoding of a client's photo or identity document (R-7.3b(i)), computed once per file and encoder
+# model and sealed under the client's data key (an encoding is biometric data); 0013.
+face_references = Table(
+    "face_references",
+    metadata,
+    Column("file_id", String(36), ForeignKey("client_files.id"), nullable=False),
+    Column("model", String(40), nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("file_id", "model", name="pk_face_references"),
+    Index("ix_face_references_client", "client_id"),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

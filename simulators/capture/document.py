@@ -2,14 +2,16 @@
 
 ID-1 proportions (85.6 × 54 mm) at ``width`` px: a tinted guilloche background, the portrait on the left
 (printed: muted colour, lifted blacks, the guilloche over it), a small faded "ghost" copy on the right,
-and text lines. ``photographed`` adds what a phone does: a slight perspective, blur and JPEG. This is a
-test input for ``liveness.document``, not a likeness of any real document's security design.
+and text lines; :func:`card_back` is the back (no portrait: the image a lender may send by mistake).
+``photographed`` adds what a phone does: a slight perspective, blur and JPEG. These are test inputs for
+``liveness.document``, not a likeness of any real document's security design.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from liveness import augment
 from liveness.detect import detect_faces
@@ -41,10 +43,7 @@ def id_card(
 ) -> RGBImage:
     """The card front; ``portrait_share`` is the portrait's width over the card's."""
     height = round(width * 54 / 85.6)
-    card = np.full((height, width, 3), 236.0, dtype=np.float32)
-    pattern = augment.guilloche(height, width, rng)[:, :, None]
-    tint = np.asarray(rng.choice([[70, 120, 170], [90, 150, 110], [160, 110, 150]]), dtype=np.float32)
-    card = np.asarray(card * (1.0 - 0.3 * pattern) + tint * (0.3 * pattern), dtype=np.float32)
+    card = _blank(height, width, rng)
     crop = _portrait_crop(photo)
     pw = max(8, round(width * portrait_share))
     ph = round(pw * crop.shape[0] / crop.shape[1])
@@ -70,8 +69,36 @@ def id_card(
         y = round(height * (0.3 + 0.11 * i))
         cv2.putText(card, line, (x, y), cv2.FONT_HERSHEY_SIMPLEX, width / 2000, ink, 1)
     out = np.clip(card, 0, 255).astype(np.uint8)
-    if not photographed:
-        return out
+    return _photographed(out, rng) if photographed else out
+
+
+def card_back(rng: np.random.Generator, *, width: int = 1012, photographed: bool = True) -> RGBImage:
+    """The card's back: the guilloche, address lines and the machine-readable zone, and no portrait."""
+    height = round(width * 54 / 85.6)
+    card = _blank(height, width, rng)
+    ink = (30, 30, 60)
+    for i, line in enumerate(("PLACE OF BIRTH", "NATIONALITY", "ISSUED BY", "DATE OF ISSUE")):
+        y = round(height * (0.15 + 0.1 * i))
+        cv2.putText(card, line, (round(width * 0.05), y), cv2.FONT_HERSHEY_SIMPLEX, width / 2000, ink, 1)
+    for i, mrz in enumerate(
+        ("IDKAZ0000000000<<<<<<<<<<<<<<<", "0000000M0000000KAZ<<<<<<<<<<<0", "SURNAME<<GIVEN<NAMES<<<<<<<<<<")
+    ):
+        y = round(height * (0.7 + 0.1 * i))
+        cv2.putText(card, mrz, (round(width * 0.05), y), cv2.FONT_HERSHEY_PLAIN, width / 600, ink, 2)
+    out = np.clip(card, 0, 255).astype(np.uint8)
+    return _photographed(out, rng) if photographed else out
+
+
+def _blank(height: int, width: int, rng: np.random.Generator) -> NDArray[np.float32]:
+    """The card's stock: light, with a tinted guilloche print."""
+    card = np.full((height, width, 3), 236.0, dtype=np.float32)
+    pattern = augment.guilloche(height, width, rng)[:, :, None]
+    tint = np.asarray(rng.choice([[70, 120, 170], [90, 150, 110], [160, 110, 150]]), dtype=np.float32)
+    return np.asarray(card * (1.0 - 0.3 * pattern) + tint * (0.3 * pattern), dtype=np.float32)
+
+
+def _photographed(out: RGBImage, rng: np.random.Generator) -> RGBImage:
+    height, width = out.shape[:2]
     # A phone photo of the card on a table: the card a little skewed, in a margin, blurred, compressed.
     margin = round(width * 0.08)
     canvas = (width + 2 * margin, height + 2 * margin)

@@ -1,0 +1,218 @@
+"""The identity document in registration and the liveness step (R-7.3b(i)), over HTTP.
+
+The document is an ID-card front rendered by `simulators.capture.document` around a real photo of the
+person (the shared fixtures hold no ID-card images); the live capture is rendered by the capture simulator
+from another photo, and the registration photo is a third. Each liveness decision costs ~1.5 s of CPU:
+the journeys below take as few as tell what they check.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import delete, select, update
+
+from authsvc.api.state import CLIENT_REGISTRY, DB
+from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.store.schema import client_files, face_references
+from liveness.images import decode_image
+from liveness.match import MatchSettings
+from simulators.capture.document import card_back, id_card
+from tests.api.test_liveness_step import (
+    REGISTRATION_PHOTO,
+    as_mp4,
+    passed_capture,
+    render,
+    script_for,
+    submit,
+)
+from tests.conftest import Api, b64, individual, make_settings, start_api
+from tests.shared import fixture_path
+
+DOCUMENT_PHOTO = "alex_lacamoire_2.png"  # the same person as the live capture and the registration photo
+STRANGER = ("faces-more", "p02_1.jpg")
+
+
+def _jpeg(image: np.ndarray) -> bytes:  # type: ignore[type-arg]
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buf.tobytes()
+
+
+def document_of(*photo: str, seed: int = 1) -> bytes:
+    """An ID-card front, photographed by a phone, with the portrait cut from the photo named."""
+    source = decode_image(fixture_path(*photo).read_bytes())
+    return _jpeg(id_card(source, np.random.default_rng(seed)))
+
+
+def image_field(data: bytes) -> dict[str, str]:
+    return {"content_type": "image/png" if data.startswith(b"\x89PNG") else "image/jpeg", "data": b64(data)}
+
+
+async def post_client(api: Api, body: dict[str, Any]) -> Any:
+    # Two images make a body over aiohttp's 1 MiB "large raw body" warning: sent as a stream instead.
+    headers = api.headers(**{"Content-Type": "application/json"})
+    return await api.client.post("/v1/clients", data=io.BytesIO(json.dumps(body).encode()), headers=headers)
+
+
+async def registered(api: Api, document: bytes | None = None) -> str:
+    photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
+    extra = {"id_document_image": image_field(document)} if document is not None else {}
+    resp = await post_client(api, individual(photo=photo, **extra))
+    assert resp.status == 201, await resp.text()
+    client_id: str = (await resp.json())["id"]
+    return client_id
+
+
+async def opened(api: Api, client_id: str, profile: str | None = None) -> str:
+    body = {"client_id": client_id, "operation": "registration"} | ({"profile": profile} if profile else {})
+    resp = await api.post("/v1/identifications", body)
+    assert resp.status == 201, await resp.text()
+    ident: str = (await resp.json())["id"]
+    return ident
+
+
+async def submit_with_document(api: Api, ident: str, challenge: str, video: bytes, document: bytes) -> Any:
+    form = aiohttp.FormData()
+    form.add_field("challenge_id", challenge)
+    form.add_field("video", video, filename="capture.mp4", content_type="video/mp4")
+    form.add_field("id_document_image", document, filename="card.jpg", content_type="image/jpeg")
+    return await api.client.post(f"/v1/identifications/{ident}/liveness", data=form, headers=api.headers())
+
+
+def score(verdict: dict[str, Any], name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [c for c in verdict["checks"] if c["name"] == name]
+    assert len(found) == 1, verdict["checks"]
+    return found[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_persons_document_matches_and_another_persons_fails_the_match(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    api = await start_api(aiohttp_client, make_settings(dsn), keys)
+    client_id = await registered(api, document_of("faces", DOCUMENT_PHOTO))
+    files = (await (await api.get(f"/v1/clients/{client_id}")).json())["files"]
+    assert [f["kind"] for f in files] == ["photo", "id_document"]
+    ident = await opened(api, client_id)
+
+    # The live face matched to both references, each scored under its own threshold.
+    _challenge, _script, _video, verdict = await passed_capture(api, ident)
+    match = MatchSettings()
+    assert verdict["matched"] == ["registration", "document"], verdict
+    face, doc = score(verdict, "face_match"), score(verdict, "document_match")
+    assert face["passed"] and face["gating"] and 0 < face["score"] <= match.registration_threshold
+    assert doc["passed"] and doc["gating"] and 0 < doc["score"] <= match.document_threshold
+    got = await (await api.get(f"/v1/identifications/{ident}")).json()
+    details = [s["details"] for s in got["steps"] if s["method"] == "liveness"][-1]
+    assert details["matched"] == ["registration", "document"]
+    assert {c["name"]: c["score"] for c in details["checks"]}["document_match"] == doc["score"]
+
+    # Another person's document given with the next capture: the same live face fails the document match,
+    # still matches the registration photo, and the document is not kept as the client's.
+    challenge, script = await script_for(api, ident)
+    resp = await submit_with_document(api, ident, challenge, as_mp4(render(script, seed=4)), document_of(*STRANGER))
+    assert resp.status == 200, await resp.text()
+    refused = await resp.json()
+    assert refused["passed"] is False and "document_match" in refused["reasons"], refused
+    assert score(refused, "face_match")["passed"] and "face_match" not in refused["reasons"]
+    assert score(refused, "document_match")["score"] > match.document_threshold
+    assert refused["matched"] == ["registration"]
+    files = (await (await api.get(f"/v1/clients/{client_id}")).json())["files"]
+    assert [f["kind"] for f in files] == ["photo", "id_document"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_document_without_a_portrait_is_refused_at_registration_and_with_a_capture(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    api = await start_api(aiohttp_client, make_settings(dsn), keys)
+    back = _jpeg(card_back(np.random.default_rng(5), width=640))
+    photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
+    resp = await post_client(api, individual(photo=photo, id_document_image=image_field(back)))
+    problem = await resp.json()
+    assert resp.status == 422 and resp.content_type == "application/problem+json", problem
+    assert problem["code"] == "document_no_portrait"
+    assert problem["errors"][0]["loc"] == "id_document_image", problem
+    # Nothing of the refused registration was written: the same person registers afterwards.
+    client_id = await registered(api)
+
+    ident = await opened(api, client_id)
+    challenge, _script = await script_for(api, ident)
+    resp = await submit_with_document(api, ident, challenge, b"not looked at", back)
+    problem = await resp.json()
+    assert resp.status == 422 and problem["code"] == "document_no_portrait", problem
+    # Refused before the script was spent: the same script still takes a capture.
+    again = await submit(api, ident, challenge, video=b"not a video" * 100)
+    assert again.status == 422 and (await again.json())["code"] == "capture_undecodable"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_profile_can_require_the_document(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
+    """`[liveness] document_match = "required"` in a profile (tests/data/profiles/test-document.toml, and
+    nb-2025): a client without a document image cannot take the liveness step; the script stays unspent."""
+    api = await start_api(aiohttp_client, make_settings(dsn), keys)
+    for name in ("test-document", "nb-2025"):
+        explained = await (await api.get(f"/v1/profiles/{name}")).json()
+        assert explained["liveness"] == {"document_match": "required"}, explained
+    assert (await (await api.get("/v1/profiles/res63-2021")).json())["liveness"] == {"document_match": "when_given"}
+
+    ident = await opened(api, await registered(api), profile="test-document")
+    challenge, _script = await script_for(api, ident)
+    resp = await submit(api, ident, challenge, video=b"not looked at" * 100)
+    problem = await resp.json()
+    assert resp.status == 422 and problem["code"] == "identity_document_required", problem
+    assert "id_document_image" in problem["detail"]
+    got = await (await api.get(f"/v1/identifications/{ident}")).json()
+    assert got["status"] == "pending" and got["steps"] == []  # no step recorded, no attempt counted
+    # The script is unspent: with the document, the same script takes the capture (here one that is no video).
+    document = document_of("faces", DOCUMENT_PHOTO)
+    again = await submit_with_document(api, ident, challenge, b"not a video" * 100, document)
+    assert again.status == 422 and (await again.json())["code"] == "capture_undecodable"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_face_references_are_computed_once_sealed_and_migrated_lazily(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    # With the face check on, the registration computes both references (the photo's on the way).
+    settings = make_settings(dsn, registry={"photo_face_check": True, "photo_quality": {"max_mouth_openness": 0.5}})
+    api = await start_api(aiohttp_client, settings, keys)
+    registry, db = api.app[CLIENT_REGISTRY], api.app[DB]
+    client_id = await registered(api, document_of("faces", DOCUMENT_PHOTO))
+
+    async def stored() -> dict[str, bytes]:
+        async with db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(client_files.c.kind, face_references.c.sealed, face_references.c.model)
+                    .join(client_files, client_files.c.id == face_references.c.file_id)
+                    .where(face_references.c.client_id == client_id)
+                )
+            ).all()
+        assert {r.model for r in rows} <= {"dlib-resnet-v1/5pt"}
+        return {r.kind: bytes(r.sealed) for r in rows}
+
+    at_registration = await stored()
+    assert set(at_registration) == {"photo", "id_document"}
+    refs = await registry.face_references(api.lender_id, client_id)
+    assert refs.photo is not None and refs.document is not None and len(refs.photo) == 1024
+    for kind, sealed in at_registration.items():  # sealed: the encoding itself is nowhere in the row
+        assert refs.photo[:64] not in sealed and refs.document[:64] not in sealed, kind
+
+    # A client registered before there were references: the first use computes and keeps them, once.
+    async with db.transaction() as tx:
+        await tx.run(delete(face_references).where(face_references.c.client_id == client_id))
+    migrated = await registry.face_references(api.lender_id, client_id)
+    assert migrated == refs  # the same encodings (the quality check encodes the photo as the match does)
+    assert set(await stored()) == {"photo", "id_document"}
+    # Read from then on, never recomputed: the files themselves could not even be opened now.
+    async with db.transaction() as tx:
+        await tx.run(update(client_files).where(client_files.c.client_id == client_id).values(sealed=b"\x00" * 64))
+    assert await registry.face_references(api.lender_id, client_id) == refs

@@ -1,0 +1,31 @@
+"""Profiles as data (configs/profiles): the liveness step's match to the identity document (R-7.3b(i))."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authsvc.errors import ConfigError
+from authsvc.flows.profiles import load_profiles
+from tests.shared import REPO_ROOT
+
+PROFILES = REPO_ROOT / "configs" / "profiles"
+
+
+def test_which_profiles_require_the_document_match_is_in_their_files() -> None:
+    profiles = load_profiles(PROFILES)
+    # nb-2025's biometrics are "liveness with a face match to the document"; bank-2025 inherits it.
+    assert {name: p.document_match for name, p in profiles.items()} == {
+        "res63-2021": "when_given",
+        "res108": "when_given",
+        "nb-2025": "required",
+        "bank-2025": "required",
+    }
+
+
+@pytest.mark.parametrize("table", ['document_match = "always"', 'document_match = "required"\nthreshold = 0.5'])
+def test_a_bad_liveness_table_fails_the_load(tmp_path: Path, table: str) -> None:
+    (tmp_path / "mine.toml").write_text(f'name = "mine"\nextends = "res63-2021"\n\n[liveness]\n{table}\n')
+    with pytest.raises(ConfigError, match=r"\[liveness\] takes only document_match"):
+        load_profiles(PROFILES, tmp_path)
