@@ -75,7 +75,9 @@ class ApplicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     application_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     lender_bin: Annotated[
-        str, Field(pattern=r"^\d{12}$", description="the lender's BIN (check digit verified)"), checked_bin
+        str,
+        Field(pattern=r"^\d{12}$", description="the lender's BIN (check digit verified)", examples=["971240001315"]),
+        checked_bin,
     ]
     amount: Annotated[int, Field(gt=0, le=10**11, description="whole tenge")]
     submitted_at: AwareDatetime = Field(description="when the client applied; the same on a retried report")

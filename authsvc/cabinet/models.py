@@ -67,8 +67,8 @@ Base64 = Annotated[str, Field(min_length=1, description="base64 (RFC 4648) of th
 
 class IdDocument(Strict):
     type: Literal["id_card", "passport", "residence_permit"] = "id_card"
-    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{6,12}$", description="document number")]
-    expires_on: date
+    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{6,12}$", description="document number", examples=["041234567"])]
+    expires_on: date = Field(description="must lie in the future", examples=["2031-05-01"])
 
     @field_validator("expires_on")
     @classmethod
@@ -128,7 +128,7 @@ def _phone(value: str) -> str:
 
 class _Contact(Strict):
     phone: Annotated[str, Field(min_length=5, max_length=20, examples=["+77012345678"])]
-    bank_account: BankAccount | None = None
+    bank_account: BankAccount | None = Field(None, examples=[{"iban": "KZ86125KZT5004100100"}])
     card: Card | None = None
     payout_via_terminal: bool = Field(False, description="paid out at a terminal: bank details optional (R-6.1)")
 
@@ -147,9 +147,9 @@ class _Contact(Strict):
 
 
 class Person(Strict):
-    surname: Name
-    first_name: Name
-    patronymic: Name | None = None
+    surname: Name = Field(examples=["Жумабаев"])
+    first_name: Name = Field(examples=["Ерлан"])
+    patronymic: Name | None = Field(None, examples=["Серикович"])
     iin: Annotated[str, Field(min_length=12, max_length=12, examples=["811201401188"])]
     id_document: IdDocument
 
@@ -180,7 +180,7 @@ class LegalEntityIn(_Contact):
 
     kind: Literal["legal_entity"]
     bin: Annotated[str, Field(min_length=12, max_length=12, examples=["971240001315"])]
-    name: Annotated[str, Field(min_length=1, max_length=300)]
+    name: Annotated[str, Field(min_length=1, max_length=300, examples=['ТОО "Рога и копыта"'])]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
     documents: list[Scan] = Field(min_length=1, max_length=20)
@@ -212,8 +212,10 @@ ClientIn = Annotated[IndividualIn | LegalEntityIn, Field(discriminator="kind")]
 class ClientPatch(Strict):
     """R-6.6: change phone or bank details, authorised by a completed `change_contact` identification."""
 
-    identification_id: Annotated[str, Field(min_length=1, max_length=64)]
-    phone: Annotated[str, Field(min_length=5, max_length=20)] | None = None
+    identification_id: Annotated[
+        str, Field(min_length=1, max_length=64, description="a completed change_contact identification")
+    ]
+    phone: Annotated[str, Field(min_length=5, max_length=20)] | None = Field(None, examples=["+77471234567"])
     bank_account: BankAccount | None = None
     card: Card | None = None
 
@@ -230,7 +232,10 @@ class ClientPatch(Strict):
 
 
 class Lookup(Strict):
-    iin: Annotated[str, Field(pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity")]
+    iin: Annotated[
+        str,
+        Field(pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity", examples=["811201401188"]),
+    ]
 
 
 # --- responses (masked) ------------------------------------------------------------------------------
