@@ -36,6 +36,7 @@ from authsvc.api.factor_steps import (
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS, LIVENESS
+from authsvc.cabinet.identifiers import CARD_PATTERN, IBAN_PATTERN
 from authsvc.cabinet.models import checked_bin, checked_iban
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.flows.session import Attempt, StepRecorder, StepWork
@@ -62,12 +63,21 @@ class CdaoIn(BaseModel):
 
 
 class PayoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # One instrument at most (all members are optional; none: the IBAN on file).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"maxProperties": 1})
     # The caller's mistakes are found here, before the bank or the bureau is asked.
     iban: Annotated[
-        str | None, Field(None, max_length=34, description="KZ IBAN (ISO 13616, 20 characters)"), checked_iban
+        str | None,
+        Field(
+            None,
+            max_length=34,
+            description="KZ IBAN (ISO 13616, 20 characters)",
+            examples=["KZ86125KZT5004100100"],
+            json_schema_extra={"pattern": IBAN_PATTERN},
+        ),
+        checked_iban,
     ] = None
-    card_number: Annotated[str | None, Field(None, max_length=23)] = None
+    card_number: Annotated[str | None, Field(None, max_length=23, json_schema_extra={"pattern": CARD_PATTERN})] = None
     card_token: Annotated[str | None, Field(None, max_length=64, description="the bank's token")] = None
 
 

@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import OtpCode
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import CONTRACTS
+from authsvc.cabinet.models import given
 from authsvc.contracts import service
 from authsvc.methods import eds
 
@@ -30,7 +32,7 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class ContractIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=given("document", "sha256"))
     client_id: Annotated[str, Field(min_length=1, max_length=64)]
     document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = Field(
         None, description="base64 of the contract document"
@@ -62,7 +64,7 @@ class EdsSignIn(BaseModel):
 class OtpSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["otp"]
-    code: Annotated[str, Field(min_length=4, max_length=16)]
+    code: OtpCode
     identification_id: IdentificationRef = None
 
 

@@ -59,6 +59,8 @@ class Examples:
                 if isinstance(value, dict):
                     merged.update(value)
             return merged
+        if "properties" in schema:  # an object, its anyOf/oneOf only saying which members must be given
+            return self._object(schema, depth)
         for key in ("oneOf", "anyOf"):
             if key in schema:
                 options = [s for s in schema[key] if not (isinstance(s, dict) and s.get("type") == "null")]
@@ -68,7 +70,7 @@ class Examples:
         kind = schema.get("type")
         if isinstance(kind, list):
             kind = next((k for k in kind if k != "null"), None)
-        if kind == "object" or "properties" in schema:
+        if kind == "object":
             return self._object(schema, depth)
         if kind == "array":
             count = max(schema.get("minItems", 1), 1) if schema.get("maxItems", 1) > 0 else 0
@@ -83,6 +85,9 @@ class Examples:
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
         required = set(schema.get("required", ()))
+        for key in ("oneOf", "anyOf"):  # the first way of meeting "give one of these"
+            if schema.get(key):
+                required.update(schema[key][0].get("required", ()))
         # Required members always; optional ones when they say what they look like.
         return {
             name: self.named(name, sub, depth + 1)

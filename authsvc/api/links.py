@@ -29,7 +29,7 @@ from authsvc.api import eds as eds_api
 from authsvc.api import liveness as liveness_api
 from authsvc.api import second_factors
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IDENT_ID, StepResult, read_optional, step_result
+from authsvc.api.factor_steps import IDENT_ID, OtpCode, StepResult, read_optional, step_result
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, EDS, FLOWS, KEYS, LIVENESS, SETTINGS
@@ -44,6 +44,12 @@ from authsvc.store.flow_links import Link
 
 COOKIE: Final = "authsvc_hosted"
 HEADER: Final = "X-Hosted-Page"
+PAGE_HEADER: Final = Param(
+    HEADER,
+    "header",
+    "1: the request comes from the hosted page's own script (a cross-site form cannot set a header)",
+    schema={"type": "string", "enum": ["1"]},
+)
 STATIC: Final = Path(__file__).resolve().parent.parent / "hosted" / "static"
 ASSETS: Final = {
     "app.js": "text/javascript",
@@ -119,7 +125,7 @@ class PageOtpSent(BaseModel):
 
 class PageOtpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, Field(min_length=1, max_length=20)]
+    code: OtpCode
 
 
 # --- the lender's side ----------------------------------------------------------------------------
@@ -544,6 +550,7 @@ def register(ops: Operations) -> None:
                 summary,
                 body=body,
                 responses=responses,
+                params=(PAGE_HEADER,) if method == "POST" else (),
                 auth=False,
                 tags=TAGS,
                 errors=(*_PAGE, *_COMMON, *errors),
@@ -557,6 +564,7 @@ def register(ops: Operations) -> None:
             "hostedLiveness",
             "Upload the capture (timed frames, plus flash_times_ms: when the page painted each flash)",
             responses={200: PageLiveness},
+            params=(PAGE_HEADER,),
             auth=False,
             tags=TAGS,
             request_content=PAGE_UPLOAD,

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
+    IpField,
+    OtpCode,
     DEVICE_SIGNALS,
     IDENT_ID,
     StepResult,
@@ -42,7 +44,6 @@ from authsvc.methods.otp import CodeCheck
 from authsvc.store.identifications import Identification
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
-IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
 
 
 class SendIn(BaseModel):
@@ -63,7 +64,7 @@ class SendOut(BaseModel):
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     factor: Literal["sms", "voice", "totp", "hotp"] = Field("sms", description="sms and voice: the code sent")
-    code: Annotated[str, Field(min_length=1, max_length=20)]
+    code: OtpCode
     client_ip: IpField = None
 
 

@@ -95,7 +95,9 @@ class ResetIn(BaseModel):
 class PskcIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: Annotated[str, Field(min_length=1, max_length=4_000_000, description="the PSKC XML document")]
-    pre_shared_key_hex: Annotated[str | None, Field(None, max_length=64)] = None
+    pre_shared_key_hex: Annotated[
+        str | None, Field(None, max_length=64, json_schema_extra={"pattern": "^(?:[0-9a-fA-F]{2}){16,32}$"})
+    ] = None
 
 
 class ImportedOut(BaseModel):

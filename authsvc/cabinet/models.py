@@ -14,6 +14,11 @@ from pydantic_core import PydanticCustomError
 
 from authsvc import error_codes
 from authsvc.cabinet.identifiers import (
+    BIN_PATTERN,
+    CARD_PATTERN,
+    IBAN_PATTERN,
+    IIN_PATTERN,
+    PHONE_PATTERN,
     IdentifierError,
     check_iin,
     normalise_card,
@@ -61,8 +66,26 @@ def _iban(value: str | None) -> str | None:
 checked_bin = AfterValidator(_bin)
 checked_iban = AfterValidator(_iban)
 
+
+def given(*names: str, exactly: bool = False) -> dict[str, Any]:
+    """JSON Schema for a model whose validator wants one of ``names`` given (not null): what the validator
+    says in code, the document says to clients and fuzzers (put it in the model's ``json_schema_extra``)."""
+    branches = [{"required": [n], "properties": {n: {"not": {"type": "null"}}}} for n in names]
+    return {"oneOf" if exactly else "anyOf": branches}
+
+
+# What the server accepts as base64 of a file (the document's pattern; the handlers answer bad_base64).
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\d\x00-\x1f]+$")]
-Base64 = Annotated[str, Field(min_length=1, description="base64 (RFC 4648) of the file")]
+# The pattern is the document's; the phone check answers invalid_phone or not_mobile itself.
+Phone = Annotated[
+    str, Field(min_length=5, max_length=20, examples=["+77012345678"], json_schema_extra={"pattern": PHONE_PATTERN})
+]
+Base64 = Annotated[
+    str,
+    Field(min_length=1, description="base64 (RFC 4648) of the file", json_schema_extra={"pattern": BASE64_PATTERN}),
+]
 
 
 class IdDocument(Strict):
@@ -79,7 +102,15 @@ class IdDocument(Strict):
 
 
 class BankAccount(Strict):
-    iban: Annotated[str, Field(min_length=20, max_length=34, examples=["KZ86125KZT5004100100"])]
+    iban: Annotated[
+        str,
+        Field(
+            min_length=20,
+            max_length=34,
+            examples=["KZ86125KZT5004100100"],
+            json_schema_extra={"pattern": IBAN_PATTERN},
+        ),
+    ]
 
     @field_validator("iban")
     @classmethod
@@ -93,7 +124,13 @@ class BankAccount(Strict):
 class Card(Strict):
     number: Annotated[
         str,
-        Field(min_length=13, max_length=23, description="PAN; only a token and the last 4 digits are kept"),
+        Field(
+            min_length=13,
+            max_length=23,
+            description="PAN; only a token and the last 4 digits are kept",
+            examples=["4111 1111 1111 1111"],
+            json_schema_extra={"pattern": CARD_PATTERN},
+        ),
     ]
 
     @field_validator("number")
@@ -127,7 +164,16 @@ def _phone(value: str) -> str:
 
 
 class _Contact(Strict):
-    phone: Annotated[str, Field(min_length=5, max_length=20, examples=["+77012345678"])]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                *given("bank_account", "card")["anyOf"],
+                {"required": ["payout_via_terminal"], "properties": {"payout_via_terminal": {"const": True}}},
+            ]
+        }
+    )
+
+    phone: Phone
     bank_account: BankAccount | None = Field(None, examples=[{"iban": "KZ86125KZT5004100100"}])
     card: Card | None = None
     payout_via_terminal: bool = Field(False, description="paid out at a terminal: bank details optional (R-6.1)")
@@ -150,7 +196,9 @@ class Person(Strict):
     surname: Name = Field(examples=["Жумабаев"])
     first_name: Name = Field(examples=["Ерлан"])
     patronymic: Name | None = Field(None, examples=["Серикович"])
-    iin: Annotated[str, Field(min_length=12, max_length=12, examples=["811201401188"])]
+    iin: Annotated[
+        str, Field(min_length=12, max_length=12, examples=["811201401188"], json_schema_extra={"pattern": IIN_PATTERN})
+    ]
     id_document: IdDocument
 
     @field_validator("iin")
@@ -179,7 +227,9 @@ class LegalEntityIn(_Contact):
     """R-6.2: a legal entity's registration, through its authorised person."""
 
     kind: Literal["legal_entity"]
-    bin: Annotated[str, Field(min_length=12, max_length=12, examples=["971240001315"])]
+    bin: Annotated[
+        str, Field(min_length=12, max_length=12, examples=["971240001315"], json_schema_extra={"pattern": BIN_PATTERN})
+    ]
     name: Annotated[str, Field(min_length=1, max_length=300, examples=['ТОО "Рога и копыта"'])]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
@@ -212,10 +262,12 @@ ClientIn = Annotated[IndividualIn | LegalEntityIn, Field(discriminator="kind")]
 class ClientPatch(Strict):
     """R-6.6: change phone or bank details, authorised by a completed `change_contact` identification."""
 
+    model_config = ConfigDict(json_schema_extra=given("phone", "bank_account", "card"))
+
     identification_id: Annotated[
         str, Field(min_length=1, max_length=64, description="a completed change_contact identification")
     ]
-    phone: Annotated[str, Field(min_length=5, max_length=20)] | None = Field(None, examples=["+77471234567"])
+    phone: Phone | None = Field(None, examples=["+77471234567"])
     bank_account: BankAccount | None = None
     card: Card | None = None
 

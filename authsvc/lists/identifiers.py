@@ -6,13 +6,29 @@ import re
 from typing import Final, Literal
 
 from authsvc import error_codes
-from authsvc.cabinet.identifiers import IdentifierError, normalise_iban, normalise_phone
+from authsvc.cabinet.identifiers import IBAN_PATTERN, PHONE_PATTERN, IdentifierError, normalise_iban, normalise_phone
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import ValidationFailed
 
 Kind = Literal["phone", "iin", "device_id", "iban"]
 KINDS: Final = ("phone", "iin", "device_id", "iban")
 _DEVICE_ID: Final = re.compile(r"[\x21-\x7e]{1,200}")
+# What ``normalise`` accepts for each kind, as JSON Schema patterns (for the OpenAPI document).
+PATTERNS: Final = {
+    "phone": PHONE_PATTERN,
+    "iin": r"^\s*[0-9]{12}\s*$",
+    "device_id": r"^\s*[!-~]{1,200}\s*$",
+    "iban": IBAN_PATTERN,
+}
+
+
+def value_schema() -> dict[str, object]:
+    """JSON Schema of a model with ``kind`` and ``value``: the value's pattern follows the kind."""
+    return {
+        "anyOf": [
+            {"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()
+        ]
+    }
 
 
 def normalise(kind: str, value: str) -> str:
