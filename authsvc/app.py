@@ -29,6 +29,7 @@ from authsvc.api import (
     checks,
     clients,
     contracts,
+    docs,
     eds,
     identifications,
     incidents,
@@ -127,6 +128,7 @@ def operations() -> Operations:
     ops = Operations()
     for module in (
         system,
+        docs,
         clients,
         identifications,
         liveness,

@@ -26,6 +26,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     DEVICE_SIGNALS,
+    SIGNAL_POLICY,
     IDENT_ID,
     StepResult,
     device_signals,
@@ -358,6 +359,8 @@ def register(ops: Operations) -> None:
                 params=(IDENT_ID, DEVICE_SIGNALS),
                 tags=tags,
                 errors=(*error_codes.STEP_GATES, *answers[op_id]),
+                # the payout IBAN's or card's check digits
+                beyond_schema=(*SIGNAL_POLICY, *((error_codes.BAD_CHECKSUM,) if model is PayoutIn else ())),
             )
         )
     ops.add(
@@ -386,5 +389,6 @@ def register(ops: Operations) -> None:
                 error_codes.RECORD_TAMPERED,
                 *error_codes.UPSTREAM_FAILURES,
             ),
+            beyond_schema=(*SIGNAL_POLICY, error_codes.BAD_CHECKSUM),  # lender_bin's check digit
         )
     )

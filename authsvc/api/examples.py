@@ -52,6 +52,8 @@ class Examples:
             return schema["const"]
         if schema.get("enum"):
             return schema["enum"][0]
+        if "properties" in schema:  # an object, its allOf/anyOf/oneOf only saying which members must be given
+            return self._object(schema, depth)
         if "allOf" in schema:
             merged: dict[str, Any] = {}
             for part in schema["allOf"]:
@@ -59,8 +61,6 @@ class Examples:
                 if isinstance(value, dict):
                     merged.update(value)
             return merged
-        if "properties" in schema:  # an object, its anyOf/oneOf only saying which members must be given
-            return self._object(schema, depth)
         for key in ("oneOf", "anyOf"):
             if key in schema:
                 options = [s for s in schema[key] if not (isinstance(s, dict) and s.get("type") == "null")]
@@ -85,9 +85,10 @@ class Examples:
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
         required = set(schema.get("required", ()))
-        for key in ("oneOf", "anyOf"):  # the first way of meeting "give one of these"
-            if schema.get(key):
-                required.update(schema[key][0].get("required", ()))
+        for rule in (schema, *schema.get("allOf", ())):  # the first way of meeting each "give one of these"
+            for key in ("oneOf", "anyOf"):
+                if rule.get(key):
+                    required.update(rule[key][0].get("required", ()))
         # Required members always; optional ones when they say what they look like.
         return {
             name: self.named(name, sub, depth + 1)

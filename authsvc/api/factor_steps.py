@@ -19,6 +19,10 @@ from authsvc.flows.signals import DeviceSignals, Geolocation
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 SIGNALS_HEADER = "Device-Signals"
+# What a profile's device policy refuses in a step the schema accepts (signals missing, or a rooted device).
+SIGNAL_POLICY = (error_codes.DEVICE_SIGNALS_REQUIRED, error_codes.DEVICE_REFUSED)
+# A code of the right shape can be the wrong code, or have the wrong length for the client's factor.
+CODE_REFUSALS = (error_codes.OTP_REJECTED, error_codes.OTP_MALFORMED)
 # The end user's address as the lender saw it (client_ip() reads it); IPv4 or IPv6.
 IpField = Annotated[
     Annotated[str, WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})] | None,

@@ -204,6 +204,7 @@ def register(ops: Operations) -> None:
                 error_codes.INCIDENT_BAD_TIME,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(error_codes.INCIDENT_BAD_TIME,),  # detected_at within ten years, not in the future
         )
     )
     ops.add(
@@ -254,5 +255,6 @@ def register(ops: Operations) -> None:
                 error_codes.CONFLICT,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(error_codes.INCIDENT_BAD_TIME,),
         )
     )

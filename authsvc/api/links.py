@@ -29,7 +29,7 @@ from authsvc.api import eds as eds_api
 from authsvc.api import liveness as liveness_api
 from authsvc.api import second_factors
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IDENT_ID, OtpCode, StepResult, read_optional, step_result
+from authsvc.api.factor_steps import CODE_REFUSALS, IDENT_ID, OtpCode, StepResult, read_optional, step_result
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, EDS, FLOWS, KEYS, LIVENESS, SETTINGS
@@ -411,14 +411,13 @@ async def page_otp_verify(request: web.Request) -> web.Response:
     return _json(step_result(done))
 
 
-_FORM: dict[str, Any] = liveness_api.UPLOAD_SCHEMA["multipart/form-data"]["schema"]
 _FLASH_TIMES = {
     "type": "string",
     "description": "JSON list: when the page painted each of the script's flashes (ms from the start)",
 }
-PAGE_UPLOAD = {
-    "multipart/form-data": {"schema": {**_FORM, "properties": {**_FORM["properties"], "flash_times_ms": _FLASH_TIMES}}}
-}
+PAGE_UPLOAD = liveness_api.upload_form(flash_times_ms=_FLASH_TIMES)
+# What a page step the schema accepts can still be refused for: the signature's content, a wrong code.
+_PAGE_REFUSALS = {"hostedEds": eds_api.CONTENT_REFUSALS, "hostedOtpVerify": CODE_REFUSALS}
 _PAGE = (error_codes.HOSTED_HEADER_MISSING, error_codes.HOSTED_SESSION_REQUIRED, error_codes.STEP_NOT_OFFERED)
 _COMMON = (error_codes.INTERNAL_ERROR, error_codes.DATABASE_UNAVAILABLE, error_codes.INVALID_CHARACTERS)
 
@@ -440,9 +439,10 @@ def register(ops: Operations) -> None:
                 error_codes.IDENTIFICATION_CLOSED,
                 error_codes.RETURN_URL_NOT_ALLOWED,
             ),
+            beyond_schema=(error_codes.RETURN_URL_NOT_ALLOWED,),  # the prefixes are the deployment's setting
         )
     )
-    html_page = {"text/html": {"schema": {"type": "string"}}}
+    html_page = {"text/html": {"schema": {"type": "string"}, "example": "<!doctype html><html lang=\"ru\">…</html>"}}
     ops.add(
         Operation(
             "GET",
@@ -483,7 +483,15 @@ def register(ops: Operations) -> None:
             params=(Param("name", "path", "file name", schema={"type": "string", "enum": sorted(ASSETS)}),),
             auth=False,
             tags=TAGS,
-            raw_responses={200: {"description": "JavaScript module or CSS"}},
+            raw_responses={
+                200: {
+                    "description": "JavaScript module or CSS",
+                    "content": {
+                        "text/javascript": {"schema": {"type": "string"}, "example": "export function start() { … }"},
+                        "text/css": {"schema": {"type": "string"}, "example": "body { … }"},
+                    },
+                }
+            },
             errors=(error_codes.NOT_FOUND,),
         )
     )
@@ -554,6 +562,7 @@ def register(ops: Operations) -> None:
                 auth=False,
                 tags=TAGS,
                 errors=(*_PAGE, *_COMMON, *errors),
+                beyond_schema=_PAGE_REFUSALS.get(op_id, ()),
             )
         )
     ops.add(
@@ -569,5 +578,6 @@ def register(ops: Operations) -> None:
             tags=TAGS,
             request_content=PAGE_UPLOAD,
             errors=(*_PAGE, *_COMMON, *liveness_api.SUBMIT_ERRORS, error_codes.CHALLENGE_EXPIRED),
+            beyond_schema=liveness_api.CAPTURE_REFUSALS,
         )
     )

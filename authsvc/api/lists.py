@@ -151,6 +151,7 @@ def register(ops: Operations) -> None:
             responses={201: EntryOut, 409: None},
             tags=("lists",),
             errors=(*_IDENTIFIER_CODES, error_codes.LIST_ENTRY_EXISTS, error_codes.LIST_BAD_EXPIRY),
+            beyond_schema=(error_codes.BAD_CHECKSUM, error_codes.LIST_BAD_EXPIRY),  # an IBAN's check digits
         )
     )
     ops.add(
@@ -164,6 +165,7 @@ def register(ops: Operations) -> None:
             responses={200: LookupOut},
             tags=("lists",),
             errors=_IDENTIFIER_CODES,
+            beyond_schema=(error_codes.BAD_CHECKSUM,),
         )
     )
     ops.add(

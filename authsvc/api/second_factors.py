@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
+    CODE_REFUSALS,
+    SIGNAL_POLICY,
     IpField,
     OtpCode,
     DEVICE_SIGNALS,
@@ -277,6 +279,7 @@ def register(ops: Operations) -> None:
             params=(IDENT_ID, DEVICE_SIGNALS),
             tags=tags,
             errors=(*error_codes.STEP_GATES, *VERIFY_ERRORS),
+            beyond_schema=(*SIGNAL_POLICY, *CODE_REFUSALS, error_codes.WRONG_OPERATION),
         )
     )
     ops.add(
@@ -302,6 +305,7 @@ def register(ops: Operations) -> None:
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(*SIGNAL_POLICY, error_codes.PASSWORD_REJECTED, error_codes.WRONG_OPERATION),
         )
     )
     ops.add(

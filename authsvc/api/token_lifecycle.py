@@ -377,5 +377,7 @@ def register(ops: Operations) -> None:
                 params=params,
                 tags=tags,
                 errors=errors,
+                # the PSKC document's content (its XML, the keys it holds) and its pre-shared key
+                beyond_schema=errors if op_id == "importPskc" else (),
             )
         )

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IpField, OtpCode, client_ip, json_answer
+from authsvc.api.factor_steps import CODE_REFUSALS, IpField, OtpCode, client_ip, json_answer
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
@@ -52,6 +52,10 @@ class TokenState(BaseModel):
     status: str
 
 
+# Base32 as parse_base32_secret reads it: whole groups of 8, then a tail of a length base32 can end with.
+BASE32_PATTERN = "^(?:[A-Za-z2-7]{8})*(?:[A-Za-z2-7]{2}|[A-Za-z2-7]{4}|[A-Za-z2-7]{5}|[A-Za-z2-7]{7})?$"
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=given("seed_hex", "seed_base32", exactly=True))
     serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["HW-000123"])]
@@ -66,7 +70,7 @@ class TokenIn(BaseModel):
         ),
     ] = None
     seed_base32: Annotated[
-        str | None, Field(None, max_length=256, json_schema_extra={"pattern": f"^[A-Za-z2-7]{{{-(-MIN_KEY_BYTES * 8 // 5)},256}}=*$"})
+        str | None, Field(None, max_length=256, json_schema_extra={"pattern": BASE32_PATTERN, "minLength": -(-MIN_KEY_BYTES * 8 // 5)})
     ] = None
     algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
     digits: Literal[6, 7, 8] = 6
@@ -299,6 +303,18 @@ def register(ops: Operations) -> None:
             error_codes.RECORD_TAMPERED,
         ),
     }
+    # What a well-formed request can still be refused for: a wrong code, a password the policy refuses.
+    refusals = {
+        "confirmTotp": CODE_REFUSALS,
+        "resyncToken": CODE_REFUSALS,
+        "setPassword": (
+            error_codes.PASSWORD_TOO_SHORT,
+            error_codes.PASSWORD_TOO_LONG,
+            error_codes.PASSWORD_REPETITIVE,
+            error_codes.PASSWORD_COMMON,
+            error_codes.PASSWORD_CONTAINS_PERSONAL_DATA,
+        ),
+    }
     tags = ("second factors",)
     for method, path, handler, op_id, summary, body, responses, params in (
         (
@@ -374,5 +390,6 @@ def register(ops: Operations) -> None:
                 params=params,
                 tags=tags,
                 errors=answers[op_id],
+                beyond_schema=refusals.get(op_id, ()),
             )
         )

@@ -24,11 +24,8 @@ PATTERNS: Final = {
 
 def value_schema() -> dict[str, object]:
     """JSON Schema of a model with ``kind`` and ``value``: the value's pattern follows the kind."""
-    return {
-        "anyOf": [
-            {"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()
-        ]
-    }
+    branches = [{"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()]
+    return {"allOf": [{"anyOf": branches}]}  # under allOf: a generator reads an object's own anyOf as a union
 
 
 def normalise(kind: str, value: str) -> str:
