@@ -34,7 +34,13 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 # The pattern is the document's; the service answers bad_base64 itself.
 Document = Annotated[
-    str, Field(min_length=1, max_length=MAX_DOCUMENT_B64, json_schema_extra={"pattern": BASE64_PATTERN})
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_DOCUMENT_B64,
+        examples=["JVBERi0xLjQK"],  # "%PDF-1.4\n"
+        json_schema_extra={"pattern": BASE64_PATTERN},
+    ),
 ]
 
 

@@ -378,6 +378,6 @@ def register(ops: Operations) -> None:
                 tags=tags,
                 errors=errors,
                 # the PSKC document's content (its XML, the keys it holds) and its pre-shared key
-                beyond_schema=errors if op_id == "importPskc" else (),
+                beyond_schema=tuple(c for c in errors if c.status == 422) if op_id == "importPskc" else (),
             )
         )

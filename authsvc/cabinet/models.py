@@ -85,7 +85,12 @@ Phone = Annotated[
 ]
 Base64 = Annotated[
     str,
-    Field(min_length=1, description="base64 (RFC 4648) of the file", json_schema_extra={"pattern": BASE64_PATTERN}),
+    Field(
+        min_length=1,
+        description="base64 (RFC 4648) of the file",
+        examples=["/9j/4AAQSkZJRg=="],  # a JPEG's first bytes: the shape, not a photo that passes
+        json_schema_extra={"pattern": BASE64_PATTERN},
+    ),
 ]
 
 
