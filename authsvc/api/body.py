@@ -72,7 +72,8 @@ def parse(model: type[T] | Any, raw: bytes, context: dict[str, Any] | None = Non
     except ValidationError as exc:
         whole = _integral_floats_as_ints(raw) if any(e["type"] == "int_type" for e in exc.errors()) else None
         if whole is not None:
-            return parse(model, whole, context)
+            again: T = parse(model, whole, context)
+            return again
         errors = [
             {
                 "loc": ".".join(str(p) for p in e["loc"]) or "body",

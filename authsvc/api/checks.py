@@ -26,8 +26,8 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     DEVICE_SIGNALS,
-    SIGNAL_POLICY,
     IDENT_ID,
+    SIGNAL_POLICY,
     StepResult,
     device_signals,
     json_answer,

@@ -116,7 +116,12 @@ def register(ops: Operations) -> None:
                 error_codes.TOO_MANY_DOCUMENTS,
                 error_codes.UNSUPPORTED_FILE_TYPE,
             ),
-            beyond_schema=(*IDENTIFIER_REFUSALS, *MEDIA_REFUSALS, error_codes.DOCUMENT_EXPIRED, error_codes.DOCUMENTS_MISSING),
+            beyond_schema=(
+                *IDENTIFIER_REFUSALS,
+                *MEDIA_REFUSALS,
+                error_codes.DOCUMENT_EXPIRED,
+                error_codes.DOCUMENTS_MISSING,
+            ),
         )
     )
     ops.add(

@@ -92,7 +92,10 @@ def register(ops: Operations) -> None:
             auth=False,
             tags=("system",),
             raw_responses={
-                200: {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}, "example": _PAGE}}}
+                200: {
+                    "description": "the page",
+                    "content": {"text/html": {"schema": {"type": "string"}, "example": _PAGE}},
+                }
             },
         )
     )

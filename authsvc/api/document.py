@@ -49,9 +49,7 @@ def problem_example(code: Code) -> dict[str, Any]:
 
 def problem_examples() -> dict[str, Any]:
     """``components.examples``: one problem example per code, referred to by every answer that can carry it."""
-    return {
-        example_name(c): {"summary": f"{c}: {c.heading}", "value": problem_example(c)} for c in CATALOGUE.values()
-    }
+    return {example_name(c): {"summary": f"{c}: {c.heading}", "value": problem_example(c)} for c in CATALOGUE.values()}
 
 
 def example_name(code: str) -> str:
@@ -64,7 +62,7 @@ def tag_descriptions(tags: dict[str, str]) -> list[dict[str, str]]:
     for tag, module in tags.items():
         doc = (sys.modules[module].__doc__ or "").strip()
         first = doc.split("\n\n", 1)[0]
-        out.append({"name": tag, "description": " ".join(first.split())})
+        out.append({"name": tag, "description": " ".join(first.split()).replace("``", "`")})
     return out
 
 

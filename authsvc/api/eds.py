@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import SIGNAL_POLICY, DEVICE_SIGNALS, device_signals
+from authsvc.api.factor_steps import DEVICE_SIGNALS, SIGNAL_POLICY, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER

@@ -216,7 +216,13 @@ def register(ops: Operations) -> None:
             "The lender's incidents, newest first (at most 100), optionally of one status",
             responses={200: IncidentsOut},
             params=(
-                Param("status", "query", "only incidents in this state", required=False, schema={"type": "string", "enum": list(STATUSES)}),
+                Param(
+                    "status",
+                    "query",
+                    "only incidents in this state",
+                    required=False,
+                    schema={"type": "string", "enum": list(STATUSES)},
+                ),
             ),
             tags=("incidents",),
             errors=(error_codes.VALIDATION_FAILED, error_codes.RECORD_TAMPERED),

@@ -442,7 +442,7 @@ def register(ops: Operations) -> None:
             beyond_schema=(error_codes.RETURN_URL_NOT_ALLOWED,),  # the prefixes are the deployment's setting
         )
     )
-    html_page = {"text/html": {"schema": {"type": "string"}, "example": "<!doctype html><html lang=\"ru\">…</html>"}}
+    html_page = {"text/html": {"schema": {"type": "string"}, "example": '<!doctype html><html lang="ru">…</html>'}}
     ops.add(
         Operation(
             "GET",

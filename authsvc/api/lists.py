@@ -177,7 +177,13 @@ def register(ops: Operations) -> None:
             "The lender's own entries (its own and its open incidents'), newest first (at most 100)",
             responses={200: EntriesOut},
             params=(
-                Param("list", "query", "only this list (default both)", required=False, schema={"type": "string", "enum": list(service.LISTS)}),
+                Param(
+                    "list",
+                    "query",
+                    "only this list (default both)",
+                    required=False,
+                    schema={"type": "string", "enum": list(service.LISTS)},
+                ),
             ),
             tags=("lists",),
             errors=(error_codes.VALIDATION_FAILED,),

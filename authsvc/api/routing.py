@@ -222,7 +222,7 @@ class Operations:
             for status in sorted(problems | set(by_status)):
                 codes = by_status.get(status) or [str(_GENERIC.get(status, error_codes.INTERNAL_ERROR))]
                 narrowed = {"properties": {"code": {"enum": codes}}}
-                problem = {
+                problem: dict[str, Any] = {
                     "description": "Problem (RFC 9457): " + ", ".join(codes),
                     "content": {
                         "application/problem+json": {

@@ -23,11 +23,11 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     CODE_REFUSALS,
+    DEVICE_SIGNALS,
+    IDENT_ID,
     SIGNAL_POLICY,
     IpField,
     OtpCode,
-    DEVICE_SIGNALS,
-    IDENT_ID,
     StepResult,
     client_ip,
     device_signals,

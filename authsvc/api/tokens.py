@@ -23,9 +23,9 @@ from authsvc.api.factor_steps import CODE_REFUSALS, IpField, OtpCode, client_ip,
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
-from authsvc.cabinet.models import given
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
+from authsvc.cabinet.models import given
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.methods import password_login, tokens
 from authsvc.methods.otp_codes import MIN_KEY_BYTES, parse_base32_secret
@@ -70,7 +70,10 @@ class TokenIn(BaseModel):
         ),
     ] = None
     seed_base32: Annotated[
-        str | None, Field(None, max_length=256, json_schema_extra={"pattern": BASE32_PATTERN, "minLength": -(-MIN_KEY_BYTES * 8 // 5)})
+        str | None,
+        Field(
+            None, max_length=256, json_schema_extra={"pattern": BASE32_PATTERN, "minLength": -(-MIN_KEY_BYTES * 8 // 5)}
+        ),
     ] = None
     algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
     digits: Literal[6, 7, 8] = 6

@@ -291,7 +291,9 @@ class ClientPatch(Strict):
 class Lookup(Strict):
     iin: Annotated[
         str,
-        Field(pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity", examples=["811201401188"]),
+        Field(
+            pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity", examples=["811201401188"]
+        ),
     ]
 
 

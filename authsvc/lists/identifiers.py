@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from authsvc import error_codes
 from authsvc.cabinet.identifiers import IBAN_PATTERN, PHONE_PATTERN, IdentifierError, normalise_iban, normalise_phone
@@ -22,9 +22,11 @@ PATTERNS: Final = {
 }
 
 
-def value_schema() -> dict[str, object]:
+def value_schema() -> dict[str, Any]:
     """JSON Schema of a model with ``kind`` and ``value``: the value's pattern follows the kind."""
-    branches = [{"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()]
+    branches = [
+        {"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()
+    ]
     return {"allOf": [{"anyOf": branches}]}  # under allOf: a generator reads an object's own anyOf as a union
 
 

@@ -138,7 +138,9 @@ def test_enum_members_can_be_named_by_a_generator(document: dict[str, Any]) -> N
 
     walk(document)
     revocation = [n for n in found if "OCSP" in n["enum"] and "ocsp" in n["enum"]]
-    assert revocation and all(n["x-enum-varnames"] == ["OCSP", "CRL", "OCSP_LOWERCASE", "CRL_LOWERCASE"] for n in revocation)
+    assert revocation and all(
+        n["x-enum-varnames"] == ["OCSP", "CRL", "OCSP_LOWERCASE", "CRL_LOWERCASE"] for n in revocation
+    )
     for node in found:
         names = node.get("x-enum-varnames") or [re.sub(r"\W+", "_", v).strip("_").upper() for v in node["enum"]]
         assert len(set(names)) == len(names), node["enum"]
