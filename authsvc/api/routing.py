@@ -88,7 +88,13 @@ IDEMPOTENCY_PARAM = Param(
     "makes a retry safe: the same key with the same request answers the first (successful) answer again, "
     "marked Idempotent-Replayed: true; kept for security.idempotency_ttl_s",
     required=False,
-    schema={"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$"},
+    schema={
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "examples": ["register-7f3a9c1e"],
+    },
 )
 IDEMPOTENT_CODES = (
     error_codes.BAD_IDEMPOTENCY_KEY,
