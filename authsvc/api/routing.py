@@ -161,7 +161,7 @@ class Operations:
         for op in self.operations:
             app.router.add_route(op.method, op.path, op.handler, name=op.operation_id)
 
-    def openapi(self, *, title: str, version: str, servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    def openapi(self, *, title: str, version: str) -> dict[str, Any]:
         components: dict[str, Any] = {}
 
         def ref(model: Any, mode: str) -> dict[str, Any]:
@@ -247,7 +247,8 @@ class Operations:
         document = {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version, "description": DESCRIPTION},
-            "servers": servers or [{"url": "/", "description": "the service that serves this document"}],
+            # Relative: the host that served the document (behind a proxy too); a generated client takes its own.
+            "servers": [{"url": "/", "description": "the service that serves this document"}],
             "tags": tag_descriptions(tags),
             "paths": paths,
             "components": {
