@@ -29,6 +29,7 @@ from authsvc.api import (
     checks,
     clients,
     contracts,
+    docs,
     eds,
     identifications,
     incidents,
@@ -128,6 +129,7 @@ def operations() -> Operations:
     ops = Operations()
     for module in (
         system,
+        docs,
         clients,
         identifications,
         liveness,

@@ -34,7 +34,7 @@ class Jwks(BaseModel):
     keys: list[Jwk] = Field(description="the current key first; keys of earlier rotations stay listed")
 
 
-class VerifyIn(BaseModel):
+class AttestationVerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attestation: Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS, description="the compact JWS")]
 
@@ -45,7 +45,7 @@ class Reason(BaseModel):
     detail: str
 
 
-class VerifyOut(BaseModel):
+class AttestationVerifyOut(BaseModel):
     valid: bool
     kid: str | None = Field(description="the key that signed it (when valid), or the kid the header names")
     claims: dict[str, Any] | None = Field(description="the signed claims; null unless valid")
@@ -60,10 +60,10 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 async def verify(request: web.Request) -> web.Response:
-    body: VerifyIn = parse(VerifyIn, await read_body(request))
+    body: AttestationVerifyIn = parse(AttestationVerifyIn, await read_body(request))
     verdict = request.app[ATTESTOR].check(body.attestation)  # an invalid token is an answer, not an error
     reasons = [Reason(code=verdict.code, detail=verdict.detail or "")] if verdict.code else []
-    answer = VerifyOut(valid=verdict.valid, kid=verdict.kid, claims=verdict.claims, reasons=reasons)
+    answer = AttestationVerifyOut(valid=verdict.valid, kid=verdict.kid, claims=verdict.claims, reasons=reasons)
     return web.json_response(text=answer.model_dump_json())
 
 
@@ -87,8 +87,8 @@ def register(ops: Operations) -> None:
             verify,
             "verify_attestation",
             "Verify an attestation this service issued: valid, why not, its claims",
-            body=VerifyIn,
-            responses={200: VerifyOut},
+            body=AttestationVerifyIn,
+            responses={200: AttestationVerifyOut},
             tags=("attestations",),
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -43,12 +44,36 @@ async def read_raw(request: web.Request) -> bytes:
         ) from exc
 
 
+def _integral_floats_as_ints(raw: bytes) -> bytes | None:
+    """JSON (and JSON Schema) counts ``1.0`` as the integer 1; pydantic's strict mode does not. The document
+    with such numbers written as integers, or None when it has none (so a retry cannot loop)."""
+    found = False
+
+    def number(text: str) -> int | float:
+        nonlocal found
+        value = float(text)
+        if value.is_integer() and abs(value) < 2**63:
+            found = True
+            return int(value)
+        return value
+
+    try:
+        data = json.loads(raw, parse_float=number)
+    except ValueError:
+        return None
+    return json.dumps(data).encode() if found else None
+
+
 def parse(model: type[T] | Any, raw: bytes, context: dict[str, Any] | None = None) -> T:
     """Validate ``raw`` JSON against ``model``; raises BadRequest/ValidationFailed with stable codes."""
     try:
         result: T = _adapter(model).validate_json(raw, strict=True, context=context or {})
         return result
     except ValidationError as exc:
+        whole = _integral_floats_as_ints(raw) if any(e["type"] == "int_type" for e in exc.errors()) else None
+        if whole is not None:
+            again: T = parse(model, whole, context)
+            return again
         errors = [
             {
                 "loc": ".".join(str(p) for p in e["loc"]) or "body",

@@ -27,6 +27,7 @@ from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     DEVICE_SIGNALS,
     IDENT_ID,
+    SIGNAL_POLICY,
     StepResult,
     device_signals,
     json_answer,
@@ -36,6 +37,7 @@ from authsvc.api.factor_steps import (
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS, LIVENESS
+from authsvc.cabinet.identifiers import CARD_PATTERN, IBAN_PATTERN
 from authsvc.cabinet.models import checked_bin, checked_iban
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.flows.session import Attempt, StepRecorder, StepWork
@@ -62,12 +64,21 @@ class CdaoIn(BaseModel):
 
 
 class PayoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # One instrument at most (all members are optional; none: the IBAN on file).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"maxProperties": 1})
     # The caller's mistakes are found here, before the bank or the bureau is asked.
     iban: Annotated[
-        str | None, Field(None, max_length=34, description="KZ IBAN (ISO 13616, 20 characters)"), checked_iban
+        str | None,
+        Field(
+            None,
+            max_length=34,
+            description="KZ IBAN (ISO 13616, 20 characters)",
+            examples=["KZ86125KZT5004100100"],
+            json_schema_extra={"pattern": IBAN_PATTERN},
+        ),
+        checked_iban,
     ] = None
-    card_number: Annotated[str | None, Field(None, max_length=23)] = None
+    card_number: Annotated[str | None, Field(None, max_length=23, json_schema_extra={"pattern": CARD_PATTERN})] = None
     card_token: Annotated[str | None, Field(None, max_length=64, description="the bank's token")] = None
 
 
@@ -75,7 +86,9 @@ class ApplicationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     application_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     lender_bin: Annotated[
-        str, Field(pattern=r"^\d{12}$", description="the lender's BIN (check digit verified)"), checked_bin
+        str,
+        Field(pattern=r"^\d{12}$", description="the lender's BIN (check digit verified)", examples=["971240001315"]),
+        checked_bin,
     ]
     amount: Annotated[int, Field(gt=0, le=10**11, description="whole tenge")]
     submitted_at: AwareDatetime = Field(description="when the client applied; the same on a retried report")
@@ -346,6 +359,8 @@ def register(ops: Operations) -> None:
                 params=(IDENT_ID, DEVICE_SIGNALS),
                 tags=tags,
                 errors=(*error_codes.STEP_GATES, *answers[op_id]),
+                # the payout IBAN's or card's check digits
+                beyond_schema=(*SIGNAL_POLICY, *((error_codes.BAD_CHECKSUM,) if model is PayoutIn else ())),
             )
         )
     ops.add(
@@ -374,5 +389,6 @@ def register(ops: Operations) -> None:
                 error_codes.RECORD_TAMPERED,
                 *error_codes.UPSTREAM_FAILURES,
             ),
+            beyond_schema=(*SIGNAL_POLICY, error_codes.BAD_CHECKSUM),  # lender_bin's check digit
         )
     )

@@ -24,6 +24,17 @@ from authsvc.cabinet.models import (
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.methods.face_references import DOCUMENT_ERRORS
 
+# What the schema's patterns cannot say about an identifier: check digits, a birth date not after today, a
+# 29 February of a year that had none; and about a file: what its bytes are (the photo's quality, R-6.1).
+IDENTIFIER_REFUSALS = (error_codes.BAD_CHECKSUM, error_codes.BIRTH_DATE_IN_FUTURE, error_codes.INVALID_FORMAT)
+MEDIA_REFUSALS = (
+    error_codes.CONTENT_TYPE_MISMATCH,
+    error_codes.CORRUPT_IMAGE,
+    error_codes.IMAGE_TOO_LARGE,
+    error_codes.IMAGE_TOO_SMALL,
+    error_codes.PHOTO_REJECTED,
+    error_codes.UNSUPPORTED_FILE_TYPE,
+)
 CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 
 
@@ -108,6 +119,12 @@ def register(ops: Operations) -> None:
                 error_codes.UNSUPPORTED_FILE_TYPE,
                 *DOCUMENT_ERRORS,
             ),
+            beyond_schema=(
+                *IDENTIFIER_REFUSALS,
+                *MEDIA_REFUSALS,
+                error_codes.DOCUMENT_EXPIRED,
+                error_codes.DOCUMENTS_MISSING,
+            ),
         )
     )
     ops.add(
@@ -158,5 +175,6 @@ def register(ops: Operations) -> None:
                 error_codes.IIN_IMMUTABLE,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=IDENTIFIER_REFUSALS,
         )
     )

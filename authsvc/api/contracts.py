@@ -18,10 +18,13 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
+from authsvc.api import eds as eds_api
 from authsvc.api.body import parse, read_body
+from authsvc.api.factor_steps import CODE_REFUSALS, OtpCode
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import CONTRACTS
+from authsvc.cabinet.models import BASE64_PATTERN, given
 from authsvc.contracts import service
 from authsvc.methods import eds
 
@@ -29,12 +32,22 @@ MAX_DOCUMENT_B64 = 12 * 1024 * 1024
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
+# The pattern is the document's; the service answers bad_base64 itself.
+Document = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_DOCUMENT_B64,
+        examples=["JVBERi0xLjQK"],  # "%PDF-1.4\n"
+        json_schema_extra={"pattern": BASE64_PATTERN},
+    ),
+]
+
+
 class ContractIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=given("document", "sha256"))
     client_id: Annotated[str, Field(min_length=1, max_length=64)]
-    document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = Field(
-        None, description="base64 of the contract document"
-    )
+    document: Document | None = Field(None, description="base64 of the contract document")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
         None, description="SHA-256 of the document (hex), when the document itself is not stored"
     )
@@ -55,14 +68,14 @@ class EdsSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["eds"]
     cms: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64 * 2)]
-    document: Annotated[str, Field(min_length=1, max_length=MAX_DOCUMENT_B64)] | None = None
+    document: Document | None = None
     identification_id: IdentificationRef = None
 
 
 class OtpSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["otp"]
-    code: Annotated[str, Field(min_length=4, max_length=16)]
+    code: OtpCode
     identification_id: IdentificationRef = None
 
 
@@ -217,6 +230,7 @@ def register(ops: Operations) -> None:
                 error_codes.DOCUMENT_REQUIRED,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(error_codes.DOCUMENT_MISMATCH,),  # the document and a sha256 that is not its own
         )
     )
     ops.add(
@@ -256,6 +270,12 @@ def register(ops: Operations) -> None:
                 error_codes.OTP_UNAVAILABLE,
                 error_codes.TRUST_NOT_READY,
                 error_codes.WORKERS_UNAVAILABLE,
+            ),
+            beyond_schema=(
+                *eds_api.CONTENT_REFUSALS,
+                *CODE_REFUSALS,
+                error_codes.DOCUMENT_MISMATCH,
+                error_codes.SIGNATURE_REJECTED,
             ),
         )
     )

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals
+from authsvc.api.factor_steps import DEVICE_SIGNALS, SIGNAL_POLICY, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER
@@ -201,6 +201,19 @@ async def eds_step(request: web.Request) -> web.Response:
 
 
 _IDENT = (Param("identification_id", "path", "identification id"),)
+# What a signature, certificate or signed document can be refused for once it matches the schema: its
+# bytes do not parse as what they claim, or name what the verifier cannot check (x-refused-beyond-schema).
+CONTENT_REFUSALS = (
+    error_codes.BAD_BASE64,
+    error_codes.BAD_CERTIFICATE,
+    error_codes.BAD_CMS,
+    error_codes.BAD_ENCODING,
+    error_codes.BAD_XML,
+    error_codes.UNSUPPORTED_ALGORITHM,
+    error_codes.UNVERIFIABLE_INPUT,
+)
+# validation_time is honoured only where the service runs in test mode (a deployment's setting).
+VERIFY_REFUSALS = (*CONTENT_REFUSALS, error_codes.VALIDATION_TIME_NOT_ALLOWED)
 # The codes submitting the EDS step answers (the hosted page's EDS step answers them too).
 SUBMIT_ERRORS = (
     error_codes.CLIENT_NOT_FOUND,
@@ -297,6 +310,7 @@ def register(ops: Operations) -> None:
                 responses={200: out, 503: None},
                 tags=("eds",),
                 errors=answers[op_id],
+                beyond_schema=VERIFY_REFUSALS,
             )
         )
     ops.add(
@@ -327,5 +341,6 @@ def register(ops: Operations) -> None:
             params=(*_IDENT, DEVICE_SIGNALS),
             tags=("identifications",),
             errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS),
+            beyond_schema=(*CONTENT_REFUSALS, *SIGNAL_POLICY),
         )
     )

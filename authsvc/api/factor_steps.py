@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
@@ -22,14 +22,26 @@ from authsvc.store import clients as client_store
 
 IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 SIGNALS_HEADER = "Device-Signals"
-DEVICE_SIGNALS = Param(
-    SIGNALS_HEADER,
-    "header",
-    "the app's device and session signals as one JSON object (R-NB.5): device_id, rooted, jailbroken, "
-    "remote_control, emulator, app_signature_valid, geolocation {latitude, longitude, accuracy_m}, session_id",
-    required=False,
-    schema={"type": "string", "maxLength": 2048},
-)
+# What a profile's device policy refuses in a step the schema accepts (signals missing, or a rooted device).
+SIGNAL_POLICY = (error_codes.DEVICE_SIGNALS_REQUIRED, error_codes.DEVICE_REFUSED)
+# A code of the right shape can be the wrong code, or have the wrong length for the client's factor.
+CODE_REFUSALS = (error_codes.OTP_REJECTED, error_codes.OTP_MALFORMED)
+# The end user's address as the lender saw it (client_ip() reads it); IPv4 or IPv6.
+IpField = Annotated[
+    Annotated[str, WithJsonSchema({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})] | None,
+    Field(None, max_length=45, description="the end user's IP address", examples=["203.0.113.7"]),
+]
+# A one-time code as people type it: 6 to 8 digits, spaces and dashes ignored (its factor fixes the length).
+# The pattern is the document's: anything else is the handler's to refuse, as otp_malformed.
+OtpCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=20,
+        examples=["123456"],
+        json_schema_extra={"pattern": r"^[ -]*(?:[0-9][ -]*){6,8}$", "minLength": 6},
+    ),
+]
 
 
 class GeolocationIn(BaseModel):
@@ -41,14 +53,23 @@ class GeolocationIn(BaseModel):
 
 class DeviceSignalsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    device_id: Annotated[str | None, Field(None, min_length=1, max_length=128)] = None
+    device_id: Annotated[str | None, Field(None, min_length=1, max_length=128, examples=["a1f3c9e07b2d4e58"])] = None
     rooted: bool = False
     jailbroken: bool = False
     remote_control: bool = False
     emulator: bool = False
-    app_signature_valid: bool | None = None
-    geolocation: GeolocationIn | None = None
+    app_signature_valid: bool | None = Field(None, examples=[True])
+    geolocation: GeolocationIn | None = Field(None, examples=[{"latitude": 43.2389, "longitude": 76.8897}])
     session_id: Annotated[str | None, Field(None, min_length=1, max_length=128)] = None
+
+
+DEVICE_SIGNALS = Param(
+    SIGNALS_HEADER,
+    "header",
+    "the app's device and session signals as one JSON object (R-NB.5); absent: the step came from no app",
+    required=False,
+    model=DeviceSignalsIn,
+)
 
 
 class StepResult(BaseModel):

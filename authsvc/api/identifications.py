@@ -43,7 +43,7 @@ class StepOut(BaseModel):
     created_at: datetime
 
 
-class TokenOut(BaseModel):
+class ConditionTokenOut(BaseModel):
     token: str = Field(description="a step method, or a group of methods (any one of them)")
     methods: list[str]
     done: bool
@@ -51,7 +51,7 @@ class TokenOut(BaseModel):
 
 
 class AlternativeOut(BaseModel):
-    tokens: list[TokenOut]
+    tokens: list[ConditionTokenOut]
     met: bool
     possible: bool
 
@@ -94,7 +94,7 @@ def identification_out(view: View) -> IdentificationOut:
         alternatives = [
             AlternativeOut(
                 tokens=[
-                    TokenOut(
+                    ConditionTokenOut(
                         token=t,
                         methods=sorted(view.profile.methods_of(t)),
                         done=t in a.done,

@@ -11,7 +11,7 @@ phone and IIN are on the lender's grey list; the client gets an SMS and the Anti
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,9 @@ from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import INCIDENTS
 from authsvc.errors import ValidationFailed
 from authsvc.incidents.service import Incident
+
+IncidentStatus = Literal["open", "overdue", "closed"]
+STATUSES: tuple[str, ...] = get_args(IncidentStatus)
 
 
 class IncidentIn(BaseModel):
@@ -84,7 +87,7 @@ class IncidentOut(BaseModel):
     kind: str
     confirmed_by_police: bool
     description: str
-    status: Literal["open", "overdue", "closed"]
+    status: IncidentStatus
     detected_at: datetime
     deadlines: DeadlinesOut
     calendar_covered: bool = Field(description="false: a date fell outside the calendar file (weekends only)")
@@ -112,7 +115,7 @@ def render(incident: Incident, now: datetime | None = None) -> IncidentOut:
     if row.contract_id is not None or row.loan_ref is not None:
         state: Literal["suspended", "active"] = "suspended" if row.loan_suspended else "active"
         loan = LoanOut(contract_id=row.contract_id, loan_ref=row.loan_ref, interest_accrual=state, collection=state)
-    status: Literal["open", "overdue", "closed"] = row.status  # type: ignore[assignment]
+    status: IncidentStatus = row.status  # type: ignore[assignment]
     return IncidentOut(
         id=row.id,
         client_id=row.client_id,
@@ -165,7 +168,7 @@ async def get_incident(request: web.Request) -> web.Response:
 
 async def list_incidents(request: web.Request) -> web.Response:
     status = request.query.get("status")
-    if status not in (None, "open", "overdue", "closed"):
+    if status is not None and status not in STATUSES:
         raise ValidationFailed("status is open, overdue or closed", code=error_codes.VALIDATION_FAILED)
     found = await request.app[INCIDENTS].find(current_lender(request).id, status)
     return _json(IncidentsOut(incidents=[render(i) for i in found]))
@@ -201,6 +204,7 @@ def register(ops: Operations) -> None:
                 error_codes.INCIDENT_BAD_TIME,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(error_codes.INCIDENT_BAD_TIME,),  # detected_at within ten years, not in the future
         )
     )
     ops.add(
@@ -211,7 +215,15 @@ def register(ops: Operations) -> None:
             "listIncidents",
             "The lender's incidents, newest first (at most 100), optionally of one status",
             responses={200: IncidentsOut},
-            params=(Param("status", "query", "open, overdue or closed", required=False),),
+            params=(
+                Param(
+                    "status",
+                    "query",
+                    "only incidents in this state",
+                    required=False,
+                    schema={"type": "string", "enum": list(STATUSES)},
+                ),
+            ),
             tags=("incidents",),
             errors=(error_codes.VALIDATION_FAILED, error_codes.RECORD_TAMPERED),
         )
@@ -249,5 +261,6 @@ def register(ops: Operations) -> None:
                 error_codes.CONFLICT,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(error_codes.INCIDENT_BAD_TIME,),
         )
     )

@@ -30,7 +30,7 @@ from authsvc.api import eds as eds_api
 from authsvc.api import liveness as liveness_api
 from authsvc.api import second_factors
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import IDENT_ID, StepResult, read_optional, step_result
+from authsvc.api.factor_steps import CODE_REFUSALS, IDENT_ID, OtpCode, StepResult, read_optional, step_result
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, EDS, FLOWS, KEYS, LIVENESS, SETTINGS
@@ -46,6 +46,12 @@ from authsvc.store.flow_links import Link
 
 COOKIE: Final = "authsvc_hosted"
 HEADER: Final = "X-Hosted-Page"
+PAGE_HEADER: Final = Param(
+    HEADER,
+    "header",
+    "1: the request comes from the hosted page's own script (a cross-site form cannot set a header)",
+    schema={"type": "string", "enum": ["1"]},
+)
 STATIC: Final = Path(__file__).resolve().parent.parent / "hosted" / "static"
 PAGE: Final = "index.html"  # served at /hosted/flow; the others under /hosted/static/
 ASSETS: Final = ("app.js", "sdk.js", "i18n.js", "style.css")
@@ -118,7 +124,7 @@ class PageOtpSent(BaseModel):
 
 class PageOtpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, Field(min_length=1, max_length=20)]
+    code: OtpCode
 
 
 # --- the lender's side ----------------------------------------------------------------------------
@@ -433,14 +439,13 @@ async def page_otp_verify(request: web.Request) -> web.Response:
     return _json(step_result(done))
 
 
-_FORM: dict[str, Any] = liveness_api.UPLOAD_SCHEMA["multipart/form-data"]["schema"]
 _FLASH_TIMES = {
     "type": "string",
     "description": "JSON list: when the page painted each of the script's flashes (ms from the start)",
 }
-PAGE_UPLOAD = {
-    "multipart/form-data": {"schema": {**_FORM, "properties": {**_FORM["properties"], "flash_times_ms": _FLASH_TIMES}}}
-}
+PAGE_UPLOAD = liveness_api.upload_form(flash_times_ms=_FLASH_TIMES)
+# What a page step the schema accepts can still be refused for: the signature's content, a wrong code.
+_PAGE_REFUSALS = {"hostedEds": eds_api.CONTENT_REFUSALS, "hostedOtpVerify": CODE_REFUSALS}
 _PAGE = (error_codes.HOSTED_HEADER_MISSING, error_codes.HOSTED_SESSION_REQUIRED, error_codes.STEP_NOT_OFFERED)
 _COMMON = (error_codes.INTERNAL_ERROR, error_codes.DATABASE_UNAVAILABLE, error_codes.INVALID_CHARACTERS)
 
@@ -463,9 +468,10 @@ def register(ops: Operations) -> None:
                 error_codes.IDENTIFICATION_CLOSED,
                 error_codes.RETURN_URL_NOT_ALLOWED,
             ),
+            beyond_schema=(error_codes.RETURN_URL_NOT_ALLOWED,),  # the prefixes are the deployment's setting
         )
     )
-    html_page = {"text/html": {"schema": {"type": "string"}}}
+    html_page = {"text/html": {"schema": {"type": "string"}, "example": '<!doctype html><html lang="ru">…</html>'}}
     ops.add(
         Operation(
             "GET",
@@ -519,7 +525,13 @@ def register(ops: Operations) -> None:
             auth=False,
             tags=TAGS,
             raw_responses={
-                200: {"description": "JavaScript module or CSS (gzipped when accepted)"},
+                200: {
+                    "description": "JavaScript module or CSS (gzipped when accepted)",
+                    "content": {
+                        "text/javascript": {"schema": {"type": "string"}, "example": "export function start() { … }"},
+                        "text/css": {"schema": {"type": "string"}, "example": "body { … }"},
+                    },
+                },
                 304: {"description": "unchanged since the ETag in If-None-Match"},
             },
             errors=(error_codes.NOT_FOUND,),
@@ -588,9 +600,11 @@ def register(ops: Operations) -> None:
                 summary,
                 body=body,
                 responses=responses,
+                params=(PAGE_HEADER,) if method == "POST" else (),
                 auth=False,
                 tags=TAGS,
                 errors=(*_PAGE, *_COMMON, *errors),
+                beyond_schema=_PAGE_REFUSALS.get(op_id, ()),
             )
         )
     ops.add(
@@ -601,6 +615,7 @@ def register(ops: Operations) -> None:
             "hostedLiveness",
             "Upload the capture (timed frames, plus flash_times_ms: when the page painted each flash)",
             responses={200: PageLiveness},
+            params=(PAGE_HEADER,),
             auth=False,
             tags=TAGS,
             request_content=PAGE_UPLOAD,
@@ -611,5 +626,6 @@ def register(ops: Operations) -> None:
                 error_codes.CHALLENGE_EXPIRED,
                 error_codes.IDENTITY_DOCUMENT_REQUIRED,  # a profile requiring the document (none on file)
             ),
+            beyond_schema=liveness_api.CAPTURE_REFUSALS,
         )
     )

@@ -21,24 +21,24 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, KEYS
 from authsvc.errors import ValidationFailed
-from authsvc.lists import service
+from authsvc.lists import identifiers, service
 
-KindIn = Literal["phone", "iin", "device_id", "iban"]
+KindIn = identifiers.Kind
 
 
 class EntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=identifiers.value_schema())
     list: Literal["grey", "black"]
     kind: KindIn
-    value: Annotated[str, Field(min_length=1, max_length=200)]
+    value: Annotated[str, Field(min_length=1, max_length=200, examples=["+77012345678"])]
     reason: Annotated[str, Field(min_length=1, max_length=200, description="why; no personal data")]
     expires_at: datetime | None = None
 
 
 class LookupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=identifiers.value_schema())
     kind: KindIn
-    value: Annotated[str, Field(min_length=1, max_length=200)]
+    value: Annotated[str, Field(min_length=1, max_length=200, examples=["+77012345678"])]
 
 
 class EntryOut(BaseModel):
@@ -109,7 +109,7 @@ async def lookup(request: web.Request) -> web.Response:
 
 async def list_entries(request: web.Request) -> web.Response:
     wanted = request.query.get("list")
-    if wanted not in (None, "grey", "black"):
+    if wanted is not None and wanted not in service.LISTS:
         raise ValidationFailed("list is grey or black", code=error_codes.VALIDATION_FAILED)
     async with request.app[DB].autocommit() as tx:
         found = await service.entries(tx, current_lender(request).id, list_name=wanted)
@@ -151,6 +151,7 @@ def register(ops: Operations) -> None:
             responses={201: EntryOut, 409: None},
             tags=("lists",),
             errors=(*_IDENTIFIER_CODES, error_codes.LIST_ENTRY_EXISTS, error_codes.LIST_BAD_EXPIRY),
+            beyond_schema=(error_codes.BAD_CHECKSUM, error_codes.LIST_BAD_EXPIRY),  # an IBAN's check digits
         )
     )
     ops.add(
@@ -164,6 +165,7 @@ def register(ops: Operations) -> None:
             responses={200: LookupOut},
             tags=("lists",),
             errors=_IDENTIFIER_CODES,
+            beyond_schema=(error_codes.BAD_CHECKSUM,),
         )
     )
     ops.add(
@@ -174,7 +176,15 @@ def register(ops: Operations) -> None:
             "listListEntries",
             "The lender's own entries (its own and its open incidents'), newest first (at most 100)",
             responses={200: EntriesOut},
-            params=(Param("list", "query", "grey or black (default both)", required=False),),
+            params=(
+                Param(
+                    "list",
+                    "query",
+                    "only this list (default both)",
+                    required=False,
+                    schema={"type": "string", "enum": list(service.LISTS)},
+                ),
+            ),
             tags=("lists",),
             errors=(error_codes.VALIDATION_FAILED,),
         )

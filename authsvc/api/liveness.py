@@ -10,7 +10,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from authsvc import error_codes
-from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals
+from authsvc.api.examples import ID
+from authsvc.api.factor_steps import DEVICE_SIGNALS, SIGNAL_POLICY, device_signals
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
@@ -54,31 +55,47 @@ class LivenessOut(BaseModel):
     next_methods: list[str] = Field(description="step methods that would still make progress")
 
 
-UPLOAD_SCHEMA = {
-    "multipart/form-data": {
-        "schema": {
+def upload_form(**extra: dict[str, Any]) -> dict[str, Any]:
+    """The capture's multipart form: a video, or frames (read_capture refuses both and neither), each form
+    with the parts it may carry; ``extra``: more optional parts (the hosted page's flash times)."""
+    common = {
+        "challenge_id": {"type": "string", "maxLength": 64, "pattern": "\\S", "examples": [ID]},
+        "timestamps_ms": {"type": "string", "description": "JSON list of frame times in ms (with frames)"},
+        **extra,
+    }
+    media = {
+        "video": {"type": "string", "format": "binary", "description": "MP4 or WebM"},
+        "frame": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "description": "JPEG/PNG frames, in order",
+        },
+    }
+    forms = [
+        {
+            "title": f"Capture{name.title()}",
             "type": "object",
-            "required": ["challenge_id"],
-            "properties": {
-                "challenge_id": {"type": "string", "maxLength": 64},
-                "video": {"type": "string", "format": "binary", "description": "MP4 or WebM"},
-                "frame": {
-                    "type": "array",
-                    "items": {"type": "string", "format": "binary"},
-                    "description": "JPEG/PNG frames, in order (instead of video)",
-                },
-                "timestamps_ms": {"type": "string", "description": "JSON list of frame times in ms"},
-                DOCUMENT_FIELD: {
-                    "type": "string",
-                    "format": "binary",
-                    "description": "optional: the identity document's image (JPEG/PNG), checked before the script "
-                    "is spent; the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, "
-                    "and it is kept as the client's document when the step passes",
-                },
-            },
+            "required": ["challenge_id", name],
+            "additionalProperties": False,
+            "properties": {**common, name: part},
+        }
+        for name, part in media.items()
+    ]
+    return {"multipart/form-data": {"schema": {"oneOf": forms}}}
+
+
+UPLOAD_SCHEMA = upload_form(
+    **{
+        DOCUMENT_FIELD: {
+            "type": "string",
+            "format": "binary",
+            "description": "optional: the identity document's image (JPEG/PNG), checked before the script is spent; "
+            "the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, and it is kept as "
+            "the client's document when the step passes",
         }
     }
-}
+)
 
 
 async def issue_script(request: web.Request) -> web.Response:
@@ -252,6 +269,20 @@ DOCUMENT_PART_ERRORS = (
 )
 
 
+# What a capture the schema accepts can be refused for: its bytes (no video, no face, out of order) and
+# timestamps_ms that do not give one time per frame (parts a schema cannot relate).
+CAPTURE_REFUSALS = (
+    error_codes.BAD_TIMESTAMPS,
+    error_codes.CAPTURE_OUT_OF_ORDER,
+    error_codes.CAPTURE_REJECTED,
+    error_codes.CAPTURE_UNDECODABLE,
+    error_codes.FACE_NOT_FOUND,
+    error_codes.IMAGE_REJECTED,
+    error_codes.IMAGE_TOO_LARGE,
+    error_codes.IMAGE_UNDECODABLE,
+)
+
+
 def register(ops: Operations) -> None:
     ops.add(
         Operation(
@@ -283,5 +314,6 @@ def register(ops: Operations) -> None:
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
             errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS, *DOCUMENT_PART_ERRORS),
+            beyond_schema=(*CAPTURE_REFUSALS, *SIGNAL_POLICY),
         )
     )

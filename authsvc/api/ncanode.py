@@ -11,6 +11,7 @@ import json
 from aiohttp import web
 
 from authsvc import error_codes
+from authsvc.api import eds as eds_api
 from authsvc.api.body import parse, read_body
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import VERIFIER
@@ -87,5 +88,6 @@ def register(ops: Operations) -> None:
                 responses={200: ncanode.VerificationResponse, 503: None},
                 tags=("ncanode",),
                 errors=_ERRORS[op_id],
+                beyond_schema=eds_api.CONTENT_REFUSALS,
             )
         )

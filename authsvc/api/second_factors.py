@@ -22,8 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
+    CODE_REFUSALS,
     DEVICE_SIGNALS,
     IDENT_ID,
+    SIGNAL_POLICY,
+    IpField,
+    OtpCode,
     StepResult,
     client_ip,
     device_signals,
@@ -42,7 +46,6 @@ from authsvc.methods.otp import CodeCheck
 from authsvc.store.identifications import Identification
 
 OTP_TEXT = "Ваш код подтверждения: {code}. Никому не сообщайте его."
-IpField = Annotated[str | None, Field(None, max_length=45, description="the end user's IP address")]
 
 
 class SendIn(BaseModel):
@@ -63,7 +66,7 @@ class SendOut(BaseModel):
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     factor: Literal["sms", "voice", "totp", "hotp"] = Field("sms", description="sms and voice: the code sent")
-    code: Annotated[str, Field(min_length=1, max_length=20)]
+    code: OtpCode
     client_ip: IpField = None
 
 
@@ -276,6 +279,7 @@ def register(ops: Operations) -> None:
             params=(IDENT_ID, DEVICE_SIGNALS),
             tags=tags,
             errors=(*error_codes.STEP_GATES, *VERIFY_ERRORS),
+            beyond_schema=(*SIGNAL_POLICY, *CODE_REFUSALS, error_codes.WRONG_OPERATION),
         )
     )
     ops.add(
@@ -301,6 +305,7 @@ def register(ops: Operations) -> None:
                 error_codes.CONFIG_ERROR,
                 error_codes.RECORD_TAMPERED,
             ),
+            beyond_schema=(*SIGNAL_POLICY, error_codes.PASSWORD_REJECTED, error_codes.WRONG_OPERATION),
         )
     )
     ops.add(

@@ -101,7 +101,14 @@ def register(ops: Operations) -> None:
             raw_responses={
                 200: {
                     "description": "Prometheus text format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "content": {
+                        "text/plain": {
+                            "schema": {"type": "string"},
+                            "example": "# HELP authsvc_http_requests_total HTTP requests by route and status\n"
+                            "# TYPE authsvc_http_requests_total counter\n"
+                            'authsvc_http_requests_total{method="POST",route="/v1/clients",status="201"} 42.0\n',
+                        }
+                    },
                 }
             },
         )
@@ -118,7 +125,12 @@ def register(ops: Operations) -> None:
             raw_responses={
                 200: {
                     "description": "OpenAPI document",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object"},
+                            "example": {"openapi": "3.1.0", "info": {"title": "authsvc", "version": __version__}},
+                        }
+                    },
                 }
             },
         )

@@ -94,7 +94,9 @@ class ResetIn(BaseModel):
 class PskcIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: Annotated[str, Field(min_length=1, max_length=4_000_000, description="the PSKC XML document")]
-    pre_shared_key_hex: Annotated[str | None, Field(None, max_length=64)] = None
+    pre_shared_key_hex: Annotated[
+        str | None, Field(None, max_length=64, json_schema_extra={"pattern": "^(?:[0-9a-fA-F]{2}){16,32}$"})
+    ] = None
 
 
 class ImportedOut(BaseModel):
@@ -366,5 +368,7 @@ def register(ops: Operations) -> None:
                 params=params,
                 tags=tags,
                 errors=errors,
+                # the PSKC document's content (its XML, the keys it holds) and its pre-shared key
+                beyond_schema=tuple(c for c in errors if c.status == 422) if op_id == "importPskc" else (),
             )
         )

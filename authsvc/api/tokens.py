@@ -19,21 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import client_ip, json_answer, known_client
+from authsvc.api.factor_steps import CODE_REFUSALS, IpField, OtpCode, client_ip, json_answer, known_client
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
+from authsvc.cabinet.models import given
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.methods import password_login, tokens
-from authsvc.methods.otp_codes import parse_base32_secret
+from authsvc.methods.otp_codes import MIN_KEY_BYTES, parse_base32_secret
 from authsvc.store import clients as client_store
 from authsvc.store import tokens as token_store
 
 CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 SERIAL = Param("serial", "path", "token serial number", schema={"type": "string", "maxLength": 64})
-Code = Annotated[str, Field(min_length=1, max_length=20)]
 
 
 class TotpOut(BaseModel):
@@ -43,8 +43,8 @@ class TotpOut(BaseModel):
 
 class CodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Code
-    client_ip: Annotated[str | None, Field(None, max_length=45)] = None
+    code: OtpCode
+    client_ip: IpField = None
 
 
 class TokenState(BaseModel):
@@ -52,11 +52,29 @@ class TokenState(BaseModel):
     status: str
 
 
+# Base32 as parse_base32_secret reads it: whole groups of 8, then a tail of a length base32 can end with.
+BASE32_PATTERN = "^(?:[A-Za-z2-7]{8})*(?:[A-Za-z2-7]{2}|[A-Za-z2-7]{4}|[A-Za-z2-7]{5}|[A-Za-z2-7]{7})?$"
+
+
 class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    seed_hex: Annotated[str | None, Field(None, max_length=256)] = None
-    seed_base32: Annotated[str | None, Field(None, max_length=256)] = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=given("seed_hex", "seed_base32", exactly=True))
+    serial: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", examples=["HW-000123"])]
+    # The patterns are the document's; the handler answers otp_bad_secret (or otp_key_too_short) itself.
+    seed_hex: Annotated[
+        str | None,
+        Field(
+            None,
+            max_length=256,
+            examples=["3132333435363738393031323334353637383930"],
+            json_schema_extra={"pattern": f"^(?:[0-9a-fA-F]{{2}}){{{MIN_KEY_BYTES},128}}$"},
+        ),
+    ] = None
+    seed_base32: Annotated[
+        str | None,
+        Field(
+            None, max_length=256, json_schema_extra={"pattern": BASE32_PATTERN, "minLength": -(-MIN_KEY_BYTES * 8 // 5)}
+        ),
+    ] = None
     algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
     digits: Literal[6, 7, 8] = 6
     counter: Annotated[int, Field(ge=0, lt=2**62)] = 0
@@ -69,8 +87,8 @@ class AssignIn(BaseModel):
 
 class ResyncIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    first: Code
-    second: Code
+    first: OtpCode
+    second: OtpCode
 
 
 class PasswordSetIn(BaseModel):
@@ -280,6 +298,18 @@ def register(ops: Operations) -> None:
             error_codes.RECORD_TAMPERED,
         ),
     }
+    # What a well-formed request can still be refused for: a wrong code, a password the policy refuses.
+    refusals = {
+        "confirmTotp": CODE_REFUSALS,
+        "resyncToken": CODE_REFUSALS,
+        "setPassword": (
+            error_codes.PASSWORD_TOO_SHORT,
+            error_codes.PASSWORD_TOO_LONG,
+            error_codes.PASSWORD_REPETITIVE,
+            error_codes.PASSWORD_COMMON,
+            error_codes.PASSWORD_CONTAINS_PERSONAL_DATA,
+        ),
+    }
     tags = ("second factors",)
     for method, path, handler, op_id, summary, body, responses, params in (
         (
@@ -355,5 +385,6 @@ def register(ops: Operations) -> None:
                 params=params,
                 tags=tags,
                 errors=answers[op_id],
+                beyond_schema=refusals.get(op_id, ()),
             )
         )

@@ -25,7 +25,7 @@ from authsvc.api.state import DB, WEBHOOK_BELL, WEBHOOKS
 from authsvc.errors import NotFound, ValidationFailed
 from authsvc.store import webhooks as store
 from authsvc.webhooks import outbox
-from authsvc.webhooks.endpoints import MAX_URL, Endpoint
+from authsvc.webhooks.endpoints import MAX_URL, URL_PATTERN, Endpoint
 from authsvc.webhooks.events import EVENTS
 
 EventName = Literal[
@@ -41,7 +41,16 @@ StatusName = Literal["queued", "sending", "delivered", "dead"]
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: Annotated[str, Field(min_length=8, max_length=MAX_URL, description="https:// URL deliveries are POSTed to")]
+    url: Annotated[
+        str,
+        Field(
+            min_length=8,
+            max_length=MAX_URL,
+            description="https:// URL deliveries are POSTed to",
+            examples=["https://lender.example.kz/authsvc/events"],
+            json_schema_extra={"pattern": URL_PATTERN},
+        ),
+    ]
     events: list[EventName] | None = Field(
         None, min_length=1, description="events to receive; omitted or null: every event"
     )

@@ -18,6 +18,20 @@ from authsvc.error_codes import Code
 # NCA's test PKI issues these numbers, which fail the check digit (KZ-PKI.md §5); accepted only in test mode.
 NCA_TEST_IDENTIFIERS = frozenset({"123456789011", "123456789012", "123456789021"})
 
+# What each identifier looks like, for the OpenAPI document (JSON Schema patterns): what the checks below
+# accept, less what no pattern can say (check digits, a birth date not after today). The checks stay the
+# judges and answer their own codes; tests/cabinet/test_identifier_patterns.py holds the two together.
+# A phone: +7 or 8, then a Kazakh mobile operator's code (7xx) and 7 digits; spaces, dashes, brackets between.
+PHONE_PATTERN = r"^(?:\+7|8)[ ()-]*7(?:0[0-25-8]|47|6[0-4]|7[15-8]|85)(?:[ ()-]*[0-9]){7}[ ()-]*$"
+# An IIN starts with the birth date (YYMMDD) and the century/sex digit (1-6).
+IIN_PATTERN = (
+    r"^[0-9]{2}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+    r"|02(?:0[1-9]|1[0-9]|2[0-9]))[1-6][0-9]{5}$"
+)
+BIN_PATTERN = r"^[0-9]{12}$"
+IBAN_PATTERN = r"^ *[Kk][Zz](?: *[0-9]){5}(?: *[0-9A-Za-z]){13} *$"
+CARD_PATTERN = r"^[ -]*(?:[0-9][ -]*){13,19}$"
+
 _W1 = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _W2 = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 

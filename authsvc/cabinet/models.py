@@ -14,6 +14,11 @@ from pydantic_core import PydanticCustomError
 
 from authsvc import error_codes
 from authsvc.cabinet.identifiers import (
+    BIN_PATTERN,
+    CARD_PATTERN,
+    IBAN_PATTERN,
+    IIN_PATTERN,
+    PHONE_PATTERN,
     IdentifierError,
     check_iin,
     normalise_card,
@@ -61,14 +66,38 @@ def _iban(value: str | None) -> str | None:
 checked_bin = AfterValidator(_bin)
 checked_iban = AfterValidator(_iban)
 
+
+def given(*names: str, exactly: bool = False, also: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """JSON Schema for a model whose validator wants one of ``names`` given (not null), or one of ``also``:
+    what the validator says in code, the document says to clients and fuzzers (for the model's
+    ``json_schema_extra``). Under ``allOf``: a generator reads an object's own anyOf as a union of types."""
+    branches = [{"required": [n], "properties": {n: {"not": {"type": "null"}}}} for n in names]
+    return {"allOf": [{"oneOf" if exactly else "anyOf": [*branches, *also]}]}
+
+
+# What the server accepts as base64 of a file (the document's pattern; the handlers answer bad_base64).
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\d\x00-\x1f]+$")]
-Base64 = Annotated[str, Field(min_length=1, description="base64 (RFC 4648) of the file")]
+# The pattern is the document's; the phone check answers invalid_phone or not_mobile itself.
+Phone = Annotated[
+    str, Field(min_length=5, max_length=20, examples=["+77012345678"], json_schema_extra={"pattern": PHONE_PATTERN})
+]
+Base64 = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="base64 (RFC 4648) of the file",
+        examples=["/9j/4AAQSkZJRg=="],  # a JPEG's first bytes: the shape, not a photo that passes R-6.1
+        json_schema_extra={"pattern": BASE64_PATTERN},
+    ),
+]
 
 
 class IdDocument(Strict):
     type: Literal["id_card", "passport", "residence_permit"] = "id_card"
-    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{6,12}$", description="document number")]
-    expires_on: date
+    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{6,12}$", description="document number", examples=["041234567"])]
+    expires_on: date = Field(description="must lie in the future", examples=["2031-05-01"])
 
     @field_validator("expires_on")
     @classmethod
@@ -79,7 +108,15 @@ class IdDocument(Strict):
 
 
 class BankAccount(Strict):
-    iban: Annotated[str, Field(min_length=20, max_length=34, examples=["KZ86125KZT5004100100"])]
+    iban: Annotated[
+        str,
+        Field(
+            min_length=20,
+            max_length=34,
+            examples=["KZ86125KZT5004100100"],
+            json_schema_extra={"pattern": IBAN_PATTERN},
+        ),
+    ]
 
     @field_validator("iban")
     @classmethod
@@ -93,7 +130,13 @@ class BankAccount(Strict):
 class Card(Strict):
     number: Annotated[
         str,
-        Field(min_length=13, max_length=23, description="PAN; only a token and the last 4 digits are kept"),
+        Field(
+            min_length=13,
+            max_length=23,
+            description="PAN; only a token and the last 4 digits are kept",
+            examples=["4111 1111 1111 1111"],
+            json_schema_extra={"pattern": CARD_PATTERN},
+        ),
     ]
 
     @field_validator("number")
@@ -135,8 +178,16 @@ def _phone(value: str) -> str:
 
 
 class _Contact(Strict):
-    phone: Annotated[str, Field(min_length=5, max_length=20, examples=["+77012345678"])]
-    bank_account: BankAccount | None = None
+    model_config = ConfigDict(
+        json_schema_extra=given(
+            "bank_account",
+            "card",
+            also=({"required": ["payout_via_terminal"], "properties": {"payout_via_terminal": {"const": True}}},),
+        )
+    )
+
+    phone: Phone
+    bank_account: BankAccount | None = Field(None, examples=[{"iban": "KZ86125KZT5004100100"}])
     card: Card | None = None
     payout_via_terminal: bool = Field(False, description="paid out at a terminal: bank details optional (R-6.1)")
 
@@ -155,10 +206,12 @@ class _Contact(Strict):
 
 
 class Person(Strict):
-    surname: Name
-    first_name: Name
-    patronymic: Name | None = None
-    iin: Annotated[str, Field(min_length=12, max_length=12, examples=["811201401188"])]
+    surname: Name = Field(examples=["Жумабаев"])
+    first_name: Name = Field(examples=["Ерлан"])
+    patronymic: Name | None = Field(None, examples=["Серикович"])
+    iin: Annotated[
+        str, Field(min_length=12, max_length=12, examples=["811201401188"], json_schema_extra={"pattern": IIN_PATTERN})
+    ]
     id_document: IdDocument
 
     @field_validator("iin")
@@ -188,8 +241,10 @@ class LegalEntityIn(_Contact):
     """R-6.2: a legal entity's registration, through its authorised person."""
 
     kind: Literal["legal_entity"]
-    bin: Annotated[str, Field(min_length=12, max_length=12, examples=["971240001315"])]
-    name: Annotated[str, Field(min_length=1, max_length=300)]
+    bin: Annotated[
+        str, Field(min_length=12, max_length=12, examples=["971240001315"], json_schema_extra={"pattern": BIN_PATTERN})
+    ]
+    name: Annotated[str, Field(min_length=1, max_length=300, examples=['ТОО "Рога и копыта"'])]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
     id_document_image: Photo | None = Field(None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:])
@@ -222,8 +277,12 @@ ClientIn = Annotated[IndividualIn | LegalEntityIn, Field(discriminator="kind")]
 class ClientPatch(Strict):
     """R-6.6: change phone or bank details, authorised by a completed `change_contact` identification."""
 
-    identification_id: Annotated[str, Field(min_length=1, max_length=64)]
-    phone: Annotated[str, Field(min_length=5, max_length=20)] | None = None
+    model_config = ConfigDict(json_schema_extra=given("phone", "bank_account", "card"))
+
+    identification_id: Annotated[
+        str, Field(min_length=1, max_length=64, description="a completed change_contact identification")
+    ]
+    phone: Phone | None = Field(None, examples=["+77471234567"])
     bank_account: BankAccount | None = None
     card: Card | None = None
 
@@ -240,7 +299,12 @@ class ClientPatch(Strict):
 
 
 class Lookup(Strict):
-    iin: Annotated[str, Field(pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity")]
+    iin: Annotated[
+        str,
+        Field(
+            pattern=r"^\d{12}$", description="IIN of an individual or BIN of a legal entity", examples=["811201401188"]
+        ),
+    ]
 
 
 # --- responses (masked) ------------------------------------------------------------------------------

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from authsvc import error_codes
-from authsvc.cabinet.identifiers import IdentifierError, normalise_iban, normalise_phone
+from authsvc.cabinet.identifiers import IBAN_PATTERN, PHONE_PATTERN, IdentifierError, normalise_iban, normalise_phone
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import ValidationFailed
 
 Kind = Literal["phone", "iin", "device_id", "iban"]
 KINDS: Final = ("phone", "iin", "device_id", "iban")
 _DEVICE_ID: Final = re.compile(r"[\x21-\x7e]{1,200}")
+# What ``normalise`` accepts for each kind, as JSON Schema patterns (for the OpenAPI document).
+PATTERNS: Final = {
+    "phone": PHONE_PATTERN,
+    "iin": r"^\s*[0-9]{12}\s*$",
+    "device_id": r"^\s*[!-~]{1,200}\s*$",
+    "iban": IBAN_PATTERN,
+}
+
+
+def value_schema() -> dict[str, Any]:
+    """JSON Schema of a model with ``kind`` and ``value``: the value's pattern follows the kind."""
+    branches = [
+        {"properties": {"kind": {"const": kind}, "value": {"pattern": pattern}}} for kind, pattern in PATTERNS.items()
+    ]
+    return {"allOf": [{"anyOf": branches}]}  # under allOf: a generator reads an object's own anyOf as a union
 
 
 def normalise(kind: str, value: str) -> str:

@@ -35,6 +35,12 @@ FIELD = "webhook_secret"
 PREVIOUS_FIELD = "webhook_previous_secret"
 MAX_URL = 2000
 _LOOPBACK_NAMES = {"localhost", "localhost."}
+# The URLs check_url accepts in production, as a JSON Schema pattern (for the OpenAPI document): https://,
+# a DNS name (an IP literal's network cannot be told from a pattern), no credentials and no fragment.
+URL_PATTERN = (
+    r"^https://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?(?::[0-9]{1,4})?"
+    r"(?:[/?][!\x22$-~]*)?$"
+)
 
 
 @dataclass(frozen=True)

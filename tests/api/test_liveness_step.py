@@ -163,12 +163,14 @@ async def test_media_is_deleted_after_retention(aiohttp_client: Any, dsn: str, k
     await passed_capture(api, ident)
     method = api.app[LIVENESS_KEY]
     assert await method.best_frame(ident) is not None  # kept for the CDAO step while retained
-    async with api.app[DB].transaction() as conn:
-        assert await captures.purge_media(conn, datetime.now(UTC) + timedelta(days=2)) == 1
     async with api.app[DB].engine.connect() as conn:
-        row = (await conn.execute(select(liveness_captures))).one()
-    assert row.media_sealed is None and row.best_frame_sealed is None and row.data_key is None
-    assert row.fingerprint  # the reuse check keeps working
+        made = len((await conn.execute(select(liveness_captures.c.id))).all())  # a refused try kept its media too
+    async with api.app[DB].transaction() as conn:
+        assert await captures.purge_media(conn, datetime.now(UTC) + timedelta(days=2)) == made
+    async with api.app[DB].engine.connect() as conn:
+        rows = (await conn.execute(select(liveness_captures))).all()
+    assert len(rows) == made and all(r.media_sealed is None and r.best_frame_sealed is None for r in rows)
+    assert all(r.data_key is None and r.fingerprint for r in rows)  # the reuse check keeps working
     assert await method.best_frame(ident) is None
 
 

@@ -183,7 +183,13 @@ async def test_wrong_answers_impose_growing_delays_answered_like_a_wrong_code(
 ) -> None:
     api = await service(
         # A delay long enough that the right code below always arrives inside it, however loaded the machine.
-        aiohttp_client, dsn, keys, parties, verify_free_failures=1, verify_delay_base_s=60, otp_max_attempts=10
+        aiohttp_client,
+        dsn,
+        keys,
+        parties,
+        verify_free_failures=1,
+        verify_delay_base_s=60,
+        otp_max_attempts=10,
     )
     ident = await open_identification(api, await register(api, ARMAN))
     assert (await send(api, ident)).status == 202
