@@ -63,6 +63,7 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
         os.sched_setaffinity(0, {cpu})
     from authsvc.api.state import DB, VERIFIER
     from authsvc.app import create_app
+    from authsvc.cli import _event_loop_factory, _freeze_startup_heap
     from authsvc.config import load_settings
     from authsvc.crypto.local_keys import LocalKeyStore
     from authsvc.store import lenders
@@ -93,8 +94,10 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
         await verifier.wait_started()
         ready.send(key)
 
+    app.on_startup.append(_freeze_startup_heap)  # as `authsvc serve` runs it: uvloop, start-up heap frozen
     app.on_startup.append(announce)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    loop = _event_loop_factory()()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
 def start_simulator(state: Path) -> tuple[str, asyncio.AbstractEventLoop]:
@@ -139,6 +142,19 @@ def cpu_seconds(root: int) -> float:
         family |= more
         grew = bool(more)
     return sum(times.get(pid, 0.0) for pid in family)
+
+
+async def listening(base: str) -> None:
+    """Until the service answers: it announces itself from start-up, before its socket listens."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"{base}/healthz") as resp:
+                    await resp.read()
+                return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise SystemExit("the service does not listen")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -254,6 +270,7 @@ async def main(args: argparse.Namespace) -> None:
             raise SystemExit("the service did not start")
         key = receive.recv()
         base = f"http://127.0.0.1:{port}"
+        await listening(base)
         rsa_body = {"cms": base64.b64encode(sign_cms(rsa, b"loan contract 42")).decode()}
         gost_body = {"cms": base64.b64encode(sign_cms(gost, b"loan contract 42")).decode()}
         await load(f"{base}/v1/eds/cms/verify", key, rsa_body, 1.0, args.concurrency)  # warm: OCSP answer cached
