@@ -94,7 +94,10 @@ _NO_REVOCATION: Final = CertRevTrustPolicy(
 
 
 def _verdict_key(
-    signature: bytes, signed_data: bytes, public_key_info: keys.PublicKeyInfo, algorithm: algos.SignedDigestAlgorithm,
+    signature: bytes,
+    signed_data: bytes,
+    public_key_info: keys.PublicKeyInfo,
+    algorithm: algos.SignedDigestAlgorithm,
     digest: str | None,
 ) -> bytes:
     """SHA-256 over every input of the check, each length-prefixed: the exact bytes the verdict is of."""

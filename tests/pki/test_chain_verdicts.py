@@ -13,6 +13,7 @@ import pytest
 from asn1crypto import x509
 
 from authsvc.pki import path as path_module
+from authsvc.pki.algorithms import verify_signature
 from authsvc.pki.path import PathValidator, forget_chain_verdicts
 from tests.pki.certmaker import Issued, Signer, gost_key, issue, rsa_key
 
@@ -30,7 +31,7 @@ def cold() -> Iterator[None]:
 def checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The certificate signatures actually verified (a spy: the real function runs)."""
     seen: list[bytes] = []
-    real = path_module.verify_signature
+    real = verify_signature
 
     def spy(public_key_info: Any, algorithm: Any, data: bytes, signature: bytes, digest: str | None = None) -> bool:
         seen.append(data)
@@ -43,7 +44,12 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 def _chain(make_key: Callable[[], tuple[bytes, Signer, str]]) -> tuple[Issued, Issued, Issued, Issued]:
     root = issue("Verdict Root", make_key(), ca=True, days=3650)
     inter = issue("Verdict Intermediate", make_key(), root, ca=True, serial=2, days=3650)
-    return root, inter, issue("Signer One", make_key(), inter, serial=3), issue("Signer Two", make_key(), inter, serial=4)
+    return (
+        root,
+        inter,
+        issue("Signer One", make_key(), inter, serial=3),
+        issue("Signer Two", make_key(), inter, serial=4),
+    )
 
 
 def _forged(cert: x509.Certificate, *, serial: int | None = None, flip_signature: bool = False) -> x509.Certificate:

@@ -5,6 +5,7 @@ Streebog is off, stay in the pool. R-7.1, R-12.1."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,10 @@ from typing import Any
 import pytest
 from asn1crypto import cms
 
+from authsvc.pki import cms as cms_module
 from authsvc.pki import gost
+from authsvc.pki import path as path_module
+from authsvc.pki.algorithms import verify_signature
 from authsvc.pki.certinfo import load_certificate
 from authsvc.pki.gost import fastpath
 from authsvc.pki.service import Verifier
@@ -162,3 +166,30 @@ async def test_gost_2004_signers_stay_in_the_pool(tmp_path: Path, opened: list[V
         verdicts.append((await verifier.verify_cms(data, at=at, revocation=None)).model_dump(mode="json"))
         assert _jobs(verifier) == before + 1
     assert verdicts[0] == verdicts[1] and verdicts[0]["signers"][0]["signature_valid"]
+
+
+async def test_a_remembered_path_costs_the_signers_check_alone_and_off_the_loop_thread(
+    holder: GostHolder, tmp_path: Path, opened: list[Verifier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No certificate of the chain is checked again, and the signer's GOST check (the engine's C, without
+    the GIL) runs in the verifier's thread while the loop goes on (issue 17: /healthz under GOST load)."""
+    verifier = await _verifier(opened, tmp_path, holder.root.cert)
+    data = sign_cms(holder.pair, CONTENT, signing_time=NOW)
+    await _warm(verifier, data, at=NOW, revocation=None)
+    threads: list[str] = []
+    chain_checks: list[bytes] = []
+
+    def signer_spy(*args: Any) -> bool:
+        threads.append(threading.current_thread().name)
+        return verify_signature(*args)
+
+    def chain_spy(*args: Any) -> bool:
+        chain_checks.append(args[2])
+        return verify_signature(*args)
+
+    monkeypatch.setattr(cms_module, "verify_signature", signer_spy)
+    monkeypatch.setattr(path_module, "verify_signature", chain_spy)
+    report = await _on_loop(verifier, data, at=NOW, revocation=None)
+    assert report["valid"] and chain_checks == []
+    assert len(threads) == 1 and threads[0] != threading.current_thread().name
+    assert threads[0].startswith("gost-signature")
