@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from authsvc import error_codes
 from authsvc.errors import AuthsvcError, ValidationFailed
-from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, is_gost_oid, verify_signature
+from authsvc.pki.algorithms import UnsupportedAlgorithm, hash_data, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info
 from authsvc.pki.der import ASN1_ERRORS, decode_binary
 from authsvc.pki.lru import Lru
@@ -36,7 +36,6 @@ __all__ = [
     "CmsParseError",
     "CmsResult",
     "ParsedCms",
-    "SignatureOffload",
     "SignerResult",
     "TimestampHook",
     "TimestampVerdict",
@@ -84,9 +83,6 @@ class TimestampVerdict(BaseModel):
 
 # (token ContentInfo DER, the signer's signature value it must cover) -> verdict
 TimestampHook = Callable[[bytes, bytes], Awaitable[TimestampVerdict]]
-# Runs a GOST signature check (a zero-argument call answering the verdict) elsewhere, e.g. in a thread:
-# through OpenSSL's gost engine it is ~0.6 ms of C that releases the GIL (`authsvc.pki.gost.engine`).
-SignatureOffload = Callable[[Callable[[], bool]], Awaitable[bool]]
 
 
 class SignerResult(BaseModel):
@@ -259,7 +255,6 @@ async def _verify_signer(
     at: datetime | None,
     required_key_usage: Sequence[str],
     timestamp_hook: TimestampHook | None,
-    offload: SignatureOffload | None,
 ) -> SignerResult:
     digest_oid = signer_info["digest_algorithm"]["algorithm"].dotted
     sig_alg = signer_info["signature_algorithm"]
@@ -307,9 +302,7 @@ async def _verify_signer(
                 result.reasons.append(binding)
         else:
             signed_bytes = content
-        check = functools.partial(verify_signature, cert.public_key, sig_alg, signed_bytes, signature, digest_oid)
-        gost = is_gost_oid(result.signature_algorithm)
-        result.signature_valid = await offload(check) if offload is not None and gost else check()
+        result.signature_valid = verify_signature(cert.public_key, sig_alg, signed_bytes, signature, digest_oid)
     except UnsupportedAlgorithm as exc:
         result.reasons.append("unsupported_algorithm")
         result.detail = exc.detail
@@ -379,13 +372,11 @@ async def verify_cms(
     at: datetime | None = None,
     required_key_usage: Sequence[str] = ("digital_signature",),
     timestamp_hook: TimestampHook | None = None,
-    offload: SignatureOffload | None = None,
 ) -> CmsResult:
     """Verify every signer of a CMS SignedData (DER, PEM or base64, or already parsed; attached or detached).
 
     ``content`` is required for detached signatures; for attached ones, if given, it must equal
-    the embedded content. ``offload`` runs each GOST signature check (the verdict is the same wherever
-    it runs). Raises :class:`CmsParseError` / BadEncoding only for unreadable input.
+    the embedded content. Raises :class:`CmsParseError` / BadEncoding only for unreadable input.
     """
     parsed = data if isinstance(data, ParsedCms) else parse_cms(data)
     signed, certs, content_type, embedded = parsed.signed, parsed.certificates, parsed.content_type, parsed.embedded
@@ -405,7 +396,6 @@ async def verify_cms(
                 at=at,
                 required_key_usage=required_key_usage,
                 timestamp_hook=timestamp_hook,
-                offload=offload,
             )
             for si in signer_infos
         ]

@@ -46,16 +46,7 @@ from authsvc.pki.algorithms import (
     is_gost_oid,
 )
 from authsvc.pki.certinfo import cert_info
-from authsvc.pki.cms import (
-    CmsResult,
-    ParsedCms,
-    SignatureOffload,
-    binding_known,
-    ess_attributes,
-    find_signer,
-    parse_cms,
-    verify_cms,
-)
+from authsvc.pki.cms import CmsResult, ParsedCms, binding_known, ess_attributes, find_signer, parse_cms, verify_cms
 from authsvc.pki.der import decode_binary
 from authsvc.pki.gost import engine_judges_key, openssl_fast_path_active
 from authsvc.pki.path_cache import CacheOnlyValidator, CachingPathValidator, PathCacheMiss
@@ -169,10 +160,8 @@ async def try_cms(
     content: bytes | None,
     at: datetime | None,
     usage: Sequence[str],
-    offload: SignatureOffload | None = None,
 ) -> CmsAttempt:
-    """Verify on the loop if the input qualifies (module docstring); never raises. ``offload`` runs the GOST
-    signature checks (`authsvc.pki.cms.verify_cms`)."""
+    """Verify on the loop if the input qualifies (module docstring); never raises."""
     parsed: ParsedCms | None = None
     try:
         der = decode_binary(data, what="CMS signature")
@@ -188,12 +177,7 @@ async def try_cms(
             return CmsAttempt(None, parsed)
         # No timestamp hook: _cheap_signer admitted no signer with a token.
         result = await verify_cms(
-            parsed,
-            validator=CacheOnlyValidator(source),
-            content=content,
-            at=at,
-            required_key_usage=usage,
-            offload=offload,
+            parsed, validator=CacheOnlyValidator(source), content=content, at=at, required_key_usage=usage
         )
     except PathCacheMiss:
         return CmsAttempt(None, parsed)  # a path left its window between the check and its use

@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -112,7 +111,6 @@ class Verifier:
         self._checkers: dict[RevocationOrder, RevocationChecker] = {}
         self._ocsp_health: dict[str, bool] = {}  # issuer SHA-256 -> last OCSP exchange answered (all checkers)
         self._starter: asyncio.Task[None] | None = None
-        self._signature_threads: ThreadPoolExecutor | None = None
 
     # --- life cycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,9 +160,6 @@ class Verifier:
         self._checkers.clear()
 
     async def close(self) -> None:
-        if self._signature_threads is not None:
-            self._signature_threads.shutdown(wait=True)
-            self._signature_threads = None
         if self._starter is not None:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,14 +225,6 @@ class Verifier:
             log.exception("verification failed on unexpected input")
             raise ValidationFailed("the input could not be verified", code=error_codes.UNVERIFIABLE_INPUT) from exc
 
-    async def _in_thread(self, check: Callable[[], bool]) -> bool:
-        """A GOST signature check in a thread: its ~0.6 ms in the gost engine's C runs without the GIL, so
-        the loop goes on answering meanwhile (and other cores can take it)."""
-        if self._signature_threads is None:
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            self._signature_threads = ThreadPoolExecutor(min(4, cpus), thread_name_prefix="gost-signature")
-        return await asyncio.get_running_loop().run_in_executor(self._signature_threads, check)
-
     # --- revocation ---------------------------------------------------------------------------------
     def checker(self, order: RevocationOrder | None = None) -> RevocationChecker:
         order = order or self.policy.order
@@ -293,8 +280,7 @@ class Verifier:
         order = self.policy.order if revocation == "policy" else revocation
         bundle, usage = self._bundle(), tuple(key_usage)
         validator = validator_for(bundle, self._allow_sha1)
-        offload = self._in_thread if os.environ.get("AUTHSVC_GOST_THREADS", "1") != "0" else None
-        attempt = await inline.try_cms(validator, data, content=content, at=at, usage=usage, offload=offload)
+        attempt = await inline.try_cms(validator, data, content=content, at=at, usage=usage)
         result = attempt.result
         if result is None:
             result, chains = await self._run(cms_job, bundle, self._allow_sha1, data, content, at, usage)
