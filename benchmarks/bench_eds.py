@@ -9,16 +9,20 @@
    engine and in pure Python (issue 17).
 3. GOST-2015-512 CMS full verification over HTTP at the same concurrency, in the same run as the RSA
    figure (issue 17 target: >= 80 % of the RSA rate, p99 < 25 ms): with the engine, a remembered path is
-   verified on the event loop like an RSA one.
-4. /healthz latency while GOST-2015-512 CMS verifications run (target p99 < 20 ms).
+   verified on the event loop like an RSA one. RSA and GOST run in turn, ``--rounds`` times, each round
+   printing both rates, their ratio and the CPU per verification: on a shared machine the ratio within a
+   round is the figure to read.
+4. /healthz latency while GOST-2015-512 CMS verifications run (target p99 < 20 ms), and while RSA ones do.
 
 ``--no-gost-engine`` starts the service with ``AUTHSVC_GOST_ENGINE=off`` (pure-Python GOST R 34.10, every
 GOST CMS in the process pool) for comparison.
 
-The service (its event loop and its one pool worker) is pinned to one CPU; the load generator and the NCA
-simulator run in this process on another CPU when there is one.
+The service (its event loop and its one pool worker) is pinned to one CPU and runs as `authsvc serve` runs
+it (uvloop, start-up heap frozen); the load generator and the NCA simulator run in this process on another
+CPU when there is one.
 
-Run: .venv/bin/python benchmarks/bench_eds.py [--seconds 10] [--concurrency 16] [--cpu 0] [--no-gost-engine]
+Run: .venv/bin/python benchmarks/bench_eds.py [--seconds 10] [--rounds 3] [--concurrency 16] [--cpu 0]
+[--no-gost-engine]
 """
 
 from __future__ import annotations
