@@ -3,7 +3,9 @@
 Verification is timed through OpenSSL's gost engine (`authsvc.pki.gost.engine`, the default where it
 loads) and in pure Python (the engine switched off), beside OpenSSL's own figure: a C loop over
 EVP_PKEY_verify with the same key, digest and signature, compiled here with cc against the system
-libcrypto (skipped if no compiler or headers).
+libcrypto (skipped if no compiler or headers). Also a first-seen signer's path validation under the
+simulator's root -> intermediate chain, with the certificate-signature verdicts remembered
+(`authsvc.pki.path`: the intermediate's checked once) and forgotten before each signer.
 
 Run: .venv/bin/python benchmarks/bench_gost.py [--quick]
 """
@@ -127,6 +129,50 @@ def openssl_c_loop_ms(rounds: int) -> float | None:
     return float(ms)
 
 
+def first_seen_paths_ms(signers: int) -> tuple[float, float]:
+    """Path validation of ``signers`` first-seen GOST-2015-512 certificates under one NCA-shaped chain (the
+    simulator's root -> intermediate -> leaf): ms per signer with the certificate-signature verdicts
+    remembered (the intermediate's checked once), and with them forgotten before each (both checked)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from authsvc.pki.path import PathValidator, forget_chain_verdicts
+    from simulators.nca import keys
+    from simulators.nca.ca import Urls, create_family
+    from simulators.nca.issue import Holder, issue_end_entity
+
+    now = datetime.now(UTC)
+    urls = Urls("http://nca.bench")
+    family = create_family("gost2015", urls, now - timedelta(days=1))
+    holder = Holder(iin="811201401188", surname="Бенчмарков", first_name="Тест")
+    leaves = [
+        issue_end_entity(
+            family,
+            holder,
+            keys.generate("gost2015").public_key_info(),
+            urls=urls,
+            not_before=now,
+            not_after=now + timedelta(days=365),
+        )
+        for _ in range(2 * signers + 1)
+    ]
+    validator = PathValidator([family.root.certificate], [family.intermediate.certificate])
+
+    async def per_signer() -> tuple[float, float]:
+        assert (await validator.validate(leaves[0], at=now)).ok  # warm what is not per signer
+        spent = [0.0, 0.0]
+        for n, leaf in enumerate(leaves[1:]):  # in turn, so that the machine's drift hits both alike
+            forget = n % 2
+            if forget:
+                forget_chain_verdicts()
+            start = time.perf_counter()
+            assert (await validator.validate(leaf, at=now)).ok
+            spent[forget] += time.perf_counter() - start
+        return spent[0] / signers * 1000, spent[1] / signers * 1000
+
+    return asyncio.run(per_signer())
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     rounds = 5 if quick else 50
@@ -157,6 +203,16 @@ def main() -> None:
         print("OpenSSL C loop: no compiler or headers")
     else:
         print(f"GOST 2015 512 EVP_PKEY_verify in a C loop (OpenSSL's own) {c_loop:6.3f} ms")
+    for state in ("engine", "Python"):
+        set_engine_enabled(state == "engine")
+        try:
+            remembered, forgotten = first_seen_paths_ms(5 if quick else 30)
+        finally:
+            set_engine_enabled(True)
+        print(
+            f"first-seen GOST 2015 512 signer, path root -> intermediate -> leaf ({state}): {remembered:6.2f} ms "
+            f"with the intermediate's verdict remembered, {forgotten:6.2f} ms checking it again"
+        )
     size = 1 << (18 if quick else 20)
     print(f"Streebog-512 pure Python     {mb_per_s(streebog512, size):8.2f} MB/s")
     print(f"Streebog-256 pure Python     {mb_per_s(streebog256, size):8.2f} MB/s")

@@ -12,6 +12,7 @@ Revocation is deliberately *not* checked here: :attr:`PathResult.revocation_pair
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -51,6 +52,7 @@ from authsvc.pki import asn1_compat
 from authsvc.pki.algorithms import UnsupportedAlgorithm, is_gost_oid, verify_signature
 from authsvc.pki.certinfo import CertificateParseError, CertInfo, cert_info, load_certificate
 from authsvc.pki.der import ASN1_ERRORS, BadEncoding, decode_binary
+from authsvc.pki.lru import Lru
 
 __all__ = [
     "AiaFetcher",
@@ -60,6 +62,7 @@ __all__ = [
     "PathResult",
     "PathSource",
     "PathValidator",
+    "forget_chain_verdicts",
 ]
 
 asn1_compat.install()
@@ -90,8 +93,38 @@ _NO_REVOCATION: Final = CertRevTrustPolicy(
 )
 
 
+def _verdict_key(
+    signature: bytes,
+    signed_data: bytes,
+    public_key_info: keys.PublicKeyInfo,
+    algorithm: algos.SignedDigestAlgorithm,
+    digest: str | None,
+) -> bytes:
+    """SHA-256 over every input of the check, each length-prefixed: the exact bytes the verdict is of."""
+    hasher = hashlib.sha256()
+    for part in (public_key_info.dump(), algorithm.dump(), (digest or "").encode(), signed_data, signature):
+        hasher.update(len(part).to_bytes(8, "big"))
+        hasher.update(part)
+    return hasher.digest()
+
+
+# Certificate signatures that verified, by :func:`_verdict_key`. A chain's upper links (intermediate by
+# root) are checked again for every first-seen signer below them and for every path the path cache
+# cannot answer (another key usage, other supplied certificates, a moment outside its window): a GOST
+# 512 check is ~0.6 ms in the engine and ~8 ms in Python. Only successes are kept: a failure is
+# recomputed (and hostile input can make unlimited distinct ones); a verdict that raises is never kept.
+CHAIN_VERDICT_CACHE_SIZE: Final = 4096
+_CHAIN_VERDICTS: Lru[bytes, bool] = Lru(CHAIN_VERDICT_CACHE_SIZE)
+
+
+def forget_chain_verdicts() -> None:
+    """Empty the remembered certificate-signature verdicts of this process (tests: the uncached code)."""
+    _CHAIN_VERDICTS.clear()
+
+
 class GostAwareSignatureValidator(SignatureValidator):
-    """pyhanko's signature seam, answered by :func:`verify_signature` (RSA, ECDSA, GOST).
+    """pyhanko's signature seam, answered by :func:`verify_signature` (RSA, ECDSA, GOST), each verdict that
+    verified remembered by the exact bytes it is of (`_CHAIN_VERDICTS`).
 
     Remembers an unsupported algorithm so the result can say so instead of "bad signature".
     """
@@ -109,15 +142,18 @@ class GostAwareSignatureValidator(SignatureValidator):
     ) -> None:
         if context.prehashed:
             raise AlgorithmNotSupported("pre-hashed payloads are not supported")
+        digest = context.contextual_md_algorithm
+        key = _verdict_key(signature, signed_data, public_key_info, signature_algorithm, digest)
+        if _CHAIN_VERDICTS.get(key):
+            return
         try:
-            ok = verify_signature(
-                public_key_info, signature_algorithm, signed_data, signature, context.contextual_md_algorithm
-            )
+            ok = verify_signature(public_key_info, signature_algorithm, signed_data, signature, digest)
         except UnsupportedAlgorithm as exc:
             self.unsupported = exc.detail
             raise AlgorithmNotSupported(exc.detail) from exc
         if not ok:
             raise InvalidSignature
+        _CHAIN_VERDICTS.put(key, True)
 
 
 class KzAlgorithmPolicy(AlgorithmUsagePolicy):

@@ -25,7 +25,7 @@ from authsvc.pki import cms as cms_module
 from authsvc.pki import inline, workers
 from authsvc.pki.certinfo import _INFO_CACHE, cert_info
 from authsvc.pki.cms import parse_cms, verify_cms
-from authsvc.pki.path import PathResult, PathValidator
+from authsvc.pki.path import PathResult, PathValidator, forget_chain_verdicts
 from authsvc.pki.path_cache import CacheOnlyValidator, CachingPathValidator, PathCache, PathCacheMiss, path_key
 from authsvc.pki.reports import CmsReport
 from authsvc.pki.revocation import RevocationOrder, RevocationPolicy
@@ -88,6 +88,7 @@ def _forget_everything() -> None:
     _INFO_CACHE.clear()
     cms_module._BINDINGS.clear()
     cms_module._names_equal.cache_clear()
+    forget_chain_verdicts()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 from asn1crypto import cms
 
+from authsvc.pki import cms as cms_module
 from authsvc.pki import gost
+from authsvc.pki import path as path_module
+from authsvc.pki.algorithms import verify_signature
 from authsvc.pki.certinfo import load_certificate
 from authsvc.pki.gost import fastpath
 from authsvc.pki.service import Verifier
@@ -162,3 +165,27 @@ async def test_gost_2004_signers_stay_in_the_pool(tmp_path: Path, opened: list[V
         verdicts.append((await verifier.verify_cms(data, at=at, revocation=None)).model_dump(mode="json"))
         assert _jobs(verifier) == before + 1
     assert verdicts[0] == verdicts[1] and verdicts[0]["signers"][0]["signature_valid"]
+
+
+async def test_a_remembered_path_costs_the_signers_check_alone(
+    holder: GostHolder, tmp_path: Path, opened: list[Verifier], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the loop no certificate of the chain is checked again: one GOST check per signer (issue 17)."""
+    verifier = await _verifier(opened, tmp_path, holder.root.cert)
+    data = sign_cms(holder.pair, CONTENT, signing_time=NOW)
+    await _warm(verifier, data, at=NOW, revocation=None)
+    signer_checks: list[bytes] = []
+    chain_checks: list[bytes] = []
+
+    def signer_spy(*args: Any) -> bool:
+        signer_checks.append(args[2])
+        return verify_signature(*args)
+
+    def chain_spy(*args: Any) -> bool:
+        chain_checks.append(args[2])
+        return verify_signature(*args)
+
+    monkeypatch.setattr(cms_module, "verify_signature", signer_spy)
+    monkeypatch.setattr(path_module, "verify_signature", chain_spy)
+    report = await _on_loop(verifier, data, at=NOW, revocation=None)
+    assert report["valid"] and len(signer_checks) == 1 and chain_checks == []
