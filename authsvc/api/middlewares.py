@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
 from authsvc.api.auth_failures import AuthFailures
-from authsvc.api.problem import from_error, problem_response
+from authsvc.api.problem import ERROR_CODE, from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SETTINGS
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
@@ -41,7 +41,7 @@ class HttpMetrics:
             registry=registry,
         )
         self.latency = Histogram(
-            "authsvc_http_request_seconds",
+            "authsvc_http_request_duration_seconds",
             "HTTP request latency by route",
             ["method", "route"],
             registry=registry,
@@ -114,16 +114,21 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = _route(request)
         request.app[METRICS].record(request.method, route, response.status, elapsed)
         if log.isEnabledFor(logging.INFO):
-            log.info(
-                "request",
-                extra={
-                    "request_id": rid,
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            # The access line: who asked (the lender, once authenticated), what, the answer and its code.
+            fields = {
+                "request_id": rid,
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            lender = request.get(LENDER)
+            if lender is not None:
+                fields["lender_id"] = lender.id
+            code = response.get(ERROR_CODE)
+            if code is not None:
+                fields["code"] = code
+            log.info("request", extra=fields)
         return response
     finally:
         request_id_var.reset(token)

@@ -95,6 +95,7 @@ async def send_otp(
     ident = await app[FLOWS].open_for(lender_id, ident_id)
     async with app[DB].transaction() as tx:
         sent = await otp.send_identification_code(tx, app[KEYS], factors, ident, text=OTP_TEXT, ip=ip, channel=channel)
+    otp.count_issued(channel, "identification")
     factors.outbox_bell.set()
     return SendOut(
         identification_id=ident.id,
@@ -135,6 +136,15 @@ async def verify_otp(
             found, seen = await otp.read_identification(tx, keys, lender_id=lender_id, ident_id=ident_id, ip=ip)
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        try:
+            check = await verify(ident, records)
+        except AuthsvcError as exc:
+            otp.count_verification(factor, None, exc)
+            raise
+        otp.count_verification(factor, check)
+        return Attempt(check.ok, written=True, error=_failure(check))
+
+    async def verify(ident: Identification, records: StepRecorder) -> CodeCheck:
         records.details["factor"] = factor
         check: CodeCheck
         if factor in ("sms", "voice"):
@@ -157,7 +167,7 @@ async def verify_otp(
                     tx, keys, factors, lender_id=lender_id, client_id=ident.client_id, code=code, ip=ip
                 )
                 await tx.write(records(check.ok))
-        return Attempt(check.ok, written=True, error=_failure(check))
+        return check
 
     return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
 

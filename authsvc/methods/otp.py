@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import RateLimited
+from authsvc.errors import AuthsvcError, RateLimited
 from authsvc.methods import abuse, contact, factor_bound
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
@@ -54,6 +54,30 @@ class CodeCheck:
 
 
 identification_binding = otp_store.identification_binding
+
+# What /metrics calls a verification that raised instead of answering a CodeCheck.
+_RAISED = {
+    error_codes.OTP_ALREADY_USED: "duplicate",
+    error_codes.OTP_VERIFY_LIMITED: "limited",
+    error_codes.FACTOR_SUSPENDED: "suspended",
+    error_codes.OTP_MALFORMED: "malformed",
+}
+
+
+def count_issued(channel: str, purpose: str) -> None:
+    """A code committed to the outbox (``purpose``: identification or contract)."""
+    metrics.OTP_ISSUED.labels(channel, purpose).inc()
+
+
+def count_verification(factor: str, check: CodeCheck | None, error: BaseException | None = None) -> None:
+    """A verification that ended (its transaction committed or rolled back): accepted, rejected, or why not checked."""
+    if check is not None:
+        outcome = "accepted" if check.ok else "rejected"
+    elif isinstance(error, AuthsvcError):
+        outcome = _RAISED.get(error.code, "error")
+    else:
+        outcome = "error"
+    metrics.OTP_VERIFICATIONS.labels(factor, outcome).inc()
 
 
 def contract_binding(contract_id: str, document_sha256: str) -> str:
