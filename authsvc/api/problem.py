@@ -53,7 +53,9 @@ def problem_response(code: Code, detail: str, *, request_id: str | None = None, 
     if request_id:
         body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
-    resp = web.Response(status=code.status, body=json.dumps(body, ensure_ascii=False).encode(), content_type=PROBLEM_TYPE)
+    resp = web.Response(
+        status=code.status, body=json.dumps(body, ensure_ascii=False).encode(), content_type=PROBLEM_TYPE
+    )
     resp[ERROR_CODE] = str(code)
     return resp
 

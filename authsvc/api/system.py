@@ -64,10 +64,10 @@ def _process_pool(app: web.Application) -> bool | str:
 def _why(exc: BaseException) -> str:
     """An error as a reason: its code and detail when it is ours, else its type (a driver's message may quote
     connection details)."""
+    cause = f" ({type(exc.__cause__).__name__})" if exc.__cause__ is not None else ""
     if isinstance(exc, AuthsvcError):
-        return f"{exc.code}: {exc.detail}"
-    cause = exc.__cause__
-    return type(exc).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
+        return f"{exc.code}: {exc.detail}{cause}"
+    return type(exc).__name__ + cause
 
 
 async def readyz(request: web.Request) -> web.Response:

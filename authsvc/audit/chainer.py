@@ -22,7 +22,6 @@ import logging
 from datetime import UTC, datetime
 
 from authsvc import metrics
-
 from authsvc.audit.chain import Head, canonical, entry_hash, head_message
 from authsvc.audit.records import TAMPERED_PENDING, as_bytes, now_iso, pending_intact
 from authsvc.audit.witness import HeadLog
