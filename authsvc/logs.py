@@ -76,6 +76,10 @@ def _configure(level: str, json_lines: bool, stream: Any) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # No record carries its caller's file and line, thread or process (the JSON line has none of them): each
+    # would cost every record, the access line of every request among them, a frame walk or a look-up.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if json_lines:
         logging.captureWarnings(True)  # warnings.warn() as "py.warnings" records, not two plain lines
         # A failing handler must not print "--- Logging error ---" to stderr: that would be read back and

@@ -184,7 +184,7 @@ async def send_identification_code(
 Records = Callable[[bool], Sequence[Insert]]  # outcome -> the rows that record it (step, audit entry…)
 
 
-def _no_records(_ok: bool) -> Sequence[Insert]:
+def no_records(_ok: bool) -> Sequence[Insert]:
     return ()
 
 
@@ -194,7 +194,7 @@ class Seen:
 
     live: otp_store.Attempt | None  # the binding's newest code (``live`` says whether it can still be used)
     counters: throttle.Peek
-    bound: otp_store.Bound | None = None
+    bound: bounds.Bound | None = None
 
 
 async def read_identification(
@@ -220,7 +220,7 @@ async def verify_code(
     binding: str,
     code: str,
     ip: str | None = None,
-    records: Records = _no_records,
+    records: Records = no_records,
     seen: Seen | None = None,
 ) -> CodeCheck:
     """Check ``code`` against the live code of ``binding``, in constant time, spending one try, and write
@@ -243,7 +243,7 @@ async def verify_code(
         failure_scope = throttle.failure_scope(client_id, at.mac)
         scopes = at.scopes(client_id=client_id)
         counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=at.window_start)
-        seen = Seen(await otp_store.newest(tx, binding), counters, await otp_store.bound_of(tx, client_id, SMS_FACTOR))
+        seen = Seen(await otp_store.newest(tx, binding), counters, await bounds.bound_of(tx, client_id, SMS_FACTOR))
     gate = abuse.gate(s, at, seen.counters)
     count = [abuse.COUNT_ATTEMPT]
     counted = at.count(client_id=client_id)
