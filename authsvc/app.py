@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from authsvc import error_codes
+from authsvc import error_codes, logs
 from authsvc.api import (
     attestations,
     audit_heads,
@@ -218,7 +218,12 @@ def create_app(
     async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         workers = settings.server.process_workers or os.cpu_count() or 1
         # forkserver: forking a process that runs threads (aiosqlite, asyncpg) is unsafe.
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=logs.setup_worker,  # the workers' records as JSON too
+            initargs=(settings.server.log_level, settings.server.log_json),
+        )
         try:
             app[EXECUTOR] = executor
             await opened("executor")
@@ -260,7 +265,7 @@ def create_app(
             crl_metrics = CrlMetrics(lambda: verifier.crl_cache, verifier.crl_labels)
             try:
                 app[VERIFIER] = verifier
-                app[READINESS]["trust"] = lambda: verifier.ready
+                app[READINESS]["trust"] = verifier.trust_ready  # says which certificates are missing and why
                 app[READINESS]["revocation"] = verifier.revocation_ready  # says which CA and why
                 app[PROMETHEUS].register(crl_metrics)
                 await opened("pki")

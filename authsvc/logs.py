@@ -6,12 +6,20 @@ unexpected errors are logged by type and code location, without their message (i
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import faulthandler
 import json
 import logging
+import os
+import re
+import select
 import sys
+import threading
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -38,9 +46,178 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str = "INFO", json_lines: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Log to stderr, one JSON object per line (``json_lines``), at ``level``, for the whole process.
+
+    In JSON mode nothing else reaches the process's output as plain text either: Python warnings and uncaught
+    exceptions become records, and what is written to file descriptors 1 and 2 behind the logging module's
+    back — C and C++ libraries (TensorFlow Lite, mediapipe's absl and glog lines), and every child process
+    that inherits them, the process pool's workers first — is read back line by line and logged as JSON
+    (`NativeOutput`). The records themselves go to a duplicate of the original stderr.
+    """
+    stream: Any = sys.stderr
+    if json_lines and NativeOutput.active is None:
+        stream = NativeOutput.start().stream
+    _configure(level, json_lines, stream)
+    if json_lines:
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_thread_uncaught
+
+
+def setup_worker(level: str = "INFO", json_lines: bool = True) -> None:
+    """The same records in a process pool worker: to its stderr, which the parent's `NativeOutput` reads
+    (JSON lines pass through unchanged)."""
+    _configure(level, json_lines, sys.stderr)
+
+
+def _configure(level: str, json_lines: bool, stream: Any) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # No record carries its caller's file and line, thread or process (the JSON line has none of them): each
+    # would cost every record, the access line of every request among them, a frame walk or a look-up.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if json_lines:
+        logging.captureWarnings(True)  # warnings.warn() as "py.warnings" records, not two plain lines
+        # A failing handler must not print "--- Logging error ---" to stderr: that would be read back and
+        # logged again.
+        logging.raiseExceptions = False
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("authsvc").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_thread_uncaught(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        logging.getLogger("authsvc").critical(
+            "uncaught exception in a thread",
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+            extra={"thread": getattr(args.thread, "name", None)},
+        )
+
+
+# --- output written behind the logging module's back --------------------------------------------------------
+
+NATIVE = logging.getLogger("authsvc.native")
+# absl/glog: "W0000 00:00:1796187159.822199   17158 inference_feedback_manager.cc:114] Feedback manager …"
+_GLOG = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ ([^\]\s]+)\] ?(.*)$")
+# TensorFlow Lite and absl's early lines: "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_PREFIXED = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|FATAL|CRITICAL):\s*(.*)$")
+_LEVELS = {
+    "I": logging.INFO,
+    "W": logging.WARNING,
+    "E": logging.ERROR,
+    "F": logging.CRITICAL,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+    "CRITICAL": logging.CRITICAL,
+}
+_MAX_LINE = 16 * 1024
+
+
+def native_record(line: str, stream: str) -> tuple[int, str, dict[str, str]]:
+    """The level, message and extra fields of one plain line found on ``stream`` (stdout or stderr)."""
+    extra = {"stream": stream}
+    glog = _GLOG.match(line)
+    if glog is not None:
+        extra["where"] = glog.group(2)
+        return _LEVELS[glog.group(1)], glog.group(3), extra
+    prefixed = _PREFIXED.match(line)
+    if prefixed is not None:
+        return _LEVELS[prefixed.group(1)], prefixed.group(2), extra
+    return (logging.WARNING if stream == "stderr" else logging.INFO), line, extra
+
+
+class NativeOutput:
+    """File descriptors 1 and 2 turned into pipes read by a thread: each line that is a JSON object (a pool
+    worker's record) is written through as it is, any other becomes an ``authsvc.native`` record.
+
+    A process that crashes hard cannot log its own last words through a thread of its own, so the fatal-error
+    handler (`faulthandler`) writes straight to the original stderr, in plain text.
+    """
+
+    active: NativeOutput | None = None
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = {fd: os.dup(fd) for fd in (1, 2)}
+        self.stream = open(self._saved[2], "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        self._readers: dict[int, str] = {}
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            read, write = os.pipe()
+            os.dup2(write, fd)
+            os.close(write)
+            self._readers[read] = name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="native-output", daemon=True)
+        self._thread.start()
+        faulthandler.enable(file=self.stream)
+        atexit.register(self.stop)
+
+    @classmethod
+    def start(cls) -> NativeOutput:
+        cls.active = cls()
+        return cls.active
+
+    def _pump(self) -> None:
+        partial = {fd: b"" for fd in self._readers}
+        while self._readers:
+            ready, _, _ = select.select(list(self._readers), [], [], 0.1)
+            if not ready and self._stop.is_set():
+                break
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:  # every writer closed it
+                    self._emit(partial.pop(fd), self._readers.pop(fd))
+                    os.close(fd)
+                    continue
+                lines = (partial[fd] + chunk).split(b"\n")
+                partial[fd] = lines.pop()
+                if len(partial[fd]) > _MAX_LINE:
+                    lines.append(partial[fd])
+                    partial[fd] = b""
+                for line in lines:
+                    self._emit(line, self._readers[fd])
+        for fd, rest in partial.items():
+            if fd in self._readers:
+                self._emit(rest, self._readers[fd])
+
+    def _emit(self, raw: bytes, stream: str) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return
+        if text.startswith("{") and text.endswith("}"):
+            try:
+                json.loads(text)
+            except ValueError:
+                pass
+            else:
+                handler = logging.getLogger().handlers[0] if logging.getLogger().handlers else None
+                if handler is not None:
+                    handler.acquire()  # not in the middle of another record's line
+                try:
+                    self.stream.write(text + "\n")
+                finally:
+                    if handler is not None:
+                        handler.release()
+                return
+        level, message, extra = native_record(text, stream)
+        NATIVE.log(level, message, extra=extra)
+
+    def stop(self) -> None:
+        """Put the original descriptors back and log what is still in the pipes (at exit)."""
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        for fd, saved in self._saved.items():
+            os.dup2(saved, fd)
+        self._stop.set()
+        self._thread.join(timeout=2)

@@ -22,7 +22,6 @@ import asyncio
 import os
 import platform
 import shutil
-import subprocess
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authsvc.cabinet.identifiers import iin_bin_check_digit
 from authsvc.crypto.local_keys import load_key_file
@@ -39,7 +39,7 @@ from authsvc.methods.otp import identification_binding
 from authsvc.methods.otp_codes import hash_code, random_numeric_code
 from authsvc.store import identifications as idents
 from authsvc.store.engine import create_engine
-from benchmarks import load, server
+from benchmarks import load, server, wrk
 from benchmarks.bench_registration import _fresh_pg
 from simulators.sms.app import create_app as sms_app
 
@@ -96,17 +96,7 @@ async def plant_codes(
         client_id = clients[i % len(clients)]
         ident_id, code_id, code = str(uuid.uuid4()), str(uuid.uuid4()), random_numeric_code(6)
         binding = identification_binding(ident_id, idents.Operation.LOGIN.value)
-        ident_rows.append(
-            {
-                "id": ident_id,
-                "lender_id": lender_id,
-                "client_id": client_id,
-                "operation": idents.Operation.LOGIN.value,
-                "status": idents.Status.PENDING.value,
-                "created_at": now,
-                "expires_at": now + timedelta(hours=1),
-            }
-        )
+        ident_rows.append(login_row(ident_id, lender_id, client_id, now))
         code_rows.append(
             {
                 "id": code_id,
@@ -126,15 +116,32 @@ async def plant_codes(
         for i in range(0, n, 5000):
             await conn.execute(identifications.insert(), ident_rows[i : i + 5000])
             await conn.execute(otp_codes.insert(), code_rows[i : i + 5000])
-    # Settle what the bulk load left behind (statistics, dirty pages) now, not as autovacuum and a
-    # checkpoint competing with the measurement for the second core.
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("identifications", "otp_codes"):
-            await conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
-        await conn.exec_driver_sql("CHECKPOINT")
+    await settle_bulk_load(engine, "identifications", "otp_codes")
     await engine.dispose()
     return out
+
+
+def login_row(ident_id: str, lender_id: str, client_id: str, now: datetime) -> dict[str, Any]:
+    """A pending login identification's row, for a bulk insert."""
+    return {
+        "id": ident_id,
+        "lender_id": lender_id,
+        "client_id": client_id,
+        "operation": idents.Operation.LOGIN.value,
+        "status": idents.Status.PENDING.value,
+        "created_at": now,
+        "expires_at": now + timedelta(hours=1),
+    }
+
+
+async def settle_bulk_load(engine: AsyncEngine, *tables: str) -> None:
+    """Settle what a bulk load left behind (statistics, dirty pages) now, not as autovacuum and a checkpoint
+    competing with the measurement for the second core."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            await conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
+        await conn.exec_driver_sql("CHECKPOINT")
 
 
 TOKEN_CLIENTS = 100
@@ -143,16 +150,18 @@ TOKEN_CLIENTS = 100
 async def plant_tokens(
     dsn: str, srv: server.Server, lender_id: str, clients: list[str], rounds: int
 ) -> list[tuple[str, str, str]]:
-    """An HOTP token and a pending login identification per client; [(identification, code, "hotp")], round
-    after round over the clients, so one token's consecutive codes are ``len(clients)`` requests apart."""
+    """An HOTP token per client and a pending login identification per code; [(identification, code, "hotp")],
+    round after round over the clients, so one token's consecutive codes are ``len(clients)`` requests apart
+    (a login completes with its one code: each code needs its own identification)."""
     from authsvc.methods.otp_codes import hotp
     from authsvc.store import tokens as token_store
     from authsvc.store.db import Database
+    from authsvc.store.schema import identifications
 
     keys = load_key_file(srv.workdir / "keys.json")
     engine = create_engine(dsn)
     db = Database(engine)
-    seeds, idents_of = {}, {}
+    seeds = {}
     async with db.transaction() as tx:
         for n, client_id in enumerate(clients):
             seed = (f"bench-seed-{n:08d}").encode() + bytes(4)
@@ -167,19 +176,19 @@ async def plant_tokens(
                 serial=f"B-{n}",
                 status="active",
             )
-            ident = await idents.open_(tx, lender_id, client_id, idents.Operation.LOGIN, 3600)
-            idents_of[client_id] = ident.id
+    now = datetime.now(UTC)
+    out = [(str(uuid.uuid4()), hotp(seeds[c], r), "hotp", c) for r in range(rounds) for c in clients]
+    rows = [login_row(ident_id, lender_id, client_id, now) for ident_id, _, _, client_id in out]
+    async with engine.begin() as conn:
+        for i in range(0, len(rows), 5000):
+            await conn.execute(identifications.insert(), rows[i : i + 5000])
+    await settle_bulk_load(engine, "identifications", "otp_tokens")
     await engine.dispose()
-    return [(idents_of[c], hotp(seeds[c], r), "hotp") for r in range(rounds) for c in clients]
+    return [(ident_id, code, factor) for ident_id, code, factor, _ in out]
 
 
-def server_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wrk_verify(srv: server.Server, planted: Sequence[tuple[str, ...]], seconds: float, concurrency: int) -> str:
-    """Verifications driven by wrk (C: it leaves the second core to PostgreSQL); one line of figures."""
+def wrk_items(srv: server.Server, planted: Sequence[tuple[str, ...]]) -> Path:
+    """The file `otp_verify.lua` reads: one "identification code client-ip [factor]" line per request."""
     items = srv.workdir / "verify-items.txt"
     items.write_text(
         "".join(
@@ -187,19 +196,49 @@ def wrk_verify(srv: server.Server, planted: Sequence[tuple[str, ...]], seconds: 
             for n, p in enumerate(planted)
         )
     )
-    pin = ["taskset", "-c", "1"] if (os.cpu_count() or 1) > 1 and shutil.which("taskset") else []
-    cmd = [*pin, "wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(LUA), srv.base]
-    before = server_cpu_s(srv.pid)
-    out = subprocess.run([*cmd, "--", str(items), srv.api_key], capture_output=True, text=True, check=True).stdout
-    used = server_cpu_s(srv.pid) - before
-    line = next(x for x in out.splitlines() if x.startswith("WRK "))
-    requests, duration, p50, p99, bad_status, socket_errors = line.split()[1:]
-    rate = int(requests) / float(duration)
-    return (
-        f"{rate:,.0f} req/s over {float(duration):.1f} s, p50 {float(p50):.1f} ms, p99 {float(p99):.1f} ms, "
-        f"non-2xx {bad_status}, socket errors {socket_errors}; service CPU {1e6 * used / int(requests):.0f} µs "
-        f"per verification ({100 * used / float(duration):.0f} % of its core)"
+    return items
+
+
+def wrk_verify_result(
+    srv: server.Server, planted: Sequence[tuple[str, ...]], seconds: float, concurrency: int
+) -> wrk.WrkResult:
+    """Verifications driven by wrk (C: it leaves the second core to PostgreSQL)."""
+    items = wrk_items(srv, planted)
+    return wrk.run(
+        srv.pid, srv.base, seconds=seconds, concurrency=concurrency, script=LUA, script_args=(str(items), srv.api_key)
     )
+
+
+def wrk_verify(srv: server.Server, planted: Sequence[tuple[str, ...]], seconds: float, concurrency: int) -> str:
+    """Verifications driven by wrk; one line of figures."""
+    return wrk_verify_result(srv, planted, seconds, concurrency).line().replace("per request", "per verification")
+
+
+async def register_clients(http: aiohttp.ClientSession, base: str, count: int, first: int = 0) -> list[str]:
+    """``count`` benchmark clients (serials from ``first``, skipping those without a check digit): their ids."""
+    ids: list[str] = []
+    for n in range(first, first + 10 * count):
+        if len(ids) == count:
+            break
+        try:
+            body = client_body(n)
+        except ValueError:
+            continue  # no check digit for this serial
+        async with http.post(base + "/v1/clients", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            ids.append((await resp.json())["id"])
+    return ids
+
+
+async def lender_of(dsn: str) -> str:
+    """The one lender of a benchmark database."""
+    from sqlalchemy import text
+
+    engine = create_engine(dsn)
+    async with engine.connect() as conn:
+        lender_id: str = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
+    await engine.dispose()
+    return lender_id
 
 
 async def bench(
@@ -211,37 +250,12 @@ async def bench(
     headers = {"Authorization": f"Bearer {srv.api_key}"}
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
-            clients: list[str] = []
-            for n in range(1000):
-                if len(clients) == CLIENTS:
-                    break
-                try:
-                    body = client_body(n)
-                except ValueError:
-                    continue  # no check digit for this serial
-                async with http.post(srv.base + "/v1/clients", json=body) as resp:
-                    assert resp.status == 201, await resp.text()
-                    clients.append((await resp.json())["id"])
-            engine = create_engine(dsn)
-            async with engine.connect() as conn:
-                from sqlalchemy import text
-
-                lender_id = (await conn.execute(text("SELECT id FROM lenders"))).scalar_one()
-            await engine.dispose()
+            clients = await register_clients(http, srv.base, CLIENTS)
+        lender_id = await lender_of(dsn)
 
         if factor == "hotp":
-            holders: list[str] = []
             async with aiohttp.ClientSession(headers=headers) as http:
-                for n in range(1000, 5000):
-                    if len(holders) == TOKEN_CLIENTS:
-                        break
-                    try:
-                        body = client_body(n)
-                    except ValueError:
-                        continue
-                    async with http.post(srv.base + "/v1/clients", json=body) as resp:
-                        assert resp.status == 201, await resp.text()
-                        holders.append((await resp.json())["id"])
+                holders = await register_clients(http, srv.base, TOKEN_CLIENTS, first=1000)
             rounds = int(seconds * 3000 // TOKEN_CLIENTS) + 10
             tokens_planted = await plant_tokens(dsn, srv, lender_id, holders, rounds)
             figures = wrk_verify(srv, tokens_planted, seconds, 8)

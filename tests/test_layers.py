@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"pki", "liveness", "parties", "audit", "attestation"},
     {"store"},
     {"crypto"},
-    {"config", "errors", "error_codes", "logs"},
+    {"config", "errors", "error_codes", "logs", "metrics"},
 ]
 NEVER = {"drivers", "simulators"}
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

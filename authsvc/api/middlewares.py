@@ -4,10 +4,12 @@ the failed-authentication throttle by source, lender authentication and the per-
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
 from authsvc.api.auth_failures import AuthFailures
-from authsvc.api.problem import from_error, problem_response
+from authsvc.api.problem import ERROR_CODE, from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SETTINGS
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
@@ -41,7 +43,7 @@ class HttpMetrics:
             registry=registry,
         )
         self.latency = Histogram(
-            "authsvc_http_request_seconds",
+            "authsvc_http_request_duration_seconds",
             "HTTP request latency by route",
             ["method", "route"],
             registry=registry,
@@ -72,6 +74,24 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 CLIENT_CLOSED = 499
 
 
+class _RequestIds:
+    """Request ids unique across processes and restarts without a random read per request: a random prefix per
+    process (drawn again in a forked child) and a counter (32 hex digits, as a UUID's)."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self.prefix, self.counter = secrets.token_hex(8), itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_request_id = _RequestIds()
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -85,7 +105,7 @@ def _route(request: web.Request) -> str:
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     supplied = request.headers.get("X-Request-Id", "")
-    rid = supplied if _RID.match(supplied) else uuid.uuid4().hex
+    rid = supplied if _RID.match(supplied) else _request_id()
     token = request_id_var.set(rid)
     started = time.perf_counter()
     try:
@@ -114,16 +134,21 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = _route(request)
         request.app[METRICS].record(request.method, route, response.status, elapsed)
         if log.isEnabledFor(logging.INFO):
-            log.info(
-                "request",
-                extra={
-                    "request_id": rid,
-                    "method": request.method,
-                    "route": route,
-                    "status": response.status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            # The access line: who asked (the lender, once authenticated), what, the answer and its code.
+            fields = {
+                "request_id": rid,
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            lender = request.get(LENDER)
+            if lender is not None:
+                fields["lender_id"] = lender.id
+            code = response.get(ERROR_CODE)
+            if code is not None:
+                fields["code"] = code
+            log.info("request", extra=fields)
         return response
     finally:
         request_id_var.reset(token)

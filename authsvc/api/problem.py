@@ -17,6 +17,7 @@ from authsvc.errors import AuthsvcError
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "https://authsvc.kz/problems/"
+ERROR_CODE = web.ResponseKey("error_code", str)  # the answer's code, for the access log line
 
 
 class FieldError(BaseModel):
@@ -52,9 +53,11 @@ def problem_response(code: Code, detail: str, *, request_id: str | None = None, 
     if request_id:
         body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})
-    return web.Response(
+    resp = web.Response(
         status=code.status, body=json.dumps(body, ensure_ascii=False).encode(), content_type=PROBLEM_TYPE
     )
+    resp[ERROR_CODE] = str(code)
+    return resp
 
 
 def from_error(exc: AuthsvcError, request_id: str | None) -> web.Response:

@@ -98,6 +98,7 @@ async def send_otp(
     ident = await app[FLOWS].open_for(lender_id, ident_id)
     async with app[DB].transaction() as tx:
         sent = await otp.send_identification_code(tx, app[KEYS], factors, ident, text=OTP_TEXT, ip=ip, channel=channel)
+    otp.count_issued(channel, "identification")
     factors.outbox_bell.set()
     return SendOut(
         identification_id=ident.id,
@@ -129,20 +130,35 @@ async def verify_otp(
     """A one-time code as a step of the identification (the lender's API and the hosted page both call it)."""
     factors, keys = app[FACTORS], app[KEYS]
     ident_id = ident_id[:64]
-    found, seen = None, None
-    if factor in ("sms", "voice"):
-        # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
-        # identification with its live code and the abuse counters), one write (the code's use together
-        # with the step and audit rows), then the flow's judgement.
-        async with app[DB].autocommit() as tx:
+    # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
+    # identification with its live code or the client's token, and the abuse counters), one write (the code's
+    # use, or the token's counter, together with the step and audit rows; a token's check is preceded by the
+    # charge of the person's bound), then the flow's judgement.
+    found: Identification | None = None
+    seen: otp.Seen | None = None
+    seen_token: tokens.SeenToken | None = None
+    async with app[DB].autocommit() as tx:
+        if factor in ("sms", "voice"):
             found, seen = await otp.read_identification(tx, keys, lender_id=lender_id, ident_id=ident_id, ip=ip)
+        else:
+            found, seen_token = await tokens.read_identification(
+                tx, keys, lender_id=lender_id, ident_id=ident_id, kind=factor, ip=ip
+            )
 
     async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        try:
+            check = await verify(ident, records)
+        except AuthsvcError as exc:
+            otp.count_verification(factor, None, exc)
+            raise
+        otp.count_verification(factor, check)
+        return Attempt(check.ok, written=True, error=_failure(check))
+
+    async def verify(ident: Identification, records: StepRecorder) -> CodeCheck:
         records.details["factor"] = factor
-        check: CodeCheck
-        if factor in ("sms", "voice"):
-            async with app[DB].autocommit() as tx:
-                check = await otp.verify_code(
+        async with app[DB].autocommit() as tx:
+            if factor in ("sms", "voice"):
+                return await otp.verify_code(
                     tx,
                     keys,
                     factors,
@@ -153,14 +169,18 @@ async def verify_otp(
                     records=records,
                     seen=seen,
                 )
-        else:
-            verify = tokens.verify_totp_factor if factor == "totp" else tokens.verify_hotp_factor
-            async with app[DB].transaction() as tx:
-                check = await verify(
-                    tx, keys, factors, lender_id=lender_id, client_id=ident.client_id, code=code, ip=ip
-                )
-                await tx.write(records(check.ok))
-        return Attempt(check.ok, written=True, error=_failure(check))
+            verify_token = tokens.verify_totp_factor if factor == "totp" else tokens.verify_hotp_factor
+            return await verify_token(
+                tx,
+                keys,
+                factors,
+                lender_id=lender_id,
+                client_id=ident.client_id,
+                code=code,
+                ip=ip,
+                records=records,
+                seen=seen_token if found is not None and found.client_id == ident.client_id else None,
+            )
 
     return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
 

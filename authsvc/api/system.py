@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from authsvc import __version__
+from authsvc import metrics as business
 from authsvc.api.routing import Operation, Operations
-from authsvc.api.state import DB, KEYS, OPERATIONS, PROMETHEUS, READINESS
+from authsvc.api.state import DB, EXECUTOR, KEYS, OPERATIONS, PROMETHEUS, READINESS
+from authsvc.errors import AuthsvcError
 
 
 class Health(BaseModel):
@@ -20,34 +23,66 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, bool]
-    reasons: dict[str, str] = {}  # why a check is not ready, by check name
+    checks: dict[str, bool] = Field(description="each component: database, keys, process_pool, trust, revocation")
+    reasons: dict[str, str] = Field({}, description="why each component that is not ready is not, by its name")
+
+
+DATABASE_PROBE_S = 2.0  # a database that does not answer a SELECT 1 in this long is not ready
 
 
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def _database(app: web.Application) -> bool | str:
+    try:
+        async with asyncio.timeout(DATABASE_PROBE_S):
+            async with app[DB].autocommit() as tx:
+                await tx.scalar(text("SELECT 1"))
+    except TimeoutError:
+        return f"no answer to SELECT 1 within {DATABASE_PROBE_S:g} s"
+    except Exception as exc:  # any failure means "not ready", never an error answer: say which
+        return _why(exc)
+    return True
+
+
+def _keys(app: web.Application) -> bool | str:
+    try:
+        app[KEYS].index_mac("readiness", "probe")
+    except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable)
+        return _why(exc)
+    return True
+
+
+def _process_pool(app: web.Application) -> bool | str:
+    # A pool whose worker died abruptly refuses all further work (CPython marks it broken for good): the
+    # EDS path checks, photo checks and liveness decisions would all fail until the process restarts.
+    broken = getattr(app[EXECUTOR], "_broken", False)
+    return f"the process pool is broken: {broken}" if broken else True
+
+
+def _why(exc: BaseException) -> str:
+    """An error as a reason: its code and detail when it is ours, else its type (a driver's message may quote
+    connection details)."""
+    cause = f" ({type(exc.__cause__).__name__})" if exc.__cause__ is not None else ""
+    if isinstance(exc, AuthsvcError):
+        return f"{exc.code}: {exc.detail}{cause}"
+    return type(exc).__name__ + cause
+
+
 async def readyz(request: web.Request) -> web.Response:
-    checks = {"database": False, "keys": False}
-    try:
-        async with request.app[DB].autocommit() as tx:
-            await tx.scalar(text("SELECT 1"))
-        checks["database"] = True
-    except Exception:  # any failure means "not ready", never an error answer
-        checks["database"] = False
-    reasons: dict[str, str] = {}
-    try:
-        request.app[KEYS].index_mac("readiness", "probe")
-        checks["keys"] = True
-    except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable): say why
-        checks["keys"] = False
-        reasons["keys"] = str(getattr(exc, "detail", type(exc).__name__))
-    for name, check in request.app[READINESS].items():
-        outcome = check()  # True, False, or why not (a str)
-        checks[name] = outcome is True
-        if isinstance(outcome, str):
-            reasons[name] = outcome
+    app = request.app
+    outcomes: dict[str, bool | str] = {"database": await _database(app), "keys": _keys(app)}
+    if EXECUTOR in app:
+        outcomes["process_pool"] = _process_pool(app)
+    for name, check in app[READINESS].items():
+        outcomes[name] = check()  # True, False, or why not (a str)
+    checks = {name: outcome is True for name, outcome in outcomes.items()}
+    reasons = {
+        name: outcome if isinstance(outcome, str) else f"the {name} check failed"
+        for name, outcome in outcomes.items()
+        if outcome is not True
+    }
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks, "reasons": reasons},
@@ -56,7 +91,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[PROMETHEUS])
+    # The app's own (HTTP, CRL gauges), then the business metrics the layers below record (authsvc.metrics).
+    body = generate_latest(request.app[PROMETHEUS]) + generate_latest(business.REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -83,7 +119,7 @@ def register(ops: Operations) -> None:
             "/readyz",
             readyz,
             "readyz",
-            "Readiness: database, keys, trust store",
+            "Readiness: database, keys, process pool, trust store, revocation sources, each with a reason when not ready",
             responses={200: Readiness, 503: Readiness},
             auth=False,
             tags=("system",),

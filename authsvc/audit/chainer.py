@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 
+from authsvc import metrics
 from authsvc.audit.chain import Head, canonical, entry_hash, head_message
 from authsvc.audit.records import TAMPERED_PENDING, as_bytes, now_iso, pending_intact
 from authsvc.audit.witness import HeadLog
@@ -42,12 +44,15 @@ async def chain_pending(
     head goes to ``witness`` once the round has committed."""
     async with db.autocommit() as probe:
         if not await tables.any_waiting(probe):
+            metrics.audit_round(0, 0.0)
             return 0  # nothing waits: don't take the head lock
     async with db.transaction() as tx:
         head = await tables.lock_head(tx)
         rows = await tables.waiting(tx, limit)
         if not rows:
+            metrics.audit_round(0, 0.0)
             return 0
+        waited = _age_s(rows[0]["at"])
         if head is None:
             log.error("the audit head row is missing: nothing is chained until it is restored (authsvc audit verify)")
             return 0
@@ -89,7 +94,17 @@ async def chain_pending(
         made = Head(seq, prev, at, key_id, signature)
     if witness is not None:
         await asyncio.to_thread(witness.witness, made)  # an fsync: off the event loop
+    metrics.audit_round(len(rows), waited)
     return len(rows)
+
+
+def _age_s(at: str) -> float:
+    """Seconds since an entry's ``at`` (ISO 8601, UTC); 0 for a value that does not parse."""
+    try:
+        then = datetime.fromisoformat(at)
+    except ValueError:
+        return 0.0
+    return (datetime.now(UTC) - (then if then.tzinfo else then.replace(tzinfo=UTC))).total_seconds()
 
 
 async def chain_all(db: Database, keys: KeyStore, *, witness: HeadLog | None = None) -> int:

@@ -27,7 +27,7 @@ from authsvc.config import PkiSettings
 from authsvc.contracts.evidence import EdsEvidence, evidence_of, recheck_ocsp
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, RecordTampered, ValidationFailed
+from authsvc.errors import AuthsvcError, Conflict, NotFound, RecordTampered, ValidationFailed
 from authsvc.methods import otp
 from authsvc.methods.eds import client_identity, holder_reasons
 from authsvc.methods.factors import Factors
@@ -265,6 +265,7 @@ class ContractService:
                 document_sha256=contract.sha256.hex(),
                 ip=ip,
             )
+        otp.count_issued("sms", "contract")
         factors.outbox_bell.set()
         return sent
 
@@ -274,17 +275,22 @@ class ContractService:
         contract = await self.open_contract(lender_id, contract_id)
         await self._usable(contract, identification_id)
         factors = self.factors
-        async with self.db.transaction() as tx:
-            check = await otp.verify_contract_code(
-                tx,
-                self.keys,
-                factors,
-                client_id=contract.row.client_id,
-                contract_id=contract.row.id,
-                document_sha256=contract.sha256.hex(),
-                code=code,
-                ip=ip,
-            )
+        try:
+            async with self.db.transaction() as tx:
+                check = await otp.verify_contract_code(
+                    tx,
+                    self.keys,
+                    factors,
+                    client_id=contract.row.client_id,
+                    contract_id=contract.row.id,
+                    document_sha256=contract.sha256.hex(),
+                    code=code,
+                    ip=ip,
+                )
+        except AuthsvcError as exc:
+            otp.count_verification("contract", None, exc)
+            raise
+        otp.count_verification("contract", check)
         check.raise_for_failure()
         return await self._store_signature(
             contract,

@@ -21,14 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.attestation import Attestor
 from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.config import FlowSettings
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.errors import AuthsvcError, Conflict, NotFound, ValidationFailed
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
 from authsvc.flows.profiles import Profile
 from authsvc.flows.signals import DeviceSignals, assess
@@ -204,10 +204,13 @@ class Flows:
                 subject=ident.id,
                 details={"client_id": client_id, "operation": operation.value, "profile": chosen.name, "risk": grey},
             )
+            ended = None
             if black:
                 failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
-                ident = await self._end(tx, ident, Status.FAILED, [], failure) or ident
-        return await self.view(lender_id, ident.id)
+                ended = await self._end(tx, ident, Status.FAILED, [], failure)
+        metrics.IDENTIFICATIONS_OPENED.labels(operation.value, metrics.name(chosen.name)).inc()
+        _count_end(ended)
+        return await self.view(lender_id, (ended or ident).id)
 
     async def _listed(self, tx: Tx, lender_id: str, identifiers: Identifiers) -> tuple[list[str], list[str]]:
         """The black and grey hits as "kind:scope" names (no values, so they can be shown and logged)."""
@@ -304,14 +307,17 @@ class Flows:
         recorder = self.recorder(ident, method, None, device)
         try:
             attempt = await work(ident, recorder)
-        except Exception:
+        except Exception as exc:
             if recorder.step is not None:  # the method recorded its refusal before raising
+                if recorder.step.outcome == "failed":
+                    _count_step(recorder.step, exc)
                 await self.settle(ident)
             raise
         if not attempt.written:
             async with self.db.transaction() as tx:
                 await self.guard(tx, lender_id, ident.id)
                 await tx.write(recorder(attempt.passed, attempt.details))
+        _count_step(recorder.recorded(), attempt.error)
         view = await self.settle(ident)
         if attempt.error is not None:
             raise attempt.error
@@ -354,6 +360,7 @@ class Flows:
         async with self.db.transaction() as tx:
             await self.guard(tx, ident.lender_id, ident.id)
             await tx.write(recorder(passed))
+        _count_step(recorder.recorded())
         return recorder.recorded()
 
     async def refuse_device(
@@ -365,10 +372,12 @@ class Flows:
         failure = Failure(
             "device_refused", f"the device was refused ({', '.join(refused)}) under {ident.profile}", "R-NB.5"
         )
+        ended = None
         async with self.db.transaction() as tx:
             current = await identifications.get(tx, ident.lender_id, ident.id)
             if current is not None and current.status == Status.PENDING:
-                await self._end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
+                ended = await self._end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
+        _count_end(ended)
         return await self.view(ident.lender_id, ident.id)
 
     async def settle(self, ident: Identification) -> View:
@@ -399,14 +408,16 @@ class Flows:
         )
         scope = self.db.transaction() if extras else self.db.autocommit()
         async with scope as tx:
-            return await self._end(tx, ident, status, taken, failure)
+            ended = await self._end(tx, ident, status, taken, failure)
+        return _count_end(ended)
 
     # --- ending -------------------------------------------------------------------------------------
 
     async def expire(self, ident: Identification) -> Identification | None:
         """End a pending identification past its expiry (from a read, a step or the sweep)."""
         async with self.db.transaction() as tx:
-            return await self._end(tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired"))
+            ended = await self._end(tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired"))
+        return _count_end(ended)
 
     async def expire_due(self, limit: int = 200) -> int:
         """The housekeeping sweep: end every identification past its expiry, so its callback goes out."""
@@ -548,6 +559,23 @@ SELF_USED = {
     Operation.REGISTRATION: "it completed the registration itself (R-6.4)",
     Operation.CHANGE_CONTACT: "PATCH /v1/clients/{id} uses it (R-6.6)",
 }
+
+
+def _count_end(ended: Identification | None) -> Identification | None:
+    """Count an identification ended by a committed transaction (None: another call ended it)."""
+    if ended is not None:
+        metrics.IDENTIFICATIONS_ENDED.labels(
+            ended.operation.value, metrics.name(ended.profile), ended.status.value
+        ).inc()
+    return ended
+
+
+def _count_step(step: steps.Step, error: BaseException | None = None) -> None:
+    """Count a committed step: a failed one by its first reason, else by the error it answered."""
+    reasons = list(step.details.get("reasons") or ())
+    if not reasons and isinstance(error, AuthsvcError):
+        reasons = [str(error.code)]
+    metrics.step(step.method, step.outcome == "passed", reasons)
 
 
 def closed_check(ident: Identification) -> Identification:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.faces import DOCUMENT_FIELD, CheckedDocument
@@ -83,6 +83,13 @@ def new_script(nonce: str, duration_ms: int, ttl_ms: int) -> str:
 
 
 # --- the step ----------------------------------------------------------------------------------------
+
+
+def _count_decision(decision: str, reasons: list[str]) -> None:
+    """A committed decision in /metrics, with each reason it was refused for (a failing check's name)."""
+    metrics.LIVENESS_DECISIONS.labels(decision).inc()
+    for reason in reasons:
+        metrics.LIVENESS_FAILED_CHECKS.labels(metrics.name(reason)).inc()
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,7 @@ class LivenessMethod:
             _kind, code, message = result
             async with self.db.transaction() as tx:
                 await tx.write(records(False, {"reasons": [code]}))
+            _count_decision("unusable", [code])
             # liveness/ knows nothing of HTTP: its codes are catalogue entries, answered with their status.
             raise error_for(error_codes.lookup(code), message)
         reasons = list(result.reasons)
@@ -237,6 +245,7 @@ class LivenessMethod:
             if passed and document is not None:  # matched: the client's document from now on
                 await self.registry.keep_document(tx, ident.lender_id, ident.client_id, document)
             await tx.write(records(passed, details))
+        _count_decision("passed" if passed else "refused", reasons)
         return Outcome(passed, reasons, checks, list(verdict.matched))
 
     async def best_frame(self, identification_id: str) -> bytes | None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.masking import mask_phone
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import RateLimited
+from authsvc.errors import AuthsvcError, RateLimited
 from authsvc.methods import abuse, contact, factor_bound
 from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
@@ -54,6 +54,30 @@ class CodeCheck:
 
 
 identification_binding = otp_store.identification_binding
+
+# What /metrics calls a verification that raised instead of answering a CodeCheck.
+_RAISED = {
+    error_codes.OTP_ALREADY_USED: "duplicate",
+    error_codes.OTP_VERIFY_LIMITED: "limited",
+    error_codes.FACTOR_SUSPENDED: "suspended",
+    error_codes.OTP_MALFORMED: "malformed",
+}
+
+
+def count_issued(channel: str, purpose: str) -> None:
+    """A code committed to the outbox (``purpose``: identification or contract)."""
+    metrics.OTP_ISSUED.labels(channel, purpose).inc()
+
+
+def count_verification(factor: str, check: CodeCheck | None, error: BaseException | None = None) -> None:
+    """A verification that ended (its transaction committed or rolled back): accepted, rejected, or why not checked."""
+    if check is not None:
+        outcome = "accepted" if check.ok else "rejected"
+    elif isinstance(error, AuthsvcError):
+        outcome = _RAISED.get(error.code, "error")
+    else:
+        outcome = "error"
+    metrics.OTP_VERIFICATIONS.labels(factor, outcome).inc()
 
 
 def contract_binding(contract_id: str, document_sha256: str) -> str:
@@ -160,7 +184,7 @@ async def send_identification_code(
 Records = Callable[[bool], Sequence[Insert]]  # outcome -> the rows that record it (step, audit entry…)
 
 
-def _no_records(_ok: bool) -> Sequence[Insert]:
+def no_records(_ok: bool) -> Sequence[Insert]:
     return ()
 
 
@@ -170,7 +194,7 @@ class Seen:
 
     live: otp_store.Attempt | None  # the binding's newest code (``live`` says whether it can still be used)
     counters: throttle.Peek
-    bound: otp_store.Bound | None = None
+    bound: bounds.Bound | None = None
 
 
 async def read_identification(
@@ -196,7 +220,7 @@ async def verify_code(
     binding: str,
     code: str,
     ip: str | None = None,
-    records: Records = _no_records,
+    records: Records = no_records,
     seen: Seen | None = None,
 ) -> CodeCheck:
     """Check ``code`` against the live code of ``binding``, in constant time, spending one try, and write
@@ -219,7 +243,7 @@ async def verify_code(
         failure_scope = throttle.failure_scope(client_id, at.mac)
         scopes = at.scopes(client_id=client_id)
         counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=at.window_start)
-        seen = Seen(await otp_store.newest(tx, binding), counters, await otp_store.bound_of(tx, client_id, SMS_FACTOR))
+        seen = Seen(await otp_store.newest(tx, binding), counters, await bounds.bound_of(tx, client_id, SMS_FACTOR))
     gate = abuse.gate(s, at, seen.counters)
     count = [abuse.COUNT_ATTEMPT]
     counted = at.count(client_id=client_id)

@@ -20,6 +20,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from authsvc import metrics
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.crypto.keystore import KeyStore
@@ -108,6 +109,7 @@ class SmsWorker:
                 await outbox.finish(
                     tx, message.id, status=outbox.SENT, gateway="voice", gateway_message_id=call.call_id
                 )
+        _count(message, "failed" if call.status == "unreachable" else "sent")
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
@@ -120,6 +122,7 @@ class SmsWorker:
         if message.not_after is not None and message.not_after <= now:
             async with self._db.transaction() as tx:
                 await outbox.finish(tx, message.id, status=outbox.FAILED, error="expired")
+            _count(message, "expired")
             return
         skip = [message.skip_gateway] if message.skip_gateway else []
         try:
@@ -131,6 +134,7 @@ class SmsWorker:
             # The gateway refused this message (bad number), or no gateway is left to try: final.
             async with self._db.transaction() as tx:
                 await outbox.finish(tx, message.id, status=outbox.FAILED, error=exc.code)
+            _count(message, "failed")
             return
         except UpstreamUnavailable as exc:
             final = message.attempts >= MAX_ATTEMPTS
@@ -143,11 +147,17 @@ class SmsWorker:
                     retry_at=None if final else now + backoff(message.attempts),
                 )
             log.warning("SMS not sent", extra={"outbox_id": message.id, "error": exc.code, "final": final})
+            _count(message, "failed" if final else "retried")
             return
         async with self._db.autocommit() as tx:
             await outbox.finish(
                 tx, message.id, status=outbox.SENT, gateway=sent.gateway, gateway_message_id=sent.message_id
             )
+        _count(message, "sent")
+
+
+def _count(message: outbox.Claimed, outcome: str) -> None:
+    metrics.OUTBOX_SENDS.labels(metrics.name(message.kind), outcome).inc()
 
 
 async def apply_receipt(db: Database, factors: Factors, body: bytes, signature: str | None) -> bool:

@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from authsvc import error_codes
@@ -21,7 +22,7 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.methods import abuse, factor_bound
 from authsvc.methods.factors import Factors
-from authsvc.methods.otp import CodeCheck
+from authsvc.methods.otp import CodeCheck, Records, no_records
 from authsvc.methods.otp_codes import (
     Algorithm,
     hotp,
@@ -31,10 +32,10 @@ from authsvc.methods.otp_codes import (
     verify_hotp,
     verify_totp,
 )
-from authsvc.store import tokens
-from authsvc.store.bounds import Charged
-from authsvc.store.db import Tx
+from authsvc.store import bounds, throttle, tokens
+from authsvc.store.db import Statement, Tx
 from authsvc.store.errors import Duplicate
+from authsvc.store.identifications import Identification
 
 T = TypeVar("T")
 RESYNC_WINDOW = 1000
@@ -62,6 +63,27 @@ async def enrol_totp(tx: Tx, keys: KeyStore, factors: Factors, *, lender_id: str
     return Enrolment(token_id, uri)
 
 
+@dataclass(frozen=True)
+class SeenToken:
+    """What a token verification reads before it checks the code: the token (None: the client has none of the
+    kind asked), the abuse counters and the person's bound."""
+
+    token: tokens.Token | None
+    counters: throttle.Peek
+    bound: bounds.Bound | None
+
+
+async def read_identification(
+    tx: Tx, keys: KeyStore, *, lender_id: str, ident_id: str, kind: str, ip: str | None
+) -> tuple[Identification | None, SeenToken]:
+    """An identification with what the verification of its client's ``kind`` token reads, in one round trip."""
+    at = abuse.Address.of(keys, ip)
+    ident, token, counters, bound = await tokens.identification_with_token(
+        tx, keys, lender_id, ident_id, kind, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
+    )
+    return ident, SeenToken(token, counters, bound)
+
+
 async def verify_totp_factor(
     tx: Tx,
     keys: KeyStore,
@@ -73,59 +95,156 @@ async def verify_totp_factor(
     ip: str | None = None,
     at: float | None = None,
     confirming: bool = False,
+    records: Records = no_records,
+    seen: SeenToken | None = None,
 ) -> CodeCheck:
     """Check a code from the client's authenticator (±1 step around the remembered drift); with
     ``confirming`` the pending enrolment is checked and activated instead of the active one."""
-    _looks_like_a_code(code)
-    s = factors.settings
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=ip)
-    if gate:
-        return CodeCheck(False, gate.wait)
-    charged = await factor_bound.charge(tx, s, client_id=client_id, factor="totp")
-    token = await tokens.of_client(tx, keys, lender_id, client_id, "totp", status="pending" if confirming else "active")
-    now = time.time() if at is None else at
-    outcome: factor_bound.Outcome = "wrong"
-    if token is not None:
-        params = {"digits": token.digits, "algorithm": _algorithm(token.algorithm), "period": token.period}
-        match = _quietly(
-            verify_totp, token.secret, code, now, drift=token.drift, last_used_step=token.last_step, **params
-        )
-        if match is not None:
-            won = await tokens.advance_totp(tx, token.id, match.step, match.drift, activate=confirming)
-            outcome = "right" if won else "duplicate"
-        elif token.last_step is not None:
-            # A step at or before the last used one is refused; if the code is one of those, it is a repeat
-            # of an accepted code, not a guess (issue 11.7).
-            seen = _quietly(verify_totp, token.secret, code, now, drift=token.drift, **params)
-            if seen is not None and seen.step <= token.last_step:
-                outcome = "duplicate"
-    else:
-        with contextlib.suppress(ValidationFailed):  # any length is "rejected" when there is no token
-            verify_totp(_DUMMY_SEED, code, now)
-    return await _settle(tx, keys, s, charged, lender_id, client_id, "totp", outcome, ip, gate, token)
+    return await _verify(
+        tx, keys, factors, lender_id, client_id, "totp", code, ip, records, seen, confirming=confirming, at=at
+    )
 
 
-async def _settle(
+async def verify_hotp_factor(
     tx: Tx,
     keys: KeyStore,
-    s: FactorSettings,
-    charged: Charged,
+    factors: Factors,
+    *,
     lender_id: str,
     client_id: str,
-    factor: str,
-    outcome: factor_bound.Outcome,
-    ip: str | None,
-    gate: abuse.Gate,
-    token: tokens.Token | None,
+    code: str,
+    ip: str | None = None,
+    records: Records = no_records,
+    seen: SeenToken | None = None,
 ) -> CodeCheck:
-    await factor_bound.settle(
-        tx, keys, s, charged, lender_id=lender_id, client_id=client_id, factor=factor, outcome=outcome
-    )
+    """Check a code from the client's hardware token within the look-ahead window."""
+    return await _verify(tx, keys, factors, lender_id, client_id, "hotp", code, ip, records, seen)
+
+
+async def _verify(
+    tx: Tx,
+    keys: KeyStore,
+    factors: Factors,
+    lender_id: str,
+    client_id: str,
+    kind: str,
+    code: str,
+    ip: str | None,
+    records: Records,
+    seen: SeenToken | None,
+    *,
+    confirming: bool = False,
+    at: float | None = None,
+) -> CodeCheck:
+    """One token verification, on the SMS code's fast path (`authsvc.methods.otp.verify_code`): what it reads
+    (``seen``, else read here), the code checked in this process, then ONE statement that writes the outcome with
+    ``records(outcome)`` and the attempt's count — a right code moves the token's counter or step by
+    compare-and-set (only while the person's factor is below its bound) and forgives the person's failures; a
+    wrong one is charged to the person's bound atomically (refused at the limit), so however many guesses
+    race, at most ``factor_failure_limit`` wrong answers are ever told. A right code costs two round trips on a
+    plain connection: the read and the write.
+
+    Raises ValidationFailed(otp_malformed) for what is no code, RateLimited over a cap, Conflict(factor_suspended)
+    at the bound, Conflict(otp_already_used) for a repeat of an accepted code or a twin that lost the race
+    (counted nowhere, issue 11.7); otherwise answers a CodeCheck (act on a failure after the write)."""
+    _looks_like_a_code(code)
+    s = factors.settings
+    address = abuse.Address.of(keys, ip)
+    if seen is None:
+        status = "pending" if confirming else "active"
+        token = await tokens.of_client(tx, keys, lender_id, client_id, kind, status=status)
+        failure_scope = throttle.failure_scope(client_id, address.mac)
+        scopes = address.scopes(client_id=client_id)
+        counters = await throttle.peek_at(tx, scopes, failure_scope, window_start=address.window_start)
+        seen = SeenToken(token, counters, await bounds.bound_of(tx, client_id, kind))
+    limit, bound, token = s.factor_failure_limit, seen.bound, seen.token
+    count, counted = [abuse.COUNT_ATTEMPT], address.count(client_id=client_id)
+    if bound is None:
+        raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+    if bound.failures >= limit:
+        raise factor_bound.suspended(kind)  # refused unchecked: no attempt on the client's caps either
+    gate = abuse.gate(s, address, seen.counters)
+    if gate:
+        await tx.write(records(False), also=count, **counted)
+        return CodeCheck(False, gate.wait)
+    outcome, guard, params = _match(token, code, s, time.time() if at is None else at, confirming)
+    person = {"b_person": bound.person_mac, "b_factor": kind, "limit": limit, "b_now": datetime.now(UTC)}
     if outcome == "duplicate":
-        raise abuse.already_used()  # rolls back the attempt's counts: a duplicate is no try at all
-    ok = outcome == "right"
-    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=ok, gate=gate)
-    return CodeCheck(ok, wait, token.id if token else None)
+        raise abuse.already_used()  # a repeat of the code accepted last: no guess, no try
+    if outcome == "right" and guard is not None:
+        forgive = [bounds.CLEAR] if bound.failures > 0 else []  # a clean record costs no row lock
+        used = await tx.write(
+            records(True), first=guard, only_if=True, also=[*count, *forgive], **params, **counted, **person
+        )
+        if used is None:  # its twin won the race, or guesses reached the bound meanwhile: no attempt after all
+            await tx.run(abuse.UNCOUNT_ATTEMPT, **counted)
+            if (await bounds.bound_of(tx, client_id, kind) or bound).failures >= limit:
+                raise factor_bound.suspended(kind)
+            raise abuse.already_used()
+        wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=True, gate=gate)
+        return CodeCheck(True, wait, token.id if token else None)
+    charged = await tx.write(
+        records(False), first=bounds.CHARGE, only_if=True, also=count, **counted, **person, client_id=client_id
+    )
+    if charged is None:  # other guesses reached the bound first: this one is not told, nor counted
+        await tx.run(abuse.UNCOUNT_ATTEMPT, **counted)
+        raise factor_bound.suspended(kind)
+    await factor_bound.settle(
+        tx,
+        keys,
+        s,
+        bounds.Charged(bytes(charged["person_mac"]), charged["failures"]),
+        lender_id=lender_id,
+        client_id=client_id,
+        factor=kind,
+        outcome="wrong",
+    )
+    wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=False, gate=gate)
+    return CodeCheck(False, wait, token.id if token else None)
+
+
+def _match(
+    token: tokens.Token | None, code: str, s: FactorSettings, now: float, confirming: bool
+) -> tuple[factor_bound.Outcome, Statement | None, dict[str, Any]]:
+    """Whether ``code`` is the token's: right (with the compare-and-set that accepts it and its parameters),
+    a duplicate of the code accepted last, or wrong. Checked in constant time against a dummy seed when there
+    is no token, so the timing does not tell."""
+    if token is None:
+        with contextlib.suppress(ValidationFailed):  # any length is "rejected" when there is no token
+            verify_hotp(_DUMMY_SEED, code, 0, look_ahead=s.hotp_look_ahead)
+        return "wrong", None, {}
+    algorithm = _algorithm(token.algorithm)
+    if token.kind == "hotp":
+        matched = _quietly(
+            verify_hotp,
+            token.secret,
+            code,
+            token.counter,
+            look_ahead=s.hotp_look_ahead,
+            digits=token.digits,
+            algorithm=algorithm,
+        )
+        if matched is not None:
+            return "right", tokens.ACCEPT_HOTP, {"token_id": token.id, "matched": matched, "now": datetime.now(UTC)}
+        if token.counter > 0 and _last_code(token, code) is not None:
+            return "duplicate", None, {}  # the code accepted last: a repeat, not a guess (issue 11.7)
+        return "wrong", None, {}
+    params = {"digits": token.digits, "algorithm": algorithm, "period": token.period}
+    match = _quietly(verify_totp, token.secret, code, now, drift=token.drift, last_used_step=token.last_step, **params)
+    if match is not None:
+        guard = tokens.ACTIVATE_TOTP if confirming else tokens.ACCEPT_TOTP
+        return (
+            "right",
+            guard,
+            {"token_id": token.id, "step": match.step, "drift": match.drift, "now": datetime.now(UTC)},
+        )
+    if token.last_step is not None:
+        # A step at or before the last used one is refused; if the code is one of those, it is a repeat of an
+        # accepted code, not a guess (issue 11.7).
+        again = _quietly(verify_totp, token.secret, code, now, drift=token.drift, **params)
+        if again is not None and again.step <= token.last_step:
+            return "duplicate", None, {}
+    return "wrong", None, {}
 
 
 def _looks_like_a_code(code: str) -> None:
@@ -196,46 +315,6 @@ async def assign_hotp(tx: Tx, keys: KeyStore, *, lender_id: str, serial: str, cl
     if not await tokens.assign(tx, token.id, client_id):
         raise Conflict("the token belongs to a client already", code=error_codes.TOKEN_ASSIGNED)
     return token.id
-
-
-async def verify_hotp_factor(
-    tx: Tx,
-    keys: KeyStore,
-    factors: Factors,
-    *,
-    lender_id: str,
-    client_id: str,
-    code: str,
-    ip: str | None = None,
-) -> CodeCheck:
-    """Check a code from the client's hardware token within the look-ahead window."""
-    _looks_like_a_code(code)
-    s = factors.settings
-    gate = await abuse.before_verify(tx, keys, s, client_id=client_id, ip=ip)
-    if gate:
-        return CodeCheck(False, gate.wait)
-    charged = await factor_bound.charge(tx, s, client_id=client_id, factor="hotp")
-    token = await tokens.of_client(tx, keys, lender_id, client_id, "hotp", status="active")
-    outcome: factor_bound.Outcome = "wrong"
-    if token is not None:
-        algorithm = _algorithm(token.algorithm)
-        matched = _quietly(
-            verify_hotp,
-            token.secret,
-            code,
-            token.counter,
-            look_ahead=s.hotp_look_ahead,
-            digits=token.digits,
-            algorithm=algorithm,
-        )
-        if matched is not None:
-            outcome = "right" if await tokens.advance_hotp(tx, token.id, matched) else "duplicate"
-        elif token.counter > 0 and _last_code(token, code) is not None:
-            outcome = "duplicate"  # the code accepted last: a repeat, not a guess (issue 11.7)
-    else:
-        with contextlib.suppress(ValidationFailed):
-            verify_hotp(_DUMMY_SEED, code, 0, look_ahead=s.hotp_look_ahead)
-    return await _settle(tx, keys, s, charged, lender_id, client_id, "hotp", outcome, ip, gate, token)
 
 
 def _last_code(token: tokens.Token, code: str) -> int | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,7 +24,7 @@ from typing import Final
 
 import aiohttp
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.error_codes import Code
 from authsvc.errors import AuthsvcError, UpstreamUnavailable
 
@@ -72,7 +73,9 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         max_body: int = _DEFAULT_MAX_BODY,
         user_agent: str = "authsvc",
+        party: str = "upstream",
     ) -> None:
+        self.party = party  # the outside party in /metrics (a request may name its own)
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
@@ -106,8 +109,9 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         time_limit: float | None = None,
         accept: Callable[[HttpResponse], bool] | None = None,
+        party: str | None = None,
     ) -> HttpResponse:
-        return await self.request("GET", url, headers=headers, time_limit=time_limit, accept=accept)
+        return await self.request("GET", url, headers=headers, time_limit=time_limit, accept=accept, party=party)
 
     async def post(
         self,
@@ -119,10 +123,18 @@ class HttpClient:
         time_limit: float | None = None,
         idempotent: bool = False,
         accept: Callable[[HttpResponse], bool] | None = None,
+        party: str | None = None,
     ) -> HttpResponse:
         merged = {"Content-Type": content_type, **(headers or {})}
         return await self.request(
-            "POST", url, data=data, headers=merged, time_limit=time_limit, idempotent=idempotent, accept=accept
+            "POST",
+            url,
+            data=data,
+            headers=merged,
+            time_limit=time_limit,
+            idempotent=idempotent,
+            accept=accept,
+            party=party,
         )
 
     async def request(
@@ -135,29 +147,40 @@ class HttpClient:
         time_limit: float | None = None,
         idempotent: bool | None = None,
         accept: Callable[[HttpResponse], bool] | None = None,
+        party: str | None = None,
     ) -> HttpResponse:
         """Send with retries (idempotent requests only; GET is, POST is not unless told).
 
         ``accept`` lets a caller reject a 2xx body (e.g. an HTML "Try again" page where DER was due);
-        a rejected body is retried like a 5xx.
+        a rejected body is retried like a 5xx. Each request (its retries included) is counted and timed in
+        /metrics under ``party`` (else the client's own).
         """
         may_retry = method in ("GET", "HEAD") if idempotent is None else idempotent
         attempts = self._retry.attempts if may_retry else 1
         last: _Retryable | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                response = await self._once(method, url, data, headers, time_limit)
-                if response.status in self._retry.retry_statuses:
-                    raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered HTTP {response.status}")
-                if 200 <= response.status < 300 and accept is not None and not accept(response):
-                    raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered with an unusable body")
-                return response
-            except _Retryable as exc:
-                last = exc
-            if attempt < attempts:
-                log.info("retrying outbound request", extra={"url": url, "attempt": attempt, "error": str(last)})
-                await asyncio.sleep(self._retry.delay(attempt))
+        started = time.perf_counter()
+        attempt = 1
+        try:
+            for attempt in range(1, attempts + 1):
+                try:
+                    response = await self._once(method, url, data, headers, time_limit)
+                    if response.status in self._retry.retry_statuses:
+                        raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered HTTP {response.status}")
+                    if 200 <= response.status < 300 and accept is not None and not accept(response):
+                        raise _Retryable(error_codes.UPSTREAM_BAD_RESPONSE, f"{url} answered with an unusable body")
+                    outcome = "ok" if response.status < 400 else "client_error" if response.status < 500 else "error"
+                    metrics.upstream(party or self.party, outcome, time.perf_counter() - started, attempt - 1)
+                    return response
+                except _Retryable as exc:
+                    last = exc
+                if attempt < attempts:
+                    log.info("retrying outbound request", extra={"url": url, "attempt": attempt, "error": str(last)})
+                    await asyncio.sleep(self._retry.delay(attempt))
+        except asyncio.CancelledError:
+            metrics.upstream(party or self.party, "cancelled", time.perf_counter() - started, attempt - 1)
+            raise
         assert last is not None
+        metrics.upstream(party or self.party, str(last.code), time.perf_counter() - started, attempts - 1)
         raise UpstreamUnavailable(str(last), code=last.code, url=url)
 
     async def _once(

@@ -106,6 +106,7 @@ class JsonApi:
             connect_timeout=endpoint.connect_timeout,
             retry=endpoint.retry,
             max_body=1024 * 1024,
+            party=endpoint.name,
         )
 
     def _url(self, path: str) -> str:

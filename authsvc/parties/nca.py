@@ -61,12 +61,13 @@ class NcaClient:
             time_limit=self._timeout,
             idempotent=True,  # OCSP queries have no side effects
             accept=_looks_der,
+            party="nca_ocsp",
         )
         return self._require_ok(response, "OCSP responder", error_codes.OCSP_UNAVAILABLE)
 
     async def fetch_crl(self, url: str) -> bytes:
         """GET a CRL; returns DER (PEM is decoded). Signature and freshness are the caller's to check."""
-        response = await self._http.get(url, time_limit=self._crl_timeout, accept=_looks_der_or_pem)
+        response = await self._http.get(url, time_limit=self._crl_timeout, accept=_looks_der_or_pem, party="nca_crl")
         body = self._require_ok(response, "CRL", error_codes.CRL_DOWNLOAD_FAILED)
         return self._der(body, "CRL", error_codes.CRL_DOWNLOAD_FAILED)
 
@@ -80,12 +81,13 @@ class NcaClient:
             time_limit=self._timeout,
             idempotent=True,  # a repeated query only yields another token
             accept=_looks_der,
+            party="nca_tsp",
         )
         return self._require_ok(response, "time-stamp authority", error_codes.TSP_UNAVAILABLE)
 
     async def fetch_certificate(self, url: str) -> bytes:
         """GET a CA certificate named by an AIA caIssuers URL; DER or PEM in, DER out."""
-        response = await self._http.get(url, time_limit=self._timeout, accept=_looks_der_or_pem)
+        response = await self._http.get(url, time_limit=self._timeout, accept=_looks_der_or_pem, party="nca_ca")
         body = self._require_ok(response, "CA certificate", error_codes.CA_CERTIFICATE_UNAVAILABLE)
         return self._der(body, "CA certificate", error_codes.CA_CERTIFICATE_UNAVAILABLE)
 

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from authsvc import error_codes
+from authsvc import error_codes, metrics
 from authsvc.config import PkiSettings, ca_source_key, resolve_path
 from authsvc.errors import AuthsvcError, UpstreamUnavailable, ValidationFailed
 from authsvc.pki import inline
@@ -66,6 +66,12 @@ RevocationChoice = RevocationOrder | None | Literal["policy"]
 
 
 # --- the facade ---------------------------------------------------------------------------------------
+def _count(kind: str, valid: bool, reasons: Sequence[str], signers: Sequence[SignerReport]) -> None:
+    """The verdict in /metrics, by its first reason: the document's own, else its first refused signer's."""
+    first = list(reasons) or [r for s in signers if not s.valid for r in s.reasons]
+    metrics.eds_verdict(kind, valid, first)
+
+
 def order_for(sources: Sequence[Source]) -> RevocationOrder | None:
     """NCANode's ``revocationCheck`` list as an order: [] = no check."""
     unique = list(dict.fromkeys(sources))
@@ -171,6 +177,10 @@ class Verifier:
     @property
     def ready(self) -> bool:
         return self.trust.ready
+
+    def trust_ready(self) -> bool | str:
+        """/readyz "trust": True, or which trust certificates are not loaded and why."""
+        return self.trust.readiness()
 
     def revocation_ready(self) -> bool | str:
         """/readyz "revocation": True, or why a configured CA has no usable revocation source:
@@ -287,7 +297,7 @@ class Verifier:
             attach([s.path for s in result.signers], chains)
             inline.learn(attempt.parsed, result, validator, usage)
         signers = [await self._signer(s, order) for s in result.signers]
-        return CmsReport(
+        report = CmsReport(
             valid=not result.reasons and bool(signers) and all(s.valid for s in signers),
             reasons=list(result.reasons),
             detached=result.detached,
@@ -295,6 +305,8 @@ class Verifier:
             signers=signers,
             content=result.content,
         )
+        _count("cms", report.valid, report.reasons, signers)
+        return report
 
     async def _signer(self, s: SignerResult | XmlSignatureResult, order: RevocationOrder | None) -> SignerReport:
         path = s.path
@@ -335,11 +347,13 @@ class Verifier:
         result, chains = await self._run(xml_job, self._bundle(), self._allow_sha1, document, at, tuple(key_usage))
         attach([s.path for s in result.signatures], chains)
         signatures = [await self._signer(s, order) for s in result.signatures]
-        return XmlReport(
+        report = XmlReport(
             valid=not result.reasons and bool(signatures) and all(s.valid for s in signatures),
             reasons=list(result.reasons),
             signatures=signatures,
         )
+        _count("xml", report.valid, report.reasons, signatures)
+        return report
 
     async def certificate(
         self,
@@ -360,6 +374,7 @@ class Verifier:
             valid=path.ok, reasons=list(path.reasons), detail=path.detail, signature_valid=True, certificate=info
         )
         await self._revocation(holder, path, order)
+        _count("certificate", path.ok and not holder.reasons, holder.reasons, [])
         return CertificateReport(
             valid=path.ok and not holder.reasons,
             reasons=holder.reasons,

@@ -152,6 +152,15 @@ class TrustStore:
     def ready(self) -> bool:
         return self._event.is_set()
 
+    def readiness(self) -> bool | str:
+        """/readyz "trust": True, or which configured certificates are missing and the last fetch's error."""
+        if self.ready:
+            return True
+        sources = [*self._anchor_sources, *self._intermediate_sources]
+        missing = [s for s in sources if s not in self._loaded]
+        why = f"{len(missing)} of {len(sources)} trust certificates not loaded yet (first: {missing[0] if missing else '-'})"
+        return f"{why}; last error: {self.last_error}" if self.last_error else why
+
     async def wait_ready(self) -> None:
         await self._event.wait()
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, String, bindparam, cast, func, literal, select, update
+from sqlalchemy import ColumnElement, String, bindparam, cast, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 
 from authsvc.store.db import Row, Statement, Tx
@@ -30,17 +30,35 @@ from authsvc.store.schema import clients, factor_bounds
 FACTORS = ("sms", "totp", "hotp", "password")
 
 
-def bound_failures(person_mac: ColumnElement[bytes], factor: str) -> ColumnElement[int]:
+def bound_failures(person_mac: ColumnElement[bytes], factor: str | ColumnElement[str]) -> ColumnElement[int]:
     """A scalar subquery for another statement's SELECT list: the person's consecutive failures of ``factor``."""
     return (
         select(factor_bounds.c.failures)
-        .where(factor_bounds.c.person_mac == person_mac, factor_bounds.c.factor == literal(factor))
+        .where(
+            factor_bounds.c.person_mac == person_mac,
+            factor_bounds.c.factor == (literal(factor) if isinstance(factor, str) else factor),
+        )
         .scalar_subquery()
     )
 
 
+def below_limit() -> ColumnElement[bool]:
+    """For a guard's WHERE: the person's factor (parameters ``b_person``, ``b_factor``) is below ``limit``
+    consecutive failures, i.e. not suspended."""
+    return ~exists(
+        select(literal(1))
+        .select_from(factor_bounds)
+        .where(
+            factor_bounds.c.person_mac == bindparam("b_person"),
+            factor_bounds.c.factor == bindparam("b_factor"),
+            factor_bounds.c.failures >= bindparam("limit"),
+        )
+    )
+
+
 _new = postgresql.insert(factor_bounds)
-_CHARGE = Statement(
+# One failure charged (parameters client_id, b_factor, limit): a row back with the count, none at the limit.
+CHARGE = Statement(
     _new.from_select(
         ["person_mac", "factor", "failures", "updated_at"],
         # Typed casts and the server's clock: an INSERT … SELECT gives its parameters no column to infer from.
@@ -80,7 +98,7 @@ CLEAR = Statement(
     )
     .values(failures=0, updated_at=bindparam("b_now"))
 )
-_REFUND = Statement(
+REFUND = Statement(
     update(factor_bounds)
     .where(
         factor_bounds.c.person_mac == bindparam("b_person"),
@@ -104,6 +122,26 @@ SUSPEND = Statement(
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The person behind a verification's client and their consecutive failures of a factor (issue 16)."""
+
+    person_mac: bytes
+    failures: int
+
+
+_PERSON = Statement(select(clients.c.iin_mac).where(clients.c.id == bindparam("client_id")))
+
+
+async def bound_of(tx: Tx, client_id: str, factor: str) -> Bound | None:
+    """The person behind ``client_id`` and their consecutive failures of ``factor`` (None: no such client)."""
+    mac = await tx.scalar(_PERSON, client_id=client_id)
+    if mac is None:
+        return None
+    found = await state(tx, bytes(mac), factor)
+    return Bound(bytes(mac), found.failures if found is not None else 0)
+
+
+@dataclass(frozen=True)
 class Charged:
     person_mac: bytes
     failures: int  # including the attempt being checked
@@ -112,7 +150,7 @@ class Charged:
 async def charge(tx: Tx, client_id: str, factor: str, *, limit: int) -> Charged | None:
     """Charge one failure before checking an answer; None when the factor is at its limit (suspended) or
     the client does not exist. Hold the transaction until `clear`, `refund` or commit."""
-    row = await tx.one(_CHARGE, client_id=client_id, b_factor=factor, limit=limit)
+    row = await tx.one(CHARGE, client_id=client_id, b_factor=factor, limit=limit)
     return None if row is None else Charged(bytes(row["person_mac"]), row["failures"])
 
 
@@ -122,7 +160,7 @@ async def clear(tx: Tx, person_mac: bytes, factor: str, *, limit: int) -> None:
 
 
 async def refund(tx: Tx, person_mac: bytes, factor: str) -> None:
-    await tx.run(_REFUND, b_person=person_mac, b_factor=factor, b_now=datetime.now(UTC))
+    await tx.run(REFUND, b_person=person_mac, b_factor=factor, b_now=datetime.now(UTC))
 
 
 async def fail(tx: Tx, person_mac: bytes, factor: str) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, String, bindparam, func, literal, select, 
 
 from authsvc.store import bounds, throttle
 from authsvc.store import identifications as idents
+from authsvc.store.bounds import Bound
 from authsvc.store.db import Insert, Row, Statement, Tx
 from authsvc.store.schema import clients, identifications, otp_codes
 
@@ -152,7 +153,6 @@ _CODE_COLUMNS = (
     otp_codes.c.max_attempts,
 )
 _NEWEST_CODE = Statement(select(*_CODE_COLUMNS).where(otp_codes.c.id == _newest(bindparam("of_binding"))))
-_PERSON = Statement(select(clients.c.iin_mac).where(clients.c.id == bindparam("client_id")))
 # An identification with its live code, if any, in one round trip (the verification's first read).
 _IDENT_WITH_CODE = Statement(
     select(
@@ -195,14 +195,6 @@ SPEND = Statement(
 )
 
 
-@dataclass(frozen=True)
-class Bound:
-    """The person behind a verification's client and their SMS factor's consecutive failures (issue 16)."""
-
-    person_mac: bytes
-    failures: int
-
-
 async def identification_with_code(
     tx: Tx, lender_id: str, ident_id: str, *, ip_scope: str | None, ip_mac: str, window_start: int
 ) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek, Bound | None]:
@@ -222,12 +214,3 @@ async def newest(tx: Tx, binding: str) -> Attempt | None:
     """The newest code of ``binding``, live or not (None: nothing was sent)."""
     row = await tx.one(_NEWEST_CODE, of_binding=binding)
     return None if row is None else _attempt(row)
-
-
-async def bound_of(tx: Tx, client_id: str, factor: str) -> Bound | None:
-    """The person behind ``client_id`` and their consecutive failures of ``factor``."""
-    mac = await tx.scalar(_PERSON, client_id=client_id)
-    if mac is None:
-        return None
-    state = await bounds.state(tx, bytes(mac), factor)
-    return Bound(bytes(mac), state.failures if state is not None else 0)

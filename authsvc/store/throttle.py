@@ -174,6 +174,37 @@ def count_statement(n: int) -> Statement:
     return stmt
 
 
+_UNCOUNT_MANY: dict[int, Statement] = {}
+
+
+def uncount_statement(n: int) -> Statement:
+    """Take back one event counted by `count_statement` (``n`` scopes, parameters scope0… and window_start) in the
+    same window: for an attempt found, after its count, to be no attempt at all."""
+    stmt = _UNCOUNT_MANY.get(n)
+    if stmt is None:
+        rows = [
+            {
+                "scope": bindparam(f"scope{i}"),
+                "window_start": bindparam("window_start"),
+                "count": 0,
+                "failures": 0,
+                "blocked_until": 0,
+            }
+            for i in range(n)
+        ]
+        new = postgresql.insert(throttles).values(rows)
+        same_window = (throttles.c.window_start == new.excluded.window_start) & (throttles.c.count > 0)
+        stmt = Statement(
+            new.on_conflict_do_update(
+                index_elements=["scope"],
+                set_={"count": case((same_window, throttles.c.count - 1), else_=throttles.c.count)},
+            )
+        )
+        if n <= 16:
+            _UNCOUNT_MANY[n] = stmt
+    return stmt
+
+
 def delay_after(failures: int, *, free: int, base_s: int, max_s: int) -> int:
     """The wait imposed after the ``failures``-th wrong answer: none for the first ``free``, then doubling."""
     if failures <= free:

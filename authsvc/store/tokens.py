@@ -1,8 +1,8 @@
 """TOTP authenticators and HOTP hardware tokens: sealed seeds and counters moved by compare-and-set.
 
-`advance_hotp` and `advance_totp` are conditional UPDATEs: a counter or time step is accepted only if
-it lies beyond the stored one, so one code is accepted once even when verifications race in several
-processes (RFC 4226 §7.2, RFC 6238 §5.2, R-12.3).
+`ACCEPT_HOTP`, `ACCEPT_TOTP` (and `advance_hotp`, for a resync) are conditional UPDATEs: a counter or time
+step is accepted only if it lies beyond the stored one, so one code is accepted once even when verifications
+race in several processes (RFC 4226 §7.2, RFC 6238 §5.2, R-12.3).
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Integer, String, bindparam, delete, func, literal, or_, select, update
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store.db import Row, Tx
-from authsvc.store.schema import otp_tokens
+from authsvc.store import bounds, throttle
+from authsvc.store import identifications as idents
+from authsvc.store.db import Row, Statement, Tx
+from authsvc.store.schema import clients, identifications, otp_tokens
 
 FIELD = "seed"
 
@@ -89,23 +91,25 @@ async def create(
     return token_id
 
 
-def _token(keys: KeyStore, row: Row) -> Token:
-    cipher = RecordCipher.open(keys, row["id"], WrappedKey(row["kek_id"], row["data_key"]))
+def _token(keys: KeyStore, row: Row, prefix: str = "") -> Token:
+    """A token row (its columns named ``prefix`` + column name), its seed unsealed."""
+    token_id = row[prefix + "id"]
+    cipher = RecordCipher.open(keys, token_id, WrappedKey(row[prefix + "kek_id"], row[prefix + "data_key"]))
     return Token(
-        row["id"],
-        row["lender_id"],
-        row["client_id"],
-        row["kind"],
-        row["serial"],
-        row["status"],
-        row["algorithm"],
-        row["digits"],
-        row["period"],
-        row["counter"],
-        row["last_step"],
-        row["drift"],
-        cipher.unseal(FIELD, row["secret_sealed"]),
-        _aware(row["expires_at"]),
+        token_id,
+        row[prefix + "lender_id"],
+        row[prefix + "client_id"],
+        row[prefix + "kind"],
+        row[prefix + "serial"],
+        row[prefix + "status"],
+        row[prefix + "algorithm"],
+        row[prefix + "digits"],
+        row[prefix + "period"],
+        row[prefix + "counter"],
+        row[prefix + "last_step"],
+        row[prefix + "drift"],
+        cipher.unseal(FIELD, row[prefix + "secret_sealed"]),
+        _aware(row[prefix + "expires_at"]),
     )
 
 
@@ -154,30 +158,107 @@ async def assign(tx: Tx, token_id: str, client_id: str) -> bool:
     return result == 1
 
 
+_HOTP_NEXT = (otp_tokens.c.id == bindparam("token_id"), otp_tokens.c.counter <= bindparam("matched", type_=Integer))
+_HOTP_MOVE = {"counter": bindparam("matched", type_=Integer) + 1, "updated_at": bindparam("now")}
+ADVANCE_HOTP = Statement(update(otp_tokens).where(*_HOTP_NEXT).values(**_HOTP_MOVE).returning(otp_tokens.c.id))
+# Guards for `Tx.write` that accept a verified code (parameters: token_id, now; matched, or step and drift; and
+# b_person, b_factor, limit): the counter or time step moves by compare-and-set, so of two verifications with
+# the code one gets the row back, and only while the person's factor is below its bound.
+ACCEPT_HOTP = Statement(
+    update(otp_tokens).where(*_HOTP_NEXT, bounds.below_limit()).values(**_HOTP_MOVE).returning(otp_tokens.c.id)
+)
+_TOTP_NEXT = (
+    otp_tokens.c.id == bindparam("token_id"),
+    or_(otp_tokens.c.last_step.is_(None), otp_tokens.c.last_step < bindparam("step", type_=Integer)),
+    bounds.below_limit(),
+)
+_TOTP_MOVE = {
+    "last_step": bindparam("step", type_=Integer),
+    "drift": bindparam("drift"),
+    "updated_at": bindparam("now"),
+}
+ACCEPT_TOTP = Statement(update(otp_tokens).where(*_TOTP_NEXT).values(**_TOTP_MOVE).returning(otp_tokens.c.id))
+ACTIVATE_TOTP = Statement(  # an enrolment's confirming code: the same, and the authenticator becomes active
+    update(otp_tokens).where(*_TOTP_NEXT).values(**_TOTP_MOVE, status="active").returning(otp_tokens.c.id)
+)
+
+
 async def advance_hotp(tx: Tx, token_id: str, matched: int) -> bool:
     """Accept HOTP counter ``matched``: the next counter becomes ``matched + 1`` unless it already passed it."""
-    result = await tx.run(
-        update(otp_tokens)
-        .where(otp_tokens.c.id == token_id, otp_tokens.c.counter <= matched)
-        .values(counter=matched + 1, updated_at=datetime.now(UTC))
+    return await tx.one(ADVANCE_HOTP, token_id=token_id, matched=matched, now=datetime.now(UTC)) is not None
+
+
+# The identification with its client's newest active token of a kind and the verification's abuse counters, in
+# one round trip: what the token step reads before it checks a code (as `store.otp.identification_with_code`).
+_newest = otp_tokens.alias("newest")
+_NEWEST_ACTIVE = (
+    select(_newest.c.id)
+    .where(
+        _newest.c.lender_id == identifications.c.lender_id,
+        _newest.c.client_id == identifications.c.client_id,
+        _newest.c.kind == bindparam("kind", type_=String),
+        _newest.c.status == "active",
+        or_(_newest.c.expires_at.is_(None), _newest.c.expires_at > bindparam("now")),
     )
-    return result == 1
-
-
-async def advance_totp(tx: Tx, token_id: str, step: int, drift: int, *, activate: bool = False) -> bool:
-    """Accept TOTP time step ``step`` and remember ``drift``, unless that step (or a later one) was used."""
-    values: dict[str, object] = {"last_step": step, "drift": drift, "updated_at": datetime.now(UTC)}
-    if activate:
-        values["status"] = "active"
-    result = await tx.run(
-        update(otp_tokens)
-        .where(
-            otp_tokens.c.id == token_id,
-            or_(otp_tokens.c.last_step.is_(None), otp_tokens.c.last_step < step),
+    .order_by(_newest.c.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_IDENT_WITH_TOKEN = Statement(
+    select(
+        identifications,
+        *[c.label(f"tok_{c.name}") for c in otp_tokens.c],
+        *throttle.peek(
+            [
+                func.coalesce(
+                    bindparam("ip_scope", type_=String), literal(throttle.ANON_PREFIX) + identifications.c.client_id
+                ),
+                throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
+            ],
+            throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
+        ),
+        # The person behind the client and their consecutive failures of this factor (issue 16).
+        clients.c.iin_mac.label("person_mac"),
+        bounds.bound_failures(clients.c.iin_mac, bindparam("kind", type_=String)).label("bound_failures"),
+    )
+    .select_from(
+        identifications.join(clients, clients.c.id == identifications.c.client_id).outerjoin(
+            otp_tokens, otp_tokens.c.id == _NEWEST_ACTIVE
         )
-        .values(**values)
     )
-    return result == 1
+    .where(identifications.c.id == bindparam("ident_id"), identifications.c.lender_id == bindparam("lender_id"))
+)
+
+
+async def identification_with_token(
+    tx: Tx,
+    keys: KeyStore,
+    lender_id: str,
+    ident_id: str,
+    kind: str,
+    *,
+    ip_scope: str | None,
+    ip_mac: str,
+    window_start: int,
+) -> tuple[idents.Identification | None, Token | None, throttle.Peek, bounds.Bound | None]:
+    """The lender's identification (None: no such), its client's active token of ``kind`` (None: none), the
+    counters of the address verifying (``ip_scope``; the client with ``ip_mac``) and the person's bound for the
+    factor, in one round trip."""
+    row = await tx.one(
+        _IDENT_WITH_TOKEN,
+        ident_id=ident_id,
+        lender_id=lender_id,
+        kind=kind,
+        now=datetime.now(UTC),
+        ip_scope=ip_scope,
+        ip_mac=ip_mac,
+        window_start=window_start,
+    )
+    if row is None:
+        return None, None, throttle.Peek((0, 0), 0, 0), None
+    token = _token(keys, row, "tok_") if row["tok_id"] is not None else None
+    bound = bounds.Bound(bytes(row["person_mac"]), row["bound_failures"] or 0)
+    return idents.from_row(row), token, throttle.Peek.of(row, 2), bound
 
 
 async def by_id(tx: Tx, keys: KeyStore, lender_id: str, token_id: str) -> Token | None:

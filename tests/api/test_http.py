@@ -84,7 +84,7 @@ async def test_health_ready_metrics(api: Api) -> None:
     await api.post("/v1/clients", individual())
     text = await (await api.client.get("/metrics")).text()
     assert 'authsvc_http_requests_total{method="POST",route="/v1/clients",status="201"} 1.0' in text
-    assert 'authsvc_http_request_seconds_bucket{le="0.05",method="POST",route="/v1/clients"}' in text
+    assert 'authsvc_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/clients"}' in text
 
 
 async def test_request_id_is_echoed_and_logged_without_personal_data(

@@ -1,0 +1,78 @@
+"""Every line the service writes is one JSON object (issue 15): its own records, its access lines (with the
+lender, the answer's code and the duration), and what native libraries print behind the logging module's back
+from the process pool (mediapipe's absl/glog lines, TensorFlow Lite's), read back and logged as JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from authsvc.logs import native_record
+from tests.conftest import individual
+from tests.served import Served, serve
+from tests.shared import fixture_path
+
+
+def test_native_lines_keep_their_level_and_where() -> None:
+    glog = "W0000 00:00:1796187159.822199   17158 inference_feedback_manager.cc:114] Feedback manager requires"
+    assert native_record(glog, "stderr") == (
+        logging.WARNING,
+        "Feedback manager requires",
+        {"stream": "stderr", "where": "inference_feedback_manager.cc:114"},
+    )
+    assert native_record("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", "stderr")[:2] == (
+        logging.INFO,
+        "Created TensorFlow Lite XNNPACK delegate for CPU.",
+    )
+    assert native_record("E1202 10:00:00.000001 1 x.cc:1] broken", "stderr")[0] == logging.ERROR
+    assert native_record("something plain", "stderr")[0] == logging.WARNING  # unknown on stderr: a warning
+    assert native_record("something plain", "stdout")[0] == logging.INFO
+
+
+def _post(served: Served, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        served.base + path,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {served.key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_served_service_writes_only_json_lines_with_the_face_check_on(tmp_path: Path) -> None:
+    photo = base64.b64encode(fixture_path("faces", "obama_1.jpg").read_bytes()).decode()
+    with serve(
+        tmp_path,
+        f"sqlite:///{tmp_path}/a.db",
+        AUTHSVC_REGISTRY_PHOTO_FACE_CHECK="true",
+        AUTHSVC_SERVER_LOG_LEVEL="INFO",
+    ) as served:
+        # The face pipeline runs in the pool (whether the photo passes R-6.1 or not): mediapipe loads there.
+        status, body = _post(served, "/v1/clients", individual(photo={"content_type": "image/jpeg", "data": photo}))
+        assert status in (201, 422), body
+        missing, problem = _post(served, "/v1/identifications", {"client_id": "none", "operation": "login"})
+        assert missing == 404, problem
+    lines = served.log_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"line {number} of the service's output is not JSON: {line!r}") from None
+        assert isinstance(records[-1], dict), line
+    native = [r for r in records if r["logger"] == "authsvc.native"]
+    assert native, "no native line was read back: the face pipeline printed nothing, or it was lost"
+    assert all(r["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") and r["msg"] for r in native)
+    access = [r for r in records if r["logger"] == "authsvc.http" and r.get("route") == "/v1/identifications"]
+    assert len(access) == 1, access
+    line = access[0]
+    assert line["status"] == 404 and line["code"] == "client_not_found" and line["lender_id"], line
+    assert isinstance(line["duration_ms"], float) and line["request_id"], line
