@@ -47,7 +47,19 @@ log = logging.getLogger("authsvc.store")
 
 Row = Mapping[str, Any]
 # What the asyncpg path raises when the database is down or refuses (SQLAlchemy wraps these as SQLAlchemyError).
-DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a connection left mid-operation when its server process was killed
+    ConnectionError,
+)
+# Errors after which a pooled connection's state is unknown: it is closed, not handed to the next caller.
+_BROKEN_CONNECTION: tuple[type[Exception], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+    OSError,
+)
 # What `mapped_errors` maps: also socket errors and timeouts, which asyncpg raises as they are.
 _MAPPED: tuple[type[Exception], ...] = (SQLAlchemyError, *DRIVER_ERRORS, OSError, asyncio.TimeoutError)
 
@@ -458,7 +470,11 @@ class Database:
                 yield SqliteAutocommit(self.engine)
                 return
             async with self.pool.acquire() as conn:
-                yield PgTx(conn)
+                try:
+                    yield PgTx(conn)
+                except _BROKEN_CONNECTION:
+                    conn.terminate()  # the pool opens a fresh one instead
+                    raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -468,8 +484,13 @@ class Database:
                 async with self.engine.begin() as conn:
                     yield SqlaTx(conn)
                 return
-            async with self.pool.acquire() as conn, conn.transaction():
-                yield PgTx(conn)
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        yield PgTx(conn)
+                except _BROKEN_CONNECTION:
+                    conn.terminate()  # the pool opens a fresh one instead
+                    raise
 
     async def close(self) -> None:
         if self.pool is not None:
