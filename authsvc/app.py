@@ -289,9 +289,9 @@ def create_app(
             raise ConfigError(
                 f"flows: a profile named in settings is not among {sorted(profiles)}", code=error_codes.CONFIG_ERROR
             )
-        # Each end is queued for the lender's callback in the transaction that makes it (an outbox).
+        # Each end is queued for the lender's callback by the statement that makes it (an outbox).
         flows = Flows(
-            app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.enqueue
+            app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.queued
         )
         app[FLOWS] = flows
         sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))

@@ -132,6 +132,12 @@ async def reinstate(
     return True
 
 
+async def reinstatement_due(tx: Tx, client_id: str, methods: Iterable[str]) -> bool:
+    """Whether `reinstate_after_identification` with these passed ``methods`` has anything to do (one read
+    when one of them is `STRONGER`, none otherwise), so a completion without it stays one statement."""
+    return bool(STRONGER & set(methods)) and await bounds.any_suspended(tx, client_id)
+
+
 async def reinstate_after_identification(
     tx: Tx, keys: KeyStore, client_id: str, methods: Iterable[str], *, identification_id: str | None = None
 ) -> list[str]:
