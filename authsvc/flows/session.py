@@ -371,20 +371,23 @@ class Flows:
 
     async def settle(self, ident: Identification) -> View:
         """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
-        so; idempotent. Reading the steps after the step's commit sees every process's steps."""
+        so; idempotent. Reading the steps after the step's commit sees every process's steps. On one
+        connection: the read, and the end when it is one statement (`_end`)."""
+        ended: Identification | None = None
         async with self.db.autocommit() as tx:
-            taken = await steps.of(tx, ident.id)
+            taken, suspended = await steps.settling(tx, ident.id, ident.client_id)
             view = self._view(ident, taken)
-            verdict, reinstate = view.judgement.verdict, False
-            if verdict == "completed":
-                passed = [t.method for t in taken if t.outcome == "passed"]
-                reinstate = await factor_bound.reinstatement_due(tx, ident.client_id, passed)
+            verdict = view.judgement.verdict
+            # A completion of a stronger kind (EDS, biometrics) reinstates the client's suspended factors
+            # (issue 16): with them, and with `on_completed` hooks, it is one transaction instead.
+            reinstate = verdict == "completed" and suspended and factor_bound.reinstates(_passed(taken))
+            alone = verdict == "failed" or (verdict == "completed" and not reinstate and not self.on_completed)
+            if alone:
+                status = Status.COMPLETED if verdict == "completed" else Status.FAILED
+                ended = await self._end(tx, ident, status, taken, view.judgement.failure)
         if verdict != "pending":
-            if verdict == "completed":
+            if not alone:
                 ended = await self._complete(ident, taken, reinstate)
-            else:
-                async with self.db.autocommit() as tx:
-                    ended = await self._end(tx, ident, Status.FAILED, taken, view.judgement.failure)
             if ended is None:  # another call ended it first: read what it decided
                 return await self.view(ident.lender_id, ident.id)
             return View(ended, view.profile, taken, view.judgement)
@@ -397,21 +400,15 @@ class Flows:
     async def _complete(
         self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool
     ) -> Identification | None:
-        """Complete ``ident``: one statement (`_end`), unless work that must commit with it follows (factors
-        to reinstate, the ``on_completed`` hooks): then one transaction."""
-        if not reinstate and not self.on_completed:
-            async with self.db.autocommit() as tx:
-                return await self._end(tx, ident, Status.COMPLETED, taken, None)
+        """Complete ``ident`` (`_end`) in one transaction with the work that must commit with it: the
+        client's suspended factors reinstated, the ``on_completed`` hooks."""
         async with self.db.transaction() as tx:
             ended = await self._end(tx, ident, Status.COMPLETED, taken, None)
             if ended is None:
                 return None
             if reinstate:
-                # A completed identification of a stronger kind (EDS, biometrics) reinstates the client's
-                # factors suspended after wrong guesses (issue 16).
-                passed = {t.method for t in taken if t.outcome == "passed"}
                 await factor_bound.reinstate_after_identification(
-                    tx, self.keys, ident.client_id, passed, identification_id=ident.id
+                    tx, self.keys, ident.client_id, _passed(taken), identification_id=ident.id
                 )
             for hook in self.on_completed:
                 await hook(tx, ended, taken)
@@ -568,6 +565,10 @@ def _disjoint(params: Mapping[str, Any], more: Mapping[str, Any]) -> Mapping[str
     if shared:
         raise RuntimeError(f"parameters named twice in one statement: {sorted(shared)}")
     return more
+
+
+def _passed(taken: Sequence[steps.Step]) -> set[str]:
+    return {t.method for t in taken if t.outcome == "passed"}
 
 
 def _facts(taken: Sequence[steps.Step]) -> list[Taken]:

@@ -132,10 +132,9 @@ async def reinstate(
     return True
 
 
-async def reinstatement_due(tx: Tx, client_id: str, methods: Iterable[str]) -> bool:
-    """Whether `reinstate_after_identification` with these passed ``methods`` has anything to do (one read
-    when one of them is `STRONGER`, none otherwise), so a completion without it stays one statement."""
-    return bool(STRONGER & set(methods)) and await bounds.any_suspended(tx, client_id)
+def reinstates(methods: Iterable[str]) -> bool:
+    """Whether an identification completed with these passed ``methods`` reinstates suspended factors."""
+    return bool(STRONGER & set(methods))
 
 
 async def reinstate_after_identification(
@@ -144,7 +143,7 @@ async def reinstate_after_identification(
     """Called by the identification flow when an identification of ``client_id`` completes with the step
     ``methods`` that passed: if one is of a stronger kind (`STRONGER`), every suspended factor of the person
     is reinstated. Returns the factors reinstated (audited, told to the client), in `FACTORS` order."""
-    if not STRONGER & set(methods):
+    if not reinstates(methods):
         return []
     found = await bounds.person_of(tx, client_id)
     if found is None:

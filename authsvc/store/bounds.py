@@ -137,17 +137,14 @@ async def person_of(tx: Tx, client_id: str) -> tuple[str, bytes] | None:
     return None if row is None else (row["lender_id"], bytes(row["iin_mac"]))
 
 
-_ANY_SUSPENDED = Statement(
-    select(factor_bounds.c.factor)
-    .select_from(factor_bounds.join(clients, clients.c.iin_mac == factor_bounds.c.person_mac))
-    .where(clients.c.id == bindparam("client_id"), factor_bounds.c.suspended_at.is_not(None))
-    .limit(1)
-)
-
-
-async def any_suspended(tx: Tx, client_id: str) -> bool:
-    """Whether the client's person has a suspended factor (one read, for the identification flow's end)."""
-    return await tx.one(_ANY_SUSPENDED, client_id=client_id) is not None
+def any_suspended(client_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """For another statement's SELECT list: whether the client's person has a suspended factor."""
+    return (
+        select(factor_bounds.c.factor)
+        .select_from(factor_bounds.join(clients, clients.c.iin_mac == factor_bounds.c.person_mac))
+        .where(clients.c.id == client_id, factor_bounds.c.suspended_at.is_not(None))
+        .exists()
+    )
 
 
 @dataclass(frozen=True)
