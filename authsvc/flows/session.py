@@ -27,6 +27,7 @@ from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.config import FlowSettings
+from authsvc.contracts.service import Demand
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
@@ -138,6 +139,15 @@ class Flows:
     attestor: Attestor | None = None
     notify: Notify | None = None
     on_completed: list[OnCompleted] = field(default_factory=list)
+    # Per profile, what signing a contract needs under it (its loan_contract `required`), worked out once.
+    _demands: dict[str, Demand] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, profile in self.profiles.items():
+            need = profile.rule(Operation.LOAN_CONTRACT.value).required
+            if need is not None:
+                accepted = frozenset(n for n in self.profiles if name in _lineage(self.profiles, n))
+                self._demands[name] = Demand(name, accepted, need.requirement, need.label)
 
     # --- choosing a profile, opening ---------------------------------------------------------------
 
@@ -237,6 +247,11 @@ class Flows:
                 code=error_codes.COOLING_OFF,
                 not_before=not_before.isoformat(),
             )
+
+    def contract_demand(self, lender_id: str) -> Demand | None:
+        """What signing a contract of ``lender_id`` needs under its loan_contract profile (None: no
+        identification; R-10.1 lets the signature itself be the EDS or the code)."""
+        return self._demands.get(self.choose(lender_id, Operation.LOAN_CONTRACT, None).name)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -565,6 +580,16 @@ def _disjoint(params: Mapping[str, Any], more: Mapping[str, Any]) -> Mapping[str
     if shared:
         raise RuntimeError(f"parameters named twice in one statement: {sorted(shared)}")
     return more
+
+
+def _lineage(profiles: Mapping[str, Profile], name: str) -> set[str]:
+    """``name`` and every profile it extends (loading refused cycles)."""
+    found: set[str] = set()
+    at: str | None = name
+    while at is not None and at not in found:
+        found.add(at)
+        at = profiles[at].extends if at in profiles else None
+    return found
 
 
 def _passed(taken: Sequence[steps.Step]) -> set[str]:
