@@ -37,7 +37,7 @@ METHODS = frozenset(
         "application_notice",
     }
 )
-OPERATIONS = ("registration", "login", "change_contact", "loan_contract", "payout")
+OPERATIONS = ("registration", "login", "change_contact", "factor_reset", "loan_contract", "payout")
 SIGNALS = frozenset({"rooted", "jailbroken", "remote_control", "emulator", "app_signature_invalid"})
 
 

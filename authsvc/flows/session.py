@@ -561,6 +561,7 @@ class Flows:
 SELF_USED = {
     Operation.REGISTRATION: "it completed the registration itself (R-6.4)",
     Operation.CHANGE_CONTACT: "PATCH /v1/clients/{id} uses it (R-6.6)",
+    Operation.FACTOR_RESET: "POST /v1/clients/{id}/totp/reset uses it",
 }
 
 

@@ -25,6 +25,7 @@ class Operation(StrEnum):
     REGISTRATION = "registration"
     LOGIN = "login"
     CHANGE_CONTACT = "change_contact"
+    FACTOR_RESET = "factor_reset"  # a new authenticator in place of a lost or compromised one
     LOAN_CONTRACT = "loan_contract"
     PAYOUT = "payout"
 

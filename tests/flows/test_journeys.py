@@ -86,6 +86,19 @@ async def test_change_of_phone_needs_registration_then_a_completed_change_contac
     assert again.status == 422 and (await again.json())["code"] == "identification_required"  # used once (R-12.3)
 
 
+async def test_an_authenticator_reset_is_its_own_operation(journey: Journey) -> None:
+    """A new authenticator (POST /v1/clients/{id}/totp/reset) takes a `factor_reset` identification: an item-7
+    method as at registration, biometrics under nb-2025 (R-23.1), and not the operator's number check that a
+    change of contact takes under res108 (R-108.1)."""
+    client = await _registered(journey, ARMAN)
+    wanted = {"res63-2021": {"R-6.4"}, "res108": {"R-6.4"}, "nb-2025": {"R-6.4", "R-23.1"}}
+    for profile, requirements in wanted.items():
+        state = await journey.state(await journey.opened(client, "factor_reset", profile))
+        assert {c["requirement"] for c in state["conditions"]} == requirements, (profile, state["conditions"])
+    contact = await journey.state(await journey.opened(client, "change_contact", "res108"))
+    assert "R-108.1" in {c["requirement"] for c in contact["conditions"]}
+
+
 async def test_res108_adds_the_operators_number_check(journey: Journey) -> None:
     client = await journey.register(ARMAN)
     ident = await journey.opened(client, "registration", "res108")
