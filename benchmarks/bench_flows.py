@@ -24,11 +24,14 @@ flow's own CPU per step beside the method's cost.
       0, judges them). Completions/s of that phase, each request's wall time, and the service's CPU (its
       process and its pool) per completion, for the whole flow and for the liveness step.
 2. In this process (SQLite file and a fresh PostgreSQL database): CPU (`time.process_time`) and wall time per
-   call of the flow's own parts — `Flows.open_for` (the still-open read), `StepRecorder(...)(passed)` (the
-   step, audit entry rows), `Flows.settle` leaving the identification pending (res108 registration after a
-   passed EDS step: the telco check missing), `Flows.settle` completing it (judge, attestation signature, END
-   statement, registration completed), and `judge()` alone; median of rounds. PostgreSQL's own server CPU is
-   outside this process: the wall time shows it.
+   call of the flow's own parts — `Flows.open`, `Flows.open_for` (the still-open read),
+   `StepRecorder(...)(passed)` (the step, audit entry rows), `Flows.settle` leaving the identification pending
+   (res108 registration after a passed EDS step: the telco check missing), `Flows.settle` completing it (the
+   read, judge, attestation signature, the END statement with the registration completed and the callback
+   queued), and `judge()` alone; median of rounds. The process's CPU includes the app's background tasks,
+   chiefly the audit chainer linking the entries the calls wrote (≈ a handful of statements a round, every
+   0.1 s while entries arrive). PostgreSQL's own server CPU is outside this process: the wall time shows it
+   (there, mostly the commit's WAL flush).
 """
 
 from __future__ import annotations
@@ -530,7 +533,7 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
         async def open_login(_: Any) -> None:
             await flows.open(lender.id, client_id, Operation.LOGIN, profile="res63-2021")
 
-        label = "Flows.open (contact read, lists, insert, audit, then view)"
+        label = "Flows.open (client read, lists, the identification and its audit entry in one statement)"
         out.append((label, await measure(open_login, seconds / 2, batch=5)))
 
         async def open_for(_: Any) -> None:
@@ -562,7 +565,8 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
 
         out.append(
             (
-                "Flows.settle → completed (judge, attestation, END, registration)",
+                "Flows.settle → completed (one read, judge, attestation, the one END statement with its audit "
+                "entries, callback and the registration)",
                 await measure(settle_done, seconds, fresh),
             )
         )
