@@ -11,7 +11,7 @@ from sqlalchemy import CompoundSelect, Table, and_, true, union_all
 from authsvc.store.schema import audit_log, audit_pending
 
 
-def entries(*, event: str | None = None, subject: str | None = None) -> CompoundSelect:
+def entries(*, event: str | None = None, subject: str | None = None) -> CompoundSelect[Any]:
     """Every audit entry named ``event`` about ``subject`` (either may be left out), columns
     event, subject, details, chained or waiting."""
 
