@@ -6,9 +6,10 @@
 
 Every step is recorded here (`recorder`: the step row, its signals and its audit entry, written by the method
 in the same statement as its own change), and after each one `settle` judges the steps against the profile
-in a fresh transaction, so a step committed by another process is seen. Leaving `pending` is a conditional
-update (`store.identifications.END`): when two processes settle the same identification at once exactly one
-wins, and only the winner writes the audit entry, the attestation and the lender's callback.
+in a fresh read, so a step committed by another process is seen. Leaving `pending` is a conditional update
+(`store.identifications.END`): when two processes settle the same identification at once exactly one wins,
+and only the winner writes the audit entry, the attestation and the lender's callback — one statement with
+the END (`Tx.write`'s ``then``), so an end costs one round trip besides the read.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ ENDED = {
 
 # (lender_id, event, data): the lender's callback, queued by the statement that ends the identification.
 Notify = Callable[[str, str, Mapping[str, Any]], Queued]
-# Run in the completing transaction (e.g. reinstating a factor suspended after guessing).
+# Run in the completing transaction (with one registered, a completion is a transaction, not one statement).
 OnCompleted = Callable[[Tx, Identification, Sequence[steps.Step]], Awaitable[None]]
 
 
