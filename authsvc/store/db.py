@@ -406,6 +406,7 @@ def _gated(core: Executable, condition: ColumnElement[bool]) -> Any:
     if isinstance(core, Update | Delete):
         return core.where(condition)
     if isinstance(core, DmlInsert) and core.select is not None and core._select_names:
+        # SQLAlchemy keeps an INSERT … SELECT's target columns only there (no public accessor).
         return insert(core.table).from_select(core._select_names, core.select.where(condition))
     raise TypeError(f"a `then` statement is an UPDATE, a DELETE or an INSERT … SELECT, not {core!r}")
 
