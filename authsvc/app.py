@@ -283,7 +283,6 @@ def create_app(
         db, store_keys = app[DB], app[KEYS]
         app[LIVENESS] = LivenessMethod(db, store_keys, app[CLIENT_REGISTRY], app[EXECUTOR], settings.liveness)
         app[EDS] = EdsMethod(db, store_keys, app[VERIFIER], settings.pki)
-        app[CONTRACTS] = ContractService(db, store_keys, app[VERIFIER], app[FACTORS], settings.pki)
         await opened("methods")
         yield
 
@@ -298,11 +297,15 @@ def create_app(
             raise ConfigError(
                 f"flows: a profile named in settings is not among {sorted(profiles)}", code=error_codes.CONFIG_ERROR
             )
-        # Each end is queued for the lender's callback in the transaction that makes it (an outbox).
+        # Each end is queued for the lender's callback by the statement that makes it (an outbox).
         flows = Flows(
-            app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.enqueue
+            app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.queued
         )
         app[FLOWS] = flows
+        # Signing a contract asks the flow what the lender's loan_contract profile demands (R-NB.1, R-12.3).
+        app[CONTRACTS] = ContractService(
+            app[DB], app[KEYS], app[VERIFIER], app[FACTORS], settings.pki, demands=flows.contract_demand
+        )
         sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))
         try:
             await opened("flows")

@@ -4,7 +4,10 @@
 takes ``{"method": "eds", "cms": ...}`` — NCALayer's CMS over the document, attached or detached (a
 detached CMS over a hash-only contract must bring ``document``) — or ``{"method": "otp", "code": ...}`` after
 ``POST /v1/contracts/{id}/code`` sent the client a code bound to the document hash. A rejected signature is
-422 ``signature_rejected`` with ``reasons``; a CMS used before is 409 ``replay``. ``GET /v1/contracts/{id}``
+422 ``signature_rejected`` with ``reasons``; a CMS used before is 409 ``replay``. Under a profile that demands
+it (nb-2025, bank-2025) the signature names the client's completed loan_contract identification
+(``identification_id``; without it 422 ``identification_required``, with one not usable 409
+``identification_not_usable``) and uses it once. ``GET /v1/contracts/{id}``
 re-verifies the stored document and every signature from stored validation data, offline.
 """
 
@@ -59,7 +62,8 @@ IdentificationRef = Annotated[
     Field(
         None,
         max_length=64,
-        description="the completed loan_contract identification this signature uses, once (R-12.3)",
+        description="the completed loan_contract identification this signature uses, once (R-12.3); required "
+        "when the lender's loan_contract profile demands it (nb-2025, bank-2025: R-NB.1)",
     ),
 ]
 
@@ -246,6 +250,7 @@ def register(ops: Operations) -> None:
             tags=("contracts",),
             idempotent=True,
             errors=(
+                error_codes.IDENTIFICATION_REQUIRED,
                 error_codes.IDENTIFICATION_NOT_USABLE,
                 error_codes.CLIENT_NOT_FOUND,
                 error_codes.CONTRACT_NOT_FOUND,

@@ -8,7 +8,7 @@ POST /v1/clients/{id}/tokens/{token_id}/enable       disabled → active
 POST /v1/clients/{id}/tokens/{token_id}/revoke       for good
 POST /v1/clients/{id}/tokens/{token_id}/unassign     a hardware token back to the lender's stock
 POST /v1/clients/{id}/tokens/{token_id}/lost         for good; {"replace": true} enrols a temporary authenticator
-POST /v1/clients/{id}/totp/reset                     {"identification_id"}: a new authenticator app
+POST /v1/clients/{id}/totp/reset                     {"identification_id"} of a completed factor_reset: a new app
 POST /v1/tokens/pskc                                 a vendor's seed file (RFC 6030), all keys or none
 """
 
@@ -324,7 +324,7 @@ def register(ops: Operations) -> None:
             "/v1/clients/{client_id}/totp/reset",
             reset_totp,
             "resetTotp",
-            "Replace the client's authenticator app after a completed identification",
+            "Replace the client's authenticator app after a completed factor_reset identification (used once)",
             ResetIn,
             {201: EnrolmentOut, 404: None, 409: None},
             (CLIENT_ID,),

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,7 @@ from authsvc.store import evidence, identifications
 from authsvc.store import incidents as incident_store
 from authsvc.store.db import Database
 
-__all__ = ["Contract", "ContractService", "SignatureCheck"]
+__all__ = ["Contract", "ContractService", "Demand", "Demands", "SignatureCheck"]
 
 CONTRACT_FIELD = "contract"
 SIGNING_KEY_USAGE = ("digital_signature", "non_repudiation")
@@ -52,6 +53,21 @@ class Contract:
     document: bytes | None
     sha256: bytes
     title: str | None
+
+
+@dataclass(frozen=True)
+class Demand:
+    """A lender's regulatory profile demanding a completed, unused loan_contract identification before a
+    contract is signed (data: the profile's ``[operations.loan_contract.required]``)."""
+
+    profile: str
+    accepted: frozenset[str]  # the profiles whose identifications meet it: itself and those built on it
+    requirement: str
+    label: str
+
+
+# The lender's demand, if its loan_contract profile makes one (the identification flow answers it).
+Demands = Callable[[str], Demand | None]
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,17 @@ class ContractService:
     """Contracts and their signatures over what they use: the database, the service's keys, the PKI
     verifier (EDS signatures and their re-checks) and the second factors (one-time codes)."""
 
-    def __init__(self, db: Database, keys: KeyStore, verifier: Verifier, factors: Factors, pki: PkiSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: KeyStore,
+        verifier: Verifier,
+        factors: Factors,
+        pki: PkiSettings,
+        demands: Demands | None = None,
+    ) -> None:
         self.db, self.keys, self.verifier, self.factors, self.pki = db, keys, verifier, factors, pki
+        self.demands = demands
 
     async def create(
         self, lender_id: str, client_id: str, document: bytes | None, sha256: bytes | None, title: str | None
@@ -135,8 +160,18 @@ class ContractService:
         return self._open(row)
 
     async def _usable(self, contract: Contract, ident_id: str | None) -> None:
-        """Before the signature is judged: the named loan_contract identification can still be used."""
+        """Before the signature is judged: the named loan_contract identification can still be used, and
+        one is named when the lender's profile demands it (R-NB.1, R-12.3)."""
+        demand = self.demands(contract.row.lender_id) if self.demands is not None else None
         if ident_id is None:
+            if demand is not None:
+                raise ValidationFailed(
+                    f"under {demand.profile} {demand.label} ({demand.requirement}): give identification_id, "
+                    "the completed loan_contract identification of the contract's client",
+                    code=error_codes.IDENTIFICATION_REQUIRED,
+                    profile=demand.profile,
+                    requirement=demand.requirement,
+                )
             return
         async with self.db.autocommit() as tx:
             ident = await identifications.get(tx, contract.row.lender_id, ident_id[:64])
@@ -151,6 +186,14 @@ class ContractService:
                 "identification_id must name a completed, unused loan_contract identification of the contract's "
                 "client (R-12.3)",
                 code=error_codes.IDENTIFICATION_NOT_USABLE,
+            )
+        if demand is not None and ident.profile not in demand.accepted:
+            raise Conflict(
+                f"the identification was completed under {ident.profile}; under {demand.profile} a contract needs "
+                f"one completed under {' or '.join(sorted(demand.accepted))} ({demand.requirement})",
+                code=error_codes.IDENTIFICATION_NOT_USABLE,
+                profile=demand.profile,
+                requirement=demand.requirement,
             )
 
     async def _store_signature(

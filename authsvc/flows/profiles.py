@@ -4,7 +4,9 @@ A profile file names its operations; each operation has conditions, all of which
 holds when every *token* of any one of its alternatives has a passed step; a token is a step method
 (``eds``, ``otp_sms``…) or a group of methods (``factor``: any one of them). ``extends`` takes another
 profile's groups, signals and operations and adds to them: the child's conditions are appended, its other
-keys replace the parent's. Loading checks every name, so a typo fails the start, not an identification.
+keys replace the parent's. An operation may be ``required``: the lender's operation it authorises (signing
+the contract, for ``loan_contract``) is refused without one completed and unused. Loading checks every name,
+so a typo fails the start, not an identification.
 
 ``[liveness] document_match`` says whether the liveness step must match the live face to the identity
 document (R-7.3b(i)): ``"required"`` (a client without a document image cannot take the step until one is
@@ -39,7 +41,7 @@ METHODS = frozenset(
         "application_notice",
     }
 )
-OPERATIONS = ("registration", "login", "change_contact", "loan_contract", "payout")
+OPERATIONS = ("registration", "login", "change_contact", "factor_reset", "loan_contract", "payout")
 SIGNALS = frozenset({"rooted", "jailbroken", "remote_control", "emulator", "app_signature_invalid"})
 DocumentMatch = Literal["when_given", "required"]
 DOCUMENT_MATCH: tuple[DocumentMatch, ...] = ("when_given", "required")
@@ -61,12 +63,26 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Required:
+    """The lender's own operation (signing the contract, for ``loan_contract``) is refused without a
+    completed, unused identification of this kind under this profile (or one built on it), and why."""
+
+    requirement: str
+    label: str
+
+
+# The operations whose identification a lender's operation of this service consults (`OperationRule.required`).
+REQUIRABLE = frozenset({"loan_contract"})
+
+
+@dataclass(frozen=True)
 class OperationRule:
     operation: str
     conditions: tuple[Condition, ...]
     requires_registration: bool = False
     decisive: frozenset[str] = frozenset()  # a failed step of these methods fails the identification
     cooling_off: Literal["off", "next_day"] = "off"
+    required: Required | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,15 @@ def _raw(folders: Sequence[Path], name: str, seen: tuple[str, ...] = ()) -> dict
     return data if parent is None else _merge(_raw(folders, parent, (*seen, name)), data)
 
 
+def _required(name: str, op: str, spec: dict[str, Any]) -> Required | None:
+    found = spec.get("required")
+    if found is None:
+        return None
+    if op not in REQUIRABLE or not isinstance(found, dict) or not found.get("requirement"):
+        raise _bad(name, f"{op}: 'required' (a table with requirement and label) is only for {sorted(REQUIRABLE)}")
+    return Required(str(found["requirement"]), str(found.get("label", "")))
+
+
 def _build(name: str, data: dict[str, Any]) -> Profile:
     groups: dict[str, Group] = {}
     for gname, g in data.get("groups", {}).items():
@@ -157,7 +182,7 @@ def _build(name: str, data: dict[str, Any]) -> Profile:
         if decisive - METHODS or cooling not in ("off", "next_day"):
             raise _bad(name, f"{op}: bad decisive methods or cooling_off")
         operations[op] = OperationRule(
-            op, tuple(conditions), bool(spec.get("requires_registration")), decisive, cooling
+            op, tuple(conditions), bool(spec.get("requires_registration")), decisive, cooling, _required(name, op, spec)
         )
     missing = set(OPERATIONS) - set(operations)
     if missing:
@@ -229,6 +254,9 @@ def explain(profile: Profile) -> dict[str, Any]:
                 "requires_registration": rule.requires_registration,
                 "decisive": sorted(rule.decisive),
                 "cooling_off": rule.cooling_off,
+                "required": None
+                if rule.required is None
+                else {"requirement": rule.required.requirement, "label": rule.required.label},
                 "conditions": [
                     {
                         "requirement": c.requirement,

@@ -6,9 +6,10 @@
 
 Every step is recorded here (`recorder`: the step row, its signals and its audit entry, written by the method
 in the same statement as its own change), and after each one `settle` judges the steps against the profile
-in a fresh transaction, so a step committed by another process is seen. Leaving `pending` is a conditional
-update (`store.identifications.END`): when two processes settle the same identification at once exactly one
-wins, and only the winner writes the audit entry, the attestation and the lender's callback.
+in a fresh read, so a step committed by another process is seen. Leaving `pending` is a conditional update
+(`store.identifications.END`): when two processes settle the same identification at once exactly one wins,
+and only the winner writes the audit entry, the attestation and the lender's callback — one statement with
+the END (`Tx.write`'s ``then``), so an end costs one round trip besides the read.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.config import FlowSettings
+from authsvc.contracts.service import Demand
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import AuthsvcError, Conflict, NotFound, ValidationFailed
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
@@ -39,18 +41,18 @@ from authsvc.store import clients as client_store
 from authsvc.store import identifications, signals, steps
 from authsvc.store.db import Database, Insert, Tx
 from authsvc.store.identifications import Identification, Operation, Status
+from authsvc.webhooks.outbox import Queued
 
 ENDED = {
     Status.COMPLETED: AuditEvent.IDENTIFICATION_COMPLETED,
     Status.FAILED: AuditEvent.IDENTIFICATION_FAILED,
     Status.EXPIRED: AuditEvent.IDENTIFICATION_EXPIRED,
 }
-REGISTRATION_MAX_AGE_S = 3600
 
 
-# (tx, lender_id, event, data): the lender's callback, queued in the transaction of the change (an outbox).
-Notify = Callable[[Tx, str, str, Mapping[str, Any]], Awaitable[None]]
-# Run in the completing transaction (e.g. reinstating a factor suspended after guessing).
+# (lender_id, event, data): the lender's callback, queued by the statement that ends the identification.
+Notify = Callable[[str, str, Mapping[str, Any]], Queued]
+# Run in the completing transaction (with one registered, a completion is a transaction, not one statement).
 OnCompleted = Callable[[Tx, Identification, Sequence[steps.Step]], Awaitable[None]]
 
 
@@ -138,6 +140,15 @@ class Flows:
     attestor: Attestor | None = None
     notify: Notify | None = None
     on_completed: list[OnCompleted] = field(default_factory=list)
+    # Per profile, what signing a contract needs under it (its loan_contract `required`), worked out once.
+    _demands: dict[str, Demand] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, profile in self.profiles.items():
+            need = profile.rule(Operation.LOAN_CONTRACT.value).required
+            if need is not None:
+                accepted = frozenset(n for n in self.profiles if name in _lineage(self.profiles, n))
+                self._demands[name] = Demand(name, accepted, need.requirement, need.label)
 
     # --- choosing a profile, opening ---------------------------------------------------------------
 
@@ -169,7 +180,7 @@ class Flows:
         chosen = self.choose(lender_id, operation, profile)
         rule = chosen.rule(operation.value)
         now = datetime.now(UTC)
-        async with self.db.transaction() as tx:
+        async with self.db.autocommit() as tx:
             client = await client_store.get(tx, lender_id, client_id)
             if client is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
@@ -182,7 +193,7 @@ class Flows:
             if rule.cooling_off == "next_day" and self.settings.cooling_off:
                 await self._cooling_off(tx, lender_id, client_id, chosen, now)
             # R-NB.8: the national and the lender's own grey and black lists, on every identification.
-            person = await contact.load(tx, self.keys, lender_id, client_id)
+            person = contact.of_row(self.keys, client)
             black, grey = await self._listed(
                 tx,
                 lender_id,
@@ -193,24 +204,27 @@ class Flows:
                     device_id=device.device_id if device is not None else None,
                 ),
             )
-            ident = await identifications.open_(
-                tx, lender_id, client_id, operation, chosen.ttl_s, chosen.name, risk=tuple(grey)
-            )
-            await audit.append(
-                tx,
+            ident, row = identifications.new(lender_id, client_id, operation, chosen.ttl_s, chosen.name, tuple(grey))
+            entry = audit.entry(
                 self.keys,
                 AuditEvent.IDENTIFICATION_OPENED,
                 lender_id=lender_id,
                 subject=ident.id,
                 details={"client_id": client_id, "operation": operation.value, "profile": chosen.name, "risk": grey},
             )
-            ended = None
-            if black:
-                failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
-                ended = await self._end(tx, ident, Status.FAILED, [], failure)
-        metrics.IDENTIFICATIONS_OPENED.labels(operation.value, metrics.name(chosen.name)).inc()
-        _count_end(ended)
-        return await self.view(lender_id, (ended or ident).id)
+            if not black:  # the identification and its audit entry: one statement
+                await tx.write([row, entry])
+        opened = metrics.IDENTIFICATIONS_OPENED.labels(operation.value, metrics.name(chosen.name))
+        if not black:
+            opened.inc()
+            return self._view(ident, [])
+        # Black-listed: opened and failed at once, in one transaction.
+        failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
+        async with self.db.transaction() as tx:
+            await tx.write([row, entry])
+            ended = await self._end(tx, ident, Status.FAILED, [], failure)
+        opened.inc()
+        return self._view(_count_end(ended) or ident, [])
 
     async def _listed(self, tx: Tx, lender_id: str, identifiers: Identifiers) -> tuple[list[str], list[str]]:
         """The black and grey hits as "kind:scope" names (no values, so they can be shown and logged)."""
@@ -238,6 +252,11 @@ class Flows:
                 code=error_codes.COOLING_OFF,
                 not_before=not_before.isoformat(),
             )
+
+    def contract_demand(self, lender_id: str) -> Demand | None:
+        """What signing a contract of ``lender_id`` needs under its loan_contract profile (None: no
+        identification; R-10.1 lets the signature itself be the EDS or the code)."""
+        return self._demands.get(self.choose(lender_id, Operation.LOAN_CONTRACT, None).name)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -373,7 +392,7 @@ class Flows:
             "device_refused", f"the device was refused ({', '.join(refused)}) under {ident.profile}", "R-NB.5"
         )
         ended = None
-        async with self.db.transaction() as tx:
+        async with self.db.autocommit() as tx:
             current = await identifications.get(tx, ident.lender_id, ident.id)
             if current is not None and current.status == Status.PENDING:
                 ended = await self._end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
@@ -382,14 +401,22 @@ class Flows:
 
     async def settle(self, ident: Identification) -> View:
         """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
-        so; idempotent. Reading the steps after the step's commit sees every process's steps."""
+        so; idempotent. Reading the steps after the step's commit sees every process's steps. On one
+        connection: the read, and the end when it is one statement (`_end`)."""
+        ended: Identification | None = None
         async with self.db.autocommit() as tx:
-            taken = await steps.of(tx, ident.id)
-        view = self._view(ident, taken)
-        verdict = view.judgement.verdict
+            taken, suspended = await steps.settling(tx, ident.id, ident.client_id)
+            view = self._view(ident, taken)
+            verdict = view.judgement.verdict
+            # A completion of a stronger kind (EDS, biometrics) reinstates the client's suspended factors
+            # (issue 16): with them, and with `on_completed` hooks, it is one transaction instead.
+            reinstate = verdict == "completed" and suspended and factor_bound.reinstates(_passed(taken))
+            alone = verdict == "failed" or (verdict == "completed" and not reinstate and not self.on_completed)
+            if alone:
+                status = Status.COMPLETED if verdict == "completed" else Status.FAILED
+                ended = await self._end(tx, ident, status, taken, view.judgement.failure)
         if verdict != "pending":
-            status = Status.COMPLETED if verdict == "completed" else Status.FAILED
-            ended = await self._finish(ident, status, taken, view.judgement.failure)
+            ended = _count_end(ended if alone else await self._complete(ident, taken, reinstate))
             if ended is None:  # another call ended it first: read what it decided
                 return await self.view(ident.lender_id, ident.id)
             return View(ended, view.profile, taken, view.judgement)
@@ -399,23 +426,28 @@ class Flows:
                 return View(ended, view.profile, taken, view.judgement)
         return view
 
-    async def _finish(
-        self, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
+    async def _complete(
+        self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool
     ) -> Identification | None:
-        """End ``ident``: one statement when nothing else goes with it, else one transaction."""
-        extras = self.notify is not None or (
-            status == Status.COMPLETED and (ident.operation == Operation.REGISTRATION or bool(self.on_completed))
-        )
-        scope = self.db.transaction() if extras else self.db.autocommit()
-        async with scope as tx:
-            ended = await self._end(tx, ident, status, taken, failure)
-        return _count_end(ended)
+        """Complete ``ident`` (`_end`) in one transaction with the work that must commit with it: the
+        client's suspended factors reinstated, the ``on_completed`` hooks."""
+        async with self.db.transaction() as tx:
+            ended = await self._end(tx, ident, Status.COMPLETED, taken, None)
+            if ended is None:
+                return None
+            if reinstate:
+                await factor_bound.reinstate_after_identification(
+                    tx, self.keys, ident.client_id, _passed(taken), identification_id=ident.id
+                )
+            for hook in self.on_completed:
+                await hook(tx, ended, taken)
+            return ended
 
     # --- ending -------------------------------------------------------------------------------------
 
     async def expire(self, ident: Identification) -> Identification | None:
         """End a pending identification past its expiry (from a read, a step or the sweep)."""
-        async with self.db.transaction() as tx:
+        async with self.db.autocommit() as tx:
             ended = await self._end(tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired"))
         return _count_end(ended)
 
@@ -431,6 +463,9 @@ class Flows:
     async def _end(
         self, tx: Tx, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
     ) -> Identification | None:
+        """Leave ``pending`` in ONE statement (`Tx.write`): the conditional END, its audit entry and the
+        lender's callback; for a completed registration also its one use, the client marked identified and
+        that audit entry (R-6.4). None, and nothing written, when another call ended it first."""
         now = datetime.now(UTC)
         token = None
         if status == Status.COMPLETED and self.attestor is not None:
@@ -443,25 +478,25 @@ class Flows:
             details["failure"] = code
         if token is not None:
             details["attestation_sha256"] = hashlib.sha256(token.encode()).hexdigest()
-        entry = audit.entry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)
+        rows = [audit.entry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)]
+        registered = status == Status.COMPLETED and ident.operation == Operation.REGISTRATION
         params = identifications.end_params(
-            ident.id, status, at=now, failure_code=code, failure_reason=reason, attestation=token
+            ident.id, status, at=now, failure_code=code, failure_reason=reason, attestation=token, consumed=registered
         )
-        row = await tx.write([entry], first=identifications.END, only_if=True, **params)
-        if row is None:
-            return None  # another call ended it first
-        ended = identifications.from_row(row)
-        if status == Status.COMPLETED:
-            if ident.operation == Operation.REGISTRATION:
-                await self._complete_registration(tx, ended, now)
-            # A completed identification of a stronger kind (EDS, biometrics) reinstates the client's
-            # factors suspended after wrong guesses (issue 16).
-            passed = {t.method for t in taken if t.outcome == "passed"}
-            await factor_bound.reinstate_after_identification(
-                tx, self.keys, ident.client_id, passed, identification_id=ident.id
+        then = []
+        if registered:
+            # R-6.4: the registration identification completes the registration itself, and is used by it.
+            then.append(client_store.MARK_IDENTIFIED)
+            params["client_id"] = ident.client_id
+            rows.append(
+                audit.entry(
+                    self.keys,
+                    AuditEvent.CLIENT_IDENTIFIED,
+                    lender_id=ident.lender_id,
+                    subject=ident.client_id,
+                    details={"identification_id": ident.id, "profile": ident.profile},
+                )
             )
-            for hook in self.on_completed:
-                await hook(tx, ended, taken)
         if self.notify is not None:
             data: dict[str, Any] = {
                 "identification_id": ident.id,
@@ -474,28 +509,11 @@ class Flows:
                 data["attestation"] = token
             if code is not None:
                 data["failure"] = {"code": code, "reason": reason}
-            await self.notify(tx, ident.lender_id, f"identification.{status.value}", data)
-        return ended
-
-    async def _complete_registration(self, tx: Tx, ident: Identification, now: datetime) -> None:
-        """R-6.4: the registration identification completes the registration itself, and is used by it."""
-        await identifications.consume(
-            tx,
-            lender_id=ident.lender_id,
-            client_id=ident.client_id,
-            ident_id=ident.id,
-            operation=Operation.REGISTRATION,
-            max_age_s=REGISTRATION_MAX_AGE_S,
-        )
-        await client_store.mark_identified(tx, ident.client_id, now)
-        await audit.append(
-            tx,
-            self.keys,
-            AuditEvent.CLIENT_IDENTIFIED,
-            lender_id=ident.lender_id,
-            subject=ident.client_id,
-            details={"identification_id": ident.id, "profile": ident.profile},
-        )
+            callback = self.notify(ident.lender_id, f"identification.{status.value}", data)
+            then.append(callback.statement)
+            params |= _disjoint(params, callback.params)
+        row = await tx.write(rows, first=identifications.END, only_if=True, then=then, **params)
+        return None if row is None else identifications.from_row(row)
 
     # --- using a completed one ----------------------------------------------------------------------
 
@@ -558,6 +576,7 @@ class Flows:
 SELF_USED = {
     Operation.REGISTRATION: "it completed the registration itself (R-6.4)",
     Operation.CHANGE_CONTACT: "PATCH /v1/clients/{id} uses it (R-6.6)",
+    Operation.FACTOR_RESET: "POST /v1/clients/{id}/totp/reset uses it",
 }
 
 
@@ -586,6 +605,28 @@ def closed_check(ident: Identification) -> Identification:
     raise Conflict(
         f"the identification is {state}: open a new one", code=error_codes.IDENTIFICATION_CLOSED, state=state
     )
+
+
+def _disjoint(params: Mapping[str, Any], more: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``more``, checked to share no name with ``params`` (one statement's parameters share one namespace)."""
+    shared = params.keys() & more.keys()
+    if shared:
+        raise RuntimeError(f"parameters named twice in one statement: {sorted(shared)}")
+    return more
+
+
+def _lineage(profiles: Mapping[str, Profile], name: str) -> set[str]:
+    """``name`` and every profile it extends (loading refused cycles)."""
+    found: set[str] = set()
+    at: str | None = name
+    while at is not None and at not in found:
+        found.add(at)
+        at = profiles[at].extends if at in profiles else None
+    return found
+
+
+def _passed(taken: Sequence[steps.Step]) -> set[str]:
+    return {t.method for t in taken if t.outcome == "passed"}
 
 
 def _facts(taken: Sequence[steps.Step]) -> list[Taken]:

@@ -29,6 +29,11 @@ async def load(tx: Tx, keys: KeyStore, lender_id: str, client_id: str) -> Contac
     row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+    return of_row(keys, row)
+
+
+def of_row(keys: KeyStore, row: client_store.ClientRow) -> Contact:
+    """The contact of a client row already read (unsealed here, once)."""
     pii: dict[str, Any] = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
         PII, row.pii_sealed
     )

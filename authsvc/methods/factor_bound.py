@@ -132,13 +132,18 @@ async def reinstate(
     return True
 
 
+def reinstates(methods: Iterable[str]) -> bool:
+    """Whether an identification completed with these passed ``methods`` reinstates suspended factors."""
+    return bool(STRONGER & set(methods))
+
+
 async def reinstate_after_identification(
     tx: Tx, keys: KeyStore, client_id: str, methods: Iterable[str], *, identification_id: str | None = None
 ) -> list[str]:
     """Called by the identification flow when an identification of ``client_id`` completes with the step
     ``methods`` that passed: if one is of a stronger kind (`STRONGER`), every suspended factor of the person
     is reinstated. Returns the factors reinstated (audited, told to the client), in `FACTORS` order."""
-    if not STRONGER & set(methods):
+    if not reinstates(methods):
         return []
     found = await bounds.person_of(tx, client_id)
     if found is None:

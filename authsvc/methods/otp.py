@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from authsvc import error_codes, metrics
 from authsvc.audit import records as audit
@@ -271,7 +271,7 @@ async def verify_code(
         # is a duplicate, not a guess. A right answer forgives the person's earlier failures (in the same
         # statement, only when there are some, so a clean record costs nothing).
         forgive: list[Statement] = []
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         if bound is not None and bound.failures > 0:
             forgive = [bounds.CLEAR]
             extra = {

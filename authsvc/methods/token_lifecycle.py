@@ -25,10 +25,10 @@ from authsvc.store import identifications as idents
 from authsvc.store.db import Tx
 from authsvc.store.errors import Duplicate
 
-# The operation a completed identification must be for to reset an authenticator. A dedicated
-# Operation.FACTOR_RESET is proposed to the flow's owner; until it exists, changing how the client is
-# reached and checked is what `change_contact` identifications already authorise.
-RESET_OPERATION = idents.Operation.CHANGE_CONTACT
+# The operation a completed identification must be for to reset an authenticator: its own, so the profiles
+# say what a new authenticator takes (an item-7 method; biometrics under nb-2025, R-23.1) apart from a
+# change of phone or account (R-6.6, and the operator's number check, R-108.1), and the signed result names it.
+RESET_OPERATION = idents.Operation.FACTOR_RESET
 RESET_MAX_AGE_S = 900  # a completed identification is good for a reset this long
 
 # action -> (statuses it starts from, status it ends in, audit event)

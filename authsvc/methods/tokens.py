@@ -168,7 +168,12 @@ async def _verify(
         await tx.write(records(False), also=count, **counted)
         return CodeCheck(False, gate.wait)
     outcome, guard, params = _match(token, code, s, time.time() if at is None else at, confirming)
-    person = {"b_person": bound.person_mac, "b_factor": kind, "limit": limit, "b_now": datetime.now(UTC)}
+    person: dict[str, Any] = {
+        "b_person": bound.person_mac,
+        "b_factor": kind,
+        "limit": limit,
+        "b_now": datetime.now(UTC),
+    }
     if outcome == "duplicate":
         raise abuse.already_used()  # a repeat of the code accepted last: no guess, no try
     if outcome == "right" and guard is not None:

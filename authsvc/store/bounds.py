@@ -175,6 +175,16 @@ async def person_of(tx: Tx, client_id: str) -> tuple[str, bytes] | None:
     return None if row is None else (row["lender_id"], bytes(row["iin_mac"]))
 
 
+def any_suspended(client_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """For another statement's SELECT list: whether the client's person has a suspended factor."""
+    return (
+        select(factor_bounds.c.factor)
+        .select_from(factor_bounds.join(clients, clients.c.iin_mac == factor_bounds.c.person_mac))
+        .where(clients.c.id == client_id, factor_bounds.c.suspended_at.is_not(None))
+        .exists()
+    )
+
+
 @dataclass(frozen=True)
 class State:
     factor: str

@@ -150,8 +150,9 @@ async def update_contact(
     return result == 1
 
 
-async def mark_identified(tx: Tx, client_id: str, at: datetime) -> None:
-    """Registration completed by an item-7 method (R-6.4); the first completion stands."""
-    await tx.run(
-        update(clients).where(clients.c.id == client_id, clients.c.identified_at.is_(None)).values(identified_at=at)
-    )
+# Registration completed by an item-7 method (R-6.4); the first completion stands. Parameters: client_id, at.
+MARK_IDENTIFIED = Statement(
+    update(clients)
+    .where(clients.c.id == bindparam("client_id"), clients.c.identified_at.is_(None))
+    .values(identified_at=bindparam("at", type_=clients.c.identified_at.type))
+)

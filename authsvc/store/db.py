@@ -38,6 +38,9 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Delete, Update
+from sqlalchemy.sql.dml import Insert as DmlInsert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Executable
 
 from authsvc.errors import AuthsvcError
@@ -174,11 +177,13 @@ class Tx(Protocol):
         first: Statement | None = None,
         only_if: bool = False,
         also: Sequence[Statement] = (),
+        then: Sequence[Statement] = (),
         **params: Any,
     ) -> Row | None:
         """Run ``first`` (an UPDATE … RETURNING) and the ``also`` statements (with ``params``, names shared)
         and insert ``rows``, all or nothing; with ``only_if`` the rows are inserted only when ``first``
-        returned a row (``also`` runs regardless). Returns ``first``'s row."""
+        returned a row (``also`` runs regardless). The ``then`` statements (UPDATE, DELETE or INSERT …
+        SELECT) run only when ``first`` returned a row, whatever ``only_if``. Returns ``first``'s row."""
         ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
@@ -223,12 +228,18 @@ class SqlaTx:
         first: Statement | None = None,
         only_if: bool = False,
         also: Sequence[Statement] = (),
+        then: Sequence[Statement] = (),
         **params: Any,
     ) -> Row | None:
         # Consecutive statements: atomic because the caller holds a transaction.
+        if then and first is None:
+            raise TypeError("`then` statements need a `first` to depend on")
         row = await self.one(first, **params) if first is not None else None
         for stmt in also:
             await self.run(stmt, **params)
+        if row is not None:
+            for stmt in then:
+                await self.run(stmt, **params)
         if only_if and row is None:
             return None
         for r in rows:
@@ -282,10 +293,11 @@ class SqliteAutocommit:
         first: Statement | None = None,
         only_if: bool = False,
         also: Sequence[Statement] = (),
+        then: Sequence[Statement] = (),
         **params: Any,
     ) -> Row | None:
         async with self.engine.begin() as conn:
-            return await SqlaTx(conn).write(rows, first=first, only_if=only_if, also=also, **params)
+            return await SqlaTx(conn).write(rows, first=first, only_if=only_if, also=also, then=then, **params)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -345,10 +357,13 @@ class PgTx:
         first: Statement | None = None,
         only_if: bool = False,
         also: Sequence[Statement] = (),
+        then: Sequence[Statement] = (),
         **params: Any,
     ) -> Row | None:
+        if then and first is None:
+            raise TypeError("`then` statements need a `first` to depend on")
         shapes = tuple((r.table, tuple(r.values)) for r in rows)
-        stmt = _combined(first, only_if, tuple(also), shapes)
+        stmt = _combined(first, only_if, tuple(also), tuple(then), shapes)
         for i, r in enumerate(rows):
             params.update({f"r{i}_{col}": value for col, value in r.values.items()})
         return await self.one(stmt, **params)
@@ -362,17 +377,29 @@ class PgTx:
 
 _Shape = tuple[tuple[Table, tuple[str, ...]], ...]
 _INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
-_COMBINED: dict[tuple[int, bool, tuple[int, ...], tuple[tuple[str, tuple[str, ...]], ...]], Statement] = {}
+_ComboKey = tuple[int, bool, tuple[int, ...], tuple[int, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+_COMBINED: dict[_ComboKey, Statement] = {}
 
 
-def _combined(first: Statement | None, only_if: bool, also: tuple[Statement, ...], shapes: _Shape) -> Statement:
+def _combined(
+    first: Statement | None, only_if: bool, also: tuple[Statement, ...], then: tuple[Statement, ...], shapes: _Shape
+) -> Statement:
     """One PostgreSQL statement for `Tx.write`, built once per shape (which statements, tables, columns)."""
-    key = (id(first), only_if, tuple(id(a) for a in also), tuple((t.name, cols) for t, cols in shapes))
+    key = (
+        id(first),
+        only_if,
+        tuple(id(a) for a in also),
+        tuple(id(t) for t in then),
+        tuple((t.name, cols) for t, cols in shapes),
+    )
     stmt = _COMBINED.get(key)
     if stmt is not None:
         return stmt
     guard = first.core.cte("first") if first is not None else None  # type: ignore[attr-defined]
     parts = [a.core.cte(f"a{i}") for i, a in enumerate(also)]  # type: ignore[attr-defined]
+    if guard is not None:
+        won = exists(select(literal(1)).select_from(guard))
+        parts += [_gated(t.core, won).cte(f"t{i}") for i, t in enumerate(then)]
     for i, (table, cols) in enumerate(shapes):
         values = select(*[bindparam(f"r{i}_{c}", type_=table.c[c].type) for c in cols])
         if only_if and guard is not None:
@@ -384,6 +411,16 @@ def _combined(first: Statement | None, only_if: bool, also: tuple[Statement, ...
     if len(_COMBINED) < 256:  # a handful of shapes exist; never grow without bound
         _COMBINED[key] = stmt
     return stmt
+
+
+def _gated(core: Executable, condition: ColumnElement[bool]) -> Any:
+    """``core`` (an UPDATE, a DELETE or an INSERT … SELECT) changing nothing unless ``condition`` holds."""
+    if isinstance(core, Update | Delete):
+        return core.where(condition)
+    if isinstance(core, DmlInsert) and core.select is not None and core._select_names:
+        # SQLAlchemy keeps an INSERT … SELECT's target columns only there (no public accessor).
+        return insert(core.table).from_select(core._select_names, core.select.where(condition))
+    raise TypeError(f"a `then` statement is an UPDATE, a DELETE or an INSERT … SELECT, not {core!r}")
 
 
 def _unique_violation(exc: BaseException) -> Duplicate | None:

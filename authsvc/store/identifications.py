@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from authsvc.store.db import Row, Statement, Tx
+from authsvc.store.db import Insert, Row, Statement, Tx
 from authsvc.store.schema import identifications
 
 
@@ -25,6 +25,7 @@ class Operation(StrEnum):
     REGISTRATION = "registration"
     LOGIN = "login"
     CHANGE_CONTACT = "change_contact"
+    FACTOR_RESET = "factor_reset"  # a new authenticator in place of a lost or compromised one
     LOAN_CONTRACT = "loan_contract"
     PAYOUT = "payout"
 
@@ -63,15 +64,15 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-async def open_(
-    tx: Tx,
+def new(
     lender_id: str,
     client_id: str,
     operation: Operation,
     ttl_s: int,
     profile: str = "res63-2021",
     risk: tuple[str, ...] = (),
-) -> Identification:
+) -> tuple[Identification, Insert]:
+    """A new pending identification and the row recording it (for `Tx.write`, with its audit entry)."""
     now = datetime.now(UTC)
     ident = Identification(
         str(uuid.uuid4()),
@@ -86,19 +87,31 @@ async def open_(
         profile,
         risk=risk,
     )
-    await tx.run(
-        identifications.insert().values(
-            id=ident.id,
-            lender_id=lender_id,
-            client_id=client_id,
-            operation=operation.value,
-            status=ident.status.value,
-            created_at=now,
-            expires_at=ident.expires_at,
-            profile=profile,
-            risk=json.dumps(list(risk)) if risk else None,
-        )
-    )
+    values = {
+        "id": ident.id,
+        "lender_id": lender_id,
+        "client_id": client_id,
+        "operation": operation.value,
+        "status": ident.status.value,
+        "created_at": now,
+        "expires_at": ident.expires_at,
+        "profile": profile,
+        "risk": json.dumps(list(risk)) if risk else None,
+    }
+    return ident, Insert(identifications, values)
+
+
+async def open_(
+    tx: Tx,
+    lender_id: str,
+    client_id: str,
+    operation: Operation,
+    ttl_s: int,
+    profile: str = "res63-2021",
+    risk: tuple[str, ...] = (),
+) -> Identification:
+    ident, row = new(lender_id, client_id, operation, ttl_s, profile, risk)
+    await tx.write([row])
     return ident
 
 
@@ -134,7 +147,8 @@ def from_row(row: Row) -> Identification:
     )
 
 
-# Leaving `pending`: one conditional statement, the ended row returned (nothing when another call won).
+# Leaving `pending`: one conditional statement, the ended row returned (nothing when another call won). An
+# identification used by its own completion (a registration, R-6.4) is consumed by the same statement.
 END = Statement(
     update(identifications)
     .where(identifications.c.id == bindparam("ident_id"), identifications.c.status == Status.PENDING.value)
@@ -142,6 +156,7 @@ END = Statement(
         status=bindparam("to_status"),
         ended_at=bindparam("at"),
         completed_at=bindparam("completed_at"),
+        consumed_at=bindparam("consumed_at"),
         failure_code=bindparam("failure_code"),
         failure_reason=bindparam("failure_reason"),
         attestation=bindparam("attestation"),
@@ -158,13 +173,17 @@ def end_params(
     failure_code: str | None = None,
     failure_reason: str | None = None,
     attestation: str | None = None,
+    consumed: bool = False,
 ) -> dict[str, Any]:
-    """The parameters of `END` (for `Tx.write(first=END, **params)`, with the rows recording the end)."""
+    """The parameters of `END` (for `Tx.write(first=END, **params)`, with the rows recording the end);
+    ``consumed``: the completion is the identification's one use (R-12.3)."""
+    completed = status == Status.COMPLETED
     return {
         "ident_id": ident_id,
         "to_status": status.value,
         "at": at,
-        "completed_at": at if status == Status.COMPLETED else None,
+        "completed_at": at if completed else None,
+        "consumed_at": at if completed and consumed else None,
         "failure_code": failure_code,
         "failure_reason": failure_reason,
         "attestation": attestation,
@@ -182,20 +201,38 @@ async def due_to_expire(tx: Tx, now: datetime, limit: int) -> list[Identificatio
     return [from_row(r) for r in rows]
 
 
+_LATEST_COMPLETED = Statement(
+    select(identifications)
+    .where(
+        identifications.c.lender_id == bindparam("lender_id"),
+        identifications.c.client_id == bindparam("client_id"),
+        identifications.c.operation == bindparam("operation"),
+        identifications.c.status == Status.COMPLETED.value,
+    )
+    .order_by(identifications.c.completed_at.desc())
+    .limit(1)
+)
+
+
 async def latest_completed(tx: Tx, lender_id: str, client_id: str, operation: Operation) -> Identification | None:
     """The client's most recently completed identification for ``operation`` (the cooling-off rule's anchor)."""
-    row = await tx.one(
-        select(identifications)
-        .where(
-            identifications.c.lender_id == lender_id,
-            identifications.c.client_id == client_id,
-            identifications.c.operation == operation.value,
-            identifications.c.status == Status.COMPLETED.value,
-        )
-        .order_by(identifications.c.completed_at.desc())
-        .limit(1)
-    )
+    row = await tx.one(_LATEST_COMPLETED, lender_id=lender_id, client_id=client_id, operation=operation.value)
     return None if row is None else from_row(row)
+
+
+_CONSUME = Statement(
+    update(identifications)
+    .where(
+        identifications.c.id == bindparam("b_id"),
+        identifications.c.lender_id == bindparam("b_lender"),
+        identifications.c.client_id == bindparam("b_client"),
+        identifications.c.operation == bindparam("b_operation"),
+        identifications.c.status == Status.COMPLETED.value,
+        identifications.c.consumed_at.is_(None),
+        identifications.c.completed_at > bindparam("b_since", type_=identifications.c.completed_at.type),
+    )
+    .values(consumed_at=bindparam("b_now", type_=identifications.c.consumed_at.type))
+)
 
 
 async def consume(
@@ -209,17 +246,13 @@ async def consume(
 ) -> bool:
     """Use a completed identification for ``operation`` once; False if absent, pending, stale or used."""
     now = datetime.now(UTC)
-    result = await tx.run(
-        update(identifications)
-        .where(
-            identifications.c.id == ident_id,
-            identifications.c.lender_id == lender_id,
-            identifications.c.client_id == client_id,
-            identifications.c.operation == operation.value,
-            identifications.c.status == Status.COMPLETED.value,
-            identifications.c.consumed_at.is_(None),
-            identifications.c.completed_at > now - timedelta(seconds=max_age_s),
-        )
-        .values(consumed_at=now)
+    used = await tx.run(
+        _CONSUME,
+        b_id=ident_id,
+        b_lender=lender_id,
+        b_client=client_id,
+        b_operation=operation.value,
+        b_since=now - timedelta(seconds=max_age_s),
+        b_now=now,
     )
-    return result == 1
+    return used == 1

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Select, bindparam, delete, insert, or_, select, update
 
-from authsvc.store.db import Row, Tx
+from authsvc.store.db import Row, Statement, Tx
 from authsvc.store.errors import Duplicate
 from authsvc.store.schema import list_entries, list_feeds
 
@@ -73,22 +73,48 @@ async def insert_entry(tx: Tx, row: EntryRow) -> None:
     await tx.run(insert(list_entries).values(**_values(row)))
 
 
-async def matching(tx: Tx, keys: Sequence[tuple[str, bytes]], scopes: Sequence[str], now: datetime) -> list[EntryRow]:
-    """Unexpired entries of these scopes for any (kind, value_mac)."""
-    if not keys:
-        return []
+def _matching(kinds: Sequence[Any], macs: Sequence[Any], scopes: Sequence[Any], now: Any) -> Select[Any]:
     # kind IN … AND value_mac IN … walks the (kind, value_mac) index on both databases (a row-value IN does
-    # not on SQLite); the exact pairs are kept below.
-    rows = await tx.all(
+    # not on SQLite); the exact pairs are kept after the read.
+    return (
         select(list_entries)
         .where(
-            list_entries.c.kind.in_(sorted({k for k, _ in keys})),
-            list_entries.c.value_mac.in_([m for _, m in keys]),
-            list_entries.c.scope.in_(list(scopes)),
+            list_entries.c.kind.in_(kinds),
+            list_entries.c.value_mac.in_(macs),
+            list_entries.c.scope.in_(scopes),
             or_(list_entries.c.expires_at.is_(None), list_entries.c.expires_at > now),
         )
         .order_by(list_entries.c.added_at, list_entries.c.id)
     )
+
+
+# Fixed slots, compiled once: an identification carries at most one value of each of the four kinds, seen
+# by at most two scopes (national and the lender's); unused slots repeat a used one.
+_KEY_SLOTS, _SCOPE_SLOTS = 4, 2
+_MATCHING = Statement(
+    _matching(
+        [bindparam(f"k{i}") for i in range(_KEY_SLOTS)],
+        [bindparam(f"m{i}") for i in range(_KEY_SLOTS)],
+        [bindparam(f"s{i}") for i in range(_SCOPE_SLOTS)],
+        bindparam("now"),
+    )
+)
+
+
+def _slots(prefix: str, values: Sequence[Any], n: int) -> dict[str, Any]:
+    return {f"{prefix}{i}": values[min(i, len(values) - 1)] for i in range(n)}
+
+
+async def matching(tx: Tx, keys: Sequence[tuple[str, bytes]], scopes: Sequence[str], now: datetime) -> list[EntryRow]:
+    """Unexpired entries of these scopes for any (kind, value_mac)."""
+    if not keys or not scopes:
+        return []
+    kinds, macs = sorted({k for k, _ in keys}), [m for _, m in keys]
+    if len(macs) <= _KEY_SLOTS and len(scopes) <= _SCOPE_SLOTS:
+        slots = {**_slots("k", kinds, _KEY_SLOTS), **_slots("m", macs, _KEY_SLOTS), **_slots("s", scopes, _SCOPE_SLOTS)}
+        rows = await tx.all(_MATCHING, now=now, **slots)
+    else:  # more than an identification carries: built for this call
+        rows = await tx.all(_matching(kinds, macs, list(scopes), now))
     wanted = set(keys)
     return [_row(r) for r in rows if (r["kind"], bytes(r["value_mac"])) in wanted]
 

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from sqlalchemy import bindparam, select
 
-from authsvc.store.db import Insert, Statement, Tx
+from authsvc.store import bounds
+from authsvc.store.db import Insert, Row, Statement, Tx
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
@@ -59,8 +60,26 @@ _OF = Statement(
 )
 
 
+# The steps to judge, each row also saying whether the client has a suspended factor (which a completion of
+# a stronger kind reinstates, issue 16), so judging and ending an identification read once.
+_SETTLING = Statement(
+    select(identification_steps, bounds.any_suspended(bindparam("client_id")).label("factor_suspended"))
+    .where(identification_steps.c.identification_id == bindparam("ident_id"))
+    .order_by(identification_steps.c.created_at, identification_steps.c.id)
+)
+
+
 async def of(tx: Tx, identification_id: str) -> list[Step]:
-    rows = await tx.all(_OF, ident_id=identification_id)
+    return _steps(await tx.all(_OF, ident_id=identification_id))
+
+
+async def settling(tx: Tx, identification_id: str, client_id: str) -> tuple[list[Step], bool]:
+    """The steps, and whether the client has a suspended factor (False when there is no step yet)."""
+    rows = await tx.all(_SETTLING, ident_id=identification_id, client_id=client_id)
+    return _steps(rows), bool(rows and rows[0]["factor_suspended"])
+
+
+def _steps(rows: Sequence[Row]) -> list[Step]:
     return [
         Step(
             r["id"],

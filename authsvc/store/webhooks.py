@@ -1,8 +1,8 @@
 """SQL of the lender callbacks: the per-lender endpoint (sealed secret) and the delivery outbox.
 
-A delivery is written by `enqueue_if_subscribed` in the caller's transaction: one INSERT … SELECT from the
-lender's endpoint row, so a lender without an endpoint, or one not subscribed to the event, costs one round
-trip and writes nothing. Workers claim due deliveries under a lease (`authsvc.store.leases`); the outcome
+A delivery is written by `ENQUEUE` (with `enqueue_params`) in the caller's transaction: one INSERT … SELECT
+from the lender's endpoint row, so a lender without an endpoint, or one not subscribed to the event, costs
+one round trip and writes nothing — or none of its own as a `Tx.write` ``then`` of the change it reports. Workers claim due deliveries under a lease (`authsvc.store.leases`); the outcome
 of a try is written only by the claim that made it (the ``attempts`` the claim set fences it), so a worker
 whose lease lapsed cannot overwrite a newer try.
 """
@@ -124,7 +124,7 @@ async def delete_endpoint(tx: Tx, lender_id: str) -> str | None:
 
 # --- the outbox ----------------------------------------------------------------------------------------
 
-_ENQUEUE = Statement(
+ENQUEUE = Statement(
     insert(webhook_deliveries).from_select(
         [
             "id",
@@ -164,21 +164,19 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def enqueue_if_subscribed(
-    tx: Tx, delivery_id: str, lender_id: str, event: str, body: str, now: datetime, *, always: bool = False
-) -> bool:
-    """Queue ``body`` for the lender's endpoint if it has one subscribed to ``event`` (``always``: whatever it
-    subscribed to, for a test ping); True when a delivery was written."""
-    written = await tx.run(
-        _ENQUEUE,
-        delivery_id=delivery_id,
-        lender_id=lender_id,
-        event=event,
-        body=body,
-        now=now,
-        pattern="%" if always else f"%,{_like_escaped(event)},%",
-    )
-    return written == 1
+def enqueue_params(
+    delivery_id: str, lender_id: str, event: str, body: str, now: datetime, *, always: bool = False
+) -> dict[str, Any]:
+    """`ENQUEUE`'s parameters: ``body`` for the lender's endpoint if it subscribed to ``event`` (``always``:
+    whatever it subscribed to, for a test ping). It writes one row, or none without such an endpoint."""
+    return {
+        "delivery_id": delivery_id,
+        "lender_id": lender_id,
+        "event": event,
+        "body": body,
+        "now": now,
+        "pattern": "%" if always else f"%,{_like_escaped(event)},%",
+    }
 
 
 @dataclass(frozen=True)

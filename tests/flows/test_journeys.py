@@ -86,6 +86,19 @@ async def test_change_of_phone_needs_registration_then_a_completed_change_contac
     assert again.status == 422 and (await again.json())["code"] == "identification_required"  # used once (R-12.3)
 
 
+async def test_an_authenticator_reset_is_its_own_operation(journey: Journey) -> None:
+    """A new authenticator (POST /v1/clients/{id}/totp/reset) takes a `factor_reset` identification: an item-7
+    method as at registration, biometrics under nb-2025 (R-23.1), and not the operator's number check that a
+    change of contact takes under res108 (R-108.1)."""
+    client = await _registered(journey, ARMAN)
+    wanted = {"res63-2021": {"R-6.4"}, "res108": {"R-6.4"}, "nb-2025": {"R-6.4", "R-23.1"}}
+    for profile, requirements in wanted.items():
+        state = await journey.state(await journey.opened(client, "factor_reset", profile))
+        assert {c["requirement"] for c in state["conditions"]} == requirements, (profile, state["conditions"])
+    contact = await journey.state(await journey.opened(client, "change_contact", "res108"))
+    assert "R-108.1" in {c["requirement"] for c in contact["conditions"]}
+
+
 async def test_res108_adds_the_operators_number_check(journey: Journey) -> None:
     client = await journey.register(ARMAN)
     ident = await journey.opened(client, "registration", "res108")
@@ -172,17 +185,24 @@ async def test_nb2025_without_biometrics_on_file_the_loan_contract_fails_after_i
     assert state["status"] == "failed" and state["failure"]["code"] == "attempts_exhausted", state
 
 
+async def _nb2025_loan_contract(journey: Journey, client: str, person: Any, application: str) -> str:
+    """A completed nb-2025 loan_contract identification: EDS, the operator's check, the bureau, the
+    application told, the CDAO — all from a safe phone."""
+    ident = await journey.opened(client, "loan_contract", "nb-2025")
+    await journey.eds(ident, person, SAFE_PHONE)
+    for path in ("telco", "bureau-refusal"):
+        await journey.step(ident, path, device=SAFE_PHONE)
+    await journey.apply(client, ident, application, SAFE_PHONE)
+    _status, step = await journey.cdao(ident, person, SAFE_PHONE)
+    assert step["identification_status"] == "completed", step
+    return ident
+
+
 async def test_nb2025_payout_waits_for_the_next_day(journey: Journey) -> None:
     client = await _registered(journey, ARMAN)
     status, refused = await journey.open(client, "payout", "nb-2025", device=SAFE_PHONE)
     assert status == 409 and refused["code"] == "cooling_off"  # no contract yet
-    contract = await journey.opened(client, "loan_contract", "nb-2025")
-    await journey.eds(contract, ARMAN, SAFE_PHONE)
-    for path in ("telco", "bureau-refusal"):
-        await journey.step(contract, path, device=SAFE_PHONE)
-    await journey.apply(client, contract, "APP-2", SAFE_PHONE)
-    status, step = await journey.cdao(contract, ARMAN, SAFE_PHONE)
-    assert step["identification_status"] == "completed", step
+    await _nb2025_loan_contract(journey, client, ARMAN, "APP-2")
     status, refused = await journey.open(client, "payout", "nb-2025", device=SAFE_PHONE)
     assert status == 409 and refused["code"] == "cooling_off" and refused["not_before"], refused
 
@@ -236,6 +256,55 @@ async def test_a_contract_signature_uses_the_completed_loan_contract_identificat
         f"/v1/contracts/{contracts[1]}/sign", {"method": "eds", "cms": cms, "identification_id": ident}
     )
     assert again.status == 409 and (await again.json())["code"] == "identification_not_usable"
+
+
+async def test_nb2025_a_contract_is_signed_only_with_a_completed_loan_contract_identification_used_once(
+    aiohttp_client: Any, aiohttp_server: Any, dsn: str, keys: LocalKeyStore, simulator: Simulator, tmp_path: Path
+) -> None:
+    """R-NB.1, R-NB.2, R-12.3: under a lender whose loan_contract profile is nb-2025 (its `required` table),
+    signing needs the client's completed, unused loan_contract identification under nb-2025 (or a profile
+    built on it), and a signature uses it once."""
+    journey = await start_journey(
+        aiohttp_client, aiohttp_server, dsn, keys, simulator, tmp_path, default_profile="nb-2025"
+    )
+    explained = await (await journey.api.get("/v1/profiles/nb-2025")).json()
+    assert explained["operations"]["loan_contract"]["required"]["requirement"] == "R-NB.1"
+    client = await _registered(journey, ARMAN)
+    document = base64.b64encode("Договор микрокредита № 9".encode()).decode()
+    contracts = []
+    for _ in range(2):
+        created = await journey.api.post("/v1/contracts", {"client_id": client, "document": document})
+        assert created.status == 201, await created.text()
+        contracts.append((await created.json())["id"])
+    issued = await journey.nca.issue(iin=ARMAN.iin, algorithm="gost2015")
+    cms = create_cms_signature_from_base64(pair_of(issued), document, attached=True)
+
+    async def sign(contract: str, **more: Any) -> tuple[int, dict[str, Any]]:
+        resp = await journey.api.post(f"/v1/contracts/{contract}/sign", {"method": "eds", "cms": cms, **more})
+        return resp.status, await resp.json()
+
+    status, refused = await sign(contracts[0])  # no identification at all
+    assert status == 422 and refused["code"] == "identification_required", refused
+    assert refused["profile"] == "nb-2025" and refused["requirement"] == "R-NB.1"
+    code = await journey.api.post(f"/v1/contracts/{contracts[0]}/sign", {"method": "otp", "code": "123456"})
+    assert code.status == 422 and (await code.json())["code"] == "identification_required"  # by code alike
+    weaker = await journey.opened(client, "loan_contract", "res63-2021")  # EDS alone completes it there
+    _status, step = await journey.eds(weaker, ARMAN)
+    assert step["identification_status"] == "completed", step
+    status, refused = await sign(contracts[0], identification_id=weaker)
+    assert status == 409 and refused["code"] == "identification_not_usable" and "res63-2021" in refused["detail"]
+    pending = await journey.opened(client, "loan_contract", "nb-2025")
+    status, refused = await sign(contracts[0], identification_id=pending)
+    assert status == 409 and refused["code"] == "identification_not_usable", refused
+
+    ident = await _nb2025_loan_contract(journey, client, ARMAN, "APP-9")
+    status, signed = await sign(contracts[0], identification_id=ident)
+    assert status == 201 and signed["method"] == "eds", signed
+    assert (await journey.state(ident))["consumed_at"] is not None
+    status, twice = await sign(contracts[1], identification_id=ident)  # used once (R-12.3)
+    assert status == 409 and twice["code"] == "identification_not_usable", twice
+    report = await (await journey.api.get(f"/v1/contracts/{contracts[1]}")).json()
+    assert report["signatures"] == []  # nothing of the refused signature was kept
 
 
 async def test_a_black_listed_phone_fails_the_identification_and_a_grey_one_is_flagged(journey: Journey) -> None:

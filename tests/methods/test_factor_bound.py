@@ -225,7 +225,9 @@ async def test_sms_codes_count_toward_the_bound(
 async def test_twenty_copies_of_a_right_code_one_wins_none_counts_as_a_guess(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
 ) -> None:
-    """Issue 11.7: duplicates of a right code are "already used"; the client's next right code passes at once."""
+    """Issue 11.7: duplicates of a right code are refused as "already used" (or, arriving after the winner
+    completed the identification, as "closed": the identification ends in one statement now, often before
+    the last copies are read) and none counts as a guess; the client's next right code passes at once."""
     api = await start_service(aiohttp_client, dsn, keys, parties)  # the default delays: 3 free failures
     client = await register(api, ARMAN)
     ip = "198.51.100.7"
@@ -239,8 +241,10 @@ async def test_twenty_copies_of_a_right_code_one_wins_none_counts_as_a_guess(
         else:
             code = hotp(SEED, 0)
         answers = await asyncio.gather(*[verify(api, ident, factor, code, ip) for _ in range(20)])
-        found = sorted([await answer(a) for a in answers], key=str)
-        assert found == sorted([(200, None)] + [(409, "otp_already_used")] * 19, key=str), (factor, found)
+        found = [await answer(a) for a in answers]
+        assert found.count((200, None)) == 1, (factor, found)
+        refused = {(409, "otp_already_used"), (409, "identification_closed")}
+        assert all(a in refused for a in found if a != (200, None)), (factor, found)
         # The next right code passes at once: no delay, no failure on record.
         nxt = await open_identification(api, client)
         if factor == "sms":

@@ -139,12 +139,15 @@ async def test_resetting_the_authenticator_takes_a_completed_identification_once
     old, now = secret_of(enrolled["otpauth_uri"]), time.time()
     assert (await api.post(f"/v1/clients/{client}/totp/confirm", {"code": totp(old, now)})).status == 200
 
-    token = await registered(api, client)  # first; then a change_contact identification
-    body = {"client_id": client, "operation": "change_contact", "profile": PROFILE}
+    token = await registered(api, client)  # first; then a factor_reset identification
+    contact = await token.complete("change_contact")  # another operation's identification does not reset
+    refused = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": contact})
+    assert (refused.status, (await refused.json())["code"]) == (409, "identification_not_usable")
+    body = {"client_id": client, "operation": "factor_reset", "profile": PROFILE}
     open_one = (await (await api.post("/v1/identifications", body)).json())["id"]
     refused = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": open_one})
     assert (refused.status, (await refused.json())["code"]) == (409, "identification_not_usable")
-    pending = await token.complete("change_contact")  # completed through the flow
+    pending = await token.complete("factor_reset")  # completed through the flow
     reset = await api.post(f"/v1/clients/{client}/totp/reset", {"identification_id": pending})
     assert reset.status == 201, await reset.text()
     new = secret_of((await reset.json())["otpauth_uri"])

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import LargeBinary, bindparam, insert, literal, select, update
 
 from authsvc.store import identifications as idents
 from authsvc.store.db import Database, Insert, Statement, Tx
@@ -105,6 +105,51 @@ async def test_guarded_write_inserts_only_when_the_guard_matched(dsn: str) -> No
             async with db.engine.connect() as conn:
                 written = (await conn.execute(select(audit_pending.c.id).where(audit_pending.c.event == marker))).all()
             assert len(written) == 1, path  # once, with the use that matched
+
+
+_BUMP = Statement(  # a `then` UPDATE: count a try on another code
+    update(otp_codes).where(otp_codes.c.id == bindparam("other_id")).values(attempts=otp_codes.c.attempts + 1)
+)
+_NOTE = Statement(  # a `then` INSERT … SELECT: an entry naming the other code
+    insert(audit_pending).from_select(
+        ["at", "event", "details", "key_id", "signature"],
+        select(literal("t"), bindparam("marker"), otp_codes.c.id, literal("k"), literal(b"s", type_=LargeBinary)).where(
+            otp_codes.c.id == bindparam("other_id")
+        ),
+    )
+)
+
+
+async def test_then_statements_run_only_when_the_guard_matched(dsn: str) -> None:
+    """`Tx.write(then=…)`: an UPDATE and an INSERT … SELECT that run with the guard's update and not without
+    it (on PostgreSQL inside the one statement, gated on the guard's row)."""
+    now = datetime.now(UTC)
+    async with opened(dsn) as db:
+        for path in paths(dsn):
+            code, other = code_row(now), code_row(now)
+            async with transaction(db, path) as tx:
+                await tx.write([code, other])
+            marker = f"then-{path}-{uuid.uuid4()}"
+            for expect_row in (True, False):  # the second use finds the code used: neither statement runs
+                async with transaction(db, path) as tx:
+                    first = await tx.write(
+                        [],
+                        first=_USE,
+                        then=[_BUMP, _NOTE],
+                        code_id=code.values["id"],
+                        other_id=other.values["id"],
+                        marker=marker,
+                        now=now,
+                    )
+                assert (first is not None) is expect_row, path
+            async with transaction(db, path) as tx:
+                bumped = await tx.one(_CODE, code_id=other.values["id"])
+            assert bumped is not None and bumped["attempts"] == 1, path
+            async with db.engine.connect() as conn:
+                notes = (
+                    await conn.execute(select(audit_pending.c.details).where(audit_pending.c.event == marker))
+                ).all()
+            assert [n[0] for n in notes] == [other.values["id"]], path
 
 
 async def test_write_is_all_or_nothing(dsn: str) -> None:
