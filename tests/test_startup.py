@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from authsvc.api.state import EXECUTOR
-from authsvc.app import STARTUP_STEPS, STEPS, Role, create_app
+from authsvc.app import STEPS, Role, create_app
 from authsvc.config import Settings
 from authsvc.crypto.local_keys import LocalKeyStore
 from tests.conftest import TODAY, make_settings, reset_database
@@ -125,7 +125,6 @@ async def test_a_process_for_the_api_or_the_jobs_alone_leaves_nothing_open(
 def test_every_step_is_named_once() -> None:
     for steps in STEPS.values():
         assert len(set(steps)) == len(steps)
-    assert STARTUP_STEPS == STEPS[Role.ALL]
     # What counts requests in memory stays with the serving processes; what must run somewhere runs in the jobs.
     assert {"rate_limiter", "pki", "registry"} <= set(STEPS[Role.API]) - set(STEPS[Role.JOBS])
     assert {"sms", "housekeeping", "listener"} <= set(STEPS[Role.JOBS]) - set(STEPS[Role.API])
