@@ -555,7 +555,6 @@ STEPS: dict[Role, tuple[str, ...]] = {
         "listener",
     ),
 }
-STARTUP_STEPS = STEPS[Role.ALL]
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:
