@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from authsvc import error_codes
+from authsvc import error_codes, prefork
 from authsvc.audit.events import AuditEvent
 from authsvc.config import Settings, explain, load_settings, resolve_path
 from authsvc.errors import AuthsvcError, ConfigError
@@ -76,8 +76,8 @@ async def _serve_until_stopped(
 
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=75.0, shutdown_timeout=timeout_s)
     stop = _stop_on_signals()
-    await runner.setup()
     try:
+        await runner.setup()
         site: web.BaseSite
         if sock is not None:
             site = web.SockSite(runner, sock, shutdown_timeout=timeout_s)
@@ -101,7 +101,6 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def _prefork(settings: Settings, workers: int, *, jobs: bool, host: str, port: int) -> int:
-    from authsvc import prefork
     from authsvc.app import Role
 
     if workers > 1 and not settings.database.dsn.startswith("postgresql"):
