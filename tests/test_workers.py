@@ -265,3 +265,17 @@ def _arm(sim: str, fault: dict[str, Any]) -> None:
 def _requests(sim: str) -> int:
     with urllib.request.urlopen(f"{sim}/admin/requests", timeout=10) as resp:
         return len(json.loads(resp.read())["requests"])
+
+
+def test_more_than_one_serving_process_on_sqlite_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "AUTHSVC_DATABASE_DSN": f"sqlite:///{tmp_path}/one.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "authsvc.cli", "serve", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--workers above 1 needs PostgreSQL" in done.stderr
+    assert not (tmp_path / "one.db").exists()  # refused before anything was opened
