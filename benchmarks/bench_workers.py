@@ -65,45 +65,55 @@ class Measured:
     p99_ms: float
     failed: int
     service_cpu_s: float
+    jobs_cpu_s: float | None  # of that, the jobs process's (None: the jobs run in the serving process)
     machine_busy: float  # 0..1 of all cores
 
     def line(self, label: str) -> str:
-        per = 1e6 * self.service_cpu_s / self.requests if self.requests else float("nan")
+        def per(cpu: float) -> str:
+            return f"{1e6 * cpu / self.requests:,.0f} µs" if self.requests else "–"
+
+        jobs = f" (jobs process {per(self.jobs_cpu_s)})" if self.jobs_cpu_s is not None else ""
         return (
             f"{label}: {self.requests / self.seconds:,.0f}/s over {self.seconds:.1f} s, p50 {self.p50_ms:.1f} ms, "
-            f"p99 {self.p99_ms:.1f} ms, failed {self.failed}; service CPU {per:,.0f} µs per request "
-            f"({self.service_cpu_s / self.seconds:.2f} cores), machine {100 * self.machine_busy:.0f} % busy"
+            f"p99 {self.p99_ms:.1f} ms, failed {self.failed}; service CPU {per(self.service_cpu_s)} per request"
+            f"{jobs}, {self.service_cpu_s / self.seconds:.2f} cores; machine {100 * self.machine_busy:.0f} % busy"
         )
 
 
 class Meter:
-    """The service's CPU (its process tree) and the machine's, over one measurement."""
+    """The service's CPU (its process tree; the jobs process's apart) and the machine's, over one measurement."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pid: int, jobs_pid: int | None) -> None:
+        self.pid, self.jobs_pid = pid, jobs_pid
         self.cpu = cpu_seconds(pid)
+        self.jobs = cpu_seconds(jobs_pid) if jobs_pid is not None else 0.0
         self.busy, self.total = machine_jiffies()
 
-    def done(self) -> tuple[float, float]:
+    def done(self) -> tuple[float, float | None, float]:
         busy, total = machine_jiffies()
-        return cpu_seconds(self.pid) - self.cpu, (busy - self.busy) / max(1, total - self.total)
+        jobs = cpu_seconds(self.jobs_pid) - self.jobs if self.jobs_pid is not None else None
+        return cpu_seconds(self.pid) - self.cpu, jobs, (busy - self.busy) / max(1, total - self.total)
 
 
 async def wrk(
-    srv: server.Server, script: Path, script_args: Sequence[str], seconds: float, concurrency: int
+    srv: server.Server,
+    jobs_pid: int | None,
+    script: Path,
+    script_args: Sequence[str],
+    seconds: float,
+    concurrency: int,
 ) -> Measured:
     """wrk (C, one thread) as the load generator; this process's loop keeps serving the SMS simulator."""
-    meter = Meter(srv.pid)
+    meter = Meter(srv.pid, jobs_pid)
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(script), srv.base, "--", *script_args]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
     out = (await proc.communicate())[0].decode()
     assert proc.returncode == 0, out
-    cpu, busy = meter.done()
+    cpu, jobs, busy = meter.done()
     line = next(x for x in out.splitlines() if x.startswith("WRK "))
     requests, duration, p50, p99, bad_status, socket_errors = line.split()[1:]
-    return Measured(
-        int(requests), float(duration), float(p50), float(p99), int(bad_status) + int(socket_errors), cpu, busy
-    )
+    failed = int(bad_status) + int(socket_errors)
+    return Measured(int(requests), float(duration), float(p50), float(p99), failed, cpu, jobs, busy)
 
 
 async def register_clients(srv: server.Server) -> list[str]:
@@ -120,6 +130,32 @@ async def register_clients(srv: server.Server) -> list[str]:
                 assert resp.status == 201, await resp.text()
                 clients.append((await resp.json())["id"])
     return clients
+
+
+async def jobs_process(dsn: str, processes: int) -> int | None:
+    """Once all ``processes`` have started (their `service.started` audit entries): the jobs process's pid, or
+    None when the jobs run in the serving process."""
+    import json
+
+    from sqlalchemy import select, union_all
+
+    from authsvc.store.engine import create_engine
+    from authsvc.store.schema import audit_log, audit_pending
+
+    # Waiting or chained: one statement over both tables, so the chainer cannot move a row between two reads.
+    query = union_all(*(select(t.c.details).where(t.c.event == "service.started") for t in (audit_pending, audit_log)))
+    engine = create_engine(dsn)
+    try:
+        for _ in range(600):
+            async with engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            started = [json.loads(r.details) for r in rows]
+            if len(started) >= processes:
+                return next((d["pid"] for d in started if d["role"] == "jobs"), None)
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the service's processes did not all start")
+    finally:
+        await engine.dispose()
 
 
 async def lender_of(dsn: str) -> str:
@@ -174,6 +210,7 @@ async def one_mode(
     }
     try:
         with server.running(dsn, core=None, extra_env=env, args=args) as srv:
+            jobs_pid = await jobs_process(dsn, 1 if not args else int(args[1]) + 1)
             clients = await register_clients(srv)
             per_run = int(seconds * 5000 + 2000)
             planted = await plant_codes(dsn, srv, await lender_of(dsn), clients, per_run + 2000)
@@ -184,14 +221,14 @@ async def one_mode(
                     for n, (ident, code) in enumerate(planted[:per_run])
                 )
             )
-            otp = await wrk(srv, OTP_LUA, [str(items), srv.api_key], seconds, concurrency)
+            otp = await wrk(srv, jobs_pid, OTP_LUA, [str(items), srv.api_key], seconds, concurrency)
             print(otp.line(f"  {label}: OTP verifications, concurrency {concurrency}"), flush=True)
 
             body_file = srv.workdir / "cms.json"
             body_file.write_text(cms_body)
             # Warm: each serving process builds the path in its pool once and caches the OCSP answer.
-            await wrk(srv, CMS_LUA, [str(body_file), srv.api_key], opts.warmup, concurrency)
-            cms = await wrk(srv, CMS_LUA, [str(body_file), srv.api_key], seconds, concurrency)
+            await wrk(srv, jobs_pid, CMS_LUA, [str(body_file), srv.api_key], opts.warmup, concurrency)
+            cms = await wrk(srv, jobs_pid, CMS_LUA, [str(body_file), srv.api_key], seconds, concurrency)
             print(cms.line(f"  {label}: RSA-2048 CMS verifications, concurrency {concurrency}"), flush=True)
 
             await fault(sms_url, {"kind": "slow", "delay_ms": 2000, "count": None, "path": "/send"})
@@ -205,9 +242,9 @@ async def one_mode(
                     await resp.read()
                     return resp.status
 
-            meter = Meter(srv.pid)
+            meter = Meter(srv.pid, jobs_pid)
             result = await load.run(send, concurrency=opts.enqueue_concurrency, seconds=seconds)
-            cpu, busy = meter.done()
+            cpu, jobs, busy = meter.done()
             sent = Measured(
                 result.requests,
                 result.seconds,
@@ -215,6 +252,7 @@ async def one_mode(
                 result.pct(99),
                 sum(v for k, v in result.statuses.items() if k != 202),
                 cpu,
+                jobs,
                 busy,
             )
             where = "in the serving process" if not args else "in their own process"
