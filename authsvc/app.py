@@ -1,9 +1,15 @@
-"""The aiohttp application: `create_app(settings)`.
+"""The aiohttp application: `create_app(settings, role=…)`.
 
 Every resource is opened and closed by its own cleanup_ctx and held under its own typed `web.AppKey`
 (`authsvc.api.state`), in dependency order: a context reads only the keys of the contexts before it. If a
 start-up step fails, aiohttp closes exactly the contexts entered before it, and each context closes
 what it opened itself when the failure is its own.
+
+A process serves the API, runs the background jobs, or both (`Role`): plain `authsvc serve` does both; the
+processes of `serve --workers N` and `serve --no-jobs` serve only, and `authsvc worker` runs only the jobs
+(the outboxes, the audit chainer, the expiry sweep, incidents and the AFC feed, housekeeping). What counts
+requests in memory (the rate limiter, the failed-authentication throttle) and what requests read from
+memory (the CRL cache, the API-key cache) stays with each serving process.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 import aiohttp
@@ -43,6 +50,7 @@ from authsvc.api import (
     webhooks,
 )
 from authsvc.api.auth_failures import AuthFailures
+from authsvc.api.draining import Drain
 from authsvc.api.http_server import answer_parser_errors
 from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
@@ -109,6 +117,8 @@ from authsvc.parties.jsonapi import Endpoint
 from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import build_verifier
+from authsvc.store import audit as audit_tables
+from authsvc.store import bells as peer
 from authsvc.store import idempotency, ratelimit
 from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
@@ -123,6 +133,20 @@ HOUSEKEEPING_S = 300
 
 # A test seam: called by each start-up step with its name once its resource is open (it may raise).
 StartupHook = Callable[[str, web.Application], Awaitable[None]]
+
+
+class Role(StrEnum):
+    """What one process runs."""
+
+    ALL = "all"  # `authsvc serve`: the API and the background jobs (the default)
+    API = "api"  # `serve --no-jobs`, each serving process of `serve --workers N`: the API only
+    JOBS = "jobs"  # `authsvc worker`, the jobs process of `serve --workers N`: the jobs only, no HTTP
+
+
+# The bells between processes: an API-only process rings the jobs process through them (`store.bells`).
+BELLS = web.AppKey("bells", peer.PeerBells)
+# The requests in flight, which a stop lets finish (`authsvc.cli`).
+DRAIN = web.AppKey("drain", Drain)
 
 
 def operations() -> Operations:
@@ -166,16 +190,24 @@ def create_app(
     today: date | None = None,
     startup_hook: StartupHook | None = None,
     incident_notify: Notify | None = None,
+    role: Role = Role.ALL,
 ) -> web.Application:
-    app = web.Application(
-        client_max_size=settings.server.max_body_bytes,
-        middlewares=[context_middleware, auth_middleware, idempotency_middleware()],
-    )
-    answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
+    serves, runs_jobs = role != Role.JOBS, role != Role.API
+    if serves:
+        drain = Drain()
+        app = web.Application(
+            client_max_size=settings.server.max_body_bytes,
+            middlewares=[drain.middleware, context_middleware, auth_middleware, idempotency_middleware()],
+        )
+        app[DRAIN] = drain
+        answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
+    else:
+        app = web.Application()  # run by an AppRunner without a site: the cleanup contexts only
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops
-    ops.install(app)
+    if serves:
+        ops.install(app)
     app[READINESS] = Readiness()
     app[HEAD_LOG] = HeadLog(resolve_path(settings.audit.head_log))
     app[PROMETHEUS] = CollectorRegistry()
@@ -208,6 +240,14 @@ def create_app(
             yield
         finally:
             await db.close()
+
+    async def bells_ctx(app: web.Application) -> AsyncIterator[None]:
+        bells = app[BELLS] = peer.PeerBells(app[DB])
+        try:
+            await opened("bells")
+            yield
+        finally:
+            await bells.close()
 
     async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
         app[KEYS] = keys if keys is not None else load_keys(settings)
@@ -249,6 +289,8 @@ def create_app(
     async def factors_ctx(app: web.Application) -> AsyncIterator[None]:
         # Outside parties' clients (their HTTP sessions are closed with them).
         factors = open_factors(settings.factors, app[KEYS])
+        if not runs_jobs:  # the SMS worker is in another process: ring it there
+            factors.outbox_bell = app[BELLS].relay(peer.SMS)
         try:
             app[FACTORS] = factors
             await opened("factors")
@@ -302,16 +344,18 @@ def create_app(
             app[DB], app[KEYS], settings.flows, profiles, attestor=app[ATTESTOR], notify=webhooks_outbox.queued
         )
         app[FLOWS] = flows
-        # Signing a contract asks the flow what the lender's loan_contract profile demands (R-NB.1, R-12.3).
-        app[CONTRACTS] = ContractService(
-            app[DB], app[KEYS], app[VERIFIER], app[FACTORS], settings.pki, demands=flows.contract_demand
-        )
-        sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s))
+        if VERIFIER in app:  # a serving process (the jobs alone sign no contract)
+            # Signing a contract asks the flow what the lender's loan_contract profile demands (R-NB.1, R-12.3).
+            app[CONTRACTS] = ContractService(
+                app[DB], app[KEYS], app[VERIFIER], app[FACTORS], settings.pki, demands=flows.contract_demand
+            )
+        sweep = asyncio.create_task(_expiry_sweep(flows, settings.flows.expiry_sweep_s)) if runs_jobs else None
         try:
             await opened("flows")
             yield
         finally:
-            await _stopped(sweep)
+            if sweep is not None:
+                await _stopped(sweep)
 
     async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
         sms_worker = SmsWorker(app[DB], app[KEYS], app[FACTORS])
@@ -320,7 +364,7 @@ def create_app(
             await opened("sms")
             yield
         finally:
-            await sms_worker.stop()
+            await sms_worker.stop(settings.server.jobs_grace_s)
 
     async def incidents_ctx(app: web.Application) -> AsyncIterator[None]:
         # Incidents (R-15.1) and the AFC (R-NB.8): the calendar file, the AFC client on its own session,
@@ -335,6 +379,12 @@ def create_app(
             notify=incident_notify or webhooks_outbox.enqueue,
             outbox_bell=app[FACTORS].outbox_bell,
         )
+        app[INCIDENTS] = service
+        if not runs_jobs:  # the worker exporting to the AFC is in another process: ring it there
+            service.export_bell = app[BELLS].relay(peer.INCIDENTS)
+            await opened("incidents")
+            yield
+            return
         session = aiohttp.ClientSession(headers={"User-Agent": "authsvc"})
         try:
             endpoint = Endpoint(
@@ -346,7 +396,6 @@ def create_app(
                 api_key=conf.afc_token or None,
             )
             worker = IncidentWorker(service, AfcClient(session, endpoint))
-            app[INCIDENTS] = service
             worker.start()
             try:
                 await opened("incidents")
@@ -358,19 +407,27 @@ def create_app(
 
     async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         # The lenders' callback endpoints and the worker that sends the webhook outbox.
-        worker = WebhookWorker(app[DB], app[KEYS], settings.webhooks)
         app[WEBHOOKS] = Endpoints(app[DB], app[KEYS], settings.webhooks)
+        if not runs_jobs:
+            app[WEBHOOK_BELL] = app[BELLS].relay(peer.WEBHOOKS)
+            await opened("webhooks")
+            yield
+            return
+        worker = WebhookWorker(app[DB], app[KEYS], settings.webhooks)
         app[WEBHOOK_BELL] = worker.bell
         worker.start()
         try:
             await opened("webhooks")
             yield
         finally:
-            await worker.stop()
+            await worker.stop(settings.server.jobs_grace_s)
 
     async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
         db, store_keys = app[DB], app[KEYS]
         async with db.transaction() as tx:
+            # The head row's lock makes processes starting together compare settings one after the other:
+            # a change is recorded once, not once per process.
+            await audit_tables.lock_head(tx)
             await record_if_changed(tx, store_keys, settings)
             await audit.append(
                 tx,
@@ -380,8 +437,13 @@ def create_app(
                     "test_pki": settings.security.test_pki,
                     "database": db.dialect,
                     "pid": os.getpid(),
+                    "role": role.value,
                 },
             )
+        if not runs_jobs:  # the jobs process chains what this one writes
+            await opened("audit")
+            yield
+            return
         chainer = asyncio.create_task(run_chainer(db, store_keys, witness=app[HEAD_LOG]))
         try:
             await opened("audit")
@@ -422,44 +484,90 @@ def create_app(
         finally:
             await _stopped(task)
 
-    contexts: list[Context] = [
-        engine_ctx,
-        database_ctx,
-        keys_ctx,
-        executor_ctx,
-        registry_ctx,
-        factors_ctx,
-        pki_ctx,
-        methods_ctx,
-        flows_ctx,
-        sms_ctx,
-        incidents_ctx,
-        webhooks_ctx,
-        audit_ctx,
-        rate_limiter_ctx,
-        housekeeping_ctx,
-    ]
-    app.cleanup_ctx.extend(contexts)
+    async def listener_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The bells the API-only processes ring, heard here: each wakes its worker at once.
+        heard = {peer.SMS: app[FACTORS].outbox_bell, peer.WEBHOOKS: app[WEBHOOK_BELL]}
+        heard[peer.INCIDENTS] = app[INCIDENTS].export_bell
+        task = asyncio.create_task(app[BELLS].listen(heard))
+        try:
+            await opened("listener")
+            yield
+        finally:
+            await _stopped(task)
+
+    every: dict[str, Context] = {
+        "engine": engine_ctx,
+        "database": database_ctx,
+        "bells": bells_ctx,
+        "keys": keys_ctx,
+        "executor": executor_ctx,
+        "registry": registry_ctx,
+        "factors": factors_ctx,
+        "pki": pki_ctx,
+        "methods": methods_ctx,
+        "flows": flows_ctx,
+        "sms": sms_ctx,
+        "incidents": incidents_ctx,
+        "webhooks": webhooks_ctx,
+        "audit": audit_ctx,
+        "rate_limiter": rate_limiter_ctx,
+        "housekeeping": housekeeping_ctx,
+        "listener": listener_ctx,
+    }
+    app.cleanup_ctx.extend(every[step] for step in STEPS[role])
     return app
 
 
-STARTUP_STEPS = (
-    "engine",
-    "database",
-    "keys",
-    "executor",
-    "registry",
-    "factors",
-    "pki",
-    "methods",
-    "flows",
-    "sms",
-    "incidents",
-    "webhooks",
-    "audit",
-    "rate_limiter",
-    "housekeeping",
-)
+# The start-up steps of each role, in order (each the name of its cleanup_ctx and of its `StartupHook` call).
+STEPS: dict[Role, tuple[str, ...]] = {
+    Role.ALL: (
+        "engine",
+        "database",
+        "keys",
+        "executor",
+        "registry",
+        "factors",
+        "pki",
+        "methods",
+        "flows",
+        "sms",
+        "incidents",
+        "webhooks",
+        "audit",
+        "rate_limiter",
+        "housekeeping",
+    ),
+    Role.API: (
+        "engine",
+        "database",
+        "bells",
+        "keys",
+        "executor",
+        "registry",
+        "factors",
+        "pki",
+        "methods",
+        "flows",
+        "incidents",
+        "webhooks",
+        "audit",
+        "rate_limiter",
+    ),
+    Role.JOBS: (
+        "engine",
+        "database",
+        "bells",
+        "keys",
+        "factors",
+        "flows",
+        "sms",
+        "incidents",
+        "webhooks",
+        "audit",
+        "housekeeping",
+        "listener",
+    ),
+}
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:

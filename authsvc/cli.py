@@ -1,5 +1,5 @@
-"""The `authsvc` command: serve, migrate, lender create, audit verify, keys init | rotate-attestation, config
-explain."""
+"""The `authsvc` command: serve, worker, migrate, lender create, audit verify, keys init | rotate-attestation,
+config explain."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
+import os
+import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from authsvc import error_codes, prefork
 from authsvc.audit.events import AuditEvent
 from authsvc.config import Settings, explain, load_settings, resolve_path
-from authsvc.errors import AuthsvcError
+from authsvc.errors import AuthsvcError, ConfigError
+
+if TYPE_CHECKING:
+    from authsvc.app import Role
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -23,17 +32,158 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Plain `serve`: one process, the API and the jobs. `--no-jobs`: the API only (run `authsvc worker` too).
+    `--workers N`: a supervisor, N serving processes on one socket and, unless `--no-jobs`, a jobs process."""
     from authsvc import logs
-    from authsvc.app import create_app
+    from authsvc.app import Role
 
     settings = _settings(args)
     logs.setup(settings.server.log_level, settings.server.log_json)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    app = create_app(settings)
+    workers = settings.server.workers if args.workers is None else args.workers
+    if workers == 0:
+        role = Role.API if args.no_jobs else Role.ALL
+        _serve(settings, role, migrate=True, host=host, port=port)
+        return 0
+    return _prefork(settings, workers, jobs=not args.no_jobs, host=host, port=port)
+
+
+def _serve(
+    settings: Settings,
+    role: Role,
+    *,
+    migrate: bool,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+) -> None:
+    from authsvc.app import create_app
+
+    app = create_app(settings, role=role, migrate=migrate)
     app.on_startup.append(_freeze_startup_heap)  # runs after the resources are open
-    loop_factory = _event_loop_factory()
-    web.run_app(app, host=host, port=port, access_log=None, print=None, loop=loop_factory())
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(_serve_until_stopped(app, settings.server.shutdown_timeout_s, host, port, sock))
+
+
+async def _serve_until_stopped(
+    app: web.Application, timeout_s: float, host: str | None, port: int | None, sock: socket.socket | None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully: the listener closes (the other processes, or the
+    load balancer's other hosts, take the new connections), the requests in flight finish — bodies still
+    arriving included — for up to ``timeout_s``, and only then are the connections and resources closed."""
+    from authsvc.app import DRAIN
+
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=75.0, shutdown_timeout=timeout_s)
+    stop = _stop_on_signals()
+    try:
+        await runner.setup()
+        site: web.BaseSite
+        if sock is not None:
+            site = web.SockSite(runner, sock, shutdown_timeout=timeout_s)
+        else:
+            site = web.TCPSite(runner, host, port, shutdown_timeout=timeout_s)
+        await site.start()
+        await stop.wait()
+        await site.stop()
+        if not await app[DRAIN].drained(timeout_s):
+            logging.getLogger("authsvc").warning("requests still in flight at the stop's deadline are cut")
+    finally:
+        await runner.cleanup()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _prefork(settings: Settings, workers: int, *, jobs: bool, host: str, port: int) -> int:
+    from authsvc.app import Role
+
+    if workers > 1 and not settings.database.dsn.startswith("postgresql"):
+        raise ConfigError(
+            "--workers above 1 needs PostgreSQL (database.dsn): SQLite lets one process write at a time",
+            code=error_codes.CONFIG_ERROR,
+        )
+    asyncio.run(_migrate(settings))  # once, before the fork: the children start on an up-to-date schema
+    settings = _per_child(settings, workers)
+    sock = prefork.listen(host, port)
+
+    def serving() -> int:
+        _serve(settings, Role.API, migrate=False, sock=sock)
+        return 0
+
+    def running_jobs() -> int:
+        sock.close()  # the jobs process takes no connections
+        return _run_jobs(settings, migrate=False)
+
+    children = [prefork.Child(f"serve-{n}", _told(serving)) for n in range(1, workers + 1)]
+    if jobs:
+        children.append(prefork.Child("jobs", _told(running_jobs)))
+    return prefork.supervise(children, sock, stop_timeout_s=settings.server.shutdown_timeout_s + 10)
+
+
+def _told(run: Callable[[], int]) -> Callable[[], int]:
+    """A child's refusal to start (a configuration error) said as `main` says it, exit status 2."""
+
+    def child() -> int:
+        try:
+            return run()
+        except AuthsvcError as exc:
+            print(f"authsvc: {exc.detail}", file=sys.stderr)
+            return 2
+
+    return child
+
+
+def _per_child(settings: Settings, workers: int) -> Settings:
+    """The cores shared out: each serving process's pool gets its part of them unless the size is set."""
+    if settings.server.process_workers:
+        return settings
+    share = max(1, (os.cpu_count() or 1) // workers)
+    server = settings.server.model_copy(update={"process_workers": share})
+    return settings.model_copy(update={"server": server})
+
+
+async def _migrate(settings: Settings) -> str:
+    from authsvc.store.engine import create_engine
+    from authsvc.store.migrate import current_revision, upgrade
+
+    engine = create_engine(settings.database.dsn)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """The background jobs without the API, beside `serve --no-jobs` (or `--workers N --no-jobs`)."""
+    from authsvc import logs
+
+    settings = _settings(args)
+    logs.setup(settings.server.log_level, settings.server.log_json)
+    return _run_jobs(settings, migrate=True)
+
+
+def _run_jobs(settings: Settings, *, migrate: bool) -> int:
+    from authsvc.app import Role, create_app
+
+    async def run() -> None:
+        app = create_app(settings, role=Role.JOBS, migrate=migrate)
+        runner = web.AppRunner(app)
+        stop = _stop_on_signals()
+        try:
+            await runner.setup()  # opens every job's context; they run until the stop
+            await stop.wait()
+        finally:
+            await runner.cleanup()  # each job finishes or hands back what it holds
+
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(run())
     return 0
 
 
@@ -56,20 +206,7 @@ async def _freeze_startup_heap(_app: web.Application) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from authsvc.store.engine import create_engine
-    from authsvc.store.migrate import current_revision, upgrade
-
-    settings = _settings(args)
-
-    async def run() -> str:
-        engine = create_engine(settings.database.dsn)
-        try:
-            await upgrade(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    print(f"database at revision {asyncio.run(run())}")
+    print(f"database at revision {asyncio.run(_migrate(_settings(args)))}")
     return 0
 
 
@@ -180,6 +317,12 @@ def cmd_config_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError("give a whole number from 0 to 64")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="authsvc", description=__doc__)
     parser.add_argument(
@@ -187,10 +330,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve = sub.add_parser("serve", help="run the HTTP service (and, by default, the background jobs)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        metavar="N",
+        help="N pre-forked serving processes on one port under a supervisor, plus one for the jobs; "
+        "more than 1 needs PostgreSQL (default: [server] workers, 0 = one process for everything)",
+    )
+    serve.add_argument(
+        "--no-jobs", action="store_true", help="serve the API only; run the background jobs with `authsvc worker`"
+    )
     serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser(
+        "worker", help="run the background jobs only (outboxes, audit chainer, sweeps, AFC), beside serve --no-jobs"
+    ).set_defaults(func=cmd_worker)
 
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
 

@@ -39,6 +39,23 @@ class ServerSettings(_Section):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Write logs as one JSON object per line.")
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="0 = one process serves the API and runs the background jobs (the default); N = a supervisor "
+        "with N pre-forked serving processes sharing the port and one process for the jobs (`serve --workers`). "
+        "More than one needs PostgreSQL.",
+    )
+    shutdown_timeout_s: float = Field(
+        60.0, gt=0, description="On SIGTERM, how long requests in flight may take to finish before they are cut."
+    )
+    jobs_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description="On SIGTERM, how long the background jobs may finish the sends in flight; what is left is handed "
+        "back to the outbox at once (not after its lease).",
+    )
 
 
 class DatabaseSettings(_Section):

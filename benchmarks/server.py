@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    """`dsn` None = a fresh SQLite file. The server is pinned to `core` with taskset when available."""
+def running(
+    dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """`dsn` None = a fresh SQLite file. The server is pinned to `core` with taskset when available; ``args``
+    go to `authsvc serve` (``--workers N``)."""
     work = Path(tempfile.mkdtemp(prefix="authsvc-bench-"))
     env = {
         **os.environ,
@@ -53,7 +56,9 @@ def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] 
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
     pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
-    proc = subprocess.Popen([*pin, *cli, "serve", "--port", str(port)], env=env, stderr=(work / "log").open("wb"))
+    proc = subprocess.Popen(
+        [*pin, *cli, "serve", "--port", str(port), *args], env=env, stderr=(work / "log").open("wb")
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120  # a loaded machine starts slowly (the face models, the process pool)
@@ -68,5 +73,5 @@ def running(dsn: str | None, *, core: int | None = 0, extra_env: dict[str, str] 
         yield Server(base, key, work, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)

@@ -3,17 +3,21 @@ that need the real server: its own HTTP stack over real sockets, its log, severa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from aiohttp import web
 
 from tests.shared import fixture_path
 
@@ -27,6 +31,8 @@ class Served:
     port: int
     key: str  # a lender's API key
     log: Path  # the server's stdout and stderr
+    proc: subprocess.Popen[bytes]  # `authsvc serve` (the supervisor with --workers)
+    env: dict[str, str]  # its environment (for `authsvc worker` beside it)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -40,8 +46,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(work: Path, dsn: str, **env_over: str) -> Iterator[Served]:
-    """Start `authsvc serve` on ``dsn`` (migrated and given a lender first); stopped on exit."""
+def serve(work: Path, dsn: str, *, args: Sequence[str] = (), **env_over: str) -> Iterator[Served]:
+    """Start `authsvc serve [args]` on ``dsn`` (migrated and given a lender first); stopped on exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -66,7 +72,9 @@ def serve(work: Path, dsn: str, **env_over: str) -> Iterator[Served]:
     key = json.loads(created.stdout)["api_key"]
     log_path = work / "server.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*cli, "serve", "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
@@ -78,7 +86,7 @@ def serve(work: Path, dsn: str, **env_over: str) -> Iterator[Served]:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise RuntimeError("server did not start: " + log_path.read_text()[-2000:]) from None
                     time.sleep(0.2)
-            yield Served(base, "127.0.0.1", port, key, log_path)
+            yield Served(base, "127.0.0.1", port, key, log_path, proc, env)
         finally:
             proc.terminate()
             try:
@@ -86,3 +94,26 @@ def serve(work: Path, dsn: str, **env_over: str) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def in_thread(app: web.Application) -> Iterator[str]:
+    """Serve ``app`` (a simulator) from a thread of its own, so blocking test code can call it; its base URL."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    port = free_port()
+
+    async def start() -> None:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

@@ -17,7 +17,12 @@ PACKAGE = "authsvc"
 
 # Top to bottom. A unit is a subpackage or top-level module of authsvc, or a top-level package beside it.
 LAYERS: list[set[str]] = [
-    {"app", "cli", "hsm"},  # the composition root and the commands: builds every resource and hands it to what needs it
+    {
+        "app",
+        "cli",
+        "hsm",
+        "prefork",
+    },  # the composition root and the commands: builds every resource and hands it to what needs it
     {"api"},
     {"flows"},
     {"incidents"},

@@ -1,10 +1,10 @@
 """Sending the SMS outbox (and verification calls, R-NB.4) in the background, and the client notifications that go through it.
 
-`SmsWorker` runs as a task in every service process (started by its own cleanup_ctx in `authsvc.app`):
+`SmsWorker` runs as a task in every process that runs the jobs (its own cleanup_ctx in `authsvc.app`):
 it claims due messages (`authsvc.store.outbox.claim`, safe across processes), sends them concurrently
 through `SmsClient` (gateway failover inside), and records the outcome. A slow or broken gateway thus
 delays only the message, never the request that queued it. A message whose every gateway failed is
-retried with backoff; a code past its lifetime is dropped. Delivery receipts arrive at
+retried with backoff; a code past its lifetime is dropped. A clean stop hands unsent claims back at once. Delivery receipts arrive at
 ``POST /callbacks/sms`` (`apply_receipt`); a failed delivery is tried once more through another gateway.
 
 Notifications (R-NB.7: the client learns a loan application was made in their name; R-23.2: the money
@@ -31,6 +31,7 @@ from authsvc.parties.jsonapi import UpstreamRejected
 from authsvc.parties.sms import DeliveryStatus
 from authsvc.store import outbox, telco_cache, throttle
 from authsvc.store.db import Database, Tx
+from authsvc.store.leases import Sends
 
 log = logging.getLogger("authsvc.sms")
 BATCH = 50
@@ -50,19 +51,22 @@ class SmsWorker:
         self._keys = keys
         self._factors = factors
         self._task: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: Sends[outbox.Claimed] = Sends(self._release, log, "SMS send failed unexpectedly")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sms-outbox")
 
-    async def stop(self) -> None:
-        for task in [self._task, *self._sending]:
-            if task is not None:
-                task.cancel()
-        for task in [self._task, *self._sending]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Claim no more; the sends in flight get ``grace_s`` to finish, the rest go back to the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._sending.stop(grace_s)
+
+    async def _release(self, unsent: list[outbox.Claimed]) -> None:
+        async with self._db.transaction() as tx:
+            await outbox.release(tx, unsent)
 
     async def _run(self) -> None:
         bell = self._factors.outbox_bell
@@ -87,9 +91,7 @@ class SmsWorker:
         async with self._db.transaction() as tx:
             batch = await outbox.claim(tx, self._keys, limit=BATCH, lease_s=LEASE_S)
         for message in batch:
-            task = asyncio.create_task(self._send(message))
-            self._sending.add(task)
-            task.add_done_callback(self._done)
+            self._sending.start(message, self._send(message))
         return len(batch)
 
     async def purge(self) -> None:
@@ -110,12 +112,6 @@ class SmsWorker:
                     tx, message.id, status=outbox.SENT, gateway="voice", gateway_message_id=call.call_id
                 )
         _count(message, "failed" if call.status == "unreachable" else "sent")
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The claim's lease runs out and another round retries the message.
-            log.error("SMS send failed unexpectedly", exc_info=task.exception())
 
     async def _send(self, message: outbox.Claimed) -> None:
         now = datetime.now(UTC)

@@ -235,8 +235,9 @@ class CrlCache:
         if slot.info is not None and slot.info.sha256 == digest:
             return  # unchanged: already validated, nothing to re-parse
         self._dir.mkdir(parents=True, exist_ok=True)
-        download = self._dir / f"{slot.stem}.crl.download"
-        pending = self._dir / f"{slot.stem}.idx.new"
+        # Names of this process's own: the serving processes of one host share the folder and refresh alike.
+        download = self._dir / f"{slot.stem}.crl.download-{os.getpid()}"
+        pending = self._dir / f"{slot.stem}.idx.new-{os.getpid()}"
         await loop.run_in_executor(None, download.write_bytes, der)
         del der
         min_number = slot.info.crl_number if slot.info is not None else None

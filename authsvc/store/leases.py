@@ -6,16 +6,24 @@ status, ``claimed_until`` passed: the worker holding it died). One UPDATE over a
 sub-select takes a batch on PostgreSQL, so the workers of several processes never take the same row at once;
 SQLite ignores FOR UPDATE and serialises the claimers with BEGIN IMMEDIATE. Used by the SMS outbox
 (`authsvc.store.outbox`) and the webhook outbox (`authsvc.store.webhooks`).
+
+A worker that stops cleanly hands its unfinished claims back (`release_statement`): the rows are due again at
+once, for another process, instead of after the lease.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import BindParameter, Table, and_, bindparam, or_, select, update
 
-from authsvc.store.db import Statement
+from authsvc.store.db import Statement, Tx
+
+C = TypeVar("C")
 
 
 def due(table: Table, *, waiting: str, claimed: str) -> Any:
@@ -48,3 +56,71 @@ def claim_statement(table: Table, *, waiting: str, claimed: str, returning: tupl
         )
         .returning(*returning)
     )
+
+
+def release_statement(table: Table, *, waiting: str, claimed: str) -> Statement:
+    """``UPDATE … SET status=waiting`` for the claim ``:row_id`` made (fenced by ``:claimed_attempts``, so a
+    claim that lapsed and was taken by another worker is left alone), due at ``:now``, its try given back.
+    Parameters: ``row_id``, ``claimed_attempts``, ``now``."""
+    c = table.c
+    return Statement(
+        update(table)
+        .where(c.id == bindparam("row_id"), c.status == claimed, c.attempts == bindparam("claimed_attempts"))
+        .values(
+            status=waiting,
+            attempts=c.attempts - 1,
+            claimed_until=None,
+            next_attempt_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+    )
+
+
+async def release(tx: Tx, statement: Statement, claims: Iterable[tuple[str, int]]) -> int:
+    """Run a `release_statement` for each (row id, attempts of its claim); returns how many were handed back."""
+    now = datetime.now(UTC)
+    released = 0
+    for row_id, attempts in claims:
+        released += await tx.run(statement, row_id=row_id, claimed_attempts=attempts, now=now)
+    return released
+
+
+class Sends(Generic[C]):
+    """The sends a worker has in flight, one task per claimed row. On a clean stop the sends get ``grace_s`` to
+    finish; the rest are cancelled and their claims handed back (``release``), so a stopping process never
+    strands a code or a callback for a lease's length. A cancelled send may have reached the other side: the
+    row is sent again under the same id (delivery is at least once anyway)."""
+
+    def __init__(self, release: Callable[[list[C]], Awaitable[object]], log: logging.Logger, failed: str) -> None:
+        self._release, self._log, self._failed = release, log, failed
+        self._tasks: dict[asyncio.Task[None], C] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, claim: C, send: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(send)
+        self._tasks[task] = claim
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            # The claim's lease runs out and a later round tries the row again.
+            self._log.error(self._failed, exc_info=task.exception())
+
+    async def stop(self, grace_s: float) -> None:
+        if self._tasks and grace_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
+        left = dict(self._tasks)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        unsent = [claim for task, claim in left.items() if task.cancelled()]
+        if unsent:
+            try:
+                await self._release(unsent)
+            except Exception:  # the database is gone too: the leases lapse instead
+                self._log.exception("claims not handed back; they are sent again after their lease")
+            else:
+                self._log.info("claims handed back at stop", extra={"count": len(unsent)})

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -21,9 +22,16 @@ def _config(connection: Any = None) -> Config:
     return cfg
 
 
+# Processes and hosts starting together on one PostgreSQL migrate one after the other (the lock is the
+# transaction's: the next one sees the schema the first committed and has nothing left to do).
+_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(7303150316)")
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     """Apply every migration; "heads" because method packages may add independent branches."""
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(_MIGRATION_LOCK)
         await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
 
 

@@ -123,6 +123,14 @@ async def claim(tx: Tx, keys: KeyStore, *, limit: int, lease_s: float) -> list[C
     return out
 
 
+_RELEASE = leases.release_statement(sms_outbox, waiting=QUEUED, claimed=SENDING)
+
+
+async def release(tx: Tx, claims: list[Claimed]) -> int:
+    """Hand unsent claims back (a clean stop): due again at once, their try not counted; returns how many."""
+    return await leases.release(tx, _RELEASE, ((c.id, c.attempts) for c in claims))
+
+
 _FINISH = Statement(
     update(sms_outbox)
     .where(sms_outbox.c.id == bindparam("outbox_id"))

@@ -211,6 +211,14 @@ async def claim(tx: Tx, *, limit: int, lease_s: float) -> list[Claimed]:
     return [Claimed(r["id"], r["lender_id"], r["endpoint_id"], r["event"], r["body"], r["attempts"]) for r in rows]
 
 
+_RELEASE = leases.release_statement(webhook_deliveries, waiting=QUEUED, claimed=SENDING)
+
+
+async def release(tx: Tx, claims: list[Claimed]) -> int:
+    """Hand unsent claims back (a clean stop): due again at once, their try not counted; returns how many."""
+    return await leases.release(tx, _RELEASE, ((c.id, c.attempts) for c in claims))
+
+
 _FINISH = Statement(
     update(webhook_deliveries)
     .where(

@@ -1,4 +1,4 @@
-"""Sending the webhook outbox: a task in every service process (its own cleanup_ctx in `authsvc.app`).
+"""Sending the webhook outbox: a task in every process that runs the jobs (its own cleanup_ctx in `authsvc.app`).
 
 Each round claims due deliveries (`authsvc.store.webhooks.claim`: a lease under FOR UPDATE SKIP LOCKED, so
 two processes never hold one delivery at once) and posts each to the lender's endpoint, signed
@@ -6,7 +6,8 @@ two processes never hold one delivery at once) and posts each to the lender's en
 3xx (redirects are not followed), 4xx, 5xx, timeout or refused connection — schedules the next try after an
 exponential back-off with jitter (``backoff_s`` doubling up to ``max_backoff_s``, times 0.5–1), and after
 ``max_attempts`` tries the delivery is ``dead`` (a lender may redeliver it). Delivery is at least once: a
-process that dies mid-send leaves its claim to lapse and another sends the same id again.
+process that dies mid-send leaves its claim to lapse and another sends the same id again; one that stops
+cleanly hands its unsent claims back at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from authsvc.errors import AuthsvcError
 from authsvc.parties.http import RetryPolicy
 from authsvc.store import webhooks as store
 from authsvc.store.db import Database
+from authsvc.store.leases import Sends
 from authsvc.webhooks import signing
 from authsvc.webhooks.endpoints import check_url, signing_secrets
 
@@ -43,7 +45,7 @@ class WebhookWorker:
         self.bell = asyncio.Event()  # rung when a delivery was queued here (ping, redeliver): look now
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: Sends[store.Claimed] = Sends(self._release, log, "webhook delivery failed unexpectedly")
         # Unsealed secrets by endpoint, while its row is unchanged (a PKCS#11 unwrap is a device call).
         self._secrets: dict[str, tuple[datetime, datetime | None, list[str]]] = {}
 
@@ -51,13 +53,13 @@ class WebhookWorker:
         self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         self._task = asyncio.create_task(self._run(), name="webhook-outbox")
 
-    async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._sending] if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Claim no more; deliveries in flight get ``grace_s`` to finish, the rest go back to the outbox."""
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
+        await self._sending.stop(grace_s)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -88,16 +90,12 @@ class WebhookWorker:
         async with self._db.transaction() as tx:
             batch = await store.claim(tx, limit=room, lease_s=self._settings.lease_s)
         for delivery in batch:
-            task = asyncio.create_task(self._send(delivery))
-            self._sending.add(task)
-            task.add_done_callback(self._done)
+            self._sending.start(delivery, self._send(delivery))
         return len(batch)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The claim's lease runs out and a later round tries the delivery again.
-            log.error("webhook delivery failed unexpectedly", exc_info=task.exception())
+    async def _release(self, unsent: list[store.Claimed]) -> None:
+        async with self._db.transaction() as tx:
+            await store.release(tx, unsent)
 
     def _signing_secrets(self, row: store.EndpointRow, now: datetime) -> list[str]:
         cached = self._secrets.get(row.id)

@@ -1,0 +1,283 @@
+"""The production shape (issue 15 §6): `authsvc serve --workers N` on PostgreSQL as real processes on a real
+port — one killed, the service still answers and the supervisor forks it again; SIGTERM lets a request in
+flight finish — and `authsvc worker` running the jobs beside `serve --no-jobs`: it alone drains the SMS
+outbox, is woken by the serving process's bell, and hands a claimed message back when it stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from authsvc.store.engine import create_engine
+from authsvc.store.schema import sms_outbox
+from simulators.sms.app import create_app as sms_app
+from tests.auditkit import entries
+from tests.conftest import individual, reset_database, run_sync
+from tests.served import Served, in_thread, serve
+
+T = TypeVar("T")
+WAIT_S = 30.0  # how long a test waits for something that must happen (a loaded machine is slow, not wrong)
+
+
+def _until(what: str, probe: Callable[[], T | None], within: float = WAIT_S) -> T:
+    deadline = time.monotonic() + within
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+def _call(srv: Served, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One request on a connection of its own (so the kernel hands it to any serving process)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(srv.base + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {srv.key}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _query(dsn: str, statement: Any) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        engine = create_engine(dsn)
+        try:
+            async with engine.connect() as conn:
+                return [dict(r._mapping) for r in await conn.execute(statement)]
+        finally:
+            await engine.dispose()
+
+    rows: list[dict[str, Any]] = run_sync(run())
+    return rows
+
+
+def _started(dsn: str) -> list[tuple[str, int]]:
+    """(role, pid) of every process that has opened its resources, from its `service.started` audit entry."""
+    rows = _query(dsn, entries(event="service.started"))
+    return [(d["role"], d["pid"]) for d in (json.loads(r["details"]) for r in rows)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_two_workers_survive_one_killed_and_a_stop_lets_the_request_in_flight_finish(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    run_sync(reset_database(pg_dsn))
+    with serve(tmp_path, pg_dsn, args=("--workers", "2"), AUTHSVC_REGISTRY_PHOTO_FACE_CHECK="false") as srv:
+        ready = _until("two serving processes and a jobs process", lambda: _roles(pg_dsn, api=2, jobs=1))
+        serving = [pid for role, pid in ready if role == "api"]
+        assert _call(srv, "GET", "/v1/clients/none")[0] == 404  # authenticated: a key check and a row read
+
+        victim = serving[0]
+        os.kill(victim, signal.SIGKILL)
+        _until("the killed process gone", lambda: not _alive(victim))
+        # Each request on a new connection: whichever process the kernel hands it to must be alive.
+        answers = [_call(srv, "GET", "/v1/clients/none")[0] for _ in range(20)]
+        assert answers == [404] * 20
+        assert [_call(srv, "GET", "/healthz")[0] for _ in range(20)] == [200] * 20
+        again = _until("the killed process forked again", lambda: _roles(pg_dsn, api=3, jobs=1))
+        newcomer = next(pid for role, pid in again if role == "api" and pid not in serving)
+        assert _alive(newcomer) and _alive(serving[1])
+
+        # A request in flight when SIGTERM comes: its body is still arriving.
+        with _partial_post(srv, "/v1/clients", individual(iin="900101300017"), sent=200) as finish:
+            os.kill(srv.proc.pid, signal.SIGTERM)
+            _until("the port closed to new connections", lambda: not _accepts(srv))
+            status, headers, body = finish()
+        assert status == 201, body
+        assert headers.get("connection") == "close"
+        assert srv.proc.wait(timeout=WAIT_S) == 0
+        assert not any(_alive(pid) for pid in (newcomer, serving[1]))
+    log = srv.log_text()
+    assert "Traceback" not in log, log[-3000:]
+    stopped = [json.loads(line) for line in log.splitlines() if '"process stopped"' in line]
+    assert sorted(s["child"] for s in stopped) == ["jobs", "serve-1", "serve-2"]
+    assert {s["exit_code"] for s in stopped} == {0}
+
+
+def _roles(dsn: str, *, api: int, jobs: int) -> list[tuple[str, int]] | None:
+    found = _started(dsn)
+    counts = {role: sum(1 for r, _ in found if r == role) for role in ("api", "jobs")}
+    return found if counts == {"api": api, "jobs": jobs} else None
+
+
+def _accepts(srv: Served) -> bool:
+    try:
+        socket.create_connection((srv.host, srv.port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def _partial_post(
+    srv: Served, path: str, body: Any, *, sent: int
+) -> Iterator[Callable[[], tuple[int, dict[str, str], str]]]:
+    """A POST whose first ``sent`` bytes of body are sent now; the context gives the call that sends the rest
+    and reads the answer. A GET first on the same connection proves a serving process has accepted it."""
+    data = json.dumps(body).encode()
+    conn = socket.create_connection((srv.host, srv.port), timeout=20)
+    try:
+        conn.sendall(f"GET /healthz HTTP/1.1\r\nHost: {srv.host}\r\n\r\n".encode())
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {srv.host}\r\nAuthorization: Bearer {srv.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        conn.sendall(head.encode() + data[:sent])
+        time.sleep(1.0)  # the handler starts on the headers and waits for the body
+
+        def finish() -> tuple[int, dict[str, str], str]:
+            conn.sendall(data[sent:])
+            raw = b""
+            while b"\r\n\r\n" not in raw or len(raw.split(b"\r\n\r\n", 1)[1]) < _length(raw):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+            top, _, rest = raw.partition(b"\r\n\r\n")
+            lines = top.decode().split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+            return int(lines[0].split()[1]), headers, rest.decode()
+
+        yield finish
+    finally:
+        conn.close()
+
+
+def _length(raw: bytes) -> int:
+    for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+# --- the jobs in a process of their own -------------------------------------------------------------------
+
+
+def _inbox(sim: str, client_ref: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{sim}/messages?client_ref={client_ref}", timeout=10) as resp:
+        found: list[dict[str, Any]] = json.loads(resp.read())["messages"]
+        return found
+
+
+def _outbox_row(dsn: str, message_id: str) -> dict[str, Any]:
+    return _query(dsn, select(sms_outbox).where(sms_outbox.c.id == message_id))[0]
+
+
+def _send_code(srv: Served, ident: str) -> str:
+    status, sent = _call(srv, "POST", f"/v1/identifications/{ident}/otp", {})
+    assert status == 202, sent
+    message_id: str = sent["message_id"]
+    return message_id
+
+
+@contextmanager
+def _worker(srv: Served, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "authsvc.cli", "worker"], env=srv.env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=WAIT_S)
+
+
+def test_the_worker_alone_drains_the_sms_outbox_while_serve_runs_without_jobs(pg_dsn: str, tmp_path: Path) -> None:
+    run_sync(reset_database(pg_dsn))
+    worker_log = tmp_path / "worker.log"
+    with in_thread(sms_app(name="gw-a", delivery_delay_ms=0)) as sim:
+        env = {
+            "AUTHSVC_FACTORS_SMS_A_URL": sim,
+            "AUTHSVC_FACTORS_SMS_B_URL": "",
+            "AUTHSVC_FACTORS_OTP_RESEND_COOLDOWN_S": "0",
+            # The worker looks only when rung (and once at its start): a message sent means the bell worked.
+            "AUTHSVC_FACTORS_SMS_POLL_S": "3600",
+            "AUTHSVC_SERVER_JOBS_GRACE_S": "0.5",
+            "AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false",
+        }
+        with serve(tmp_path, pg_dsn, args=("--no-jobs",), **env) as srv:
+            status, client = _call(srv, "POST", "/v1/clients", individual())
+            assert status == 201, client
+            status, ident = _call(srv, "POST", "/v1/identifications", {"client_id": client["id"], "operation": "login"})
+            assert status == 201, ident
+            first = _send_code(srv, ident["id"])
+            time.sleep(1.5)
+            assert _inbox(sim, first) == [] and _outbox_row(pg_dsn, first)["status"] == "queued"  # nobody sends
+
+            with _worker(srv, worker_log) as worker:
+                _until("the queued code sent by the worker", lambda: _inbox(sim, first))
+                second = _send_code(srv, ident["id"])  # the serving process rings the worker's bell
+                _until("a code sent on the bell", lambda: _inbox(sim, second))
+                assert _outbox_row(pg_dsn, second)["status"] == "sent"
+
+                # A send in flight when the worker stops: handed back, not left claimed for its lease.
+                _arm(sim, {"kind": "timeout", "delay_ms": 60_000, "path": "/send"})
+                third = _send_code(srv, ident["id"])
+                _until("the third code on its way", lambda: _sends(sim) >= 3)
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(timeout=WAIT_S) == 0
+            row = _outbox_row(pg_dsn, third)
+            assert (row["status"], row["claimed_until"], row["attempts"]) == ("queued", None, 0)
+            assert _inbox(sim, third) == []
+
+            with _worker(srv, worker_log):  # another worker sends it at once, not after the 60 s lease
+                _until("the handed-back code sent", lambda: _inbox(sim, third))
+    text = worker_log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert "claims handed back at stop" in text, text[-3000:]
+
+
+def _arm(sim: str, fault: dict[str, Any]) -> None:
+    request = urllib.request.Request(f"{sim}/admin/faults", data=json.dumps(fault).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 201
+
+
+def _sends(sim: str) -> int:
+    """How many messages the gateway was asked to send (its inbox reads are requests too)."""
+    with urllib.request.urlopen(f"{sim}/admin/requests", timeout=10) as resp:
+        return sum(1 for r in json.loads(resp.read())["requests"] if r["path"] == "/send")
+
+
+def test_more_than_one_serving_process_on_sqlite_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "AUTHSVC_DATABASE_DSN": f"sqlite:///{tmp_path}/one.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "authsvc.cli", "serve", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--workers above 1 needs PostgreSQL" in done.stderr
+    assert not (tmp_path / "one.db").exists()  # refused before anything was opened
