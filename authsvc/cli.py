@@ -38,10 +38,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from authsvc.app import Role
 
     settings = _settings(args)
-    logs.setup(settings.server.log_level, settings.server.log_json)
+    workers = settings.server.workers if args.workers is None else args.workers
+    # The supervisor forks: no output-reading thread in it (each child starts its own, `_told`).
+    logs.setup(settings.server.log_level, settings.server.log_json, capture_native=workers == 0)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    workers = settings.server.workers if args.workers is None else args.workers
     if workers == 0:
         role = Role.API if args.no_jobs else Role.ALL
         _serve(settings, role, migrate=True, host=host, port=port)
@@ -120,16 +121,19 @@ def _prefork(settings: Settings, workers: int, *, jobs: bool, host: str, port: i
         sock.close()  # the jobs process takes no connections
         return _run_jobs(settings, migrate=False)
 
-    children = [prefork.Child(f"serve-{n}", _told(serving)) for n in range(1, workers + 1)]
+    children = [prefork.Child(f"serve-{n}", _told(serving, settings)) for n in range(1, workers + 1)]
     if jobs:
-        children.append(prefork.Child("jobs", _told(running_jobs)))
+        children.append(prefork.Child("jobs", _told(running_jobs, settings)))
     return prefork.supervise(children, sock, stop_timeout_s=settings.server.shutdown_timeout_s + 10)
 
 
-def _told(run: Callable[[], int]) -> Callable[[], int]:
-    """A child's refusal to start (a configuration error) said as `main` says it, exit status 2."""
+def _told(run: Callable[[], int], settings: Settings) -> Callable[[], int]:
+    """A forked child: its own logging (the JSON output reader thread, which the supervisor does not run),
+    and its refusal to start (a configuration error) said as `main` says it, exit status 2."""
+    from authsvc import logs
 
     def child() -> int:
+        logs.setup(settings.server.log_level, settings.server.log_json)
         try:
             return run()
         except AuthsvcError as exc:

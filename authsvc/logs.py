@@ -45,17 +45,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def setup(level: str = "INFO", json_lines: bool = True) -> None:
+def setup(level: str = "INFO", json_lines: bool = True, *, capture_native: bool = True) -> None:
     """Log to stderr, one JSON object per line (``json_lines``), at ``level``, for the whole process.
 
     In JSON mode nothing else reaches the process's output as plain text either: Python warnings and uncaught
     exceptions become records, and what is written to file descriptors 1 and 2 behind the logging module's
     back — C and C++ libraries (TensorFlow Lite, mediapipe's absl and glog lines), and every child process
     that inherits them, the process pool's workers first — is read back line by line and logged as JSON
-    (`NativeOutput`). The records themselves go to a duplicate of the original stderr.
+    (`NativeOutput`). The records themselves go to a duplicate of the original stderr. Without
+    ``capture_native`` (a supervisor about to fork: its reader thread would not survive the fork) each child
+    calls `setup` again once forked.
     """
     stream: Any = sys.stderr
-    if json_lines and NativeOutput.active is None:
+    if json_lines and capture_native and NativeOutput.active is None:
         stream = NativeOutput.start().stream
     _configure(level, json_lines, stream)
     if json_lines:
