@@ -70,6 +70,26 @@ def presence_reason(observations: Sequence[Observation], settings: LivenessSetti
     return "multiple_faces" if multi > settings.max_multi_face_share else "no_face"
 
 
+def condition_hint(observations: Sequence[Observation], settings: LivenessSettings) -> str | None:
+    """What a person could change about a capture that failed: ``face_too_small`` (the eyes closer together,
+    for the frame's width, than in genuine captures: too far from the camera) or ``too_dark`` (the
+    face's median luma that low: a dark room, the light behind them). Only ever said of a capture that failed
+    on its checks: it refuses nothing by itself (faces are found down to ~40 px wide and at 5 % brightness,
+    so presence alone never says either)."""
+    faces = [o for o in observations if o.has_face]
+    if not faces:
+        return None
+    eyes = [o.inter_ocular_px / o.frame_width for o in faces if o.inter_ocular_px is not None and o.frame_width]
+    if eyes and float(np.median(eyes)) < settings.small_face_eye_share:
+        return "face_too_small"
+    rgb = [o.face_rgb for o in faces if o.face_rgb is not None]
+    if rgb:
+        luma = float(np.median([0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for c in rgb]))
+        if luma < settings.dark_face_luma:
+            return "too_dark"
+    return None
+
+
 def identity_frames(observations: Sequence[Observation], settings: LivenessSettings) -> list[int]:
     """Positions to encode: the most frontal frame of each of ``identity_frames`` equal time slices, and
     both sides of every sudden change of the face crop or box (a cut)."""

@@ -28,7 +28,14 @@ import numpy as np
 
 from liveness import fingerprint
 from liveness.capture import Capture, CaptureLimits, decode_frames, decode_video
-from liveness.checks_integrity import check_frames, check_identity, check_presence, check_whole_face, presence_reason
+from liveness.checks_integrity import (
+    check_frames,
+    check_identity,
+    check_presence,
+    check_whole_face,
+    condition_hint,
+    presence_reason,
+)
 from liveness.checks_motion import check_blink, check_planarity, check_reaction, check_script
 from liveness.checks_signal import check_flash, check_texture
 from liveness.detect import Encoding
@@ -38,6 +45,8 @@ from liveness.script import Script
 from liveness.verdict import CheckResult, LivenessSettings, Verdict
 
 MIN_FACE_FRAMES = 3
+# Failures of framing say it all (the rest follows from them): said first, alone on the hosted page.
+FRAMING = ("no_face", "partial_face", "multiple_faces")
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,6 +158,9 @@ def judge(
     if "whole_face" in reasons:  # its own reason, first: the other checks' failures follow from it
         reasons.remove("whole_face")
         reasons.insert(0, "partial_face")
+    hint = condition_hint(observations, settings) if reasons else None
+    if hint is not None and reasons[0] not in FRAMING:  # what to change, before what failed
+        reasons.insert(0, hint)
     return Verdict(
         passed=not reasons,
         checks=checks,

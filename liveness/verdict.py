@@ -70,6 +70,13 @@ class LivenessSettings:
     reaction_max_spread_ms: float = 450.0
     reaction_onset_share: float = 0.33
     max_multi_face_share: float = 0.1
+    # Said first of a capture that failed, as what to change (`checks_integrity.condition_hint`): the eyes
+    # closer together than this share of the frame's width on the median frame (too far: the simulator's
+    # genuine sessions measure 0.055–0.12 in every lighting and camera, the same at a third of the size
+    # 0.018–0.04), or the face's median luma (0–255) below that (genuine 92–153, at a fifth of the light
+    # 18–30). Never a reason to refuse by itself.
+    small_face_eye_share: float = 0.045
+    dark_face_luma: float = 50.0
     # A cut: the face crop decorrelates (live turns at 10 fps measured ≥ 0.18) or the box jumps.
     cut_min_correlation: float = 0.05
     cut_max_jump: float = 0.6

@@ -117,7 +117,9 @@ async def test_live_capture_passes_and_can_never_be_used_again(
     assert copy.status == 200 and body["passed"] is False and "capture_seen_before" in body["reasons"], body
 
     got = await (await api.get(f"/v1/identifications/{ident}")).json()
-    assert [s["outcome"] for s in got["steps"] if s["method"] == "liveness"] == ["passed", "failed"]
+    outcomes = [s["outcome"] for s in got["steps"] if s["method"] == "liveness"]
+    # (a genuine try refused before the pass, if any, is on record as failed)
+    assert outcomes[-2:] == ["passed", "failed"] and set(outcomes[:-2]) <= {"failed"}, outcomes
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

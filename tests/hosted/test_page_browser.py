@@ -208,6 +208,8 @@ async def test_the_whole_flow_in_chromium(stand: Stand, browser: Browser, camera
         failed = [c for c in (await stand.liveness_checks(ident))[attempt]["checks"] if not c["passed"]]
         tries.append((result["reasons"], failed, captured["timestamps_ms"]))
         # Offered again, in words, for a reason a person can put right.
+        said = await browser.js("return document.getElementById('liveness-result').dataset.key")
+        assert said != "liveness.final", tries  # a genuine capture refused for what a person cannot change
         await browser.wait("return !document.getElementById('liveness-retry').hidden", 20, "the retry button")
     assert result["passed"] is True, tries
     timing = result["flash_timing"]

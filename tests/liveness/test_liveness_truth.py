@@ -7,7 +7,9 @@ from __future__ import annotations
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -158,3 +160,29 @@ def test_a_tightly_cropped_photo_renders_one_face(name: str) -> None:
         # border differed by 156–241 grey levels there, holding a mirror image of the face).
         assert float(np.abs(texture[:, :8] - texture[:, :1]).max()) == 0.0
         assert float(np.abs(texture[:, -8:] - texture[:, -1:]).max()) == 0.0
+
+
+def _far(frame: RGBImage) -> RGBImage:
+    """The person three times farther from the camera: the picture shrunk to a third, in the frame's middle."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (w // 3, h // 3), interpolation=cv2.INTER_AREA)
+    canvas = np.full_like(frame, int(frame.mean()))
+    canvas[h // 3 : h // 3 + small.shape[0], w // 3 : w // 3 + small.shape[1]] = small
+    return canvas
+
+
+@pytest.mark.parametrize(
+    ("change", "hint"),
+    [(_far, "face_too_small"), (lambda f: (f.astype(np.float32) * 0.2).astype(np.uint8), "too_dark")],
+    ids=["far", "dark"],
+)
+def test_a_capture_too_far_or_too_dark_says_so_first(change: Any, hint: str) -> None:
+    """Faces are found that far and that dark, so presence passes; the checks then fail on what the face
+    shows too little of, and the verdict names what to change first (the hosted page says it alone)."""
+    live = decode_video(rendered("live", 21))
+    genuine = decide(live, script_for(21), _reference(), now_ms=1_000)
+    assert genuine.passed and genuine.reasons == [], genuine.reasons  # the same session, as it was: no hint
+    changed = from_arrays([change(f) for f in live.frames], live.timestamps_ms)
+    verdict = decide(changed, script_for(21), _reference(), now_ms=1_000)
+    assert not verdict.passed and verdict.reasons[0] == hint, verdict.reasons
+    assert len(verdict.reasons) > 1  # only ever said beside the checks that failed

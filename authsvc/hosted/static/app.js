@@ -7,10 +7,10 @@ const $ = (id) => document.getElementById(id);
 const MAX_LIVENESS_TRIES = 3;
 // Reasons a person can put right on another try (the service counts every failed try against the
 // identification's limit, so offering one gives an attack nothing).
-const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash"];
-// A face out of the frame (or none, or several) fails the other checks with it, and the service names it
-// first: the person is told that alone.
-const FRAMING = ["no_face", "partial_face", "multiple_faces"];
+const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash", "frame_integrity"];
+// A face out of the frame (or none, or several), too far or too dark fails the other checks with it, and the
+// service names it first: the person is told that alone.
+const FRAMING = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark"];
 // chosen: the step the person picked among those still open (the first one otherwise); busy: a capture or
 // a signature is under way, and no other step may be picked meanwhile.
 const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0, chosen: null, busy: false };
