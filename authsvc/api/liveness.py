@@ -229,6 +229,18 @@ async def submit_capture(request: web.Request) -> web.Response:
     return web.json_response(text=out.model_dump_json())
 
 
+# What a capture the schema accepts can be refused for: its bytes (no video, no face, out of order) and
+# timestamps_ms that do not give one time per frame (parts a schema cannot relate).
+CAPTURE_REFUSALS = (
+    error_codes.BAD_TIMESTAMPS,
+    error_codes.CAPTURE_OUT_OF_ORDER,
+    error_codes.CAPTURE_REJECTED,
+    error_codes.CAPTURE_UNDECODABLE,
+    error_codes.FACE_NOT_FOUND,
+    error_codes.IMAGE_REJECTED,
+    error_codes.IMAGE_TOO_LARGE,
+    error_codes.IMAGE_UNDECODABLE,
+)
 # The codes submitting a capture can answer (also the hosted page's upload).
 SUBMIT_ERRORS = (
     error_codes.MALFORMED_MULTIPART,
@@ -240,14 +252,7 @@ SUBMIT_ERRORS = (
     error_codes.IDENTIFICATION_CLOSED,
     error_codes.CAPTURE_TOO_LARGE,
     error_codes.WRONG_CONTENT_TYPE,
-    error_codes.BAD_TIMESTAMPS,
-    error_codes.CAPTURE_OUT_OF_ORDER,
-    error_codes.CAPTURE_REJECTED,
-    error_codes.CAPTURE_UNDECODABLE,
-    error_codes.FACE_NOT_FOUND,
-    error_codes.IMAGE_REJECTED,
-    error_codes.IMAGE_TOO_LARGE,
-    error_codes.IMAGE_UNDECODABLE,
+    *CAPTURE_REFUSALS,
     error_codes.MISSING_FIELD,
     error_codes.SCRIPT_EXPIRED,
     error_codes.SCRIPT_INVALID,
@@ -266,20 +271,6 @@ DOCUMENT_PART_ERRORS = (
     error_codes.CORRUPT_IMAGE,
     error_codes.IMAGE_TOO_SMALL,
     *DOCUMENT_ERRORS,
-)
-
-
-# What a capture the schema accepts can be refused for: its bytes (no video, no face, out of order) and
-# timestamps_ms that do not give one time per frame (parts a schema cannot relate).
-CAPTURE_REFUSALS = (
-    error_codes.BAD_TIMESTAMPS,
-    error_codes.CAPTURE_OUT_OF_ORDER,
-    error_codes.CAPTURE_REJECTED,
-    error_codes.CAPTURE_UNDECODABLE,
-    error_codes.FACE_NOT_FOUND,
-    error_codes.IMAGE_REJECTED,
-    error_codes.IMAGE_TOO_LARGE,
-    error_codes.IMAGE_UNDECODABLE,
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, String, bindparam, func, literal, select, update
+from sqlalchemy import ColumnElement, bindparam, literal, select, update
 
 from authsvc.store import bounds, throttle
 from authsvc.store import identifications as idents
@@ -158,17 +158,8 @@ _IDENT_WITH_CODE = Statement(
     select(
         identifications,
         *[c.label(f"code_{c.name}") for c in _CODE_COLUMNS],
-        # The verification's abuse counters, read in the same round trip (`throttle.peek`); without the end
-        # user's address the per-address counter is the client's own (`abuse.ANON_PREFIX`).
-        *throttle.peek(
-            [
-                func.coalesce(
-                    bindparam("ip_scope", type_=String), literal(throttle.ANON_PREFIX) + identifications.c.client_id
-                ),
-                throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
-            ],
-            throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
-        ),
+        # The verification's abuse counters, read in the same round trip.
+        *throttle.verify_peek(identifications.c.client_id),
         # The person behind the client and their SMS factor's consecutive failures (issue 16).
         clients.c.iin_mac.label("person_mac"),
         bounds.bound_failures(clients.c.iin_mac, "sms").label("bound_failures"),

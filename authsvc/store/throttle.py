@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, literal, select, update
+from sqlalchemy import ColumnElement, String, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 
 from authsvc.store.db import Row, Statement, Tx
@@ -119,6 +119,19 @@ def id_scope(kind: str, opaque_id: str) -> str:
 
 def id_scope_sql(kind: str, opaque_id: ColumnElement[str]) -> ColumnElement[str]:
     return literal(f"{kind}:") + opaque_id
+
+
+def verify_peek(client_id: ColumnElement[str]) -> list[ColumnElement[Any]]:
+    """`peek` as every code verification reads it beside its identification: the per-address counter (the
+    parameter ``ip_scope``; without the end user's address, the client's own: `ANON_PREFIX`), the per-client
+    cap, and the failure record of the pair (parameter ``ip_mac``)."""
+    return peek(
+        [
+            func.coalesce(bindparam("ip_scope", type_=String), literal(ANON_PREFIX) + client_id),
+            id_scope_sql(VERIFY_CLIENT, client_id),
+        ],
+        failure_scope_sql(client_id, bindparam("ip_mac")),
+    )
 
 
 def window_of(now: float, window_s: int) -> int:

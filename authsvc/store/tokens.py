@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, String, bindparam, delete, func, literal, or_, select, update
+from sqlalchemy import Integer, String, bindparam, delete, or_, select, update
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
@@ -208,15 +208,7 @@ _IDENT_WITH_TOKEN = Statement(
     select(
         identifications,
         *[c.label(f"tok_{c.name}") for c in otp_tokens.c],
-        *throttle.peek(
-            [
-                func.coalesce(
-                    bindparam("ip_scope", type_=String), literal(throttle.ANON_PREFIX) + identifications.c.client_id
-                ),
-                throttle.id_scope_sql(throttle.VERIFY_CLIENT, identifications.c.client_id),
-            ],
-            throttle.failure_scope_sql(identifications.c.client_id, bindparam("ip_mac")),
-        ),
+        *throttle.verify_peek(identifications.c.client_id),
         # The person behind the client and their consecutive failures of this factor (issue 16).
         clients.c.iin_mac.label("person_mac"),
         bounds.bound_failures(clients.c.iin_mac, bindparam("kind", type_=String)).label("bound_failures"),
