@@ -4,12 +4,14 @@ Measures, in a fresh child process so the figures are the indexer's own: validat
 + issuer + freshness) and index time, peak RSS, saved-index load time, and lookup latency.
 
     .venv/bin/python benchmarks/bench_crl.py [--entries 500000] [--workdir /tmp/authsvc-bench-crl]
-        [--gost [--no-engine]]
+        [--gost [--no-native | --no-engine]]
 
 ``--gost`` signs the CRL as NCA's GOST CA does (GOST 34.10-2015-512 over Streebog-512, inner
 AlgorithmIdentifier without parameters, outer with NULL) with the key of the NCA simulator's GOST
 intermediate CA (`simulators.nca.ca.create_family`). ``--no-engine`` runs the child with an OpenSSL that
-finds neither the gost engine nor the gost provider (pure-Python Streebog and GOST R 34.10; issue 17).
+finds neither the gost engine nor the gost provider, and this package's C verifier off (pure-Python Streebog
+and GOST R 34.10; issue 17); ``--no-native`` only the C verifier off (``AUTHSVC_GOST_NATIVE=off``). The CRL
+carries one signature by a key the child meets once, so the engine judges it where it loads either way.
 
 Targets (issue: EDS against the NCA PKI): index < 10 s, peak RSS < 100 MB, lookup < 50 µs.
 """
@@ -181,6 +183,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/authsvc-bench-crl"))
     parser.add_argument("--gost", action="store_true", help="sign with the NCA simulator's GOST-2015 CA key")
     parser.add_argument("--no-engine", action="store_true", help="child without OpenSSL's gost engine/provider")
+    parser.add_argument("--no-native", action="store_true", help="child with AUTHSVC_GOST_NATIVE=off")
     parser.add_argument("--child", nargs=3, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -195,6 +198,8 @@ def main() -> None:
     print(f"built {args.entries} entries in {time.perf_counter() - t0:.1f} s -> {crl_path}")
     env = dict(os.environ)
     empty = tempfile.mkdtemp(prefix="no-openssl-modules-")
+    if args.no_engine or args.no_native:
+        env["AUTHSVC_GOST_NATIVE"] = "off"
     if args.no_engine:  # OpenSSL looks for the gost engine and provider in an empty folder
         env |= {"OPENSSL_ENGINES": empty, "OPENSSL_MODULES": empty}
         env.pop("OPENSSL_CONF", None)
@@ -207,7 +212,8 @@ def main() -> None:
     )
     os.rmdir(empty)
     print("signature:", "GOST 2015 512 / Streebog-512" if args.gost else "RSA 2048 / SHA-256", end="")
-    print(" | child: pure Python GOST" if args.no_engine else " | child: OpenSSL gost engine where loaded")
+    child_path = "pure Python GOST" if args.no_engine else "OpenSSL gost engine where loaded"
+    print(f" | child: {child_path}" + ("" if args.no_engine or args.no_native else ", C verifier on"))
     figures = json.loads(child.stdout)
     for key, value in figures.items():
         print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")

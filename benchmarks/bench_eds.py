@@ -5,8 +5,8 @@
    p99 < 20 ms), and the service's CPU time per verification. After the first verification of the chain
    (in the pool, which validates the path) these are verified on the event loop from the remembered path
    (`authsvc.pki.inline`).
-2. GOST-2015-512 signature verification time in this interpreter (target <= 15 ms), through OpenSSL's gost
-   engine and in pure Python (issue 17).
+2. GOST-2015-512 signature verification time in this interpreter (target <= 15 ms), in this package's C
+   (`authsvc.pki.gost.native`, a remembered key), through OpenSSL's gost engine and in pure Python (issue 17).
 3. GOST-2015-512 CMS full verification over HTTP at the same concurrency, in the same run as the RSA
    figure (issue 17 target: >= 80 % of the RSA rate, p99 < 25 ms): with the engine, a remembered path is
    verified on the event loop like an RSA one. RSA and GOST run in turn, ``--rounds`` times, each round
@@ -14,15 +14,16 @@
    round is the figure to read.
 4. /healthz latency while GOST-2015-512 CMS verifications run (target p99 < 20 ms), and while RSA ones do.
 
-``--no-gost-engine`` starts the service with ``AUTHSVC_GOST_ENGINE=off`` (pure-Python GOST R 34.10, every
-GOST CMS in the process pool) for comparison.
+``--no-gost-native`` starts the service with ``AUTHSVC_GOST_NATIVE=off`` (GOST R 34.10 through the gost engine
+alone, as before the C verifier); ``--no-gost-engine`` with ``AUTHSVC_GOST_ENGINE=off`` and
+``AUTHSVC_GOST_NATIVE=off`` (pure-Python GOST R 34.10, every GOST CMS in the process pool) for comparison.
 
 The service (its event loop and its one pool worker) is pinned to one CPU and runs as `authsvc serve` runs
 it (uvloop, start-up heap frozen); the load generator and the NCA simulator run in this process on another
 CPU when there is one.
 
 Run: .venv/bin/python benchmarks/bench_eds.py [--seconds 10] [--rounds 3] [--concurrency 16] [--cpu 0]
-[--no-gost-engine]
+[--no-gost-native | --no-gost-engine]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from authsvc.pki.algorithms import verify_signature  # noqa: E402
-from authsvc.pki.gost import engine_curves, set_engine_enabled  # noqa: E402
+from authsvc.pki.gost import engine_curves, native_curves, set_engine_enabled, set_native_enabled  # noqa: E402
 from simulators.nca.app import create_app as create_simulator  # noqa: E402
 from simulators.nca.signer import KeyPair, sign_cms  # noqa: E402
 
@@ -278,17 +279,23 @@ async def main(args: argparse.Namespace) -> None:
     sim_url, _ = start_simulator(workdir / "nca")
     rsa, gost = await issue(sim_url, "rsa"), await issue(sim_url, "gost2015")
 
+    native_ms = gost_verify_ms(gost, 1000) if native_curves() else None
+    set_native_enabled(False)
     engine_ms = gost_verify_ms(gost, 300) if engine_curves() else None
     set_engine_enabled(False)
     python_ms = gost_verify_ms(gost)
     set_engine_enabled(True)
+    set_native_enabled(True)
     print(
         "GOST-2015-512 signature verification (this interpreter, one call at a time): "
+        + (f"C {native_ms:.3f} ms, " if native_ms is not None else "C not built, ")
         + (f"gost engine {engine_ms:.3f} ms, " if engine_ms is not None else "gost engine not available, ")
         + f"pure Python {python_ms:.2f} ms"
     )
+    if args.no_gost_engine or args.no_gost_native:
+        os.environ["AUTHSVC_GOST_NATIVE"] = "off"  # the spawned service and its pool inherit these
     if args.no_gost_engine:
-        os.environ["AUTHSVC_GOST_ENGINE"] = "off"  # the spawned service and its pool inherit it
+        os.environ["AUTHSVC_GOST_ENGINE"] = "off"
 
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
@@ -309,7 +316,7 @@ async def main(args: argparse.Namespace) -> None:
         assert proc.pid is not None
         pid = proc.pid
         ratios: list[float] = []
-        engine_state = "off" if args.no_gost_engine else "on"
+        engine_state = "off" if args.no_gost_engine else "on" if args.no_gost_native else "on, C verifier on"
         for n in range(1, args.rounds + 1):
             # RSA and GOST in turn, so that a change in what the shared machine leaves us hits both alike.
             rsa_run = await measured(pid, url, key, rsa_body, args.seconds, args.concurrency)
@@ -354,5 +361,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3, help="RSA and GOST runs in turn, this many times")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--cpu", type=int, default=0, help="the CPU the service is pinned to")
-    parser.add_argument("--no-gost-engine", action="store_true", help="the service without OpenSSL's gost engine")
+    parser.add_argument("--no-gost-engine", action="store_true", help="the service with pure-Python GOST R 34.10")
+    parser.add_argument("--no-gost-native", action="store_true", help="the service without the C GOST verifier")
     asyncio.run(main(parser.parse_args()))

@@ -1,7 +1,8 @@
 """Rough timings of the GOST code in this interpreter: verify/sign ms per curve, hash MB/s.
 
-Verification is timed through OpenSSL's gost engine (`authsvc.pki.gost.engine`, the default where it
-loads) and in pure Python (the engine switched off), beside OpenSSL's own figure: a C loop over
+Verification is timed in this package's C (`authsvc.pki.gost.native`, the default where it was built; a
+remembered key, its table built), through OpenSSL's gost engine (`authsvc.pki.gost.engine`, the C path
+off) and in pure Python (both off), beside OpenSSL's own figure: a C loop over
 EVP_PKEY_verify with the same key, digest and signature, compiled here with cc against the system
 libcrypto (skipped if no compiler or headers). Also a first-seen signer's path validation under the
 simulator's root -> intermediate chain, with the certificate-signature verdicts remembered
@@ -35,6 +36,7 @@ from authsvc.pki.gost.engine_vectors import VECTORS
 from authsvc.pki.gost.fastpath import openssl_fast_path_active, streebog512_fast
 from authsvc.pki.gost.gost94 import gost3411_94
 from authsvc.pki.gost.keys import public_key_info_der_for
+from authsvc.pki.gost.native import native_curves, set_native_enabled
 from authsvc.pki.gost.oids import TC26_512_KEY, KeyProfile
 from authsvc.pki.gost.streebog import streebog256, streebog512
 
@@ -177,25 +179,39 @@ def main() -> None:
     quick = "--quick" in sys.argv
     rounds = 5 if quick else 50
     message = b"x" * 1000
-    print("engine curves:", len(engine_curves()), "| Streebog by OpenSSL:", openssl_fast_path_active())
+    print(
+        "C curves:",
+        len(native_curves()),
+        "| engine curves:",
+        len(engine_curves()),
+        "| Streebog by OpenSSL:",
+        openssl_fast_path_active(),
+    )
     for label, profile, algorithm in CASES:
         key = generate_private_key(profile)
         spki = public_key_info_der(key.public_key(), profile)
         signature = sign(key, algorithm, message)
         hashed = digest(algorithm, message)
         assert verify_digest(spki, algorithm, hashed, signature)
-        by_engine = per_call_ms(partial(verify_digest, spki, algorithm, hashed, signature), rounds * 10)
-        full_engine = per_call_ms(partial(verify, spki, algorithm, message, signature), rounds * 10)
-        set_engine_enabled(False)
-        try:
-            ec_verify = per_call_ms(partial(verify_digest, spki, algorithm, hashed, signature), rounds)
-            full_verify = per_call_ms(partial(verify, spki, algorithm, message, signature), rounds)
-        finally:
-            set_engine_enabled(True)
+        times: dict[str, tuple[float, float]] = {}
+        for path in ("C", "engine", "Python"):
+            set_native_enabled(path == "C")
+            set_engine_enabled(path != "Python")
+            n = rounds if path == "Python" else rounds * 10
+            try:
+                verify_digest(spki, algorithm, hashed, signature)  # the key's table (C) is built here
+                times[path] = (
+                    per_call_ms(partial(verify_digest, spki, algorithm, hashed, signature), n),
+                    per_call_ms(partial(verify, spki, algorithm, message, signature), n),
+                )
+            finally:
+                set_native_enabled(True)
+                set_engine_enabled(True)
         ec_sign = per_call_ms(partial(sign_digest, key, algorithm, hashed), rounds)
         print(
-            f"{label:38s} verify_digest engine {by_engine:6.3f} ms  Python {ec_verify:6.2f} ms"
-            f" | verify(1 kB) engine {full_engine:6.3f} ms  Python {full_verify:6.2f} ms"
+            f"{label:38s} verify_digest C {times['C'][0]:6.3f} ms  engine {times['engine'][0]:6.3f} ms"
+            f"  Python {times['Python'][0]:6.2f} ms | verify(1 kB) C {times['C'][1]:6.3f} ms"
+            f"  engine {times['engine'][1]:6.3f} ms  Python {times['Python'][1]:6.2f} ms"
             f" | sign_digest (Python) {ec_sign:6.2f} ms"
         )
     c_loop = openssl_c_loop_ms(200 if quick else 2000)
@@ -203,11 +219,13 @@ def main() -> None:
         print("OpenSSL C loop: no compiler or headers")
     else:
         print(f"GOST 2015 512 EVP_PKEY_verify in a C loop (OpenSSL's own) {c_loop:6.3f} ms")
-    for state in ("engine", "Python"):
-        set_engine_enabled(state == "engine")
+    for state in ("C", "engine", "Python"):
+        set_native_enabled(state == "C")
+        set_engine_enabled(state != "Python")
         try:
             remembered, forgotten = first_seen_paths_ms(5 if quick else 30)
         finally:
+            set_native_enabled(True)
             set_engine_enabled(True)
         print(
             f"first-seen GOST 2015 512 signer, path root -> intermediate -> leaf ({state}): {remembered:6.2f} ms "

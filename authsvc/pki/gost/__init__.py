@@ -30,6 +30,7 @@ from authsvc.pki.gost.kz import (
     verify,
     verify_digest,
 )
+from authsvc.pki.gost.native import native_curves, set_native_enabled
 from authsvc.pki.gost.oids import KEY_PROFILES, SIGNATURE_ALGORITHMS
 from authsvc.pki.gost.pkcs12 import Pkcs12Contents, load_nca_pkcs12, load_pkcs12
 from authsvc.pki.gost.streebog import Streebog, streebog256, streebog512
@@ -55,12 +56,14 @@ __all__ = [
     "is_gost_signature_oid",
     "load_nca_pkcs12",
     "load_pkcs12",
+    "native_curves",
     "openssl_fast_path_active",
     "parse_public_key",
     "private_key_from_pkcs8",
     "private_key_pkcs8_der",
     "public_key_info_der",
     "set_engine_enabled",
+    "set_native_enabled",
     "set_openssl_fast_path",
     "sign",
     "sign_digest",

@@ -19,6 +19,8 @@
 typedef uint64_t limb;
 typedef unsigned __int128 u128;
 
+#define TABLE_ENTRIES 510 /* two comb blocks of 255 points (_gostc_field.h) */
+
 #define NL 4
 #define FN(x) x##_4
 #include "_gostc_field.h"
@@ -82,7 +84,7 @@ static int curve_width(const Py_buffer *c) {
     return c->len == sizeof(curve_4) ? 4 : c->len == sizeof(curve_8) ? 8 : 0;
 }
 
-/* table(curve, x, y) -> bytes (255 affine points, represented) or None if an entry is infinity.
+/* table(curve, x, y) -> bytes (TABLE_ENTRIES affine points, represented) or None if an entry is infinity.
  * x, y are plain coordinates; the caller has checked the point is on the curve. */
 static PyObject *py_table(PyObject *self, PyObject *args) {
     Py_buffer cb, xb, yb;
@@ -94,7 +96,7 @@ static PyObject *py_table(PyObject *self, PyObject *args) {
         goto done;
     }
     size_t pt_size = nl == 4 ? sizeof(affine_4) : sizeof(affine_8);
-    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(pt_size * 255));
+    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(pt_size * TABLE_ENTRIES));
     if (!res) goto done;
     int ok;
     void *out = PyBytes_AS_STRING(res);
@@ -133,7 +135,7 @@ static PyObject *py_verify(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5])) return NULL;
     PyObject *res = NULL;
     int nl = curve_width(&b[0]);
-    size_t tab = nl == 4 ? 255 * sizeof(affine_4) : 255 * sizeof(affine_8);
+    size_t tab = TABLE_ENTRIES * (nl == 4 ? sizeof(affine_4) : sizeof(affine_8));
     if (nl == 0 || (size_t)b[1].len != tab || (size_t)b[2].len != tab || b[3].len != 8 * nl ||
         b[4].len != 8 * nl || b[5].len % (8 * nl) != 0 || b[5].len > 8 * 8 * nl) {
         PyErr_SetString(PyExc_ValueError, "bad verify arguments");

@@ -306,32 +306,36 @@ static int FN(to_affine_batch)(FN(affine) *out, const FN(jac) *in, int n, const 
     return 1;
 }
 
-/* The comb table of an affine point P (Lim-Lee, 8 teeth d = 8 NL bits apart): entry j - 1 for
- * j = 1..255 is sum over the set bits i of j of 2^(i d) P. 0 if P is off the curve's group in a way
- * that makes an entry infinity (a small-order point); the caller then uses another verifier. */
+/* The comb table of an affine point P (Lim-Lee: 8 teeth d = 8 NL bits apart, two blocks of d/2
+ * columns): entry j - 1 for j = 1..255 is the sum over the set bits i of j of 2^(i d) P, and entry
+ * 255 + j - 1 is 2^(d/2) times it. 0 if an entry is infinity (P of small order, or off the group);
+ * the caller then uses another verifier. */
 static int FN(comb_table)(FN(affine) *tab, const FN(affine) *pt, const FN(curve) *c) {
     enum { D = 8 * NL };
-    FN(jac) base[8], *all = malloc(sizeof(FN(jac)) * 255);
-    FN(affine) base_aff[8];
+    FN(jac) base[16], *all = malloc(sizeof(FN(jac)) * 510);
+    FN(affine) base_aff[16];
     if (!all) return 0;
     memcpy(base[0].x, pt->x, sizeof pt->x);
     memcpy(base[0].y, pt->y, sizeof pt->y);
     memcpy(base[0].z, c->one, sizeof base[0].z);
-    for (int i = 1; i < 8; i++) {
+    /* base[2 i] = 2^(i d) P, base[2 i + 1] = 2^(i d + d/2) P */
+    for (int i = 1; i < 16; i++) {
         base[i] = base[i - 1];
-        for (int k = 0; k < D; k++) FN(dbl)(&base[i], &base[i], c);
+        for (int k = 0; k < D / 2; k++) FN(dbl)(&base[i], &base[i], c);
     }
-    int ok = FN(to_affine_batch)(base_aff, base, 8, c);
-    for (int j = 1; ok && j < 256; j++) {
-        int top = 31 - __builtin_clz((unsigned)j);
-        int rest = j & ~(1 << top);
-        if (rest == 0) {
-            all[j - 1] = base[top];
-        } else {
-            FN(madd)(&all[j - 1], &all[rest - 1], &base_aff[top], c);
+    int ok = FN(to_affine_batch)(base_aff, base, 16, c);
+    for (int half = 0; ok && half < 2; half++) {
+        FN(jac) *out = all + 255 * half;
+        for (int j = 1; j < 256; j++) {
+            int top = 31 - __builtin_clz((unsigned)j);
+            int rest = j & ~(1 << top);
+            if (rest == 0)
+                out[j - 1] = base[2 * top + half];
+            else
+                FN(madd)(&out[j - 1], &out[rest - 1], &base_aff[2 * top + half], c);
         }
     }
-    ok = ok && FN(to_affine_batch)(tab, all, 255, c);
+    ok = ok && FN(to_affine_batch)(tab, all, 510, c);
     free(all);
     return ok;
 }
@@ -353,9 +357,12 @@ static int FN(verify)(const FN(curve) *c, const FN(affine) *gtab, const FN(affin
     enum { D = 8 * NL };
     FN(jac) acc;
     memset(&acc, 0, sizeof acc);
-    for (int col = D - 1; col >= 0; col--) {
+    for (int col = D / 2 - 1; col >= 0; col--) {
         FN(dbl)(&acc, &acc, c);
-        unsigned iu = FN(comb_index)(u, col), iv = FN(comb_index)(v, col);
+        unsigned iu = FN(comb_index)(u, col + D / 2), iv = FN(comb_index)(v, col + D / 2);
+        if (iu) FN(madd)(&acc, &acc, &gtab[255 + iu - 1], c);
+        if (iv) FN(madd)(&acc, &acc, &qtab[255 + iv - 1], c);
+        iu = FN(comb_index)(u, col), iv = FN(comb_index)(v, col);
         if (iu) FN(madd)(&acc, &acc, &gtab[iu - 1], c);
         if (iv) FN(madd)(&acc, &acc, &qtab[iv - 1], c);
     }

@@ -38,6 +38,7 @@ from authsvc.pki.gost.curves import CURVES_BY_NAME, Curve
 from authsvc.pki.gost.ec import Point
 from authsvc.pki.gost.engine_vectors import VECTORS
 from authsvc.pki.gost.keys import parse_public_key, public_key_info_der_for
+from authsvc.pki.gost.native import native_curves
 
 __all__ = ["engine_curves", "engine_judges_key", "libcrypto", "set_engine_enabled", "verify_digest_engine"]
 
@@ -301,9 +302,10 @@ def verify_digest_engine(curve: Curve, point: Point, digest_le: bytes, r: int, s
 
 
 def engine_judges_key(spki_der: bytes) -> bool:
-    """True if signatures by this GOST SubjectPublicKeyInfo are verified by the engine (a readable key on
-    an admitted curve): the test `authsvc.pki.inline` uses to keep GOST work off the loop otherwise."""
-    curves = engine_curves()
+    """True if signatures by this GOST SubjectPublicKeyInfo are verified in C: by this package's extension
+    (`native`) or by the engine (a readable key on a curve one of them admitted). The test
+    `authsvc.pki.inline` uses to keep GOST work off the loop otherwise."""
+    curves = engine_curves() | native_curves()
     if not curves:
         return False
     try:

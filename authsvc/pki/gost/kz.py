@@ -17,7 +17,7 @@ from authsvc.errors import AuthsvcError
 from authsvc.pki.gost import oids
 from authsvc.pki.gost.curves import Curve
 from authsvc.pki.gost.ec import sign_raw, verify_raw
-from authsvc.pki.gost.engine import verify_digest_engine
+from authsvc.pki.gost.engine import engine_curves, verify_digest_engine
 from authsvc.pki.gost.fastpath import streebog256_fast, streebog512_fast
 from authsvc.pki.gost.gost94 import gost3411_94, gost3411_94_cryptopro
 from authsvc.pki.gost.keys import (
@@ -27,6 +27,7 @@ from authsvc.pki.gost.keys import (
     parse_public_key,
     public_key_info_der,
 )
+from authsvc.pki.gost.native import verify_native
 from authsvc.pki.gost.pkcs12 import load_nca_pkcs12
 
 __all__ = [  # the whole public API in one place; authsvc.pki.gost re-exports it
@@ -107,15 +108,21 @@ def _verify_key(key: GostPublicKey, alg: oids.SignatureAlgorithm, digest_bytes: 
     r, s = rs
     if not (0 < r < key.curve.q and 0 < s < key.curve.q):
         return False  # verify_raw's own range check, ahead of the engine (which also admits r or s = q)
-    verdict = verify_digest_engine(key.curve, key.point, digest_bytes, r, s)
+    e = int.from_bytes(digest_bytes, "little")
+    # C first, then OpenSSL's gost engine, then Python (the reference); each None hands on. A key the C
+    # path has not seen before goes to the engine when it can judge the curve (a key's table costs ~8
+    # verifications, worth it only for a key that comes back).
+    verdict = verify_native(key.curve, key.point, e, r, s, defer_first=key.curve.name in engine_curves())
+    if verdict is None:
+        verdict = verify_digest_engine(key.curve, key.point, digest_bytes, r, s)
     if verdict is not None:
         return verdict
-    return verify_raw(key.curve, key.point, int.from_bytes(digest_bytes, "little"), r, s)
+    return verify_raw(key.curve, key.point, e, r, s)
 
 
 def verify_digest(spki_der: bytes, signature_algorithm_oid: str, digest_bytes: bytes, signature: bytes) -> bool:
     """Check a GOST signature over an already computed digest (little-endian e, r‖s or RFC 9215 order),
-    through OpenSSL's gost engine where it passed its vectors (`engine`), else in Python."""
+    in this package's C (`native`), through OpenSSL's gost engine (`engine`) or in Python, in that order."""
     alg = _algorithm(signature_algorithm_oid)
     try:
         key = parse_public_key(spki_der)

@@ -2,9 +2,10 @@
 
 OpenSSL's gost engine needs ~0.5-0.8 ms per 512-bit verification (its generic EC code) and the pure-Python
 arithmetic ~7-9 ms; the extension does it with a Lim-Lee comb over 8 teeth for both u·G and v·Q (64
-doublings and ≤ 128 mixed additions for 512 bits), the generator's table built once per process and a
-public key's table (32 KB for 512 bits) kept in an LRU keyed by the point: a signer key repeats (the CA of a
-chain, a remembered signer). Field arithmetic is pseudo-Mersenne for p = 2^n − c (tc26 512 A/C,
+doublings and ≤ 128 mixed additions for 512 bits: 32 and 128 with two blocks of columns), the generator's table built once per process and a
+public key's table (64 KB for 512 bits) kept in an LRU keyed by the point: a signer key repeats (the CA of a
+chain, a remembered signer); a key met once is left to the engine where it can judge the curve (a key's
+table costs ~8 verifications). Field arithmetic is pseudo-Mersenne for p = 2^n − c (tc26 512 A/C,
 CryptoPro-A / tc26 256 A) and Montgomery otherwise, so every curve of `curves` is served.
 
 Verification only: the C is variable time, which is sound because a verification has no secret input.
@@ -37,13 +38,15 @@ __all__ = ["native_curves", "set_native_enabled", "verify_native"]
 log = logging.getLogger(__name__)
 
 _ENV_SWITCH: Final = "AUTHSVC_GOST_NATIVE"
-_KEY_CACHE_SIZE: Final = 128  # 32 KB per 512-bit key: 4 MB at most
+_KEY_CACHE_SIZE: Final = 128  # a 512-bit key's table is 64 KB: 8 MB at most
 
 
 class _Ext(Protocol):
     """The C extension's functions (`_gostc.c`)."""
 
-    def curve(self, p: bytes, pm2: bytes, one: bytes, r2: bytes, a: bytes, n0: int, c: int, a_minus3: bool, /) -> bytes: ...
+    def curve(
+        self, p: bytes, pm2: bytes, one: bytes, r2: bytes, a: bytes, n0: int, c: int, a_minus3: bool, /
+    ) -> bytes: ...
     def table(self, curve: bytes, x: bytes, y: bytes, /) -> bytes | None: ...
     def verify(self, curve: bytes, gtab: bytes, qtab: bytes, u: bytes, v: bytes, cands: bytes, /) -> bool: ...
     def mul(self, curve: bytes, a: bytes, b: bytes, /) -> bytes: ...
@@ -85,18 +88,26 @@ class _Native:
         self._ext = ext
         self._fields: dict[str, tuple[_Field, bytes]] = {}
         self._keys: OrderedDict[tuple[str, Point], bytes | None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, Point], None] = OrderedDict()  # keys met once, no table yet
         self._keys_lock = threading.Lock()
 
     @property
     def curves(self) -> frozenset[str]:
         return frozenset(self._fields)
 
-    def _key_table(self, field: _Field, point: Point) -> bytes | None:
+    def _key_table(self, field: _Field, point: Point, defer_first: bool) -> bytes | None:
+        """The key's comb table; None for a point of small order, or (``defer_first``) a key met the first time."""
         key = (field.curve.name, point)
         with self._keys_lock:
             if key in self._keys:
                 self._keys.move_to_end(key)
                 return self._keys[key]
+            if defer_first and key not in self._seen:
+                self._seen[key] = None
+                while len(self._seen) > 4 * _KEY_CACHE_SIZE:
+                    self._seen.popitem(last=False)
+                return None
+            self._seen.pop(key, None)
         table = self._ext.table(field.ctx, field.enc(point[0]), field.enc(point[1]))
         with self._keys_lock:
             self._keys[key] = table
@@ -104,7 +115,7 @@ class _Native:
                 self._keys.popitem(last=False)
         return table
 
-    def verify(self, curve: Curve, point: Point, e: int, r: int, s: int) -> bool | None:
+    def verify(self, curve: Curve, point: Point, e: int, r: int, s: int, defer_first: bool = False) -> bool | None:
         entry = self._fields.get(curve.name)
         if entry is None:
             return None
@@ -112,14 +123,15 @@ class _Native:
         q = curve.q
         if not (0 < r < q and 0 < s < q) or not curve.contains(point[0], point[1]):
             return False  # ec.verify_raw's own refusals, so the verdicts agree by construction
-        qtab = self._key_table(field, point)
-        if qtab is None:  # a point of small order: an entry of its table is infinity
+        qtab = self._key_table(field, point, defer_first)
+        if qtab is None:
             return None
         e = e % q or 1
         inv = pow(e, -1, q)
         u, v = s * inv % q, (q - r) * inv % q
         cands = b"".join(field.enc(x) for x in range(r, curve.p, q))
-        return self._ext.verify(field.ctx, gtab, qtab, field.enc(u), field.enc(v), cands)
+        n = curve.size  # scalars as they are: q > p on some curves (CryptoPro-B, tc26 512 B)
+        return self._ext.verify(field.ctx, gtab, qtab, u.to_bytes(n, "little"), v.to_bytes(n, "little"), cands)
 
     def _admit(self, curve: Curve) -> bool:
         field = _field(self._ext, curve)
@@ -202,11 +214,12 @@ def set_native_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
-def verify_native(curve: Curve, point: Point, e: int, r: int, s: int) -> bool | None:
+def verify_native(curve: Curve, point: Point, e: int, r: int, s: int, *, defer_first: bool = False) -> bool | None:
     """The C verdict on (r, s) over the digest integer ``e`` (read little-endian) for the key ``point``, the
     same as `ec.verify_raw`'s; None when the C path cannot judge (off, not built, curve not admitted, a point
-    of small order) and the caller must use the next verifier."""
+    of small order) and the caller must use the next verifier. With ``defer_first`` a key met for the first
+    time is also None (remembered: its table is built when it comes back)."""
     native = _native()
     if native is None:
         return None
-    return native.verify(curve, point, e, r, s)
+    return native.verify(curve, point, e, r, s, defer_first)

@@ -17,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authsvc.pki.algorithms import verify_signature
-from authsvc.pki.gost import digest, engine_curves, parse_public_key, public_key_info_der, set_engine_enabled, verify
+from authsvc.pki.gost import (
+    digest,
+    engine_curves,
+    parse_public_key,
+    public_key_info_der,
+    set_engine_enabled,
+    set_native_enabled,
+    verify,
+)
 from authsvc.pki.gost import oids as gost_oids
 from authsvc.pki.gost.curves import CRYPTOPRO_A, TC26_256_A, TC26_512_A, TEST_256, TEST_512, Curve
 from authsvc.pki.gost.ec import public_point, sign_raw, verify_raw
@@ -36,10 +44,12 @@ def _engine_required() -> None:
 
 def _python_verify(spki: bytes, algorithm: str, data: bytes, signature: bytes) -> bool:
     set_engine_enabled(False)
+    set_native_enabled(False)  # the C verifier has its own differential test (test_native_differential.py)
     try:
         return verify(spki, algorithm, data, signature)
     finally:
         set_engine_enabled(True)
+        set_native_enabled(True)
 
 
 def _same_verdict(spki: bytes, algorithm: str, data: bytes, signature: bytes) -> bool:

@@ -38,6 +38,7 @@ def cold() -> Iterator[None]:
     yield
     _forget_everything()
     gost.set_engine_enabled(True)
+    gost.set_native_enabled(True)
     gost.set_openssl_fast_path(True)
 
 
@@ -138,14 +139,18 @@ async def test_a_forged_chain_with_the_same_names_goes_to_the_pool(
     assert not warm["valid"] and warm["signers"][0]["reasons"]
 
 
-@pytest.mark.parametrize("switch", ["engine", "streebog"])
-async def test_without_the_engine_or_openssl_streebog_gost_stays_in_the_pool(
+@pytest.mark.parametrize("switch", ["c-and-engine", "streebog"])
+async def test_without_a_c_verifier_or_openssl_streebog_gost_stays_in_the_pool(
     switch: str, holder: GostHolder, tmp_path: Path, opened: list[Verifier]
 ) -> None:
     verifier = await _verifier(opened, tmp_path, holder.root.cert)
     data = sign_cms(holder.pair, CONTENT, signing_time=NOW)
     expected = await _warm(verifier, data, at=NOW, revocation=None)
-    (gost.set_engine_enabled if switch == "engine" else fastpath.set_openssl_fast_path)(False)
+    if switch == "streebog":
+        fastpath.set_openssl_fast_path(False)
+    else:
+        gost.set_engine_enabled(False)
+        gost.set_native_enabled(False)
     for _ in range(2):
         before = _jobs(verifier)
         report = await verifier.verify_cms(data, at=NOW, revocation=None)
