@@ -183,7 +183,35 @@ static PyObject *py_mul(PyObject *self, PyObject *args) {
     return res;
 }
 
+/* inv_mod(m, a) -> bytes or None: a^-1 mod an odd m, both 8 NL little-endian bytes, 0 < a < m. */
+static PyObject *py_inv_mod(PyObject *self, PyObject *args) {
+    Py_buffer mb, ab;
+    if (!PyArg_ParseTuple(args, "y*y*", &mb, &ab)) return NULL;
+    PyObject *res = NULL;
+    int nl = width(mb.len);
+    if (nl == 0 || ab.len != mb.len || !(((const unsigned char *)mb.buf)[0] & 1)) {
+        PyErr_SetString(PyExc_ValueError, "bad modulus or operand");
+    } else {
+        limb m[8], a[8], r[8];
+        unsigned char out[64];
+        int ok;
+        load_limbs(m, mb.buf, nl);
+        load_limbs(a, ab.buf, nl);
+        ok = nl == 4 ? (cmp_4(a, m) < 0 && inv_mod_4(r, a, m)) : (cmp_8(a, m) < 0 && inv_mod_8(r, a, m));
+        if (ok) {
+            store_limbs(out, r, nl);
+            res = PyBytes_FromStringAndSize((const char *)out, 8 * nl);
+        } else {
+            res = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&ab);
+    return res;
+}
+
 static PyMethodDef methods[] = {
+    {"inv_mod", py_inv_mod, METH_VARARGS, "a^-1 mod an odd m, or None."},
     {"curve", py_curve, METH_VARARGS, "Pack a curve context."},
     {"table", py_table, METH_VARARGS, "The comb table of a point, or None."},
     {"verify", py_verify, METH_VARARGS, "Check u G + v Q against the x candidates."},

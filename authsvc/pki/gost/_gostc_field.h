@@ -340,6 +340,80 @@ static int FN(comb_table)(FN(affine) *tab, const FN(affine) *pt, const FN(curve)
     return ok;
 }
 
+static int FN(cmp)(const limb *a, const limb *b) {
+    for (int i = NL - 1; i >= 0; i--)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
+static limb FN(sub_raw)(limb *r, const limb *a, const limb *b) {
+    u128 borrow = 0;
+    for (int i = 0; i < NL; i++) {
+        u128 x = (u128)a[i] - b[i] - borrow;
+        r[i] = (limb)x;
+        borrow = (x >> 64) & 1;
+    }
+    return (limb)borrow;
+}
+
+static void FN(add_raw)(limb *r, const limb *a, const limb *b) {
+    u128 acc = 0;
+    for (int i = 0; i < NL; i++) {
+        acc = (u128)a[i] + b[i] + (acc >> 64);
+        r[i] = (limb)acc;
+    }
+}
+
+/* x / 2 mod m for x < m, m odd: (x + m) / 2 when x is odd, the carry of x + m shifted back in. */
+static void FN(half_mod)(limb *x, const limb *m) {
+    limb carry = 0;
+    if (x[0] & 1) {
+        u128 acc = 0;
+        for (int i = 0; i < NL; i++) {
+            acc = (u128)x[i] + m[i] + (acc >> 64);
+            x[i] = (limb)acc;
+        }
+        carry = (limb)(acc >> 64);
+    }
+    for (int i = 0; i < NL - 1; i++) x[i] = (x[i] >> 1) | (x[i + 1] << 63);
+    x[NL - 1] = (x[NL - 1] >> 1) | (carry << 63);
+}
+
+/* r = a^-1 mod m for an odd m and 0 < a < m with gcd 1 (m = q, a prime): the binary extended Euclid,
+ * variable time (a is the public digest). 0 if no inverse was found. */
+static int FN(inv_mod)(limb *r, const limb *a, const limb *m) {
+    limb u[NL], v[NL], x1[NL], x2[NL], one[NL];
+    memcpy(u, a, sizeof u);
+    memcpy(v, m, sizeof v);
+    memset(x1, 0, sizeof x1);
+    memset(x2, 0, sizeof x2);
+    memset(one, 0, sizeof one);
+    x1[0] = one[0] = 1;
+    if (FN(is_zero)(u)) return 0;
+    while (FN(cmp)(u, one) != 0 && FN(cmp)(v, one) != 0) {
+        while (!(u[0] & 1)) {
+            for (int i = 0; i < NL - 1; i++) u[i] = (u[i] >> 1) | (u[i + 1] << 63);
+            u[NL - 1] >>= 1;
+            FN(half_mod)(x1, m);
+        }
+        while (!(v[0] & 1)) {
+            for (int i = 0; i < NL - 1; i++) v[i] = (v[i] >> 1) | (v[i + 1] << 63);
+            v[NL - 1] >>= 1;
+            FN(half_mod)(x2, m);
+        }
+        if (FN(cmp)(u, v) >= 0) {
+            FN(sub_raw)(u, u, v);
+            if (FN(sub_raw)(x1, x1, x2)) FN(add_raw)(x1, x1, m); /* wraps back into [0, m) */
+        } else {
+            FN(sub_raw)(v, v, u);
+            if (FN(sub_raw)(x2, x2, x1)) FN(add_raw)(x2, x2, m);
+        }
+        if (FN(is_zero)(u) || FN(is_zero)(v)) return 0; /* gcd > 1 */
+    }
+    memcpy(r, FN(cmp)(u, one) == 0 ? x1 : x2, sizeof u);
+    return 1;
+}
+
 static inline unsigned FN(comb_index)(const limb *k, int col) {
     enum { D = 8 * NL };
     unsigned idx = 0;

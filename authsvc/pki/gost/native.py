@@ -50,6 +50,7 @@ class _Ext(Protocol):
     def table(self, curve: bytes, x: bytes, y: bytes, /) -> bytes | None: ...
     def verify(self, curve: bytes, gtab: bytes, qtab: bytes, u: bytes, v: bytes, cands: bytes, /) -> bool: ...
     def mul(self, curve: bytes, a: bytes, b: bytes, /) -> bytes: ...
+    def inv_mod(self, m: bytes, a: bytes, /) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +127,16 @@ class _Native:
         qtab = self._key_table(field, point, defer_first)
         if qtab is None:
             return None
+        n = curve.size
         e = e % q or 1
-        inv = pow(e, -1, q)
+        # CPython's pow(e, -1, q) takes ~90 µs for 512 bits: the extension's binary Euclid ~10 µs.
+        found = self._ext.inv_mod(q.to_bytes(n, "little"), e.to_bytes(n, "little"))
+        if found is None:
+            return None
+        inv = int.from_bytes(found, "little")
         u, v = s * inv % q, (q - r) * inv % q
         cands = b"".join(field.enc(x) for x in range(r, curve.p, q))
-        n = curve.size  # scalars as they are: q > p on some curves (CryptoPro-B, tc26 512 B)
+        # scalars as they are (not reduced mod p): q > p on some curves (CryptoPro-B, tc26 512 B)
         return self._ext.verify(field.ctx, gtab, qtab, u.to_bytes(n, "little"), v.to_bytes(n, "little"), cands)
 
     def _admit(self, curve: Curve) -> bool:
