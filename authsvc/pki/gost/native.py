@@ -1,12 +1,13 @@
 """GOST R 34.10 signature verification in this package's own C (`_gostc.c`), the first of three verifiers.
 
-OpenSSL's gost engine needs ~0.5-0.8 ms per 512-bit verification (its generic EC code) and the pure-Python
-arithmetic ~7-9 ms; the extension does it with a Lim-Lee comb over 8 teeth for both u·G and v·Q (64
-doublings and ≤ 128 mixed additions for 512 bits: 32 and 128 with two blocks of columns), the generator's table built once per process and a
-public key's table (64 KB for 512 bits) kept in an LRU keyed by the point: a signer key repeats (the CA of a
-chain, a remembered signer); a key met once is left to the engine where it can judge the curve (a key's
-table costs ~8 verifications). Field arithmetic is pseudo-Mersenne for p = 2^n − c (tc26 512 A/C,
-CryptoPro-A / tc26 256 A) and Montgomery otherwise, so every curve of `curves` is served.
+OpenSSL's gost engine needs ~0.5-0.8 ms per 512-bit verification and the pure-Python arithmetic ~7-9 ms.
+The extension computes u·G + v·Q with one Lim-Lee comb (8 teeth, two blocks of columns: 32 doublings and
+≤ 128 mixed additions for 512 bits) over the generator's table, built once per process, and the public key's
+table (64 KB for 512 bits), kept in an LRU keyed by the point: a signer key repeats (the CA of a chain, a
+remembered signer). A key met once is left to the engine where it judges the curve (a key's table costs
+~8 verifications). Field arithmetic is pseudo-Mersenne for p = 2^n − c (tc26 512 A/C, CryptoPro-A /
+tc26 256 A) and Montgomery otherwise, so every curve of `curves` is served; e⁻¹ mod q is a binary Euclid
+in C too.
 
 Verification only: the C is variable time, which is sound because a verification has no secret input.
 
