@@ -97,13 +97,17 @@ class _Native:
     def curves(self) -> frozenset[str]:
         return frozenset(self._fields)
 
-    def _key_table(self, field: _Field, point: Point, defer_first: bool) -> bytes | None:
-        """The key's comb table; None for a point of small order, or (``defer_first``) a key met the first time."""
+    def _key_table(self, field: _Field, point: Point, defer_first: bool) -> bytes | bool | None:
+        """The key's comb table; False for a point off the curve (checked once per key: only points on it are
+        kept); None for a point of small order, or (``defer_first``) a key met the first time."""
         key = (field.curve.name, point)
         with self._keys_lock:
             if key in self._keys:
                 self._keys.move_to_end(key)
                 return self._keys[key]
+        if not field.curve.contains(point[0], point[1]):
+            return False
+        with self._keys_lock:
             if defer_first and key not in self._seen:
                 self._seen[key] = None
                 while len(self._seen) > 4 * _KEY_CACHE_SIZE:
@@ -123,11 +127,11 @@ class _Native:
             return None
         field, gtab = entry
         q = curve.q
-        if not (0 < r < q and 0 < s < q) or not curve.contains(point[0], point[1]):
-            return False  # ec.verify_raw's own refusals, so the verdicts agree by construction
+        if not 0 < r < q or not 0 < s < q:
+            return False  # ec.verify_raw's own refusals (and a key off the curve), so the verdicts agree
         qtab = self._key_table(field, point, defer_first)
-        if qtab is None:
-            return None
+        if not isinstance(qtab, bytes):
+            return qtab
         n = curve.size
         e = e % q or 1
         # CPython's pow(e, -1, q) takes ~90 µs for 512 bits: the extension's binary Euclid ~10 µs.
