@@ -90,7 +90,8 @@ UPLOAD_SCHEMA = upload_form(
         DOCUMENT_FIELD: {
             "type": "string",
             "format": "binary",
-            "description": "optional: the identity document's image (JPEG/PNG), checked before the script is spent; "
+            "description": "optional: the identity document's image (JPEG/PNG, or a one-page PDF of the scan), "
+            "checked before the script is spent; "
             "the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, and it is kept as "
             "the client's document when the step passes",
         }
