@@ -38,6 +38,7 @@ from authsvc.api import (
     contracts,
     docs,
     eds,
+    hosted_page,
     identifications,
     incidents,
     links,
@@ -168,6 +169,7 @@ def operations() -> Operations:
         incidents,
         webhooks,
         links,
+        hosted_page,
         audit_heads,
     ):
         module.register(ops)

@@ -253,7 +253,9 @@ class LegalEntityIn(_Contact):
     name: Annotated[str, Field(min_length=1, max_length=300, examples=['ТОО "Рога и копыта"'])]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
-    id_document_image: DocumentImage | None = Field(None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:])
+    id_document_image: DocumentImage | None = Field(
+        None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:]
+    )
     documents: list[Scan] = Field(min_length=1, max_length=20)
 
     @field_validator("bin")

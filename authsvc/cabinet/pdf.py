@@ -9,7 +9,7 @@ stopped at ``max_render_s`` (pdfium's progressive renderer asks between objects)
 (``document_pdf_unreadable``), is encrypted (``document_pdf_encrypted``: nothing sealed could be read
 back), has no image (``document_pdf_no_image``: a typed page has no portrait) or exceeds a bound
 (``document_pdf_too_complex``, ``image_too_large``) is refused with its code; pdfium's own errors never
-escape as anything else. Runs in the process pool (pdfium holds the GIL and is not thread-safe).
+escape as anything else. Runs in the process pool (pdfium holds the GIL and is not thread-safe); pypdfium2 is of the ``face`` extra.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pypdfium2 as pdfium
+import pypdfium2.raw as raw
 from numpy.typing import NDArray
 
 from authsvc import error_codes
 from authsvc.cabinet.identifiers import IdentifierError
+from authsvc.errors import AuthsvcError
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,6 @@ class PdfLimits:
 def rasterise_first_page(data: bytes, limits: PdfLimits | None = None) -> NDArray[np.uint8]:
     """The PDF's only page as an RGB array (H × W × 3); raises IdentifierError with the refusal's code."""
     limits = limits or PdfLimits()
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as raw
-
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -61,10 +61,10 @@ def rasterise_first_page(data: bytes, limits: PdfLimits | None = None) -> NDArra
             )
         page = doc[0]
         try:
-            return _render(page, limits, pdfium, raw)
+            return _render(page, limits)
         finally:
             page.close()
-    except IdentifierError:
+    except (IdentifierError, AuthsvcError):
         raise
     except Exception as exc:  # pdfium reports broken content as PdfiumError, ValueError or a failed render
         raise IdentifierError(error_codes.DOCUMENT_PDF_UNREADABLE, "the PDF's page cannot be drawn") from exc
@@ -72,7 +72,7 @@ def rasterise_first_page(data: bytes, limits: PdfLimits | None = None) -> NDArra
         doc.close()
 
 
-def _render(page: Any, limits: PdfLimits, pdfium: Any, raw: Any) -> NDArray[np.uint8]:
+def _render(page: Any, limits: PdfLimits) -> NDArray[np.uint8]:
     images = 0
     for count, obj in enumerate(page.get_objects(max_depth=3), start=1):
         if count > limits.max_objects:

@@ -214,6 +214,11 @@ class ClientRegistry:
                 found[kind] = await self._migrate(cipher, client_id, kind, ref)
         return FaceReferences(photo=found[PHOTO], document=found[ID_DOCUMENT])
 
+    async def has_document(self, client_id: str) -> bool:
+        """Whether the client has an identity document image on file (R-7.3b(i))."""
+        async with self.db.autocommit() as tx:
+            return await face_store.has_file(tx, client_id, ID_DOCUMENT)
+
     async def _migrate(
         self, cipher: RecordCipher, client_id: str, kind: str, ref: face_store.FileReference
     ) -> bytes | None:

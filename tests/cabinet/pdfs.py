@@ -65,4 +65,6 @@ def encrypted_pdf() -> bytes:
 
 def busy_pdf(objects: int) -> bytes:
     """A page of ``objects`` short paths (and no image)."""
-    return built_pdf(b"\n".join(b"%d %d m %d %d l S" % (i % 240, i % 150, i % 240 + 3, i % 150 + 3) for i in range(objects)))
+    return built_pdf(
+        b"\n".join(b"%d %d m %d %d l S" % (i % 240, i % 150, i % 240 + 3, i % 150 + 3) for i in range(objects))
+    )
