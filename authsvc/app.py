@@ -39,6 +39,7 @@ from authsvc.api import (
     docs,
     eds,
     hosted_page,
+    hosted_steps,
     identifications,
     incidents,
     links,
@@ -170,6 +171,7 @@ def operations() -> Operations:
         webhooks,
         links,
         hosted_page,
+        hosted_steps,
         audit_heads,
     ):
         module.register(ops)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
 from authsvc.api.factor_steps import IDENT_ID, read_optional
+from authsvc.api.hosted_page import TAGS
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, FLOWS, KEYS, SETTINGS
@@ -23,8 +24,6 @@ from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.hosted import check_return_url, new_secret
 from authsvc.store import flow_links
-
-TAGS = ("hosted page",)
 
 
 class LinkIn(BaseModel):
