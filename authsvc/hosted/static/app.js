@@ -52,6 +52,8 @@ function setLocale(locale) {
   if (page.state) {
     renderSteps();
     renderChoices();
+    const step = current(); // the status line says the step again, not "Loading…"
+    $("status").textContent = t(step ? `step.${step.method}` : "done.title");
   }
 }
 
