@@ -38,6 +38,8 @@ from authsvc.api import (
     contracts,
     docs,
     eds,
+    hosted_page,
+    hosted_steps,
     identifications,
     incidents,
     links,
@@ -168,6 +170,8 @@ def operations() -> Operations:
         incidents,
         webhooks,
         links,
+        hosted_page,
+        hosted_steps,
         audit_heads,
     ):
         module.register(ops)

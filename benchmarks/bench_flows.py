@@ -309,8 +309,15 @@ async def otp_liveness(srv: server.Server, sms_url: str, completions: int, concu
 
     headers = {"Authorization": f"Bearer {srv.api_key}"}
     base = srv.base + "/v1/identifications"
+    from benchmarks.bench_liveness_step import card_jpeg
+
     photo = base64.b64encode(fixture_path("faces", "alex_lacamoire_3.jpg").read_bytes()).decode()
-    body = {**client_body(126), "photo": {"content_type": "image/jpeg", "data": photo}}
+    card = base64.b64encode(card_jpeg("alex_lacamoire_2.png")).decode()  # res63-2021 matches to it (R-7.3b(i))
+    body = {
+        **client_body(126),
+        "photo": {"content_type": "image/jpeg", "data": photo},
+        "id_document_image": {"content_type": "image/jpeg", "data": card},
+    }
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(srv.base + "/v1/clients", json=body) as resp:
             assert resp.status == 201, await resp.text()

@@ -66,8 +66,14 @@ async def run(base: str, key: str, n: int) -> None:
             "phone": "+77012345678",
             "payout_via_terminal": True,
             "photo": {"content_type": "image/jpeg", "data": photo},
+            # res63-2021 matches the live face to the identity document (R-7.3b(i))
+            "id_document_image": {
+                "content_type": "image/jpeg",
+                "data": base64.b64encode(card_jpeg("alex_lacamoire_2.png")).decode(),
+            },
         }
-        async with s.post(base + "/v1/clients", json=body, headers=h) as r:
+        headers = {**h, "Content-Type": "application/json"}
+        async with s.post(base + "/v1/clients", data=io.BytesIO(json.dumps(body).encode()), headers=headers) as r:
             client = await r.json()
         jobs = []
         for i in range(n):
@@ -190,7 +196,9 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
             per_step.append(f"{seed}:{cpu:.2f}")
             return cpu, out
 
-        await step(await register(0, False))  # warm-up: the pool worker starts and loads the models
+        # res63-2021 matches every step to the identity document (R-7.3b(i)): a client without one is refused
+        # before any decision, so every client gives it (--no-document: only for a base commit not asking it).
+        await step(await register(0, with_documents))  # warm-up: the pool worker starts and loads the models
         first, later, both = (
             "first step (computes and keeps the photo's reference)",
             "later steps",
@@ -199,7 +207,7 @@ async def run_cpu(base: str, key: str, pid: int, clients: int, steps: int, with_
         rows: dict[str, list[float]] = {first: [], later: [], both: []}
         outcomes: list[str] = []
         for n in range(clients):
-            client_id = await register(n + 1, False)
+            client_id = await register(n + 1, with_documents)
             for i in range(steps):
                 cpu, out = await step(client_id)
                 rows[first if i == 0 else later].append(cpu)

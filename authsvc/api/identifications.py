@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals, json_answer
+from authsvc.api.liveness import NeedOut, document_need
 from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS
@@ -85,9 +86,14 @@ class IdentificationOut(BaseModel):
     attestation: str | None = Field(description="compact JWS over the result, once completed (/.well-known/jwks.json)")
     risk: list[str] = Field(description="grey-list hits and other signals to weigh (no values)")
     steps: list[StepOut] = Field(default_factory=list, description="steps taken so far, oldest first")
+    needs: list[NeedOut] = Field(
+        default_factory=list,
+        description="inputs a next step needs that the client has not given: the identity document's image for "
+        "the liveness step under a profile matching the live face to it (R-7.3b(i)) (pending only)",
+    )
 
 
-def identification_out(view: View) -> IdentificationOut:
+def identification_out(view: View, needs: list[NeedOut] | None = None) -> IdentificationOut:
     i, judgement = view.ident, view.judgement
     conditions = []
     for c in judgement.conditions:
@@ -132,7 +138,13 @@ def identification_out(view: View) -> IdentificationOut:
             StepOut(id=t.id, method=t.method, outcome=t.outcome, details=t.details, created_at=t.created_at)
             for t in view.taken
         ],
+        needs=needs or [],
     )
+
+
+async def answer(app: web.Application, view: View) -> IdentificationOut:
+    need = await document_need(app, view)
+    return identification_out(view, [need] if need is not None else [])
 
 
 async def open_identification(request: web.Request) -> web.Response:
@@ -144,12 +156,12 @@ async def open_identification(request: web.Request) -> web.Response:
         profile=body.profile,
         device=device_signals(request),
     )
-    return json_answer(identification_out(view), 201)
+    return json_answer(await answer(request.app, view), 201)
 
 
 async def get_identification(request: web.Request) -> web.Response:
     view = await request.app[FLOWS].view(current_lender(request).id, request.match_info["identification_id"])
-    return json_answer(identification_out(view))
+    return json_answer(await answer(request.app, view))
 
 
 class UseOut(BaseModel):

@@ -17,7 +17,7 @@ from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
 from authsvc.cabinet.faces import DOCUMENT_FIELD
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.session import Attempt, StepOutcome, StepRecorder, View
 from authsvc.flows.signals import DeviceSignals
 from authsvc.methods.face_references import DOCUMENT_ERRORS
 from authsvc.methods.liveness import METHOD, Upload
@@ -85,17 +85,15 @@ def upload_form(**extra: dict[str, Any]) -> dict[str, Any]:
     return {"multipart/form-data": {"schema": {"oneOf": forms}}}
 
 
-UPLOAD_SCHEMA = upload_form(
-    **{
-        DOCUMENT_FIELD: {
-            "type": "string",
-            "format": "binary",
-            "description": "optional: the identity document's image (JPEG/PNG), checked before the script is spent; "
-            "the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, and it is kept as "
-            "the client's document when the step passes",
-        }
-    }
-)
+UPLOAD_DOCUMENT_PART = {
+    "type": "string",
+    "format": "binary",
+    "description": "optional: the identity document's image (JPEG/PNG, or a one-page PDF of the scan), checked "
+    "before the script is spent; the live face is matched to its portrait (R-7.3b(i)) instead of the one on file, "
+    "and it is kept as the client's document when the step passes; needed when the profile requires the match "
+    "and the client has none on file (the identification's `needs` says so)",
+}
+UPLOAD_SCHEMA = upload_form(**{DOCUMENT_FIELD: UPLOAD_DOCUMENT_PART})
 
 
 async def issue_script(request: web.Request) -> web.Response:
@@ -174,6 +172,30 @@ async def read_capture(
             "timestamps_ms must be a JSON list with one time per frame", code=error_codes.BAD_TIMESTAMPS
         ) from exc
     return challenge_id, list(zip(frames, stamps, strict=True)), extras
+
+
+class NeedOut(BaseModel):
+    method: str = Field(description="the step that needs it")
+    input: str = Field(description="what to give with that step (a part of its upload)")
+    requirement: str = Field(description="the requirement id asking for it (REGULATION.md)")
+    reason: str
+
+
+async def document_need(app: web.Application, view: View) -> NeedOut | None:
+    """The identity document a pending identification's liveness step still needs: its profile matches the live
+    face to the document (R-7.3b(i)) and the client has none on file. None when nothing is missing."""
+    profile = view.profile
+    if view.ident.status.value != "pending" or METHOD not in view.judgement.next_methods:
+        return None
+    if not await app[LIVENESS].document_needed(view.ident, profile.document_match == "required"):
+        return None
+    return NeedOut(
+        method=METHOD,
+        input=DOCUMENT_FIELD,
+        requirement=profile.document_requirement,
+        reason=f"under {profile.name} the live face is matched to the identity document's portrait, and this "
+        f"client has none on file: give its image (JPEG/PNG/PDF) as the {DOCUMENT_FIELD} part of the capture",
+    )
 
 
 async def submit_liveness(
@@ -263,8 +285,7 @@ SUBMIT_ERRORS = (
     error_codes.MODELS_UNAVAILABLE,
 )
 # The codes the identity document given with a capture can answer (its file checks, then its portrait's).
-DOCUMENT_PART_ERRORS = (
-    error_codes.IDENTITY_DOCUMENT_REQUIRED,
+DOCUMENT_FILE_ERRORS = (
     error_codes.EMPTY_FILE,
     error_codes.FILE_TOO_LARGE,
     error_codes.UNSUPPORTED_FILE_TYPE,
@@ -272,6 +293,7 @@ DOCUMENT_PART_ERRORS = (
     error_codes.IMAGE_TOO_SMALL,
     *DOCUMENT_ERRORS,
 )
+DOCUMENT_PART_ERRORS = (error_codes.IDENTITY_DOCUMENT_REQUIRED, *DOCUMENT_FILE_ERRORS)
 
 
 def register(ops: Operations) -> None:

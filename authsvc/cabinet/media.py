@@ -22,6 +22,7 @@ from authsvc.errors import AuthsvcError
 
 IMAGE_TYPES = {"image/jpeg", "image/png"}
 SCAN_TYPES = IMAGE_TYPES | {"application/pdf"}
+DOCUMENT_TYPES = SCAN_TYPES  # the identity document's image: a photo, or a scan's one-page PDF (`cabinet.pdf`)
 
 
 @dataclass(frozen=True)

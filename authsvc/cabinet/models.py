@@ -158,11 +158,17 @@ class Photo(Strict):
     data: Base64
 
 
+class DocumentImage(Strict):
+    content_type: Literal["image/jpeg", "image/png", "application/pdf"]
+    data: Base64
+
+
 # R-7.3b(i): the liveness step matches the live face to the portrait on this image as well as to the photo.
 DOCUMENT_IMAGE_HELP = (
     "the identity document's image: the front of the ID card or the passport's photo page, photographed or "
-    "scanned (JPEG/PNG); its portrait is located, checked and encoded once, and every liveness step matches "
-    "the live face to it (R-7.3b(i)). May also be given later, with a liveness capture."
+    "scanned (JPEG/PNG, or a one-page PDF holding the scan: its page is rasterised); its portrait is located, "
+    "checked and encoded once, and every liveness step matches the live face to it (R-7.3b(i)). May also be "
+    "given later, with a liveness capture."
 )
 
 
@@ -228,7 +234,7 @@ class IndividualIn(Person, _Contact):
 
     kind: Literal["individual"]
     photo: Photo
-    id_document_image: Photo | None = Field(None, description=DOCUMENT_IMAGE_HELP)
+    id_document_image: DocumentImage | None = Field(None, description=DOCUMENT_IMAGE_HELP)
 
 
 class Representative(Person):
@@ -247,7 +253,9 @@ class LegalEntityIn(_Contact):
     name: Annotated[str, Field(min_length=1, max_length=300, examples=['ТОО "Рога и копыта"'])]
     representative: Representative
     photo: Photo = Field(description="the authorised person's frontal photo")
-    id_document_image: Photo | None = Field(None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:])
+    id_document_image: DocumentImage | None = Field(
+        None, description="the authorised person's " + DOCUMENT_IMAGE_HELP[4:]
+    )
     documents: list[Scan] = Field(min_length=1, max_length=20)
 
     @field_validator("bin")

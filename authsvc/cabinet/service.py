@@ -19,6 +19,7 @@ from authsvc.cabinet import faces, masking
 from authsvc.cabinet.faces import DOCUMENT_FIELD, ID_DOCUMENT, PHOTO, CheckedDocument, FaceEncoder, FaceReferences
 from authsvc.cabinet.identifiers import IdentifierError
 from authsvc.cabinet.media import (
+    DOCUMENT_TYPES,
     IMAGE_TYPES,
     SCAN_TYPES,
     Media,
@@ -118,7 +119,7 @@ class ClientRegistry:
     async def check_document(self, upload: Any) -> CheckedDocument:
         """The identity document's image (a request's base64 field or a part's bytes), its portrait located,
         checked and encoded (R-7.3b(i)); 422 with the reason's code when the match could not rely on it."""
-        media = self._media(upload, IMAGE_TYPES, self._document_limits(), DOCUMENT_FIELD)
+        media = self._media(upload, DOCUMENT_TYPES, self._document_limits(), DOCUMENT_FIELD)
         if self.faces is None:
             raise UpstreamUnavailable(
                 "no face models: the identity document cannot be read", code=error_codes.MODELS_UNAVAILABLE
@@ -212,6 +213,11 @@ class ClientRegistry:
             else:
                 found[kind] = await self._migrate(cipher, client_id, kind, ref)
         return FaceReferences(photo=found[PHOTO], document=found[ID_DOCUMENT])
+
+    async def has_document(self, client_id: str) -> bool:
+        """Whether the client has an identity document image on file (R-7.3b(i))."""
+        async with self.db.autocommit() as tx:
+            return await face_store.has_file(tx, client_id, ID_DOCUMENT)
 
     async def _migrate(
         self, cipher: RecordCipher, client_id: str, kind: str, ref: face_store.FileReference

@@ -10,7 +10,8 @@ so a typo fails the start, not an identification.
 
 ``[liveness] document_match`` says whether the liveness step must match the live face to the identity
 document (R-7.3b(i)): ``"required"`` (a client without a document image cannot take the step until one is
-given) or ``"when_given"`` (the default: matched whenever the client has one).
+given; ``requirement`` then names the rule, shown in the profile's explanation and in what an identification
+still needs) or ``"when_given"`` (the default: matched whenever the client has one).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Profile:
     signals: SignalPolicy = field(default_factory=SignalPolicy)
     extends: str | None = None
     document_match: DocumentMatch = "when_given"  # [liveness] document_match
+    document_requirement: str = ""  # [liveness] requirement: the rule asking for the document
 
     def methods_of(self, token: str) -> frozenset[str]:
         group = self.groups.get(token)
@@ -197,8 +199,11 @@ def _build(name: str, data: dict[str, Any]) -> Profile:
         raise _bad(name, "signals name unknown signals or operations")
     liveness = data.get("liveness", {})
     document_match = liveness.get("document_match", "when_given")
-    if set(liveness) - {"document_match"} or document_match not in DOCUMENT_MATCH:
-        raise _bad(name, f"[liveness] takes only document_match, one of {', '.join(DOCUMENT_MATCH)}")
+    document_requirement = str(liveness.get("requirement", ""))
+    if set(liveness) - {"document_match", "requirement"} or document_match not in DOCUMENT_MATCH:
+        raise _bad(name, f"[liveness] takes only document_match (one of {', '.join(DOCUMENT_MATCH)}) and requirement")
+    if document_match == "required" and not document_requirement:
+        raise _bad(name, '[liveness] document_match = "required" needs the requirement it implements')
     ttl, failures = int(data.get("ttl_s", 900)), int(data.get("max_failures", 3))
     if not 60 <= ttl <= 86_400 or not 1 <= failures <= 20:
         raise _bad(name, "ttl_s must be 60..86400 and max_failures 1..20")
@@ -213,6 +218,7 @@ def _build(name: str, data: dict[str, Any]) -> Profile:
         policy,
         data.get("extends"),
         document_match,
+        document_requirement,
     )
 
 
@@ -243,7 +249,7 @@ def explain(profile: Profile) -> dict[str, Any]:
         "extends": profile.extends,
         "ttl_s": profile.ttl_s,
         "max_failures": profile.max_failures,
-        "liveness": {"document_match": profile.document_match},
+        "liveness": {"document_match": profile.document_match, "requirement": profile.document_requirement or None},
         "signals": {
             "refuse": sorted(profile.signals.refuse),
             "required_for": sorted(profile.signals.required_for),

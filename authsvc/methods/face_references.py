@@ -3,7 +3,8 @@ the identity document's portrait, encoded in the process pool (dlib holds the GI
 
 The document's portrait is located and checked by `liveness.document`; an image the match cannot rely on is
 a 422 with its reason's code (``document_no_portrait``, ``document_multiple_portraits``,
-``document_portrait_too_small``, ``document_blurred``), or ``image_undecodable`` / ``image_too_large``.
+``document_portrait_too_small``, ``document_blurred``), or ``image_undecodable`` / ``image_too_large``; a PDF
+is rasterised first (`authsvc.cabinet.pdf`: one page, bounded) and refused with its ``document_pdf_*`` code.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ DOCUMENT_ERRORS = (
     error_codes.DOCUMENT_MULTIPLE_PORTRAITS,
     error_codes.DOCUMENT_PORTRAIT_TOO_SMALL,
     error_codes.DOCUMENT_BLURRED,
+    error_codes.DOCUMENT_PDF_UNREADABLE,
+    error_codes.DOCUMENT_PDF_ENCRYPTED,
+    error_codes.DOCUMENT_PDF_MULTIPLE_PAGES,
+    error_codes.DOCUMENT_PDF_NO_IMAGE,
+    error_codes.DOCUMENT_PDF_TOO_COMPLEX,
     error_codes.IMAGE_UNDECODABLE,
     error_codes.IMAGE_TOO_LARGE,
     error_codes.MODELS_UNAVAILABLE,
@@ -44,13 +50,20 @@ def encode_photo(data: bytes) -> bytes | None:
 
 
 def read_document(data: bytes) -> bytes | tuple[str, str]:
-    """The document portrait's packed encoding, or the liveness error's (code, message)."""
-    from liveness.document import document_portrait_bytes
+    """The document portrait's packed encoding, or the refusal's (code, message)."""
+    from authsvc.cabinet.identifiers import IdentifierError
+    from authsvc.cabinet.media import sniff
+    from authsvc.cabinet.pdf import rasterise_first_page
+    from liveness.document import document_portrait, document_portrait_bytes
     from liveness.errors import LivenessError
     from liveness.match import pack_encoding
 
     try:
+        if sniff(data) == "application/pdf":
+            return pack_encoding(document_portrait(rasterise_first_page(data)).encoding)
         return pack_encoding(document_portrait_bytes(data).encoding)
+    except IdentifierError as exc:
+        return str(exc.code), str(exc)
     except LivenessError as exc:
         return exc.code, exc.detail
 

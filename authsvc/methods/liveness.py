@@ -111,6 +111,11 @@ class LivenessMethod:
     async def _pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
+    async def document_needed(self, ident: identifications.Identification, required: bool) -> bool:
+        """Whether a capture for ``ident`` must bring the identity document's image: the profile requires the
+        match to it (``required``) and the client has none on file (R-7.3b(i))."""
+        return required and not await self.registry.has_document(ident.client_id)
+
     async def issue(self, ident: identifications.Identification) -> tuple[str, dict[str, Any]]:
         """A fresh script for ``ident`` (open: the flow checked it): (challenge id, script)."""
         import json

@@ -39,6 +39,18 @@ _NEWEST = Statement(
 )
 
 
+_HAS_FILE = Statement(
+    select(client_files.c.id)
+    .where(client_files.c.client_id == bindparam("client_id"), client_files.c.kind == bindparam("kind"))
+    .limit(1)
+)
+
+
+async def has_file(tx: Tx, client_id: str, kind: str) -> bool:
+    """Whether the client has a file of ``kind`` (its bytes are not read)."""
+    return await tx.one(_HAS_FILE, client_id=client_id, kind=kind) is not None
+
+
 async def newest(tx: Tx, client_id: str, kind: str, model: str) -> FileReference | None:
     row = await tx.one(_NEWEST, client_id=client_id, kind=kind, model=model)
     if row is None:

@@ -8,12 +8,9 @@ the journeys below take as few as tell what they check.
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any
 
 import aiohttp
-import cv2
 import numpy as np
 import pytest
 from sqlalchemy import delete, select, update
@@ -21,9 +18,9 @@ from sqlalchemy import delete, select, update
 from authsvc.api.state import CLIENT_REGISTRY, DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.store.schema import client_files, face_references
-from liveness.images import decode_image
 from liveness.match import MatchSettings
-from simulators.capture.document import card_back, id_card
+from simulators.capture.document import card_back
+from tests.api.documents import DOCUMENT_PHOTO, document_of, image_field, jpeg, post_client
 from tests.api.test_liveness_step import (
     REGISTRATION_PHOTO,
     as_mp4,
@@ -32,39 +29,17 @@ from tests.api.test_liveness_step import (
     script_for,
     submit,
 )
-from tests.conftest import Api, b64, individual, make_settings, start_api
+from tests.cabinet.pdfs import card_pdf, encrypted_pdf, typed_pdf
+from tests.conftest import Api, individual, make_settings, start_api
 from tests.shared import fixture_path
 
-DOCUMENT_PHOTO = "alex_lacamoire_2.png"  # the same person as the live capture and the registration photo
 STRANGER = ("faces-more", "p02_1.jpg")
 
 
-def _jpeg(image: np.ndarray) -> bytes:  # type: ignore[type-arg]
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return buf.tobytes()
-
-
-def document_of(*photo: str, seed: int = 1) -> bytes:
-    """An ID-card front, photographed by a phone, with the portrait cut from the photo named."""
-    source = decode_image(fixture_path(*photo).read_bytes())
-    return _jpeg(id_card(source, np.random.default_rng(seed)))
-
-
-def image_field(data: bytes) -> dict[str, str]:
-    return {"content_type": "image/png" if data.startswith(b"\x89PNG") else "image/jpeg", "data": b64(data)}
-
-
-async def post_client(api: Api, body: dict[str, Any]) -> Any:
-    # Two images make a body over aiohttp's 1 MiB "large raw body" warning: sent as a stream instead.
-    headers = api.headers(**{"Content-Type": "application/json"})
-    return await api.client.post("/v1/clients", data=io.BytesIO(json.dumps(body).encode()), headers=headers)
-
-
-async def registered(api: Api, document: bytes | None = None) -> str:
+async def registered(api: Api, document: bytes | None = None, **over: Any) -> str:
     photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
     extra = {"id_document_image": image_field(document)} if document is not None else {}
-    resp = await post_client(api, individual(photo=photo, **extra))
+    resp = await post_client(api, individual(photo=photo, **extra, **over))
     assert resp.status == 201, await resp.text()
     client_id: str = (await resp.json())["id"]
     return client_id
@@ -133,7 +108,7 @@ async def test_a_document_without_a_portrait_is_refused_at_registration_and_with
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
     api = await start_api(aiohttp_client, make_settings(dsn), keys)
-    back = _jpeg(card_back(np.random.default_rng(5), width=640))
+    back = jpeg(card_back(np.random.default_rng(5), width=640))
     photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
     resp = await post_client(api, individual(photo=photo, id_document_image=image_field(back)))
     problem = await resp.json()
@@ -148,22 +123,32 @@ async def test_a_document_without_a_portrait_is_refused_at_registration_and_with
     resp = await submit_with_document(api, ident, challenge, b"not looked at", back)
     problem = await resp.json()
     assert resp.status == 422 and problem["code"] == "document_no_portrait", problem
-    # Refused before the script was spent: the same script still takes a capture.
-    again = await submit(api, ident, challenge, video=b"not a video" * 100)
+    # Refused before the script was spent: the same script still takes a capture (with a good document).
+    good = document_of("faces", DOCUMENT_PHOTO)
+    again = await submit_with_document(api, ident, challenge, b"not a video" * 100, good)
     assert again.status == 422 and (await again.json())["code"] == "capture_undecodable"
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_profile_can_require_the_document(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> None:
-    """`[liveness] document_match = "required"` in a profile (tests/data/profiles/test-document.toml, and
-    nb-2025): a client without a document image cannot take the liveness step; the script stays unspent."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_res63_requires_the_document_and_an_identification_says_so(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    """R-7.3b(i): the two-factor method's software "checks the client's real-time image against the image in
+    the identity document", so res63-2021 (and every profile extending it; a deployment's own too,
+    tests/data/profiles/test-document.toml) requires the match: a client without a document image cannot take
+    the liveness step until one is given, the identification names it among what is missing, and the script
+    stays unspent."""
     api = await start_api(aiohttp_client, make_settings(dsn), keys)
-    for name in ("test-document", "nb-2025"):
+    for name in ("res63-2021", "res108", "nb-2025", "bank-2025", "test-document"):
         explained = await (await api.get(f"/v1/profiles/{name}")).json()
-        assert explained["liveness"] == {"document_match": "required"}, explained
-    assert (await (await api.get("/v1/profiles/res63-2021")).json())["liveness"] == {"document_match": "when_given"}
+        assert explained["liveness"] == {"document_match": "required", "requirement": "R-7.3b(i)"}, explained
 
-    ident = await opened(api, await registered(api), profile="test-document")
+    ident = await opened(api, await registered(api))  # the default profile: res63-2021
+    state = await (await api.get(f"/v1/identifications/{ident}")).json()
+    assert state["profile"] == "res63-2021" and "liveness" in state["next_methods"]
+    (need,) = state["needs"]
+    assert need["method"] == "liveness" and need["input"] == "id_document_image", need
+    assert need["requirement"] == "R-7.3b(i)" and "identity document" in need["reason"]
     challenge, _script = await script_for(api, ident)
     resp = await submit(api, ident, challenge, video=b"not looked at" * 100)
     problem = await resp.json()
@@ -175,6 +160,11 @@ async def test_a_profile_can_require_the_document(aiohttp_client: Any, dsn: str,
     document = document_of("faces", DOCUMENT_PHOTO)
     again = await submit_with_document(api, ident, challenge, b"not a video" * 100, document)
     assert again.status == 422 and (await again.json())["code"] == "capture_undecodable"
+
+    # A client registered with the document: nothing is missing, the step is open.
+    with_card = await opened(api, await registered(api, document, iin="900101300126"))
+    state = await (await api.get(f"/v1/identifications/{with_card}")).json()
+    assert "liveness" in state["next_methods"] and state["needs"] == [], state
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -216,3 +206,41 @@ async def test_face_references_are_computed_once_sealed_and_migrated_lazily(
     async with db.transaction() as tx:
         await tx.run(update(client_files).where(client_files.c.client_id == client_id).values(sealed=b"\x00" * 64))
     assert await registry.face_references(api.lender_id, client_id) == refs
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_scanned_pdf_of_the_card_is_read_and_a_bad_pdf_is_a_named_422(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore
+) -> None:
+    """A scanner's one-page PDF of the card (Pillow's PDF writer around the rendered card) is the client's
+    document like a JPEG: its page rasterised, the portrait found, the file kept sealed as it came."""
+    api = await start_api(aiohttp_client, make_settings(dsn), keys)
+    photo = image_field(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())
+    refusals = {
+        "document_pdf_multiple_pages": card_pdf("faces", DOCUMENT_PHOTO, pages=2),
+        "document_pdf_encrypted": encrypted_pdf(),
+        "document_pdf_no_image": typed_pdf(),
+        "document_pdf_unreadable": card_pdf("faces", DOCUMENT_PHOTO)[:2000],
+    }
+    for code, pdf in refusals.items():
+        resp = await post_client(api, individual(photo=photo, id_document_image=image_field(pdf)))
+        problem = await resp.json()
+        assert resp.status == 422 and problem["code"] == code, problem
+        assert problem["errors"][0]["loc"] == "id_document_image", problem
+    # Declared as a PDF but not one: the sniffed type is what counts.
+    lying = {"content_type": "application/pdf", "data": image_field(document_of("faces", DOCUMENT_PHOTO))["data"]}
+    resp = await post_client(api, individual(photo=photo, id_document_image=lying))
+    assert resp.status == 422 and (await resp.json())["code"] == "content_type_mismatch"
+
+    pdf = card_pdf("faces", DOCUMENT_PHOTO)
+    client_id = await registered(api, pdf)
+    files = (await (await api.get(f"/v1/clients/{client_id}")).json())["files"]
+    assert [(f["kind"], f["content_type"]) for f in files] == [
+        ("photo", "image/jpeg"),
+        ("id_document", "application/pdf"),
+    ]
+    refs = await api.app[CLIENT_REGISTRY].face_references(api.lender_id, client_id)
+    assert refs.document is not None and len(refs.document) == 1024
+    # The liveness step matches the live face to the PDF's portrait.
+    _challenge, _script, _video, verdict = await passed_capture(api, await opened(api, client_id))
+    assert verdict["matched"] == ["registration", "document"], verdict

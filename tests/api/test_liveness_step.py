@@ -23,7 +23,8 @@ from authsvc.store.schema import liveness_captures
 from liveness.images import decode_image
 from liveness.script import Script
 from simulators.capture.session import SessionSpec, jpeg_frames, mp4_bytes, simulate
-from tests.conftest import Api, b64, individual, make_settings, start_api
+from tests.api.documents import register_with_document
+from tests.conftest import Api, make_settings, start_api
 from tests.shared import fixture_path
 
 LIVE_PHOTO = "alex_lacamoire_1.jpg"
@@ -41,12 +42,11 @@ def as_mp4(capture: Any) -> bytes:
 
 
 async def liveness_api(aiohttp_client: Any, dsn: str, keys: LocalKeyStore) -> tuple[Api, str]:
+    """A client registered with a photo and the identity document (res63-2021 matches the live face to it,
+    R-7.3b(i)), and an identification of it for registration."""
     api = await start_api(aiohttp_client, make_settings(dsn), keys)
-    photo = {"content_type": "image/jpeg", "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())}
-    client = await (await api.post("/v1/clients", individual(photo=photo))).json()
-    ident = await (
-        await api.post("/v1/identifications", {"client_id": client["id"], "operation": "registration"})
-    ).json()
+    client_id = await register_with_document(api, REGISTRATION_PHOTO)
+    ident = await (await api.post("/v1/identifications", {"client_id": client_id, "operation": "registration"})).json()
     return api, ident["id"]
 
 

@@ -12,9 +12,10 @@ import pytest
 from authsvc.api.state import DB, KEYS
 from authsvc.audit.chainer import chain_pending
 from authsvc.crypto.local_keys import LocalKeyStore
+from tests.api.documents import register_with_document
 from tests.api.test_eds_fixtures import AT_2004, AT_VALID_SIGN_2004, pki_settings
 from tests.api.test_liveness_step import script_for, submit
-from tests.conftest import individual, make_settings, start_api
+from tests.conftest import make_settings, start_api
 from tests.methods.factorkit import (
     PEOPLE,
     Parties,
@@ -149,9 +150,9 @@ async def test_liveness_decisions_and_the_audit_chain_are_in_metrics(
     """A capture that cannot be judged is a decision too (with its reason); the chainer's round moves the
     chain-lag gauges."""
     api = await start_api(aiohttp_client, make_settings(dsn, server={"process_workers": 1}), keys)
-    client = await (await api.post("/v1/clients", individual())).json()
+    client_id = await register_with_document(api, "alex_lacamoire_3.jpg")  # res63-2021 asks for it (R-7.3b(i))
     ident = (
-        await (await api.post("/v1/identifications", {"client_id": client["id"], "operation": "registration"})).json()
+        await (await api.post("/v1/identifications", {"client_id": client_id, "operation": "registration"})).json()
     )["id"]
     before = samples(await scrape(api))
     challenge, _ = await script_for(api, ident)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from authsvc.api.links import STATIC
+from authsvc.api.hosted_page import STATIC
 from authsvc.hosted.assets import build
 from tests.conftest import Api
 

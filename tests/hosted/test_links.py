@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from authsvc.api.links import HEADER
+from authsvc.api.hosted_page import HEADER
 from authsvc.api.state import DB, SETTINGS
 from authsvc.store.schema import flow_links
 from tests.auditkit import entries

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select, update
@@ -22,8 +23,10 @@ from authsvc.store import lenders
 from authsvc.store.schema import challenges, flow_links
 from liveness.images import decode_image
 from liveness.script import Script
+from simulators.capture.document import card_back
 from simulators.capture.session import SessionSpec, simulate
 from simulators.capture.y4m import blank_y4m, write_y4m
+from tests.api.documents import DOCUMENT_PHOTO, jpeg, register_with_document
 from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     Simulator,
     nca_port,
@@ -31,6 +34,7 @@ from tests.api.test_eds_simulator import (  # noqa: F401  (fixtures)
     simulator,
 )
 from tests.auditkit import entries
+from tests.cabinet.pdfs import card_pdf
 from tests.conftest import TODAY, Api, b64, individual, make_settings
 from tests.hosted.browser import ARTEFACTS, Browser, require_chromium
 from tests.hosted.kit import NcaLayerSim, free_port
@@ -56,10 +60,18 @@ class Stand:
         self.api, self.parties, self.nca, self.layer, self.base = api, parties, nca, layer, base
         self.client_id: str | None = None
 
-    async def identification(self) -> tuple[str, str]:
+    async def identification(self, *, document: bool = True) -> tuple[str, str]:
+        """An identification for registration of the stand's client: registered (once) with its identity
+        document as res63-2021 asks (R-7.3b(i)), or without it (``document=False``: the page asks for it)."""
         if self.client_id is None:
-            photo = {"content_type": "image/jpeg", "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes())}
-            self.client_id = (await (await self.api.post("/v1/clients", individual(photo=photo))).json())["id"]
+            if document:
+                self.client_id = await register_with_document(self.api, REGISTRATION_PHOTO)
+            else:
+                photo = {
+                    "content_type": "image/jpeg",
+                    "data": b64(fixture_path("faces", REGISTRATION_PHOTO).read_bytes()),
+                }
+                self.client_id = (await (await self.api.post("/v1/clients", individual(photo=photo))).json())["id"]
         resp = await self.api.post("/v1/identifications", {"client_id": self.client_id, "operation": "registration"})
         return str((await resp.json())["id"]), str(individual()["phone"])
 
@@ -363,6 +375,67 @@ async def test_a_face_out_of_frame_is_said_and_tried_again_then_the_code_from_th
     assert got["status"] == "completed", got
     assert [(s["method"], s["outcome"]) for s in got["steps"] if s["method"] == "otp_sms"][-1] == ("otp_sms", "passed")
     assert not any(s["method"] == "eds" for s in got["steps"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_identity_document_is_taken_before_the_face_check(
+    stand: Stand, browser: Browser, camera: Path, tmp_path: Path
+) -> None:
+    """R-7.3b(i) on the page: a client without a document on file is asked for the card's front before the
+    camera starts; a picture without a portrait (the card's back) is said in words at once, the scanned PDF
+    of the front is accepted, and the capture sent with it passes, matched to the document's portrait, which
+    the service then keeps as the client's."""
+    ident, _phone = await stand.identification(document=False)
+    await browser.get(await stand.link(ident, locale="en"))
+    await browser.wait("return window.authsvcHosted && window.authsvcHosted.events.some(e => e.kind === 'ready')")
+    visible = "return ['document-step', 'face-part'].map(id => document.getElementById(id).checkVisibility())"
+    assert await browser.js(visible) == [True, False]  # the camera waits for the document
+    assert await browser.text("h-liveness") == "Face check"
+    words = {}
+    for lang in ("kk", "ru", "en"):
+        await browser.js(f"document.querySelector('#languages button[data-lang={lang}]').click()")
+        words[lang] = await browser.js("return document.querySelector('#document-step h3').textContent")
+    assert words == {"kk": "Жеке басыңызды куәландыратын құжат", "ru": "Ваш документ", "en": "Your identity document"}
+    await browser.screenshot("14-document-asked")
+
+    back = tmp_path / "card-back.jpg"
+    back.write_bytes(jpeg(card_back(np.random.default_rng(5), width=900)))
+    await browser.keys("document-photo", str(back))
+    await browser.wait(
+        "return document.getElementById('document-result').dataset.key === 'document.no_portrait'", 60, "the refusal"
+    )
+    assert (await browser.text("document-result")).startswith("No photo of a face was found on it.")
+    assert await browser.js(visible) == [True, False]
+    await browser.screenshot("15-document-no-portrait")
+
+    scan = tmp_path / "card.pdf"
+    scan.write_bytes(card_pdf("faces", DOCUMENT_PHOTO))
+    await browser.keys("document-file", str(scan))
+    await browser.wait("return document.getElementById('face-part').checkVisibility()", 60, "the camera part")
+    assert await browser.js("return document.getElementById('liveness-result').dataset.key") == "document.accepted"
+    assert [e["accepted"] for e in await browser.events("document")] == [False, True]
+    await browser.screenshot("16-document-accepted")
+
+    # The face check, sent with the document (a genuine person may need another try, as in the whole flow).
+    for attempt in range(3):
+        _, script = await stand.script(ident, after=attempt)
+        await asyncio.to_thread(render, script, "live", camera, 31 + attempt)
+        await browser.click("liveness-retry" if attempt else "camera-start")
+        result = await verdict(browser, attempt + 1)
+        if result["passed"]:
+            break
+        await browser.wait("return !document.getElementById('liveness-retry').hidden", 20, "the retry button")
+    assert result["passed"] is True, result
+    details = (await stand.liveness_checks(ident))[-1]
+    assert details["matched"] == ["registration", "document"], details
+    await browser.wait("return !document.getElementById('step-eds').hidden", 20, "the next step")
+    files = (await (await stand.api.get(f"/v1/clients/{stand.client_id}")).json())["files"]
+    assert [(f["kind"], f["content_type"]) for f in files] == [
+        ("photo", "image/jpeg"),
+        ("id_document", "application/pdf"),
+    ]
+    got = await (await stand.api.get(f"/v1/identifications/{ident}")).json()
+    assert got["needs"] == [], got  # nothing missing any more
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -13,7 +13,26 @@ const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", 
 const FRAMING = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark"];
 // chosen: the step the person picked among those still open (the first one otherwise); busy: a capture or
 // a signature is under way, and no other step may be picked meanwhile.
-const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0, chosen: null, busy: false };
+const page = { locale: "ru", state: null, stream: null, tries: 0, resendTimer: null, script: null, scriptAt: 0, chosen: null, busy: false, document: null };
+// The service's refusals of an identity document image, in the words the page says them with.
+const DOCUMENT_WORDS = {
+  document_no_portrait: "no_portrait",
+  document_pdf_no_image: "no_portrait",
+  document_multiple_portraits: "multiple",
+  document_portrait_too_small: "too_small",
+  image_too_small: "too_small",
+  document_blurred: "blurred",
+  document_pdf_unreadable: "file",
+  document_pdf_encrypted: "file",
+  document_pdf_multiple_pages: "file",
+  document_pdf_too_complex: "file",
+  unsupported_file_type: "file",
+  corrupt_image: "file",
+  image_too_large: "file",
+  image_undecodable: "file",
+  file_too_large: "file",
+  empty_file: "file",
+};
 // What the page recorded, for people and tests to look at (never sent anywhere else).
 window.authsvcHosted = { events: [] };
 
@@ -33,6 +52,8 @@ function setLocale(locale) {
   if (page.state) {
     renderSteps();
     renderChoices();
+    const step = current(); // the status line says the step again, not "Loading…"
+    $("status").textContent = t(step ? `step.${step.method}` : "done.title");
   }
 }
 
@@ -52,13 +73,16 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = "POST", json, form } = {}) {
+async function api(path, { method = "POST", json, form, file } = {}) {
   const init = { method, credentials: "same-origin", headers: { "X-Hosted-Page": "1" } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
   } else if (form) {
     init.body = form;
+  } else if (file) {
+    init.headers["Content-Type"] = file.type || "application/octet-stream";
+    init.body = file;
   }
   let resp;
   try {
@@ -147,6 +171,7 @@ function showCurrent() {
   $(`step-${step.method}`).hidden = false;
   $("status").textContent = t(`step.${step.method}`);
   note("step", { method: step.method });
+  if (step.method === "liveness") showDocument();
   if (step.method === "liveness" && !page.script) prefetchScript();
 }
 
@@ -162,6 +187,46 @@ async function passed(method) {
     // keep the page's own view; the next step's answer will say if it is no longer needed
   }
   showCurrent();
+}
+
+// --- the identity document (R-7.3b(i)) ------------------------------------------------------------
+
+// When the profile matches the live face to the identity document and the client has none on file, the
+// card's front is taken first: checked at once (a bad picture is said before the camera starts), then sent
+// again with the capture, which the service judges against it.
+function showDocument() {
+  const needed = Boolean(page.state.document_needed) && !page.document;
+  $("document-step").hidden = !needed;
+  $("face-part").hidden = needed;
+}
+
+async function documentChosen(event) {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = ""; // the same file may be chosen again after a refusal
+  if (!file || page.busy) return;
+  busy(true);
+  say("document-result", "document.checking");
+  try {
+    await api("document", { file });
+    page.document = file;
+    note("document", { accepted: true, bytes: file.size, type: file.type });
+    say("document-result", "");
+    say("liveness-result", "document.accepted", true);
+    showDocument();
+    $("camera-start").focus();
+  } catch (err) {
+    documentRefused(err);
+  } finally {
+    busy(false);
+  }
+}
+
+function documentRefused(err) {
+  note("document", { accepted: false, code: err.code });
+  const words = DOCUMENT_WORDS[err.code];
+  if (words) say("document-result", `document.${words}`, false);
+  else if (err.status === 422 || err.status === 413) say("document-result", "document.other", false);
+  else generalError("document-result", err);
 }
 
 // --- liveness --------------------------------------------------------------------------------------
@@ -248,10 +313,12 @@ async function faceCheck() {
   page.tries += 1;
   try {
     const form = captureForm(issued.challenge_id, capture, { flashTimes: true });
+    if (page.document) form.append("id_document_image", page.document, page.document.name || "document");
     const bytes = capture.frames.reduce((n, b) => n + b.size, 0);
     const verdict = await api("liveness", { form });
     note("verdict", { passed: verdict.passed, reasons: verdict.reasons, flash_timing: verdict.flash_timing, bytes });
     if (verdict.passed) {
+      page.document = null; // kept by the service as the client's document now
       say("liveness-result", "liveness.passed", true);
       return passed("liveness");
     }
@@ -264,6 +331,17 @@ async function faceCheck() {
     $("liveness-result").dataset.ok = "false";
     $("liveness-result").dataset.key = fixable.join(",");
   } catch (err) {
+    if (err.code === "identity_document_required" || DOCUMENT_WORDS[err.code]) {
+      // Refused before the script was spent (no try counted): the document is asked for again.
+      page.tries -= 1;
+      page.document = null;
+      page.state.document_needed = true;
+      say("liveness-result", "");
+      $("camera-start").hidden = false;
+      showDocument();
+      if (err.code !== "identity_document_required") documentRefused(err);
+      return;
+    }
     if (err.status === 422 && page.tries < MAX_LIVENESS_TRIES) say("liveness-result", "reason.other", false);
     else return generalError("liveness-result", err);
   }
@@ -359,6 +437,8 @@ async function main() {
   for (const b of document.querySelectorAll("#languages button")) b.addEventListener("click", () => setLocale(b.dataset.lang));
   $("camera-start").addEventListener("click", record);
   $("liveness-retry").addEventListener("click", record);
+  $("document-photo").addEventListener("change", documentChosen);
+  $("document-file").addEventListener("change", documentChosen);
   $("eds-sign").addEventListener("click", sign);
   $("otp-send").addEventListener("click", sendCode);
   $("otp-resend").addEventListener("click", sendCode);
