@@ -46,9 +46,9 @@ async def _database(app: web.Application) -> bool | str:
     return True
 
 
-def _keys(app: web.Application) -> bool | str:
+async def _keys(app: web.Application) -> bool | str:
     try:
-        app[KEYS].index_mac("readiness", "probe")
+        await app[KEYS].aindex_mac("readiness", "probe")  # reaches the device (on its thread) where there is one
     except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable)
         return _why(exc)
     return True
@@ -72,7 +72,7 @@ def _why(exc: BaseException) -> str:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    outcomes: dict[str, bool | str] = {"database": await _database(app), "keys": _keys(app)}
+    outcomes: dict[str, bool | str] = {"database": await _database(app), "keys": await _keys(app)}
     if EXECUTOR in app:
         outcomes["process_pool"] = _process_pool(app)
     for name, check in app[READINESS].items():
