@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +70,15 @@ async def append(
     values, message = _unsealed(event, lender_id, subject, details)
     seal = await keys.aindex_mac("audit-pending", message)
     await tx.write([tables.pending(values | {"signature": seal})])
+
+
+def recorder(keys: KeyStore, event: str) -> Callable[[Tx, dict[str, Any]], Awaitable[None]]:
+    """`append` of ``event`` as a callback: for a lower layer that records its work in its own transaction."""
+
+    async def record(tx: Tx, details: dict[str, Any]) -> None:
+        await append(tx, keys, event, details=details)
+
+    return record
 
 
 def _seal(keys: KeyStore, message: bytes) -> bytes:
