@@ -6,10 +6,10 @@ killed in the middle goes on, and two re-wrappers on PostgreSQL share the work w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -110,9 +110,7 @@ async def test_no_device_call_blocks_the_event_loop(aiohttp_client: Any, token: 
         assert [c["id"] for c in found["items"]] == [client]
         assert (await api.get(f"/v1/clients/{client}")).status == 200
         assert (await (await api.client.get("/readyz")).json())["checks"]["keys"] is True  # (no trust store here)
-        async with api.app[ENGINE].connect() as conn:  # the chainer's round: MACs and signatures on the token
-            while (await conn.execute(select(func.count()).select_from(audit_pending))).scalar():
-                await asyncio.sleep(0.1)
+        await _wait_for(lambda: _chained(api))  # the chainer's round: MACs and signatures on the token
     finally:
         stop.set()
         await ticker
@@ -189,7 +187,9 @@ async def test_the_jobs_role_rewraps_in_the_background_while_traffic_runs(
     assert notes and f"under {new}" in notes[0], notes
     metrics = await (await api.client.get("/metrics")).text()
     assert "authsvc_keys_rewrap_remaining 0.0" in metrics
-    rewrapped = float(next(ln for ln in metrics.splitlines() if ln.startswith("authsvc_keys_rewrapped_total")).split()[1])
+    rewrapped = float(
+        next(ln for ln in metrics.splitlines() if ln.startswith("authsvc_keys_rewrapped_total")).split()[1]
+    )
     assert rewrapped >= 14
     await _every_record_reads(api, ids, iins)
     await _wait_for(lambda: _chained(api))
@@ -222,11 +222,10 @@ async def test_a_rewrap_killed_in_the_middle_goes_on_and_loses_nothing(
     new = hsm.rotate_kek()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), AUTHSVC_KEYS_BACKEND="pkcs11", AUTHSVC_HSM_PIN=PIN,
                AUTHSVC_KEYS_PKCS11_TOKEN_LABEL=token, AUTHSVC_DATABASE_DSN=dsn)  # fmt: skip
-    with (tmp_path / "stderr").open("wb") as stderr:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "authsvc.hsm", "--batch", "1", "--pause", "0.3", "rewrap"],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
+    operator = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "authsvc.hsm", "--batch", "1", "--pause", "0.3", "rewrap",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     engine = api.app[ENGINE]
 
     async def under_new() -> int:
@@ -238,8 +237,9 @@ async def test_a_rewrap_killed_in_the_middle_goes_on_and_loses_nothing(
         started = await _wait_for(under_new)
         operator.send_signal(signal.SIGKILL)  # in the middle: some rows re-wrapped, most not
     finally:
-        operator.kill()
-        operator.wait()
+        with contextlib.suppress(ProcessLookupError):
+            operator.kill()
+        await operator.wait()
     left = await under_new()
     assert 1 <= started <= left < len(ids), (started, left)
     await _every_record_reads(api, ids, iins)  # each row under one KEK or the other, every one reading
