@@ -180,6 +180,7 @@ class Pkcs11KeyStore:
 
     def _drop(self, reason: str) -> None:
         self.last_error = reason
+        self.data_keys.clear()  # no record opens without the token, cached or not, until it is back
         if self._session is not None:
             with contextlib.suppress(p11.PKCS11Error):  # already gone with the token
                 self._session.close()

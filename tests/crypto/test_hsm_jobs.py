@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -32,7 +33,8 @@ from authsvc.store.schema import audit_log, audit_pending, clients
 from drivers.pkcs11.provision import SOFTHSM_MODULE
 from tests.conftest import Api, individual, make_settings, start_api
 from tests.crypto.test_pkcs11_keys import _check
-from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home
+from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home, token_dir
+from tests.drivers.pkcs11.test_async_token import _ticker  # the loop-lag probe
 from tests.shared import REPO_ROOT
 
 T = TypeVar("T")
@@ -79,15 +81,6 @@ class SlowToken(Pkcs11KeyStore):
 def _iins(n: int) -> list[str]:
     firsts = (f"9002024{k:04d}" for k in range(100, 400))
     return [f + str(_check(f)) for f in firsts if _check(f) is not None][:n]
-
-
-async def _ticker(gaps: list[float], stop: asyncio.Event) -> None:
-    last = time.perf_counter()
-    while not stop.is_set():
-        await asyncio.sleep(0.005)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
 
 
 async def test_no_device_call_blocks_the_event_loop(aiohttp_client: Any, token: str, tmp_path: Path) -> None:
@@ -280,3 +273,47 @@ async def test_two_rewrappers_on_postgresql_share_the_work(
     async with api.app[ENGINE].connect() as conn:
         assert {r.kek_id for r in await conn.execute(select(clients.c.kek_id))} == {new}
     await _every_record_reads(api, ids, iins)
+
+
+async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_recovers(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    made = provision()
+    hsm = Pkcs11KeyStore(SOFTHSM_MODULE, made.label, PIN)
+    hsm.initialize()
+    api = await start_api(aiohttp_client, make_settings(f"sqlite:///{tmp_path}/a.db"), hsm)  # type: ignore[arg-type]
+    iins = _iins(41)
+    known = [await _register(api, i) for i in iins[:4]]
+    answers: list[tuple[int, str | None]] = []
+
+    async def traffic(batch: list[str]) -> None:
+        for iin in batch:
+            resp = await api.post("/v1/clients", individual(iin=iin))
+            body = await resp.json()
+            answers.append((resp.status, body.get("code")))
+
+    folder = token_dir(made.serial)
+    running = asyncio.gather(*(traffic(iins[4 + k : 40 : 4]) for k in range(4)))
+    await asyncio.sleep(0.3)
+    shutil.move(folder, tmp_path / "pocket")  # the token pulled out while registrations run
+    try:
+        await _wait_for(lambda: _refused(answers))
+        body = await (await api.client.get("/readyz")).json()
+        assert body["checks"]["keys"] is False and "HSM" in body["reasons"]["keys"], body
+        assert (await api.get(f"/v1/clients/{known[0]}")).status == 503  # no record opens, cached or not
+    finally:
+        shutil.move(tmp_path / "pocket", folder)
+    await running
+    assert {a for a in answers if a[0] != 201} == {(503, "key_store_unavailable")}, answers
+    async with api.app[ENGINE].connect() as conn:  # nothing half-written: exactly the answered registrations
+        stored = (await conn.execute(select(func.count()).select_from(clients))).scalar()
+    assert stored == len(known) + sum(1 for status, _ in answers if status == 201)
+    await asyncio.sleep(1.1)  # reconnection is tried at most once a second
+    body = await (await api.client.get("/readyz")).json()
+    assert body["checks"]["keys"] is True, body
+    ids = [*known, await _register(api, iins[40])]
+    await _every_record_reads(api, ids, [*iins[:4], iins[40]])
+
+
+async def _refused(answers: list[tuple[int, str | None]]) -> bool:
+    return any(status == 503 for status, _ in answers)
