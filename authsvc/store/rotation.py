@@ -28,6 +28,7 @@ from sqlalchemy import Table, func, select, update
 
 from authsvc import metrics
 from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import AuthsvcError
 from authsvc.store.db import Database, Tx
 from authsvc.store.schema import metadata
 
@@ -168,8 +169,10 @@ async def run_rewrapper(
                     break
         except asyncio.CancelledError:
             raise
+        except AuthsvcError as exc:  # e.g. the HSM token is away (key_store_unavailable): said, no trace
+            log.warning("re-wrapping data keys paused: %s; will retry", exc.detail)
         except Exception:
-            log.exception("re-wrapping data keys failed; will retry")  # e.g. the HSM token is away
+            log.exception("re-wrapping data keys failed; will retry")
         await asyncio.sleep(EVERY_S)
 
 
