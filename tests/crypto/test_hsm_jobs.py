@@ -25,6 +25,8 @@ from sqlalchemy import func, select
 from authsvc.api.state import DB, ENGINE
 from authsvc.audit.events import AuditEvent
 from authsvc.audit.verify import verify_database
+from authsvc.crypto.envelope import RecordCipher
+from authsvc.crypto.key_cache import DataKeyCache
 from authsvc.crypto.pkcs11_keys import Pkcs11KeyStore, _Keys
 from authsvc.store import rotation
 from authsvc.store.db import Database
@@ -317,3 +319,23 @@ async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_rec
 
 async def _refused(answers: list[tuple[int, str | None]]) -> bool:
     return any(status == 503 for status, _ in answers)
+
+
+async def test_a_record_opened_again_costs_no_trip_to_the_token(token: str) -> None:
+    slow = SlowToken(SOFTHSM_MODULE, token, PIN)
+    slow.initialize()
+    cipher, wrapped = await RecordCipher.anew(slow, "record-1")
+    sealed = cipher.seal_json("pii", {"iin": "811201401188"})
+    slow.threads.clear()
+    for _ in range(5):  # a registration's answer, a look-up, a read, an identification's contact and EDS identity
+        assert (await RecordCipher.aopen(slow, "record-1", wrapped)).unseal_json("pii", sealed)["iin"] == "811201401188"
+    assert slow.threads == []  # all from memory
+    slow.data_keys.clear()
+    await RecordCipher.aopen(slow, "record-1", wrapped)
+    await RecordCipher.aopen(slow, "record-1", wrapped)
+    assert len(slow.threads) == 1  # unwrapped once on the token, then remembered
+    small = DataKeyCache(entries=3)
+    for n in range(5):
+        small.put("k", bytes([n]), bytes(32))
+    assert len(small) == 3 and small.get("k", b"\x00") is None and small.get("k", b"\x04") == bytes(32)
+    slow.close()
