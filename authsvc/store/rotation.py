@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ Record = Callable[[Tx, dict[str, Any]], Awaitable[None]]
 BATCH = 200
 PAUSE_S = 0.05  # between batches of a background run: a batch holds SQLite's write lock while it runs
 EVERY_S = 30.0  # how often the background job looks for rows under an old KEK
+SETTLE_S = 120.0  # how long it keeps looking after none is left under the current KEK
 
 
 def wrapped_key_tables() -> list[Table]:
@@ -148,25 +150,21 @@ async def run_rewrapper(
     status: RewrapStatus = STATUS,
 ) -> None:
     """The background job: finish any rotation's re-wrap, in every process of the jobs role at once (the
-    pace is the module's `EVERY_S`, `BATCH` and `PAUSE_S`)."""
+    pace is the module's `EVERY_S`, `BATCH` and `PAUSE_S`). Counting old-KEK rows scans each table (kek_id has
+    no index), so once none is left under a KEK the job looks for another SETTLE_S — other processes may seal
+    under the old KEK until they notice the rotation (`RELOAD_EVERY_S`, 30 s) — and then only when the KEK
+    changes or the process restarts."""
+    settled: tuple[str, float] | None = None  # (KEK, when none was left under it first)
     while True:
         batch = BATCH
         try:
             current = keys.kek_id
-            left = sum((await remaining(db, current)).values())
-            status.current_kek, status.remaining = current, left
-            metrics.KEYS_REWRAP_REMAINING.set(left)
-            while left:
-                rewrapped = 0
-                for table in wrapped_key_tables():
-                    rewrapped += await rewrap_batch(db, keys, table, current, batch=batch, record=record)
-                    await asyncio.sleep(PAUSE_S)
-                metrics.KEYS_REWRAPPED.inc(rewrapped)
-                left = sum((await remaining(db, current)).values())
-                status.remaining = left
-                metrics.KEYS_REWRAP_REMAINING.set(left)
-                if not rewrapped and left:  # every row is claimed by another process: look again later
-                    break
+            if settled is None or settled[0] != current or time.monotonic() - settled[1] < SETTLE_S:
+                left = await _round(db, keys, current, batch, record, status)
+                if left:
+                    settled = None
+                elif settled is None or settled[0] != current:
+                    settled = (current, time.monotonic())
         except asyncio.CancelledError:
             raise
         except AuthsvcError as exc:  # e.g. the HSM token is away (key_store_unavailable): said, no trace
@@ -174,6 +172,30 @@ async def run_rewrapper(
         except Exception:
             log.exception("re-wrapping data keys failed; will retry")
         await asyncio.sleep(EVERY_S)
+
+
+async def _round(
+    db: Database, keys: KeyStore, current: str, batch: int, record: Record | None, status: RewrapStatus
+) -> int:
+    """Count, then re-wrap batch after batch until nothing is left or the rest is claimed elsewhere; returns
+    how many rows are left under an older KEK."""
+    left = sum((await remaining(db, current)).values())
+    status.current_kek, status.remaining = current, left
+    metrics.KEYS_REWRAP_REMAINING.set(left)
+    while left:
+        rewrapped = 0
+        for table in wrapped_key_tables():
+            done = await rewrap_batch(db, keys, table, current, batch=batch, record=record)
+            if done:
+                rewrapped += done
+                await asyncio.sleep(PAUSE_S)  # room for traffic between batches
+        metrics.KEYS_REWRAPPED.inc(rewrapped)
+        left = sum((await remaining(db, current)).values())
+        status.remaining = left
+        metrics.KEYS_REWRAP_REMAINING.set(left)
+        if not rewrapped and left:  # every row is claimed by another process: look again later
+            break
+    return left
 
 
 async def kek_counts(db: Database) -> dict[str, dict[str, int]]:
