@@ -354,7 +354,8 @@ class Pkcs11KeyStore:
         caller goes on with the keys it has meanwhile."""
         if time.monotonic() - self._loaded_at > RELOAD_EVERY_S:
             self._loaded_at = time.monotonic()  # one reload in flight at a time
-            self._thread.submit(self._background_reload)
+            with contextlib.suppress(RuntimeError):  # the store was closed
+                self._thread.submit(self._background_reload)
         keys = self._keys
         self._require(keys)
         return keys
@@ -382,7 +383,7 @@ class Pkcs11KeyStore:
 
     async def awrap_data_key(self, data_key: bytes) -> tuple[str, bytes]:
         if time.monotonic() - self._loaded_at > RELOAD_EVERY_S:
-            await self._arun("reading the keys", self._reload_job)
+            await self.areload()  # a rotation by another process: new data under the new KEK
         return await self._arun("wrapping a data key", self._wrap_job(data_key))
 
     def unwrap_data_key(self, wrapped: bytes, kek_id: str) -> bytes:
