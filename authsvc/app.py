@@ -126,6 +126,7 @@ from authsvc.store import liveness as liveness_store
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
+from authsvc.store.rotation import run_rewrapper
 from authsvc.webhooks import outbox as webhooks_outbox
 from authsvc.webhooks.endpoints import Endpoints
 from authsvc.webhooks.worker import WebhookWorker
@@ -457,6 +458,17 @@ def create_app(
             with contextlib.suppress(Exception):
                 await chain_all(db, store_keys, witness=app[HEAD_LOG])  # leave nothing waiting at a clean stop
 
+    async def rewrap_ctx(app: web.Application) -> AsyncIterator[None]:
+        # After a KEK rotation, old data keys are re-wrapped under the new one here.
+        task = asyncio.create_task(
+            run_rewrapper(app[DB], app[KEYS], record=audit.recorder(app[KEYS], AuditEvent.KEYS_REWRAPPED))
+        )
+        try:
+            await opened("rewrap")
+            yield
+        finally:
+            await _stopped(task)
+
     async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
         limiter = RateLimiter(
             app[DB], limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
@@ -514,6 +526,7 @@ def create_app(
         "incidents": incidents_ctx,
         "webhooks": webhooks_ctx,
         "audit": audit_ctx,
+        "rewrap": rewrap_ctx,
         "rate_limiter": rate_limiter_ctx,
         "housekeeping": housekeeping_ctx,
         "listener": listener_ctx,
@@ -538,6 +551,7 @@ STEPS: dict[Role, tuple[str, ...]] = {
         "incidents",
         "webhooks",
         "audit",
+        "rewrap",
         "rate_limiter",
         "housekeeping",
     ),
@@ -568,6 +582,7 @@ STEPS: dict[Role, tuple[str, ...]] = {
         "incidents",
         "webhooks",
         "audit",
+        "rewrap",
         "housekeeping",
         "listener",
     ),

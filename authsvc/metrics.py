@@ -137,6 +137,18 @@ AUDIT_CHAIN_ROUND = Gauge(
     registry=REGISTRY,
 )
 
+# --- the service's keys (authsvc.store.rotation) --------------------------------------------------------------
+KEYS_REWRAP_REMAINING = Gauge(
+    "authsvc_keys_rewrap_remaining",
+    "Data keys still wrapped under an older key-encryption key, as this process's re-wrap job last counted",
+    registry=REGISTRY,
+)
+KEYS_REWRAPPED = Counter(
+    "authsvc_keys_rewrapped_total",
+    "Data keys this process re-wrapped under the current key-encryption key after a rotation",
+    registry=REGISTRY,
+)
+
 
 def step(method: str, passed: bool, reasons: Iterable[object] = ()) -> None:
     """One identification step recorded."""

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import bench_registration, server
+from benchmarks.bench_eds import cpu_seconds
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN, PIN = "87654321", "1234"
@@ -210,16 +211,27 @@ def bench_registrations(seconds: float, concurrency: int, rounds: int) -> None:
     subprocess.run([sys.executable, "-m", "authsvc.hsm", "init"], check=True, capture_output=True,
                    env=dict(os.environ, **hsm_env, PYTHONPATH=str(REPO)))  # fmt: skip
     rates: dict[str, list[float]] = {"file": [], "pkcs11": []}
-    for _ in range(rounds):
+    cpu: dict[str, list[float]] = {"file": [], "pkcs11": []}
+    for _ in range(rounds):  # alternating rounds: file, HSM, file, HSM… so a change of load hits both alike
         for name, env in (("file", {"AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false"}), ("pkcs11", hsm_env)):
             with server.running(None, extra_env=env) as srv:
                 salt = random.randint(1, 999)
+                before = cpu_seconds(srv.pid)
                 result = asyncio.run(bench_registration.bench(srv.base, srv.api_key, seconds, concurrency, salt))
+                # the server's CPU (its device thread and the in-process SoftHSM included) per registration;
+                # the warm-up's requests are in the CPU but not in the count, the same for both stores
+                per = (cpu_seconds(srv.pid) - before) / max(result.requests, 1) * 1000
                 rates[name].append(result.rate)
-                print(result.line(f"registrations, SQLite, keys {name}, concurrency {concurrency}"))
+                cpu[name].append(per)
+                print(
+                    result.line(f"registrations, SQLite, keys {name}, concurrency {concurrency}"),
+                    f"CPU {per:.2f} ms each",
+                )
     file_rate, hsm_rate = statistics.median(rates["file"]), statistics.median(rates["pkcs11"])
+    file_cpu, hsm_cpu = statistics.median(cpu["file"]), statistics.median(cpu["pkcs11"])
     print(
-        f"registrations/s median: key file {file_rate:,.0f}, HSM {hsm_rate:,.0f} → HSM at {hsm_rate / file_rate:.0%} of the key file"
+        f"registrations/s median: key file {file_rate:,.0f}, HSM {hsm_rate:,.0f} → HSM at {hsm_rate / file_rate:.0%} "
+        f"of the key file; server CPU per registration median: file {file_cpu:.2f} ms, HSM {hsm_cpu:.2f} ms"
     )
 
 
@@ -227,6 +239,7 @@ def bench_keystore_cost(registrations: int) -> None:
     """Registrations in this process (aiohttp test server, one at a time) with each store behind a timing
     proxy: how many key-store calls a registration makes and the time they take, independent of load."""
     import collections
+    import contextvars
     import uuid
 
     from aiohttp.test_utils import TestClient, TestServer
@@ -244,12 +257,16 @@ def bench_keystore_cost(registrations: int) -> None:
     hsm.initialize()
     image = bench_registration.photo(False)
 
+    in_twin = contextvars.ContextVar("in_twin", default=False)
+
     async def run(name: str, store: Any) -> None:
         stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
         for op in ("index_mac", "wrap_data_key", "unwrap_data_key", "sign_audit"):
             original = getattr(store, op)
 
             def timed(*a: Any, _o: Any = original, _n: str = op, **k: Any) -> Any:
+                if in_twin.get():  # the key file's twin calls its sync form: counted once, as the twin
+                    return _o(*a, **k)
                 t = time.perf_counter()
                 try:
                     return _o(*a, **k)
@@ -258,6 +275,21 @@ def bench_keystore_cost(registrations: int) -> None:
                     stats[_n][1] += time.perf_counter() - t
 
             setattr(store, op, timed)
+        # the awaitable twins (the device thread on the HSM): wall time from the call to the answer
+        for op in ("aindex_mac", "aindex_macs", "awrap_data_key", "aunwrap_data_key", "asign_audit_many"):
+            aoriginal = getattr(store, op)
+
+            async def atimed(*a: Any, _o: Any = aoriginal, _n: str = op, **k: Any) -> Any:
+                t = time.perf_counter()
+                token = in_twin.set(True)
+                try:
+                    return await _o(*a, **k)
+                finally:
+                    in_twin.reset(token)
+                    stats[_n][0] += 1
+                    stats[_n][1] += time.perf_counter() - t
+
+            setattr(store, op, atimed)
         work = Path(tempfile.mkdtemp(prefix="authsvc-bench-cost-"))
         settings = load_settings(env={}, database={"dsn": f"sqlite:///{work}/a.db"}, security={"test_pki": True},
                                  registry={"photo_face_check": False})  # fmt: skip
@@ -291,13 +323,36 @@ def bench_keystore_cost(registrations: int) -> None:
         asyncio.run(run("pkcs11", hsm))
 
 
+def bench_keyfile_twins(calls: int = 200_000) -> None:
+    """The key file's awaited twin against its synchronous form: what the awaitable protocol costs the
+    pure-software path (no thread hop: the coroutine answers at once)."""
+    from authsvc.crypto.local_keys import LocalKeyStore
+
+    store = LocalKeyStore.generate()
+
+    def sync() -> float:
+        t = time.perf_counter()
+        for _ in range(calls):
+            store.index_mac("iin", "811201401188")
+        return (time.perf_counter() - t) / calls * 1e6
+
+    async def awaited() -> float:
+        t = time.perf_counter()
+        for _ in range(calls):
+            await store.aindex_mac("iin", "811201401188")
+        return (time.perf_counter() - t) / calls * 1e6
+
+    for _ in range(3):  # alternated
+        print(f"key file index MAC: sync {sync():.2f} µs, awaited twin {asyncio.run(awaited()):.2f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--kiosk-runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2, help="file/HSM registration rounds")
-    parser.add_argument("--only", choices=["signatures", "kiosk", "registrations", "keystore-cost"])
+    parser.add_argument("--only", choices=["signatures", "kiosk", "registrations", "keystore-cost", "keyfile-twins"])
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="authsvc-bench-hsm-"))
     (home / "tokens").mkdir()
@@ -313,6 +368,8 @@ def main() -> None:
         bench_signatures(min(args.seconds, 5), home)
     if args.only in (None, "kiosk"):
         bench_kiosk(args.kiosk_runs, home)
+    if args.only in (None, "keyfile-twins"):
+        bench_keyfile_twins()
     if args.only in (None, "keystore-cost"):
         bench_keystore_cost(200)
     if args.only in (None, "registrations"):

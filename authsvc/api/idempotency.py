@@ -52,10 +52,10 @@ def valid_key(key: str) -> bool:
     return 0 < len(key) <= 200 and key.isascii() and key.isprintable() and " " not in key
 
 
-def fingerprint(request: web.Request, lender_id: str, body: bytes) -> bytes:
+async def fingerprint(request: web.Request, lender_id: str, body: bytes) -> bytes:
     """Keyed hash of what makes two requests the same one: lender, method, path and body."""
     what = f"{lender_id}:{request.method} {request.path}:{hashlib.sha256(body).hexdigest()}"
-    return request.app[KEYS].index_mac("idempotency", what)
+    return await request.app[KEYS].aindex_mac("idempotency", what)
 
 
 def idempotency_middleware() -> Middleware:
@@ -75,7 +75,7 @@ def idempotency_middleware() -> Middleware:
                 "Idempotency-Key must be 1-200 visible ASCII characters", code=error_codes.BAD_IDEMPOTENCY_KEY
             )
         lender_id = current_lender(request).id
-        mac = fingerprint(request, lender_id, await read_raw(request))
+        mac = await fingerprint(request, lender_id, await read_raw(request))
         slot = (lender_id, key)
         deadline = asyncio.get_running_loop().time() + WAIT_S
         polls = 0

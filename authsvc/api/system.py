@@ -15,6 +15,7 @@ from authsvc import metrics as business
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, EXECUTOR, KEYS, OPERATIONS, PROMETHEUS, READINESS
 from authsvc.errors import AuthsvcError
+from authsvc.store import rotation
 
 
 class Health(BaseModel):
@@ -25,6 +26,9 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     checks: dict[str, bool] = Field(description="each component: database, keys, process_pool, trust, revocation")
     reasons: dict[str, str] = Field({}, description="why each component that is not ready is not, by its name")
+    notes: dict[str, str] = Field(
+        {}, description="work under way that does not make the service unready (keys_rewrap: after a key rotation)"
+    )
 
 
 DATABASE_PROBE_S = 2.0  # a database that does not answer a SELECT 1 in this long is not ready
@@ -46,9 +50,9 @@ async def _database(app: web.Application) -> bool | str:
     return True
 
 
-def _keys(app: web.Application) -> bool | str:
+async def _keys(app: web.Application) -> bool | str:
     try:
-        app[KEYS].index_mac("readiness", "probe")
+        await app[KEYS].aindex_mac("readiness", "probe")  # reaches the device (on its thread) where there is one
     except Exception as exc:  # e.g. the HSM token is gone (KeyStoreUnavailable)
         return _why(exc)
     return True
@@ -72,7 +76,7 @@ def _why(exc: BaseException) -> str:
 
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
-    outcomes: dict[str, bool | str] = {"database": await _database(app), "keys": _keys(app)}
+    outcomes: dict[str, bool | str] = {"database": await _database(app), "keys": await _keys(app)}
     if EXECUTOR in app:
         outcomes["process_pool"] = _process_pool(app)
     for name, check in app[READINESS].items():
@@ -84,8 +88,9 @@ async def readyz(request: web.Request) -> web.Response:
         if outcome is not True
     }
     ready = all(checks.values())
+    notes = {"keys_rewrap": note} if (note := rotation.STATUS.note()) else {}
     return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks, "reasons": reasons},
+        {"status": "ready" if ready else "not_ready", "checks": checks, "reasons": reasons, "notes": notes},
         status=200 if ready else 503,
     )
 

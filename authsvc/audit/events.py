@@ -22,6 +22,7 @@ class AuditEvent(StrEnum):
     KEY_USED = "key.used"
     KEYS_INITIALISED = "keys.initialised"
     KEYS_ROTATED = "keys.rotated"
+    KEYS_REWRAPPED = "keys.rewrapped"  # one batch of data keys re-wrapped under the current KEK
     CONFIG_CHANGED = "config.changed"
     SERVICE_STARTED = "service.started"
     # second factors and outside registries

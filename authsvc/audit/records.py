@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _unsealed(
+    event: str, lender_id: str | None, subject: str | None, details: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str]:
+    """A waiting entry's values but its seal, and the message the seal covers."""
+    at, key_id = now_iso(), PENDING_MAC_KEY_ID
+    body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = {"at": at, "event": event, "lender_id": lender_id, "subject": subject, "details": body, "key_id": key_id}
+    return values, pending_message(at, event, lender_id, subject, body, key_id).decode()
+
+
 def entry(
     keys: KeyStore,
     event: str,
@@ -42,18 +52,8 @@ def entry(
     details: Mapping[str, Any] | None = None,
 ) -> Insert:
     """A sealed waiting entry, for `Tx.write` alongside the change it records."""
-    at, key_id = now_iso(), PENDING_MAC_KEY_ID
-    body = json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    values = {
-        "at": at,
-        "event": event,
-        "lender_id": lender_id,
-        "subject": subject,
-        "details": body,
-        "key_id": key_id,
-        "signature": _seal(keys, pending_message(at, event, lender_id, subject, body, key_id)),
-    }
-    return tables.pending(values)
+    values, message = _unsealed(event, lender_id, subject, details)
+    return tables.pending(values | {"signature": keys.index_mac("audit-pending", message)})
 
 
 async def append(
@@ -65,12 +65,39 @@ async def append(
     subject: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Record one event in the current transaction (chained shortly after by the chainer)."""
-    await tx.write([entry(keys, event, lender_id=lender_id, subject=subject, details=details)])
+    """Record one event in the current transaction (chained shortly after by the chainer); the seal is made
+    off the event loop where the key store's device makes it."""
+    values, message = _unsealed(event, lender_id, subject, details)
+    seal = await keys.aindex_mac("audit-pending", message)
+    await tx.write([tables.pending(values | {"signature": seal})])
+
+
+def recorder(keys: KeyStore, event: str) -> Callable[[Tx, dict[str, Any]], Awaitable[None]]:
+    """`append` of ``event`` as a callback: for a lower layer that records its work in its own transaction."""
+
+    async def record(tx: Tx, details: dict[str, Any]) -> None:
+        await append(tx, keys, event, details=details)
+
+    return record
 
 
 def _seal(keys: KeyStore, message: bytes) -> bytes:
     return keys.index_mac("audit-pending", message.decode())
+
+
+async def pending_intact_many(keys: KeyStore, rows: Sequence[Row]) -> list[bool]:
+    """`pending_intact` of each row, the MAC-sealed ones checked in one trip to the key store's device."""
+    sealed = [
+        pending_message(r["at"], r["event"], r["lender_id"], r["subject"], r["details"], r["key_id"]).decode()
+        for r in rows
+        if r["key_id"] == PENDING_MAC_KEY_ID
+    ]
+    macs = iter(await keys.aindex_macs("audit-pending", sealed))
+    return [
+        hmac.compare_digest(next(macs), as_bytes(r["signature"])) if r["key_id"] == PENDING_MAC_KEY_ID
+        else pending_intact(keys, r)
+        for r in rows
+    ]  # fmt: skip
 
 
 def pending_intact(keys: KeyStore, row: Row) -> bool:

@@ -63,11 +63,11 @@ class ClientRegistry:
     faces: FaceEncoder | None = field(default=None)  # None: no face models (no document is accepted)
 
     # --- helpers ----------------------------------------------------------------------------------
-    def ident_mac(self, kind: str, number: str) -> bytes:
-        return self.keys.index_mac("iin" if kind == "individual" else "bin", number)
+    async def ident_mac(self, kind: str, number: str) -> bytes:
+        return await self.keys.aindex_mac("iin" if kind == "individual" else "bin", number)
 
-    def card_token(self, number: str) -> str:
-        return "tok_" + self.keys.index_mac("card", number).hex()[:32]
+    async def card_token(self, number: str) -> str:
+        return "tok_" + (await self.keys.aindex_mac("card", number)).hex()[:32]
 
     def _media(self, upload: Any, allowed: set[str], limits: MediaLimits, where: str) -> Media:
         try:
@@ -136,7 +136,7 @@ class ClientRegistry:
         files, encodings = await self._check_uploads(payload)
         pii, number, card = _pii_of(payload)
         client_id = str(uuid.uuid4())
-        cipher, wrapped = RecordCipher.new(self.keys, client_id)
+        cipher, wrapped = await RecordCipher.anew(self.keys, client_id)
         now = datetime.now(UTC)
         row = store.ClientRow(
             id=client_id,
@@ -146,7 +146,7 @@ class ClientRegistry:
             kek_id=wrapped.kek_id,
             data_key=wrapped.wrapped,
             pii_sealed=cipher.seal_json(PII, pii),
-            card_token=self.card_token(card) if card else None,
+            card_token=await self.card_token(card) if card else None,
             card_last4=card[-4:] if card else None,
             version=1,
             created_at=now,
@@ -155,9 +155,10 @@ class ClientRegistry:
         file_rows = [
             (store.FileRow(str(uuid.uuid4()), kind, m.content_type, len(m.data), m.sha256), m.data) for kind, m in files
         ]
+        mac = await self.ident_mac(payload.kind, number)  # before the transaction: no device call inside it
         try:
             async with self.db.transaction() as tx:
-                await store.insert(tx, row, self.ident_mac(payload.kind, number))
+                await store.insert(tx, row, mac)
                 for frow, data in file_rows:
                     await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", data))
                     if frow.kind in encodings and self.faces is not None:
@@ -189,7 +190,7 @@ class ClientRegistry:
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             files = await store.files_of(tx, client_id)
-        return self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files)
+        return self._out(row, (await self._open(row)).unseal_json(PII, row.pii_sealed), files)
 
     # --- face references (R-7.3b(i)) ---------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class ClientRegistry:
             if row is None:
                 raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
             newest = {kind: await face_store.newest(tx, client_id, kind, model) for kind in (PHOTO, ID_DOCUMENT)}
-        cipher = self._open(row)
+        cipher = await self._open(row)
         found: dict[str, bytes | None] = {}
         for kind, ref in newest.items():
             if ref is None:
@@ -254,7 +255,7 @@ class ClientRegistry:
         row = await store.get(tx, lender_id, client_id)
         if row is None:
             raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-        cipher = self._open(row)
+        cipher = await self._open(row)
         media = document.media
         frow = store.FileRow(str(uuid.uuid4()), ID_DOCUMENT, media.content_type, len(media.data), media.sha256)
         await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", media.data))
@@ -273,10 +274,10 @@ class ClientRegistry:
         found = []
         async with self.db.autocommit() as tx:
             for kind in ("individual", "legal_entity"):
-                row = await store.find_by_mac(tx, lender_id, self.ident_mac(kind, number))
+                row = await store.find_by_mac(tx, lender_id, await self.ident_mac(kind, number))
                 if row is not None:
                     files = await store.files_of(tx, row.id)
-                    found.append(self._out(row, self._open(row).unseal_json(PII, row.pii_sealed), files))
+                    found.append(self._out(row, (await self._open(row)).unseal_json(PII, row.pii_sealed), files))
         return found
 
     async def change_contact(self, lender_id: str, client_id: str, patch: ClientPatch) -> ClientOut:
@@ -294,7 +295,7 @@ class ClientRegistry:
                 max_age_s=CHANGE_CONTACT_MAX_AGE_S,
             )
             if allowed:
-                cipher = self._open(row)
+                cipher = await self._open(row)
                 pii = cipher.unseal_json(PII, row.pii_sealed)
                 changed: list[str] = []
                 if patch.phone is not None:
@@ -304,7 +305,7 @@ class ClientRegistry:
                 token, last4 = row.card_token, row.card_last4
                 if patch.card is not None:
                     token, last4, changed = (
-                        self.card_token(patch.card.number),
+                        await self.card_token(patch.card.number),
                         patch.card.number[-4:],
                         [*changed, "card"],
                     )
@@ -341,8 +342,8 @@ class ClientRegistry:
         assert fresh is not None
         return self._out(fresh, pii, files)
 
-    def _open(self, row: store.ClientRow) -> RecordCipher:
-        return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    async def _open(self, row: store.ClientRow) -> RecordCipher:
+        return await RecordCipher.aopen(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
 
     def _out(self, row: store.ClientRow, pii: dict[str, Any], files: list[store.FileRow]) -> ClientOut:
         person = pii["representative"] if row.kind == "legal_entity" else pii

@@ -43,6 +43,18 @@ class RecordCipher:
     def open(cls, keys: KeyStore, record_id: str, wrapped: WrappedKey) -> RecordCipher:
         return cls(keys.unwrap_data_key(wrapped.wrapped, wrapped.kek_id), record_id)
 
+    @classmethod
+    async def anew(cls, keys: KeyStore, record_id: str) -> tuple[RecordCipher, WrappedKey]:
+        """`new`, the data key wrapped off the event loop where a device does it."""
+        data_key = AESGCM.generate_key(bit_length=256)
+        kek_id, wrapped = await keys.awrap_data_key(data_key)
+        return cls(data_key, record_id), WrappedKey(kek_id, wrapped)
+
+    @classmethod
+    async def aopen(cls, keys: KeyStore, record_id: str, wrapped: WrappedKey) -> RecordCipher:
+        """`open`, the data key unwrapped off the event loop where a device does it."""
+        return cls(await keys.aunwrap_data_key(wrapped.wrapped, wrapped.kek_id), record_id)
+
     def _aad(self, field: str) -> bytes:
         return self._record + b"\x00" + field.encode()
 

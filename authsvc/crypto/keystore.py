@@ -2,10 +2,16 @@
 
 The embedded default is a local key file (`local_keys.py`); the PKCS#11/HSM store (`pkcs11_keys.py`)
 implements the same protocol. Keys never leave the store except where the protocol says so.
+
+Each operation that may reach a device has an awaitable twin (``a…``): the PKCS#11 store runs it on the
+token's own thread, so the event loop never waits on the device; the key file answers it at once, with no
+thread hop (a hop cost more than its whole computation). The synchronous forms stay for the pure-software
+path and for the callers not converted yet (on the PKCS#11 store they run on the caller's thread).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,6 +30,22 @@ class KeyStore(Protocol):
 
     def index_mac(self, purpose: str, value: str) -> bytes:
         """Keyed hash (HMAC-SHA256) for look-up indexes and tokens; ``purpose`` separates domains."""
+
+    async def awrap_data_key(self, data_key: bytes) -> tuple[str, bytes]:
+        """`wrap_data_key` off the event loop where a device does it: the id of the KEK it used (a rotation may
+        come in between) and the wrapped key."""
+
+    async def aunwrap_data_key(self, wrapped: bytes, kek_id: str) -> bytes:
+        """`unwrap_data_key`, off the event loop where a device does it (and cached where that is worth it)."""
+
+    async def aindex_mac(self, purpose: str, value: str) -> bytes:
+        """`index_mac`, off the event loop where a device does it."""
+
+    async def aindex_macs(self, purpose: str, values: Sequence[str]) -> list[bytes]:
+        """`index_mac` of each value, in one trip to the device."""
+
+    async def asign_audit_many(self, data: Sequence[bytes]) -> list[bytes]:
+        """`sign_audit` of each item, in one trip to the device."""
 
     @property
     def audit_key_id(self) -> str:

@@ -193,7 +193,7 @@ class Flows:
             if rule.cooling_off == "next_day" and self.settings.cooling_off:
                 await self._cooling_off(tx, lender_id, client_id, chosen, now)
             # R-NB.8: the national and the lender's own grey and black lists, on every identification.
-            person = contact.of_row(self.keys, client)
+            person = await contact.of_row(self.keys, client)
             black, grey = await self._listed(
                 tx,
                 lender_id,

@@ -29,14 +29,13 @@ async def load(tx: Tx, keys: KeyStore, lender_id: str, client_id: str) -> Contac
     row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    return of_row(keys, row)
+    return await of_row(keys, row)
 
 
-def of_row(keys: KeyStore, row: client_store.ClientRow) -> Contact:
-    """The contact of a client row already read (unsealed here, once)."""
-    pii: dict[str, Any] = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(
-        PII, row.pii_sealed
-    )
+async def of_row(keys: KeyStore, row: client_store.ClientRow) -> Contact:
+    """The contact of a client row already read (unsealed here, once; its data key unwrapped off the loop)."""
+    cipher = await RecordCipher.aopen(keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    pii: dict[str, Any] = cipher.unseal_json(PII, row.pii_sealed)
     person = pii["representative"] if row.kind == "legal_entity" else pii
     names = tuple(str(person[k]) for k in ("surname", "first_name", "patronymic") if person.get(k))
     return Contact(row.id, row.kind, person["iin"], pii["phone"], pii.get("iban"), names)

@@ -74,7 +74,8 @@ async def client_identity(tx: Tx, keys: KeyStore, lender_id: str, client_id: str
     row = await client_store.get(tx, lender_id, client_id)
     if row is None:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    pii = RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal_json(PII, row.pii_sealed)
+    cipher = await RecordCipher.aopen(keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    pii = cipher.unseal_json(PII, row.pii_sealed)
     if row.kind == "legal_entity":
         return ClientIdentity("legal_entity", pii["representative"]["iin"], pii["bin"], row.test_pki)
     return ClientIdentity("individual", pii["iin"], None, row.test_pki)

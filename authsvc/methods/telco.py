@@ -39,7 +39,7 @@ class TelcoVerdict:
 async def check_phone(db: Database, keys: KeyStore, factors: Factors, *, iin: str, phone: str) -> TelcoVerdict:
     """Ask the operator (or the cache). The remote call happens outside any transaction; a failure
     raises UpstreamUnavailable and leaves nothing written."""
-    key = keys.index_mac("telco", f"{iin}:{phone}")
+    key = await keys.aindex_mac("telco", f"{iin}:{phone}")
     async with db.autocommit() as tx:
         cached = await telco_cache.get(tx, key)
     if cached is not None:

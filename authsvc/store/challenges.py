@@ -38,8 +38,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def nonce_mac(keys: KeyStore, nonce: bytes) -> bytes:
-    return keys.index_mac("challenge", nonce.hex())
+async def nonce_mac(keys: KeyStore, nonce: bytes) -> bytes:
+    return await keys.aindex_mac("challenge", nonce.hex())
 
 
 async def issue(
@@ -63,7 +63,7 @@ async def issue(
             id=challenge.id,
             identification_id=identification_id,
             method=method,
-            nonce_mac=nonce_mac(keys, nonce),
+            nonce_mac=await nonce_mac(keys, nonce),
             payload=json.dumps(challenge.payload, sort_keys=True),
             created_at=now,
             expires_at=challenge.expires_at,
@@ -106,7 +106,7 @@ def _challenge(row: Row) -> Challenge:
 
 
 async def find_by_nonce(tx: Tx, keys: KeyStore, nonce: bytes) -> Challenge | None:
-    query = select(challenges).where(challenges.c.nonce_mac == nonce_mac(keys, nonce))
+    query = select(challenges).where(challenges.c.nonce_mac == await nonce_mac(keys, nonce))
     row = await tx.one(query)
     return None if row is None else _challenge(row)
 

@@ -31,12 +31,12 @@ class Link:
     session_expires_at: datetime | None
 
 
-def token_mac(keys: KeyStore, token: str) -> bytes:
-    return keys.index_mac("flow_link", token)
+async def token_mac(keys: KeyStore, token: str) -> bytes:
+    return await keys.aindex_mac("flow_link", token)
 
 
-def session_mac(keys: KeyStore, session: str) -> bytes:
-    return keys.index_mac("flow_session", session)
+async def session_mac(keys: KeyStore, session: str) -> bytes:
+    return await keys.aindex_mac("flow_session", session)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -85,7 +85,7 @@ async def issue(
             id=link.id,
             identification_id=identification_id,
             lender_id=lender_id,
-            token_mac=token_mac(keys, token),
+            token_mac=await token_mac(keys, token),
             return_url=return_url,
             locale=locale,
             created_at=now,
@@ -96,7 +96,7 @@ async def issue(
 
 
 async def by_token(tx: Tx, keys: KeyStore, token: str) -> Link | None:
-    row = await tx.one(select(flow_links).where(flow_links.c.token_mac == token_mac(keys, token)))
+    row = await tx.one(select(flow_links).where(flow_links.c.token_mac == await token_mac(keys, token)))
     return None if row is None else _link(row)
 
 
@@ -108,7 +108,7 @@ async def open_once(tx: Tx, keys: KeyStore, link_id: str, session: str, session_
         .where(flow_links.c.id == link_id, flow_links.c.opened_at.is_(None), flow_links.c.expires_at > now)
         .values(
             opened_at=now,
-            session_mac=session_mac(keys, session),
+            session_mac=await session_mac(keys, session),
             session_expires_at=now + timedelta(seconds=session_ttl_s),
         )
     )
@@ -116,5 +116,5 @@ async def open_once(tx: Tx, keys: KeyStore, link_id: str, session: str, session_
 
 
 async def by_session(tx: Tx, keys: KeyStore, session: str) -> Link | None:
-    row = await tx.one(select(flow_links).where(flow_links.c.session_mac == session_mac(keys, session)))
+    row = await tx.one(select(flow_links).where(flow_links.c.session_mac == await session_mac(keys, session)))
     return None if row is None else _link(row)
