@@ -16,11 +16,11 @@ high-pass cannot fully remove, adds to it; at 10 fps fewer samples make it large
 records ``fit``: how well the capture's response follows *its own* script's flashes (correlation with the
 flash colours its nonce drew, best latency, per-channel gains). A capture is taken for a copy only if it
 resembles a stored one at :data:`SEEN_THRESHOLD` **and** resembles it more than it follows its own script
-(:func:`collides`): a genuine session is bound to its nonce and follows it (fit 0.6–0.95), a copy carries the
-old flashes and follows the new script only by chance.
+(:func:`collides`): a genuine session is bound to its nonce and follows it (fit 0.55–0.99 on held-out
+sessions), a copy carries the old flashes and follows the new script only by chance (0.04–0.39).
 
-The service stores :meth:`Fingerprint.to_json` of every capture and refuses a new capture whose
-:func:`similarity` to a stored one reaches :data:`SEEN_THRESHOLD` (or that carries a stored nonce).
+The service stores :meth:`Fingerprint.to_json` of every capture and refuses a new capture that
+:func:`collides` with a stored one (:func:`seen_before`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ MAX_SHIFT_SLOTS = 10  # a copy trimmed or delayed by up to a second still lines 
 TIME_SCALES = (0.9, 0.95, 1.0, 1.05, 1.1)
 MIN_OVERLAP_SLOTS = 12
 HIGH_PASS_SLOTS = 7  # a moving average over 0.7 s is removed: flashes change faster, head shading slower
-# Measured (BENCHMARKS.md, "Liveness on held-out people"): edited copies ≥ 0.90, independent sessions of
-# the same person ≤ 0.68; the limit sits midway (it was 0.7, a margin of 0.02 over the worst pair).
+# Measured (BENCHMARKS.md, issue 13 sessions 4 and 6): edited copies ≥ 0.89, independent sessions of the same
+# person ≤ 0.68; the limit sits about midway (it was 0.7, a margin of 0.02 over the worst pair).
 SEEN_THRESHOLD = 0.8
 FIT_LAGS_MS = (0.0, 50.0, 100.0, 150.0, 200.0)  # screen-to-camera latencies, as the flash check tries
 _SCALE = 10_000.0  # stored as integers

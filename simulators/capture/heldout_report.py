@@ -195,11 +195,11 @@ def _match_lines(held: list[Outcome], threshold: float) -> list[str]:
     fnmr = sum(d > threshold for d in genuine)
     fmr = sum(d <= threshold for d in impostor)
     people = len({o.job.person for o in live if o.match is not None})
-    impostors = len({p for o in live for p in o.impostor})
+    impostors = max(len(o.impostor) for o in live)
     return [
         "",
         f"Face match against the registration photo (another photo of the person; {people} held-out people with two "
-        f"or more photos; impostors: the first photo of each of {impostors} other people), at the default {threshold}: "
+        f"or more photos; impostors: the first photo of each of the {impostors} other people), at the default {threshold}: "
         f"FNMR {_fmt_rate(fnmr, len(genuine))}; FMR {_fmt_rate(fmr, len(impostor))} (genuine distances "
         f"{_dist(genuine)}, impostor {_dist(impostor)}; margins {threshold - max(genuine):+.3f} / {min(impostor) - threshold:+.3f}).",
     ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from liveness import fingerprint
 from liveness.capture import Capture, decode_frames, decode_video, from_arrays
@@ -189,7 +190,7 @@ def test_a_capture_that_follows_its_own_script_is_not_taken_for_a_copy() -> None
     base = rng.normal(0.0, 0.01, (40, 3))
     alike = base + rng.normal(0.0, 0.005, (40, 3))
 
-    def printed(m: np.ndarray, nonce: str, fit: float) -> fingerprint.Fingerprint:
+    def printed(m: NDArray[np.float64], nonce: str, fit: float) -> fingerprint.Fingerprint:
         slots = tuple((int(a), int(b), int(c)) for a, b, c in np.round(m * 10_000))
         return fingerprint.Fingerprint(slots=slots, nonce=nonce, fit=fit)
 
