@@ -129,7 +129,7 @@ def judge(
 ) -> Verdict:
     """Every check on the observations of ``capture`` (from :func:`observe_capture`); freshness is the caller's."""
     settings = settings or LivenessSettings()
-    printed_fingerprint = fingerprint.compute(observations, script.nonce).to_json()
+    printed_fingerprint = fingerprint.compute(observations, script.nonce, script).to_json()
     checks = [check_frames(capture, script, settings), check_presence(observations, settings)]
     if sum(1 for o in observations if o.has_face) < MIN_FACE_FRAMES:
         # Nothing else can be judged (and no encoding is wasted).

@@ -14,7 +14,7 @@ import numpy as np
 
 from liveness.geometry import relative_pose, rest_model
 from liveness.pipeline import PipelineSettings, analyze_frame
-from simulators.capture.heldout import _image, photo_paths, source_yaw
+from simulators.capture.heldout_plan import _image, photo_paths, source_yaw
 from simulators.capture.mesh3d import Pose
 from simulators.capture.subject import Camera, Lighting, build_subject, render_live
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from liveness import fingerprint
 from liveness.capture import Capture, decode_frames, decode_video, from_arrays
@@ -156,10 +157,11 @@ def _edited(capture: Capture, how: str) -> Capture:
 def test_fingerprint_catches_an_edited_copy_of_a_stored_capture(how: str) -> None:
     """R-12.3: the copy carries the stored capture's flash response, whatever nonce it comes under."""
     original = decode_video(rendered("live", 11))
-    stored = fingerprint.Fingerprint.from_json(fingerprint.of_capture(original, "test-11").to_json())
+    stored = fingerprint.Fingerprint.from_json(fingerprint.of_capture(original, script_for(11)).to_json())
     copy = _reencoded(original) if how == "reencoded" else _edited(original, how)
-    print_ = fingerprint.of_capture(copy, "a-new-nonce")
+    print_ = fingerprint.of_capture(copy, script_for(12))  # submitted for a new script
     assert fingerprint.similarity(print_, stored) >= 0.85
+    assert print_.fit < 0.5 < stored.fit  # it follows the old flashes, not the new script's
     assert fingerprint.seen_before(print_, [stored])
 
 
@@ -174,8 +176,32 @@ def test_independent_sessions_of_one_person_do_not_collide() -> None:
     for k, script in enumerate(same_order):
         spec = SessionSpec(kind="live", camera="laptop", seed=200 + k)
         capture = simulate(photo(SUBJECT), script, spec)
-        prints.append(fingerprint.of_capture(decode_frames(jpeg_frames(capture)), script.nonce))
+        prints.append(fingerprint.of_capture(decode_frames(jpeg_frames(capture)), script))
     assert fingerprint.similarity(prints[0], prints[1]) < fingerprint.SEEN_THRESHOLD - 0.15
+    assert not fingerprint.seen_before(prints[1], [prints[0]]) and not fingerprint.seen_before(prints[0], [prints[1]])
+    # Each follows its own script's flashes better than it resembles the other.
+    assert min(p.fit for p in prints) > fingerprint.similarity(prints[0], prints[1])
+
+
+def test_a_capture_that_follows_its_own_script_is_not_taken_for_a_copy() -> None:
+    """The nonce binding: a response alike at the limit is a copy only if it follows the stored capture more
+    than the flashes its own script drew (a copy follows those by chance only)."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.0, 0.01, (40, 3))
+    alike = base + rng.normal(0.0, 0.005, (40, 3))
+
+    def printed(m: NDArray[np.float64], nonce: str, fit: float) -> fingerprint.Fingerprint:
+        slots = tuple((int(a), int(b), int(c)) for a, b, c in np.round(m * 10_000))
+        return fingerprint.Fingerprint(slots=slots, nonce=nonce, fit=fit)
+
+    stored = printed(base, "old", 0.9)
+    score = fingerprint.similarity(printed(alike, "new", 0.0), stored)
+    assert fingerprint.SEEN_THRESHOLD <= score < 0.95
+    assert fingerprint.collides(printed(alike, "new", 0.2), stored)
+    assert not fingerprint.collides(printed(alike, "new", 0.97), stored)
+    assert fingerprint.collides(printed(rng.normal(0.0, 0.01, (40, 3)), "old", 0.97), stored)  # its nonce again
+    again = fingerprint.Fingerprint.from_json(printed(alike, "new", 0.2).to_json())
+    assert again.fit == pytest.approx(0.2)
 
 
 def test_a_malformed_stored_fingerprint_is_a_named_failure() -> None:

@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 
 from liveness import fingerprint
-from simulators.capture import heldout, reuse_synth
+from simulators.capture import heldout_plan, heldout_report, reuse_synth
 
 
 def test_wilson_bounds_match_known_values() -> None:
-    lo, hi = heldout.wilson(0, 30)
+    lo, hi = heldout_report.wilson(0, 30)
     assert lo == 0.0 and hi == pytest.approx(0.1135, abs=0.001)
-    lo, hi = heldout.wilson(5, 100)
+    lo, hi = heldout_report.wilson(5, 100)
     assert lo == pytest.approx(0.0215, abs=0.001) and hi == pytest.approx(0.1118, abs=0.001)
 
 
 def test_a_threshold_sits_between_live_and_attacks_or_refuses_every_attack() -> None:
-    assert heldout.choose([0.30, 0.40], [0.05, 0.10]) == pytest.approx(0.20)
-    overlapping = heldout.choose([0.08, 0.40], [0.05, 0.10])
+    assert heldout_report.choose([0.30, 0.40], [0.05, 0.10]) == pytest.approx(0.20)
+    overlapping = heldout_report.choose([0.08, 0.40], [0.05, 0.10])
     assert overlapping > 0.10  # every attack of the fold refused, the low live score given up
 
 
-def test_people_are_split_into_two_folds_by_person() -> None:
-    jobs, _, yaws = heldout.plan(live=1, attacks=0, reuse=0, seed=1)
-    folds = {j.person: j.fold for j in jobs}
-    assert len(folds) >= 12 and set(folds.values()) == {0, 1}
-    assert max(yaws.values()) >= 12.0  # source photos turned (up to ~15°: HOG finds no more turned ones) and frontal
+def test_people_are_split_once_into_calibration_and_held_out() -> None:
+    """Roles follow each person's place among all of them, whoever is planned (a smaller honest check: four
+    people's photos are read, not all 14's)."""
+    only = {"alex_lacamoire", "biden", "grace_hopper", "p01"}
+    jobs, reuse, yaws = heldout_plan.plan(live=2, attacks=1, reuse=3, seed=1, calibration_live=1, only=only)
+    roles = {j.person: j.fold for j in jobs}
+    assert roles == {"alex_lacamoire": 0, "biden": 1, "grace_hopper": 0, "p01": 1}
+    lives = collections.Counter(j.person for j in jobs if j.kind == "live")
+    assert lives == {"alex_lacamoire": 1, "biden": 2, "grace_hopper": 1, "p01": 2}
+    assert {j.person for j in reuse} == {"biden"} and {j.fps for j in reuse} == {10.0, 15.0}
+    assert all(j.reference is not None and j.reference != j.photo for j in jobs if j.person != "grace_hopper")
+    assert {j.photo for j in jobs} <= set(yaws)
 
 
 def test_synthetic_independent_sessions_do_not_collide_and_copies_are_caught() -> None:
     pairs, copies = reuse_synth.run(people=1, sessions=8, seed=3)
-    assert len(pairs) == 28 and max(pairs) < fingerprint.SEEN_THRESHOLD
-    assert copies and min(copies) >= fingerprint.SEEN_THRESHOLD
+    assert len(pairs) == 28 and not any(collided for _, collided in pairs)
+    assert max(s for s, _ in pairs) < fingerprint.SEEN_THRESHOLD
+    # The synthetic copy has fresh sensor noise, 14 fps and a 0.3 s shift: a re-filmed copy, harder than the
+    # digital edits the rendered sessions test (all caught, ≥ 0.90); it still stands well clear of every pair.
+    assert len(copies) == 8 and sum(caught for _, caught in copies) >= 7
+    assert min(s for s, _ in copies) > max(s for s, _ in pairs) + 0.1

@@ -1,0 +1,149 @@
+"""The held-out evaluation's people, photos and jobs (``python -m simulators.capture.heldout``)."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from liveness.calibrate import LABELS, default_faces_dir
+from liveness.detect import detect_faces
+from liveness.geometry import head_pose_from_mesh
+from liveness.images import RGBImage, decode_image
+from liveness.mesh import mesh_landmarks
+from liveness.script import ScriptSettings
+from simulators.capture.scenes import CAMERAS, LIGHTINGS
+from simulators.capture.session import ATTACKS, Kind
+
+SCRIPT = ScriptSettings()  # the service's default: 4 s
+# Which attacks each calibrated check is there to stop (its threshold sits between them and live).
+TARGETS: dict[str, tuple[str, ...]] = {
+    "script_followed": ("print_still", "print_moved", "eye_cutout"),
+    "planarity": ("print_still", "print_moved", "eye_cutout"),
+    "colour_flash": ("screen_replay", "video_injection", "injection_matched"),
+    "blink": ("print_still", "print_moved"),
+}
+REPORTED = ("script_followed", "reaction_timing", "planarity", "blink", "colour_flash", "one_identity", "whole_face")
+HOPPER = "grace_hopper.jpg"
+
+
+def photo_paths() -> dict[str, list[Path]]:
+    """person → their photos (the shared fixtures and the public-domain portrait matplotlib ships)."""
+    faces = default_faces_dir()
+    people: dict[str, list[Path]] = collections.defaultdict(list)
+    for name, person in LABELS.items():
+        people[person].append(faces / name)
+    for path in sorted((faces.parent / "faces-more").glob("p*_*.jpg")):
+        people[path.stem.split("_")[0]].append(path)
+    import matplotlib
+
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / HOPPER
+    if hopper.is_file():
+        people["grace_hopper"].append(hopper)
+    return dict(people)
+
+
+@cache
+def _image(path: str) -> RGBImage:
+    image = decode_image(Path(path).read_bytes(), max_pixels=40_000_000, max_bytes=50_000_000)
+    side = max(image.shape[:2])
+    if side > 1000:  # meshing a 2500-px photo costs more and tells no more
+        import cv2
+
+        scale = 1000 / side
+        image = np.asarray(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return image
+
+
+def source_yaw(path: str) -> float | None:
+    """The photo's own head turn (degrees, from the Face Mesh), or None if it has no usable face."""
+    image = _image(path)
+    boxes = detect_faces(image, upsample=1)
+    if len(boxes) != 1:  # no face, or a group photo (p07_3.jpg): no single subject to render
+        return None
+    mesh = mesh_landmarks(image, boxes[0])
+    return None if mesh is None else abs(head_pose_from_mesh(mesh).yaw)
+
+
+@dataclass(frozen=True)
+class Job:
+    number: int
+    fold: int
+    person: str
+    kind: Kind
+    photo: str
+    reference: str | None  # another photo of the same person, or None
+    lighting: str
+    camera: str
+    seed: int
+    fps: float = 15.0
+
+
+CALIBRATION, HELD_OUT = 0, 1  # Job.fold
+
+
+def plan(
+    live: int,
+    attacks: int,
+    reuse: int,
+    seed: int,
+    calibration_live: int | None = None,
+    only: set[str] | None = None,
+) -> tuple[list[Job], list[Job], dict[str, float]]:
+    """(decision jobs, reuse-only live jobs, source yaw per photo).
+
+    The calibration people are chosen once, by a rule fixed before any score is seen: every second person in
+    name order, starting with the first (alex_lacamoire, grace_hopper, obama, p02, p04, p06, p08 of the 14);
+    the others are held out. ``live`` genuine sessions per held-out person, ``calibration_live`` (default
+    ``live``) per calibration person; ``attacks`` per attack kind for everyone. The ``reuse`` sessions are of
+    the first held-out person, at 15 and 10 fps in turn (fewer frames, more chance likeness). ``only``
+    restricts the plan to those people (tests), without changing anyone's role."""
+    people = photo_paths()
+    yaws: dict[str, float] = {}
+    usable: dict[str, list[str]] = {}
+    for person, paths in sorted(people.items()):
+        ok = []
+        for p in paths if only is None or person in only else []:
+            y = source_yaw(str(p))
+            if y is not None and y <= 32.0:
+                ok.append(str(p))
+                yaws[str(p)] = y
+        usable[person] = ok
+    persons = sorted(usable)  # every person keeps the role their place among all 14 gives them
+    lightings, cameras = sorted(LIGHTINGS), sorted(CAMERAS)
+    jobs: list[Job] = []
+    reuse_jobs: list[Job] = []
+    number = 0
+    for index, person in enumerate(persons):
+        fold = CALIBRATION if index % 2 == 0 else HELD_OUT
+        photos = usable[person]
+        if not photos:
+            continue
+        attack_kinds = [cast(Kind, k) for k in ATTACKS for _ in range(attacks)]
+        shift = index % max(len(attack_kinds), 1)  # each person starts at another attack: a cut-short run
+        attack_kinds = attack_kinds[shift:] + attack_kinds[:shift]  # still covers every kind
+        # Genuine and attack sessions alternate, so a run cut short still has both.
+        count = live if fold == HELD_OUT or calibration_live is None else calibration_live
+        lives: list[Kind] = ["live"] * count
+        kinds: list[Kind] = [k for pair in itertools.zip_longest(lives, attack_kinds) for k in pair if k is not None]
+        for i, kind in enumerate(kinds):
+            source = photos[i % len(photos)]
+            others = [p for p in photos if p != source]
+            jobs.append(
+                Job(number, fold, person, kind, source, others[0] if others else None,
+                    lightings[(i + index) % len(lightings)], cameras[(i + 2 * index) % len(cameras)],
+                    seed * 1_000_003 + number)
+            )  # fmt: skip
+            number += 1
+        if index == 1:  # many independent genuine sessions of one held-out person, for false reuse (all pairs)
+            for k in range(reuse):
+                reuse_jobs.append(
+                    Job(1_000_000 + k, fold, person, "live", photos[0], None, "office", "laptop",
+                        seed * 1_000_003 + 1_000_000 + k, fps=15.0 if k % 2 == 0 else 10.0)
+                )  # fmt: skip
+    return jobs, reuse_jobs, yaws
