@@ -392,11 +392,11 @@ class Database:
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
         """Each statement (each `Tx.write` included) commits on its own, on both backends."""
-        from authsvc.store import sqlite_tx  # it builds on this module
+        from authsvc.store.sqlite_tx import SqliteAutocommit  # it builds on this module
 
         with mapped_errors():
             if self.pool is None:
-                yield sqlite_tx.SqliteAutocommit(self.engine)
+                yield SqliteAutocommit(self.engine)
                 return
             async with self.pool.acquire() as conn:
                 try:
@@ -408,12 +408,12 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """All or nothing: committed when the block ends, rolled back when it raises."""
-        from authsvc.store import sqlite_tx  # it builds on this module
+        from authsvc.store.sqlite_tx import SqlaTx  # it builds on this module
 
         with mapped_errors():
             if self.pool is None:
                 async with self.engine.begin() as conn:
-                    yield sqlite_tx.SqlaTx(conn)
+                    yield SqlaTx(conn)
                 return
             async with self.pool.acquire() as conn:
                 try:
