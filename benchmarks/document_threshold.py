@@ -35,7 +35,9 @@ from liveness.document import DocumentRejected, document_portrait
 from liveness.errors import LivenessError
 from liveness.match import MatchSettings
 from simulators.capture.document import id_card
-from simulators.capture.heldout import _encoding, _image, photo_paths, wilson
+from simulators.capture.heldout_plan import _image, photo_paths
+from simulators.capture.heldout_report import wilson
+from simulators.capture.heldout_run import _encoding
 
 # The calibration people; every other person is held out.
 CALIBRATION = frozenset({"obama", "alex_lacamoire", "p01", "p03", "p05", "p07", "lin_manuel_miranda"})

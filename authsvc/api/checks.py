@@ -40,7 +40,7 @@ from authsvc.api.state import DB, FACTORS, FLOWS, KEYS, LIVENESS
 from authsvc.cabinet.identifiers import CARD_PATTERN, IBAN_PATTERN
 from authsvc.cabinet.models import checked_bin, checked_iban
 from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.flows.session import Attempt, StepRecorder, StepWork
+from authsvc.flows.recorder import Attempt, StepRecorder, StepWork
 from authsvc.methods import bureau, cdao, contact, payout, sms_queue, telco
 from authsvc.store import evidence
 from authsvc.store.identifications import Identification

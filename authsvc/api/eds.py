@@ -27,7 +27,8 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
-from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.recorder import Attempt, StepRecorder
+from authsvc.flows.session import StepOutcome
 from authsvc.flows.signals import DeviceSignals
 from authsvc.methods import eds
 from authsvc.pki.service import (

@@ -17,7 +17,8 @@ from authsvc.api.routing import Operation, Operations, Param
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
 from authsvc.cabinet.faces import DOCUMENT_FIELD
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from authsvc.flows.session import Attempt, StepOutcome, StepRecorder, View
+from authsvc.flows.recorder import Attempt, StepRecorder
+from authsvc.flows.session import StepOutcome, View
 from authsvc.flows.signals import DeviceSignals
 from authsvc.methods.face_references import DOCUMENT_ERRORS
 from authsvc.methods.liveness import METHOD, Upload

@@ -39,7 +39,8 @@ from authsvc.api.middlewares import current_lender
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS
 from authsvc.errors import AuthsvcError, Unauthorized, ValidationFailed
-from authsvc.flows.session import Attempt, StepOutcome, StepRecorder
+from authsvc.flows.recorder import Attempt, StepRecorder
+from authsvc.flows.session import StepOutcome
 from authsvc.flows.signals import DeviceSignals
 from authsvc.methods import otp, password_login, sms_queue, tokens
 from authsvc.methods.otp import CodeCheck

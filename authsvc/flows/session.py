@@ -6,16 +6,13 @@
 
 Every step is recorded here (`recorder`: the step row, its signals and its audit entry, written by the method
 in the same statement as its own change), and after each one `settle` judges the steps against the profile
-in a fresh read, so a step committed by another process is seen. Leaving `pending` is a conditional update
-(`store.identifications.END`): when two processes settle the same identification at once exactly one wins,
-and only the winner writes the audit entry, the attestation and the lender's callback — one statement with
-the END (`Tx.write`'s ``then``), so an end costs one round trip besides the read.
+in a fresh read, so a step committed by another process is seen. The rows of a step are `flows.recorder`'s;
+leaving `pending` (the conditional END with its audit entries, attestation and callback, of which one caller
+wins) is `flows.ending`'s, so an end costs one round trip besides the read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,47 +21,27 @@ from zoneinfo import ZoneInfo
 
 from authsvc import error_codes, metrics
 from authsvc.attestation import Attestor
-from authsvc.attestation.claims import AttestedStep, identification_claims
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.config import FlowSettings
 from authsvc.contracts.service import Demand
 from authsvc.crypto.keystore import KeyStore
-from authsvc.errors import AuthsvcError, Conflict, NotFound, ValidationFailed
+from authsvc.errors import Conflict, NotFound, ValidationFailed
+from authsvc.flows.ending import Ending, Notify, count_end
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
 from authsvc.flows.profiles import Profile
+from authsvc.flows.recorder import StepRecorder, StepWork, count_step
 from authsvc.flows.signals import DeviceSignals, assess
 from authsvc.lists import service as lists
 from authsvc.lists.service import Identifiers
 from authsvc.methods import contact, factor_bound
 from authsvc.store import clients as client_store
-from authsvc.store import identifications, signals, steps
-from authsvc.store.db import Database, Insert, Tx
+from authsvc.store import identifications, steps
+from authsvc.store.db import Database, Tx
 from authsvc.store.identifications import Identification, Operation, Status
-from authsvc.webhooks.outbox import Queued
 
-ENDED = {
-    Status.COMPLETED: AuditEvent.IDENTIFICATION_COMPLETED,
-    Status.FAILED: AuditEvent.IDENTIFICATION_FAILED,
-    Status.EXPIRED: AuditEvent.IDENTIFICATION_EXPIRED,
-}
-
-
-# (lender_id, event, data): the lender's callback, queued by the statement that ends the identification.
-Notify = Callable[[str, str, Mapping[str, Any]], Queued]
 # Run in the completing transaction (with one registered, a completion is a transaction, not one statement).
 OnCompleted = Callable[[Tx, Identification, Sequence[steps.Step]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What a method's try came to. ``written``: the method wrote the recorder's rows with its own change;
-    ``error``: raised to the caller once the step is recorded and judged (e.g. a replay, a refusal)."""
-
-    passed: bool
-    details: Mapping[str, Any] = field(default_factory=dict)
-    written: bool = False
-    error: Exception | None = None
 
 
 @dataclass(frozen=True)
@@ -75,54 +52,6 @@ class View:
     profile: Profile
     taken: list[steps.Step]
     judgement: Judgement
-
-
-class StepRecorder:
-    """The rows recording one step (the step, its signals, its audit entry) for either outcome; a method
-    writes them together with its own change. ``details`` hold no personal data."""
-
-    def __init__(
-        self,
-        keys: KeyStore,
-        ident: Identification,
-        method: str,
-        details: Mapping[str, Any] | None = None,
-        signals: DeviceSignals | None = None,
-    ) -> None:
-        self.keys, self.ident, self.method = keys, ident, method
-        self.details: dict[str, Any] = dict(details or {})
-        self.signals = signals
-        self.step: steps.Step | None = None
-
-    def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
-        merged = {**self.details, **(details or {})}
-        self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", merged)
-        entry = audit.entry(
-            self.keys,
-            AuditEvent.IDENTIFICATION_STEP,
-            lender_id=self.ident.lender_id,
-            subject=self.ident.id,
-            details={"method": self.method, "outcome": self.step.outcome, **merged},
-        )
-        rows = [row, entry]
-        if self.signals is not None:
-            device_mac = (
-                self.keys.index_mac("device", self.signals.device_id) if self.signals.device_id is not None else None
-            )
-            rows.append(
-                signals.row(
-                    self.keys, self.ident.id, self.method, self.signals.flags(), device_mac, self.signals.private()
-                )
-            )
-        return rows
-
-    def recorded(self) -> steps.Step:
-        if self.step is None:
-            raise RuntimeError("no step was recorded")
-        return self.step
-
-
-StepWork = Callable[[Identification, "StepRecorder"], Awaitable[Attempt]]
 
 
 @dataclass(frozen=True)
@@ -142,8 +71,10 @@ class Flows:
     on_completed: list[OnCompleted] = field(default_factory=list)
     # Per profile, what signing a contract needs under it (its loan_contract `required`), worked out once.
     _demands: dict[str, Demand] = field(init=False, repr=False, default_factory=dict)
+    ending: Ending = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.ending = Ending(self.keys, self.attestor, self.settings.attestation_issuer, self.notify)
         for name, profile in self.profiles.items():
             need = profile.rule(Operation.LOAN_CONTRACT.value).required
             if need is not None:
@@ -222,9 +153,9 @@ class Flows:
         failure = Failure("black_listed", f"on a black list: {', '.join(black)}", "R-NB.8")
         async with self.db.transaction() as tx:
             await tx.write([row, entry])
-            ended = await self._end(tx, ident, Status.FAILED, [], failure)
+            ended = await self.ending.end(tx, ident, Status.FAILED, [], failure)
         opened.inc()
-        return self._view(_count_end(ended) or ident, [])
+        return self._view(count_end(ended) or ident, [])
 
     async def _listed(self, tx: Tx, lender_id: str, identifiers: Identifiers) -> tuple[list[str], list[str]]:
         """The black and grey hits as "kind:scope" names (no values, so they can be shown and logged)."""
@@ -329,14 +260,14 @@ class Flows:
         except Exception as exc:
             if recorder.step is not None:  # the method recorded its refusal before raising
                 if recorder.step.outcome == "failed":
-                    _count_step(recorder.step, exc)
+                    count_step(recorder.step, exc)
                 await self.settle(ident)
             raise
         if not attempt.written:
             async with self.db.transaction() as tx:
                 await self.guard(tx, lender_id, ident.id)
                 await tx.write(recorder(attempt.passed, attempt.details))
-        _count_step(recorder.recorded(), attempt.error)
+        count_step(recorder.recorded(), attempt.error)
         view = await self.settle(ident)
         if attempt.error is not None:
             raise attempt.error
@@ -379,7 +310,7 @@ class Flows:
         async with self.db.transaction() as tx:
             await self.guard(tx, ident.lender_id, ident.id)
             await tx.write(recorder(passed))
-        _count_step(recorder.recorded())
+        count_step(recorder.recorded())
         return recorder.recorded()
 
     async def refuse_device(
@@ -395,14 +326,14 @@ class Flows:
         async with self.db.autocommit() as tx:
             current = await identifications.get(tx, ident.lender_id, ident.id)
             if current is not None and current.status == Status.PENDING:
-                ended = await self._end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
-        _count_end(ended)
+                ended = await self.ending.end(tx, current, Status.FAILED, await steps.of(tx, ident.id), failure)
+        count_end(ended)
         return await self.view(ident.lender_id, ident.id)
 
     async def settle(self, ident: Identification) -> View:
         """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
         so; idempotent. Reading the steps after the step's commit sees every process's steps. On one
-        connection: the read, and the end when it is one statement (`_end`)."""
+        connection: the read, and the end when it is one statement (`Ending.end`)."""
         ended: Identification | None = None
         async with self.db.autocommit() as tx:
             taken, suspended = await steps.settling(tx, ident.id, ident.client_id)
@@ -414,9 +345,9 @@ class Flows:
             alone = verdict == "failed" or (verdict == "completed" and not reinstate and not self.on_completed)
             if alone:
                 status = Status.COMPLETED if verdict == "completed" else Status.FAILED
-                ended = await self._end(tx, ident, status, taken, view.judgement.failure)
+                ended = await self.ending.end(tx, ident, status, taken, view.judgement.failure)
         if verdict != "pending":
-            ended = _count_end(ended if alone else await self._complete(ident, taken, reinstate))
+            ended = count_end(ended if alone else await self._complete(ident, taken, reinstate))
             if ended is None:  # another call ended it first: read what it decided
                 return await self.view(ident.lender_id, ident.id)
             return View(ended, view.profile, taken, view.judgement)
@@ -429,10 +360,10 @@ class Flows:
     async def _complete(
         self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool
     ) -> Identification | None:
-        """Complete ``ident`` (`_end`) in one transaction with the work that must commit with it: the
+        """Complete ``ident`` (`Ending.end`) in one transaction with the work that must commit with it: the
         client's suspended factors reinstated, the ``on_completed`` hooks."""
         async with self.db.transaction() as tx:
-            ended = await self._end(tx, ident, Status.COMPLETED, taken, None)
+            ended = await self.ending.end(tx, ident, Status.COMPLETED, taken, None)
             if ended is None:
                 return None
             if reinstate:
@@ -448,8 +379,10 @@ class Flows:
     async def expire(self, ident: Identification) -> Identification | None:
         """End a pending identification past its expiry (from a read, a step or the sweep)."""
         async with self.db.autocommit() as tx:
-            ended = await self._end(tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired"))
-        return _count_end(ended)
+            ended = await self.ending.end(
+                tx, ident, Status.EXPIRED, [], Failure("expired", "the identification expired")
+            )
+        return count_end(ended)
 
     async def expire_due(self, limit: int = 200) -> int:
         """The housekeeping sweep: end every identification past its expiry, so its callback goes out."""
@@ -459,61 +392,6 @@ class Flows:
         for ident in due:
             ended += await self.expire(ident) is not None
         return ended
-
-    async def _end(
-        self, tx: Tx, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
-    ) -> Identification | None:
-        """Leave ``pending`` in ONE statement (`Tx.write`): the conditional END, its audit entry and the
-        lender's callback; for a completed registration also its one use, the client marked identified and
-        that audit entry (R-6.4). None, and nothing written, when another call ended it first."""
-        now = datetime.now(UTC)
-        token = None
-        if status == Status.COMPLETED and self.attestor is not None:
-            # Before the write: a token that cannot sign (HSM out) leaves the identification pending.
-            token = self.attestor.issue(attestation_claims(self.settings.attestation_issuer, ident, taken, now))
-        code = failure.code if failure is not None and status != Status.COMPLETED else None
-        reason = failure.reason if failure is not None and status != Status.COMPLETED else None
-        details: dict[str, Any] = {"operation": ident.operation.value, "profile": ident.profile, "status": status.value}
-        if code is not None:
-            details["failure"] = code
-        if token is not None:
-            details["attestation_sha256"] = hashlib.sha256(token.encode()).hexdigest()
-        rows = [audit.entry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)]
-        registered = status == Status.COMPLETED and ident.operation == Operation.REGISTRATION
-        params = identifications.end_params(
-            ident.id, status, at=now, failure_code=code, failure_reason=reason, attestation=token, consumed=registered
-        )
-        then = []
-        if registered:
-            # R-6.4: the registration identification completes the registration itself, and is used by it.
-            then.append(client_store.MARK_IDENTIFIED)
-            params["client_id"] = ident.client_id
-            rows.append(
-                audit.entry(
-                    self.keys,
-                    AuditEvent.CLIENT_IDENTIFIED,
-                    lender_id=ident.lender_id,
-                    subject=ident.client_id,
-                    details={"identification_id": ident.id, "profile": ident.profile},
-                )
-            )
-        if self.notify is not None:
-            data: dict[str, Any] = {
-                "identification_id": ident.id,
-                "client_id": ident.client_id,
-                "operation": ident.operation.value,
-                "profile": ident.profile,
-                "status": status.value,
-            }
-            if token is not None:
-                data["attestation"] = token
-            if code is not None:
-                data["failure"] = {"code": code, "reason": reason}
-            callback = self.notify(ident.lender_id, f"identification.{status.value}", data)
-            then.append(callback.statement)
-            params |= _disjoint(params, callback.params)
-        row = await tx.write(rows, first=identifications.END, only_if=True, then=then, **params)
-        return None if row is None else identifications.from_row(row)
 
     # --- using a completed one ----------------------------------------------------------------------
 
@@ -580,23 +458,6 @@ SELF_USED = {
 }
 
 
-def _count_end(ended: Identification | None) -> Identification | None:
-    """Count an identification ended by a committed transaction (None: another call ended it)."""
-    if ended is not None:
-        metrics.IDENTIFICATIONS_ENDED.labels(
-            ended.operation.value, metrics.name(ended.profile), ended.status.value
-        ).inc()
-    return ended
-
-
-def _count_step(step: steps.Step, error: BaseException | None = None) -> None:
-    """Count a committed step: a failed one by its first reason, else by the error it answered."""
-    reasons = list(step.details.get("reasons") or ())
-    if not reasons and isinstance(error, AuthsvcError):
-        reasons = [str(error.code)]
-    metrics.step(step.method, step.outcome == "passed", reasons)
-
-
 def closed_check(ident: Identification) -> Identification:
     """``ident`` while it is open; else 409 saying whether it completed, failed or expired."""
     if ident.is_open(datetime.now(UTC)):
@@ -605,14 +466,6 @@ def closed_check(ident: Identification) -> Identification:
     raise Conflict(
         f"the identification is {state}: open a new one", code=error_codes.IDENTIFICATION_CLOSED, state=state
     )
-
-
-def _disjoint(params: Mapping[str, Any], more: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``more``, checked to share no name with ``params`` (one statement's parameters share one namespace)."""
-    shared = params.keys() & more.keys()
-    if shared:
-        raise RuntimeError(f"parameters named twice in one statement: {sorted(shared)}")
-    return more
 
 
 def _lineage(profiles: Mapping[str, Profile], name: str) -> set[str]:
@@ -631,27 +484,3 @@ def _passed(taken: Sequence[steps.Step]) -> set[str]:
 
 def _facts(taken: Sequence[steps.Step]) -> list[Taken]:
     return [Taken(t.method, t.outcome == "passed", tuple(t.details.get("reasons") or ())) for t in taken]
-
-
-def _evidence(details: Mapping[str, Any]) -> list[str]:
-    """The evidence hashes a step kept (CMS, capture, image…), and a hash of all its details."""
-    found = [str(v) for k, v in sorted(details.items()) if k.endswith("sha256") and isinstance(v, str)]
-    found.append(hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest())
-    return found
-
-
-def attestation_claims(
-    issuer: str, ident: Identification, taken: Sequence[steps.Step], now: datetime
-) -> dict[str, Any]:
-    """What the signed result says: who, for whom, what for, under which rules, and each step's evidence."""
-    return identification_claims(
-        issuer=issuer,
-        client_id=ident.client_id,
-        lender_id=ident.lender_id,
-        operation=ident.operation.value,
-        profile=ident.profile,
-        identification_id=ident.id,
-        steps=[AttestedStep(t.method, t.created_at, t.outcome, _evidence(t.details)) for t in taken],
-        issued_at=now,
-        jti=ident.id,
-    )

@@ -149,13 +149,16 @@ async def after_verify(
     tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str | None, ok: bool, gate: Gate
 ) -> int:
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
-    key = _guess_scope(keys, client_id, ip)
     if ok:
-        if gate.had_failures:
-            await throttle.succeed(tx, key)
+        if gate.had_failures:  # a clean record has nothing to clear: no keyed hash to compute either
+            await throttle.succeed(tx, _guess_scope(keys, client_id, ip))
         return 0
     return await throttle.fail(
-        tx, key, free=s.verify_free_failures, base_s=s.verify_delay_base_s, max_s=s.verify_delay_max_s
+        tx,
+        _guess_scope(keys, client_id, ip),
+        free=s.verify_free_failures,
+        base_s=s.verify_delay_base_s,
+        max_s=s.verify_delay_max_s,
     )
 
 

@@ -195,6 +195,7 @@ class Seen:
     live: otp_store.Attempt | None  # the binding's newest code (``live`` says whether it can still be used)
     counters: throttle.Peek
     bound: bounds.Bound | None = None
+    at: abuse.Address | None = None  # the address as the read keyed it (its MACs computed once per request)
 
 
 async def read_identification(
@@ -205,7 +206,7 @@ async def read_identification(
     ident, live, counters, bound = await otp_store.identification_with_code(
         tx, lender_id, ident_id, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, Seen(live, counters, bound)
+    return ident, Seen(live, counters, bound, at)
 
 
 SMS_FACTOR = "sms"  # SMS and voice codes reach the same phone: one factor for the per-account bound
@@ -238,7 +239,8 @@ async def verify_code(
     s = factors.settings
     code = normalize_code(code, s.otp_digits)
     now = datetime.now(UTC)
-    at = abuse.Address.of(keys, ip)
+    # The address the read keyed, so the attempt counts in the window whose counters were read.
+    at = seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else abuse.Address.of(keys, ip)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
         scopes = at.scopes(client_id=client_id)

@@ -7,10 +7,11 @@ What an entry holds, how it is sealed and how entries are chained is `authsvc.au
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, column, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from authsvc.store.db import Insert, Row, Statement, Tx
@@ -42,6 +43,13 @@ _CHAINED_PG = Statement(
     delete(audit_pending).where(audit_pending.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
 )
 
+# SQLite: the ids as one JSON array (json_each), so this too is one statement compiled once (`sqlite_tx`).
+_CHAINED_LITE = Statement(
+    delete(audit_pending).where(
+        audit_pending.c.id.in_(select(column("value")).select_from(func.json_each(bindparam("ids_json"))))
+    )
+)
+
 
 async def any_waiting(tx: Tx) -> bool:
     return await tx.one(_ANY_WAITING) is not None
@@ -69,7 +77,7 @@ async def forget_pending(tx: Tx, ids: Sequence[int]) -> int:
     """Delete the waiting entries ``ids`` (just chained); returns how many went."""
     if tx.dialect == "postgresql":
         return await tx.run(_CHAINED_PG, ids=list(ids))  # one prepared statement, the ids as one array
-    return await tx.run(delete(audit_pending).where(audit_pending.c.id.in_(list(ids))))
+    return await tx.run(_CHAINED_LITE, ids_json=json.dumps([int(i) for i in ids]))
 
 
 async def all_pending(tx: Tx) -> Sequence[Row]:

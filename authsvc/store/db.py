@@ -9,13 +9,14 @@ where asyncpg alone needs ≈35 µs, and the hot paths (a one-time code verified
 one core) cannot afford it. So a hot statement is a `Statement`: a Core statement built once, at import, with
 named ``bindparam``s, compiled once for asyncpg's dialect and run as a prepared statement on a plain asyncpg
 pool. Any other Core statement (non-hot paths) is compiled for asyncpg when it runs, its literal values
-included. On SQLite, the embedded default where throughput is not the goal, both run through SQLAlchemy.
+included. On SQLite a `Statement` is compiled once too and run on the connection's thread in one hop, its
+transaction's BEGIN and COMMIT with it (`authsvc.store.sqlite_tx`); other Core statements go through SQLAlchemy.
 The schema's types are plain (String, Integer, Boolean, DateTime(tz), LargeBinary, Text), so asyncpg's rows
 hold the same Python values SQLAlchemy's would.
 
 Every round trip costs ≈45 µs of the service's CPU here, so `Tx.write` sends an UPDATE and the rows that go
 with it (a code marked used, the identification step, the audit entry) as ONE statement on PostgreSQL — a
-data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in a transaction on SQLite.
+data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in one hop to SQLite's thread.
 
 Driver errors are mapped once, where a `Database` scope (or a `Tx.savepoint`) ends, to `authsvc.store.errors`:
 `Duplicate`, `BadInput`, `Unavailable`. Text values with a NUL byte are refused before they reach either
@@ -30,14 +31,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import Table, bindparam, exists, insert, literal, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.dml import Insert as DmlInsert
 from sqlalchemy.sql.elements import ColumnElement
@@ -55,6 +56,7 @@ DRIVER_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,  # e.g. a connection left mid-operation when its server process was killed
     ConnectionError,
+    sqlite3.Error,  # the SQLite path runs `Statement`s on the sqlite3 connection itself (`sqlite_tx`)
 )
 # Errors after which a pooled connection's state is unknown: it is closed, not handed to the next caller.
 _BROKEN_CONNECTION: tuple[type[Exception], ...] = (
@@ -74,11 +76,12 @@ _Compiled = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...],
 class Statement:
     """A Core statement with named bind parameters, compiled at most once per backend."""
 
-    __slots__ = ("_pg", "core")
+    __slots__ = ("_pg", "core", "lite")
 
     def __init__(self, core: Executable) -> None:
         self.core = core
         self._pg: _Compiled | None = None
+        self.lite: object | None = None  # compiled for SQLite by `authsvc.store.sqlite_tx`
 
     def for_asyncpg(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQL text ($1, $2, …) and its arguments in order, with SQLAlchemy's bind conversions."""
@@ -189,119 +192,6 @@ class Tx(Protocol):
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested scope rolled back alone on error (its driver errors mapped, like a `Database` scope's)."""
         ...
-
-
-class SqlaTx:
-    """A `Tx` over a SQLAlchemy connection inside a transaction (SQLite)."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    @property
-    def dialect(self) -> str:
-        return str(self.conn.dialect.name)
-
-    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
-        return cast(Row | None, (await self.conn.execute(_core(stmt), params or None)).mappings().first())
-
-    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]:
-        return cast(Sequence[Row], (await self.conn.execute(_core(stmt), params or None)).mappings().all())
-
-    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
-        return (await self.conn.execute(_core(stmt), params or None)).scalar()
-
-    async def run(self, stmt: Stmt, /, **params: Any) -> int:
-        result = await self.conn.execute(_core(stmt), params or None)
-        return int(result.rowcount)
-
-    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
-        if rows:
-            await self.conn.execute(table.insert(), [dict(r) for r in rows])
-
-    async def write(
-        self,
-        rows: Sequence[Insert],
-        /,
-        *,
-        first: Statement | None = None,
-        only_if: bool = False,
-        also: Sequence[Statement] = (),
-        then: Sequence[Statement] = (),
-        **params: Any,
-    ) -> Row | None:
-        # Consecutive statements: atomic because the caller holds a transaction.
-        if then and first is None:
-            raise TypeError("`then` statements need a `first` to depend on")
-        row = await self.one(first, **params) if first is not None else None
-        for stmt in also:
-            await self.run(stmt, **params)
-        if row is not None:
-            for stmt in then:
-                await self.run(stmt, **params)
-        if only_if and row is None:
-            return None
-        for r in rows:
-            await self.conn.execute(r.table.insert().values(dict(r.values)))
-        return row
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        with mapped_errors():
-            async with self.conn.begin_nested():
-                yield
-
-
-class SqliteAutocommit:
-    """A `Tx` whose every call runs in its own transaction (BEGIN IMMEDIATE … COMMIT), as on PostgreSQL."""
-
-    __slots__ = ("engine",)
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    @property
-    def dialect(self) -> str:
-        return str(self.engine.dialect.name)
-
-    async def one(self, stmt: Stmt, /, **params: Any) -> Row | None:
-        async with self.engine.begin() as conn:
-            return await SqlaTx(conn).one(stmt, **params)
-
-    async def all(self, stmt: Stmt, /, **params: Any) -> Sequence[Row]:
-        async with self.engine.begin() as conn:
-            return await SqlaTx(conn).all(stmt, **params)
-
-    async def scalar(self, stmt: Stmt, /, **params: Any) -> Any:
-        async with self.engine.begin() as conn:
-            return await SqlaTx(conn).scalar(stmt, **params)
-
-    async def run(self, stmt: Stmt, /, **params: Any) -> int:
-        async with self.engine.begin() as conn:
-            return await SqlaTx(conn).run(stmt, **params)
-
-    async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]], /) -> None:
-        async with self.engine.begin() as conn:
-            await SqlaTx(conn).insert_many(table, rows)
-
-    async def write(
-        self,
-        rows: Sequence[Insert],
-        /,
-        *,
-        first: Statement | None = None,
-        only_if: bool = False,
-        also: Sequence[Statement] = (),
-        then: Sequence[Statement] = (),
-        **params: Any,
-    ) -> Row | None:
-        async with self.engine.begin() as conn:
-            return await SqlaTx(conn).write(rows, first=first, only_if=only_if, also=also, then=then, **params)
-
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        yield  # every statement is its own transaction already
 
 
 class PgTx:
@@ -466,7 +356,7 @@ class mapped_errors:
             raise duplicate from exc
         if _bad_text(exc):
             raise BadInput("a text value is not valid in the database's encoding") from exc
-        if isinstance(exc, IntegrityError):
+        if isinstance(exc, IntegrityError | sqlite3.IntegrityError):
             log.error("database refused a write", exc_info=exc)
         else:
             log.warning("database unavailable", exc_info=exc)
@@ -502,6 +392,8 @@ class Database:
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
         """Each statement (each `Tx.write` included) commits on its own, on both backends."""
+        from authsvc.store.sqlite_tx import SqliteAutocommit  # it builds on this module
+
         with mapped_errors():
             if self.pool is None:
                 yield SqliteAutocommit(self.engine)
@@ -516,6 +408,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """All or nothing: committed when the block ends, rolled back when it raises."""
+        from authsvc.store.sqlite_tx import SqlaTx  # it builds on this module
+
         with mapped_errors():
             if self.pool is None:
                 async with self.engine.begin() as conn:

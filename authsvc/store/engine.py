@@ -66,6 +66,9 @@ def create_engine(dsn: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
             pool_size=1,
             max_overflow=0,
             pool_timeout=busy_timeout_ms / 1000,
+            # No ROLLBACK (one more trip to aiosqlite's thread) when a connection goes back: SQLAlchemy ends
+            # its own transactions, and `sqlite_tx` ends the ones it begins in the same call.
+            pool_reset_on_return=None,
         )
         _sqlite_pragmas(engine, busy_timeout_ms)
     else:

@@ -61,10 +61,16 @@ async def _open_login(api: Api, ident: str) -> str:
 
 
 async def verify(api: Api, ident: str, factor: str, code: str, ip: str | None = None) -> Any:
+    """``code`` against ``ident``, or against a fresh login of its client once ``ident`` has ended."""
+    return await verify_at(api, await _open_login(api, ident), factor, code, ip)
+
+
+async def verify_at(api: Api, ident: str, factor: str, code: str, ip: str | None = None) -> Any:
+    """``code`` against exactly ``ident``."""
     body: dict[str, Any] = {"factor": factor, "code": code}
     if ip is not None:
         body["client_ip"] = ip
-    return await api.post(f"/v1/identifications/{await _open_login(api, ident)}/otp/verify", body)
+    return await api.post(f"/v1/identifications/{ident}/otp/verify", body)
 
 
 async def answer(resp: Any) -> tuple[int, str | None]:
@@ -240,7 +246,9 @@ async def test_twenty_copies_of_a_right_code_one_wins_none_counts_as_a_guess(
             code = await sent_code(parties, ARMAN.phone.number, 1)
         else:
             code = hotp(SEED, 0)
-        answers = await asyncio.gather(*[verify(api, ident, factor, code, ip) for _ in range(20)])
+        # Every copy at this identification: `verify` would move a copy that arrives after the winner to a new
+        # login, where the code is wrong (seen once the completing step became fast on SQLite).
+        answers = await asyncio.gather(*[verify_at(api, ident, factor, code, ip) for _ in range(20)])
         found = [await answer(a) for a in answers]
         assert found.count((200, None)) == 1, (factor, found)
         refused = {(409, "otp_already_used"), (409, "identification_closed")}

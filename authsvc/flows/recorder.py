@@ -1,0 +1,85 @@
+"""Recording one step: what a method's try came to, and the rows that record it (the step, its device
+signals, its audit entry), which the method writes in the same statement as its own change."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authsvc import metrics
+from authsvc.audit import records as audit
+from authsvc.audit.events import AuditEvent
+from authsvc.crypto.keystore import KeyStore
+from authsvc.errors import AuthsvcError
+from authsvc.flows.signals import DeviceSignals
+from authsvc.store import signals, steps
+from authsvc.store.db import Insert
+from authsvc.store.identifications import Identification
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a method's try came to. ``written``: the method wrote the recorder's rows with its own change;
+    ``error``: raised to the caller once the step is recorded and judged (e.g. a replay, a refusal)."""
+
+    passed: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+    written: bool = False
+    error: Exception | None = None
+
+
+class StepRecorder:
+    """The rows recording one step (the step, its signals, its audit entry) for either outcome; a method
+    writes them together with its own change. ``details`` hold no personal data."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        ident: Identification,
+        method: str,
+        details: Mapping[str, Any] | None = None,
+        signals: DeviceSignals | None = None,
+    ) -> None:
+        self.keys, self.ident, self.method = keys, ident, method
+        self.details: dict[str, Any] = dict(details or {})
+        self.signals = signals
+        self.step: steps.Step | None = None
+
+    def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
+        merged = {**self.details, **(details or {})}
+        self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", merged)
+        entry = audit.entry(
+            self.keys,
+            AuditEvent.IDENTIFICATION_STEP,
+            lender_id=self.ident.lender_id,
+            subject=self.ident.id,
+            details={"method": self.method, "outcome": self.step.outcome, **merged},
+        )
+        rows = [row, entry]
+        if self.signals is not None:
+            device_mac = (
+                self.keys.index_mac("device", self.signals.device_id) if self.signals.device_id is not None else None
+            )
+            rows.append(
+                signals.row(
+                    self.keys, self.ident.id, self.method, self.signals.flags(), device_mac, self.signals.private()
+                )
+            )
+        return rows
+
+    def recorded(self) -> steps.Step:
+        if self.step is None:
+            raise RuntimeError("no step was recorded")
+        return self.step
+
+
+StepWork = Callable[[Identification, "StepRecorder"], Awaitable[Attempt]]
+
+
+def count_step(step: steps.Step, error: BaseException | None = None) -> None:
+    """Count a committed step: a failed one by its first reason, else by the error it answered."""
+    reasons = list(step.details.get("reasons") or ())
+    if not reasons and isinstance(error, AuthsvcError):
+        reasons = [str(error.code)]
+    metrics.step(step.method, step.outcome == "passed", reasons)
