@@ -284,19 +284,21 @@ async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_rec
     hsm = Pkcs11KeyStore(SOFTHSM_MODULE, made.label, PIN)
     hsm.initialize()
     api = await start_api(aiohttp_client, make_settings(f"sqlite:///{tmp_path}/a.db"), hsm)  # type: ignore[arg-type]
-    iins = _iins(41)
+    iins = _iins(200)
     known = [await _register(api, i) for i in iins[:4]]
     answers: list[tuple[int, str | None]] = []
+    waiting = iter(iins[4:-1])
+    back = asyncio.Event()
 
-    async def traffic(batch: list[str]) -> None:
-        for iin in batch:
+    async def traffic() -> None:  # registrations keep coming until the token is back, however fast they are
+        while not back.is_set() and (iin := next(waiting, None)) is not None:
             resp = await api.post("/v1/clients", individual(iin=iin))
             body = await resp.json()
             answers.append((resp.status, body.get("code")))
 
     folder = token_dir(made.serial)
-    running = asyncio.gather(*(traffic(iins[4 + k : 40 : 4]) for k in range(4)))
-    await asyncio.sleep(0.3)
+    running = asyncio.gather(*(traffic() for _ in range(4)))
+    await _wait_for(lambda: _answered(answers, 4))
     shutil.move(folder, tmp_path / "pocket")  # the token pulled out while registrations run
     try:
         await _wait_for(lambda: _refused(answers))
@@ -305,6 +307,7 @@ async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_rec
         assert (await api.get(f"/v1/clients/{known[0]}")).status == 503  # no record opens, cached or not
     finally:
         shutil.move(tmp_path / "pocket", folder)
+        back.set()
     await running
     assert {a for a in answers if a[0] != 201} == {(503, "key_store_unavailable")}, answers
     async with api.app[ENGINE].connect() as conn:  # nothing half-written: exactly the answered registrations
@@ -313,8 +316,12 @@ async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_rec
     await asyncio.sleep(1.1)  # reconnection is tried at most once a second
     body = await (await api.client.get("/readyz")).json()
     assert body["checks"]["keys"] is True, body
-    ids = [*known, await _register(api, iins[40])]
-    await _every_record_reads(api, ids, [*iins[:4], iins[40]])
+    ids = [*known, await _register(api, iins[-1])]
+    await _every_record_reads(api, ids, [*iins[:4], iins[-1]])
+
+
+async def _answered(answers: list[tuple[int, str | None]], count: int) -> bool:
+    return len(answers) >= count
 
 
 async def _refused(answers: list[tuple[int, str | None]]) -> bool:
