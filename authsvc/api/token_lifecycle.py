@@ -212,6 +212,7 @@ async def reset_totp(request: web.Request) -> web.Response:
             client_id=client_id,
             identification_id=body.identification_id,
         )
+    request.app[FACTORS].outbox_bell.set()  # a lifted suspension is told by SMS
     return json_answer(EnrolmentOut(token_id=made.token_id, otpauth_uri=made.uri), 201)
 
 

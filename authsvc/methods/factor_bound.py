@@ -115,7 +115,7 @@ async def reinstate(
     identification_id: str | None = None,
 ) -> bool:
     """Lift the factor's suspension and forget its failures; True when it was suspended (then audited and told
-    to the client). ``by``: "lender" or "identification"."""
+    to the client). ``by``: "lender", "identification" or "totp_reset"."""
     if factor not in FACTORS:
         raise NotFound(f"no factor {factor!r}", code=error_codes.FACTOR_UNKNOWN)
     found = await bounds.person_of(tx, client_id)
