@@ -121,7 +121,31 @@ async def reinstate(
     found = await bounds.person_of(tx, client_id)
     if found is None or found[0] != lender_id:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    before = await bounds.reinstate(tx, found[1], factor)
+    return await lift(
+        tx,
+        keys,
+        lender_id=lender_id,
+        client_id=client_id,
+        person_mac=found[1],
+        factor=factor,
+        by=by,
+        identification_id=identification_id,
+    )
+
+
+async def lift(
+    tx: Tx,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    client_id: str,
+    person_mac: bytes,
+    factor: str,
+    by: str,
+    identification_id: str | None = None,
+) -> bool:
+    """`reinstate` for a client and factor known to exist (the person behind ``client_id``: ``person_mac``)."""
+    before = await bounds.reinstate(tx, person_mac, factor)
     if before is None or before.suspended_at is None:
         return False
     details = {"factor": factor, "by": by, "failures": before.failures}

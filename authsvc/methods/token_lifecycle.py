@@ -127,15 +127,18 @@ async def reset_totp(
     )
     revoked = await tokens.retire_client_totp(tx, lender_id, client_id)
     # A suspended authenticator comes back with the new app like any reinstatement: audited, told by SMS.
-    await factor_bound.reinstate(
-        tx,
-        keys,
-        lender_id=lender_id,
-        client_id=client_id,
-        factor="totp",
-        by="totp_reset",
-        identification_id=identification_id,
-    )
+    found = await bounds.person_of(tx, client_id)
+    if found is not None:
+        await factor_bound.lift(
+            tx,
+            keys,
+            lender_id=lender_id,
+            client_id=client_id,
+            person_mac=found[1],
+            factor="totp",
+            by="totp_reset",
+            identification_id=identification_id,
+        )
     made = await _temporary_totp(tx, keys, factors, lender_id=lender_id, client_id=client_id, expires_at=None)
     details = {"revoked": revoked, "token_id": made.token_id, "identification_id": identification_id}
     await audit.append(tx, keys, AuditEvent.TOTP_RESET, lender_id=lender_id, subject=client_id, details=details)
