@@ -30,9 +30,9 @@ from authsvc.api import eds as eds_api
 from authsvc.api import liveness as liveness_api
 from authsvc.api import second_factors
 from authsvc.api.body import parse, read_body
-from authsvc.api.factor_steps import CODE_REFUSALS, IDENT_ID, OtpCode, StepResult, read_optional, step_result
+from authsvc.api.factor_steps import CODE_REFUSALS, OtpCode, StepResult, read_optional, step_result
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import IDENT_ID, Operation, Operations, Param
 from authsvc.api.state import DB, EDS, FLOWS, KEYS, LIVENESS, SETTINGS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent

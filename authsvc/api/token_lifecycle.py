@@ -26,12 +26,11 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import json_answer, known_client, read_optional
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import CLIENT_ID, Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.errors import ValidationFailed
 from authsvc.methods import factor_bound, token_lifecycle
 
-CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 TOKEN_ID = Param("token_id", "path", "token id", schema={"type": "string", "maxLength": 64})
 FACTOR = Param("factor", "path", "sms, totp, hotp or password", schema={"type": "string", "maxLength": 16})
 
