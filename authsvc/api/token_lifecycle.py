@@ -60,7 +60,9 @@ class FactorsOut(BaseModel):
 
 class ReinstateOut(BaseModel):
     factor: str
-    reinstated: bool = Field(description="false: the factor was not suspended (nothing changed)")
+    reinstated: bool = Field(
+        description="false: the factor was not suspended (failures on record are forgotten all the same, audited)"
+    )
 
 
 class MovedOut(BaseModel):

@@ -131,6 +131,27 @@ async def test_guessing_a_token_from_rotating_addresses_stops_at_the_bound(
     assert await answer(unknown) == (404, "factor_unknown")
 
 
+async def test_a_lender_forgetting_failures_short_of_the_bound_is_audited(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    """Issue 16.1, every step audited: zeroing the count between guesses would give a holder of the lender's
+    key unbounded guesses; it may, but not unseen (and the client is told only of a lifted suspension)."""
+    api = await service(aiohttp_client, dsn, keys, parties)
+    client = await register(api, ARMAN)
+    await give_token(api, client)
+    ident = await open_identification(api, client)
+    for n in range(LIMIT - 1):
+        assert (await verify(api, ident, "hotp", wrong(hotp(SEED, 0)), f"198.51.100.{n}")).status == 422
+    back = await api.post(f"/v1/clients/{client}/factors/hotp/reinstate", None)
+    assert await back.json() == {"factor": "hotp", "reinstated": False}
+    assert await events(api, "factor.reinstated") == [client]
+    listed = await (await api.get(f"/v1/clients/{client}/factors")).json()
+    assert listed["bounds"] == []  # forgotten
+    again = await api.post(f"/v1/clients/{client}/factors/hotp/reinstate", None)  # nothing on record: no entry
+    assert await again.json() == {"factor": "hotp", "reinstated": False}
+    assert await events(api, "factor.reinstated") == [client]
+
+
 async def test_a_right_answer_forgives_and_suspension_blocks_nothing_else(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
 ) -> None:
