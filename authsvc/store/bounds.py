@@ -35,7 +35,10 @@ FACTORS = ("sms", "totp", "hotp", "password")
 # identification, the "below the bound" guard of a token's compare-and-set). With this set when the process
 # starts, those reads are constants, so the benchmark can time the same code with and without them in alternating
 # rounds. Never in a deployment: a suspended SMS factor is no longer refused (wrong token answers stay charged).
-BENCH_WITHOUT_READS = os.environ.get("AUTHSVC_BENCH_BOUND_READS_OFF") == "1"
+# Honoured only on a benchmark's throwaway database (`benchmarks.bench_registration._fresh_pg` names them so).
+BENCH_WITHOUT_READS = os.environ.get("AUTHSVC_BENCH_BOUND_READS_OFF") == "1" and "/authsvc_bench_" in os.environ.get(
+    "AUTHSVC_DATABASE_DSN", ""
+)
 if BENCH_WITHOUT_READS:
     logging.getLogger("authsvc.store").warning(
         "AUTHSVC_BENCH_BOUND_READS_OFF=1: the bound's reads are off (benchmarks only)"
