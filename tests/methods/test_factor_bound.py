@@ -7,6 +7,9 @@ a right code is "already used", no failure) and 11.8 (without ``client_ip`` no s
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -296,3 +299,14 @@ async def test_without_client_ip_a_new_clients_first_code_is_not_capped_by_the_l
         ident = await open_identification(api, client)
         capped.append((await api.post(f"/v1/identifications/{ident}/otp", {"client_ip": "198.51.100.1"})).status)
     assert capped == [202, 202, 429]
+
+
+@pytest.mark.parametrize(
+    ("dsn_seen", "reads_off"), [("postgresql://db/lender", False), ("postgresql://db/authsvc_bench_1", True)]
+)
+def test_the_benchmark_switch_turns_the_reads_off_only_on_a_benchmark_database(dsn_seen: str, reads_off: bool) -> None:
+    """`benchmarks.bench_bound`'s switch (``AUTHSVC_BENCH_BOUND_READS_OFF``) never reaches a deployment's database."""
+    probe = "from authsvc.store import tokens; print('factor_bounds' in str(tokens.ACCEPT_HOTP.core))"
+    env = os.environ | {"AUTHSVC_BENCH_BOUND_READS_OFF": "1", "AUTHSVC_DATABASE_DSN": dsn_seen}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(not reads_off)
