@@ -117,6 +117,7 @@ def main() -> None:
     runner = loop.run_until_complete(serve_sms(sms_port))
     results: dict[str, dict[str, list[wrk.WrkResult]]] = {v: {f: [] for f in FACTORS} for v in VARIANTS}
     blocks = 2 if args.rounds > 1 else 1
+    other = "also on (--same)" if args.same else "off"
     try:
         for block in range(blocks):
             # Which variant's process starts (and is planted) first alternates by block: the A/A run showed the
@@ -139,7 +140,7 @@ def main() -> None:
                             on, off_ = got["on"], got["off"]
                             print(
                                 f"block {block + 1} round {r + 1} {factor:4} bound on: {on.rate:7,.0f}/s"
-                                f" {on.cpu_us:6,.0f} µs CPU (non-2xx {on.non_2xx}) | off: {off_.rate:7,.0f}/s"
+                                f" {on.cpu_us:6,.0f} µs CPU (non-2xx {on.non_2xx}) | {other}: {off_.rate:7,.0f}/s"
                                 f" {off_.cpu_us:6,.0f} µs CPU (non-2xx {off_.non_2xx}) | rate on/off"
                                 f" {on.rate / off_.rate:.3f}, CPU on/off {on.cpu_us / off_.cpu_us:.3f};"
                                 f" load {os.getloadavg()[0]:.1f}",
