@@ -26,7 +26,6 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     DEVICE_SIGNALS,
-    IDENT_ID,
     SIGNAL_POLICY,
     StepResult,
     device_signals,
@@ -35,7 +34,7 @@ from authsvc.api.factor_steps import (
     step_result,
 )
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import CLIENT_ID, IDENT_ID, Operation, Operations
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS, LIVENESS
 from authsvc.cabinet.identifiers import CARD_PATTERN, IBAN_PATTERN
 from authsvc.cabinet.models import checked_bin, checked_iban
@@ -374,7 +373,7 @@ def register(ops: Operations) -> None:
             idempotent=True,
             responses={201: ApplicationOut, 404: None, 409: None, 502: None, 503: None},
             params=(
-                Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64}),
+                CLIENT_ID,
                 DEVICE_SIGNALS,
             ),
             tags=tags,

@@ -10,7 +10,7 @@ from aiohttp import web
 from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import CLIENT_ID, Operation, Operations
 from authsvc.api.state import CLIENT_REGISTRY
 from authsvc.cabinet.models import (
     ClientIn,
@@ -35,7 +35,6 @@ MEDIA_REFUSALS = (
     error_codes.PHOTO_REJECTED,
     error_codes.UNSUPPORTED_FILE_TYPE,
 )
-CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 
 
 def _context(request: web.Request) -> dict[str, Any]:

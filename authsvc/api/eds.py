@@ -24,7 +24,7 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import DEVICE_SIGNALS, SIGNAL_POLICY, device_signals
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import IDENT_ID, Operation, Operations
 from authsvc.api.state import EDS, FLOWS, SETTINGS, VERIFIER
 from authsvc.errors import Conflict, ValidationFailed
 from authsvc.flows.recorder import Attempt, StepRecorder
@@ -201,7 +201,6 @@ async def eds_step(request: web.Request) -> web.Response:
     )
 
 
-_IDENT = (Param("identification_id", "path", "identification id"),)
 # What a signature, certificate or signed document can be refused for once it matches the schema: its
 # bytes do not parse as what they claim, or name what the verifier cannot check (x-refused-beyond-schema).
 CONTENT_REFUSALS = (
@@ -322,7 +321,7 @@ def register(ops: Operations) -> None:
             "issueEdsChallenge",
             "Issue the single-use challenge the client signs with its EDS",
             responses={201: ChallengeOut, 404: None, 409: None},
-            params=_IDENT,
+            params=(IDENT_ID,),
             tags=("identifications",),
             errors=(
                 error_codes.IDENTIFICATION_NOT_FOUND,
@@ -339,7 +338,7 @@ def register(ops: Operations) -> None:
             "Submit the client's CMS over the challenge (EDS identification step)",
             body=EdsStepIn,
             responses={200: EdsStepOut, 404: None, 409: None, 503: None},
-            params=(*_IDENT, DEVICE_SIGNALS),
+            params=(IDENT_ID, DEVICE_SIGNALS),
             tags=("identifications",),
             errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS),
             beyond_schema=(*CONTENT_REFUSALS, *SIGNAL_POLICY),

@@ -20,7 +20,6 @@ from authsvc.flows.session import StepOutcome
 from authsvc.flows.signals import DeviceSignals, Geolocation
 from authsvc.store import clients as client_store
 
-IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 SIGNALS_HEADER = "Device-Signals"
 # What a profile's device policy refuses in a step the schema accepts (signals missing, or a rooted device).
 SIGNAL_POLICY = (error_codes.DEVICE_SIGNALS_REQUIRED, error_codes.DEVICE_REFUSED)

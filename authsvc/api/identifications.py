@@ -19,7 +19,7 @@ from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import DEVICE_SIGNALS, device_signals, json_answer
 from authsvc.api.liveness import NeedOut, document_need
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import IDENT_ID, Operation, Operations, Param
 from authsvc.api.state import FLOWS
 from authsvc.flows.profiles import explain
 from authsvc.flows.session import View
@@ -206,7 +206,7 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 def register(ops: Operations) -> None:
-    ident = (Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64}),)
+    ident = (IDENT_ID,)
     ops.add(
         Operation(
             "POST",

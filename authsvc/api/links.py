@@ -15,10 +15,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from authsvc import error_codes
-from authsvc.api.factor_steps import IDENT_ID, read_optional
+from authsvc.api.factor_steps import read_optional
 from authsvc.api.hosted_page import TAGS
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations
+from authsvc.api.routing import IDENT_ID, Operation, Operations
 from authsvc.api.state import DB, FLOWS, KEYS, SETTINGS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent

@@ -13,7 +13,7 @@ from authsvc import error_codes
 from authsvc.api.examples import ID
 from authsvc.api.factor_steps import DEVICE_SIGNALS, SIGNAL_POLICY, device_signals
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import IDENT_ID, Operation, Operations
 from authsvc.api.state import FLOWS, LIVENESS, SETTINGS
 from authsvc.cabinet.faces import DOCUMENT_FIELD
 from authsvc.errors import AuthsvcError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -23,8 +23,6 @@ from authsvc.flows.signals import DeviceSignals
 from authsvc.methods.face_references import DOCUMENT_ERRORS
 from authsvc.methods.liveness import METHOD, Upload
 from authsvc.store.identifications import Identification
-
-IDENT = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
 
 
 class ScriptOut(BaseModel):
@@ -306,7 +304,7 @@ def register(ops: Operations) -> None:
             "issueLivenessScript",
             "A random, short-lived liveness script (head turns, blink, colour flashes) bound to a single-use challenge",
             responses={201: ScriptOut, 404: None},
-            params=(IDENT,),
+            params=(IDENT_ID,),
             tags=("liveness",),
             errors=(
                 error_codes.IDENTIFICATION_NOT_FOUND,
@@ -324,7 +322,7 @@ def register(ops: Operations) -> None:
             "image: every liveness check, then the face match against the registration photo and the identity "
             "document's portrait (R-7.3b); a capture seen before never passes (R-12.3)",
             responses={200: LivenessOut, 404: None, 409: None},
-            params=(IDENT, DEVICE_SIGNALS),
+            params=(IDENT_ID, DEVICE_SIGNALS),
             tags=("liveness",),
             request_content=UPLOAD_SCHEMA,
             errors=(*error_codes.STEP_GATES, *SUBMIT_ERRORS, *DOCUMENT_PART_ERRORS),

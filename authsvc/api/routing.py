@@ -80,6 +80,10 @@ BODY_CODES = (
     error_codes.MISSING_FIELD,
     *error_codes.FIELD_CODES,
 )
+# The path parameters many operations share, declared once.
+CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
+IDENT_ID = Param("identification_id", "path", "identification id", schema={"type": "string", "maxLength": 64})
+
 # What an idempotent operation adds: its header and the codes of the guard.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_PARAM = Param(

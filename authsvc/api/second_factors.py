@@ -24,7 +24,6 @@ from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import (
     CODE_REFUSALS,
     DEVICE_SIGNALS,
-    IDENT_ID,
     SIGNAL_POLICY,
     IpField,
     OtpCode,
@@ -36,7 +35,7 @@ from authsvc.api.factor_steps import (
     step_result,
 )
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations
+from authsvc.api.routing import IDENT_ID, Operation, Operations
 from authsvc.api.state import DB, FACTORS, FLOWS, KEYS
 from authsvc.errors import AuthsvcError, Unauthorized, ValidationFailed
 from authsvc.flows.recorder import Attempt, StepRecorder
@@ -170,11 +169,11 @@ async def verify_otp(
                     records=records,
                     seen=seen,
                 )
-            verify_token = tokens.verify_totp_factor if factor == "totp" else tokens.verify_hotp_factor
-            return await verify_token(
+            return await tokens.verify_token(
                 tx,
                 keys,
                 factors,
+                kind="totp" if factor == "totp" else "hotp",
                 lender_id=lender_id,
                 client_id=ident.client_id,
                 code=code,

@@ -26,12 +26,11 @@ from authsvc import error_codes
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import json_answer, known_client, read_optional
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import CLIENT_ID, Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.errors import ValidationFailed
 from authsvc.methods import factor_bound, token_lifecycle
 
-CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 TOKEN_ID = Param("token_id", "path", "token id", schema={"type": "string", "maxLength": 64})
 FACTOR = Param("factor", "path", "sms, totp, hotp or password", schema={"type": "string", "maxLength": 16})
 
@@ -61,7 +60,9 @@ class FactorsOut(BaseModel):
 
 class ReinstateOut(BaseModel):
     factor: str
-    reinstated: bool = Field(description="false: the factor was not suspended (nothing changed)")
+    reinstated: bool = Field(
+        description="false: the factor was not suspended (failures on record are forgotten all the same, audited)"
+    )
 
 
 class MovedOut(BaseModel):
@@ -212,6 +213,7 @@ async def reset_totp(request: web.Request) -> web.Response:
             client_id=client_id,
             identification_id=body.identification_id,
         )
+    request.app[FACTORS].outbox_bell.set()  # a lifted suspension is told by SMS
     return json_answer(EnrolmentOut(token_id=made.token_id, otpauth_uri=made.uri), 201)
 
 

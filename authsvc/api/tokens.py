@@ -21,7 +21,7 @@ from authsvc.api import token_lifecycle
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import CODE_REFUSALS, IpField, OtpCode, client_ip, json_answer, known_client
 from authsvc.api.middlewares import current_lender
-from authsvc.api.routing import Operation, Operations, Param
+from authsvc.api.routing import CLIENT_ID, Operation, Operations, Param
 from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
@@ -32,7 +32,6 @@ from authsvc.methods.otp_codes import MIN_KEY_BYTES, parse_base32_secret
 from authsvc.store import clients as client_store
 from authsvc.store import tokens as token_store
 
-CLIENT_ID = Param("client_id", "path", "client id", schema={"type": "string", "maxLength": 64})
 SERIAL = Param("serial", "path", "token serial number", schema={"type": "string", "maxLength": 64})
 
 
@@ -119,10 +118,11 @@ async def confirm_totp(request: web.Request) -> web.Response:
     client_id = await known_client(request)
     body: CodeIn = parse(CodeIn, await read_body(request))
     async with request.app[DB].transaction() as tx:
-        check = await tokens.verify_totp_factor(
+        check = await tokens.verify_token(
             tx,
             request.app[KEYS],
             request.app[FACTORS],
+            kind="totp",
             lender_id=lender.id,
             client_id=client_id,
             code=body.code,

@@ -114,22 +114,55 @@ async def reinstate(
     by: str,
     identification_id: str | None = None,
 ) -> bool:
-    """Lift the factor's suspension and forget its failures; True when it was suspended (then audited and told
-    to the client). ``by``: "lender" or "identification"."""
+    """Lift the factor's suspension and forget its failures; True when it was suspended (then told to the
+    client); audited whenever failures were on record. ``by``: "lender", "identification" or "totp_reset"."""
     if factor not in FACTORS:
         raise NotFound(f"no factor {factor!r}", code=error_codes.FACTOR_UNKNOWN)
     found = await bounds.person_of(tx, client_id)
     if found is None or found[0] != lender_id:
         raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-    before = await bounds.reinstate(tx, found[1], factor)
-    if before is None or before.suspended_at is None:
+    return await lift(
+        tx,
+        keys,
+        lender_id=lender_id,
+        client_id=client_id,
+        person_mac=found[1],
+        factor=factor,
+        by=by,
+        identification_id=identification_id,
+    )
+
+
+async def lift(
+    tx: Tx,
+    keys: KeyStore,
+    *,
+    lender_id: str,
+    client_id: str,
+    person_mac: bytes,
+    factor: str,
+    by: str,
+    identification_id: str | None = None,
+) -> bool:
+    """`reinstate` for a client and factor known to exist (the person behind ``client_id``: ``person_mac``).
+    Forgetting failures of a factor that was not suspended is audited too (``was_suspended`` false), or whoever
+    holds a lender's key could zero the count between guesses unseen; only a lifted suspension is told by SMS."""
+    before = await bounds.reinstate(tx, person_mac, factor)
+    if before is None:
         return False
-    details = {"factor": factor, "by": by, "failures": before.failures}
+    was_suspended = before.suspended_at is not None
+    details: dict[str, object] = {
+        "factor": factor,
+        "by": by,
+        "failures": before.failures,
+        "was_suspended": was_suspended,
+    }
     if identification_id is not None:
         details["identification_id"] = identification_id
     await audit.append(tx, keys, AuditEvent.FACTOR_REINSTATED, lender_id=lender_id, subject=client_id, details=details)
-    await sms_queue.notify_factor_reinstated(tx, keys, lender_id=lender_id, client_id=client_id, factor=factor)
-    return True
+    if was_suspended:
+        await sms_queue.notify_factor_reinstated(tx, keys, lender_id=lender_id, client_id=client_id, factor=factor)
+    return was_suspended
 
 
 def reinstates(methods: Iterable[str]) -> bool:

@@ -14,8 +14,6 @@ transaction.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,13 +29,11 @@ from authsvc.parties.jsonapi import UpstreamRejected
 from authsvc.parties.sms import DeliveryStatus
 from authsvc.store import outbox, telco_cache, throttle
 from authsvc.store.db import Database, Tx
-from authsvc.store.leases import Sends
+from authsvc.store.leases import ClaimWorker
 
 log = logging.getLogger("authsvc.sms")
-BATCH = 50
 MAX_ATTEMPTS = 5
 LEASE_S = 60.0
-PURGE_EVERY_S = 300.0
 OUTBOX_KEEP_DAYS = 7  # delivery history kept for support questions; the sealed texts go with it
 
 
@@ -45,54 +41,29 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** max(0, attempts - 1)))
 
 
-class SmsWorker:
+class SmsWorker(ClaimWorker[outbox.Claimed]):
     def __init__(self, db: Database, keys: KeyStore, factors: Factors) -> None:
+        super().__init__(
+            log,
+            name="sms-outbox",
+            what="SMS outbox",
+            send_failed="SMS send failed unexpectedly",
+            bell=factors.outbox_bell,
+        )
         self._db = db
         self._keys = keys
         self._factors = factors
-        self._task: asyncio.Task[None] | None = None
-        self._sending: Sends[outbox.Claimed] = Sends(self._release, log, "SMS send failed unexpectedly")
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sms-outbox")
-
-    async def stop(self, grace_s: float = 0.0) -> None:
-        """Claim no more; the sends in flight get ``grace_s`` to finish, the rest go back to the outbox."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._sending.stop(grace_s)
+    def _poll_s(self) -> float:
+        return self._factors.settings.sms_poll_s
 
     async def _release(self, unsent: list[outbox.Claimed]) -> None:
         async with self._db.transaction() as tx:
             await outbox.release(tx, unsent)
 
-    async def _run(self) -> None:
-        bell = self._factors.outbox_bell
-        loop = asyncio.get_running_loop()
-        next_purge = loop.time() + PURGE_EVERY_S
-        while True:
-            try:
-                claimed = await self.run_once()
-                if loop.time() >= next_purge:
-                    next_purge = loop.time() + PURGE_EVERY_S
-                    await self.purge()
-            except Exception:
-                log.exception("SMS outbox round failed")
-                claimed = 0
-            if claimed < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(bell.wait(), self._factors.settings.sms_poll_s)
-                bell.clear()
-
-    async def run_once(self) -> int:
-        """Claim one batch and start sending it; returns how many messages were claimed."""
+    async def _claim(self, limit: int) -> list[outbox.Claimed]:
         async with self._db.transaction() as tx:
-            batch = await outbox.claim(tx, self._keys, limit=BATCH, lease_s=LEASE_S)
-        for message in batch:
-            self._sending.start(message, self._send(message))
-        return len(batch)
+            return await outbox.claim(tx, self._keys, limit=limit, lease_s=LEASE_S)
 
     async def purge(self) -> None:
         """Forget what no longer matters: old throttle windows, expired operator answers, old messages."""

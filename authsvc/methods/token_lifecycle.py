@@ -103,7 +103,7 @@ async def reset_totp(
 ) -> Replacement:
     """Replace the client's authenticator app (revoking the old one, whatever its state) after a completed
     identification of the client for `RESET_OPERATION`, used here once. The new app starts with a clean
-    per-account bound."""
+    per-account bound (a suspension lifted so is audited and told to the client, as by `factor_bound.reinstate`)."""
     used = await idents.consume(
         tx,
         lender_id=lender_id,
@@ -126,9 +126,19 @@ async def reset_totp(
         details={"operation": RESET_OPERATION.value, "for": "totp.reset"},
     )
     revoked = await tokens.retire_client_totp(tx, lender_id, client_id)
+    # A suspended authenticator comes back with the new app like any reinstatement: audited, told by SMS.
     found = await bounds.person_of(tx, client_id)
     if found is not None:
-        await bounds.reinstate(tx, found[1], "totp")
+        await factor_bound.lift(
+            tx,
+            keys,
+            lender_id=lender_id,
+            client_id=client_id,
+            person_mac=found[1],
+            factor="totp",
+            by="totp_reset",
+            identification_id=identification_id,
+        )
     made = await _temporary_totp(tx, keys, factors, lender_id=lender_id, client_id=client_id, expires_at=None)
     details = {"revoked": revoked, "token_id": made.token_id, "identification_id": identification_id}
     await audit.append(tx, keys, AuditEvent.TOTP_RESET, lender_id=lender_id, subject=client_id, details=details)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from authsvc import error_codes
 from authsvc.config import FactorSettings
@@ -38,6 +38,7 @@ from authsvc.store.errors import Duplicate
 from authsvc.store.identifications import Identification
 
 T = TypeVar("T")
+TokenKind = Literal["totp", "hotp"]
 RESYNC_WINDOW = 1000
 _DUMMY_SEED = bytes(
     20
@@ -84,59 +85,26 @@ async def read_identification(
     return ident, SeenToken(token, counters, bound)
 
 
-async def verify_totp_factor(
+async def verify_token(
     tx: Tx,
     keys: KeyStore,
     factors: Factors,
     *,
-    lender_id: str,
-    client_id: str,
-    code: str,
-    ip: str | None = None,
-    at: float | None = None,
-    confirming: bool = False,
-    records: Records = no_records,
-    seen: SeenToken | None = None,
-) -> CodeCheck:
-    """Check a code from the client's authenticator (±1 step around the remembered drift); with
-    ``confirming`` the pending enrolment is checked and activated instead of the active one."""
-    return await _verify(
-        tx, keys, factors, lender_id, client_id, "totp", code, ip, records, seen, confirming=confirming, at=at
-    )
-
-
-async def verify_hotp_factor(
-    tx: Tx,
-    keys: KeyStore,
-    factors: Factors,
-    *,
+    kind: TokenKind,
     lender_id: str,
     client_id: str,
     code: str,
     ip: str | None = None,
     records: Records = no_records,
     seen: SeenToken | None = None,
-) -> CodeCheck:
-    """Check a code from the client's hardware token within the look-ahead window."""
-    return await _verify(tx, keys, factors, lender_id, client_id, "hotp", code, ip, records, seen)
-
-
-async def _verify(
-    tx: Tx,
-    keys: KeyStore,
-    factors: Factors,
-    lender_id: str,
-    client_id: str,
-    kind: str,
-    code: str,
-    ip: str | None,
-    records: Records,
-    seen: SeenToken | None,
-    *,
     confirming: bool = False,
     at: float | None = None,
 ) -> CodeCheck:
-    """One token verification, on the SMS code's fast path (`authsvc.methods.otp.verify_code`): what it reads
+    """Check a code from the client's ``kind`` token: an authenticator app (TOTP, ±1 step around the remembered
+    drift; with ``confirming`` the pending enrolment is checked and activated instead of the active one, ``at``
+    the time to check at) or a hardware token (HOTP, within the look-ahead window).
+
+    One token verification, on the SMS code's fast path (`authsvc.methods.otp.verify_code`): what it reads
     (``seen``, else read here), the code checked in this process, then ONE statement that writes the outcome with
     ``records(outcome)`` and the attempt's count — a right code moves the token's counter or step by
     compare-and-set (only while the person's factor is below its bound) and forgives the person's failures; a

@@ -14,7 +14,9 @@ once, for another process, instead of after the lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -124,3 +126,89 @@ class Sends(Generic[C]):
                 self._log.exception("claims not handed back; they are sent again after their lease")
             else:
                 self._log.info("claims handed back at stop", extra={"count": len(unsent)})
+
+
+class ClaimWorker(ABC, Generic[C]):
+    """The round loop an outbox worker runs as a task (the SMS outbox, `authsvc.methods.sms_queue`; the webhook
+    outbox, `authsvc.webhooks.worker`): each round claims a batch (`_claim`, up to the room left under
+    ``concurrency``) and starts a send per claim (`_send`, tracked by `Sends`); every ``PURGE_EVERY_S`` it
+    forgets what no longer matters (`purge`). A full batch goes straight on to the next round; otherwise it waits
+    for ``bell`` (rung when something was queued here) or `_poll_s`. A round that fails is logged and the loop
+    goes on; a clean stop claims no more and hands the unsent claims back (`Sends.stop`)."""
+
+    BATCH = 50
+    PURGE_EVERY_S = 300.0
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        *,
+        name: str,
+        what: str,
+        send_failed: str,
+        bell: asyncio.Event,
+        concurrency: int | None = None,
+    ) -> None:
+        self._log, self._name, self._what = log, name, what
+        self.bell = bell
+        self._concurrency = concurrency
+        self._task: asyncio.Task[None] | None = None
+        self._sending: Sends[C] = Sends(self._release, log, send_failed)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Claim no more; the sends in flight get ``grace_s`` to finish, the rest go back to the outbox."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._sending.stop(grace_s)
+
+    @abstractmethod
+    def _poll_s(self) -> float:
+        """How long a round that found less than a batch waits for the bell."""
+
+    @abstractmethod
+    async def _claim(self, limit: int) -> list[C]:
+        """Claim up to ``limit`` due rows (in a transaction of its own)."""
+
+    @abstractmethod
+    async def _send(self, claim: C) -> None:
+        """Send one claim and record its outcome."""
+
+    @abstractmethod
+    async def _release(self, unsent: list[C]) -> None:
+        """Hand claims back at a clean stop."""
+
+    @abstractmethod
+    async def purge(self) -> None:
+        """Forget old rows."""
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + self.PURGE_EVERY_S
+        while True:
+            try:
+                claimed = await self.run_once()
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + self.PURGE_EVERY_S
+                    await self.purge()
+            except Exception:
+                self._log.exception("%s round failed", self._what)
+                claimed = 0
+            if claimed < self.BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.bell.wait(), self._poll_s())
+                self.bell.clear()
+
+    async def run_once(self) -> int:
+        """Claim what this process has room for and start sending it; returns how many were claimed."""
+        room = self.BATCH if self._concurrency is None else min(self.BATCH, self._concurrency - len(self._sending))
+        if room <= 0:
+            return 0
+        batch = await self._claim(room)
+        for claim in batch:
+            self._sending.start(claim, self._send(claim))
+        return len(batch)

@@ -13,7 +13,6 @@ cleanly hands its unsent claims back at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,72 +25,54 @@ from authsvc.errors import AuthsvcError
 from authsvc.parties.http import RetryPolicy
 from authsvc.store import webhooks as store
 from authsvc.store.db import Database
-from authsvc.store.leases import Sends
+from authsvc.store.leases import ClaimWorker
 from authsvc.webhooks import signing
 from authsvc.webhooks.endpoints import check_url, signing_secrets
 
 log = logging.getLogger("authsvc.webhooks")
-BATCH = 50
-PURGE_EVERY_S = 300.0
 USER_AGENT = "authsvc-webhooks/1"
 
 
-class WebhookWorker:
+class WebhookWorker(ClaimWorker[store.Claimed]):
     def __init__(self, db: Database, keys: KeyStore, settings: WebhookSettings) -> None:
+        # The bell is rung when a delivery was queued here (ping, redeliver): look now.
+        super().__init__(
+            log,
+            name="webhook-outbox",
+            what="webhook outbox",
+            send_failed="webhook delivery failed unexpectedly",
+            bell=asyncio.Event(),
+            concurrency=settings.concurrency,
+        )
         self._db, self._keys, self._settings = db, keys, settings
         self._backoff = RetryPolicy(
             attempts=settings.max_attempts, backoff=settings.backoff_s, max_backoff=settings.max_backoff_s
         )
-        self.bell = asyncio.Event()  # rung when a delivery was queued here (ping, redeliver): look now
         self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._sending: Sends[store.Claimed] = Sends(self._release, log, "webhook delivery failed unexpectedly")
         # Unsealed secrets by endpoint, while its row is unchanged (a PKCS#11 unwrap is a device call).
         self._secrets: dict[str, tuple[datetime, datetime | None, list[str]]] = {}
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        self._task = asyncio.create_task(self._run(), name="webhook-outbox")
+        super().start()
 
     async def stop(self, grace_s: float = 0.0) -> None:
         """Claim no more; deliveries in flight get ``grace_s`` to finish, the rest go back to the outbox."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._sending.stop(grace_s)
+        await super().stop(grace_s)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_purge = loop.time() + PURGE_EVERY_S
-        while True:
-            try:
-                claimed = await self.run_once()
-                if loop.time() >= next_purge:
-                    next_purge = loop.time() + PURGE_EVERY_S
-                    async with self._db.transaction() as tx:
-                        await store.purge(tx, older_than=timedelta(days=self._settings.keep_days))
-            except Exception:
-                log.exception("webhook outbox round failed")
-                claimed = 0
-            if claimed < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.bell.wait(), self._settings.poll_s)
-                self.bell.clear()
+    def _poll_s(self) -> float:
+        return self._settings.poll_s
 
-    async def run_once(self) -> int:
-        """Claim what this process has room for and start sending it; returns how many were claimed."""
-        room = min(BATCH, self._settings.concurrency - len(self._sending))
-        if room <= 0:
-            return 0
+    async def purge(self) -> None:
         async with self._db.transaction() as tx:
-            batch = await store.claim(tx, limit=room, lease_s=self._settings.lease_s)
-        for delivery in batch:
-            self._sending.start(delivery, self._send(delivery))
-        return len(batch)
+            await store.purge(tx, older_than=timedelta(days=self._settings.keep_days))
+
+    async def _claim(self, limit: int) -> list[store.Claimed]:
+        async with self._db.transaction() as tx:
+            return await store.claim(tx, limit=limit, lease_s=self._settings.lease_s)
 
     async def _release(self, unsent: list[store.Claimed]) -> None:
         async with self._db.transaction() as tx:

@@ -7,6 +7,9 @@ a right code is "already used", no failure) and 11.8 (without ``client_ip`` no s
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -135,6 +138,27 @@ async def test_guessing_a_token_from_rotating_addresses_stops_at_the_bound(
     assert (await verify(api, ident, "hotp", hotp(SEED, 0), "198.51.100.1")).status == 200
     unknown = await api.post(f"/v1/clients/{client}/factors/fingerprint/reinstate", None)
     assert await answer(unknown) == (404, "factor_unknown")
+
+
+async def test_a_lender_forgetting_failures_short_of_the_bound_is_audited(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, parties: Parties
+) -> None:
+    """Issue 16.1, every step audited: zeroing the count between guesses would give a holder of the lender's
+    key unbounded guesses; it may, but not unseen (and the client is told only of a lifted suspension)."""
+    api = await service(aiohttp_client, dsn, keys, parties)
+    client = await register(api, ARMAN)
+    await give_token(api, client)
+    ident = await open_identification(api, client)
+    for n in range(LIMIT - 1):
+        assert (await verify(api, ident, "hotp", wrong(hotp(SEED, 0)), f"198.51.100.{n}")).status == 422
+    back = await api.post(f"/v1/clients/{client}/factors/hotp/reinstate", None)
+    assert await back.json() == {"factor": "hotp", "reinstated": False}
+    assert await events(api, "factor.reinstated") == [client]
+    listed = await (await api.get(f"/v1/clients/{client}/factors")).json()
+    assert listed["bounds"] == []  # forgotten
+    again = await api.post(f"/v1/clients/{client}/factors/hotp/reinstate", None)  # nothing on record: no entry
+    assert await again.json() == {"factor": "hotp", "reinstated": False}
+    assert await events(api, "factor.reinstated") == [client]
 
 
 async def test_a_right_answer_forgives_and_suspension_blocks_nothing_else(
@@ -283,3 +307,14 @@ async def test_without_client_ip_a_new_clients_first_code_is_not_capped_by_the_l
         ident = await open_identification(api, client)
         capped.append((await api.post(f"/v1/identifications/{ident}/otp", {"client_ip": "198.51.100.1"})).status)
     assert capped == [202, 202, 429]
+
+
+@pytest.mark.parametrize(
+    ("dsn_seen", "reads_off"), [("postgresql://db/lender", False), ("postgresql://db/authsvc_bench_1", True)]
+)
+def test_the_benchmark_switch_turns_the_reads_off_only_on_a_benchmark_database(dsn_seen: str, reads_off: bool) -> None:
+    """`benchmarks.bench_bound`'s switch (``AUTHSVC_BENCH_BOUND_READS_OFF``) never reaches a deployment's database."""
+    probe = "from authsvc.store import tokens; print('factor_bounds' in str(tokens.ACCEPT_HOTP.core))"
+    env = os.environ | {"AUTHSVC_BENCH_BOUND_READS_OFF": "1", "AUTHSVC_DATABASE_DSN": dsn_seen}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(not reads_off)

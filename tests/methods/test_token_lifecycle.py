@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import func, select, text, update
 
 from authsvc.api.state import DB
 from authsvc.crypto.local_keys import LocalKeyStore
 from authsvc.methods.otp_codes import hotp, parse_base32_secret, totp
-from authsvc.store.schema import otp_tokens
+from authsvc.store.schema import otp_tokens, sms_outbox
 from tests.conftest import Api
 from tests.flowkit import PROFILE, registered
 from tests.methods.factorkit import PEOPLE, Parties, open_identification, register, start_parties, start_service
@@ -161,6 +161,32 @@ async def test_resetting_the_authenticator_takes_a_completed_identification_once
     assert await verify(api, ident, "totp", totp(new, now + 30)) == 200
     assert await events(api, "totp.reset") == [client]
     assert await events(api, "identification.consumed") == [pending]
+
+
+async def test_a_reset_lifts_a_suspended_authenticator_audited_and_told(api: Api) -> None:
+    """Issue 16.1: a suspension ends only audited and told to the client, a reset included."""
+    client = await register(api, ARMAN)
+    token = await registered(api, client)
+    enrolled = await (await api.post(f"/v1/clients/{client}/totp", {})).json()
+    old, now = secret_of(enrolled["otpauth_uri"]), time.time()
+    assert (await api.post(f"/v1/clients/{client}/totp/confirm", {"code": totp(old, now)})).status == 200
+    ident = await open_identification(api, client)
+    wrong = f"{(int(totp(old, now)) + 1) % 10**6:06d}"
+    answers = [await verify(api, ident, "totp", wrong) for _ in range(12)]
+    assert answers == [422] * 10 + [409] * 2  # the default bound, then factor_suspended
+    assert await events(api, "factor.suspended") == [client]
+
+    reset = await api.post(
+        f"/v1/clients/{client}/totp/reset", {"identification_id": await token.complete("factor_reset")}
+    )
+    assert reset.status == 201, await reset.text()
+    assert await events(api, "factor.reinstated") == [client]
+    async with api.app[DB].engine.connect() as conn:
+        told = await conn.execute(select(func.count()).where(sms_outbox.c.kind == "notify_factor"))
+        assert told.scalar_one() == 2  # suspended, then reinstated
+    new = secret_of((await reset.json())["otpauth_uri"])
+    assert (await api.post(f"/v1/clients/{client}/totp/confirm", {"code": totp(new, now)})).status == 200
+    assert await verify(api, ident, "totp", totp(new, now + 30)) == 200
 
 
 async def test_pskc_import_of_the_rfc_6030_examples_with_seeds_sealed_at_rest(api: Api, dsn: str) -> None:

@@ -90,10 +90,11 @@ async def test_stored_tokens_verify_the_rfc6238_times(api: Api) -> None:
             )
 
             async def check(code: str, at: float = vector["time"]) -> bool:
-                result = await tokens.verify_totp_factor(
+                result = await tokens.verify_token(
                     conn,
                     api.app[KEYS],
                     api.app[FACTORS],
+                    kind="totp",
                     lender_id=api.lender_id,
                     client_id=client,
                     code=code,
