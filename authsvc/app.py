@@ -203,7 +203,10 @@ def create_app(
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     else:
-        app = web.Application()  # run by an AppRunner without a site: the cleanup contexts only
+        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.cli`).
+        app = web.Application()
+        app.router.add_get("/metrics", system.metrics)
+        app.router.add_get("/healthz", system.healthz)
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops

@@ -178,10 +178,12 @@ def _run_jobs(settings: Settings, *, migrate: bool) -> int:
 
     async def run() -> None:
         app = create_app(settings, role=Role.JOBS, migrate=migrate)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)
         stop = _stop_on_signals()
         try:
             await runner.setup()  # opens every job's context; they run until the stop
+            if settings.server.jobs_metrics_port:  # the jobs' metrics, a scrape target of their own
+                await web.TCPSite(runner, settings.server.host, settings.server.jobs_metrics_port).start()
             await stop.wait()
         finally:
             await runner.cleanup()  # each job finishes or hands back what it holds

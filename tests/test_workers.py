@@ -26,7 +26,8 @@ from authsvc.store.schema import sms_outbox
 from simulators.sms.app import create_app as sms_app
 from tests.auditkit import entries
 from tests.conftest import individual, reset_database, run_sync
-from tests.served import Served, in_thread, serve
+from tests.metricskit import lint, samples, value
+from tests.served import Served, free_port, in_thread, serve
 
 T = TypeVar("T")
 WAIT_S = 30.0  # how long a test waits for something that must happen (a loaded machine is slow, not wrong)
@@ -281,3 +282,43 @@ def test_more_than_one_serving_process_on_sqlite_is_refused(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "--workers above 1 needs PostgreSQL" in done.stderr
     assert not (tmp_path / "one.db").exists()  # refused before anything was opened
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.headers.get_content_type() == "text/plain"
+        text: str = resp.read().decode()
+        return text
+
+
+def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str, tmp_path: Path) -> None:
+    """The jobs' counts (SMS sends, the audit chain) live in the jobs process, which takes no API connections:
+    it answers /metrics on `[server] jobs_metrics_port`, a target of its own, linted as promtool would."""
+    run_sync(reset_database(pg_dsn))
+    port = free_port()
+    with in_thread(sms_app(name="gw-a", delivery_delay_ms=0)) as sim:
+        env = {
+            "AUTHSVC_FACTORS_SMS_A_URL": sim,
+            "AUTHSVC_FACTORS_SMS_B_URL": "",
+            "AUTHSVC_SERVER_JOBS_METRICS_PORT": str(port),
+            "AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false",
+        }
+        with serve(tmp_path, pg_dsn, args=("--workers", "2"), **env) as srv:
+            _until("two serving processes and a jobs process", lambda: _roles(pg_dsn, api=2, jobs=1))
+            status, client = _call(srv, "POST", "/v1/clients", individual())
+            assert status == 201, client
+            status, ident = _call(srv, "POST", "/v1/identifications", {"client_id": client["id"], "operation": "login"})
+            assert status == 201, ident
+            message_id = _send_code(srv, ident["id"])
+            _until("the code sent by the jobs process", lambda: _inbox(sim, message_id))
+            jobs_url = f"http://{srv.host}:{port}/metrics"
+            sent = 'authsvc_sms_outbox_sends_total{kind="otp",outcome="sent"}'
+            text = _until("the send counted where it was made", lambda: t if sent in (t := _scrape(jobs_url)) else None)
+            found = samples(text)
+            assert value(found, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
+            assert value(found, "authsvc_audit_chain_last_round_timestamp_seconds") > 0  # the chainer runs there
+            assert lint(text) == []
+            # The serving processes never send: their /metrics has no such count.
+            served = samples(_scrape(srv.base + "/metrics"))
+            assert value(served, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+    assert "Traceback" not in srv.log_text()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from authsvc import metrics
 from authsvc.config import WebhookSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import AuthsvcError
@@ -34,6 +35,7 @@ log = logging.getLogger("authsvc.webhooks")
 BATCH = 50
 PURGE_EVERY_S = 300.0
 USER_AGENT = "authsvc-webhooks/1"
+_OUTCOMES = {store.DELIVERED: "delivered", store.QUEUED: "retried", store.DEAD: "dead"}  # the metric's
 
 
 class WebhookWorker:
@@ -76,6 +78,7 @@ class WebhookWorker:
                         await store.purge(tx, older_than=timedelta(days=self._settings.keep_days))
             except Exception:
                 log.exception("webhook outbox round failed")
+                metrics.JOB_FAILURES.labels("webhooks").inc()
                 claimed = 0
             if claimed < BATCH:
                 with contextlib.suppress(TimeoutError):
@@ -175,3 +178,4 @@ class WebhookWorker:
     ) -> None:
         async with self._db.transaction() as tx:
             await store.finish(tx, delivery, status=status, http_status=http_status, error=error, retry_at=retry_at)
+        metrics.WEBHOOK_DELIVERIES.labels(_OUTCOMES[status]).inc()
