@@ -279,6 +279,8 @@ class CrlCache:
         try:
             index = await asyncio.get_running_loop().run_in_executor(None, CrlIndex.load, path)
             info = CrlInfo.from_meta(index.meta)
+        except AuthsvcError:
+            return False  # e.g. written by another version: fetch it ourselves
         except (OSError, IndexFileError, KeyError, ValueError, TypeError):
             return False  # not readable: fetch it ourselves
         if slot.info is not None and (
