@@ -316,11 +316,16 @@ def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str,
             message_id = _send_code(srv, ident["id"])
             _until("the code sent by the jobs process", lambda: _inbox(sim, message_id))
             jobs_url = f"http://{srv.host}:{port}/metrics"
-            sent = 'authsvc_sms_outbox_sends_total{kind="otp",outcome="sent"}'
-            text = _until("the send counted where it was made", lambda: t if sent in (t := _scrape(jobs_url)) else None)
-            found = samples(text)
-            assert value(found, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
-            assert value(found, "authsvc_audit_chain_last_round_timestamp_seconds") > 0  # the chainer runs there
+
+            def counted() -> str | None:  # the send, and a round of the chainer (it runs there too)
+                text = _scrape(jobs_url)
+                found = samples(text)
+                chained = value(found, "authsvc_audit_chain_last_round_timestamp_seconds") > 0
+                sent = value(found, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent")
+                return text if chained and sent else None
+
+            text = _until("the send and the chainer counted where they ran", counted)
+            assert value(samples(text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
             assert lint(text) == []
             # The serving processes never send: their /metrics has no such count.
             served = samples(_scrape(srv.base + "/metrics"))
