@@ -119,6 +119,7 @@ from authsvc.parties.jsonapi import Endpoint
 from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import build_verifier
+from authsvc.pool import RenewingPool
 from authsvc.store import audit as audit_tables
 from authsvc.store import bells as peer
 from authsvc.store import idempotency, ratelimit
@@ -207,7 +208,10 @@ def create_app(
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     else:
-        app = web.Application()  # run by an AppRunner without a site: the cleanup contexts only
+        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.cli`).
+        app = web.Application()
+        app.router.add_get("/metrics", system.metrics)
+        app.router.add_get("/healthz", system.healthz)
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops
@@ -263,11 +267,13 @@ def create_app(
     async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         workers = settings.server.process_workers or os.cpu_count() or 1
         # forkserver: forking a process that runs threads (aiosqlite, asyncpg) is unsafe.
-        executor = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=logs.setup_worker,  # the workers' records as JSON too
-            initargs=(settings.server.log_level, settings.server.log_json),
+        executor = RenewingPool(  # a pool whose worker died is rebuilt on its next use
+            lambda: ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=logs.setup_worker,  # the workers' records as JSON too
+                initargs=(settings.server.log_level, settings.server.log_json),
+            )
         )
         try:
             app[EXECUTOR] = executor
@@ -535,58 +541,38 @@ def create_app(
     return app
 
 
-# The start-up steps of each role, in order (each the name of its cleanup_ctx and of its `StartupHook` call).
-STEPS: dict[Role, tuple[str, ...]] = {
-    Role.ALL: (
-        "engine",
-        "database",
-        "keys",
-        "executor",
-        "registry",
-        "factors",
-        "pki",
-        "methods",
-        "flows",
-        "sms",
-        "incidents",
-        "webhooks",
-        "audit",
-        "rewrap",
-        "rate_limiter",
-        "housekeeping",
-    ),
-    Role.API: (
-        "engine",
-        "database",
-        "bells",
-        "keys",
-        "executor",
-        "registry",
-        "factors",
-        "pki",
-        "methods",
-        "flows",
-        "incidents",
-        "webhooks",
-        "audit",
-        "rate_limiter",
-    ),
-    Role.JOBS: (
-        "engine",
-        "database",
-        "bells",
-        "keys",
-        "factors",
-        "flows",
-        "sms",
-        "incidents",
-        "webhooks",
-        "audit",
-        "rewrap",
-        "housekeeping",
-        "listener",
-    ),
+# The start-up steps, in order (each the name of its cleanup_ctx and of its `StartupHook` call). A role runs
+# them all but those of the other side (`_NOT_IN`): the serving processes keep what requests use in memory
+# (the pool, the CRL cache, the rate limiter), the jobs what must run once, and the bells between processes
+# exist only where the roles are split.
+ORDER = (
+    "engine",
+    "database",
+    "bells",
+    "keys",
+    "executor",
+    "registry",
+    "factors",
+    "pki",
+    "methods",
+    "flows",
+    "sms",
+    "incidents",
+    "webhooks",
+    "audit",
+    "rewrap",
+    "rate_limiter",
+    "housekeeping",
+    "listener",
+)
+_SERVING_ONLY = frozenset({"executor", "registry", "pki", "methods", "rate_limiter"})
+_JOBS_ONLY = frozenset({"sms", "rewrap", "housekeeping", "listener"})
+_NOT_IN: dict[Role, frozenset[str]] = {
+    Role.ALL: frozenset({"bells", "listener"}),
+    Role.API: _JOBS_ONLY,
+    Role.JOBS: _SERVING_ONLY,
 }
+STEPS: dict[Role, tuple[str, ...]] = {role: tuple(s for s in ORDER if s not in _NOT_IN[role]) for role in Role}
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:

@@ -47,6 +47,14 @@ class ServerSettings(_Section):
         "with N pre-forked serving processes sharing the port and one process for the jobs (`serve --workers`). "
         "More than one needs PostgreSQL.",
     )
+    jobs_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="The process running only the jobs (`authsvc worker`, the jobs process of `serve --workers N`) "
+        "answers GET /metrics and /healthz on this port of [server] host: scrape it as a target of its own (SMS "
+        "sends, webhook deliveries, incidents, the audit chain). 0 = no port.",
+    )
     shutdown_timeout_s: float = Field(
         60.0, gt=0, description="On SIGTERM, how long requests in flight may take to finish before they are cut."
     )

@@ -264,6 +264,7 @@ DOCUMENT_MISMATCH = Code("document_mismatch", 422, "Document mismatch", "Send th
 SIGNATURE_REJECTED = Code("signature_rejected", 422, "Signature rejected", "Sign the contract again with a valid certificate of the client; reasons[] says what failed.")
 ONE_PAYMENT_INSTRUMENT = Code("one_payment_instrument", 422, "One payment instrument", "Give only one of iban, card_number, card_token.")
 PAYOUT_INSTRUMENT_MISSING = Code("payout_instrument_missing", 422, "Payout instrument missing", "Give an IBAN, card number or card token; the client has none on file.")
+PAYOUT_CARD_NOT_KEPT = Code("payout_card_not_kept", 422, "Card on file not usable", "The client's card was registered before card numbers were kept, so the bank cannot be asked about it: give card_number (or the bank's card_token), or change the client's card with a change_contact identification.")
 PAYOUT_ACCOUNT_NOT_OWNED = Code("payout_account_not_owned", 422, "Account not owned by the client", "Give an account or card that belongs to the client.")
 PAYOUT_ACCOUNT_INACTIVE = Code("payout_account_inactive", 422, "Account inactive", "Give an active account or card.")
 BAD_APPLICATION_ID = Code("bad_application_id", 422, "Bad application id", "Use 1-64 of A-Z a-z 0-9 _ - as application id.")

@@ -98,6 +98,27 @@ OUTBOX_SENDS = Counter(
     registry=REGISTRY,
 )
 
+# --- the jobs: lenders' webhooks, incidents to the AFC (authsvc.webhooks.worker, authsvc.incidents.worker) -------
+WEBHOOK_DELIVERIES = Counter(
+    "authsvc_webhook_deliveries_total",
+    "Tries to deliver a webhook to a lender, by outcome (delivered, retried: another try is queued, dead: the last "
+    "try failed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+INCIDENT_EXPORTS = Counter(
+    "authsvc_incident_exports_total",
+    "Incidents offered to the Anti-fraud centre, by outcome (exported, refused, unavailable: retried next round)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+JOB_FAILURES = Counter(
+    "authsvc_job_round_failures_total",
+    "Rounds of a background job that failed unexpectedly (logged with the error), by job",
+    ["job"],
+    registry=REGISTRY,
+)
+
 # --- outside parties (authsvc.parties) ------------------------------------------------------------------------
 UPSTREAM_REQUESTS = Counter(
     "authsvc_upstream_requests_total",

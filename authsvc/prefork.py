@@ -5,7 +5,8 @@ socket, and the process running the background jobs — and then only watches th
 (killed, crashed, out of memory) is forked again after a back-off while the others keep answering, since
 the socket and its queue of waiting connections stay open in the supervisor. SIGTERM (or SIGINT) is passed
 to every child, which finishes what it is doing (`authsvc.cli`: the listener closes, requests in flight
-finish; the jobs hand their claims back); a child still running after ``stop_timeout_s`` is killed.
+finish; the jobs hand their claims back); a child still running after ``stop_timeout_s`` is killed. SIGHUP
+is passed on too: each child reads the configuration again and rolls itself over (`authsvc.cli`).
 
 The supervisor forks before it creates any thread or event loop, and each child builds its own application
 (database pool, key store, process pool) after the fork: nothing but the listening socket is shared. Each
@@ -73,8 +74,16 @@ def supervise(children: Sequence[Child], sock: socket.socket, *, stop_timeout_s:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop[0] = True
 
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        # A reload: each child reads the configuration again and rolls itself over on the shared socket.
+        log.info("reload: SIGHUP passed to every process", extra={"processes": len(running)})
+        for pid in list(running):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     running: dict[int, _Running] = {}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     waiting: list[tuple[float, _Running]] = []  # (fork again at, child)
     code = 0
     try:
@@ -125,6 +134,7 @@ def _fork(entry: _Running, running: dict[int, _Running], sock: socket.socket) ->
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)  # the child's own loop installs its handlers
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload before its loop runs: nothing to reload yet
             _die_with(parent)
             code = entry.child.run()
         except SystemExit as exc:

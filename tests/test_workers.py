@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,14 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import select
 
+from authsvc.config import REPO_ROOT
 from authsvc.store.engine import create_engine
 from authsvc.store.schema import sms_outbox
 from simulators.sms.app import create_app as sms_app
 from tests.auditkit import entries
 from tests.conftest import individual, reset_database, run_sync
-from tests.served import Served, in_thread, serve
+from tests.metricskit import lint, samples, value
+from tests.served import Served, free_port, in_thread, serve
 
 T = TypeVar("T")
 WAIT_S = 30.0  # how long a test waits for something that must happen (a loaded machine is slow, not wrong)
@@ -281,3 +286,128 @@ def test_more_than_one_serving_process_on_sqlite_is_refused(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "--workers above 1 needs PostgreSQL" in done.stderr
     assert not (tmp_path / "one.db").exists()  # refused before anything was opened
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.headers.get_content_type() == "text/plain"
+        text: str = resp.read().decode()
+        return text
+
+
+def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str, tmp_path: Path) -> None:
+    """The jobs' counts (SMS sends, the audit chain) live in the jobs process, which takes no API connections:
+    it answers /metrics on `[server] jobs_metrics_port`, a target of its own, linted as promtool would."""
+    run_sync(reset_database(pg_dsn))
+    port = free_port()
+    with in_thread(sms_app(name="gw-a", delivery_delay_ms=0)) as sim:
+        env = {
+            "AUTHSVC_FACTORS_SMS_A_URL": sim,
+            "AUTHSVC_FACTORS_SMS_B_URL": "",
+            "AUTHSVC_SERVER_JOBS_METRICS_PORT": str(port),
+            "AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false",
+        }
+        with serve(tmp_path, pg_dsn, args=("--workers", "2"), **env) as srv:
+            _until("two serving processes and a jobs process", lambda: _roles(pg_dsn, api=2, jobs=1))
+            status, client = _call(srv, "POST", "/v1/clients", individual())
+            assert status == 201, client
+            status, ident = _call(srv, "POST", "/v1/identifications", {"client_id": client["id"], "operation": "login"})
+            assert status == 201, ident
+            message_id = _send_code(srv, ident["id"])
+            _until("the code sent by the jobs process", lambda: _inbox(sim, message_id))
+            jobs_url = f"http://{srv.host}:{port}/metrics"
+
+            def counted() -> str | None:  # the send, and a round of the chainer (it runs there too)
+                text = _scrape(jobs_url)
+                found = samples(text)
+                chained = value(found, "authsvc_audit_chain_last_round_timestamp_seconds") > 0
+                sent = value(found, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent")
+                return text if chained and sent else None
+
+            text = _until("the send and the chainer counted where they ran", counted)
+            assert value(samples(text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
+            assert lint(text) == []
+            # The serving processes never send: their /metrics has no such count.
+            served = samples(_scrape(srv.base + "/metrics"))
+            assert value(served, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+    assert "Traceback" not in srv.log_text()
+
+
+# --- SIGHUP: the configuration read again, the processes rolled over -----------------------------------------
+
+
+class _Load:
+    """Authenticated requests one after another, each on a new connection, until stopped: what a reload must
+    not fail."""
+
+    def __init__(self, srv: Served) -> None:
+        self.srv, self.statuses, self.errors = srv, list[int](), list[str]()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.statuses.append(_call(self.srv, "GET", "/v1/clients/none")[0])
+            except OSError as exc:  # refused, reset: a failed request
+                self.errors.append(repr(exc))
+
+    def __enter__(self) -> _Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=WAIT_S)
+
+
+def _profile_title(srv: Served) -> str | None:
+    status, body = _call(srv, "GET", "/v1/profiles")
+    assert status == 200, body
+    return next((p["title"] for p in body["profiles"] if p["name"] == "custom"), None)
+
+
+@pytest.mark.parametrize("args", [("--workers", "2"), ()], ids=["workers-2", "plain-serve"])
+def test_a_sighup_rolls_the_processes_onto_a_changed_profile_and_no_request_fails(
+    pg_dsn: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    run_sync(reset_database(pg_dsn))
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    base = (REPO_ROOT / "configs" / "profiles" / "res63-2021.toml").read_text()
+
+    def profile(title: str) -> None:
+        text = re.sub(r'(?m)^name = ".*"$', 'name = "custom"', base)
+        (profiles / "custom.toml").write_text(re.sub(r'(?m)^title = ".*"$', f'title = "{title}"', text))
+
+    profile("before")
+    config = tmp_path / "authsvc.toml"
+    config.write_text(f'[flows]\nextra_profiles_dir = "{profiles}"\n')
+    env = {"AUTHSVC_CONFIG": str(config), "AUTHSVC_REGISTRY_PHOTO_FACE_CHECK": "false"}
+    counts = {"api": 2, "jobs": 1} if args else {"all": 1}
+
+    def started(times: int) -> list[tuple[str, int]] | None:
+        found = _started(pg_dsn)
+        have = {role: sum(1 for r, _ in found if r == role) for role in counts}
+        return found if have == {role: n * times for role, n in counts.items()} else None
+
+    with serve(tmp_path, pg_dsn, args=args, **env) as srv:
+        first = {pid for _, pid in _until("the processes started", lambda: started(1))}
+        assert _profile_title(srv) == "before"
+        with _Load(srv) as load:
+            time.sleep(0.5)
+            profile("after")
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            _until("every process rolled over", lambda: started(2))
+            _until("the changed profile everywhere", lambda: all(_profile_title(srv) == "after" for _ in range(10)))
+            time.sleep(0.5)
+        assert load.errors == [] and load.statuses and set(load.statuses) == {404}, (load.errors, load.statuses)
+        # Each process rolled its application over in place: the same processes, none restarted.
+        assert {pid for _, pid in started(2) or []} == first and _alive(srv.proc.pid)
+
+        # A configuration that does not load: refused, the running one keeps serving.
+        (profiles / "custom.toml").write_text("name = \n")
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        _until("the reload refused", lambda: "reload refused" in srv.log_text())
+        assert _profile_title(srv) == "after" and _call(srv, "GET", "/v1/clients/none")[0] == 404
+    assert "Traceback" not in srv.log_text()

@@ -7,6 +7,10 @@ GET /v1/audit/heads?since=N&limit=M   the heads the chainer made after N, oldest
 A lender that fetches them regularly and keeps them can hand them to an auditor: `authsvc audit verify
 --heads FILE` checks the database's chain against them, so the log cannot be cut back below a head the
 lender holds. A head holds a count and a hash, no personal data and nothing of any lender.
+
+The heads come from this host's head log (`[audit] head_log`, written by the chainer of the jobs process on
+this host), followed by the database's own signed head when it is newer: so a host that only serves (its
+head log empty, or another host's chainer made the latest rounds) still answers the newest head.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pydantic import BaseModel, Field
 
 from authsvc import error_codes
 from authsvc.api.routing import Operation, Operations, Param
-from authsvc.api.state import HEAD_LOG, KEYS
+from authsvc.api.state import DB, HEAD_LOG, KEYS
+from authsvc.audit import records as audit
 from authsvc.audit.witness import as_json
 from authsvc.errors import ValidationFailed
 
@@ -56,6 +61,13 @@ async def heads(request: web.Request) -> web.Response:
     since = _int_param(request, "since", 0, 0, 2**63 - 1)
     limit = _int_param(request, "limit", MAX_LIMIT, 1, MAX_LIMIT)
     found = await asyncio.to_thread(request.app[HEAD_LOG].heads_after, since, limit)
+    if len(found) < limit:
+        # The database's head, shared by every host: the newest head even where this host's log has none
+        # (a host that serves without the jobs, or whose chainer did not make the latest rounds).
+        async with request.app[DB].autocommit() as tx:
+            newest = await audit.current_head(tx)
+        if newest is not None and newest.seq > (found[-1].seq if found else since):
+            found.append(newest)
     keys = request.app[KEYS]
     public = {}
     for key_id in {h.key_id for h in found} | {keys.audit_key_id}:

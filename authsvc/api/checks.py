@@ -3,7 +3,8 @@
     POST /v1/identifications/{id}/telco           phone held by the client's IIN (R-108.1)
     POST /v1/identifications/{id}/cdao            {"image_base64"}: face vs. state photo (R-7.2)
     POST /v1/identifications/{id}/bureau-refusal  no voluntary refusal of loans on file (R-NB.6)
-    POST /v1/identifications/{id}/payout-account  IBAN / card belongs to the client (R-NB.2)
+    POST /v1/identifications/{id}/payout-account  IBAN / card belongs to the client (R-NB.2); with no body,
+                                                  the IBAN on file, else the card on file
     POST /v1/clients/{id}/loan-applications       report an application to the bureau (R-NB.7) and
                                                   tell the client by SMS
 
@@ -192,17 +193,24 @@ async def payout_step(request: web.Request) -> web.Response:
 
     async def work(ident: Identification, _records: StepRecorder) -> Attempt:
         person = await _person(request, ident)
-        iban = body.iban or (person.iban if not given else None)
-        if not (iban or body.card_number or body.card_token):
-            # A card on file is kept only as this service's one-way token and last 4 digits, which the
-            # bank cannot resolve: the lender names the card (card_number, or the bank's own card_token).
+        iban, card_number = body.iban, body.card_number
+        if not given:  # what is on file: the IBAN, else the card (its number unsealed only here)
+            iban = person.iban
+            card_number = None if iban else person.card_number
+        if not (iban or card_number or body.card_token):
+            if person.card_on_file:  # registered before card numbers were kept: only the one-way token is
+                raise ValidationFailed(
+                    "the client's card on file was registered before card numbers were kept (only its one-way "
+                    "token is stored, which the bank cannot resolve): give card_number or the bank's card_token, "
+                    "or change the client's card",
+                    code=error_codes.PAYOUT_CARD_NOT_KEPT,
+                )
             raise ValidationFailed(
-                "the client has no IBAN on file (a card on file is stored only as a one-way token the bank cannot "
-                "resolve): give iban, card_number or the bank's card_token",
+                "the client has no IBAN or card on file: give iban, card_number or the bank's card_token",
                 code=error_codes.PAYOUT_INSTRUMENT_MISSING,
             )
         ownership = await payout.confirm_account(
-            request.app[FACTORS], iin=person.iin, iban=iban, card_number=body.card_number, card_token=body.card_token
+            request.app[FACTORS], iin=person.iin, iban=iban, card_number=card_number, card_token=body.card_token
         )
         why = payout.refusal(ownership)
         details = {"kind": ownership.kind, "owner_match": ownership.owner_match, "status": ownership.status}
@@ -315,6 +323,7 @@ def register(ops: Operations) -> None:
             error_codes.PAYOUT_ACCOUNT_INACTIVE,
             error_codes.PAYOUT_ACCOUNT_NOT_OWNED,
             error_codes.PAYOUT_INSTRUMENT_MISSING,
+            error_codes.PAYOUT_CARD_NOT_KEPT,
             error_codes.CONFIG_ERROR,
             error_codes.RECORD_TAMPERED,
             *error_codes.UPSTREAM_FAILURES,

@@ -15,6 +15,7 @@ from authsvc import metrics as business
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import DB, EXECUTOR, KEYS, OPERATIONS, PROMETHEUS, READINESS
 from authsvc.errors import AuthsvcError
+from authsvc.pool import RenewingPool
 from authsvc.store import rotation
 
 
@@ -59,9 +60,10 @@ async def _keys(app: web.Application) -> bool | str:
 
 
 def _process_pool(app: web.Application) -> bool | str:
-    # A pool whose worker died abruptly refuses all further work (CPython marks it broken for good): the
-    # EDS path checks, photo checks and liveness decisions would all fail until the process restarts.
-    broken = getattr(app[EXECUTOR], "_broken", False)
+    # A pool whose worker died abruptly refuses all further work (CPython marks it broken for good) until
+    # the next submission renews it (`authsvc.pool`): not ready in between.
+    executor = app[EXECUTOR]
+    broken = executor.broken if isinstance(executor, RenewingPool) else getattr(executor, "_broken", False)
     return f"the process pool is broken: {broken}" if broken else True
 
 

@@ -153,9 +153,12 @@ async def read_all(tx: Tx) -> tuple[list[Entry], Head]:
         )
         for r in await tables.chain_rows(tx)
     ]
+    return entries, await current_head(tx) or MISSING_HEAD  # verify_chain reports a missing one
+
+
+async def current_head(tx: Tx) -> Head | None:
+    """The database's signed head (the newest, shared by every host); None before anything was chained."""
     h = await tables.head_row(tx)
     if h is None:
-        return entries, MISSING_HEAD  # verify_chain reports it
-    return entries, Head(
-        int(h["seq"]), as_bytes(h["entry_hash"]), str(h["at"]), str(h["key_id"]), as_bytes(h["signature"])
-    )
+        return None
+    return Head(int(h["seq"]), as_bytes(h["entry_hash"]), str(h["at"]), str(h["key_id"]), as_bytes(h["signature"]))

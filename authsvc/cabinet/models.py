@@ -133,7 +133,8 @@ class Card(Strict):
         Field(
             min_length=13,
             max_length=23,
-            description="PAN; only a token and the last 4 digits are kept",
+            description="PAN; kept sealed with the client's other personal data for the bank's ownership check "
+            "(R-NB.2, R-12.2); answers show only a token and the last 4 digits",
             examples=["4111 1111 1111 1111"],
             json_schema_extra={"pattern": CARD_PATTERN},
         ),

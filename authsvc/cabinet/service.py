@@ -304,6 +304,7 @@ class ClientRegistry:
                     pii["iban"], changed = patch.bank_account.iban, [*changed, "bank_account"]
                 token, last4 = row.card_token, row.card_last4
                 if patch.card is not None:
+                    pii["card_number"] = patch.card.number  # sealed, for the payout check (R-NB.2)
                     token, last4, changed = (
                         await self.card_token(patch.card.number),
                         patch.card.number[-4:],
@@ -390,13 +391,16 @@ def _person(p: Any) -> dict[str, Any]:
 
 
 def _pii_of(payload: IndividualIn | LegalEntityIn) -> tuple[dict[str, Any], str, str | None]:
-    """The sealed record, the indexed number (IIN or BIN) and the card number (never stored whole)."""
+    """The sealed record, the indexed number (IIN or BIN) and the card number. The card number is in the
+    sealed record only (R-12.2: the bank's ownership check needs it, R-NB.2); the row has its keyed token and
+    last 4 digits, what answers show."""
+    card = payload.card.number if payload.card else None
     common = {
         "phone": payload.phone,
         "iban": payload.bank_account.iban if payload.bank_account else None,
+        "card_number": card,
         "payout_via_terminal": payload.payout_via_terminal,
     }
-    card = payload.card.number if payload.card else None
     if isinstance(payload, IndividualIn):
         return {**_person(payload), **common}, payload.iin, card
     rep = {**_person(payload.representative), "authority": payload.representative.authority}

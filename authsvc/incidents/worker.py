@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
+from authsvc import metrics
 from authsvc.audit import records as audit
 from authsvc.audit.events import AuditEvent
 from authsvc.errors import AuthsvcError, UpstreamUnavailable
@@ -66,6 +67,7 @@ class IncidentWorker:
             log.warning("%s: the Anti-fraud centre is unavailable", name, extra={"error": exc.code})
         except Exception:
             log.exception("%s failed", name)
+            metrics.JOB_FAILURES.labels(metrics.name(name.lower().replace(" ", "_"))).inc()
 
     async def pull_feed(self) -> int:
         db, keys = self.service.db, self.service.keys
@@ -101,9 +103,11 @@ class IncidentWorker:
                     )
                 )
             except UpstreamUnavailable:
+                metrics.INCIDENT_EXPORTS.labels("unavailable").inc()
                 raise  # the AFC is down: the rest wait for the next round
             except AuthsvcError as exc:
                 log.error("AFC refused an incident export", extra={"incident_id": row.id, "error": exc.code})
+                metrics.INCIDENT_EXPORTS.labels("refused").inc()
                 continue
             async with db.transaction() as tx:
                 current = await store.get(tx, row.lender_id, row.id, for_update=True)
@@ -127,4 +131,5 @@ class IncidentWorker:
                     details={"afc_ref": receipt.afc_ref},
                 )
                 exported += 1
+                metrics.INCIDENT_EXPORTS.labels("exported").inc()
         return exported

@@ -1,5 +1,5 @@
 """The few personal details the second factors need, unsealed from the client record only when used:
-the IIN to ask registries about, the phone to send a code to, the IBAN to confirm before payout."""
+the IIN to ask registries about, the phone to send a code to, the IBAN or card to confirm before payout."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class Contact:
     phone: str  # E.164
     iban: str | None
     names: tuple[str, ...]  # surname, first name, patronymic: kept out of passwords
+    card_number: str | None = None  # the card on file, sealed since issue 15 (None for older records)
+    card_on_file: bool = False  # a card is on file (its number kept or, in an older record, only its token)
 
 
 async def load(tx: Tx, keys: KeyStore, lender_id: str, client_id: str) -> Contact:
@@ -38,4 +40,13 @@ async def of_row(keys: KeyStore, row: client_store.ClientRow) -> Contact:
     pii: dict[str, Any] = cipher.unseal_json(PII, row.pii_sealed)
     person = pii["representative"] if row.kind == "legal_entity" else pii
     names = tuple(str(person[k]) for k in ("surname", "first_name", "patronymic") if person.get(k))
-    return Contact(row.id, row.kind, person["iin"], pii["phone"], pii.get("iban"), names)
+    return Contact(
+        row.id,
+        row.kind,
+        person["iin"],
+        pii["phone"],
+        pii.get("iban"),
+        names,
+        card_number=pii.get("card_number"),
+        card_on_file=row.card_token is not None,
+    )

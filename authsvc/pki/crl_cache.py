@@ -6,17 +6,25 @@ fresh and its CRL number (and thisUpdate) did not go backwards; any fault keeps 
 reported in :meth:`CrlCache.status`, never raised into a request. Parsing, signature checking and
 indexing run in the supplied executor (the service passes its process pool); requests only read the
 in-memory indexes, which are also saved to disk so a restart serves them at once.
+
+The processes of one host share the folder, and one of them downloads for all: a refresh takes the URL's
+lock file (a POSIX ``lockf``), and when another cache instance fetched that URL less than a refresh interval ago (its
+stamp file says who and when) this one loads the index file it installed instead of downloading and parsing
+the CRL again. Files are installed by atomic rename, so a reader never sees half of one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
+import json
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable, Sequence
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,6 +160,8 @@ class CrlCache:
                     stem = hashlib.sha256(f"{source.issuer_key}|{url}".encode()).hexdigest()[:24]
                     self._slots[url] = _Slot(url, stem, delta)
         self._tasks: list[asyncio.Task[None]] = []
+        self._me = secrets.token_hex(8)  # whose fetch a stamp file records (`_fetched_by_another`)
+        self.downloads = 0  # CRL downloads this instance made (the others' adopted instead)
 
     # --- life cycle ---------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -210,12 +220,15 @@ class CrlCache:
         return results
 
     async def refresh_url(self, source: CrlSource, url: str) -> bool:
-        """Download and, if it validates, install one CRL. Never raises for network or data faults."""
+        """Download and, if it validates, install one CRL — or take the one another process of this host
+        installed within the refresh interval. Never raises for network or data faults."""
         slot = self._slots[url]
-        async with slot.lock:
+        async with slot.lock, self._host_lock(slot):
             slot.last_attempt = self._clock()
             try:
-                await self._download_and_install(source, slot)
+                if not await self._adopted(slot):
+                    await self._download_and_install(source, slot)
+                    self._stamp(slot)
             except (AuthsvcError, OSError, TimeoutError, ValueError) as exc:
                 slot.failures += 1
                 slot.last_error = getattr(exc, "code", type(exc).__name__) + f": {exc}"
@@ -226,7 +239,61 @@ class CrlCache:
             slot.last_success = slot.last_attempt
             return True
 
+    @contextlib.asynccontextmanager
+    async def _host_lock(self, slot: _Slot) -> AsyncIterator[None]:
+        """The URL's lock among the processes sharing the folder (held while one downloads and installs).
+        A POSIX record lock: a process forked meanwhile (a pool worker) does not inherit it, as it would a flock."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._dir / f"{slot.stem}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        locking = asyncio.get_running_loop().run_in_executor(None, fcntl.lockf, fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.shield(locking)
+            yield
+        finally:
+            # Closing releases the lock; a refresh cancelled while waiting closes once the wait returns (the
+            # descriptor must not be reused under the waiting thread).
+            if locking.done():
+                os.close(fd)
+            else:
+                locking.add_done_callback(lambda _done: os.close(fd))
+
+    def _stamp(self, slot: _Slot) -> None:
+        """Record that this instance fetched the URL now (written whole, then renamed into place)."""
+        path = self._dir / f"{slot.stem}.fetched"
+        pending = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        pending.write_text(json.dumps({"by": self._me, "at": (slot.last_attempt or self._clock()).isoformat()}))
+        os.replace(pending, path)
+
+    async def _adopted(self, slot: _Slot) -> bool:
+        """Whether another process fetched this URL within the refresh interval; its index (if newer than
+        the one held) is then loaded instead of a download."""
+        try:
+            stamp = json.loads((self._dir / f"{slot.stem}.fetched").read_text())
+            by, at = str(stamp["by"]), datetime.fromisoformat(stamp["at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        now = slot.last_attempt or self._clock()
+        if by == self._me or not timedelta(0) <= now - at < self._refresh:
+            return False
+        path = self._dir / f"{slot.stem}.idx"
+        try:
+            index = await asyncio.get_running_loop().run_in_executor(None, CrlIndex.load, path)
+            info = CrlInfo.from_meta(index.meta)
+        except AuthsvcError:
+            return False  # e.g. written by another version: fetch it ourselves
+        except (OSError, IndexFileError, KeyError, ValueError, TypeError):
+            return False  # not readable: fetch it ourselves
+        if slot.info is not None and (
+            info.this_update < slot.info.this_update or (info.crl_number or 0) < (slot.info.crl_number or 0)
+        ):
+            return False  # never go back to an older CRL
+        if slot.info is None or info.sha256 != slot.info.sha256:
+            slot.index, slot.info = index, info
+            log.info("CRL taken from the shared cache", extra={"url": slot.url, "crl_number": info.crl_number})
+        return True
+
     async def _download_and_install(self, source: CrlSource, slot: _Slot) -> None:
+        self.downloads += 1
         der = await self._fetch(slot.url)
         if not der:
             raise CrlError("empty CRL download", code=error_codes.CRL_MALFORMED)

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import BindParameter, Table, and_, bindparam, or_, select, update
 
+from authsvc import metrics
 from authsvc.store.db import Statement, Tx
 
 C = TypeVar("C")
@@ -197,6 +198,7 @@ class ClaimWorker(ABC, Generic[C]):
                     await self.purge()
             except Exception:
                 self._log.exception("%s round failed", self._what)
+                metrics.JOB_FAILURES.labels(metrics.name(self._name.replace("-", "_"))).inc()
                 claimed = 0
             if claimed < self.BATCH:
                 with contextlib.suppress(TimeoutError):

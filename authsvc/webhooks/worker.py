@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from authsvc import metrics
 from authsvc.config import WebhookSettings
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import AuthsvcError
@@ -31,6 +32,7 @@ from authsvc.webhooks.endpoints import check_url, signing_secrets
 
 log = logging.getLogger("authsvc.webhooks")
 USER_AGENT = "authsvc-webhooks/1"
+_OUTCOMES = {store.DELIVERED: "delivered", store.QUEUED: "retried", store.DEAD: "dead"}  # the metric's
 
 
 class WebhookWorker(ClaimWorker[store.Claimed]):
@@ -156,3 +158,4 @@ class WebhookWorker(ClaimWorker[store.Claimed]):
     ) -> None:
         async with self._db.transaction() as tx:
             await store.finish(tx, delivery, status=status, http_status=http_status, error=error, retry_at=retry_at)
+        metrics.WEBHOOK_DELIVERIES.labels(_OUTCOMES[status]).inc()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from authsvc.api.state import EXECUTOR
 from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.pool import RENEWALS
 from tests.api.test_eds_fixtures import pki_settings
 from tests.conftest import _pg_admin, make_settings, start_api
 
@@ -50,7 +51,7 @@ async def test_ready_when_every_component_is_and_the_trust_store_says_what_is_mi
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_dead_pool_worker_makes_the_service_not_ready(
+async def test_a_dead_pool_worker_makes_the_service_not_ready_until_its_pool_is_renewed(
     aiohttp_client: Any, dsn: str, keys: LocalKeyStore
 ) -> None:
     api = await start_api(aiohttp_client, make_settings(dsn, pki=pki_settings(), server={"process_workers": 1}), keys)
@@ -63,6 +64,16 @@ async def test_a_dead_pool_worker_makes_the_service_not_ready(
             break
         await asyncio.sleep(0.05)
     assert status == 503 and "process pool is broken" in body["reasons"]["process_pool"], body
+
+    # The next use rebuilds it (no restart): the work runs on a new worker, the service is ready, it is counted.
+    renewed = RENEWALS._value.get()
+    replacement = await loop.run_in_executor(api.app[EXECUTOR], os.getpid)
+    assert replacement != worker
+    status, body = await readiness(api)
+    assert status == 200 and body["checks"]["process_pool"] is True, body
+    assert RENEWALS._value.get() == renewed + 1
+    scraped = await (await api.client.get("/metrics")).text()
+    assert "authsvc_process_pool_renewals_total" in scraped
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])

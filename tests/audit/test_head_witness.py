@@ -16,17 +16,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 
 from authsvc.api.state import DB, HEAD_LOG
+from authsvc.app import Role, create_app
 from authsvc.audit import records as audit
 from authsvc.audit.chain import Head, VerifyReport, head_message
 from authsvc.audit.chainer import chain_all, chain_pending
 from authsvc.audit.verify import verify_database
 from authsvc.audit.witness import HeadLog, head_line, read_heads
 from authsvc.crypto.local_keys import LocalKeyStore, init_key_file
+from authsvc.store import lenders
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
 from tests.audit.test_tamper import kinds, sql, verify
-from tests.conftest import make_settings, run_sync, start_api
+from tests.conftest import TODAY, make_settings, run_sync, start_api
 
 
 def cli(work: Path, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -165,3 +167,29 @@ def test_since_finds_its_place_in_a_long_log(tmp_path: Path) -> None:
     assert [h.seq for h in log.heads_after(0, 3)] == [1, 2, 3]
     assert log.heads_after(3000, 10) == []
     assert sorted(h.seq for h in log.all_heads()) == list(range(1, 3001))
+
+
+async def test_a_host_that_only_serves_answers_the_newest_head_from_the_database(
+    aiohttp_client: Any, dsn: str, keys: LocalKeyStore, tmp_path: Path
+) -> None:
+    """Several hosts: the chainer runs in the jobs process of another host, which writes the heads to its own
+    head log; this host's log stays empty, and its API answers the database's signed head (issue 15)."""
+    here, there = HeadLog(tmp_path / "this-host.jsonl"), HeadLog(tmp_path / "jobs-host.jsonl")
+    app = create_app(make_settings(dsn, audit={"head_log": str(here.path)}), keys=keys, today=TODAY, role=Role.API)
+    client = await aiohttp_client(app)
+    async with app[DB].transaction() as tx:
+        _, key = await lenders.create(tx, "Test MFO")
+    for i in range(3):
+        async with app[DB].transaction() as tx:
+            await audit.append(tx, keys, "client.registered", lender_id="L1", subject=f"h{i}")
+        await chain_all(app[DB], keys, witness=there)
+    auth = {"Authorization": f"Bearer {key}"}
+    body = await (await client.get("/v1/audit/heads?since=0", headers=auth)).json()
+    assert here.all_heads() == []
+    newest = there.all_heads()[-1]
+    assert [h["seq"] for h in body["heads"]] == [newest.seq]
+    assert body["heads"][0]["signature"] == newest.signature.hex() and body["next_since"] == newest.seq
+    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_keys"][newest.key_id]))
+    public.verify(newest.signature, head_message(newest.seq, newest.entry_hash, newest.at))
+    after = await (await client.get(f"/v1/audit/heads?since={newest.seq}", headers=auth)).json()
+    assert after["heads"] == [] and after["next_since"] == newest.seq

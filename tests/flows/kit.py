@@ -35,8 +35,8 @@ class Journey:
     parties: Parties
     nca: Simulator
 
-    async def register(self, person: Person) -> str:
-        return await register(self.api, person)
+    async def register(self, person: Person, card: str | None = None) -> str:
+        return await register(self.api, person, card=card)
 
     async def open(
         self, client_id: str, operation: str, profile: str | None = None, device: dict[str, Any] | None = None

@@ -93,11 +93,11 @@ async def start_service(aiohttp_client: Any, dsn: str, keys: LocalKeyStore, part
     return Api(client, app, key, lender.id)
 
 
-async def register(api: Api, person: Person, *, identified: bool = False) -> str:
+async def register(api: Api, person: Person, *, identified: bool = False, card: str | None = None) -> str:
     """Register a population person as a client; returns the client id. ``identified``: also complete the
     registration (R-6.4, with a hardware token under the tests' own profile), as loan_contract, payout and
-    change_contact identifications need."""
-    iban = person.accounts[0].iban if person.accounts else None
+    change_contact identifications need. ``card``: this card number on file instead of the person's IBAN."""
+    iban = person.accounts[0].iban if person.accounts and card is None else None
     body = individual(
         iin=person.iin,
         phone=person.phone.number,
@@ -105,8 +105,8 @@ async def register(api: Api, person: Person, *, identified: bool = False) -> str
         first_name="Арман",
         patronymic="Қайратұлы",
         bank_account={"iban": iban} if iban else None,
-        card=None,
-        payout_via_terminal=iban is None,
+        card={"number": card} if card else None,
+        payout_via_terminal=iban is None and card is None,
     )
     resp = await api.post("/v1/clients", body)
     assert resp.status == 201, await resp.text()

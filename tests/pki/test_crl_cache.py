@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -282,3 +283,66 @@ async def test_every_installed_crl_is_archived_and_rechecks_offline(
     body[-5] ^= 1
     path.write_bytes(bytes(body))
     assert recheck(999) == "revocation_evidence_invalid"
+
+
+def _refresh_in_a_process(directory: str, url: str, issuer: bytes, rounds: list[str], go: Any, out: Any) -> None:
+    """A serving process's CRL cache (in a process of its own): at each round's time, refresh once and report
+    whether it downloaded, and the CRL number it then answers from."""
+
+    async def run() -> None:
+        http = HttpClient(timeout=5, retry=RetryPolicy(attempts=1, backoff=0.01, max_backoff=0.01))
+        clock = Clock(datetime.fromisoformat(rounds[0]))
+        cache = CrlCache(
+            Path(directory), [CrlSource(url, issuer)], NcaClient(http, timeout=5, crl_timeout=5).fetch_crl, clock=clock
+        )
+        try:
+            await cache.load()
+            for when in rounds:
+                clock.now = datetime.fromisoformat(when)
+                go.wait(timeout=60)  # both processes refresh at the same moment, when the test says
+                before = cache.downloads
+                ok = await cache.refresh()
+                found = cache.lookup(asn1_x509.Certificate.load(issuer), 1001)
+                out.put((ok == {url: True}, cache.downloads - before, found.crl_number if found else None))
+        finally:
+            await http.close()
+
+    asyncio.run(run())
+
+
+async def test_two_processes_sharing_the_folder_download_each_crl_once(tmp_path: Path, aiohttp_server: Any) -> None:
+    """Issue 15: the serving processes of a host share the CRL folder; one downloads and parses, the other
+    takes its index file. Again after the refresh interval: one more download, not two."""
+    fetched: list[str] = []
+    body = {"now": crl(5)}
+
+    async def serve_crl(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        await asyncio.sleep(0.3)  # a download takes a while: the other process waits on the lock meanwhile
+        return web.Response(body=body["now"], content_type="application/pkix-crl")
+
+    app = web.Application()
+    app.router.add_get("/full.crl", serve_crl)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("/full.crl"))
+    rounds = [(T0 + timedelta(hours=1)).isoformat(), (T0 + timedelta(hours=2, minutes=10)).isoformat()]
+    ctx = multiprocessing.get_context("spawn")
+    go, out = ctx.Barrier(3), ctx.Queue()
+    processes = [
+        ctx.Process(target=_refresh_in_a_process, args=(str(tmp_path), url, der(CA[1]), rounds, go, out))
+        for _ in range(2)
+    ]
+    for p in processes:
+        p.start()
+    await asyncio.to_thread(go.wait, 60)
+    first = [await asyncio.to_thread(out.get, True, 60) for _ in range(2)]
+    assert len(fetched) == 1, fetched
+    assert sorted(first) == [(True, 0, 5), (True, 1, 5)]  # one downloaded, the other took its index
+    body["now"] = crl(6)  # a newer CRL by the next refresh, past the refresh interval (an hour)
+    await asyncio.to_thread(go.wait, 60)
+    second = [await asyncio.to_thread(out.get, True, 60) for _ in range(2)]
+    for p in processes:
+        await asyncio.to_thread(p.join, 60)
+        assert p.exitcode == 0
+    assert len(fetched) == 2, fetched
+    assert sorted(second) == [(True, 0, 6), (True, 1, 6)]
