@@ -9,11 +9,12 @@ size) and its portrait read as the service reads it (`liveness.document.document
 compared with every *other* photo of the people of its own set, encoded as the service encodes a face
 (`liveness.match.reference_encoding`): same person → a genuine pair, another person → an impostor pair.
 
-People are split by person, never by photo, into a calibration set and a held-out set (``CALIBRATION``,
-fixed, listed below: alternate people by photo count, so both sets hold people with many photos, and the
-hard impostor pair p05/p06 of the fixtures' README is split across them). The threshold is chosen on the
-calibration set alone — the largest distance with FMR ≤ 0.1 % there (below its closest impostor pair when
-0.1 % is under one pair) — then FNMR and FMR are counted on the held-out set, with 95 % Wilson intervals.
+People are split by person, never by photo, into a calibration set and a held-out set — the one split every
+calibration of the project uses (`simulators.capture.heldout_plan.fold_of`: every second person in name order,
+fixed before any score was seen). The threshold is chosen on the calibration set alone (`heldout_report.choose_match`: of
+the thresholds with FMR ≤ 0.1 % there, those with the lowest FNMR, and of them the middle one), then FNMR
+and FMR are counted on the held-out set, with 95 % Wilson intervals; impostor pairs across the sets are
+counted apart and never used to choose.
 
 The live side here is a still photo of the person, not frames of a capture (a liveness step takes the median
 over its frames' distances, which is steadier than one photo): a bound for the document match alone.
@@ -35,14 +36,11 @@ from liveness.document import DocumentRejected, document_portrait
 from liveness.errors import LivenessError
 from liveness.match import MatchSettings
 from simulators.capture.document import id_card
-from simulators.capture.heldout_plan import _image, photo_paths
-from simulators.capture.heldout_report import wilson
+from simulators.capture.heldout_plan import CALIBRATION, _image, fold_of, photo_paths
+from simulators.capture.heldout_report import TARGET_FMR, choose_match, wilson
 from simulators.capture.heldout_run import _encoding
 
-# The calibration people; every other person is held out.
-CALIBRATION = frozenset({"obama", "alex_lacamoire", "p01", "p03", "p05", "p07", "lin_manuel_miranda"})
 PORTRAIT_SHARES = (0.3, 0.24)  # of the card's width: a card filling the picture, and one a little further off
-TARGET_FMR = 0.001
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,15 @@ class Card:
     photo: str
     variant: int
     encoding: Encoding
+
+
+def sets_of(people: dict[str, list[Path]]) -> dict[str, dict[str, list[str]]]:
+    """{"calibration": …, "held out": …}, each person → their photos, by the project's one split."""
+    sets: dict[str, dict[str, list[str]]] = {"calibration": {}, "held out": {}}
+    folds = fold_of()
+    for person, paths in sorted(people.items()):
+        sets["calibration" if folds[person] == CALIBRATION else "held out"][person] = [str(p) for p in paths]
+    return sets
 
 
 def cards_of(person: str, photo: str, count: int) -> tuple[list[Card], list[str]]:
@@ -80,16 +87,6 @@ def pairs(cards: list[Card], probes: dict[str, tuple[str, Encoding]]) -> tuple[l
     return genuine, impostor
 
 
-def choose(genuine: list[float], impostor: list[float], target: float = TARGET_FMR) -> float:
-    """Of the thresholds on a 0.01 grid whose FMR is ≤ ``target``, those with the lowest FNMR; of them the
-    middle one (as far from the worst genuine pair it keeps as from the closest impostor it refuses)."""
-    grid = [round(0.30 + 0.01 * i, 2) for i in range(61)]  # 0.30 … 0.90
-    feasible = [t for t in grid if sum(d <= t for d in impostor) <= target * len(impostor)]
-    fnmr = {t: sum(d > t for d in genuine) for t in feasible}
-    best = [t for t in feasible if fnmr[t] == min(fnmr.values())]
-    return float(np.floor(100 * (best[0] + best[-1]) / 2) / 100)
-
-
 def rate(k: int, n: int) -> str:
     lo, hi = wilson(k, n)
     return f"{k}/{n} = {100 * k / max(n, 1):.1f} % (95 % {100 * lo:.1f}–{100 * hi:.1f} %)"
@@ -108,10 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the distances here")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    people = photo_paths()
-    sets: dict[str, dict[str, list[str]]] = {"calibration": {}, "held out": {}}
-    for person, paths in sorted(people.items()):
-        sets["calibration" if person in CALIBRATION else "held out"][person] = [str(p) for p in paths]
+    sets = sets_of(photo_paths())
     figures: dict[str, tuple[list[float], list[float], list[str], int, int]] = {}
     read: dict[str, tuple[list[Card], dict[str, tuple[str, Encoding]]]] = {}
     for name, members in sets.items():
@@ -135,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs(read["calibration"][0], read["held out"][1])[1] + pairs(read["held out"][0], read["calibration"][1])[1]
     )
     figures["across the sets"] = ([], across, [], 0, 0)
-    threshold = choose(figures["calibration"][0], figures["calibration"][1])
+    threshold = choose_match(figures["calibration"][0], figures["calibration"][1])
     current = MatchSettings().document_threshold
     print(f"## Document match: calibration and held-out people ({time.perf_counter() - t0:.0f} s)\n")
     for name, members in sets.items():

@@ -261,7 +261,7 @@ def _match_table(live: list[Outcome]) -> list[str]:
         "| threshold | FMR | FNMR |",
         "|---|---|---|",
     ]
-    for t in (0.50, 0.56, 0.60, 0.64):
+    for t in sorted({0.50, 0.56, 0.60, 0.64, threshold}):
         fmr = sum(d <= t for d in impostor) / len(impostor)
         fnmr = sum(d > t for d in genuine) / len(genuine)
         mark = " (registration default)" if abs(t - threshold) < 1e-9 else ""

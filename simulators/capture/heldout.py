@@ -1,7 +1,8 @@
 """Liveness figures on people held out: ``python -m simulators.capture.heldout [--live N] [--attacks N]``.
 
 The people (13 from the shared fixtures, plus Grace Hopper's US Navy portrait that matplotlib ships,
-public domain) are split once, by a rule fixed in advance (``heldout_plan.plan``), into calibration people
+public domain) are split once, by a rule fixed in advance (``heldout_plan.fold_of``, also the document and registration
+face-match thresholds' split), into calibration people
 and held-out people. Every calibrated check's threshold is chosen on the calibration people's sessions by
 ``heldout_report.choose`` (midway between the worst genuine and the best targeted-attack score); the code's
 defaults are set to those choices, and every figure is reported of the code's defaults on the held-out

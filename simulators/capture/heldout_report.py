@@ -42,18 +42,36 @@ def choose(live: list[float], attacks: list[float]) -> float:
     return hi_attack + 1e-6
 
 
+TARGET_FMR = 0.001  # a security threshold: at most one false match in a thousand pairs
+
+
+def choose_match(genuine: list[float], impostor: list[float], target: float = TARGET_FMR) -> float:
+    """A face-match threshold (a distance ≤ it matches): of the thresholds on a 0.01 grid whose FMR is ≤
+    ``target``, those with the lowest FNMR; of them the middle one (as far from the worst genuine pair it keeps
+    as from the closest impostor it refuses). With fewer than 1,000 impostor pairs no false match is allowed."""
+    if not genuine or not impostor:
+        return float("nan")
+    grid = [round(0.30 + 0.01 * i, 2) for i in range(61)]  # 0.30 … 0.90
+    feasible = [t for t in grid if sum(d <= t for d in impostor) <= target * len(impostor)]
+    if not feasible:
+        return float("nan")
+    fnmr = {t: sum(d > t for d in genuine) for t in feasible}
+    best = [t for t in feasible if fnmr[t] == min(fnmr.values())]
+    return float(np.floor(100 * (best[0] + best[-1]) / 2) / 100)
+
+
 def thresholds_from(outcomes: list[Outcome]) -> dict[str, float]:
     out: dict[str, float] = {}
     live = [o for o in outcomes if o.job.kind == "live" and not o.error]
     for check, kinds in TARGETS.items():
         attack = [o.scores[check] for o in outcomes if o.job.kind in kinds and check in o.scores and not o.error]
         out[check] = choose([o.scores[check] for o in live if check in o.scores], attack)
+    # Face match: sessions against their registration photo and against the photos of the fold's other people
+    # (never another fold's); benchmarks.registration_threshold adds photo-vs-photo impostor pairs.
+    people = {o.job.person for o in outcomes}
     genuine = [o.match for o in live if o.match is not None]
-    impostor = [d for o in live for d in o.impostor.values()]
-    if genuine and impostor:
-        # Match: a distance below the threshold matches; midway between the fold's worst genuine and best impostor.
-        g, i = max(genuine), min(impostor)
-        out["face_match"] = (g + i) / 2.0 if g < i else i - 1e-6
+    impostor = [d for o in live for p, d in o.impostor.items() if p in people]
+    out["face_match"] = choose_match(genuine, impostor)
     return out
 
 
@@ -111,7 +129,7 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
     )
     lines += ["", "| check | chosen on the calibration people | default in code |", "|---|---|---|"]
     for name in (*TARGETS, "face_match"):
-        note = " (from `liveness.calibrate`, not refitted)" if name == "face_match" else ""
+        note = " (`benchmarks.registration_threshold`: photo pairs added)" if name == "face_match" else ""
         lines.append(f"| {name} | {chosen.get(name, float('nan')):.3f} | {defaults[name]}{note} |")
     lines += [
         "",

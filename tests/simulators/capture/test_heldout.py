@@ -37,6 +37,25 @@ def test_people_are_split_once_into_calibration_and_held_out() -> None:
     assert {j.photo for j in jobs} <= set(yaws)
 
 
+def test_one_split_of_people_serves_every_calibration() -> None:
+    """The liveness evaluation and the document threshold split people alike (every second one by name)."""
+    from benchmarks import document_threshold
+
+    folds = heldout_plan.fold_of()
+    calibration = {p for p, f in folds.items() if f == heldout_plan.CALIBRATION}
+    assert calibration == {"alex_lacamoire", "grace_hopper", "obama", "p02", "p04", "p06", "p08"}
+    assert len(folds) == 14
+    sets = document_threshold.sets_of(heldout_plan.photo_paths())
+    assert set(sets["calibration"]) == calibration and set(sets["held out"]) == set(folds) - calibration
+
+
+def test_a_match_threshold_allows_no_false_match_under_a_thousand_pairs_and_sits_mid_range() -> None:
+    # Genuine ≤ 0.50, impostors from 0.70: FNMR 0 from 0.50 to 0.69 → the middle, 0.59.
+    assert heldout_report.choose_match([0.30, 0.50], [0.70, 0.90]) == pytest.approx(0.59)
+    # Overlap: the impostor at 0.55 must stay refused (1 in 3 > 0.1 %), so the genuine 0.60 is given up.
+    assert heldout_report.choose_match([0.40, 0.60], [0.55, 0.90]) == pytest.approx(0.47)
+
+
 def test_synthetic_independent_sessions_do_not_collide_and_copies_are_caught() -> None:
     pairs, copies = reuse_synth.run(people=1, sessions=8, seed=3)
     assert len(pairs) == 28 and not any(collided for _, collided in pairs)
