@@ -346,3 +346,18 @@ async def test_two_processes_sharing_the_folder_download_each_crl_once(tmp_path:
         assert p.exitcode == 0
     assert len(fetched) == 2, fetched
     assert sorted(second) == [(True, 0, 6), (True, 1, 6)]
+
+
+def test_the_crl_refresh_path_imports_none_of_the_api_stack() -> None:
+    # A pool worker refreshing the 19 MB-class NCA CRL imports what `_validate_and_store` needs; the package's
+    # facade once pulled pydantic, the settings and the metrics in with it (+23 MB peak, over the 100 MB target).
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, authsvc.pki.crl_cache; "
+        "print(' '.join(m for m in ('pydantic', 'prometheus_client', 'aiohttp', 'pyhanko', 'lxml', 'sqlalchemy') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ""
