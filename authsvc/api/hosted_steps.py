@@ -241,7 +241,17 @@ _FLASH_TIMES = {
 PAGE_UPLOAD = liveness_api.upload_form(
     flash_times_ms=_FLASH_TIMES, **{DOCUMENT_FIELD: liveness_api.UPLOAD_DOCUMENT_PART}
 )
-_DOCUMENT_BODY = {t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(DOCUMENT_TYPES)}
+# One binary body whose kind is read from its bytes (JPEG, PNG or PDF: DOCUMENT_TYPES), so that a generated
+# client can send it (openapi-python-client expresses octet-stream, not image/* or application/pdf bodies).
+_DOCUMENT_BODY = {
+    "application/octet-stream": {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": "the image's bytes: " + ", ".join(sorted(DOCUMENT_TYPES)) + " (told apart by content)",
+        }
+    }
+}
 # What a page step the schema accepts can still be refused for: the signature's content, a wrong code.
 _PAGE_REFUSALS = {"hostedEds": eds_api.CONTENT_REFUSALS, "hostedOtpVerify": CODE_REFUSALS}
 _PAGE = (error_codes.HOSTED_HEADER_MISSING, error_codes.HOSTED_SESSION_REQUIRED, error_codes.STEP_NOT_OFFERED)

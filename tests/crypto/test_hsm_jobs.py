@@ -299,14 +299,18 @@ async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_rec
     folder = token_dir(made.serial)
     running = asyncio.gather(*(traffic() for _ in range(4)))
     await _wait_for(lambda: _answered(answers, 4))
-    shutil.move(folder, tmp_path / "pocket")  # the token pulled out while registrations run
+    # The token pulled out while registrations run, between two device calls: SoftHSM2 aborts the whole
+    # process when its token files vanish in the middle of a call (a real token answers CKR_DEVICE_REMOVED).
+    with hsm._lock:
+        shutil.move(folder, tmp_path / "pocket")
     try:
         await _wait_for(lambda: _refused(answers))
         body = await (await api.client.get("/readyz")).json()
         assert body["checks"]["keys"] is False and "HSM" in body["reasons"]["keys"], body
         assert (await api.get(f"/v1/clients/{known[0]}")).status == 503  # no record opens, cached or not
     finally:
-        shutil.move(tmp_path / "pocket", folder)
+        with hsm._lock:
+            shutil.move(tmp_path / "pocket", folder)
         back.set()
     await running
     assert {a for a in answers if a[0] != 201} == {(503, "key_store_unavailable")}, answers

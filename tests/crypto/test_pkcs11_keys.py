@@ -132,7 +132,8 @@ async def test_a_token_that_disappears_answers_503_writes_nothing_and_recovers(
     dsn = f"sqlite:///{tmp_path}/authsvc.db"
     api = await start_api(aiohttp_client, make_settings(dsn), hsm)  # type: ignore[arg-type]
     folder = token_dir(token[1])
-    shutil.move(folder, tmp_path / "pocket")
+    with hsm._lock:  # between two device calls (the chainer's run too): SoftHSM2 aborts on files gone mid-call
+        shutil.move(folder, tmp_path / "pocket")
     try:
         ready = await api.client.get("/readyz")
         body = await ready.json()
@@ -142,7 +143,8 @@ async def test_a_token_that_disappears_answers_503_writes_nothing_and_recovers(
         assert resp.status == 503 and resp.content_type == "application/problem+json", problem
         assert problem["code"] == "key_store_unavailable"
     finally:
-        shutil.move(tmp_path / "pocket", folder)
+        with hsm._lock:
+            shutil.move(tmp_path / "pocket", folder)
     async with api.app[ENGINE].connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(clients))).scalar() == 0
     await asyncio.sleep(1.1)  # reconnection is tried at most once a second

@@ -15,11 +15,6 @@ import schemathesis
 REFUSALS = {400, 422}
 
 
-# The hosted page's document check takes the file itself as the body (JPEG/PNG/PDF): PDF bodies are sent as
-# the bytes generated, as schemathesis sends image ones.
-schemathesis.serializer.alias("application/pdf", "application/octet-stream")
-
-
 @schemathesis.check
 def schema_valid_requests_are_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
     meta = case.meta
