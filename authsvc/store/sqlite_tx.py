@@ -13,6 +13,7 @@ mid-transaction. Any other Core statement (non-hot paths) still goes through SQL
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -286,9 +287,14 @@ class SqliteAutocommit:
         # the BEGIN and the COMMIT are in the function that runs on the thread.
         fairy = await greenlet_spawn(self.engine.sync_engine.pool.connect)
         try:
-            return await _on_thread(fairy.driver_connection, lambda raw: _in_transaction(raw, lambda: work(raw)))
+            result = await _on_thread(fairy.driver_connection, lambda raw: _in_transaction(raw, lambda: work(raw)))
         finally:
             fairy.close()
+        # The release woke the next waiter, but asyncio's queue gives the connection to whoever asks first: a
+        # caller asking again at once (a tight loop) starved the chainer and the outboxes past the pool's 10 s
+        # timeout. One turn of the loop lets the woken task take it first.
+        await asyncio.sleep(0)
+        return result
 
     async def _op(self, stmt: Statement, params: Mapping[str, Any], kind: int) -> Any:
         c = _compiled(stmt)
