@@ -22,7 +22,6 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 
 import aiohttp
@@ -120,6 +119,7 @@ from authsvc.parties.nca import NcaClient
 from authsvc.pki.crl_sources import CrlMetrics
 from authsvc.pki.service import build_verifier
 from authsvc.pool import RenewingPool
+from authsvc.roles import STEPS, Role
 from authsvc.store import audit as audit_tables
 from authsvc.store import bells as peer
 from authsvc.store import idempotency, ratelimit
@@ -137,14 +137,6 @@ HOUSEKEEPING_S = 300
 
 # A test seam: called by each start-up step with its name once its resource is open (it may raise).
 StartupHook = Callable[[str, web.Application], Awaitable[None]]
-
-
-class Role(StrEnum):
-    """What one process runs."""
-
-    ALL = "all"  # `authsvc serve`: the API and the background jobs (the default)
-    API = "api"  # `serve --no-jobs`, each serving process of `serve --workers N`: the API only
-    JOBS = "jobs"  # `authsvc worker`, the jobs process of `serve --workers N`: the jobs only, no HTTP
 
 
 # The bells between processes: an API-only process rings the jobs process through them (`store.bells`).
@@ -539,40 +531,6 @@ def create_app(
     }
     app.cleanup_ctx.extend(every[step] for step in STEPS[role])
     return app
-
-
-# The start-up steps, in order (each the name of its cleanup_ctx and of its `StartupHook` call). A role runs
-# them all but those of the other side (`_NOT_IN`): the serving processes keep what requests use in memory
-# (the pool, the CRL cache, the rate limiter), the jobs what must run once, and the bells between processes
-# exist only where the roles are split.
-ORDER = (
-    "engine",
-    "database",
-    "bells",
-    "keys",
-    "executor",
-    "registry",
-    "factors",
-    "pki",
-    "methods",
-    "flows",
-    "sms",
-    "incidents",
-    "webhooks",
-    "audit",
-    "rewrap",
-    "rate_limiter",
-    "housekeeping",
-    "listener",
-)
-_SERVING_ONLY = frozenset({"executor", "registry", "pki", "methods", "rate_limiter"})
-_JOBS_ONLY = frozenset({"sms", "rewrap", "housekeeping", "listener"})
-_NOT_IN: dict[Role, frozenset[str]] = {
-    Role.ALL: frozenset({"bells", "listener"}),
-    Role.API: _JOBS_ONLY,
-    Role.JOBS: _SERVING_ONLY,
-}
-STEPS: dict[Role, tuple[str, ...]] = {role: tuple(s for s in ORDER if s not in _NOT_IN[role]) for role in Role}
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:

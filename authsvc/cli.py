@@ -24,7 +24,7 @@ from authsvc.config import Settings, explain, load_settings, resolve_path
 from authsvc.errors import AuthsvcError, ConfigError
 
 if TYPE_CHECKING:
-    from authsvc.app import Role
+    from authsvc.roles import Role
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Plain `serve`: one process, the API and the jobs. `--no-jobs`: the API only (run `authsvc worker` too).
     `--workers N`: a supervisor, N serving processes on one socket and, unless `--no-jobs`, a jobs process."""
     from authsvc import logs
-    from authsvc.app import Role
+    from authsvc.roles import Role
 
     settings = _settings(args)
     workers = settings.server.workers if args.workers is None else args.workers
@@ -170,7 +170,7 @@ def _on_hangup() -> asyncio.Event:
 
 
 def _prefork(settings: Settings, workers: int, *, jobs: bool, host: str, port: int, config: Path | None) -> int:
-    from authsvc.app import Role
+    from authsvc.roles import Role
 
     if workers > 1 and not settings.database.dsn.startswith("postgresql"):
         raise ConfigError(
@@ -246,7 +246,8 @@ class _Jobs:
     """The jobs of one configuration, and their metrics port when one is set."""
 
     def __init__(self, settings: Settings, migrate: bool) -> None:
-        from authsvc.app import Role, create_app
+        from authsvc.app import create_app
+        from authsvc.roles import Role
 
         self.settings = settings
         self.runner = web.AppRunner(create_app(settings, role=Role.JOBS, migrate=migrate), access_log=None)

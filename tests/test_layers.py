@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"pki", "liveness", "parties", "audit", "attestation"},
     {"store"},
     {"crypto"},
-    {"config", "errors", "error_codes", "logs", "metrics", "pool"},
+    {"config", "errors", "error_codes", "logs", "metrics", "pool", "roles"},
 ]
 NEVER = {"drivers", "simulators"}
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

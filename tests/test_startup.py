@@ -21,9 +21,10 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from authsvc.api.state import EXECUTOR
-from authsvc.app import STEPS, Role, create_app
+from authsvc.app import create_app
 from authsvc.config import Settings
 from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.roles import STEPS, Role
 from tests.conftest import TODAY, make_settings, reset_database
 
 Sessions = weakref.WeakSet[aiohttp.ClientSession]

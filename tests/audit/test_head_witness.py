@@ -16,13 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
 
 from authsvc.api.state import DB, HEAD_LOG
-from authsvc.app import Role, create_app
+from authsvc.app import create_app
 from authsvc.audit import records as audit
 from authsvc.audit.chain import Head, VerifyReport, head_message
 from authsvc.audit.chainer import chain_all, chain_pending
 from authsvc.audit.verify import verify_database
 from authsvc.audit.witness import HeadLog, head_line, read_heads
 from authsvc.crypto.local_keys import LocalKeyStore, init_key_file
+from authsvc.roles import Role
 from authsvc.store import lenders
 from authsvc.store.db import Database
 from authsvc.store.engine import create_engine
