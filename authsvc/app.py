@@ -141,7 +141,7 @@ StartupHook = Callable[[str, web.Application], Awaitable[None]]
 
 # The bells between processes: an API-only process rings the jobs process through them (`store.bells`).
 BELLS = web.AppKey("bells", peer.PeerBells)
-# The requests in flight, which a stop lets finish (`authsvc.cli`).
+# The requests in flight, which a stop lets finish (`authsvc.serving`).
 DRAIN = web.AppKey("drain", Drain)
 
 
@@ -200,7 +200,7 @@ def create_app(
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     else:
-        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.cli`).
+        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.serving`).
         app = web.Application()
         app.router.add_get("/metrics", system.metrics)
         app.router.add_get("/healthz", system.healthz)
