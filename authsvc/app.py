@@ -189,6 +189,7 @@ def create_app(
     startup_hook: StartupHook | None = None,
     incident_notify: Notify | None = None,
     role: Role = Role.ALL,
+    http_metrics: HttpMetrics | None = None,
 ) -> web.Application:
     serves, runs_jobs = role != Role.JOBS, role != Role.API
     if serves:
@@ -212,7 +213,9 @@ def create_app(
     app[READINESS] = Readiness()
     app[HEAD_LOG] = HeadLog(resolve_path(settings.audit.head_log))
     app[PROMETHEUS] = CollectorRegistry()
-    app[METRICS] = HttpMetrics(app[PROMETHEUS])
+    # A SIGHUP's new application takes over the running one's HTTP counters (`authsvc.serving`): a reload
+    # is no restart, and a counter that falls back to zero reads to Prometheus' rate() as a reset.
+    app[METRICS] = HttpMetrics(app[PROMETHEUS]) if http_metrics is None else http_metrics.exposed_in(app[PROMETHEUS])
 
     async def opened(name: str) -> None:
         if startup_hook is not None:

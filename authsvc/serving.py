@@ -5,6 +5,7 @@ jobs with their metrics port. The `authsvc` command (`authsvc.cli`) calls in her
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -41,11 +42,16 @@ class _Served:
     """One application serving on the shared listening socket (a copy of its descriptor, so that stopping this
     site closes only its copy: the socket stays open for the next application and the other processes)."""
 
-    def __init__(self, settings: Settings, role: Role, migrate: bool, sock: socket.socket) -> None:
+    def __init__(
+        self, settings: Settings, role: Role, migrate: bool, sock: socket.socket, after: _Served | None = None
+    ) -> None:
+        from authsvc.api.middlewares import METRICS
         from authsvc.app import create_app
 
         self.timeout_s = settings.server.shutdown_timeout_s
-        self.app = create_app(settings, role=role, migrate=migrate)
+        # A reload's application counts on where the one it replaces stopped (`after`).
+        carried = after.app[METRICS] if after is not None else None
+        self.app: web.Application = create_app(settings, role=role, migrate=migrate, http_metrics=carried)
         self.app.on_startup.append(freeze_startup_heap)  # runs after the resources are open
         self.runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=75.0, shutdown_timeout=self.timeout_s)
         self._sock = sock
@@ -90,7 +96,9 @@ async def _serve_until_stopped(
             await _first(stop, hup)
             if stop.is_set():
                 return
-            fresh = await _started_again(reload, lambda s: _Served(s, role, migrate, sock))
+            fresh = await _started_again(
+                reload, functools.partial(_Served, role=role, migrate=migrate, sock=sock, after=current)
+            )
             if fresh is not None:
                 old, current = current, fresh
                 await old.stop()
