@@ -328,8 +328,12 @@ def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str,
             assert value(samples(text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
             assert lint(text) == []
             # The serving processes never send: their /metrics has no such count.
-            served = samples(_scrape(srv.base + "/metrics"))
-            assert value(served, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+            served_text = _scrape(srv.base + "/metrics")
+            assert value(samples(served_text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+            # The CRLs are cached, refreshed and used where signatures are verified: the serving processes'
+            # port says their age; the jobs process holds none, and its port says nothing about CRLs.
+            for family in ("authsvc_crl_age_seconds", "authsvc_crl_usable"):
+                assert f"# TYPE {family} gauge" in served_text and family not in text, family
     assert "Traceback" not in srv.log_text()
 
 
