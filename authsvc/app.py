@@ -141,7 +141,7 @@ StartupHook = Callable[[str, web.Application], Awaitable[None]]
 
 # The bells between processes: an API-only process rings the jobs process through them (`store.bells`).
 BELLS = web.AppKey("bells", peer.PeerBells)
-# The requests in flight, which a stop lets finish (`authsvc.cli`).
+# The requests in flight, which a stop lets finish (`authsvc.serving`).
 DRAIN = web.AppKey("drain", Drain)
 
 
@@ -189,6 +189,7 @@ def create_app(
     startup_hook: StartupHook | None = None,
     incident_notify: Notify | None = None,
     role: Role = Role.ALL,
+    http_metrics: HttpMetrics | None = None,
 ) -> web.Application:
     serves, runs_jobs = role != Role.JOBS, role != Role.API
     if serves:
@@ -200,7 +201,7 @@ def create_app(
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     else:
-        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.cli`).
+        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.serving`).
         app = web.Application()
         app.router.add_get("/metrics", system.metrics)
         app.router.add_get("/healthz", system.healthz)
@@ -212,7 +213,9 @@ def create_app(
     app[READINESS] = Readiness()
     app[HEAD_LOG] = HeadLog(resolve_path(settings.audit.head_log))
     app[PROMETHEUS] = CollectorRegistry()
-    app[METRICS] = HttpMetrics(app[PROMETHEUS])
+    # A SIGHUP's new application takes over the running one's HTTP counters (`authsvc.serving`): a reload
+    # is no restart, and a counter that falls back to zero reads to Prometheus' rate() as a reset.
+    app[METRICS] = HttpMetrics(app[PROMETHEUS]) if http_metrics is None else http_metrics.exposed_in(app[PROMETHEUS])
 
     async def opened(name: str) -> None:
         if startup_hook is not None:

@@ -4,9 +4,9 @@ The supervisor binds the listening socket, forks the children — N serving proc
 socket, and the process running the background jobs — and then only watches them: a child that dies
 (killed, crashed, out of memory) is forked again after a back-off while the others keep answering, since
 the socket and its queue of waiting connections stay open in the supervisor. SIGTERM (or SIGINT) is passed
-to every child, which finishes what it is doing (`authsvc.cli`: the listener closes, requests in flight
+to every child, which finishes what it is doing (`authsvc.serving`: the listener closes, requests in flight
 finish; the jobs hand their claims back); a child still running after ``stop_timeout_s`` is killed. SIGHUP
-is passed on too: each child reads the configuration again and rolls itself over (`authsvc.cli`).
+is passed on too: each child reads the configuration again and rolls itself over (`authsvc.serving`).
 
 The supervisor forks before it creates any thread or event loop, and each child builds its own application
 (database pool, key store, process pool) after the fork: nothing but the listening socket is shared. Each

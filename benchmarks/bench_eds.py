@@ -69,9 +69,9 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
         os.sched_setaffinity(0, {cpu})
     from authsvc.api.state import DB, VERIFIER
     from authsvc.app import create_app
-    from authsvc.cli import _event_loop_factory, _freeze_startup_heap
     from authsvc.config import load_settings
     from authsvc.crypto.local_keys import LocalKeyStore
+    from authsvc.serving import event_loop_factory, freeze_startup_heap
     from authsvc.store import lenders
 
     cert = f"{sim_url}/cert/"
@@ -100,9 +100,9 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
         await verifier.wait_started()
         ready.send(key)
 
-    app.on_startup.append(_freeze_startup_heap)  # as `authsvc serve` runs it: uvloop, start-up heap frozen
+    app.on_startup.append(freeze_startup_heap)  # as `authsvc serve` runs it: uvloop, start-up heap frozen
     app.on_startup.append(announce)
-    loop = _event_loop_factory()()
+    loop = event_loop_factory()()
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 

@@ -211,7 +211,7 @@ BROAD_ALLOWED = {
     ("authsvc.webhooks.worker", "_send"): "one delivery's unexpected fault: logged, counted as a failed try",
     ("authsvc.api.idempotency", "_release"): "forgetting a failed request's key: logs; the error being answered wins",
     ("authsvc.pki.crl_cache", "_run"): "the CRL refresher's loop: logs and retries later",
-    ("authsvc.cli", "_started_again"): "a reload's new application: logged, the running one keeps serving",
+    ("authsvc.serving", "_started_again"): "a reload's new application: logged, the running one keeps serving",
     ("authsvc.prefork", "_fork"): "a forked process's last resort: logged, exit status 1, the supervisor forks again",
     ("authsvc.store.bells", "listen"): "the bell listener's loop: logs and reconnects (the workers poll meanwhile)",
     ("authsvc.store.leases", "stop"): "handing claims back at a stop: logged; the leases lapse instead",

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "cli",
         "hsm",
         "prefork",
+        "serving",
     },  # the composition root and the commands: builds every resource and hands it to what needs it
     {"api"},
     {"flows"},

@@ -328,8 +328,12 @@ def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str,
             assert value(samples(text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 1.0
             assert lint(text) == []
             # The serving processes never send: their /metrics has no such count.
-            served = samples(_scrape(srv.base + "/metrics"))
-            assert value(served, "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+            served_text = _scrape(srv.base + "/metrics")
+            assert value(samples(served_text), "authsvc_sms_outbox_sends_total", kind="otp", outcome="sent") == 0.0
+            # The CRLs are cached, refreshed and used where signatures are verified: the serving processes'
+            # port says their age; the jobs process holds none, and its port says nothing about CRLs.
+            for family in ("authsvc_crl_age_seconds", "authsvc_crl_usable"):
+                assert f"# TYPE {family} gauge" in served_text and family not in text, family
     assert "Traceback" not in srv.log_text()
 
 
@@ -410,4 +414,29 @@ def test_a_sighup_rolls_the_processes_onto_a_changed_profile_and_no_request_fail
         os.kill(srv.proc.pid, signal.SIGHUP)
         _until("the reload refused", lambda: "reload refused" in srv.log_text())
         assert _profile_title(srv) == "after" and _call(srv, "GET", "/v1/clients/none")[0] == 404
+    assert "Traceback" not in srv.log_text()
+
+
+def _not_found_count(srv: Served) -> float:
+    """The HTTP counter of the authenticated 404s (GET /v1/clients/…), as /metrics says it."""
+    found = samples(_scrape(srv.base + "/metrics"))
+    return sum(
+        v
+        for (name, labels), v in found.items()
+        if name == "authsvc_http_requests_total" and ("status", "404") in labels and ("method", "GET") in labels
+    )
+
+
+def test_a_sighup_keeps_the_http_counters(pg_dsn: str, tmp_path: Path) -> None:
+    """A reload is no restart: the new application counts on from the old one's HTTP counters, so Prometheus'
+    rate() sees no reset (one process: each scrape reads the counters of the process that counted)."""
+    run_sync(reset_database(pg_dsn))
+    with serve(tmp_path, pg_dsn, AUTHSVC_REGISTRY_PHOTO_FACE_CHECK="false") as srv:
+        for _ in range(5):
+            assert _call(srv, "GET", "/v1/clients/none")[0] == 404
+        assert _not_found_count(srv) == 5.0
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        _until("the configuration reloaded", lambda: "configuration reloaded" in srv.log_text())
+        assert _call(srv, "GET", "/v1/clients/none")[0] == 404
+        assert _not_found_count(srv) == 6.0
     assert "Traceback" not in srv.log_text()

@@ -3,7 +3,7 @@ for them before aiohttp closes the connections.
 
 aiohttp's own shutdown marks every connection closing first and from then on drops the bytes that arrive on
 it, so a request still uploading its body (a photo, a liveness capture) would wait out the whole timeout and
-be cut. The service's stop (`authsvc.cli`) therefore closes the listener, waits here until no request is in
+be cut. The service's stop (`authsvc.serving`) therefore closes the listener, waits here until no request is in
 flight (their bodies are still read), and only then lets aiohttp close what is idle. Answers given while
 stopping say ``Connection: close``, so a keep-alive client goes to another process for its next request.
 """

@@ -54,6 +54,12 @@ class HttpMetrics:
         self._counted: dict[tuple[str, str, int], Any] = {}
         self._timed: dict[tuple[str, str], Any] = {}
 
+    def exposed_in(self, registry: CollectorRegistry) -> HttpMetrics:
+        """These same counters, exposed in ``registry`` too (a reloaded application's, `authsvc.app`)."""
+        registry.register(self.requests)
+        registry.register(self.latency)
+        return self
+
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
         counter = self._counted.get((method, route, status))
         if counter is None:

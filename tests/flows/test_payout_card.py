@@ -92,3 +92,33 @@ async def test_a_card_kept_only_as_its_token_is_a_clear_422(journey: Journey, ke
     # The lender names the card instead: the check passes.
     status, step = await journey.step(ident, "payout-account", {"card_number": card}, device=SAFE_PHONE)
     assert status == 200 and step["outcome"] == "passed", step
+
+
+async def test_a_card_changed_through_change_contact_is_the_one_the_payout_check_asks_about(
+    journey: Journey, keys: LocalKeyStore
+) -> None:
+    """R-6.6 then R-NB.2: the new card replaces the old one in the sealed record, and the payout check by the
+    card on file asks the bank about the new card (Dana's card at registration is refused; Arman's own, once
+    changed to, passes)."""
+    own = ARMAN.cards[0].pan
+    client = await _registered_with_card(journey, ARMAN, DANA.cards[0].pan)
+    change = await journey.opened(client, "change_contact", "res63-2021")
+    _status, step = await journey.eds(change, ARMAN)
+    assert step["identification_status"] == "completed", step
+    patch = {"identification_id": change, "card": {"number": own}}
+    resp = await journey.api.patch(f"/v1/clients/{client}", patch)
+    assert resp.status == 200, await resp.text()
+    changed = await resp.json()
+    assert changed["card"]["last4"] == own[-4:] and own not in str(changed)
+
+    async with journey.api.app[DB].autocommit() as tx:
+        row = (await tx.all(select(clients).where(clients.c.id == client)))[0]
+    record = RecordCipher.open(keys, client, WrappedKey(row["kek_id"], row["data_key"])).unseal_json(
+        PII, row["pii_sealed"]
+    )
+    assert record["card_number"] == own and own.encode() not in bytes(row["pii_sealed"])
+
+    ident = await journey.opened(client, "payout", "nb-2025")
+    status, step = await journey.step(ident, "payout-account", device=SAFE_PHONE)  # nothing named: the card on file
+    assert status == 200 and step["outcome"] == "passed", step
+    assert step["details"] == {"kind": "card", "owner_match": True, "status": "active"}, step
