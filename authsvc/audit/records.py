@@ -56,6 +56,20 @@ def entry(
     return tables.pending(values | {"signature": keys.index_mac("audit-pending", message)})
 
 
+async def aentry(
+    keys: KeyStore,
+    event: str,
+    *,
+    lender_id: str | None = None,
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Insert:
+    """`entry`, its seal made off the event loop where the key store's device makes it: for a caller that
+    prepares its writes before it opens the transaction they go in."""
+    values, message = _unsealed(event, lender_id, subject, details)
+    return tables.pending(values | {"signature": await keys.aindex_mac("audit-pending", message)})
+
+
 async def append(
     tx: Tx,
     keys: KeyStore,
@@ -67,9 +81,7 @@ async def append(
 ) -> None:
     """Record one event in the current transaction (chained shortly after by the chainer); the seal is made
     off the event loop where the key store's device makes it."""
-    values, message = _unsealed(event, lender_id, subject, details)
-    seal = await keys.aindex_mac("audit-pending", message)
-    await tx.write([tables.pending(values | {"signature": seal})])
+    await tx.write([await aentry(keys, event, lender_id=lender_id, subject=subject, details=details)])
 
 
 def recorder(keys: KeyStore, event: str) -> Callable[[Tx, dict[str, Any]], Awaitable[None]]:
