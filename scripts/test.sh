@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs everything (system packages too), makes sure a PostgreSQL server
 # answers (the one on 127.0.0.1:5432, else a throwaway one started here), then lint, types and the whole
-# test suite on SQLite and PostgreSQL. Extra arguments go to pytest.
+# test suite on SQLite and PostgreSQL (the 25 slowest tests listed at the end). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --dev
@@ -17,7 +17,7 @@ export AUTHSVC_TEST_PG_DSN="$PG_DSN"
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 set +e
-.venv/bin/pytest -p no:cacheprovider "$@"
+.venv/bin/pytest -p no:cacheprovider --durations=25 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then echo "pytest collected no tests: that is a failure"; exit 1; fi
