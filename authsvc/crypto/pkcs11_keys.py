@@ -90,7 +90,9 @@ def _outcome(job: Callable[[], T]) -> tuple[bool, T | BaseException]:
     """One job of a batched trip, its error kept for its own caller (the others' results stand)."""
     try:
         return True, job()
-    except Exception as exc:
+    except AuthsvcError as exc:  # ours (the token gone: 503): that caller's answer
+        return False, exc
+    except Exception as exc:  # a tampered blob's ValueError, an unknown KEK's KeyError: likewise
         return False, exc
 
 
@@ -132,6 +134,7 @@ class Pkcs11KeyStore:
         self._timeout = timeout_s
         self._lock = threading.Lock()  # one call at a time on the session, whichever thread makes it
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pkcs11-keys-{token_label}")
+        self._closed = False
         self._batches: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[], Any], asyncio.Future[Any]]]] = {}
         self.data_keys = DataKeyCache()
         self._session: pkcs11.Session | None = None
@@ -180,14 +183,15 @@ class Pkcs11KeyStore:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._batches.pop(loop)
-        try:
+        if self._closed:
+            trip: asyncio.Future[list[tuple[bool, Any]]] = loop.create_future()
+            trip.cancel()
+        else:
             trip = loop.run_in_executor(self._thread, self._submit, lambda: [_outcome(job) for job, _ in batch])
-        except RuntimeError as exc:  # the store was closed
-            trip = loop.create_future()
-            trip.set_exception(KeyStoreUnavailable(f"the key store is closed ({exc})"))
 
         def resolve(done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
-            failed = done.exception()  # the whole trip: the lock not had within the timeout
+            # The whole trip failed (the lock not had within the timeout), or never ran (the store closed).
+            failed = KeyStoreUnavailable("the key store is closed") if done.cancelled() else done.exception()
             for n, (_, future) in enumerate(batch):
                 if future.done():
                     continue
@@ -541,5 +545,6 @@ class Pkcs11KeyStore:
             self._drop("closed")
 
         self._submit(job)
+        self._closed = True
         self._thread.shutdown(wait=False)
         self.data_keys.clear()

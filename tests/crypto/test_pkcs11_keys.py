@@ -23,7 +23,7 @@ from authsvc.api.state import DB, ENGINE
 from authsvc.audit.verify import verify_database
 from authsvc.crypto.envelope import RecordCipher
 from authsvc.crypto.factory import open_keystore
-from authsvc.crypto.pkcs11_keys import Pkcs11KeyStore
+from authsvc.crypto.pkcs11_keys import KeyStoreUnavailable, Pkcs11KeyStore
 from authsvc.errors import ConfigError
 from authsvc.store.rotation import rewrap
 from authsvc.store.schema import clients
@@ -124,6 +124,8 @@ async def test_calls_made_together_share_one_trip_and_keep_their_own_errors(toke
     await store.aindex_mac("iin", "2")
     assert store.trips == 2  # one after the other: nothing waits for company
     store.close()
+    with pytest.raises(KeyStoreUnavailable, match="closed"):  # at once, not after the timeout
+        await asyncio.wait_for(store.aindex_mac("iin", "3"), 1.0)
 
 
 def test_settings_choose_the_backend_and_the_pin_never_comes_from_them(
