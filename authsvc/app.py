@@ -201,10 +201,12 @@ def create_app(
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too
     else:
-        # The cleanup contexts, and the jobs' own metrics for a scraper when a port is set (`authsvc.serving`).
+        # The cleanup contexts, and on the jobs' port when one is set (`authsvc.serving`) their own metrics and
+        # readiness: the checks that apply here (database, keys) and the note of the re-wrap that runs here.
         app = web.Application()
         app.router.add_get("/metrics", system.metrics)
         app.router.add_get("/healthz", system.healthz)
+        app.router.add_get("/readyz", system.readyz)
     app[SETTINGS] = settings
     ops = operations()
     app[OPERATIONS] = ops

@@ -227,6 +227,10 @@ def bench_registrations(seconds: float, concurrency: int, rounds: int) -> None:
                     result.line(f"registrations, SQLite, keys {name}, concurrency {concurrency}"),
                     f"CPU {per:.2f} ms each",
                 )
+        print(
+            f"round {len(rates['file'])}: HSM at {rates['pkcs11'][-1] / rates['file'][-1]:.0%} of the key file's rate, "
+            f"CPU per registration {cpu['pkcs11'][-1] / cpu['file'][-1]:.2f}× the key file's"
+        )
     file_rate, hsm_rate = statistics.median(rates["file"]), statistics.median(rates["pkcs11"])
     file_cpu, hsm_cpu = statistics.median(cpu["file"]), statistics.median(cpu["pkcs11"])
     print(

@@ -5,6 +5,8 @@ outbox, is woken by the serving process's bell, and hands a claimed message back
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -25,8 +27,9 @@ import pytest
 from sqlalchemy import select
 
 from authsvc.config import REPO_ROOT
+from authsvc.crypto.local_keys import load_key_file, write_key_file
 from authsvc.store.engine import create_engine
-from authsvc.store.schema import sms_outbox
+from authsvc.store.schema import clients, sms_outbox
 from simulators.sms.app import create_app as sms_app
 from tests.auditkit import entries
 from tests.conftest import individual, reset_database, run_sync
@@ -203,10 +206,10 @@ def _send_code(srv: Served, ident: str) -> str:
 
 
 @contextmanager
-def _worker(srv: Served, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _worker(srv: Served, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "authsvc.cli", "worker"], env=srv.env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "authsvc.cli", "worker"], env=srv.env | env, stdout=out, stderr=subprocess.STDOUT
         )
         try:
             yield proc
@@ -335,6 +338,80 @@ def test_the_jobs_process_of_two_workers_is_scraped_on_its_own_port(pg_dsn: str,
             for family in ("authsvc_crl_age_seconds", "authsvc_crl_usable"):
                 assert f"# TYPE {family} gauge" in served_text and family not in text, family
     assert "Traceback" not in srv.log_text()
+
+
+@contextmanager
+def _rows_locked(dsn: str) -> Iterator[None]:
+    """Every client row held `FOR UPDATE` by another transaction (another host's re-wrap in the middle of
+    its batch) until the block ends: a re-wrapper here skips them and goes on saying they are left."""
+    locked, release = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    async def hold() -> None:
+        engine = create_engine(dsn)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(select(clients.c.id).with_for_update())
+                locked.set()
+                await asyncio.to_thread(release.wait, 10 * WAIT_S)
+        finally:
+            await engine.dispose()
+
+    def run() -> None:
+        try:
+            asyncio.run(hold())
+        except BaseException as exc:
+            failed.append(exc)
+            locked.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        assert locked.wait(WAIT_S) and not failed, failed
+        yield
+    finally:
+        release.set()
+        thread.join(WAIT_S)
+
+
+def _readyz(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_jobs_process_answers_readyz_with_the_rewrap_it_runs(pg_dsn: str, tmp_path: Path) -> None:
+    """The re-wrap after a KEK rotation runs in the jobs role: `authsvc worker` beside `serve --no-jobs`
+    answers /readyz on its port with the checks that apply to it (database, keys) and the `keys_rewrap`
+    note; the serving process, which runs no re-wrap, has no such note."""
+    run_sync(reset_database(pg_dsn))
+    port = free_port()
+    with serve(tmp_path, pg_dsn, args=("--no-jobs",), AUTHSVC_REGISTRY_PHOTO_FACE_CHECK="false") as srv:
+        status, client = _call(srv, "POST", "/v1/clients", individual())
+        assert status == 201, client
+        keys_file = Path(srv.env["AUTHSVC_KEYS_FILE"])
+        keys = load_key_file(keys_file)
+        old, new = keys.kek_id, keys.rotate_kek()
+        write_key_file(keys_file, keys)  # the operator's rotation: the new KEK current, the old one kept
+        jobs = f"http://{srv.host}:{port}/readyz"
+        with _rows_locked(pg_dsn), _worker(srv, tmp_path / "worker.log", AUTHSVC_SERVER_JOBS_METRICS_PORT=str(port)):
+
+            def noted() -> tuple[int, Any] | None:
+                with contextlib.suppress(OSError):  # the port opens once the worker has started
+                    answer = _readyz(jobs)
+                    return answer if "keys_rewrap" in answer[1]["notes"] else None
+                return None
+
+            status, body = _until("the re-wrap noted on the jobs port", noted)
+            assert status == 200 and body["status"] == "ready", body  # a note, not a reason to be unready
+            assert body["checks"] == {"database": True, "keys": True}, body
+            assert body["notes"]["keys_rewrap"] == f"re-wrapping 1 data keys under {new} in the background", body
+            served = _readyz(srv.base + "/readyz")[1]
+            assert "keys_rewrap" not in served["notes"], served
+        assert _query(pg_dsn, select(clients.c.kek_id)) == [{"kek_id": old}]  # it skipped the locked row
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
 
 
 # --- SIGHUP: the configuration read again, the processes rolled over -----------------------------------------

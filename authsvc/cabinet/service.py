@@ -6,6 +6,7 @@ A registration writes the client, its files, their face references (`cabinet.fac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -136,26 +137,39 @@ class ClientRegistry:
         files, encodings = await self._check_uploads(payload)
         pii, number, card = _pii_of(payload)
         client_id = str(uuid.uuid4())
-        cipher, wrapped = await RecordCipher.anew(self.keys, client_id)
+        test_pki = _is_test_number(payload)
+        file_rows = [
+            (store.FileRow(str(uuid.uuid4()), kind, m.content_type, len(m.data), m.sha256), m.data) for kind, m in files
+        ]
+        # Every device call before the transaction, together (one trip to an HSM's thread): the transaction
+        # holds no device wait, and a token gone refuses the request before anything is written.
+        (cipher, wrapped), mac, card_token, audit_entry = await asyncio.gather(
+            RecordCipher.anew(self.keys, client_id),
+            self.ident_mac(payload.kind, number),
+            self.card_token(card) if card else _none(),
+            audit.aentry(
+                self.keys,
+                AuditEvent.CLIENT_REGISTERED,
+                lender_id=lender_id,
+                subject=client_id,
+                details={"kind": payload.kind, "test_pki": test_pki, "files": [f.sha256 for f, _ in file_rows]},
+            ),
+        )
         now = datetime.now(UTC)
         row = store.ClientRow(
             id=client_id,
             lender_id=lender_id,
             kind=payload.kind,
-            test_pki=_is_test_number(payload),
+            test_pki=test_pki,
             kek_id=wrapped.kek_id,
             data_key=wrapped.wrapped,
             pii_sealed=cipher.seal_json(PII, pii),
-            card_token=await self.card_token(card) if card else None,
+            card_token=card_token,
             card_last4=card[-4:] if card else None,
             version=1,
             created_at=now,
             updated_at=now,
         )
-        file_rows = [
-            (store.FileRow(str(uuid.uuid4()), kind, m.content_type, len(m.data), m.sha256), m.data) for kind, m in files
-        ]
-        mac = await self.ident_mac(payload.kind, number)  # before the transaction: no device call inside it
         try:
             async with self.db.transaction() as tx:
                 await store.insert(tx, row, mac)
@@ -163,18 +177,7 @@ class ClientRegistry:
                     await store.insert_file(tx, client_id, frow, cipher.seal(f"file:{frow.id}", data))
                     if frow.kind in encodings and self.faces is not None:
                         await self._keep_reference(tx, cipher, client_id, frow.id, encodings[frow.kind])
-                await audit.append(
-                    tx,
-                    self.keys,
-                    AuditEvent.CLIENT_REGISTERED,
-                    lender_id=lender_id,
-                    subject=client_id,
-                    details={
-                        "kind": payload.kind,
-                        "test_pki": row.test_pki,
-                        "files": [f.sha256 for f, _ in file_rows],
-                    },
-                )
+                await tx.write([audit_entry])
                 out = self._out(row, pii, [f for f, _ in file_rows])
                 body = out.model_dump_json().encode()
         except Duplicate as exc:
@@ -412,6 +415,10 @@ def _is_test_number(payload: IndividualIn | LegalEntityIn) -> bool:
 
     numbers = [payload.iin] if isinstance(payload, IndividualIn) else [payload.bin, payload.representative.iin]
     return any(not is_valid_iin_bin(n) for n in numbers)
+
+
+async def _none() -> None:
+    return None
 
 
 def dumps(obj: Any) -> bytes:

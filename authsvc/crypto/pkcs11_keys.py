@@ -18,7 +18,8 @@ On the token (SoftHSM2 in tests), all sensitive and non-extractable:
 
 Device calls: the awaitable twins (``aunwrap_data_key``, ``awrap_data_key``, ``aindex_mac(s)``,
 ``asign_audit_many``) run on the store's one dedicated thread (one per token, as `drivers.pkcs11` does for
-the kiosk), so the event loop never waits on the device; batches go in one hop. The synchronous forms, kept
+the kiosk), so the event loop never waits on the device; batches go in one hop, and so do the calls made in
+one turn of the loop (`_arun`: a per-loop batch, flushed with ``call_soon``). The synchronous forms, kept
 for the callers not converted yet, run on the caller's thread. Either way one call at a time reaches the
 session, under a lock. A call stuck in the device holds it; the others give up after ``pkcs11_timeout_s``
 with `KeyStoreUnavailable` (503 problem+json, raised before anything is written). Unwrapped data keys are
@@ -85,6 +86,16 @@ def _generation(key_id: str) -> int:
         return -1
 
 
+def _outcome(job: Callable[[], T]) -> tuple[bool, T | BaseException]:
+    """One job of a batched trip, its error kept for its own caller (the others' results stand)."""
+    try:
+        return True, job()
+    except AuthsvcError as exc:  # ours (the token gone: 503): that caller's answer
+        return False, exc
+    except Exception as exc:  # a tampered blob's ValueError, an unknown KEK's KeyError: likewise
+        return False, exc
+
+
 def _ed25519_public(point: bytes) -> Ed25519PublicKey:
     # CKA_EC_POINT of an Edwards key: DER OCTET STRING around the 32 raw bytes (or the raw bytes).
     raw = point[2:] if len(point) == 34 and point[0] == 0x04 else point
@@ -123,6 +134,8 @@ class Pkcs11KeyStore:
         self._timeout = timeout_s
         self._lock = threading.Lock()  # one call at a time on the session, whichever thread makes it
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pkcs11-keys-{token_label}")
+        self._closed = False
+        self._batches: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[], Any], asyncio.Future[Any]]]] = {}
         self.data_keys = DataKeyCache()
         self._session: pkcs11.Session | None = None
         self._keys = _Keys()
@@ -150,13 +163,48 @@ class Pkcs11KeyStore:
         return self._submit(self._job(what, fn))
 
     async def _arun(self, what: str, fn: Callable[[pkcs11.Session, _Keys], T]) -> T:
-        """`_run` on the token's thread; the caller waits at most the timeout (a hung device keeps the thread)."""
-        future = asyncio.get_running_loop().run_in_executor(self._thread, self._submit, self._job(what, fn))
+        """`_run` on the token's thread; the caller waits at most the timeout (a hung device keeps the thread).
+
+        Calls made in the same turn of the loop (a registration's gathered wrap, MACs and seal; many requests
+        at once) share one trip: the first schedules the flush, the others join its batch. A hop to the
+        thread costs more CPU than a SoftHSM2 call, so this is where the HSM store's cost goes down."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._flush, loop)
+        batch.append((self._job(what, fn), future))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._timeout)
+            return cast(T, await asyncio.wait_for(asyncio.shield(future), self._timeout))
         except TimeoutError:
             self.last_error = f"the HSM has not answered a call for {self._timeout:g} s"
             raise KeyStoreUnavailable(self.last_error) from None
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._batches.pop(loop)
+        if self._closed:
+            trip: asyncio.Future[list[tuple[bool, Any]]] = loop.create_future()
+            trip.cancel()
+        else:
+            trip = loop.run_in_executor(self._thread, self._submit, lambda: [_outcome(job) for job, _ in batch])
+
+        def resolve(done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
+            # The whole trip failed (the lock not had within the timeout), or never ran (the store closed).
+            failed = KeyStoreUnavailable("the key store is closed") if done.cancelled() else done.exception()
+            for n, (_, future) in enumerate(batch):
+                if future.done():
+                    continue
+                if failed is not None:
+                    future.set_exception(failed)
+                    continue
+                ok, value = done.result()[n]
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+        trip.add_done_callback(resolve)
 
     def _job(self, what: str, fn: Callable[[pkcs11.Session, _Keys], T]) -> Callable[[], T]:
         def job() -> T:
@@ -497,5 +545,6 @@ class Pkcs11KeyStore:
             self._drop("closed")
 
         self._submit(job)
+        self._closed = True
         self._thread.shutdown(wait=False)
         self.data_keys.clear()

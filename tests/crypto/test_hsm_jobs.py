@@ -9,9 +9,10 @@ import asyncio
 import contextlib
 import gc
 import os
-import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,17 +30,17 @@ from authsvc.crypto.envelope import RecordCipher
 from authsvc.crypto.key_cache import DataKeyCache
 from authsvc.crypto.pkcs11_keys import Pkcs11KeyStore, _Keys
 from authsvc.store import rotation
-from authsvc.store.db import Database
-from authsvc.store.engine import create_engine
 from authsvc.store.schema import audit_log, audit_pending, clients
 from drivers.pkcs11.provision import SOFTHSM_MODULE
-from tests.conftest import Api, individual, make_settings, start_api
+from tests.conftest import Api, individual, make_settings, reset_database, run_sync, start_api
+from tests.crypto.softhsm_races import CRASH_SIGNALS
 from tests.crypto.test_pkcs11_keys import _check
-from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home, token_dir
+from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home
 from tests.drivers.pkcs11.test_async_token import _ticker  # the loop-lag probe
 from tests.shared import REPO_ROOT
 
 T = TypeVar("T")
+ATTEMPTS = 3
 DEVICE_DELAY_S = 0.3  # each device call of the slow token; on the loop thread that is a gap this long
 SLOW_S = 0.2  # a loop gap this long means a device call ran on it (shared-machine noise is tens of ms)
 
@@ -83,14 +84,6 @@ class SlowToken(Pkcs11KeyStore):
 def _iins(n: int) -> list[str]:
     firsts = (f"9002024{k:04d}" for k in range(100, 400))
     return [f + str(_check(f)) for f in firsts if _check(f) is not None][:n]
-
-
-# SoftHSM2 2.6 itself crashes the process (SIGSEGV or abort) in about 1 run in 6 when its token's files vanish
-# under an open session or two stores' sessions race in one process; a crash takes the whole suite with it.
-# These run on request (AUTHSVC_SOFTHSM_RACES=1) until they run in a child process of their own.
-SOFTHSM_RACES = pytest.mark.skipif(
-    not os.environ.get("AUTHSVC_SOFTHSM_RACES"), reason="SoftHSM2 can crash the process here: AUTHSVC_SOFTHSM_RACES=1"
-)
 
 
 async def test_no_device_call_blocks_the_event_loop(aiohttp_client: Any, token: str, tmp_path: Path) -> None:
@@ -251,97 +244,41 @@ async def test_a_rewrap_killed_in_the_middle_goes_on_and_loses_nothing(
     await _every_record_reads(api, ids, iins)
 
 
-@SOFTHSM_RACES
+def _in_a_child(scenario: str, *args: str, before: Callable[[], None] | None = None) -> None:
+    """Run a `tests.crypto.softhsm_races` scenario in a child process: SoftHSM2 2.6 itself crashes the
+    process (SIGSEGV or abort) in about 1 run in 6 when its token's files vanish under an open session or
+    sessions race, and a crash must not take the test session with it. Only such a crash (death by
+    SIGSEGV, SIGABRT or SIGBUS) is tried again, at most ATTEMPTS times in all; any other failure fails."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONFAULTHANDLER="1")
+    env.pop("SOFTHSM2_CONF", None)  # the child makes its own SoftHSM2 folder
+    crashes: list[str] = []
+    for _ in range(ATTEMPTS):
+        if before is not None:
+            before()
+        with tempfile.TemporaryDirectory(prefix="authsvc-race-") as work:
+            done = subprocess.run(
+                [sys.executable, "-m", "tests.crypto.softhsm_races", scenario, work, *args],
+                env=env, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+        output = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        if done.returncode == 0:
+            assert f"{scenario}: ok" in done.stdout, output
+            return
+        if -done.returncode not in CRASH_SIGNALS:
+            print(output)
+            pytest.fail(f"{scenario} failed (exit status {done.returncode}):\n{output}")
+        crashes.append(f"{signal.Signals(-done.returncode).name}:\n{done.stderr[-4000:]}")
+        print(f"{scenario}: the child crashed ({crashes[-1]}); trying again")
+    pytest.fail(f"{scenario}: SoftHSM2 crashed the child {ATTEMPTS} times:\n" + "\n".join(crashes))
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
-async def test_two_rewrappers_on_postgresql_share_the_work(
-    aiohttp_client: Any, hsm: Pkcs11KeyStore, token: str, dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(rotation, "EVERY_S", 3600.0)
-    api = await start_api(aiohttp_client, make_settings(dsn), hsm)  # type: ignore[arg-type]
-    iins = _iins(20)
-    ids = [await _register(api, i) for i in iins]
-    new = hsm.rotate_kek()
-    other = Pkcs11KeyStore(SOFTHSM_MODULE, token, PIN)  # another host's jobs process
-    engines = [create_engine(dsn) for _ in range(2)]
-    dbs = [await Database.open(e, dsn, pool_size=2) for e in engines]
-    counted: list[int] = []
-
-    async def record(tx: Any, details: dict[str, Any]) -> None:
-        counted.append(int(details["rewrapped"]))
-
-    try:
-        reports = await asyncio.gather(
-            rotation.rewrap(dbs[0], hsm, batch=2, record=record),
-            rotation.rewrap(dbs[1], other, batch=2, record=record),
-        )
-    finally:
-        for db, engine in zip(dbs, engines, strict=True):
-            await db.close()
-            await engine.dispose()
-        other.close()
-    assert sum(counted) == len(ids)  # SKIP LOCKED: no row re-wrapped by both
-    assert all(r.current_kek == new for r in reports)
-    async with api.app[ENGINE].connect() as conn:
-        assert {r.kek_id for r in await conn.execute(select(clients.c.kek_id))} == {new}
-    await _every_record_reads(api, ids, iins)
+def test_two_rewrappers_on_postgresql_share_the_work(dsn: str) -> None:
+    _in_a_child("two-rewrappers", dsn, before=lambda: run_sync(reset_database(dsn)))
 
 
-@SOFTHSM_RACES
-async def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_recovers(
-    aiohttp_client: Any, tmp_path: Path
-) -> None:
-    made = provision()
-    hsm = Pkcs11KeyStore(SOFTHSM_MODULE, made.label, PIN)
-    hsm.initialize()
-    api = await start_api(aiohttp_client, make_settings(f"sqlite:///{tmp_path}/a.db"), hsm)  # type: ignore[arg-type]
-    iins = _iins(200)
-    known = [await _register(api, i) for i in iins[:4]]
-    answers: list[tuple[int, str | None]] = []
-    waiting = iter(iins[4:-1])
-    back = asyncio.Event()
-
-    async def traffic() -> None:  # registrations keep coming until the token is back, however fast they are
-        while not back.is_set() and (iin := next(waiting, None)) is not None:
-            resp = await api.post("/v1/clients", individual(iin=iin))
-            body = await resp.json()
-            answers.append((resp.status, body.get("code")))
-
-    folder = token_dir(made.serial)
-    running = asyncio.gather(*(traffic() for _ in range(4)))
-    await _wait_for(lambda: _answered(answers, 4))
-    # The token pulled out while registrations run, between two device calls. SoftHSM2 aborts or crashes the
-    # whole process when its files vanish under an open session (a real token answers CKR_DEVICE_REMOVED, on
-    # which the store drops its session): so the session is dropped as that answer would, then the files go.
-    with hsm._lock:
-        hsm._drop("the token was removed")
-        shutil.move(folder, tmp_path / "pocket")
-    try:
-        await _wait_for(lambda: _refused(answers))
-        body = await (await api.client.get("/readyz")).json()
-        assert body["checks"]["keys"] is False and "HSM" in body["reasons"]["keys"], body
-        assert (await api.get(f"/v1/clients/{known[0]}")).status == 503  # no record opens, cached or not
-    finally:
-        with hsm._lock:
-            shutil.move(tmp_path / "pocket", folder)
-        back.set()
-    await running
-    assert {a for a in answers if a[0] != 201} == {(503, "key_store_unavailable")}, answers
-    async with api.app[ENGINE].connect() as conn:  # nothing half-written: exactly the answered registrations
-        stored = (await conn.execute(select(func.count()).select_from(clients))).scalar()
-    assert stored == len(known) + sum(1 for status, _ in answers if status == 201)
-    await asyncio.sleep(1.1)  # reconnection is tried at most once a second
-    body = await (await api.client.get("/readyz")).json()
-    assert body["checks"]["keys"] is True, body
-    ids = [*known, await _register(api, iins[-1])]
-    await _every_record_reads(api, ids, [*iins[:4], iins[-1]])
-
-
-async def _answered(answers: list[tuple[int, str | None]], count: int) -> bool:
-    return len(answers) >= count
-
-
-async def _refused(answers: list[tuple[int, str | None]]) -> bool:
-    return any(status == 503 for status, _ in answers)
+def test_a_token_gone_in_the_middle_of_traffic_half_writes_nothing_and_recovers() -> None:
+    _in_a_child("token-gone")
 
 
 async def test_a_record_opened_again_costs_no_trip_to_the_token(token: str) -> None:

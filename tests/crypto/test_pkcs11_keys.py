@@ -9,8 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pkcs11
 import pytest
@@ -22,7 +23,7 @@ from authsvc.api.state import DB, ENGINE
 from authsvc.audit.verify import verify_database
 from authsvc.crypto.envelope import RecordCipher
 from authsvc.crypto.factory import open_keystore
-from authsvc.crypto.pkcs11_keys import Pkcs11KeyStore
+from authsvc.crypto.pkcs11_keys import KeyStoreUnavailable, Pkcs11KeyStore
 from authsvc.errors import ConfigError
 from authsvc.store.rotation import rewrap
 from authsvc.store.schema import clients
@@ -30,6 +31,8 @@ from drivers.pkcs11.provision import SOFTHSM_MODULE
 from tests.conftest import individual, make_settings, start_api
 from tests.drivers.pkcs11.softhsm import PIN, provision, softhsm_home, token_dir
 from tests.shared import REPO_ROOT
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,6 +86,46 @@ def test_the_keystore_protocol_over_pkcs11(hsm: Pkcs11KeyStore, token: tuple[str
     )
     signature = hsm.sign_audit(b"entry")
     hsm.audit_public_key(hsm.audit_key_id).verify(signature, b"entry")  # Ed25519, verified in software
+
+
+class CountedTrips(Pkcs11KeyStore):
+    """The real store, counting its trips to the token (each takes the session's lock once)."""
+
+    trips = 0
+
+    def _submit(self, fn: Callable[[], T]) -> T:
+        self.trips += 1
+        return super()._submit(fn)
+
+
+async def test_calls_made_together_share_one_trip_and_keep_their_own_errors(token: tuple[str, str]) -> None:
+    store = CountedTrips(SOFTHSM_MODULE, token[0], PIN)
+    store.initialize()
+    cipher, wrapped = await RecordCipher.anew(store, "record-1")
+    store.data_keys.clear()
+    tampered = bytes([wrapped.wrapped[0] ^ 1]) + wrapped.wrapped[1:]
+    store.trips = 0
+    wrap, mac, macs, opened, bad, unknown = await asyncio.gather(
+        store.awrap_data_key(bytes(32)),
+        store.aindex_mac("iin", "811201401188"),
+        store.aindex_macs("card", ["4400430000000001", "4400430000000002"]),
+        RecordCipher.aopen(store, "record-1", wrapped),
+        store.aunwrap_data_key(tampered, wrapped.kek_id),
+        store.aunwrap_data_key(wrapped.wrapped, "k9999-0000000000"),
+        return_exceptions=True,
+    )
+    assert store.trips == 1  # six callers in one turn of the loop: one hop to the token's thread
+    assert isinstance(bad, ValueError) and isinstance(unknown, KeyError)  # each its own error, the others stand
+    assert isinstance(wrap, tuple) and await store.aunwrap_data_key(wrap[1], wrap[0]) == bytes(32)
+    assert mac == store.index_mac("iin", "811201401188") and isinstance(macs, list) and len(set(macs)) == 2
+    assert isinstance(opened, RecordCipher) and opened.unseal("x", cipher.seal("x", b"v")) == b"v"
+    store.trips = 0
+    await store.aindex_mac("iin", "1")
+    await store.aindex_mac("iin", "2")
+    assert store.trips == 2  # one after the other: nothing waits for company
+    store.close()
+    with pytest.raises(KeyStoreUnavailable, match="closed"):  # at once, not after the timeout
+        await asyncio.wait_for(store.aindex_mac("iin", "3"), 1.0)
 
 
 def test_settings_choose_the_backend_and_the_pin_never_comes_from_them(
