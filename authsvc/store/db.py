@@ -30,6 +30,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -369,6 +370,35 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     return None
 
 
+class _Held:
+    """The connection `Database.one_connection` holds for its task, lent to one scope at a time."""
+
+    __slots__ = ("conn", "lent", "pool", "task")
+
+    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        self.pool, self.conn, self.task, self.lent = pool, conn, asyncio.current_task(), False
+
+    def lendable(self, pool: asyncpg.Pool | None) -> bool:
+        # Only to the task that holds it (a task started inside copies the context variable, and would share
+        # the connection concurrently), one scope at a time (a transaction inside a scope would otherwise
+        # become the outer scope's savepoint), and not once it broke.
+        return pool is self.pool and not self.lent and not self.conn.is_closed() and asyncio.current_task() is self.task
+
+    @asynccontextmanager
+    async def lend(self) -> AsyncIterator[asyncpg.Connection]:
+        self.lent = True
+        try:
+            yield self.conn
+        except _BROKEN_CONNECTION:
+            self.conn.terminate()  # the pool opens a fresh one once it is released; later scopes take the pool's
+            raise
+        finally:
+            self.lent = False
+
+
+_held: ContextVar[_Held | None] = ContextVar("authsvc_held_connection", default=None)
+
+
 class Database:
     """Transactions and autocommit scopes: asyncpg on PostgreSQL, the SQLAlchemy engine on SQLite."""
 
@@ -390,6 +420,41 @@ class Database:
         return cls(engine, pool)
 
     @asynccontextmanager
+    async def one_connection(self) -> AsyncIterator[None]:
+        """The scopes this task opens inside (`autocommit`, `transaction`, one after the other) run on one pooled
+        connection: each pool acquire and release costs ≈ 50 µs of CPU (asyncpg shields the release in a task
+        of its own), three times on a one-time code's verification. Each scope commits as it would on a
+        connection of its own; only the pool round trips go. A no-op on SQLite (one connection anyway) and
+        inside another ``one_connection``. Hold it only around database work: the connection is nobody
+        else's meanwhile."""
+        if self.pool is None or _held.get() is not None:
+            yield
+            return
+        with mapped_errors():
+            async with self.pool.acquire() as conn:
+                token = _held.set(_Held(self.pool, conn))
+                try:
+                    yield
+                finally:
+                    _held.reset(token)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The connection `one_connection` holds when it can lend it, else one from the pool."""
+        assert self.pool is not None
+        held = _held.get()
+        if held is not None and held.lendable(self.pool):
+            async with held.lend() as conn:
+                yield conn
+            return
+        async with self.pool.acquire() as conn:
+            try:
+                yield conn
+            except _BROKEN_CONNECTION:
+                conn.terminate()  # the pool opens a fresh one instead
+                raise
+
+    @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
         """Each statement (each `Tx.write` included) commits on its own, on both backends."""
         from authsvc.store.sqlite_tx import SqliteAutocommit  # it builds on this module
@@ -398,12 +463,8 @@ class Database:
             if self.pool is None:
                 yield SqliteAutocommit(self.engine)
                 return
-            async with self.pool.acquire() as conn:
-                try:
-                    yield PgTx(conn)
-                except _BROKEN_CONNECTION:
-                    conn.terminate()  # the pool opens a fresh one instead
-                    raise
+            async with self._connection() as conn:
+                yield PgTx(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -415,13 +476,8 @@ class Database:
                 async with self.engine.begin() as conn:
                     yield SqlaTx(conn)
                 return
-            async with self.pool.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        yield PgTx(conn)
-                except _BROKEN_CONNECTION:
-                    conn.terminate()  # the pool opens a fresh one instead
-                    raise
+            async with self._connection() as conn, conn.transaction():
+                yield PgTx(conn)
 
     async def close(self) -> None:
         if self.pool is not None:
