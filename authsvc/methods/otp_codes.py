@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 import struct
@@ -306,7 +305,7 @@ def hash_code(server_key: bytes, code: str, *, context: str) -> str:
     if len(server_key) < MIN_KEY_BYTES:
         raise ValidationFailed("code-hashing key is too short", code=error_codes.OTP_KEY_TOO_SHORT)
     message = context.encode("utf-8") + b"\x00" + code.encode("utf-8")
-    return hmac.new(server_key, message, hashlib.sha256).hexdigest()
+    return hmac.new(server_key, message, "sha256").hexdigest()
 
 
 def verify_code_hash(server_key: bytes, code: str, stored: str, *, context: str, digits: int = 6) -> bool:
