@@ -2,7 +2,7 @@
 code and counters) and one write (the code's use, its step and its audit entry in one data-modifying
 statement), both without BEGIN/COMMIT; the flow then reads the steps to judge them and, when the code
 completes the identification, ends it in one statement, also without BEGIN/COMMIT (the conditional update,
-its audit entry and the lender's callback queued with it).
+its audit entry and the lender's callback queued with it). All four run on one pooled connection.
 
 Every statement of the service's asyncpg pool is seen through asyncpg's query logger; the background
 tasks' own statements (audit chainer, SMS outbox, rate-limit flush) touch other tables.
@@ -77,6 +77,8 @@ async def test_a_verification_is_one_read_and_one_write(
     read, write, judge, end = (q for _, q in ours)
     assert "otp_codes" in read and "otp_codes" in write and "identification_steps" in judge
     assert "UPDATE identifications" in end and "audit_pending" in end and "webhook_deliveries" in end
+    # On one pooled connection (`Database.one_connection`): no pool round trip between them.
+    assert len({conn for conn, _ in ours}) == 1, ours
     for conn, query in ours:  # autocommit: no transaction around the verification, the judgement, the end
         on_it = seen[conn]
         at = on_it.index(query)
