@@ -411,8 +411,8 @@ class Database:
     @asynccontextmanager
     async def one_connection(self) -> AsyncIterator[None]:
         """The scopes this task opens inside (`autocommit`, `transaction`, one after the other) run on one pooled
-        connection: each pool acquire and release costs ≈ 50 µs of CPU (asyncpg shields the release in a task
-        of its own), three times on a one-time code's verification. Each scope commits as it would on a
+        connection: each pool acquire and release costs 35–60 µs of CPU (asyncpg shields the release in a task
+        of its own; `benchmarks/bench_fastpath_parts.py`), three times on a one-time code's verification. Each scope commits as it would on a
         connection of its own; only the pool round trips go. A no-op on SQLite (one connection anyway) and
         inside another ``one_connection``. Hold it only around database work: the connection is nobody
         else's meanwhile."""
