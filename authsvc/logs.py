@@ -27,10 +27,28 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
+# One encoder for every line: `json.dumps` with options builds an encoder per call (≈ 2 µs of an access line's 20).
+_ENCODE = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 class JsonFormatter(logging.Formatter):
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, as ISO text (one line per request)
+
+    def _ts(self, created: float) -> str:
+        """``created`` as ISO 8601 UTC to the millisecond (datetime's isoformat, the date part once a second)."""
+        second = int(created)
+        micro = round((created - second) * 1e6)  # rounded as datetime rounds it
+        if created < 0 or micro >= 1_000_000:
+            return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        cached, text = self._second
+        if cached != second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{text}.{micro // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._ts(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -42,7 +60,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             out["error"] = record.exc_info[0].__name__
             out["where"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(record.exc_info[2])][-6:]
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODE(out)
 
 
 def setup(level: str = "INFO", json_lines: bool = True, *, capture_native: bool = True) -> None:

@@ -133,29 +133,9 @@ async def register_clients(srv: server.Server) -> list[str]:
 
 
 async def jobs_process(dsn: str, processes: int) -> int | None:
-    """Once all ``processes`` have started (their `service.started` audit entries): the jobs process's pid, or
-    None when the jobs run in the serving process."""
-    import json
-
-    from sqlalchemy import select, union_all
-
-    from authsvc.store.engine import create_engine
-    from authsvc.store.schema import audit_log, audit_pending
-
-    # Waiting or chained: one statement over both tables, so the chainer cannot move a row between two reads.
-    query = union_all(*(select(t.c.details).where(t.c.event == "service.started") for t in (audit_pending, audit_log)))
-    engine = create_engine(dsn)
-    try:
-        for _ in range(600):
-            async with engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            started = [json.loads(r.details) for r in rows]
-            if len(started) >= processes:
-                return next((d["pid"] for d in started if d["role"] == "jobs"), None)
-            await asyncio.sleep(0.1)
-        raise RuntimeError("the service's processes did not all start")
-    finally:
-        await engine.dispose()
+    """Once all ``processes`` have started: the jobs process's pid, or None when the jobs run in the serving
+    process."""
+    return next(iter((await server.started(dsn, processes)).get("jobs", [])), None)
 
 
 async def lender_of(dsn: str) -> str:

@@ -75,3 +75,32 @@ def running(
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def started(dsn: str, processes: int) -> dict[str, list[int]]:
+    """Once all ``processes`` of a service on ``dsn`` have started (their `service.started` audit entries): their
+    pids by role ("all", "api", "jobs"), so a benchmark can read the serving process's CPU apart from the jobs'."""
+    import asyncio
+    import json
+
+    from sqlalchemy import select, union_all
+
+    from authsvc.store.engine import create_engine
+    from authsvc.store.schema import audit_log, audit_pending
+
+    # Waiting or chained: one statement over both tables, so the chainer cannot move a row between two reads.
+    query = union_all(*(select(t.c.details).where(t.c.event == "service.started") for t in (audit_pending, audit_log)))
+    engine = create_engine(dsn)
+    try:
+        for _ in range(600):
+            async with engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            if len(rows) >= processes:
+                pids: dict[str, list[int]] = {}
+                for details in (json.loads(r.details) for r in rows):
+                    pids.setdefault(details["role"], []).append(details["pid"])
+                return pids
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the service's processes did not all start")
+    finally:
+        await engine.dispose()

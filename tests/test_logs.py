@@ -9,10 +9,11 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from authsvc.logs import native_record
+from authsvc.logs import JsonFormatter, native_record
 from tests.conftest import individual
 from tests.served import Served, serve
 from tests.shared import fixture_path
@@ -76,3 +77,17 @@ def test_the_served_service_writes_only_json_lines_with_the_face_check_on(tmp_pa
     line = access[0]
     assert line["status"] == 404 and line["code"] == "client_not_found" and line["lender_id"], line
     assert isinstance(line["duration_ms"], float) and line["request_id"], line
+
+
+def test_the_time_stamp_is_isoformat_to_the_millisecond_across_seconds() -> None:
+    """The formatter writes the date part once a second (the access line's cost): the text is still exactly
+    datetime's, at second boundaries, where rounding carries into the next second, and back in time."""
+    formatter = JsonFormatter()
+    at = 1_764_745_200.0
+    times = [at, at + 0.0004, at + 0.0005, at + 0.9994, at + 0.9995, at + 0.9999996, at + 1.001, at - 86_400.5]
+    times += [at + n * 0.0137 for n in range(300)]
+    for created in times:
+        record = logging.LogRecord("authsvc.http", logging.INFO, __file__, 1, "request", (), None)
+        record.created = created
+        line = json.loads(formatter.format(record))
+        assert line["ts"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"), created

@@ -128,12 +128,25 @@ async def verify_otp(
     device: DeviceSignals | None = None,
 ) -> StepOutcome:
     """A one-time code as a step of the identification (the lender's API and the hosted page both call it)."""
-    factors, keys = app[FACTORS], app[KEYS]
     ident_id = ident_id[:64]
     # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
     # identification with its live code or the client's token, and the abuse counters), one write (the code's
     # use, or the token's counter, together with the step and audit rows; a token's check is preceded by the
-    # charge of the person's bound), then the flow's judgement.
+    # charge of the person's bound), then the flow's judgement — all on one pooled connection.
+    async with app[DB].one_connection():
+        return await _verify_otp(app, lender_id, ident_id, factor, code, ip, device)
+
+
+async def _verify_otp(
+    app: web.Application,
+    lender_id: str,
+    ident_id: str,
+    factor: Literal["sms", "voice", "totp", "hotp"],
+    code: str,
+    ip: str | None,
+    device: DeviceSignals | None,
+) -> StepOutcome:
+    factors, keys = app[FACTORS], app[KEYS]
     found: Identification | None = None
     seen: otp.Seen | None = None
     seen_token: tokens.SeenToken | None = None

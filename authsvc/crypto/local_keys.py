@@ -78,7 +78,8 @@ class LocalKeyStore:
             ) from exc
 
     def index_mac(self, purpose: str, value: str) -> bytes:
-        return hmac.new(self.index_key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
+        # By name: OpenSSL's HMAC, ≈ 2× faster than with a hashlib function (several per one-time code).
+        return hmac.new(self.index_key, purpose.encode() + b"\x00" + value.encode(), "sha256").digest()
 
     # Awaitable twins: answered at once, in software (no thread hop: it would cost more than the work).
     async def awrap_data_key(self, data_key: bytes) -> tuple[str, bytes]:

@@ -72,6 +72,7 @@ class SeenToken:
     token: tokens.Token | None
     counters: throttle.Peek
     bound: bounds.Bound | None
+    at: abuse.Address | None = None  # the address as the read keyed it (its MACs computed once per request)
 
 
 async def read_identification(
@@ -82,7 +83,7 @@ async def read_identification(
     ident, token, counters, bound = await tokens.identification_with_token(
         tx, keys, lender_id, ident_id, kind, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, SeenToken(token, counters, bound)
+    return ident, SeenToken(token, counters, bound, at)
 
 
 async def verify_token(
@@ -117,7 +118,7 @@ async def verify_token(
     (counted nowhere, issue 11.7); otherwise answers a CodeCheck (act on a failure after the write)."""
     _looks_like_a_code(code)
     s = factors.settings
-    address = abuse.Address.of(keys, ip)
+    address = seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else abuse.Address.of(keys, ip)
     if seen is None:
         status = "pending" if confirming else "active"
         token = await tokens.of_client(tx, keys, lender_id, client_id, kind, status=status)

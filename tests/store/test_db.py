@@ -4,13 +4,14 @@ SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import LargeBinary, bindparam, insert, literal, select, update
+from sqlalchemy import LargeBinary, bindparam, insert, literal, literal_column, select, update
 
 from authsvc.store import identifications as idents
 from authsvc.store.db import Database, Insert, Statement, Tx
@@ -217,3 +218,54 @@ async def test_store_functions_take_either_kind_of_transaction(dsn: str) -> None
                 assert await idents.get(tx, lender, str(uuid.uuid4())) is None
             async with Database(db.engine).transaction() as conn:
                 assert await idents.get(conn, lender, str(uuid.uuid4())) is None
+
+
+async def _backend(tx: Tx) -> int:
+    if tx.dialect != "postgresql":
+        return 0
+    pid: int = await tx.scalar(select(literal_column("pg_backend_pid()")))
+    return pid
+
+
+async def test_one_connection_runs_each_scope_on_one_connection_each_committing_on_its_own(dsn: str) -> None:
+    """`Database.one_connection` (a one-time code's verification): the scopes opened one after the other inside
+    share one pooled connection, and each commits as it ends (another connection sees its rows before the block
+    ends); a transaction that fails inside is rolled back alone, and the next scope runs on."""
+    now = datetime.now(UTC)
+    async with opened(dsn) as db:
+        first, second = code_row(now), code_row(now)
+        async with db.one_connection():
+            async with db.autocommit() as tx:
+                await tx.write([first])
+                pids = {await _backend(tx)}
+            async with Database(db.engine).transaction() as other:  # SQLAlchemy's own connection
+                assert await other.one(_CODE, code_id=first.values["id"]) is not None  # committed already
+            with pytest.raises(Duplicate):
+                async with db.transaction() as tx:
+                    await tx.write([second])
+                    pids.add(await _backend(tx))
+                    await tx.write([first])  # the key exists: the transaction is undone
+            async with db.transaction() as tx:
+                assert await tx.one(_CODE, code_id=second.values["id"]) is None  # rolled back
+                pids.add(await _backend(tx))
+        assert len(pids) == 1
+
+
+async def test_one_connection_is_lent_to_one_scope_of_its_own_task_at_a_time(dsn: str) -> None:
+    """A scope opened inside another, or by a task started inside the block, gets a connection of its own: a
+    transaction never turns into another scope's savepoint, and two tasks never share a connection."""
+    if not dsn.startswith("postgresql"):
+        pytest.skip("SQLite has one connection: nothing is lent")
+    async with opened(dsn) as db, db.one_connection():
+        async with db.autocommit() as outer:
+            held = await _backend(outer)
+            async with db.transaction() as inner:
+                assert await _backend(inner) != held
+
+        async def elsewhere() -> int:
+            async with db.autocommit() as theirs:
+                return await _backend(theirs)
+
+        assert await asyncio.create_task(elsewhere()) != held  # a task of its own takes the pool's
+        async with db.autocommit() as tx:
+            assert await _backend(tx) == held
