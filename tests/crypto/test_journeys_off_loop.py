@@ -26,12 +26,15 @@ from tests.drivers.pkcs11.softhsm import PIN
 from tests.flowkit import Token
 from tests.flows.kit import PEOPLE, SAFE_PHONE, start_journey
 from tests.incidents.test_incidents_api import incident
+from tests.methods.factorkit import sent_code
 from tests.shared import REPO_ROOT
+from tests.webhooks.receiver import Receiver
 
-__all__ = ["nca_port", "nca_template", "simulator", "_softhsm", "token"]  # the fixtures this test uses
+__all__ = ["_softhsm", "nca_port", "nca_template", "simulator", "token"]  # the fixtures this test uses
 
 T = TypeVar("T")
 ARMAN = PEOPLE["arman"]
+END_USER = "203.0.113.7"
 
 
 def _service_lines() -> str:
@@ -78,10 +81,19 @@ async def test_no_journey_makes_a_device_call_on_the_event_loop(
     journey = await start_journey(aiohttp_client, aiohttp_server, dsn, hsm, simulator, tmp_path)  # type: ignore[arg-type]
     api = journey.api
 
+    # A webhook endpoint first, so the completions below are delivered (signed with its sealed secret).
+    receiver = Receiver()
+    server = await aiohttp_server(receiver.app())
+    hook = {"url": str(server.make_url("/hook")), "events": ["identification.completed"]}
+    configured = await api.client.put("/v1/webhook", json=hook, headers=api.headers())
+    assert configured.status == 201, await configured.text()
+    hsm.data_keys.clear()  # here and below: what was just sealed is opened on the token again
+    assert (await api.get("/v1/webhook")).status == 200
+
     # Registration and look-up, the lender's lists (identifier MACs), an identification opened with device
     # signals and passed by a one-time code sent by SMS (the outbox, the code's key, the throttle keys).
     client = await journey.register(ARMAN)
-    hsm.data_keys.clear()  # here and below: what was just sealed is opened on the token again
+    hsm.data_keys.clear()
     found = await (await api.post("/v1/clients/lookup", {"iin": ARMAN.iin})).json()
     assert [c["id"] for c in found["items"]] == [client], found
     grey = {"list": "grey", "kind": "device_id", "value": "android-other", "reason": "seen in a dispute"}
@@ -92,8 +104,16 @@ async def test_no_journey_makes_a_device_call_on_the_event_loop(
     login = await journey.opened(client, "login", device=SAFE_PHONE)
     status, step = await journey.sms_code(login, ARMAN, 1, SAFE_PHONE)
     assert status == 200 and step["identification_status"] == "completed", step
-    wrong = await api.post(f"/v1/identifications/{await journey.opened(client, 'login')}/otp/verify", {"code": "000000"})
-    assert wrong.status in (200, 409, 422), await wrong.text()  # a failed try: throttle and step recorded
+    # A code sent and guessed wrong from an end user's address (the address's keyed throttles), then right.
+    guessed = await journey.opened(client, "login")
+    status, sent = await journey.step(guessed, "otp", {"client_ip": END_USER})
+    assert status == 202, sent
+    for _ in range(2):
+        status, wrong = await journey.step(guessed, "otp/verify", {"code": "000000", "client_ip": END_USER})
+        assert status == 422 and wrong["code"] == "otp_rejected", wrong
+    code = await sent_code(journey.parties, ARMAN.phone.number, 2)
+    status, step = await journey.step(guessed, "otp/verify", {"code": code, "client_ip": END_USER})
+    assert status == 200 and step["identification_status"] == "completed", step
 
     # The registration by EDS (an attestation signed); a hardware token imported, assigned and used.
     registration = await journey.opened(client, "registration", "res63-2021")
@@ -102,6 +122,7 @@ async def test_no_journey_makes_a_device_call_on_the_event_loop(
     attested = await journey.state(registration)
     assert attested["status"] == "completed", attested
     hardware = await Token.assign(api, client)
+    hsm.data_keys.clear()
     await hardware.complete("login")
 
     # A contract created and signed by EDS under a completed loan-contract identification.
@@ -118,13 +139,8 @@ async def test_no_journey_makes_a_device_call_on_the_event_loop(
     assert signed.status == 201, await signed.text()
     assert (await api.get(f"/v1/contracts/{contract}")).status == 200
 
-    # A webhook endpoint, an incident about the client.
-    hsm.data_keys.clear()
-    hook = {"url": "http://127.0.0.1:9/hook", "events": ["identification.completed"]}
-    configured = await api.client.put("/v1/webhook", json=hook, headers=api.headers())
-    assert configured.status == 201, await configured.text()
-    hsm.data_keys.clear()
-    assert (await api.get("/v1/webhook")).status == 200
+    # The completions reached the lender; an incident about the client.
+    assert len(await receiver.wait_for(3)) >= 3
     opened = await api.post("/v1/incidents", incident(client))
     assert opened.status == 201, await opened.text()
     hsm.data_keys.clear()
