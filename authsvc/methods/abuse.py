@@ -68,11 +68,19 @@ UNKNOWN_ADDRESS = "-"  # the failure scope's address part when the lender named 
 ANON_PREFIX = throttle.ANON_PREFIX  # the per-address cap's counter when the address is unknown: the client's own
 
 
+def _fail_value(ip: str) -> str:
+    return "verify-fail" + chr(0) + ip
+
+
+def _ip_key(mac: bytes) -> str:
+    return mac.hex()[:24]
+
+
 async def ip_mac(keys: KeyStore, ip: str | None) -> str:
     """The keyed hash of an end user's address that failure scopes carry (24 hex digits)."""
     if ip is None:
         return UNKNOWN_ADDRESS
-    return (await keys.aindex_mac("throttle", "verify-fail" + chr(0) + ip)).hex()[:24]
+    return _ip_key(await keys.aindex_mac("throttle", _fail_value(ip)))
 
 
 async def _guess_scope(keys: KeyStore, client_id: str, ip: str | None) -> str:
@@ -105,9 +113,8 @@ class Address:
         if ip is None:
             scope_of, mac = None, UNKNOWN_ADDRESS
         else:  # both keyed hashes in one trip to the device
-            values = [_scope_value("verify-ip", ip), "verify-fail" + chr(0) + ip]
-            ip_scope, fail = await keys.aindex_macs("throttle", values)
-            scope_of, mac = _scope("verify-ip", ip_scope), fail.hex()[:24]
+            ip_scope, fail = await keys.aindex_macs("throttle", [_scope_value("verify-ip", ip), _fail_value(ip)])
+            scope_of, mac = _scope("verify-ip", ip_scope), _ip_key(fail)
         now = time.time()
         return cls(ip, scope_of, mac, throttle.window_of(now, VERIFY_WINDOW_S), now)
 
