@@ -296,7 +296,7 @@ def create_app(
 
     async def factors_ctx(app: web.Application) -> AsyncIterator[None]:
         # Outside parties' clients (their HTTP sessions are closed with them).
-        factors = open_factors(settings.factors, app[KEYS])
+        factors = await open_factors(settings.factors, app[KEYS])
         if not runs_jobs:  # the SMS worker is in another process: ring it there
             factors.outbox_bell = app[BELLS].relay(peer.SMS)
         try:

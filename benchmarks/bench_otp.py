@@ -88,7 +88,7 @@ async def plant_codes(
     from authsvc.store.schema import identifications, otp_codes
 
     keys = load_key_file(srv.workdir / "keys.json")
-    key = code_key(keys)
+    key = await code_key(keys)
     engine = create_engine(dsn)
     out, ident_rows, code_rows = [], [], []
     now = datetime.now(UTC)

@@ -84,7 +84,7 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
             if eds_passed:
                 recorder = flows.recorder(view.ident, "eds", {"cms_sha256": uuid.uuid4().hex * 2})
                 async with db.transaction() as tx:
-                    await tx.write(recorder(True))
+                    await tx.write(await recorder(True))
             return view.ident
 
         out: list[tuple[str, Cost]] = []
@@ -110,7 +110,7 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
         out.append(("Flows.open_for (the still-open read)", await measure(open_for, seconds, batch=20)))
 
         async def record(_: Any) -> None:
-            flows.recorder(login, "otp_sms", {"factor": "sms", "code_id": "c0de"})(True)
+            await flows.recorder(login, "otp_sms", {"factor": "sms", "code_id": "c0de"})(True)
 
         out.append(("StepRecorder(...)(passed): step + audit rows", await measure(record, seconds, batch=50)))
 

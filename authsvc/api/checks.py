@@ -165,7 +165,7 @@ async def cdao_step(request: web.Request) -> web.Response:
             # one capture identifies once; a second submission of the same image is a replay.
             if not await evidence.claim(tx, "cdao_image", hashlib.sha256(image).digest(), ident.id):
                 raise Conflict("this image was already used for an identification", code=error_codes.EVIDENCE_REUSED)
-            await tx.write(records(verdict.passed, verdict.details()))
+            await tx.write(await records(verdict.passed, verdict.details()))
         return Attempt(verdict.passed, written=True)
 
     return await _step(request, "cdao", work)

@@ -231,7 +231,7 @@ async def verify_password(request: web.Request) -> web.Response:
             check, rehashed = await password_login.verify_password(
                 tx, keys, factors, lender_id=lender.id, client_id=ident.client_id, password=body.password, ip=ip
             )
-            await tx.write(records(check.ok, {"rehashed": rehashed}))
+            await tx.write(await records(check.ok, {"rehashed": rehashed}))
         error = None
         if not check.ok:
             error = ValidationFailed(

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from authsvc import error_codes
-from authsvc.attestation import jws
+from authsvc.attestation import jws, signing
 from authsvc.attestation.jws import AttestationInvalid
 from authsvc.crypto.keystore import KeyStore
 
@@ -65,13 +65,21 @@ class Attestor:
         """The key new attestations are signed with."""
         return self._keys.attestation_key_id
 
+    def _unsigned(self, claims: Mapping[str, Any]) -> tuple[str, bytes]:
+        kid = self._keys.attestation_key_id
+        header = {"alg": ALGORITHM, "kid": kid, "typ": TYPE}
+        return kid, jws.signing_input(header, jws.canonical_json(claims))
+
     def issue(self, claims: Mapping[str, Any]) -> str:
         """The compact JWS of ``claims`` (plain JSON values; serialised canonically), signed with the current
         attestation key. Claims travel readable (base64url is not encryption): no personal data in clear."""
-        kid = self._keys.attestation_key_id
-        payload = jws.canonical_json(claims)
-        header = {"alg": ALGORITHM, "kid": kid, "typ": TYPE}
-        return jws.join(header, payload, lambda data: self._keys.sign_attestation(kid, data))
+        kid, signed = self._unsigned(claims)
+        return jws.compact(signed, self._keys.sign_attestation(kid, signed))
+
+    async def aissue(self, claims: Mapping[str, Any]) -> str:
+        """`issue`, signed off the event loop where the key store's device signs (`signing.sign_attestation`)."""
+        kid, signed = self._unsigned(claims)
+        return jws.compact(signed, await signing.sign_attestation(self._keys, kid, signed))
 
     def verify(self, token: str) -> VerifiedAttestation:
         """The attestation's claims if ``token`` is one this service signed, unchanged; otherwise raises

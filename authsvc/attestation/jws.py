@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,11 @@ def split(token: str) -> Parts:
     )
 
 
-def join(header: Mapping[str, Any], payload: bytes, sign: Callable[[bytes], bytes]) -> str:
-    """``BASE64URL(header).BASE64URL(payload).BASE64URL(sign(signing input))``; ``sign`` is bytes → bytes."""
-    signing_input = f"{b64url(canonical_json(header))}.{b64url(payload)}"
-    return f"{signing_input}.{b64url(sign(signing_input.encode('ascii')))}"
+def signing_input(header: Mapping[str, Any], payload: bytes) -> bytes:
+    """``BASE64URL(header).BASE64URL(payload)``: what the signature covers."""
+    return f"{b64url(canonical_json(header))}.{b64url(payload)}".encode("ascii")
+
+
+def compact(signed: bytes, signature: bytes) -> str:
+    """The compact serialisation of a `signing_input` and its signature."""
+    return f"{signed.decode('ascii')}.{b64url(signature)}"

@@ -43,19 +43,6 @@ def _unsealed(
     return values, pending_message(at, event, lender_id, subject, body, key_id).decode()
 
 
-def entry(
-    keys: KeyStore,
-    event: str,
-    *,
-    lender_id: str | None = None,
-    subject: str | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> Insert:
-    """A sealed waiting entry, for `Tx.write` alongside the change it records."""
-    values, message = _unsealed(event, lender_id, subject, details)
-    return tables.pending(values | {"signature": keys.index_mac("audit-pending", message)})
-
-
 async def aentry(
     keys: KeyStore,
     event: str,
@@ -64,8 +51,8 @@ async def aentry(
     subject: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> Insert:
-    """`entry`, its seal made off the event loop where the key store's device makes it: for a caller that
-    prepares its writes before it opens the transaction they go in."""
+    """A sealed waiting entry, for `Tx.write` alongside the change it records; its seal made off the event
+    loop where the key store's device makes it (a caller may prepare it before its transaction opens)."""
     values, message = _unsealed(event, lender_id, subject, details)
     return tables.pending(values | {"signature": await keys.aindex_mac("audit-pending", message)})
 
@@ -93,12 +80,9 @@ def recorder(keys: KeyStore, event: str) -> Callable[[Tx, dict[str, Any]], Await
     return record
 
 
-def _seal(keys: KeyStore, message: bytes) -> bytes:
-    return keys.index_mac("audit-pending", message.decode())
-
-
 async def pending_intact_many(keys: KeyStore, rows: Sequence[Row]) -> list[bool]:
-    """`pending_intact` of each row, the MAC-sealed ones checked in one trip to the key store's device."""
+    """Whether each waiting entry is as `aentry` sealed it; the MAC-sealed ones checked in one trip to the key
+    store's device."""
     sealed = [
         pending_message(r["at"], r["event"], r["lender_id"], r["subject"], r["details"], r["key_id"]).decode()
         for r in rows
@@ -107,17 +91,14 @@ async def pending_intact_many(keys: KeyStore, rows: Sequence[Row]) -> list[bool]
     macs = iter(await keys.aindex_macs("audit-pending", sealed))
     return [
         hmac.compare_digest(next(macs), as_bytes(r["signature"])) if r["key_id"] == PENDING_MAC_KEY_ID
-        else pending_intact(keys, r)
+        else _signed_intact(keys, r)
         for r in rows
     ]  # fmt: skip
 
 
-def pending_intact(keys: KeyStore, row: Row) -> bool:
-    """The waiting entry is as `entry` sealed it."""
+def _signed_intact(keys: KeyStore, row: Row) -> bool:
+    """A waiting entry written before the MAC seal: it carries an Ed25519 signature by an audit key."""
     message = pending_message(row["at"], row["event"], row["lender_id"], row["subject"], row["details"], row["key_id"])
-    if row["key_id"] == PENDING_MAC_KEY_ID:
-        return hmac.compare_digest(_seal(keys, message), as_bytes(row["signature"]))
-    # Entries written before the MAC seal carry an Ed25519 signature by an audit key.
     try:
         keys.audit_public_key(row["key_id"]).verify(as_bytes(row["signature"]), message)
     except AuthsvcError:
@@ -142,7 +123,8 @@ class Pending:
 
 async def read_pending(tx: Tx, keys: KeyStore) -> Pending:
     rows = await tables.all_pending(tx)
-    return Pending(len(rows), [r["id"] for r in rows if not pending_intact(keys, r)])
+    intact = await pending_intact_many(keys, rows)
+    return Pending(len(rows), [r["id"] for r, ok in zip(rows, intact, strict=True) if not ok])
 
 
 async def pending_count(tx: Tx) -> int:

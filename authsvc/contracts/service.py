@@ -119,7 +119,7 @@ class ContractService:
         if sha256 is not None and not hmac.compare_digest(sha256, digest):
             raise ValidationFailed("sha256 is not the SHA-256 of the document", code=error_codes.DOCUMENT_MISMATCH)
         contract_id = str(uuid.uuid4())
-        cipher, wrapped = RecordCipher.new(self.keys, contract_id)
+        cipher, wrapped = await RecordCipher.anew(self.keys, contract_id)
         now = datetime.now(UTC)
         row = store.ContractRow(
             contract_id,
@@ -146,8 +146,8 @@ class ContractService:
             )
         return Contract(row, cipher, document, digest, title)
 
-    def _open(self, row: store.ContractRow) -> Contract:
-        cipher = RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    async def _open(self, row: store.ContractRow) -> Contract:
+        cipher = await RecordCipher.aopen(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
         body = cipher.unseal_json(CONTRACT_FIELD, row.sealed)
         document = base64.b64decode(body["document"]) if body["document"] is not None else None
         return Contract(row, cipher, document, bytes.fromhex(body["sha256"]), body.get("title"))
@@ -157,7 +157,7 @@ class ContractService:
             row = await store.get(tx, lender_id, contract_id[:64])
         if row is None:
             raise NotFound("no such contract", code=error_codes.CONTRACT_NOT_FOUND)
-        return self._open(row)
+        return await self._open(row)
 
     async def _usable(self, contract: Contract, ident_id: str | None) -> None:
         """Before the signature is judged: the named loan_contract identification can still be used, and
@@ -416,7 +416,7 @@ class ContractService:
                 raise NotFound("no such contract", code=error_codes.CONTRACT_NOT_FOUND)
             rows = await store.signatures_of(tx, row.id)
         try:
-            contract = self._open(row)
+            contract = await self._open(row)
         except RecordTampered:  # the sealed record fails authentication: it was altered in the database
             raise Conflict("the stored contract fails its integrity check", code=error_codes.CONTRACT_ALTERED) from None
         intact = None

@@ -58,7 +58,7 @@ class Ending:
         token = None
         if status == Status.COMPLETED and self.attestor is not None:
             # Before the write: a token that cannot sign (HSM out) leaves the identification pending.
-            token = self.attestor.issue(attestation_claims(self.issuer, ident, taken, now))
+            token = await self.attestor.aissue(attestation_claims(self.issuer, ident, taken, now))
         code = failure.code if failure is not None and status != Status.COMPLETED else None
         reason = failure.reason if failure is not None and status != Status.COMPLETED else None
         details: dict[str, Any] = {"operation": ident.operation.value, "profile": ident.profile, "status": status.value}
@@ -66,7 +66,9 @@ class Ending:
             details["failure"] = code
         if token is not None:
             details["attestation_sha256"] = hashlib.sha256(token.encode()).hexdigest()
-        rows = [audit.entry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)]
+        rows = [
+            await audit.aentry(self.keys, ENDED[status], lender_id=ident.lender_id, subject=ident.id, details=details)
+        ]
         registered = status == Status.COMPLETED and ident.operation == Operation.REGISTRATION
         params = identifications.end_params(
             ident.id, status, at=now, failure_code=code, failure_reason=reason, attestation=token, consumed=registered
@@ -77,7 +79,7 @@ class Ending:
             then.append(client_store.MARK_IDENTIFIED)
             params["client_id"] = ident.client_id
             rows.append(
-                audit.entry(
+                await audit.aentry(
                     self.keys,
                     AuditEvent.CLIENT_IDENTIFIED,
                     lender_id=ident.lender_id,

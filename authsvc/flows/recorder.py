@@ -46,10 +46,12 @@ class StepRecorder:
         self.signals = signals
         self.step: steps.Step | None = None
 
-    def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
+    async def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
+        # Async: the audit seal, the device's keyed hash and the signals' data key are made off the event
+        # loop where the key store's device makes them.
         merged = {**self.details, **(details or {})}
         self.step, row = steps.row(self.ident.id, self.method, "passed" if passed else "failed", merged)
-        entry = audit.entry(
+        entry = await audit.aentry(
             self.keys,
             AuditEvent.IDENTIFICATION_STEP,
             lender_id=self.ident.lender_id,
@@ -58,11 +60,10 @@ class StepRecorder:
         )
         rows = [row, entry]
         if self.signals is not None:
-            device_mac = (
-                self.keys.index_mac("device", self.signals.device_id) if self.signals.device_id is not None else None
-            )
+            device_id = self.signals.device_id
+            device_mac = await self.keys.aindex_mac("device", device_id) if device_id is not None else None
             rows.append(
-                signals.row(
+                await signals.row(
                     self.keys, self.ident.id, self.method, self.signals.flags(), device_mac, self.signals.private()
                 )
             )

@@ -136,7 +136,7 @@ class Flows:
                 ),
             )
             ident, row = identifications.new(lender_id, client_id, operation, chosen.ttl_s, chosen.name, tuple(grey))
-            entry = audit.entry(
+            entry = await audit.aentry(
                 self.keys,
                 AuditEvent.IDENTIFICATION_OPENED,
                 lender_id=lender_id,
@@ -266,7 +266,7 @@ class Flows:
         if not attempt.written:
             async with self.db.transaction() as tx:
                 await self.guard(tx, lender_id, ident.id)
-                await tx.write(recorder(attempt.passed, attempt.details))
+                await tx.write(await recorder(attempt.passed, attempt.details))
         count_step(recorder.recorded(), attempt.error)
         view = await self.settle(ident)
         if attempt.error is not None:
@@ -309,7 +309,7 @@ class Flows:
         recorder = self.recorder(ident, method, details, device)
         async with self.db.transaction() as tx:
             await self.guard(tx, ident.lender_id, ident.id)
-            await tx.write(recorder(passed))
+            await tx.write(await recorder(passed))
         count_step(recorder.recorded())
         return recorder.recorded()
 

@@ -113,16 +113,16 @@ class IncidentService:
         self.export_bell = asyncio.Event()  # rung when an incident waits for its AFC export
         self._outbox_bell = outbox_bell
 
-    def _cipher(self, row: store.IncidentRow) -> RecordCipher:
-        return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
+    async def _cipher(self, row: store.IncidentRow) -> RecordCipher:
+        return await RecordCipher.aopen(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))
 
-    def description(self, row: store.IncidentRow) -> str:
-        sealed: dict[str, Any] = self._cipher(row).unseal_json(FIELD, row.sealed)
+    async def description(self, row: store.IncidentRow) -> str:
+        sealed: dict[str, Any] = (await self._cipher(row)).unseal_json(FIELD, row.sealed)
         return str(sealed.get("description", ""))
 
     async def _view(self, tx: Tx, row: store.IncidentRow) -> Incident:
         sms = await outbox.state(tx, row.sms_id) if row.sms_id else None
-        return Incident(row, self.description(row), items_of(row), sms.status if sms else None)
+        return Incident(row, await self.description(row), items_of(row), sms.status if sms else None)
 
     async def open(
         self,
@@ -150,7 +150,7 @@ class IncidentService:
         }
         covered = cal.covered(cal.local_day(detected)) and all(cal.covered(d.due_on) for d in due.values())
         incident_id = str(uuid.uuid4())
-        cipher, wrapped = RecordCipher.new(self.keys, incident_id)
+        cipher, wrapped = await RecordCipher.anew(self.keys, incident_id)
         loan = contract_id is not None or loan_ref is not None
         async with self.db.transaction() as tx:
             person = await contact.load(tx, self.keys, lender_id, client_id)  # 404 client_not_found

@@ -99,7 +99,7 @@ class IncidentWorker:
                         phone=person.phone,
                         contract_id=row.contract_id,
                         loan_ref=row.loan_ref,
-                        description=self.service.description(row),
+                        description=await self.service.description(row),
                     )
                 )
             except UpstreamUnavailable:

@@ -56,6 +56,7 @@ def normalise(kind: str, value: str) -> str:
     raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", code=error_codes.LIST_BAD_IDENTIFIER)
 
 
-def value_mac(keys: KeyStore, kind: str, canonical: str) -> bytes:
-    """The keyed hash a list entry is stored and looked up by (never the value itself)."""
-    return keys.index_mac("list-" + kind, canonical)
+async def value_mac(keys: KeyStore, kind: str, canonical: str) -> bytes:
+    """The keyed hash a list entry is stored and looked up by (never the value itself), made off the event
+    loop where the key store's device makes it."""
+    return await keys.aindex_mac("list-" + kind, canonical)

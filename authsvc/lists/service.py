@@ -97,7 +97,7 @@ def _entry(row: store.EntryRow) -> Entry:
     )
 
 
-def _keys_of(keys: KeyStore, identifiers: Identifiers, *, strict: bool) -> list[tuple[str, bytes]]:
+async def _keys_of(keys: KeyStore, identifiers: Identifiers, *, strict: bool) -> list[tuple[str, bytes]]:
     out = []
     for kind, value in identifiers.items():
         try:
@@ -106,7 +106,7 @@ def _keys_of(keys: KeyStore, identifiers: Identifiers, *, strict: bool) -> list[
             if strict:
                 raise
             continue  # a malformed identifier cannot be listed: nothing to find for it
-        out.append((kind, value_mac(keys, kind, canonical)))
+        out.append((kind, await value_mac(keys, kind, canonical)))
     return out
 
 
@@ -114,7 +114,7 @@ async def hits(tx: Tx, keys: KeyStore, identifiers: Identifiers, *, lender_id: s
     """Every unexpired entry listing one of ``identifiers``: national ones, and ``lender_id``'s own.
     Black hits come first. Malformed identifiers simply match nothing."""
     scopes = [NATIONAL] if lender_id is None else [NATIONAL, lender_id]
-    rows = await store.matching(tx, _keys_of(keys, identifiers, strict=False), scopes, datetime.now(UTC))
+    rows = await store.matching(tx, await _keys_of(keys, identifiers, strict=False), scopes, datetime.now(UTC))
     found = [
         Hit(
             kind=r.kind,
@@ -133,7 +133,7 @@ async def hits(tx: Tx, keys: KeyStore, identifiers: Identifiers, *, lender_id: s
 
 async def lookup(tx: Tx, keys: KeyStore, lender_id: str, kind: str, value: str) -> list[Entry]:
     """The entries visible to ``lender_id`` (national and its own) listing one value (422 if malformed)."""
-    mac = _keys_of(keys, Identifiers.of({kind: value}), strict=True)
+    mac = await _keys_of(keys, Identifiers.of({kind: value}), strict=True)
     rows = await store.matching(tx, mac, [NATIONAL, lender_id], datetime.now(UTC))
     return [_entry(r) for r in rows]
 
@@ -150,7 +150,7 @@ async def add(
     expires_at: datetime | None,
 ) -> Entry:
     """A lender's own entry (409 when it already lists this value on this list)."""
-    mac = value_mac(keys, kind, normalise(kind, value))
+    mac = await value_mac(keys, kind, normalise(kind, value))
     now = datetime.now(UTC)
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("expires_at is in the past", code=error_codes.LIST_BAD_EXPIRY)
@@ -207,7 +207,7 @@ async def list_for_incident(
 ) -> int:
     """Put the client's identifiers on the lender's grey list while the incident is open."""
     now, added = datetime.now(UTC), 0
-    for kind, mac in _keys_of(keys, identifiers, strict=False):
+    for kind, mac in await _keys_of(keys, identifiers, strict=False):
         row = store.EntryRow(str(uuid.uuid4()), lender_id, "grey", kind, mac, INCIDENT, incident_id, reason, now, None)
         await store.insert_entry(tx, row)
         await audit.append(
@@ -263,7 +263,7 @@ async def apply_feed_change(tx: Tx, keys: KeyStore, change: FeedChange) -> bool:
         NATIONAL,
         change.list,
         change.kind,
-        value_mac(keys, change.kind, canonical),
+        await value_mac(keys, change.kind, canonical),
         AFC,
         change.entry_id,
         change.reason[:200] or "Anti-fraud centre",

@@ -23,9 +23,13 @@ from authsvc.store.db import Tx
 VERIFY_WINDOW_S = 60
 
 
-def scope(keys: KeyStore, kind: str, *parts: str) -> str:
+def _scope_value(kind: str, *parts: str) -> str:
+    return kind + chr(0) + chr(0).join(parts)
+
+
+def _scope(kind: str, mac: bytes) -> str:
     """A throttle key naming nobody: the kind and a keyed hash of the values."""
-    return f"{kind}:{keys.index_mac('throttle', kind + chr(0) + chr(0).join(parts)).hex()[:48]}"
+    return f"{kind}:{mac.hex()[:48]}"
 
 
 async def count_send(
@@ -44,13 +48,15 @@ async def count_send(
     ``ip`` None: the lender did not say where the end user is. The request's own address is then the lender's
     server, shared by all its clients (issue 11.8: one client's sends would use up everyone's), so the
     per-address cap is left out and the client, phone and lender caps bound what is known."""
-    limits = {
-        scope(keys, "send-client", client_id): s.send_limit_per_client,
-        scope(keys, "send-phone", phone): s.send_limit_per_phone,
-        scope(keys, "send-lender", lender_id): s.send_limit_per_lender,
-    }
+    caps = [
+        ("send-client", client_id, s.send_limit_per_client),
+        ("send-phone", phone, s.send_limit_per_phone),
+        ("send-lender", lender_id, s.send_limit_per_lender),
+    ]
     if ip is not None:
-        limits[scope(keys, "send-ip", ip)] = s.send_limit_per_ip
+        caps.append(("send-ip", ip, s.send_limit_per_ip))
+    macs = await keys.aindex_macs("throttle", [_scope_value(kind, value) for kind, value, _ in caps])  # one hop
+    limits = {_scope(kind, mac): limit for (kind, _, limit), mac in zip(caps, macs, strict=True)}
     wait = await throttle.count_many(tx, limits, window_s=s.send_window_s)
     if wait:
         raise RateLimited(
@@ -62,19 +68,23 @@ UNKNOWN_ADDRESS = "-"  # the failure scope's address part when the lender named 
 ANON_PREFIX = throttle.ANON_PREFIX  # the per-address cap's counter when the address is unknown: the client's own
 
 
-def ip_mac(keys: KeyStore, ip: str | None) -> str:
+def _fail_value(ip: str) -> str:
+    return "verify-fail" + chr(0) + ip
+
+
+def _ip_key(mac: bytes) -> str:
+    return mac.hex()[:24]
+
+
+async def ip_mac(keys: KeyStore, ip: str | None) -> str:
     """The keyed hash of an end user's address that failure scopes carry (24 hex digits)."""
     if ip is None:
         return UNKNOWN_ADDRESS
-    return keys.index_mac("throttle", "verify-fail" + chr(0) + ip).hex()[:24]
+    return _ip_key(await keys.aindex_mac("throttle", _fail_value(ip)))
 
 
-def _guess_scope(keys: KeyStore, client_id: str, ip: str | None) -> str:
-    return throttle.failure_scope(client_id, ip_mac(keys, ip))
-
-
-def verify_ip_scope(keys: KeyStore, ip: str | None) -> str | None:
-    return None if ip is None else scope(keys, "verify-ip", ip)
+async def _guess_scope(keys: KeyStore, client_id: str, ip: str | None) -> str:
+    return throttle.failure_scope(client_id, await ip_mac(keys, ip))
 
 
 @dataclass(frozen=True)
@@ -98,9 +108,15 @@ class Address:
     now: float
 
     @classmethod
-    def of(cls, keys: KeyStore, ip: str | None) -> Address:
+    async def of(cls, keys: KeyStore, ip: str | None) -> Address:
+        """The address keyed off the event loop where the key store's device keys it."""
+        if ip is None:
+            scope_of, mac = None, UNKNOWN_ADDRESS
+        else:  # both keyed hashes in one trip to the device
+            ip_scope, fail = await keys.aindex_macs("throttle", [_scope_value("verify-ip", ip), _fail_value(ip)])
+            scope_of, mac = _scope("verify-ip", ip_scope), _ip_key(fail)
         now = time.time()
-        return cls(ip, verify_ip_scope(keys, ip), ip_mac(keys, ip), throttle.window_of(now, VERIFY_WINDOW_S), now)
+        return cls(ip, scope_of, mac, throttle.window_of(now, VERIFY_WINDOW_S), now)
 
     def scopes(self, *, client_id: str) -> list[str]:
         """The caps' counters, in `VERIFY_CAPS` order (`throttle.id_scope_sql` builds the same in SQL). Without
@@ -137,9 +153,10 @@ def gate(s: FactorSettings, at: Address, seen: throttle.Peek) -> Gate:
 
 async def before_verify(tx: Tx, keys: KeyStore, s: FactorSettings, *, client_id: str, ip: str | None) -> Gate:
     """`gate` the attempt, then count it against every cap."""
-    at = Address.of(keys, ip)
+    at = await Address.of(keys, ip)
     scopes = at.scopes(client_id=client_id)
-    seen = await throttle.peek_at(tx, scopes, _guess_scope(keys, client_id, ip), window_start=at.window_start)
+    failures = throttle.failure_scope(client_id, at.mac)
+    seen = await throttle.peek_at(tx, scopes, failures, window_start=at.window_start)
     answer = gate(s, at, seen)
     await tx.run(COUNT_ATTEMPT, **at.count(client_id=client_id))
     return answer
@@ -151,11 +168,11 @@ async def after_verify(
     """Record the outcome; returns the delay a wrong answer imposed (0 after a right one)."""
     if ok:
         if gate.had_failures:  # a clean record has nothing to clear: no keyed hash to compute either
-            await throttle.succeed(tx, _guess_scope(keys, client_id, ip))
+            await throttle.succeed(tx, await _guess_scope(keys, client_id, ip))
         return 0
     return await throttle.fail(
         tx,
-        _guess_scope(keys, client_id, ip),
+        await _guess_scope(keys, client_id, ip),
         free=s.verify_free_failures,
         base_s=s.verify_delay_base_s,
         max_s=s.verify_delay_max_s,

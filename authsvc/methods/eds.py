@@ -189,7 +189,7 @@ class EdsMethod:
             reasons = list(dict.fromkeys([*replay, *reasons]))
             outcome: Literal["passed", "failed"] = "failed" if reasons else "passed"
             details |= {"reasons": reasons, "cms_sha256": digest.hex()}
-            await tx.write(records(outcome == "passed", details))
+            await tx.write(await records(outcome == "passed", details))
         return EdsOutcome(outcome, reasons, details)
 
 

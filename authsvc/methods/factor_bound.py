@@ -93,7 +93,7 @@ async def count_failure(
 
 
 async def _suspend(tx: Tx, keys: KeyStore, *, lender_id: str, client_id: str, person_mac: bytes, factor: str) -> None:
-    entry = audit.entry(
+    entry = await audit.aentry(
         keys, AuditEvent.FACTOR_SUSPENDED, lender_id=lender_id, subject=client_id, details={"factor": factor}
     )
     # Only the transaction that marks the suspension audits it and tells the client (exactly once).

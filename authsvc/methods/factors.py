@@ -43,12 +43,13 @@ class Factors:
         await self.session.close()
 
 
-def code_key(keys: KeyStore) -> bytes:
-    """The server key that hashes one-time codes, derived so it never needs its own storage."""
-    return keys.index_mac("otp-code-key", "v1")
+async def code_key(keys: KeyStore) -> bytes:
+    """The server key that hashes one-time codes, derived so it never needs its own storage (off the event
+    loop where the key store's device derives it)."""
+    return await keys.aindex_mac("otp-code-key", "v1")
 
 
-def open_factors(settings: FactorSettings, keys: KeyStore) -> Factors:
+async def open_factors(settings: FactorSettings, keys: KeyStore) -> Factors:
     retry = RetryPolicy(attempts=settings.upstream_attempts, backoff=0.1, max_backoff=0.5)
 
     def endpoint(url: str, name: str) -> Endpoint:
@@ -85,5 +86,5 @@ def open_factors(settings: FactorSettings, keys: KeyStore) -> Factors:
             )
         ),
         policy=PasswordPolicy(min_length=settings.password_min_length, max_length=settings.password_max_length),
-        code_key=code_key(keys),
+        code_key=await code_key(keys),
     )

@@ -186,7 +186,7 @@ class LivenessMethod:
         if isinstance(result, tuple):
             _kind, code, message = result
             async with self.db.transaction() as tx:
-                await tx.write(records(False, {"reasons": [code]}))
+                await tx.write(await records(False, {"reasons": [code]}))
             _count_decision("unusable", [code])
             # liveness/ knows nothing of HTTP: its codes are catalogue entries, answered with their status.
             raise error_for(error_codes.lookup(code), message)
@@ -222,7 +222,7 @@ class LivenessMethod:
         document: CheckedDocument | None,
     ) -> Outcome:
         capture_id = str(uuid.uuid4())
-        cipher, wrapped = RecordCipher.new(self.keys, capture_id)
+        cipher, wrapped = await RecordCipher.anew(self.keys, capture_id)
         now = datetime.now(UTC)
         row = captures.CaptureRow(
             id=capture_id,
@@ -249,7 +249,7 @@ class LivenessMethod:
             await captures.insert(tx, row)
             if passed and document is not None:  # matched: the client's document from now on
                 await self.registry.keep_document(tx, ident.lender_id, ident.client_id, document)
-            await tx.write(records(passed, details))
+            await tx.write(await records(passed, details))
         _count_decision("passed" if passed else "refused", reasons)
         return Outcome(passed, reasons, checks, list(verdict.matched))
 
@@ -259,7 +259,7 @@ class LivenessMethod:
             row = await captures.best_frame(tx, identification_id)
         if row is None or row.data_key is None or row.best_frame_sealed is None:
             return None
-        return RecordCipher.open(self.keys, row.id, WrappedKey(row.kek_id, row.data_key)).unseal(
+        return (await RecordCipher.aopen(self.keys, row.id, WrappedKey(row.kek_id, row.data_key))).unseal(
             "best_frame", row.best_frame_sealed
         )
 

@@ -13,7 +13,7 @@ answer is "no": commit, then ``check.raise_for_failure()``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -181,10 +181,10 @@ async def send_identification_code(
     return sent
 
 
-Records = Callable[[bool], Sequence[Insert]]  # outcome -> the rows that record it (step, audit entry…)
+Records = Callable[[bool], Awaitable[Sequence[Insert]]]  # outcome -> the rows that record it (step, audit entry…)
 
 
-def no_records(_ok: bool) -> Sequence[Insert]:
+async def no_records(_ok: bool) -> Sequence[Insert]:
     return ()
 
 
@@ -202,7 +202,7 @@ async def read_identification(
     tx: Tx, keys: KeyStore, *, lender_id: str, ident_id: str, ip: str | None
 ) -> tuple[Identification | None, Seen]:
     """An identification with everything the verification of its code reads, in one round trip."""
-    at = abuse.Address.of(keys, ip)
+    at = await abuse.Address.of(keys, ip)
     ident, live, counters, bound = await otp_store.identification_with_code(
         tx, lender_id, ident_id, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
@@ -240,7 +240,7 @@ async def verify_code(
     code = normalize_code(code, s.otp_digits)
     now = datetime.now(UTC)
     # The address the read keyed, so the attempt counts in the window whose counters were read.
-    at = seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else abuse.Address.of(keys, ip)
+    at = seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else await abuse.Address.of(keys, ip)
     if seen is None:
         failure_scope = throttle.failure_scope(client_id, at.mac)
         scopes = at.scopes(client_id=client_id)
@@ -255,7 +255,7 @@ async def verify_code(
         await tx.run(abuse.COUNT_ATTEMPT, **counted)
         raise factor_bound.suspended(SMS_FACTOR)
     if gate:
-        await tx.write(records(False), also=count, **counted)
+        await tx.write(await records(False), also=count, **counted)
         return CodeCheck(False, gate.wait)
     if live is None:
         # Spend the same hashing time when there is nothing to check, so timing does not tell.
@@ -283,7 +283,7 @@ async def verify_code(
                 "b_now": now,
             }
         used = await tx.write(
-            records(True),
+            await records(True),
             first=otp_store.USE,
             only_if=True,
             also=[*count, *forgive],
@@ -300,9 +300,9 @@ async def verify_code(
         raise abuse.already_used()
     if not ok:
         if live is None or not live.live:
-            await tx.write(records(False), also=count, **counted)
+            await tx.write(await records(False), also=count, **counted)
         else:
-            await tx.write(records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **counted)
+            await tx.write(await records(False), first=otp_store.SPEND, also=count, code_id=code_id, now=now, **counted)
         if bound is not None and not match:
             await factor_bound.count_failure(
                 tx, keys, s, client_id=client_id, person_mac=bound.person_mac, factor=SMS_FACTOR

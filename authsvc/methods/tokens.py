@@ -79,7 +79,7 @@ async def read_identification(
     tx: Tx, keys: KeyStore, *, lender_id: str, ident_id: str, kind: str, ip: str | None
 ) -> tuple[Identification | None, SeenToken]:
     """An identification with what the verification of its client's ``kind`` token reads, in one round trip."""
-    at = abuse.Address.of(keys, ip)
+    at = await abuse.Address.of(keys, ip)
     ident, token, counters, bound = await tokens.identification_with_token(
         tx, keys, lender_id, ident_id, kind, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
@@ -118,7 +118,9 @@ async def verify_token(
     (counted nowhere, issue 11.7); otherwise answers a CodeCheck (act on a failure after the write)."""
     _looks_like_a_code(code)
     s = factors.settings
-    address = seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else abuse.Address.of(keys, ip)
+    address = (
+        seen.at if seen is not None and seen.at is not None and seen.at.ip == ip else await abuse.Address.of(keys, ip)
+    )
     if seen is None:
         status = "pending" if confirming else "active"
         token = await tokens.of_client(tx, keys, lender_id, client_id, kind, status=status)
@@ -134,7 +136,7 @@ async def verify_token(
         raise factor_bound.suspended(kind)  # refused unchecked: no attempt on the client's caps either
     gate = abuse.gate(s, address, seen.counters)
     if gate:
-        await tx.write(records(False), also=count, **counted)
+        await tx.write(await records(False), also=count, **counted)
         return CodeCheck(False, gate.wait)
     outcome, guard, params = _match(token, code, s, time.time() if at is None else at, confirming)
     person: dict[str, Any] = {
@@ -148,7 +150,7 @@ async def verify_token(
     if outcome == "right" and guard is not None:
         forgive = [bounds.CLEAR] if bound.failures > 0 else []  # a clean record costs no row lock
         used = await tx.write(
-            records(True), first=guard, only_if=True, also=[*count, *forgive], **params, **counted, **person
+            await records(True), first=guard, only_if=True, also=[*count, *forgive], **params, **counted, **person
         )
         if used is None:  # its twin won the race, or guesses reached the bound meanwhile: no attempt after all
             await tx.run(abuse.UNCOUNT_ATTEMPT, **counted)
@@ -158,7 +160,7 @@ async def verify_token(
         wait = await abuse.after_verify(tx, keys, s, client_id=client_id, ip=ip, ok=True, gate=gate)
         return CodeCheck(True, wait, token.id if token else None)
     charged = await tx.write(
-        records(False), first=bounds.CHARGE, only_if=True, also=count, **counted, **person, client_id=client_id
+        await records(False), first=bounds.CHARGE, only_if=True, also=count, **counted, **person, client_id=client_id
     )
     if charged is None:  # other guesses reached the bound first: this one is not told, nor counted
         await tx.run(abuse.UNCOUNT_ATTEMPT, **counted)

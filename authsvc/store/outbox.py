@@ -7,6 +7,7 @@ handed to one worker at a time; a claim lapses after its lease, so a worker that
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +62,7 @@ async def enqueue(
     """Queue ``text`` for ``to`` (E.164) in the caller's transaction; returns the message's id.
     With ``message_id`` given, a second message under the same id is not queued (`Duplicate`)."""
     message_id = message_id or str(uuid.uuid4())
-    cipher, wrapped = RecordCipher.new(keys, message_id)
+    cipher, wrapped = await RecordCipher.anew(keys, message_id)
     payload: dict[str, Any] = {"to": to, "text": text, "not_after": not_after.isoformat() if not_after else None}
     now = datetime.now(UTC)
     values = {
@@ -114,8 +115,11 @@ async def claim(tx: Tx, keys: KeyStore, *, limit: int, lease_s: float) -> list[C
     now = datetime.now(UTC)
     rows = await tx.all(_CLAIM, now=now, batch=limit, lease_until=now + timedelta(seconds=lease_s))
     out = []
-    for r in rows:
-        cipher = RecordCipher.open(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"])))
+    # The data keys unwrapped together: one trip to the key store's device where it batches them.
+    ciphers = await asyncio.gather(
+        *(RecordCipher.aopen(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"]))) for r in rows)
+    )
+    for r, cipher in zip(rows, ciphers, strict=True):
         payload = cipher.unseal_json(FIELD, bytes(r["payload_sealed"]))
         not_after = datetime.fromisoformat(payload["not_after"]) if payload.get("not_after") else None
         skip = r["gateway"] if r["error"] == "receipt_failed" else None

@@ -23,7 +23,7 @@ from authsvc.store.schema import identification_signals
 SEALED_FIELD = "signals"
 
 
-def row(
+async def row(
     keys: KeyStore,
     identification_id: str,
     method: str,
@@ -31,7 +31,8 @@ def row(
     device_mac: bytes | None,
     private: Mapping[str, Any] | None,
 ) -> Insert:
-    """The row recording one step's signals (for `Tx.write`, beside the step it came with)."""
+    """The row recording one step's signals (for `Tx.write`, beside the step it came with), its data key
+    wrapped off the event loop where the key store's device wraps it."""
     row_id = str(uuid.uuid4())
     values: dict[str, Any] = {
         "id": row_id,
@@ -45,7 +46,7 @@ def row(
         "created_at": datetime.now(UTC),
     }
     if private:
-        cipher, wrapped = RecordCipher.new(keys, row_id)
+        cipher, wrapped = await RecordCipher.anew(keys, row_id)
         values |= {
             "kek_id": wrapped.kek_id,
             "data_key": wrapped.wrapped,
@@ -65,7 +66,7 @@ async def of(tx: Tx, keys: KeyStore, identification_id: str) -> list[dict[str, A
     for r in rows:
         private = None
         if r["sealed"] is not None:
-            cipher = RecordCipher.open(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"])))
+            cipher = await RecordCipher.aopen(keys, r["id"], WrappedKey(r["kek_id"], bytes(r["data_key"])))
             private = cipher.unseal_json(SEALED_FIELD, bytes(r["sealed"]))
         out.append({"method": r["method"], "flags": json.loads(r["flags"]), "private": private})
     return out

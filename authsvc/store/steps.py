@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from authsvc.store.schema import identification_steps
 Outcome = Literal["passed", "failed"]
 # (passed, details) -> the rows recording a step (the flow's recorder: step, signals, audit entry), which a
 # method writes in the same transaction as its own change (a challenge's use, a capture).
-StepRecords = Callable[[bool, Mapping[str, Any]], Sequence[Insert]]
+StepRecords = Callable[[bool, Mapping[str, Any]], Awaitable[Sequence[Insert]]]
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ async def create(
 ) -> str:
     """Store a token; raises `Duplicate` when the lender already has this serial."""
     token_id = str(uuid.uuid4())
-    cipher, wrapped = RecordCipher.new(keys, token_id)
+    cipher, wrapped = await RecordCipher.anew(keys, token_id)
     now = datetime.now(UTC)
     await tx.run(
         otp_tokens.insert().values(
@@ -91,10 +91,10 @@ async def create(
     return token_id
 
 
-def _token(keys: KeyStore, row: Row, prefix: str = "") -> Token:
+async def _token(keys: KeyStore, row: Row, prefix: str = "") -> Token:
     """A token row (its columns named ``prefix`` + column name), its seed unsealed."""
     token_id = row[prefix + "id"]
-    cipher = RecordCipher.open(keys, token_id, WrappedKey(row[prefix + "kek_id"], row[prefix + "data_key"]))
+    cipher = await RecordCipher.aopen(keys, token_id, WrappedKey(row[prefix + "kek_id"], row[prefix + "data_key"]))
     return Token(
         token_id,
         row[prefix + "lender_id"],
@@ -129,12 +129,12 @@ async def of_client(
     if status == "active":
         query = query.where(or_(otp_tokens.c.expires_at.is_(None), otp_tokens.c.expires_at > datetime.now(UTC)))
     row = await tx.one(query.order_by(otp_tokens.c.created_at.desc()).limit(1))
-    return None if row is None else _token(keys, row)
+    return None if row is None else await _token(keys, row)
 
 
 async def by_serial(tx: Tx, keys: KeyStore, lender_id: str, serial: str) -> Token | None:
     row = await tx.one(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.serial == serial))
-    return None if row is None else _token(keys, row)
+    return None if row is None else await _token(keys, row)
 
 
 async def drop_pending(tx: Tx, lender_id: str, client_id: str, kind: str) -> None:
@@ -248,14 +248,14 @@ async def identification_with_token(
     )
     if row is None:
         return None, None, throttle.Peek((0, 0), 0, 0), None
-    token = _token(keys, row, "tok_") if row["tok_id"] is not None else None
+    token = await _token(keys, row, "tok_") if row["tok_id"] is not None else None
     bound = bounds.Bound(bytes(row["person_mac"]), row["bound_failures"] or 0)
     return idents.from_row(row), token, throttle.Peek.of(row, 2), bound
 
 
 async def by_id(tx: Tx, keys: KeyStore, lender_id: str, token_id: str) -> Token | None:
     row = await tx.one(select(otp_tokens).where(otp_tokens.c.lender_id == lender_id, otp_tokens.c.id == token_id))
-    return None if row is None else _token(keys, row)
+    return None if row is None else await _token(keys, row)
 
 
 @dataclass(frozen=True)

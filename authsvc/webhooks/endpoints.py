@@ -94,13 +94,13 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def _cipher(keys: KeyStore, row: store.EndpointRow) -> RecordCipher:
-    return RecordCipher.open(keys, row.id, WrappedKey(row.kek_id, row.data_key))
+async def _cipher(keys: KeyStore, row: store.EndpointRow) -> RecordCipher:
+    return await RecordCipher.aopen(keys, row.id, WrappedKey(row.kek_id, row.data_key))
 
 
-def signing_secrets(keys: KeyStore, row: store.EndpointRow, now: datetime) -> list[str]:
+async def signing_secrets(keys: KeyStore, row: store.EndpointRow, now: datetime) -> list[str]:
     """The secrets a delivery is signed with now: the current one, and the previous one during its grace."""
-    cipher = _cipher(keys, row)
+    cipher = await _cipher(keys, row)
     out = [cipher.unseal(FIELD, row.secret_sealed).decode()]
     if row.previous_secret_sealed is not None and row.previous_until is not None and row.previous_until > now:
         out.append(cipher.unseal(PREVIOUS_FIELD, row.previous_secret_sealed).decode())
@@ -143,7 +143,7 @@ class Endpoints:
         if row is None:
             endpoint_id = str(uuid.uuid4())
             secret = new_secret()
-            cipher, wrapped = RecordCipher.new(self.keys, endpoint_id)
+            cipher, wrapped = await RecordCipher.anew(self.keys, endpoint_id)
             row = store.EndpointRow(
                 endpoint_id,
                 lender_id,
@@ -186,7 +186,7 @@ class Endpoints:
             row = await store.endpoint_of(tx, lender_id)
             if row is None:
                 raise _not_configured()
-            cipher = _cipher(self.keys, row)
+            cipher = await _cipher(self.keys, row)
             old = cipher.unseal(FIELD, row.secret_sealed)
             secret = new_secret()
             grace = timedelta(seconds=self.settings.secret_grace_s)

@@ -80,11 +80,11 @@ class WebhookWorker(ClaimWorker[store.Claimed]):
         async with self._db.transaction() as tx:
             await store.release(tx, unsent)
 
-    def _signing_secrets(self, row: store.EndpointRow, now: datetime) -> list[str]:
+    async def _signing_secrets(self, row: store.EndpointRow, now: datetime) -> list[str]:
         cached = self._secrets.get(row.id)
         if cached is not None and cached[0] == row.updated_at and (cached[1] is None or cached[1] > now):
             return cached[2]
-        found = signing_secrets(self._keys, row, now)
+        found = await signing_secrets(self._keys, row, now)
         grace_ends = row.previous_until if len(found) > 1 else None
         if len(self._secrets) > 10_000:
             self._secrets.clear()
@@ -115,7 +115,7 @@ class WebhookWorker(ClaimWorker[store.Claimed]):
         stamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            signing.SIGNATURE_HEADER: signing.header(self._signing_secrets(row, datetime.now(UTC)), stamp, body),
+            signing.SIGNATURE_HEADER: signing.header(await self._signing_secrets(row, datetime.now(UTC)), stamp, body),
             signing.DELIVERY_HEADER: delivery.id,
             signing.EVENT_HEADER: delivery.event,
         }

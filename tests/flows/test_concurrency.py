@@ -45,7 +45,7 @@ async def test_two_processes_complete_an_identification_once(
         # The passed step is committed; neither process has judged it yet.
         recorder = flows_a.recorder(ident, "otp_hotp", {"factor": "hotp"})
         async with one.app[DB].transaction() as tx:
-            await tx.write(recorder(True))
+            await tx.write(await recorder(True))
         a, b = await asyncio.gather(flows_a.settle(ident), flows_b.settle(ident))
         assert a.ident.status == b.ident.status == identifications.Status.COMPLETED
         assert a.ident.attestation is not None and a.ident.attestation == b.ident.attestation  # one result
