@@ -6,7 +6,8 @@ implements the same protocol. Keys never leave the store except where the protoc
 Each operation that may reach a device has an awaitable twin (``a…``): the PKCS#11 store runs it on the
 token's own thread, so the event loop never waits on the device; the key file answers it at once, with no
 thread hop (a hop cost more than its whole computation). The synchronous forms stay for the pure-software
-path and for the callers not converted yet (on the PKCS#11 store they run on the caller's thread).
+path, the command-line tools and the tests (on the PKCS#11 store they run on the caller's thread); request code
+uses the awaitable ones (`tests/crypto/test_journeys_off_loop.py` finds any that does not).
 """
 
 from __future__ import annotations
