@@ -6,7 +6,9 @@ Models and licences (a lender is a commercial user):
 - ``shape_predictor_5_face_landmarks.dat`` — dlib 5-point landmarks, public domain (CC0);
 - ``dlib_face_recognition_resnet_model_v1.dat`` — dlib ResNet 128-d encoder, public domain (CC0);
 - MediaPipe Face Mesh with attention (``face_landmark_with_attention.tflite``, 478 points with irises)
-  and its BlazeFace short-range detector, shipped inside the ``mediapipe`` wheel — Apache-2.0.
+  and its BlazeFace short-range detector, shipped inside the ``mediapipe`` wheel — Apache-2.0;
+- MediaPipe Face Detection, BlazeFace *full range* (``face_detection_full_range_sparse.tflite``, same wheel,
+  Apache-2.0): the fallback where the frontal HOG detector finds no face (a head turned beyond ~25°).
 
 dlib's 68-point model (iBUG 300-W, non-commercial) and its CNN detector are never loaded.
 
@@ -76,6 +78,7 @@ def locate_models(directory: Path | None = None) -> ModelPaths:
 _lock = threading.Lock()
 _dlib_cache: tuple[int, DlibModels] | None = None
 _mesh_cache: tuple[int, Any] | None = None
+_blaze_cache: tuple[int, Any] | None = None
 # MediaPipe graphs are not safe to call from two threads at once.
 mesh_lock = threading.Lock()
 
@@ -149,3 +152,30 @@ def face_mesh() -> Any:
             raise ModelsUnavailable(f"cannot start MediaPipe Face Mesh: {exc}") from exc
         _mesh_cache = (pid, mesh)
         return mesh
+
+
+def blazeface() -> Any:
+    """MediaPipe Face Detection (BlazeFace full range, faces up to ~5 m) for this process; in the wheel.
+
+    Callers hold :data:`mesh_lock` while running it (MediaPipe graphs are not thread-safe)."""
+    global _blaze_cache
+    pid = os.getpid()
+    cached = _blaze_cache
+    if cached is not None and cached[0] == pid:
+        return cached[1]
+    with _lock:
+        if _blaze_cache is not None and _blaze_cache[0] == pid:
+            return _blaze_cache[1]
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        try:
+            from mediapipe.python.solutions import face_detection as mp_face_detection
+        except ImportError as exc:
+            raise ModelsUnavailable(
+                f"MediaPipe Face Detection unavailable ({exc}): install 'mediapipe<=0.10.21'"
+            ) from exc
+        try:
+            detector = mp_face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
+            raise ModelsUnavailable(f"cannot start MediaPipe Face Detection: {exc}") from exc
+        _blaze_cache = (pid, detector)
+        return detector

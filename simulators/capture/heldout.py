@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from liveness.calibrate import default_faces_dir
-from simulators.capture.heldout_plan import Job, plan
+from simulators.capture.heldout_plan import CALIBRATION, EXTRA_FACES_ENV, HELD_OUT, Job, plan
 from simulators.capture.heldout_report import _load, report
 from simulators.capture.heldout_run import Outcome, _run, _use_cache
 
@@ -54,7 +54,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="extra genuine sessions of the first held-out person, for false reuse (all pairs)",
     )
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--jobs", "--workers", dest="workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes")  # fmt: skip
+    parser.add_argument(
+        "--poses",
+        default=None,
+        help="comma-separated own turns (degrees) each source photo is re-rendered at, e.g. 0,8,16,24,30",
+    )
+    parser.add_argument(
+        "--extra-faces", type=Path, default=None, help="a folder of more people's photos, <person>[_<n>].png: held out"
+    )
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--held-out-only", action="store_true", help="plan no calibration person's sessions")
+    only.add_argument("--calibration-only", action="store_true", help="plan no held-out person's sessions")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--out", type=Path, default=None, help="append each outcome to this JSON-lines file as it comes"
@@ -68,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     if not default_faces_dir().is_dir():
         print(f"faces folder not found: {default_faces_dir()}", file=sys.stderr)
         return 2
-    jobs, reuse_jobs, yaws = plan(args.live, args.attacks, args.reuse_sessions, args.seed, args.calibration_live)
+    if args.extra_faces is not None:
+        os.environ[EXTRA_FACES_ENV] = str(args.extra_faces.resolve())  # the spawned workers inherit it
+    poses = tuple(float(p) for p in args.poses.split(",")) if args.poses else None
+    jobs, reuse_jobs, yaws = plan(
+        args.live, args.attacks, args.reuse_sessions, args.seed, args.calibration_live,
+        poses=poses, fold=HELD_OUT if args.held_out_only else CALIBRATION if args.calibration_only else None,
+    )  # fmt: skip
     if args.report is not None:
         outcomes, reuse = _load(args.report)
         print(report(outcomes, reuse, yaws, 0.0))

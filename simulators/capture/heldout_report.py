@@ -113,6 +113,11 @@ def _refused_by(o: Outcome, t: dict[str, float]) -> list[str]:
     ]  # fmt: skip
 
 
+def _source(job: Job) -> str:
+    """The source photo's name, with the own turn it was re-rendered at."""
+    return Path(job.photo).name + ("" if job.pose is None else f"@{job.pose:g}°")
+
+
 def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float], elapsed: float) -> str:
     """Thresholds chosen on the calibration people by :func:`choose`; every figure is of the code's defaults
     on the held-out people only (the two agree when the defaults were set from this run's calibration)."""
@@ -152,11 +157,11 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
         "",
         "Genuine sessions refused, by check: " + (", ".join(f"{k} {v}" for k, v in fails.most_common()) or "none"),
     ]
-    lines += [f"- {o.job.person} {Path(o.job.photo).name} {o.job.lighting}/{o.job.camera}: {', '.join(_refused_by(o, defaults))}"
+    lines += [f"- {o.job.person} {_source(o.job)} {o.job.lighting}/{o.job.camera}: {', '.join(_refused_by(o, defaults))}"
               for o in live_held if not pad_accepted(o, defaults)]  # fmt: skip
     buckets: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     for o in live_held:
-        y = yaws.get(o.job.photo, 0.0)
+        y = o.job.pose if o.job.pose is not None else yaws.get(o.job.photo, 0.0)  # a re-rendered photo's own turn
         key = "0–10°" if y < 10 else "10–20°" if y < 20 else "20–32°"
         buckets[key][0] += 1
         buckets[key][1] += 0 if pad_accepted(o, defaults) else 1

@@ -20,7 +20,7 @@ from liveness.images import RGBImage
 from liveness.match import reference_encoding
 from liveness.observe import Observation
 from liveness.script import Script, new_script
-from simulators.capture.heldout_plan import SCRIPT, Job, _image, photo_paths
+from simulators.capture.heldout_plan import SCRIPT, Job, _image, photo_paths, source_image
 from simulators.capture.session import SessionSpec, mp4_bytes, simulate
 
 
@@ -90,7 +90,7 @@ def reuse_job(job: Job, with_copies: bool) -> Outcome:
     try:
         script = new_script(f"reuse-{job.number}", now_ms=0, settings=SCRIPT, seed=job.seed)
         spec = SessionSpec(kind="live", lighting=job.lighting, camera=job.camera, fps=job.fps, seed=job.seed)
-        simulated = simulate(_image(job.photo), script, spec)
+        simulated = simulate(source_image(job.photo, job.pose), script, spec)
         capture = from_arrays(simulated.frames, simulated.timestamps_ms)
         printed = fingerprint.of_capture(capture, script, rest_until_ms=script.actions[0].start_ms)
         out.print_json = printed.to_json()
@@ -112,7 +112,7 @@ def _session_mp4(job: Job, script: Script) -> bytes:
         cached = CACHE_DIR / f"{job.number}-{key}.mp4"
         if cached.is_file():
             return cached.read_bytes()
-    simulated = simulate(_image(job.photo), script, spec)
+    simulated = simulate(source_image(job.photo, job.pose), script, spec)
     with tempfile.TemporaryDirectory(prefix="liveness-heldout-") as tmp:
         data = mp4_bytes(simulated, Path(tmp))
     if cached is not None:

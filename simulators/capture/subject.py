@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from liveness.detect import detect_faces
+from liveness.detect import find_faces
 from liveness.errors import FaceNotFound
 from liveness.images import RGBImage
 from liveness.mesh import mesh_landmarks
@@ -106,7 +106,7 @@ def _frame_photo(photo: RGBImage, centre: F64, scale: float, size: tuple[int, in
 def build_subject(photo: RGBImage, camera: Camera | None = None) -> Subject:
     """Mesh the photo's largest face and place it in the camera frame. Raises FaceNotFound."""
     camera = camera or Camera()
-    boxes = detect_faces(photo, upsample=1)
+    boxes = find_faces(photo, upsample=1)  # BlazeFace where HOG misses a turned head
     if not boxes:
         raise FaceNotFound("no face in the subject photo")
     mesh_pts = mesh_landmarks(photo, boxes[0])

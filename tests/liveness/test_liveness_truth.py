@@ -37,20 +37,43 @@ def script_for(seed: int) -> Script:
 
 
 @cache
-def rendered(kind: Kind, seed: int, subject: str = "obama_1.jpg") -> bytes:
-    source = photo(subject) if not subject.startswith("p0") else _more(subject)
+def rendered(kind: Kind, seed: int, subject: str = "obama_1.jpg", pose: float | None = None) -> bytes:
+    """A session of ``subject``; with ``pose``, of the photo's 3-D head re-rendered at that own turn first."""
+    if pose is not None:
+        from simulators.capture.heldout_plan import posed_image
+
+        folder = "faces-more" if subject.startswith("p0") else "faces"
+        source = posed_image(str(fixture_path(folder, subject)), pose)
+    else:
+        source = photo(subject) if not subject.startswith("p0") else _more(subject)
     spec = SessionSpec(kind=kind, lighting="office", camera="laptop", fps=15.0, seed=seed)
     with tempfile.TemporaryDirectory() as folder:
         return mp4_bytes(simulate(source, script_for(seed), spec), Path(folder))
 
 
-# Source photos with their own turn: frontal, 12° (biden_1), 14° (obama_2, p06_1).
+# Source photos with their own turn: frontal, 12° (biden_1), 14° (obama_2, p06_1); and frontal photos
+# re-rendered at an own turn of 24° and 30° (the person rests turned: a turn away reaches 50°+).
 @pytest.mark.parametrize(
-    ("subject", "seed"), [("obama_1.jpg", 1), ("biden_1.jpg", 2), ("obama_2.jpg", 3), ("p06_1.jpg", 4)]
+    ("subject", "seed", "pose"),
+    [
+        ("obama_1.jpg", 1, None),
+        ("biden_1.jpg", 2, None),
+        ("obama_2.jpg", 3, None),
+        ("p06_1.jpg", 4, None),
+        # Known defect (issue 13, item 2): from a rest turned 24–30°, a further turn away (to ~50°) reads only
+        # 3–10° of its 26° (solvePnP against the rest mesh; the mesh normal minus rest reads 12–16°); the turn
+        # back through frontal reads right. Strict: the mark must go when the geometry is fixed.
+        pytest.param(
+            "obama_1.jpg", 5, 24.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")
+        ),
+        pytest.param("p06_1.jpg", 6, 30.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")),
+    ],
 )
-def test_yaw_relative_to_the_rest_pose_agrees_with_the_ground_truth(subject: str, seed: int) -> None:
+def test_yaw_relative_to_the_rest_pose_agrees_with_the_ground_truth(
+    subject: str, seed: int, pose: float | None
+) -> None:
     script = script_for(seed)
-    capture = decode_video(rendered("live", seed, subject))
+    capture = decode_video(rendered("live", seed, subject, pose))
     observations = observe(capture, rest_until_ms=script.actions[0].start_ms)
     motion = draw_motion(script, np.random.default_rng(seed))  # what the simulator drew for this seed
     errors = []
@@ -145,6 +168,29 @@ def test_a_head_turned_past_the_frontal_detector_is_still_followed() -> None:
     assert all(o.has_face for o in observations)
     read = {t: o.yaw for t, o in zip(turns, observations, strict=True) if o.yaw is not None}
     assert read[24.0] is not None and read[24.0] >= 16.0, read
+
+
+def test_a_face_turned_past_the_frontal_detector_is_found_by_blazeface() -> None:
+    """A source photo (or a first frame) turned 45°: HOG finds no face, so the subject could not be built and
+    the session not observed; BlazeFace finds it, at HOG's box size, and the mesh reads the turn."""
+    from liveness.detect import detect_faces, detect_faces_blaze, find_faces
+    from liveness.geometry import head_pose_from_mesh
+    from liveness.mesh import mesh_landmarks
+    from simulators.capture.heldout_plan import POSED_CAMERA, posed_image
+    from simulators.capture.subject import build_subject
+
+    frontal = photo("obama_1.jpg")
+    turned = posed_image(str(fixture_path("faces", "alex_lacamoire_2.png")), 45.0)
+    assert turned.shape[:2] == POSED_CAMERA.size[::-1]
+    assert not detect_faces(turned, upsample=1)
+    boxes = find_faces(turned, upsample=1)
+    assert len(boxes) == 1
+    hog, blaze = detect_faces(frontal, upsample=1)[0], detect_faces_blaze(frontal)[0]
+    assert abs(blaze.width / hog.width - 1.0) <= 0.2  # sized as HOG's: the mesh crop and size checks hold
+    assert max(abs(a - b) for a, b in zip(hog.center, blaze.center, strict=True)) <= 0.15 * hog.width
+    mesh = mesh_landmarks(turned, boxes[0])
+    assert mesh is not None and 30.0 <= abs(head_pose_from_mesh(mesh).yaw) <= 55.0  # read 38.6°
+    assert build_subject(turned).face_width > 0
 
 
 @pytest.mark.parametrize("name", ["p01_4.jpg", "p07_2.jpg"])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import collections
+import shutil
+from pathlib import Path
 
 import pytest
 
 from liveness import fingerprint
 from simulators.capture import heldout_plan, heldout_report, reuse_synth
+from tests.shared import fixture_path
 
 
 def test_wilson_bounds_match_known_values() -> None:
@@ -35,6 +38,39 @@ def test_people_are_split_once_into_calibration_and_held_out() -> None:
     assert {j.person for j in reuse} == {"biden"} and {j.fps for j in reuse} == {10.0, 15.0}
     assert all(j.reference is not None and j.reference != j.photo for j in jobs if j.person != "grace_hopper")
     assert {j.photo for j in jobs} <= set(yaws)
+
+
+def test_extra_people_are_held_out_and_move_nobody_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = heldout_plan.fold_of()
+    shutil.copy(fixture_path("faces", "obama_1.jpg"), tmp_path / "zed_1.jpg")  # any photo: the role is what counts
+    shutil.copy(fixture_path("faces", "obama_2.jpg"), tmp_path / "aaron_1.jpg")
+    monkeypatch.setenv(heldout_plan.EXTRA_FACES_ENV, str(tmp_path))
+    after = heldout_plan.fold_of()
+    assert after == {**before, "zed": heldout_plan.HELD_OUT, "aaron": heldout_plan.HELD_OUT}
+    assert heldout_plan.photo_paths()["zed"] == [tmp_path / "zed_1.jpg"]
+    jobs, _, _ = heldout_plan.plan(
+        live=2, attacks=0, reuse=0, seed=1, only={"aaron", "biden"}, fold=heldout_plan.HELD_OUT
+    )
+    assert {j.person for j in jobs} == {"aaron", "biden"} and all(j.fold == heldout_plan.HELD_OUT for j in jobs)
+
+
+def test_poses_spread_each_persons_sessions_over_the_chosen_own_turns() -> None:
+    only = {"alex_lacamoire", "biden"}
+    jobs, _, _ = heldout_plan.plan(live=6, attacks=0, reuse=0, seed=1, only=only, poses=(0.0, 15.0, 30.0))
+    for person in only:
+        mine = [j for j in jobs if j.person == person]
+        assert [j.pose for j in mine[:3]] == [0.0, 15.0, 30.0]  # pose first: a run cut short still spreads
+        assert collections.Counter(j.pose for j in mine) == {0.0: 2, 15.0: 2, 30.0: 2}
+    plain, _, _ = heldout_plan.plan(live=2, attacks=0, reuse=0, seed=1, only=only, fold=heldout_plan.HELD_OUT)
+    assert {j.person for j in plain} == {"biden"} and {j.pose for j in plain} == {None}
+
+
+def test_a_photo_is_re_rendered_at_the_own_turn_asked() -> None:
+    """The re-rendered photo's own turn, read by the Face Mesh, is the one asked for within a few degrees."""
+    path = str(fixture_path("faces", "obama_1.jpg"))
+    for pose in (0.0, 16.0, 30.0):
+        read = heldout_plan.source_yaw_of(heldout_plan.posed_image(path, pose))
+        assert read is not None and abs(read - pose) <= 4.0, (pose, read)
 
 
 def test_one_split_of_people_serves_every_calibration() -> None:
