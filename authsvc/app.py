@@ -56,9 +56,9 @@ from authsvc.api.http_server import answer_parser_errors
 from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
     AUTH_FAILURES,
+    HOSTED_DOCUMENT_LIMITER,
     LENDERS,
     METRICS,
-    HOSTED_DOCUMENT_LIMITER,
     RATE_LIMITER,
     HttpMetrics,
     LenderCache,
