@@ -21,7 +21,6 @@ PLANARITY_POINTS = (
     148, 377, 176, 400, 109, 338, 67, 297, 234, 454, 127, 356, 64, 294, 129, 358,
 )  # fmt: skip
 FRONTAL_DEG = 8.0
-BLINK_MAX_YAW = 12.0  # degrees from the rest pose within which eye openness is compared
 
 
 def _faces(observations: Sequence[Observation]) -> list[Observation]:
@@ -171,7 +170,7 @@ def check_blink(observations: Sequence[Observation], script: Script, settings: L
             o.eye_openness
             for o in faces
             if not _in_window(o, action, tol)
-            and abs((o.yaw or 0.0) - base_pose[0]) < BLINK_MAX_YAW
+            and abs((o.yaw or 0.0) - base_pose[0]) < 12.0
             and o.eye_openness is not None
         ]
         baseline = statistics.median(outside) if outside else statistics.median(o.eye_openness or 0.0 for o in faces)
@@ -228,14 +227,10 @@ def reaction_latencies(
         span = [o for o in faces if previous_end <= o.t_ms <= action.end_ms + settings.turn_tolerance_ms]
         previous_end = float(action.end_ms)
         if action.kind == "blink":
-            # Around its own cue (not from the recording's start), and on a near-frontal head: the mesh
-            # reads a turned head's eyes as narrower, which is no blink.
+            # Around its own cue, not from the recording's start (a person may still hold the previous turn:
+            # the eyes are read turned too).
             near = action.start_ms - settings.turn_tolerance_ms
-            eyes = [
-                o
-                for o in span
-                if o.eye_openness is not None and o.t_ms >= near and abs((o.yaw or 0.0) - base[0]) < BLINK_MAX_YAW
-            ]
+            eyes = [o for o in span if o.eye_openness is not None and o.t_ms >= near]
             low = min(eyes, key=lambda o: o.eye_openness or 0.0) if eyes else None
             out.append((action, None if low is None else low.t_ms - action.start_ms))
             continue
