@@ -56,6 +56,7 @@ from authsvc.api.http_server import answer_parser_errors
 from authsvc.api.idempotency import idempotency_middleware
 from authsvc.api.middlewares import (
     AUTH_FAILURES,
+    HOSTED_DOCUMENT_LIMITER,
     LENDERS,
     METRICS,
     RATE_LIMITER,
@@ -477,21 +478,25 @@ def create_app(
             app[DB], limit=settings.rate_limit.requests_per_window, window_s=settings.rate_limit.window_s
         )
         app[RATE_LIMITER] = limiter
+        documents = app[HOSTED_DOCUMENT_LIMITER] = RateLimiter(
+            app[DB], limit=settings.rate_limit.hosted_document_checks_per_window, window_s=settings.rate_limit.window_s
+        )
         failures = app[AUTH_FAILURES] = AuthFailures(
             app[DB],
             app[KEYS],
             limit=settings.rate_limit.auth_failures_per_window,
             window_s=settings.rate_limit.auth_failure_window_s,
         )
-        tasks = [asyncio.create_task(limiter.run()), asyncio.create_task(failures.run())]
+        tasks = [asyncio.create_task(x.run()) for x in (limiter, documents, failures)]
         try:
             await opened("rate_limiter")
             yield
         finally:
             for task in tasks:
                 await _stopped(task)
-            with contextlib.suppress(Exception):
-                await limiter.flush()
+            for counts in (limiter, documents):
+                with contextlib.suppress(Exception):
+                    await counts.flush()
             with contextlib.suppress(Exception):  # before the audit context chains what is left
                 await failures.flush(everything=True)
 

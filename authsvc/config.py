@@ -130,6 +130,14 @@ class RateLimitSettings(_Section):
         ge=1,
         description="Window of the failed-authentication throttle; failures are audited as one count per window.",
     )
+    hosted_document_checks_per_window: int = Field(
+        20,
+        ge=1,
+        description=(
+            "Identity-document checks (POST /hosted/api/document) one hosted link's identification may ask per "
+            "window (shared by all processes); each decodes and inspects an image or PDF of up to scan_max_bytes."
+        ),
+    )
 
 
 class RegistrySettings(_Section):

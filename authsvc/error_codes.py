@@ -217,6 +217,7 @@ OTP_REJECTED = Code("otp_rejected", 422, "Code rejected", "Ask the client to ent
 OTP_MALFORMED = Code("otp_malformed", 422, "Malformed code", "Send the code as the digits the client received.")
 OTP_RESEND_TOO_SOON = Code("otp_resend_too_soon", 429, "Code sent moments ago", "Wait for Retry-After seconds before requesting another code.")
 OTP_SEND_LIMITED = Code("otp_send_limited", 429, "Too many codes requested", "Wait for Retry-After seconds; too many codes were sent to this client.")
+DOCUMENT_CHECKS_LIMITED = Code("document_checks_limited", 429, "Too many document checks", "Wait for Retry-After seconds before checking the identity document again.")
 OTP_VERIFY_LIMITED = Code("otp_verify_limited", 429, "Too many verification attempts", "Wait for Retry-After seconds before verifying again.")
 OTP_UNAVAILABLE = Code("otp_unavailable", 503, "One-time codes unavailable", "Use another method; one-time codes are not configured on this service.")
 OTP_BAD_ALGORITHM = Code("otp_bad_algorithm", 422, "Unsupported OTP algorithm", "Use SHA1, SHA256 or SHA512.")

@@ -195,12 +195,28 @@ def check_blink(observations: Sequence[Observation], script: Script, settings: L
     )
 
 
+def _onset(span: Sequence[Observation], action: Action, base: tuple[float, float], level: float) -> float | None:
+    """When (ms after the cue) the turn that reaches the furthest point of ``span`` got past ``level``: the
+    start of the unbroken run of frames past it that holds the peak, so a pose misread for a frame or two
+    before the turn (the mesh's yaw wanders a few degrees on a still head) is not taken for the reaction."""
+    if not span:
+        return None
+    moved = [_signed(o, action.kind, base) for o in span]
+    peak = max(range(len(span)), key=moved.__getitem__)
+    if moved[peak] < level:
+        return None
+    first = peak
+    while first > 0 and moved[first - 1] >= level:
+        first -= 1
+    return span[first].t_ms - action.start_ms
+
+
 def reaction_latencies(
     observations: Sequence[Observation], script: Script, settings: LivenessSettings
 ) -> list[tuple[Action, float | None]]:
     """For each action, when (ms after its window opened) the person reacted, searching from the previous
-    action's end: a turn when the head first moved a share of the asked angle the asked way, a blink when
-    the eyes were most closed. None if the head never moved."""
+    action's end: a turn when the head moved a share of the asked angle the asked way (:func:`_onset`), a
+    blink when the eyes were most closed. None if the head never moved."""
     faces = _faces(observations)
     if not faces:
         return [(a, None) for a in script.actions]
@@ -211,15 +227,15 @@ def reaction_latencies(
         span = [o for o in faces if previous_end <= o.t_ms <= action.end_ms + settings.turn_tolerance_ms]
         previous_end = float(action.end_ms)
         if action.kind == "blink":
-            eyes = [o for o in span if o.eye_openness is not None]
+            # Around its own cue, not from the recording's start (a person may still hold the previous turn:
+            # the eyes are read turned too).
+            near = action.start_ms - settings.turn_tolerance_ms
+            eyes = [o for o in span if o.eye_openness is not None and o.t_ms >= near]
             low = min(eyes, key=lambda o: o.eye_openness or 0.0) if eyes else None
             out.append((action, None if low is None else low.t_ms - action.start_ms))
             continue
         need = script.min_up_deg if action.kind == "turn_up" else script.min_turn_deg
-        onset = next(
-            (o.t_ms for o in span if _signed(o, action.kind, base) >= settings.reaction_onset_share * need), None
-        )
-        out.append((action, None if onset is None else onset - action.start_ms))
+        out.append((action, _onset(span, action, base, settings.reaction_onset_share * need)))
     return out
 
 

@@ -83,7 +83,7 @@ class ScriptSettings:
     min_up_deg: float = 10.0
     include_up_probability: float = 0.0
     lead_in_ms: int = 400
-    tail_ms: int = 400
+    tail_ms: int = 600
     flash_ms: tuple[int, int] = (MIN_FLASH_MS, 600)
     palette: tuple[tuple[int, int, int], ...] = PALETTE
 
@@ -271,10 +271,13 @@ def new_script(
     )
 
 
-# Shortest windows: a turn and its return take ~0.9 s, a blink ~0.45 s. The rest of the recording is
-# spread at random (50 ms steps) over the lead-in, the windows and the pauses between them, so the
-# timings of a script are part of its nonce: a recording made for another script moves at other times.
-MIN_WINDOW_MS: Final[dict[str, int]] = {"turn_left": 900, "turn_right": 900, "turn_up": 900, "blink": 450}
+# Each action's window opens with its cue ("turn left", shown until the window ends, then "look straight").
+# Windows have fixed lengths (a turn 0.7 s: a person reacts in ~0.4 s, reaches the turn and holds it until
+# the return cue; a blink 0.5 s, so a slow reaction's blink still falls in it); all the rest of the recording goes, at random in 50 ms steps, to the
+# lead-in, the pauses between windows and the tail. Putting the slack only where it moves the cues (not
+# into window lengths) makes the cue times differ most between two scripts: a recording made for another
+# script reacts at other times, which ``checks_motion.check_reaction`` judges against each cue.
+MIN_WINDOW_MS: Final[dict[str, int]] = {"turn_left": 700, "turn_right": 700, "turn_up": 800, "blink": 500}
 TIME_STEP_MS: Final = 50
 
 
@@ -286,17 +289,17 @@ def _composition(rng: random.Random, units: int, parts: int) -> list[int]:
 
 
 def _timeline(kinds: list[ActionKind], settings: ScriptSettings, rng: random.Random) -> list[Action]:
-    """Windows after a random lead-in, each at least its minimum, with random extensions and pauses."""
+    """Fixed-length windows after a random lead-in, with random pauses between them and a random tail."""
     span = settings.duration_ms - settings.lead_in_ms - settings.tail_ms
     minimum = sum(MIN_WINDOW_MS[k] for k in kinds)
     units = max(0, (span - minimum) // TIME_STEP_MS)
-    # Parts: the lead-in's extension, each window's extension, and the pause after each window but the last.
-    parts = _composition(rng, units, 2 * len(kinds))
-    lead, stretch, pauses = parts[0], parts[1 : 1 + len(kinds)], [*parts[1 + len(kinds) :], 0]
+    # Parts: the lead-in's extension, the pause after each window but the last, and the tail's extension.
+    parts = _composition(rng, units, len(kinds) + 1)
+    lead, pauses = parts[0], [*parts[1 : len(kinds)], 0]
     actions = []
     t = settings.lead_in_ms + lead * TIME_STEP_MS
-    for kind, extra, pause in zip(kinds, stretch, pauses, strict=True):
-        end = t + MIN_WINDOW_MS[kind] + extra * TIME_STEP_MS
+    for kind, pause in zip(kinds, pauses, strict=True):
+        end = t + MIN_WINDOW_MS[kind]
         actions.append(Action(kind, t, end))
         t = end + pause * TIME_STEP_MS
     return actions
@@ -304,14 +307,14 @@ def _timeline(kinds: list[ActionKind], settings: ScriptSettings, rng: random.Ran
 
 def entropy_bits(settings: ScriptSettings | None = None) -> float:
     """A lower bound on the entropy of one draw of :func:`new_script` (bits): the order of the actions,
-    the timeline (every composition is equally likely) and the flash colours (at least
+    the cue times (every composition is equally likely) and the flash colours (at least
     ⌈duration / longest flash⌉ flashes, each a colour other than the previous). Flash lengths add more,
     uncounted."""
     settings = settings or ScriptSettings()
     orders = 2 * 3  # left/right either way round, the blink in any of three places
     span = settings.duration_ms - settings.lead_in_ms - settings.tail_ms
     units = max(0, (span - MIN_WINDOW_MS["turn_left"] * 2 - MIN_WINDOW_MS["blink"]) // TIME_STEP_MS)
-    timelines = math.comb(units + 6 - 1, 6 - 1)
+    timelines = math.comb(units + 4 - 1, 4 - 1)
     palette = len(settings.palette)
     flashes = -(-settings.duration_ms // max(settings.flash_ms[1], MIN_FLASH_MS))
     colours = math.log2(palette) + (flashes - 1) * math.log2(palette - 1)

@@ -43,7 +43,7 @@ class LivenessSettings:
     planarity_min: float = 0.161
     turn_min_share: float = 0.715
     planarity_min_single: float = 0.055
-    turn_tolerance_ms: float = 300.0
+    turn_tolerance_ms: float = 500.0
     blink_drop: float = 0.225
     blink_reopen: float = 0.8
     flash_min_r2: float = 0.473
@@ -62,13 +62,16 @@ class LivenessSettings:
     # A face counts as whole with ≥ 97 % of its oval inside the frame (a live turn at 30° keeps 100 %).
     min_face_inside: float = 0.97
     min_whole_face_share: float = 0.8
-    # Reaction to the cues: the head starts moving (a third of the asked angle), or the eyes close, this
-    # long after an action's window opens, and one person's reaction times within a session stay within
-    # ``reaction_max_spread_ms`` of each other; a recording made for another script keeps its own timeline.
-    reaction_min_ms: float = -100.0
-    reaction_max_ms: float = 750.0
-    reaction_max_spread_ms: float = 450.0
-    reaction_onset_share: float = 0.33
+    # Reaction to the cues: the head has moved half the asked angle (a third was within the Face Mesh's
+    # reading noise of a still head), or the eyes are most closed, this long after an action's window opens,
+    # and one person's reaction times within a session stay within ``reaction_max_spread_ms`` of each
+    # other; a recording made for another script keeps its own timeline. Human reaction to a visual cue
+    # takes ~200-1000 ms (simulators/capture/session.py cites the sources); the detected onset adds ~50-150
+    # ms of movement, and frames come every 67 ms.
+    reaction_min_ms: float = 150.0
+    reaction_max_ms: float = 1200.0
+    reaction_max_spread_ms: float = 600.0
+    reaction_onset_share: float = 0.5
     max_multi_face_share: float = 0.1
     # Said first of a capture that failed, as what to change (`checks_integrity.condition_hint`): the eyes
     # closer together than this share of the frame's width on the median frame (too far: the simulator's

@@ -20,6 +20,7 @@ from authsvc.api import second_factors
 from authsvc.api.body import parse, read_body
 from authsvc.api.factor_steps import CODE_REFUSALS, OtpCode, StepResult, step_result
 from authsvc.api.hosted_page import COMMON_ERRORS, COOKIE, HEADER, PAGE_HEADER, TAGS, live_session
+from authsvc.api.middlewares import HOSTED_DOCUMENT_LIMITER
 from authsvc.api.routing import Operation, Operations
 from authsvc.api.state import CLIENT_REGISTRY, DB, EDS, FLOWS, KEYS, LIVENESS, SETTINGS
 from authsvc.audit import records as audit
@@ -27,7 +28,7 @@ from authsvc.audit.events import AuditEvent
 from authsvc.cabinet.faces import DOCUMENT_FIELD
 from authsvc.cabinet.media import DOCUMENT_TYPES
 from authsvc.error_codes import Code
-from authsvc.errors import BadRequest, Conflict, NotFound, Unauthorized
+from authsvc.errors import BadRequest, Conflict, NotFound, RateLimited, Unauthorized
 from authsvc.flows.session import View
 from authsvc.hosted import flash_timing, offered_steps
 from authsvc.methods import eds
@@ -159,6 +160,16 @@ async def page_document(request: web.Request) -> web.Response:
     """Check the identity document's image before the camera starts (a bad one is said at once, in the page's
     words); nothing is kept: the page sends the same file with the capture, which checks it again."""
     link = await _step(request, "liveness")
+    # Counted before the file is read: a page (or a script holding its cookie) cannot make the service
+    # decode images and PDFs without end.
+    limiter = request.app[HOSTED_DOCUMENT_LIMITER]
+    wait = limiter.hit(link.identification_id)
+    if wait:
+        raise RateLimited(
+            f"more than {limiter.limit} document checks in {limiter.window_s} s",
+            retry_after=wait,
+            code=error_codes.DOCUMENT_CHECKS_LIMITED,
+        )
     registry = request.app[CLIENT_REGISTRY]
     cap = registry.limits.scan_max_bytes
     data = await request.content.read(cap + 1)  # one byte over: the registry's own check names the size
@@ -367,6 +378,7 @@ def register(ops: Operations) -> None:
                 *COMMON_ERRORS,
                 error_codes.IDENTIFICATION_NOT_FOUND,
                 error_codes.IDENTIFICATION_CLOSED,
+                error_codes.DOCUMENT_CHECKS_LIMITED,
                 *liveness_api.DOCUMENT_FILE_ERRORS,
             ),
             beyond_schema=tuple(c for c in liveness_api.DOCUMENT_FILE_ERRORS if c.status in (400, 422)),

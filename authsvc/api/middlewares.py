@@ -73,6 +73,8 @@ class HttpMetrics:
 
 METRICS = web.AppKey("http_metrics", HttpMetrics)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+# Keyed by identification: the hosted page's document check, which needs no lender key but costs a decode.
+HOSTED_DOCUMENT_LIMITER = web.AppKey("hosted_document_limiter", RateLimiter)
 
 
 # What the metrics and the log say of a request whose client went away before its answer (nginx's 499):

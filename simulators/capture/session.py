@@ -78,51 +78,74 @@ class SimulatedCapture:
 
 @dataclass(frozen=True)
 class Motion:
-    """One performer's way of following a script: how far and how late they move."""
+    """One performer's way of following a script: how far they move and how late they react to each cue."""
 
     amplitudes: tuple[float, ...]  # per action; degrees for turns, unused for a blink
-    delay_ms: float
+    latencies_ms: tuple[float, ...]  # per action: from its cue (the window opening) to the start of the movement
+    returns_ms: tuple[float, ...]  # per action: from the return cue (the window closing) to turning back
+    ramp_ms: float  # how long a turn (or its return) takes
     blink_ms: float
-    blink_at: float  # where in the blink window the blink happens (0..1)
     sway_phase: float
+
+
+# Human reaction times to a visual cue. Simple visual reaction time is ~200-250 ms (Woods et al. 2015,
+# "Factors influencing the latency of simple reaction time", Front. Hum. Neurosci. 9:131); a cue naming one
+# of several actions is a choice reaction, slower by ~100-200 ms (Hick 1952, Q. J. Exp. Psychol. 4:11-26).
+# Reaction-time distributions are ex-Gaussian (a normal part plus an exponential tail), with sigma ~30-50 ms
+# and tau ~50-150 ms within a person (Whelan 2008, "Effective analysis of reaction time data", Psychol.
+# Rec. 58:475-482). Each session draws its performer's mu, then each cue's latency around it.
+REACTION_MU_MS: Final = (280.0, 450.0)
+REACTION_SIGMA_MS: Final = 45.0
+REACTION_TAU_MS: Final = (50.0, 130.0)
+REACTION_CLIP_MS: Final = (180.0, 1100.0)
+
+
+def _reaction_times(rng: np.random.Generator, n: int) -> tuple[float, ...]:
+    mu = rng.uniform(*REACTION_MU_MS)
+    tau = rng.uniform(*REACTION_TAU_MS)
+    low, high = REACTION_CLIP_MS
+    return tuple(
+        float(np.clip(mu + rng.normal(0.0, REACTION_SIGMA_MS) + rng.exponential(tau), low, high)) for _ in range(n)
+    )
 
 
 def draw_motion(script: Script, rng: np.random.Generator, low: float = 19.0, high: float = 28.0) -> Motion:
     amps = tuple(float(rng.uniform(low, high)) for _ in script.actions)
+    n = len(script.actions)
     return Motion(
         amplitudes=amps,
-        delay_ms=float(rng.uniform(40, 160)),
+        latencies_ms=_reaction_times(rng, n),
+        returns_ms=_reaction_times(rng, n),
+        # A 20-30° head turn at a comfortable 100-150 °/s peak velocity.
+        ramp_ms=float(rng.uniform(220, 340)),
         blink_ms=float(rng.uniform(220, 360)),
-        blink_at=float(rng.uniform(0.3, 0.6)),
         sway_phase=float(rng.uniform(0, 2 * math.pi)),
     )
 
 
-def _bump(t: float, start: float, end: float) -> float:
-    """0 → 1 → 0 across [start, end]: a cosine ramp up over 35 %, a hold, a ramp down over 35 %."""
-    if t <= start or t >= end:
+def _ramp(t: float, start: float, length: float) -> float:
+    """0 before ``start``, a cosine rise to 1 over ``length`` ms, then 1."""
+    if t <= start:
         return 0.0
-    u = (t - start) / (end - start)
-    if u < 0.35:
-        return 0.5 - 0.5 * math.cos(math.pi * u / 0.35)
-    if u > 0.65:
-        return 0.5 - 0.5 * math.cos(math.pi * (1.0 - u) / 0.35)
-    return 1.0
+    if t >= start + length:
+        return 1.0
+    return 0.5 - 0.5 * math.cos(math.pi * (t - start) / length)
 
 
 def pose_at(script: Script, motion: Motion, t_ms: float) -> tuple[Pose, float]:
-    """The head pose and eye closure a performer following ``script`` has at ``t_ms``."""
+    """The head pose and eye closure a performer following ``script`` has at ``t_ms``: each turn starts a
+    reaction time after its cue, is held, and comes back a reaction time after the return cue."""
     yaw = pitch = closure = 0.0
-    for action, amp in zip(script.actions, motion.amplitudes, strict=True):
-        start = action.start_ms + motion.delay_ms
-        end = action.end_ms + motion.delay_ms * 0.5
+    actions = zip(script.actions, motion.amplitudes, motion.latencies_ms, motion.returns_ms, strict=True)
+    for action, amp, latency, back in actions:
         if action.kind == "blink":
-            mid = action.start_ms + motion.blink_at * (action.end_ms - action.start_ms)
             half = motion.blink_ms / 2.0
+            mid = action.start_ms + latency + half
             if abs(t_ms - mid) < half:
                 closure = math.cos(math.pi / 2.0 * (t_ms - mid) / half) ** 0.5
             continue
-        b = _bump(t_ms, start, end)
+        go = action.start_ms + latency
+        b = _ramp(t_ms, go, motion.ramp_ms) * (1.0 - _ramp(t_ms, max(go, action.end_ms + back), motion.ramp_ms))
         if action.kind == "turn_left":
             yaw += amp * b
         elif action.kind == "turn_right":

@@ -90,7 +90,7 @@ def test_a_script_is_a_nonce_of_at_least_20_bits() -> None:
     scripts = [new_script("n", now_ms=0, seed=s) for s in range(3000)]
     timelines = {tuple((a.kind, a.start_ms, a.end_ms) for a in s.actions) for s in scripts}
     codes = {tuple(f.colour for f in s.flashes) for s in scripts}
-    # 3,000 draws of ≥ 2^14 timelines and ≥ 2^19 colour codes: repeats are rare, never common.
+    # 3,000 draws of ≥ 2^13 timelines and ≥ 2^19 colour codes: repeats are rare, never common.
     assert len(timelines) >= 2_700 and len(codes) == 3_000
     # The same order of actions still comes with different timings (the recording's own timeline).
     same_order = [s for s in scripts if [a.kind for a in s.actions] == [a.kind for a in scripts[0].actions]]

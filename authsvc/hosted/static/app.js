@@ -65,9 +65,10 @@ function say(id, key, ok, vars) {
 }
 
 class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, retryAfter = null) {
     super(problem.detail || problem.code || String(status));
     this.status = status;
+    this.retryAfter = Number(retryAfter) || null; // seconds, from a 429's Retry-After
     this.code = problem.code;
     this.problem = problem;
   }
@@ -91,7 +92,7 @@ async function api(path, { method = "POST", json, form, file } = {}) {
     throw new ApiError(0, { code: "network" });
   }
   const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new ApiError(resp.status, body);
+  if (!resp.ok) throw new ApiError(resp.status, body, resp.headers.get("Retry-After"));
   return body;
 }
 
@@ -225,6 +226,7 @@ function documentRefused(err) {
   note("document", { accepted: false, code: err.code });
   const words = DOCUMENT_WORDS[err.code];
   if (words) say("document-result", `document.${words}`, false);
+  else if (err.code === "document_checks_limited") say("document-result", "otp.wait", false, { n: err.retryAfter || 60 });
   else if (err.status === 422 || err.status === 413) say("document-result", "document.other", false);
   else generalError("document-result", err);
 }
@@ -446,7 +448,7 @@ async function main() {
   try {
     const resp = await fetch("/hosted/api/state", { credentials: "same-origin" });
     const body = await resp.json();
-    if (!resp.ok) throw new ApiError(resp.status, body);
+    if (!resp.ok) throw new ApiError(resp.status, body, resp.headers.get("Retry-After"));
     page.state = body;
   } catch (err) {
     setLocale(page.locale);
