@@ -13,6 +13,10 @@ from liveness.observe import Observation
 from liveness.script import Action, Script
 from liveness.verdict import CheckResult, LivenessSettings
 
+# A blink's eyes are most closed ~100-200 ms after it starts and open again by ~300-400 ms (a spontaneous
+# blink lasts ~100-400 ms: Caffier, Erdmann and Ullsperger 2003, Eur J Appl Physiol 89:319).
+_BLINK_MS = 300.0
+
 # Face Mesh points spread over the rigid part of the face (brow line, nose, cheeks, jaw, eye corners);
 # lips and lids are left out because expressions move them.
 PLANARITY_POINTS = (
@@ -48,6 +52,17 @@ def _signed(o: Observation, kind: str, base: tuple[float, float]) -> float:
 
 def _in_window(o: Observation, action: Action, tolerance: float) -> bool:
     return action.start_ms - tolerance <= o.t_ms <= action.end_ms + tolerance
+
+
+def _blink_end(action: Action, settings: LivenessSettings) -> float:
+    """Until when a blink asked by ``action`` may show: as late as `check_reaction` lets a reaction start
+    (``reaction_max_ms`` after the cue) plus a blink's own length, for a slow reaction that the timing check
+    accepts must not be missed by the blink check."""
+    return max(action.end_ms + settings.turn_tolerance_ms, action.start_ms + settings.reaction_max_ms + _BLINK_MS)
+
+
+def _in_blink_window(o: Observation, action: Action, settings: LivenessSettings) -> bool:
+    return action.start_ms - settings.turn_tolerance_ms <= o.t_ms <= _blink_end(action, settings)
 
 
 def turn_peaks(
@@ -165,16 +180,15 @@ def check_blink(observations: Sequence[Observation], script: Script, settings: L
     results = []
     parts = []
     for action in blinks:
-        tol = settings.turn_tolerance_ms
         outside = [
             o.eye_openness
             for o in faces
-            if not _in_window(o, action, tol)
+            if not _in_blink_window(o, action, settings)
             and abs((o.yaw or 0.0) - base_pose[0]) < 12.0
             and o.eye_openness is not None
         ]
         baseline = statistics.median(outside) if outside else statistics.median(o.eye_openness or 0.0 for o in faces)
-        window = [o for o in faces if _in_window(o, action, tol)]
+        window = [o for o in faces if _in_blink_window(o, action, settings)]
         if not window or baseline <= 0:
             results.append(0.0)
             parts.append("no frame in the blink window")
@@ -224,7 +238,8 @@ def reaction_latencies(
     out: list[tuple[Action, float | None]] = []
     previous_end = 0.0
     for action in script.actions:
-        span = [o for o in faces if previous_end <= o.t_ms <= action.end_ms + settings.turn_tolerance_ms]
+        end = _blink_end(action, settings) if action.kind == "blink" else action.end_ms + settings.turn_tolerance_ms
+        span = [o for o in faces if previous_end <= o.t_ms <= end]
         previous_end = float(action.end_ms)
         if action.kind == "blink":
             # Around its own cue, not from the recording's start (a person may still hold the previous turn:
