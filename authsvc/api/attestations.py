@@ -61,7 +61,7 @@ async def jwks(request: web.Request) -> web.Response:
 
 async def verify(request: web.Request) -> web.Response:
     body: AttestationVerifyIn = parse(AttestationVerifyIn, await read_body(request))
-    verdict = request.app[ATTESTOR].check(body.attestation)  # an invalid token is an answer, not an error
+    verdict = await request.app[ATTESTOR].acheck(body.attestation)  # an invalid token is an answer, not an error
     reasons = [Reason(code=verdict.code, detail=verdict.detail or "")] if verdict.code else []
     answer = AttestationVerifyOut(valid=verdict.valid, kid=verdict.kid, claims=verdict.claims, reasons=reasons)
     return web.json_response(text=answer.model_dump_json())

@@ -72,7 +72,7 @@ async def heads(request: web.Request) -> web.Response:
     public = {}
     for key_id in {h.key_id for h in found} | {keys.audit_key_id}:
         try:
-            raw = keys.audit_public_key(key_id).public_bytes(Encoding.Raw, PublicFormat.Raw)
+            raw = (await keys.aaudit_public_key(key_id)).public_bytes(Encoding.Raw, PublicFormat.Raw)
         except KeyError:
             continue  # a head signed by a key this service no longer holds: the lender kept its key before
         public[key_id] = base64.b64encode(raw).decode()

@@ -58,6 +58,9 @@ class KeyStore(Protocol):
     def audit_public_key(self, key_id: str) -> Ed25519PublicKey:
         """Public key to verify audit signatures made with ``key_id``."""
 
+    async def aaudit_public_key(self, key_id: str) -> Ed25519PublicKey:
+        """`audit_public_key`; a key id not held makes the device be read again off the event loop."""
+
     # The attestation keys sign what the service hands to lenders (`authsvc.attestation`): a key pair of their
     # own, not the audit key, so each rotates on its own and nothing signed for one purpose verifies for the
     # other. Their public halves are published (JWKS); old ones stay so earlier attestations still verify.
@@ -73,3 +76,6 @@ class KeyStore(Protocol):
 
     def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
         """The attestation public key ``key_id``; ``KeyError`` if the store does not hold it."""
+
+    async def aattestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        """`attestation_public_key`; a key id not held makes the device be read again off the event loop."""

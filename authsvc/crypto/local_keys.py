@@ -108,6 +108,9 @@ class LocalKeyStore:
     def audit_public_key(self, key_id: str) -> Ed25519PublicKey:
         return self.audit_keys[key_id].public_key()
 
+    async def aaudit_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self.audit_public_key(key_id)
+
     @property
     def attestation_key_id(self) -> str:
         if not self.current_attestation_key:
@@ -122,6 +125,9 @@ class LocalKeyStore:
 
     def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
         return self.attestation_keys[key_id].public_key()
+
+    async def aattestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self.attestation_public_key(key_id)
 
     # --- file ----------------------------------------------------------------------------------------
     @classmethod

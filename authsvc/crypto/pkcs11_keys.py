@@ -512,6 +512,23 @@ class Pkcs11KeyStore:
             raise KeyError(key_id)
         return found
 
+    def _may_look_again(self) -> bool:
+        """Whether a key id not held may make the token be read again: at most once a second, since the id
+        comes from what is being verified (an attestation's sender, an old audit head)."""
+        if time.monotonic() - self._looked_for_key_at < _RECONNECT_EVERY_S:
+            return False
+        self._looked_for_key_at = time.monotonic()
+        return True
+
+    async def aaudit_public_key(self, key_id: str) -> Ed25519PublicKey:
+        found = self._keys.audit_public.get(key_id)
+        if found is None and self._may_look_again():
+            await self.areload()
+            found = self._keys.audit_public.get(key_id)
+        if found is None:
+            raise KeyError(key_id)
+        return found
+
     @property
     def attestation_key_id(self) -> str:
         keys = self._fresh()
@@ -530,11 +547,18 @@ class Pkcs11KeyStore:
 
     def attestation_public_key(self, key_id: str) -> Ed25519PublicKey:
         found = self._fresh().attestation_public.get(key_id)
-        # A key another process made since the last read: read the token again, at most once a second,
-        # since the key id comes from whoever sent the attestation.
-        if found is None and time.monotonic() - self._looked_for_key_at >= _RECONNECT_EVERY_S:
-            self._looked_for_key_at = time.monotonic()
+        # A key another process made since the last read: read the token again (`_may_look_again`).
+        if found is None and self._may_look_again():
             self.reload()
+            found = self._keys.attestation_public.get(key_id)
+        if found is None:
+            raise KeyError(key_id)
+        return found
+
+    async def aattestation_public_key(self, key_id: str) -> Ed25519PublicKey:
+        found = self._fresh().attestation_public.get(key_id)
+        if found is None and self._may_look_again():
+            await self.areload()
             found = self._keys.attestation_public.get(key_id)
         if found is None:
             raise KeyError(key_id)

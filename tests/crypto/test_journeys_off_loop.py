@@ -2,7 +2,7 @@
 event loop (issue 12: "device calls never run on an event loop"): a real SoftHSM2 token whose every device
 call notes whether it ran on a thread with a running event loop, and from which line of the service; the
 lender's journeys over HTTP (registration, look-up, lists, identification, one-time codes, a hardware token,
-EDS, liveness, a contract signed, a webhook, an incident); the test lists each call that ran on the loop."""
+EDS, an attestation checked, the audit heads, liveness, a contract signed, a webhook, an incident); the test lists each call that ran on the loop."""
 
 from __future__ import annotations
 
@@ -121,6 +121,16 @@ async def test_no_journey_makes_a_device_call_on_the_event_loop(
     assert step["identification_status"] == "completed", step
     attested = await journey.state(registration)
     assert attested["status"] == "completed", attested
+    # Its attestation checked, and one naming a key the service does not hold (the token is read again for
+    # it); the audit heads with their public keys.
+    verdict = await (await api.post("/v1/attestations/verify", {"attestation": attested["attestation"]})).json()
+    assert verdict["valid"] is True, verdict
+    _header, payload, signature = attested["attestation"].split(".")
+    stranger = base64.urlsafe_b64encode(b'{"alg":"EdDSA","kid":"not-ours","typ":"authsvc-attestation+jwt"}')
+    forged = ".".join([stranger.decode().rstrip("="), payload, signature])
+    verdict = await (await api.post("/v1/attestations/verify", {"attestation": forged})).json()
+    assert verdict["valid"] is False and verdict["reasons"][0]["code"] == "attestation_unknown_key", verdict
+    assert (await api.get("/v1/audit/heads")).status == 200
     hardware = await Token.assign(api, client)
     hsm.data_keys.clear()
     await hardware.complete("login")
