@@ -520,14 +520,18 @@ class Pkcs11KeyStore:
         self._looked_for_key_at = time.monotonic()
         return True
 
-    async def aaudit_public_key(self, key_id: str) -> Ed25519PublicKey:
-        found = self._keys.audit_public.get(key_id)
+    async def _apublic(self, held: Callable[[], dict[str, Ed25519PublicKey]], key_id: str) -> Ed25519PublicKey:
+        """``key_id`` from the keys ``held`` answers, the token read again off the loop when it is missing."""
+        found = held().get(key_id)
         if found is None and self._may_look_again():
             await self.areload()
-            found = self._keys.audit_public.get(key_id)
+            found = held().get(key_id)
         if found is None:
             raise KeyError(key_id)
         return found
+
+    async def aaudit_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return await self._apublic(lambda: self._keys.audit_public, key_id)
 
     @property
     def attestation_key_id(self) -> str:
@@ -556,13 +560,7 @@ class Pkcs11KeyStore:
         return found
 
     async def aattestation_public_key(self, key_id: str) -> Ed25519PublicKey:
-        found = self._fresh().attestation_public.get(key_id)
-        if found is None and self._may_look_again():
-            await self.areload()
-            found = self._keys.attestation_public.get(key_id)
-        if found is None:
-            raise KeyError(key_id)
-        return found
+        return await self._apublic(lambda: self._fresh().attestation_public, key_id)
 
     def close(self) -> None:
         def job() -> None:
