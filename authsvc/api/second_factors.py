@@ -134,68 +134,56 @@ async def verify_otp(
     # use, or the token's counter, together with the step and audit rows; a token's check is preceded by the
     # charge of the person's bound), then the flow's judgement — all on one pooled connection.
     async with app[DB].one_connection():
-        return await _verify_otp(app, lender_id, ident_id, factor, code, ip, device)
-
-
-async def _verify_otp(
-    app: web.Application,
-    lender_id: str,
-    ident_id: str,
-    factor: Literal["sms", "voice", "totp", "hotp"],
-    code: str,
-    ip: str | None,
-    device: DeviceSignals | None,
-) -> StepOutcome:
-    factors, keys = app[FACTORS], app[KEYS]
-    found: Identification | None = None
-    seen: otp.Seen | None = None
-    seen_token: tokens.SeenToken | None = None
-    async with app[DB].autocommit() as tx:
-        if factor in ("sms", "voice"):
-            found, seen = await otp.read_identification(tx, keys, lender_id=lender_id, ident_id=ident_id, ip=ip)
-        else:
-            found, seen_token = await tokens.read_identification(
-                tx, keys, lender_id=lender_id, ident_id=ident_id, kind=factor, ip=ip
-            )
-
-    async def work(ident: Identification, records: StepRecorder) -> Attempt:
-        try:
-            check = await verify(ident, records)
-        except AuthsvcError as exc:
-            otp.count_verification(factor, None, exc)
-            raise
-        otp.count_verification(factor, check)
-        return Attempt(check.ok, written=True, error=_failure(check))
-
-    async def verify(ident: Identification, records: StepRecorder) -> CodeCheck:
-        records.details["factor"] = factor
+        factors, keys = app[FACTORS], app[KEYS]
+        found: Identification | None = None
+        seen: otp.Seen | None = None
+        seen_token: tokens.SeenToken | None = None
         async with app[DB].autocommit() as tx:
             if factor in ("sms", "voice"):
-                return await otp.verify_code(
+                found, seen = await otp.read_identification(tx, keys, lender_id=lender_id, ident_id=ident_id, ip=ip)
+            else:
+                found, seen_token = await tokens.read_identification(
+                    tx, keys, lender_id=lender_id, ident_id=ident_id, kind=factor, ip=ip
+                )
+
+        async def work(ident: Identification, records: StepRecorder) -> Attempt:
+            try:
+                check = await verify(ident, records)
+            except AuthsvcError as exc:
+                otp.count_verification(factor, None, exc)
+                raise
+            otp.count_verification(factor, check)
+            return Attempt(check.ok, written=True, error=_failure(check))
+
+        async def verify(ident: Identification, records: StepRecorder) -> CodeCheck:
+            records.details["factor"] = factor
+            async with app[DB].autocommit() as tx:
+                if factor in ("sms", "voice"):
+                    return await otp.verify_code(
+                        tx,
+                        keys,
+                        factors,
+                        client_id=ident.client_id,
+                        binding=otp.identification_binding(ident.id, ident.operation.value),
+                        code=code,
+                        ip=ip,
+                        records=records,
+                        seen=seen,
+                    )
+                return await tokens.verify_token(
                     tx,
                     keys,
                     factors,
+                    kind="totp" if factor == "totp" else "hotp",
+                    lender_id=lender_id,
                     client_id=ident.client_id,
-                    binding=otp.identification_binding(ident.id, ident.operation.value),
                     code=code,
                     ip=ip,
                     records=records,
-                    seen=seen,
+                    seen=seen_token if found is not None and found.client_id == ident.client_id else None,
                 )
-            return await tokens.verify_token(
-                tx,
-                keys,
-                factors,
-                kind="totp" if factor == "totp" else "hotp",
-                lender_id=lender_id,
-                client_id=ident.client_id,
-                code=code,
-                ip=ip,
-                records=records,
-                seen=seen_token if found is not None and found.client_id == ident.client_id else None,
-            )
 
-    return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
+        return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
 
 
 async def verify_code(request: web.Request) -> web.Response:

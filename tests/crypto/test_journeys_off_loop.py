@@ -48,6 +48,14 @@ def _service_lines() -> str:
     return " < ".join(lines[:2]) or "(no service frame)"
 
 
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class WatchedToken(Pkcs11KeyStore):
     """The real store on the real token; each device call notes where it ran when that was an event loop."""
 
@@ -61,11 +69,7 @@ class WatchedToken(Pkcs11KeyStore):
 
         def job() -> T:
             self.calls += 1
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                pass  # a thread of its own: what the requirement asks
-            else:
+            if _on_an_event_loop():  # else a thread of its own: what the requirement asks
                 self.on_loop.append(f"{what} <- {_service_lines()}")
             return real()
 

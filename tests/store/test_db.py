@@ -251,12 +251,11 @@ async def test_one_connection_runs_each_scope_on_one_connection_each_committing_
         assert len(pids) == 1
 
 
-async def test_one_connection_is_lent_to_one_scope_of_its_own_task_at_a_time(dsn: str) -> None:
+async def test_one_connection_is_lent_to_one_scope_of_its_own_task_at_a_time(pg_dsn: str) -> None:
     """A scope opened inside another, or by a task started inside the block, gets a connection of its own: a
-    transaction never turns into another scope's savepoint, and two tasks never share a connection."""
-    if not dsn.startswith("postgresql"):
-        pytest.skip("SQLite has one connection: nothing is lent")
-    async with opened(dsn) as db, db.one_connection():
+    transaction never turns into another scope's savepoint, and two tasks never share a connection (PostgreSQL
+    only: SQLite has one connection, nothing is lent)."""
+    async with opened(pg_dsn) as db, db.one_connection():
         async with db.autocommit() as outer:
             held = await _backend(outer)
             async with db.transaction() as inner:
