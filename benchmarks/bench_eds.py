@@ -73,6 +73,7 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
     from authsvc.crypto.local_keys import LocalKeyStore
     from authsvc.serving import event_loop_factory, freeze_startup_heap
     from authsvc.store import lenders
+    from benchmarks.server import audit_files
 
     cert = f"{sim_url}/cert/"
     settings = load_settings(
@@ -90,6 +91,7 @@ def serve(port: int, sim_url: str, workdir: str, cpu: int, ready: Any) -> None:
             ],
             "cache_dir": f"{workdir}/pki",
         },
+        audit=audit_files(Path(workdir)),
     )
     app = create_app(settings, keys=LocalKeyStore.generate())
 

@@ -296,7 +296,7 @@ def bench_keystore_cost(registrations: int) -> None:
             setattr(store, op, atimed)
         work = Path(tempfile.mkdtemp(prefix="authsvc-bench-cost-"))
         settings = load_settings(env={}, database={"dsn": f"sqlite:///{work}/a.db"}, security={"test_pki": True},
-                                 registry={"photo_face_check": False})  # fmt: skip
+                                 registry={"photo_face_check": False}, audit=server.audit_files(work))  # fmt: skip
         client = TestClient(TestServer(create_app(settings, keys=store)))
         await client.start_server()
         async with client.app[DB].transaction() as tx:

@@ -4,10 +4,12 @@ or a fresh PostgreSQL database."""
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -22,6 +24,7 @@ from authsvc.flows.session import Flows
 from authsvc.store import lenders
 from authsvc.store.identifications import Identification, Operation
 from benchmarks.bench_otp import client_body
+from benchmarks.server import audit_files
 
 ROUNDS = 5
 
@@ -67,6 +70,7 @@ async def overhead_part(name: str, dsn: str, seconds: float) -> list[tuple[str, 
         server={"process_workers": 1},
         rate_limit={"requests_per_window": 100_000_000},
         registry={"photo_face_check": False},
+        audit=audit_files(Path(tempfile.mkdtemp(prefix="authsvc-bench-overhead-"))),
     )
     keys = LocalKeyStore.generate()
     app = create_app(settings, keys=keys)

@@ -25,6 +25,18 @@ class Server:
     pid: int
 
 
+def audit_files(work: Path) -> dict[str, str]:
+    """The ``[audit]`` files of a benchmark's service, in its own scratch directory: with the defaults (the
+    checkout's ``var/audit/``) its heads, signed by the benchmark's throwaway keys, would land in the developer's
+    head log, and `authsvc audit verify` there would then report the chain TAMPERED."""
+    return {"head_log": str(work / "audit-heads.jsonl"), "witness_file": str(work / "audit-witness.json")}
+
+
+def audit_env(work: Path) -> dict[str, str]:
+    """:func:`audit_files` as the environment variables of a service started as a process."""
+    return {f"AUTHSVC_AUDIT_{name.upper()}": value for name, value in audit_files(work).items()}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,6 +58,7 @@ def running(
         "AUTHSVC_RATE_LIMIT_REQUESTS_PER_WINDOW": "100000000",
         "AUTHSVC_SERVER_LOG_LEVEL": "WARNING",
         "AUTHSVC_SERVER_PROCESS_WORKERS": "1",
+        **audit_env(work),
         **(extra_env or {}),
     }
     cli = [sys.executable, "-m", "authsvc.cli"]
@@ -56,9 +69,8 @@ def running(
     key = json.loads(out.stdout)["api_key"]
     port = free_port()
     pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
-    proc = subprocess.Popen(
-        [*pin, *cli, "serve", "--port", str(port), *args], env=env, stderr=(work / "log").open("wb")
-    )
+    with (work / "log").open("wb") as log:  # the child holds its own copy of the descriptor
+        proc = subprocess.Popen([*pin, *cli, "serve", "--port", str(port), *args], env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120  # a loaded machine starts slowly (the face models, the process pool)

@@ -43,6 +43,15 @@ BACKENDS = ["sqlite", "postgresql"]
 HEAD_LOGS = Path(tempfile.gettempdir()) / f"authsvc-test-heads-{os.getuid()}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every service process a test starts inherits audit files of its own unless the test names them: with the
+    defaults (the checkout's ``var/audit/``) their heads, signed by throwaway keys, would land in the developer's
+    head log, and `authsvc audit verify` in the checkout would then report the chain TAMPERED."""
+    scratch = Path(tempfile.mkdtemp(prefix="authsvc-test-audit-"))
+    os.environ.setdefault("AUTHSVC_AUDIT_HEAD_LOG", str(scratch / "heads.jsonl"))
+    os.environ.setdefault("AUTHSVC_AUDIT_WITNESS_FILE", str(scratch / "witness.json"))
+
+
 def run_sync(coro: Any) -> Any:
     """Run a coroutine to completion from sync code, even while a test's event loop is running."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
