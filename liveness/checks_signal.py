@@ -43,9 +43,10 @@ def background_columns(observations: Sequence[Observation]) -> NDArray[np.bool_]
     return keep
 
 
-def face_signal(
-    observations: Sequence[Observation],
-) -> tuple[list[Observation], NDArray[np.float64], NDArray[np.float64]]:
+Signal = tuple[list[Observation], NDArray[np.float64], NDArray[np.float64]]
+
+
+def face_signal(observations: Sequence[Observation]) -> Signal:
     """(frames used, o(t) per frame and channel, the nuisance regressors per frame: 1, time, head angles)."""
     keep = background_columns(observations)
     used = []
@@ -63,11 +64,10 @@ def face_signal(
     return used, np.asarray(rows, dtype=np.float64).reshape(-1, 3), np.asarray(nuisance).reshape(-1, 5)
 
 
-def flash_fit(
-    observations: Sequence[Observation], script: Script, lag_ms: float
-) -> tuple[float, NDArray[np.float64], int]:
-    """(R², per-channel gains, frames used) of the face-vs-background colour against the flashes."""
-    used, signal, regressors = face_signal(observations)
+def flash_fit(signal_of: Signal, script: Script, lag_ms: float) -> tuple[float, NDArray[np.float64], int]:
+    """(R², per-channel gains, frames used) of the face-vs-background colour (:func:`face_signal`) against the
+    flashes."""
+    used, signal, regressors = signal_of
     rows = []
     expected = []
     nuisance = []
@@ -96,7 +96,8 @@ def flash_fit(
 
 
 def check_flash(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
-    best = max(((*flash_fit(observations, script, lag), lag) for lag in settings.flash_lags_ms), key=lambda r: r[0])
+    signal = face_signal(observations)
+    best = max(((*flash_fit(signal, script, lag), lag) for lag in settings.flash_lags_ms), key=lambda r: r[0])
     r2, gains, n, lag = best
     gain = float(np.mean(gains))
     # Few frames fit anything: a short capture cannot show the sequence (chance R² grows as n shrinks).
