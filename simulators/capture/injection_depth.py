@@ -60,7 +60,7 @@ def same_order(script: Script, count: int, seed: int) -> list[Script]:
 
 
 _BOX = FaceBox(100, 100, 200, 200, 1.0)
-_MESH = np.zeros((478, 3))
+_MESH = np.zeros((478, 3), dtype=np.float32)
 
 
 def modelled_observations(script: Script, rng: np.random.Generator, fps: float = 15.0) -> list[Observation]:
