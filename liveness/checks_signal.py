@@ -8,6 +8,11 @@ shading changes as it rotates) are removed first by regressing o and e on time a
 What is left must be explained by the flashes (R² over all channels, best over a few latencies). A
 recording of another session carries *its* colours, which the new random sequence does not explain;
 a print reflects like skin, so this check alone does not stop prints (FACE.md).
+
+Flash timing: the same o(t), differenced frame to frame, must step at the script's colour-change times
+rather than between them, whatever the colours (an AUC). The flash lengths are drawn apart from the
+colours, so a recording made for another script fails it on its own draw: with ``colour_flash`` and
+``checks_motion.check_reaction`` it is one of three layers an in-order injection must fail two of.
 """
 
 from __future__ import annotations
