@@ -2,7 +2,8 @@
 
 :func:`decide` runs every check of FACE.md ("Presentation-attack detection") and passes only if every
 gating check passes: frame integrity, one face throughout, the script's head actions in order and time,
-3-D parallax in the turns, a blink, the colour flashes reflected now, one identity, and a face match
+3-D parallax in the turns, a blink, the colour flashes reflected now (their colours, and their change times
+alone), one identity, and a face match
 against each reference given — ``face_match`` for the registration photo, ``document_match`` for the
 identity document's portrait (R-7.3b(i)), each judged with its own threshold. Texture is reported but
 never gates.
@@ -37,7 +38,7 @@ from liveness.checks_integrity import (
     presence_reason,
 )
 from liveness.checks_motion import check_blink, check_planarity, check_reaction, check_script
-from liveness.checks_signal import check_flash, check_texture
+from liveness.checks_signal import check_flash, check_flash_timing, check_texture
 from liveness.detect import Encoding
 from liveness.match import ReferenceKind, compare
 from liveness.observe import Observation, observe
@@ -142,6 +143,7 @@ def judge(
         check_planarity(observations, script, settings),
         check_blink(observations, script, settings),
         check_flash(observations, script, settings),
+        check_flash_timing(observations, script, settings),
     ]
     identity, encodings = check_identity(capture, observations, settings)
     checks.append(identity)

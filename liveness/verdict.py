@@ -36,7 +36,8 @@ class LivenessSettings:
     turn_tolerance_ms: how far outside its window a turn's peak may fall (reaction time, latency).
     blink_drop: how far below the person's own open-eye baseline the eye openness must fall.
     flash_min_r2 / flash_min_gain: how much of the face-vs-background colour change the scripted flashes
-        must explain, and how strong the reflection must be; flash_lags_ms: screen-to-camera latencies tried.
+        must explain, and how strong the reflection must be; flash_lags_ms: screen-to-camera latencies tried
+        (by both flash checks).
     identity_max_distance: the largest encoding distance between any two sampled frames (one person).
     """
 
@@ -50,6 +51,11 @@ class LivenessSettings:
     flash_min_frames: int = 20
     flash_min_gain: float = 0.01
     flash_lags_ms: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0, 200.0)
+    # flash_timing: how surely the face's colour steps more at the script's colour changes than between them
+    # (an AUC, 0.5 = chance). Calibration people: genuine 0.947–1.0 where colour_flash passes (one refused by
+    # colour_flash: 0.883); their genuine recordings injected for 8,400 random scripts of their order: 0.6 % at
+    # or above 0.9 (`python -m simulators.capture.injection_depth`).
+    flash_timing_min_auc: float = 0.9
     identity_max_distance: float = 0.6
     identity_frames: int = 3  # each encoding costs ~65–95 ms: three spread over 4 s, plus both sides of a cut
     min_frames: int = 8

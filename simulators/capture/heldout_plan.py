@@ -29,9 +29,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "script_followed": ("print_still", "print_moved", "eye_cutout"),
     "planarity": ("print_still", "print_moved", "eye_cutout"),
     "colour_flash": ("screen_replay", "video_injection", "injection_matched"),
+    "flash_timing": ("screen_replay", "video_injection", "injection_matched"),
     "blink": ("print_still", "print_moved"),
 }
-REPORTED = ("script_followed", "reaction_timing", "planarity", "blink", "colour_flash", "one_identity", "whole_face")
+REPORTED = (
+    "script_followed", "reaction_timing", "planarity", "blink", "colour_flash", "flash_timing", "one_identity", "whole_face",
+)  # fmt: skip
 HOPPER = "grace_hopper.jpg"
 # A folder of more people's photos (``--extra-faces``), ``<person>[_<n>].png|jpg``: set in the environment so the
 # spawned workers see the same people as the command.

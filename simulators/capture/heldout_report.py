@@ -103,7 +103,8 @@ def code_defaults() -> dict[str, float]:
 
     d = LivenessSettings()
     return {"script_followed": d.turn_min_share, "planarity": d.planarity_min, "colour_flash": d.flash_min_r2,
-            "blink": d.blink_drop, "face_match": d.match.registration_threshold}  # fmt: skip
+            "flash_timing": d.flash_timing_min_auc, "blink": d.blink_drop,
+            "face_match": d.match.registration_threshold}  # fmt: skip
 
 
 def _refused_by(o: Outcome, t: dict[str, float]) -> list[str]:
@@ -189,12 +190,10 @@ def report(outcomes: list[Outcome], reuse: list[Outcome], yaws: dict[str, float]
             lines.append(f"| {name} | {limit} | {min(lv) - limit:+.3f} | {limit - max(at):+.3f} |")
     matched = [o for o in held if o.job.kind == "injection_matched" and not o.error]
     if matched:
-        both = sum(
-            (o.scores.get("colour_flash", 1) < defaults["colour_flash"]) and not o.passed.get("reaction_timing", True)
-            for o in matched
-        )
-        lines += ["", f"Pre-recorded genuine video in the script's order: {both}/{len(matched)} fail both the colour "
-                  f"flash and the reaction timing ({len({o.job.person for o in matched})} people)."]  # fmt: skip
+        layers = ("colour_flash", "flash_timing", "reaction_timing")
+        both = sum(sum(not o.passed.get(name, True) for name in layers) >= 2 for o in matched)
+        lines += ["", f"Pre-recorded genuine video in the script's order: {both}/{len(matched)} fail at least two of "
+                  f"{', '.join(layers)} ({len({o.job.person for o in matched})} people)."]  # fmt: skip
     lines += _match_lines(held, defaults["face_match"])
     lines += _reuse_lines(held, reuse)
     cpu = [o.decide_cpu_s for o in outcomes if not o.error]

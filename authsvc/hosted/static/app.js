@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const MAX_LIVENESS_TRIES = 3;
 // Reasons a person can put right on another try (the service counts every failed try against the
 // identification's limit, so offering one gives an attack nothing).
-const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash", "frame_integrity"];
+const FIXABLE = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark", "blink", "script_followed", "reaction_timing", "colour_flash", "flash_timing", "frame_integrity"];
 // A face out of the frame (or none, or several), too far or too dark fails the other checks with it, and the
 // service names it first: the person is told that alone.
 const FRAMING = ["no_face", "partial_face", "multiple_faces", "face_too_small", "too_dark"];
@@ -329,7 +329,9 @@ async function faceCheck() {
     if (!fixable.length || fixable.length < said.length || page.tries >= MAX_LIVENESS_TRIES) {
       return say("liveness-result", "liveness.final", false);
     }
-    $("liveness-result").textContent = [t("liveness.failed"), ...fixable.map((r) => t(`reason.${r}`))].join(" ");
+    // flash_timing and colour_flash say the same thing to the person: said once.
+    const advice = [...new Set(fixable.map((r) => t(`reason.${r}`)))];
+    $("liveness-result").textContent = [t("liveness.failed"), ...advice].join(" ");
     $("liveness-result").dataset.ok = "false";
     $("liveness-result").dataset.key = fixable.join(",");
   } catch (err) {
