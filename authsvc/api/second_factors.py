@@ -183,7 +183,10 @@ async def verify_otp(
                     seen=seen_token if found is not None and found.client_id == ident.client_id else None,
                 )
 
-        return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
+        # No step yet: a login's code completes it alone, its end written without reading the steps back.
+        read = seen if seen is not None else seen_token
+        first = read is not None and read.steps_taken == 0
+        return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found, first_step=first)
 
 
 async def verify_code(request: web.Request) -> web.Response:

@@ -49,11 +49,20 @@ class Ending:
     notify: Notify | None
 
     async def end(
-        self, tx: Tx, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
+        self,
+        tx: Tx,
+        ident: Identification,
+        status: Status,
+        taken: Sequence[steps.Step],
+        failure: Failure | None,
+        *,
+        alone: str | None = None,
     ) -> Identification | None:
         """Leave ``pending`` in ONE statement (`Tx.write`): the conditional END, its audit entry and the
         lender's callback; for a completed registration also its one use, the client marked identified and
-        that audit entry (R-6.4). None, and nothing written, when another call ended it first."""
+        that audit entry (R-6.4). None, and nothing written, when another call ended it first. ``alone``: the
+        id of the one step ``taken`` holds, judged without reading the steps back — then also None, nothing
+        written, when the identification has any other step (`identifications.END_ALONE`)."""
         now = datetime.now(UTC)
         token = None
         if status == Status.COMPLETED and self.attestor is not None:
@@ -102,7 +111,10 @@ class Ending:
             callback = self.notify(ident.lender_id, f"identification.{status.value}", data)
             then.append(callback.statement)
             params |= _disjoint(params, callback.params)
-        row = await tx.write(rows, first=identifications.END, only_if=True, then=then, **params)
+        first = identifications.END
+        if alone is not None:
+            first, params["own_step"] = identifications.END_ALONE, alone
+        row = await tx.write(rows, first=first, only_if=True, then=then, **params)
         return None if row is None else identifications.from_row(row)
 
 

@@ -234,10 +234,13 @@ class Flows:
         device: DeviceSignals | None = None,
         *,
         found: Identification | None = None,
+        first_step: bool = False,
     ) -> StepOutcome:
         """One step: the identification still open, the device acceptable under the profile, the method's
         try (``work``) recorded, then the identification judged. The one way a step is taken. ``found``: the
-        identification as the caller already read it (the one-time code's fast path reads it with the code)."""
+        identification as the caller already read it (the one-time code's fast path reads it with the code);
+        ``first_step``: that read found no step yet, so this one is judged alone, without reading the steps
+        back (`settle`'s ``lone``)."""
         if found is None or found.id != ident_id[:64] or found.lender_id != lender_id:
             ident = await self.open_for(lender_id, ident_id)
         else:
@@ -268,7 +271,7 @@ class Flows:
                 await self.guard(tx, lender_id, ident.id)
                 await tx.write(await recorder(attempt.passed, attempt.details))
         count_step(recorder.recorded(), attempt.error)
-        view = await self.settle(ident)
+        view = await self.settle(ident, lone=recorder.recorded() if first_step else None)
         if attempt.error is not None:
             raise attempt.error
         return StepOutcome(recorder.recorded(), view)
@@ -330,10 +333,16 @@ class Flows:
         count_end(ended)
         return await self.view(ident.lender_id, ident.id)
 
-    async def settle(self, ident: Identification) -> View:
+    async def settle(self, ident: Identification, *, lone: steps.Step | None = None) -> View:
         """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
         so; idempotent. Reading the steps after the step's commit sees every process's steps. On one
-        connection: the read, and the end when it is one statement (`Ending.end`)."""
+        connection: the read, and the end when it is one statement (`Ending.end`). ``lone``: the step just
+        committed, believed the identification's only one — when it decides the identification by itself, the
+        end is written without the read, on the condition that no other step exists (else judged as usual)."""
+        if lone is not None:
+            decided = await self._settle_alone(ident, lone)
+            if decided is not None:
+                return decided
         ended: Identification | None = None
         async with self.db.autocommit() as tx:
             taken, suspended = await steps.settling(tx, ident.id, ident.client_id)
@@ -356,6 +365,24 @@ class Flows:
             if ended is not None:
                 return View(ended, view.profile, taken, view.judgement)
         return view
+
+    async def _settle_alone(self, ident: Identification, step: steps.Step) -> View | None:
+        """`settle` for an identification whose one step is ``step``, in one statement (the one-time code's fast
+        path: a login completes with its code). None when that step does not end it alone, when the end must
+        be a transaction (reinstating factors, `on_completed` hooks), or when another step exists after all or
+        another call ended it first: then `settle` reads and judges every step."""
+        view = self._view(ident, [step])
+        verdict = view.judgement.verdict
+        if verdict == "pending" or (
+            verdict == "completed" and (self.on_completed or factor_bound.reinstates(_passed([step])))
+        ):
+            return None
+        status = Status.COMPLETED if verdict == "completed" else Status.FAILED
+        async with self.db.autocommit() as tx:
+            ended = count_end(await self.ending.end(tx, ident, status, [step], view.judgement.failure, alone=step.id))
+        if ended is None:
+            return None
+        return View(ended, view.profile, [step], view.judgement)
 
     async def _complete(
         self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool

@@ -196,6 +196,7 @@ class Seen:
     counters: throttle.Peek
     bound: bounds.Bound | None = None
     at: abuse.Address | None = None  # the address as the read keyed it (its MACs computed once per request)
+    steps_taken: int | None = None  # the identification's steps when read (0: the step is judged alone)
 
 
 async def read_identification(
@@ -203,10 +204,10 @@ async def read_identification(
 ) -> tuple[Identification | None, Seen]:
     """An identification with everything the verification of its code reads, in one round trip."""
     at = await abuse.Address.of(keys, ip)
-    ident, live, counters, bound = await otp_store.identification_with_code(
+    ident, live, counters, bound, taken = await otp_store.identification_with_code(
         tx, lender_id, ident_id, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, Seen(live, counters, bound, at)
+    return ident, Seen(live, counters, bound, at, taken)
 
 
 SMS_FACTOR = "sms"  # SMS and voice codes reach the same phone: one factor for the per-account bound
