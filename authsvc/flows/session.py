@@ -27,7 +27,7 @@ from authsvc.config import FlowSettings
 from authsvc.contracts.service import Demand
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.flows.ending import Ending, Notify, count_end
+from authsvc.flows.ending import Ending, Notify, count_end, ended
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
 from authsvc.flows.profiles import Profile
 from authsvc.flows.recorder import StepRecorder, StepWork, count_step
@@ -37,7 +37,7 @@ from authsvc.lists.service import Identifiers
 from authsvc.methods import contact, factor_bound
 from authsvc.store import clients as client_store
 from authsvc.store import identifications, steps
-from authsvc.store.db import Database, Tx
+from authsvc.store.db import Chained, Database, Tx
 from authsvc.store.identifications import Identification, Operation, Status
 
 # Run in the completing transaction (with one registered, a completion is a transaction, not one statement).
@@ -239,8 +239,8 @@ class Flows:
         """One step: the identification still open, the device acceptable under the profile, the method's
         try (``work``) recorded, then the identification judged. The one way a step is taken. ``found``: the
         identification as the caller already read it (the one-time code's fast path reads it with the code);
-        ``first_step``: that read found no step yet, so this one is judged alone, without reading the steps
-        back (`settle`'s ``lone``)."""
+        ``first_step``: that read found no step yet, so the step is judged alone and the end it decides is
+        written with it (`_lone_end`), without reading the steps back."""
         if found is None or found.id != ident_id[:64] or found.lender_id != lender_id:
             ident = await self.open_for(lender_id, ident_id)
         else:
@@ -258,6 +258,9 @@ class Flows:
                 code=error_codes.DEVICE_REFUSED,
             )
         recorder = self.recorder(ident, method, None, device)
+        lone: list[View] = []  # the judgement of the step alone, when it decides the identification
+        if first_step:
+            recorder.end_for = lambda step: self._lone_end(ident, step, lone)
         try:
             attempt = await work(ident, recorder)
         except Exception as exc:
@@ -271,7 +274,11 @@ class Flows:
                 await self.guard(tx, lender_id, ident.id)
                 await tx.write(await recorder(attempt.passed, attempt.details))
         count_step(recorder.recorded(), attempt.error)
-        view = await self.settle(ident, lone=recorder.recorded() if first_step else None)
+        decided = count_end(ended(recorder.chained)) if recorder.chained is not None else None
+        if decided is not None:  # the step's own write ended it: nothing to read back
+            view = View(decided, lone[-1].profile, lone[-1].taken, lone[-1].judgement)
+        else:
+            view = await self.settle(ident)
         if attempt.error is not None:
             raise attempt.error
         return StepOutcome(recorder.recorded(), view)
@@ -333,16 +340,10 @@ class Flows:
         count_end(ended)
         return await self.view(ident.lender_id, ident.id)
 
-    async def settle(self, ident: Identification, *, lone: steps.Step | None = None) -> View:
+    async def settle(self, ident: Identification) -> View:
         """Judge the committed steps of ``ident`` (as read before the step) and end it when the profile says
         so; idempotent. Reading the steps after the step's commit sees every process's steps. On one
-        connection: the read, and the end when it is one statement (`Ending.end`). ``lone``: the step just
-        committed, believed the identification's only one — when it decides the identification by itself, the
-        end is written without the read, on the condition that no other step exists (else judged as usual)."""
-        if lone is not None:
-            decided = await self._settle_alone(ident, lone)
-            if decided is not None:
-                return decided
+        connection: the read, and the end when it is one statement (`Ending.end`)."""
         ended: Identification | None = None
         async with self.db.autocommit() as tx:
             taken, suspended = await steps.settling(tx, ident.id, ident.client_id)
@@ -366,23 +367,21 @@ class Flows:
                 return View(ended, view.profile, taken, view.judgement)
         return view
 
-    async def _settle_alone(self, ident: Identification, step: steps.Step) -> View | None:
-        """`settle` for an identification whose one step is ``step``, in one statement (the one-time code's fast
-        path: a login completes with its code). None when that step does not end it alone, when the end must
-        be a transaction (reinstating factors, `on_completed` hooks), or when another step exists after all or
-        another call ended it first: then `settle` reads and judges every step."""
+    async def _lone_end(self, ident: Identification, step: steps.Step, judged: list[View]) -> Chained | None:
+        """The end ``step`` decides when it is the identification's only one, to write with the step (the
+        one-time code's fast path: a login completes with its code, in the code's write). None when it decides
+        nothing alone, or when the end must be a transaction of its own (reinstating factors, `on_completed`
+        hooks): then `settle` judges after the write. The end is written only while no other step exists
+        (`identifications.END_ALONE`), else `settle` reads and judges every step."""
         view = self._view(ident, [step])
         verdict = view.judgement.verdict
         if verdict == "pending" or (
             verdict == "completed" and (self.on_completed or factor_bound.reinstates(_passed([step])))
         ):
             return None
+        judged.append(view)
         status = Status.COMPLETED if verdict == "completed" else Status.FAILED
-        async with self.db.autocommit() as tx:
-            ended = count_end(await self.ending.end(tx, ident, status, [step], view.judgement.failure, alone=step.id))
-        if ended is None:
-            return None
-        return View(ended, view.profile, [step], view.judgement)
+        return await self.ending.chained(ident, status, [step], view.judgement.failure, alone=step.id)
 
     async def _complete(
         self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool

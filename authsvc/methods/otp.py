@@ -29,7 +29,7 @@ from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
 from authsvc.store import bounds, outbox, throttle
 from authsvc.store import otp as otp_store
-from authsvc.store.db import Insert, Statement, Tx
+from authsvc.store.db import Insert, Statement, Tx, Written
 from authsvc.store.identifications import Identification
 
 
@@ -181,7 +181,7 @@ async def send_identification_code(
     return sent
 
 
-Records = Callable[[bool], Awaitable[Sequence[Insert]]]  # outcome -> the rows that record it (step, audit entry…)
+Records = Callable[[bool], Awaitable[Sequence[Written]]]  # outcome -> the rows that record it (step, audit entry…)
 
 
 async def no_records(_ok: bool) -> Sequence[Insert]:

@@ -16,13 +16,13 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.store import bounds
-from authsvc.store.db import Insert, Row, Statement, Tx
+from authsvc.store.db import Insert, Row, Statement, Tx, Written
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
 # (passed, details) -> the rows recording a step (the flow's recorder: step, signals, audit entry), which a
 # method writes in the same transaction as its own change (a challenge's use, a capture).
-StepRecords = Callable[[bool, Mapping[str, Any]], Awaitable[Sequence[Insert]]]
+StepRecords = Callable[[bool, Mapping[str, Any]], Awaitable[Sequence[Written]]]
 
 
 @dataclass(frozen=True)

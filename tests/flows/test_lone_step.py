@@ -1,20 +1,22 @@
-"""A step judged alone (the one-time code's fast path, `Flows.settle(lone=…)`): when the read found no step, the
-code's step ends the identification in one statement without reading the steps back — only if it is still the
-identification's one step when that statement runs; otherwise every step is judged as usual. SQLite and
-PostgreSQL."""
+"""A step judged alone (the one-time code's fast path, `Flows.step(first_step=True)`): when the read found no
+step, the end the step decides is written with the step (`Chained`: one statement on PostgreSQL) — only when
+the step's own write happens, and only while it is still the identification's one step; otherwise every step
+is read and judged as usual. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, literal, select
 
 from authsvc.api.state import DB, FLOWS
 from authsvc.audit.events import AuditEvent
 from authsvc.config import Settings
 from authsvc.crypto.local_keys import LocalKeyStore
+from authsvc.flows.recorder import Attempt, StepRecorder
 from authsvc.flows.session import Flows
 from authsvc.store import identifications, steps
+from authsvc.store.db import Statement
 from authsvc.store.identifications import Identification
 from tests.auditkit import entries
 from tests.conftest import Api, individual, start_api
@@ -43,41 +45,69 @@ async def _ended_entries(api: Api, ident_id: str) -> int:
             select(func.count())
             .select_from(found)
             .where(
-                found.c.event.in_(
-                    [AuditEvent.IDENTIFICATION_COMPLETED.value, AuditEvent.IDENTIFICATION_FAILED.value]
-                )
+                found.c.event.in_([AuditEvent.IDENTIFICATION_COMPLETED.value, AuditEvent.IDENTIFICATION_FAILED.value])
             )
         )
     return int(count or 0)
 
 
-async def test_a_lone_right_code_completes_with_its_attestation(
+# Stand-ins for a method's guard (a code's use, a token's counter): one that changes a row, one that lost.
+WON = Statement(select(literal(1).label("won")))
+LOST = Statement(select(literal(1).label("won")).where(false()))
+
+
+def _work(api: Api, guard: Statement, others: int = 0) -> Any:
+    """A right code's work: ``others`` wrong codes committed meanwhile by another process (unseen by the read
+    that found no step), then the step written with ``guard``, as the one-time code's methods write it."""
+
+    async def work(ident: Identification, records: StepRecorder) -> Attempt:
+        for _ in range(others):
+            await _step(api, ident, False)
+        async with api.app[DB].autocommit() as tx:
+            await tx.write(await records(True), first=guard, only_if=True)
+        return Attempt(True, written=True)
+
+    return work
+
+
+async def test_a_lone_right_code_ends_the_login_in_its_own_write(
     aiohttp_client: Any, settings: Settings, keys: LocalKeyStore
 ) -> None:
     api = await start_api(aiohttp_client, settings, keys)
     flows, ident = await _login(api)
-    view = await flows.settle(ident, lone=await _step(api, ident, True))
+    done = await flows.step(api.lender_id, ident.id, "otp_hotp", _work(api, WON), first_step=True)
+    view = done.view
     assert view.ident.status == identifications.Status.COMPLETED and view.ident.attestation
-    assert [t.method for t in view.taken] == ["otp_hotp"]
+    assert [t.method for t in view.taken] == ["otp_hotp"] and view.judgement.verdict == "completed"
     claims = flows.attestor.verify(view.ident.attestation).claims if flows.attestor else {}
     assert [s["method"] for s in claims["steps"]] == ["otp_hotp"]
     assert await _ended_entries(api, ident.id) == 1
-    again = await flows.settle(ident, lone=view.taken[0])  # idempotent: the second call reads what was decided
-    assert again.ident.status == identifications.Status.COMPLETED and await _ended_entries(api, ident.id) == 1
+    state = await (await api.get(f"/v1/identifications/{ident.id}")).json()
+    assert state["status"] == "completed" and state["attestation"] == view.ident.attestation
 
 
 async def test_a_step_not_alone_after_all_is_judged_with_the_others(
     aiohttp_client: Any, settings: Settings, keys: LocalKeyStore
 ) -> None:
-    """Two wrong codes committed meanwhile (another process's, unseen by the read): the end is not written on
-    the lone step's judgement; every step is read and judged, and the attestation names all three."""
+    """Two wrong codes committed meanwhile: the end is not written on the lone step's judgement; every step is
+    read and judged, and the attestation names all three."""
     api = await start_api(aiohttp_client, settings, keys)
     flows, ident = await _login(api)
-    for _ in range(2):
-        await _step(api, ident, False)
-    view = await flows.settle(ident, lone=await _step(api, ident, True))
+    done = await flows.step(api.lender_id, ident.id, "otp_hotp", _work(api, WON, others=2), first_step=True)
+    view = done.view
     assert view.ident.status == identifications.Status.COMPLETED and view.ident.attestation
     assert [t.outcome for t in view.taken] == ["failed", "failed", "passed"]
     claims = flows.attestor.verify(view.ident.attestation).claims if flows.attestor else {}
     assert [s["outcome"] for s in claims["steps"]] == ["failed", "failed", "passed"]
     assert await _ended_entries(api, ident.id) == 1
+
+
+async def test_no_end_without_the_steps_own_write(aiohttp_client: Any, settings: Settings, keys: LocalKeyStore) -> None:
+    """The code lost its race (its guard changed nothing): neither the step nor the end it would decide."""
+    api = await start_api(aiohttp_client, settings, keys)
+    flows, ident = await _login(api)
+    done = await flows.step(api.lender_id, ident.id, "otp_hotp", _work(api, LOST), first_step=True)
+    assert done.view.ident.status == identifications.Status.PENDING and done.view.taken == []
+    assert await _ended_entries(api, ident.id) == 0
+    state = await (await api.get(f"/v1/identifications/{ident.id}")).json()
+    assert state["status"] == "pending" and not state.get("attestation")
