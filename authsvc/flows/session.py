@@ -8,7 +8,9 @@ Every step is recorded here (`recorder`: the step row, its signals and its audit
 in the same statement as its own change), and after each one `settle` judges the steps against the profile
 in a fresh read, so a step committed by another process is seen. The rows of a step are `flows.recorder`'s;
 leaving `pending` (the conditional END with its audit entries, attestation and callback, of which one caller
-wins) is `flows.ending`'s, so an end costs one round trip besides the read.
+wins) is `flows.ending`'s, so an end costs one round trip besides the read. A step that is the
+identification's first (the one-time code's fast path) is judged alone instead, and the end it decides is
+written in the step's own statement (`_lone_end`, `Chained`), only while it is still the only step.
 """
 
 from __future__ import annotations

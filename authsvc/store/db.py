@@ -17,6 +17,8 @@ hold the same Python values SQLAlchemy's would.
 Every round trip costs ≈45 µs of the service's CPU here, so `Tx.write` sends an UPDATE and the rows that go
 with it (a code marked used, the identification step, the audit entry) as ONE statement on PostgreSQL — a
 data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in one hop to SQLite's thread.
+A `Chained` change goes in the same statement too (the end a one-time code's step decides), after the rows
+and only when the write's own guard changed a row.
 
 Driver errors are mapped once, where a `Database` scope (or a `Tx.savepoint`) ends, to `authsvc.store.errors`:
 `Duplicate`, `BadInput`, `Unavailable`. Text values with a NUL byte are refused before they reach either
