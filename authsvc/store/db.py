@@ -297,9 +297,8 @@ class PgTx:
         shapes = tuple((r.table, tuple(r.values)) for r in plain)
         chain = None
         if chained is not None:
-            # Its parameters in a namespace of their own: both changes may well name a "now".
-            guard, chain_then = _namespaced(chained.guard), tuple(_namespaced(t) for t in chained.then)
-            chain = (guard, chain_then, tuple((r.table, tuple(r.values)) for r in chained.rows))
+            # Its parameters in a namespace of their own (`_namespaced`): both changes may well name a "now".
+            chain = (chained.guard, chained.then, tuple((r.table, tuple(r.values)) for r in chained.rows))
             params.update({_CHAIN_PARAM + k: v for k, v in chained.params.items()})
             for i, r in enumerate(chained.rows):
                 params.update({f"c{i}_{col}": value for col, value in r.values.items()})
@@ -337,23 +336,17 @@ _COMBINED: dict[_ComboKey, Statement] = {}
 _CHAIN = "chain_"  # the prefix of a `Chained` guard's columns in a write's row
 _CHAIN_WON = "chain__won"
 _CHAIN_PARAM = "c__"  # the prefix of a `Chained` change's parameters in the write's statement
-_NAMESPACED: dict[int, Statement] = {}
 
 
-def _namespaced(stmt: Statement) -> Statement:
-    """``stmt`` with each named parameter ``x`` renamed ``c__x`` (its literals unchanged), built once."""
-    found = _NAMESPACED.get(id(stmt))
-    if found is None:
+def _namespaced(core: Executable) -> Any:
+    """``core`` with each named parameter ``x`` renamed ``c__x`` (its literals unchanged)."""
 
-        def rename(element: Any, **_kw: Any) -> Any:
-            if isinstance(element, BindParameter) and element.required:
-                return bindparam(_CHAIN_PARAM + str(element.key), type_=element.type, required=True)
-            return None
+    def rename(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, BindParameter) and element.required:
+            return bindparam(_CHAIN_PARAM + str(element.key), type_=element.type, required=True)
+        return None
 
-        found = Statement(cast(Executable, replacement_traverse(cast(Any, stmt.core), {}, rename)))
-        if len(_NAMESPACED) < 64:  # a few chained statements exist; never grow without bound
-            _NAMESPACED[id(stmt)] = found
-    return found
+    return replacement_traverse(cast(Any, core), {}, rename)
 
 
 def _shape_key(shapes: _Shape) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -395,9 +388,9 @@ def _combined(
     if chain is not None and guard is not None:
         # The chained guard only when ``first`` changed a row; its rows and ``then`` only when it did too.
         # Its row comes back beside ``first``'s (a left join on one row or none), its columns prefixed.
-        c_guard = _gated(chain[0].core, exists(select(literal(1)).select_from(guard))).cte("c")
+        c_guard = _gated(_namespaced(chain[0].core), exists(select(literal(1)).select_from(guard))).cte("c")
         c_won = exists(select(literal(1)).select_from(c_guard))
-        parts += [_gated(t.core, c_won).cte(f"ct{i}") for i, t in enumerate(chain[1])]
+        parts += [_gated(_namespaced(t.core), c_won).cte(f"ct{i}") for i, t in enumerate(chain[1])]
         for i, (table, cols) in enumerate(chain[2]):
             values = select(*[bindparam(f"c{i}_{c}", type_=table.c[c].type) for c in cols]).where(c_won)
             parts.append(insert(table).from_select(list(cols), values).cte(f"cr{i}"))

@@ -5,6 +5,7 @@ is read and judged as usual. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import false, func, literal, select
@@ -18,6 +19,7 @@ from authsvc.flows.session import Flows
 from authsvc.store import identifications, steps
 from authsvc.store.db import Statement
 from authsvc.store.identifications import Identification
+from authsvc.store.schema import webhook_deliveries
 from tests.auditkit import entries
 from tests.conftest import Api, individual, start_api
 from tests.flowkit import PROFILE, registered
@@ -84,6 +86,27 @@ async def test_a_lone_right_code_ends_the_login_in_its_own_write(
     assert await _ended_entries(api, ident.id) == 1
     state = await (await api.get(f"/v1/identifications/{ident.id}")).json()
     assert state["status"] == "completed" and state["attestation"] == view.ident.attestation
+
+
+async def test_the_lenders_callback_goes_with_the_end(
+    aiohttp_client: Any, settings: Settings, keys: LocalKeyStore
+) -> None:
+    """The callback row is written by the step's statement too (its parameters renamed beside the step's)."""
+    api = await start_api(aiohttp_client, settings, keys)
+    hook = await api.client.put(
+        "/v1/webhook", json={"url": "https://hooks.example.kz/v2", "events": None}, headers=api.headers()
+    )
+    assert hook.status == 201, await hook.text()
+    flows, ident = await _login(api)
+    async with api.app[DB].autocommit() as tx:
+        before = {r["id"] for r in await tx.all(select(webhook_deliveries.c.id))}
+    done = await flows.step(api.lender_id, ident.id, "otp_hotp", _work(api, WON), first_step=True)
+    async with api.app[DB].autocommit() as tx:
+        rows = [r for r in await tx.all(select(webhook_deliveries)) if r["id"] not in before]
+    assert [r["event"] for r in rows] == ["identification.completed"], rows
+    body = json.loads(rows[0]["body"])
+    assert body["data"]["identification_id"] == ident.id and body["data"]["status"] == "completed"
+    assert body["data"]["attestation"] == done.view.ident.attestation
 
 
 async def test_a_step_not_alone_after_all_is_judged_with_the_others(
