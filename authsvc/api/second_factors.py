@@ -130,9 +130,10 @@ async def verify_otp(
     """A one-time code as a step of the identification (the lender's API and the hosted page both call it)."""
     ident_id = ident_id[:64]
     # The hot path (thousands a second): store `Statement`s on a plain connection: one read (the
-    # identification with its live code or the client's token, and the abuse counters), one write (the code's
-    # use, or the token's counter, together with the step and audit rows; a token's check is preceded by the
-    # charge of the person's bound), then the flow's judgement — all on one pooled connection.
+    # identification with its live code or the client's token, the abuse counters and how many steps it has),
+    # one write (the code's use, or the token's counter, together with the step and audit rows — and, when
+    # the read found no step and this one decides the identification, its end: `Flows.step`'s
+    # ``first_step``), else the flow's judgement after it — all on one pooled connection.
     async with app[DB].one_connection():
         factors, keys = app[FACTORS], app[KEYS]
         found: Identification | None = None
@@ -183,7 +184,10 @@ async def verify_otp(
                     seen=seen_token if found is not None and found.client_id == ident.client_id else None,
                 )
 
-        return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found)
+        # No step yet: a login's code completes it alone, its end written without reading the steps back.
+        read = seen if seen is not None else seen_token
+        first = read is not None and read.steps_taken == 0
+        return await app[FLOWS].step(lender_id, ident_id, f"otp_{factor}", work, device, found=found, first_step=first)
 
 
 async def verify_code(request: web.Request) -> web.Response:

@@ -23,7 +23,7 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.flows.judge import Failure
 from authsvc.store import clients as client_store
 from authsvc.store import identifications, steps
-from authsvc.store.db import Tx
+from authsvc.store.db import Chained, Tx
 from authsvc.store.identifications import Identification, Operation, Status
 from authsvc.webhooks.outbox import Queued
 
@@ -49,11 +49,36 @@ class Ending:
     notify: Notify | None
 
     async def end(
-        self, tx: Tx, ident: Identification, status: Status, taken: Sequence[steps.Step], failure: Failure | None
+        self,
+        tx: Tx,
+        ident: Identification,
+        status: Status,
+        taken: Sequence[steps.Step],
+        failure: Failure | None,
+        *,
+        alone: str | None = None,
     ) -> Identification | None:
         """Leave ``pending`` in ONE statement (`Tx.write`): the conditional END, its audit entry and the
         lender's callback; for a completed registration also its one use, the client marked identified and
-        that audit entry (R-6.4). None, and nothing written, when another call ended it first."""
+        that audit entry (R-6.4). None, and nothing written, when another call ended it first. ``alone``: the
+        id of the one step ``taken`` holds, judged without reading the steps back — then also None, nothing
+        written, when the identification has any other step (`identifications.END_ALONE`)."""
+        change = await self.chained(ident, status, taken, failure, alone=alone)
+        row = await tx.write(change.rows, first=change.guard, only_if=True, then=change.then, **change.params)
+        return None if row is None else identifications.from_row(row)
+
+    async def chained(
+        self,
+        ident: Identification,
+        status: Status,
+        taken: Sequence[steps.Step],
+        failure: Failure | None,
+        *,
+        alone: str | None = None,
+    ) -> Chained:
+        """`end`'s change, not yet written: for a `Tx.write` of its own, or to go with the write of the step that
+        decides it (`Chained`: the step and the end in one statement). Its ``row`` is the ended identification's
+        (`ended`)."""
         now = datetime.now(UTC)
         token = None
         if status == Status.COMPLETED and self.attestor is not None:
@@ -102,8 +127,15 @@ class Ending:
             callback = self.notify(ident.lender_id, f"identification.{status.value}", data)
             then.append(callback.statement)
             params |= _disjoint(params, callback.params)
-        row = await tx.write(rows, first=identifications.END, only_if=True, then=then, **params)
-        return None if row is None else identifications.from_row(row)
+        first = identifications.END
+        if alone is not None:
+            first, params["own_step"] = identifications.END_ALONE, alone
+        return Chained(first, rows, then, params)
+
+
+def ended(change: Chained) -> Identification | None:
+    """The identification a written `Ending.chained` change ended (None: it ended nothing)."""
+    return None if change.row is None else identifications.from_row(change.row)
 
 
 def count_end(ended: Identification | None) -> Identification | None:

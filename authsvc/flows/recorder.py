@@ -14,7 +14,7 @@ from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import AuthsvcError
 from authsvc.flows.signals import DeviceSignals
 from authsvc.store import signals, steps
-from authsvc.store.db import Insert
+from authsvc.store.db import Chained, Written
 from authsvc.store.identifications import Identification
 
 
@@ -45,8 +45,11 @@ class StepRecorder:
         self.details: dict[str, Any] = dict(details or {})
         self.signals = signals
         self.step: steps.Step | None = None
+        # The end the step decides alone, to write with it (`Flows.step` with ``first_step``); None: judged after.
+        self.end_for: Callable[[steps.Step], Awaitable[Chained | None]] | None = None
+        self.chained: Chained | None = None
 
-    async def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Insert]:
+    async def __call__(self, passed: bool, details: Mapping[str, Any] | None = None) -> list[Written]:
         # Async: the audit seal, the device's keyed hash and the signals' data key are made off the event
         # loop where the key store's device makes them.
         merged = {**self.details, **(details or {})}
@@ -58,7 +61,7 @@ class StepRecorder:
             subject=self.ident.id,
             details={"method": self.method, "outcome": self.step.outcome, **merged},
         )
-        rows = [row, entry]
+        rows: list[Written] = [row, entry]
         if self.signals is not None:
             device_id = self.signals.device_id
             device_mac = await self.keys.aindex_mac("device", device_id) if device_id is not None else None
@@ -67,6 +70,9 @@ class StepRecorder:
                     self.keys, self.ident.id, self.method, self.signals.flags(), device_mac, self.signals.private()
                 )
             )
+        self.chained = await self.end_for(self.step) if self.end_for is not None else None
+        if self.chained is not None:
+            rows.append(self.chained)
         return rows
 
     def recorded(self) -> steps.Step:

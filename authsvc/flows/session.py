@@ -8,7 +8,9 @@ Every step is recorded here (`recorder`: the step row, its signals and its audit
 in the same statement as its own change), and after each one `settle` judges the steps against the profile
 in a fresh read, so a step committed by another process is seen. The rows of a step are `flows.recorder`'s;
 leaving `pending` (the conditional END with its audit entries, attestation and callback, of which one caller
-wins) is `flows.ending`'s, so an end costs one round trip besides the read.
+wins) is `flows.ending`'s, so an end costs one round trip besides the read. A step that is the
+identification's first (the one-time code's fast path) is judged alone instead, and the end it decides is
+written in the step's own statement (`_lone_end`, `Chained`), only while it is still the only step.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from authsvc.config import FlowSettings
 from authsvc.contracts.service import Demand
 from authsvc.crypto.keystore import KeyStore
 from authsvc.errors import Conflict, NotFound, ValidationFailed
-from authsvc.flows.ending import Ending, Notify, count_end
+from authsvc.flows.ending import Ending, Notify, count_end, ended
 from authsvc.flows.judge import Failure, Judgement, Taken, judge
 from authsvc.flows.profiles import Profile
 from authsvc.flows.recorder import StepRecorder, StepWork, count_step
@@ -37,7 +39,7 @@ from authsvc.lists.service import Identifiers
 from authsvc.methods import contact, factor_bound
 from authsvc.store import clients as client_store
 from authsvc.store import identifications, steps
-from authsvc.store.db import Database, Tx
+from authsvc.store.db import Chained, Database, Tx
 from authsvc.store.identifications import Identification, Operation, Status
 
 # Run in the completing transaction (with one registered, a completion is a transaction, not one statement).
@@ -234,10 +236,13 @@ class Flows:
         device: DeviceSignals | None = None,
         *,
         found: Identification | None = None,
+        first_step: bool = False,
     ) -> StepOutcome:
         """One step: the identification still open, the device acceptable under the profile, the method's
         try (``work``) recorded, then the identification judged. The one way a step is taken. ``found``: the
-        identification as the caller already read it (the one-time code's fast path reads it with the code)."""
+        identification as the caller already read it (the one-time code's fast path reads it with the code);
+        ``first_step``: that read found no step yet, so the step is judged alone and the end it decides is
+        written with it (`_lone_end`), without reading the steps back."""
         if found is None or found.id != ident_id[:64] or found.lender_id != lender_id:
             ident = await self.open_for(lender_id, ident_id)
         else:
@@ -255,6 +260,9 @@ class Flows:
                 code=error_codes.DEVICE_REFUSED,
             )
         recorder = self.recorder(ident, method, None, device)
+        lone: list[View] = []  # the judgement of the step alone, when it decides the identification
+        if first_step:
+            recorder.end_for = lambda step: self._lone_end(ident, step, lone)
         try:
             attempt = await work(ident, recorder)
         except Exception as exc:
@@ -268,7 +276,11 @@ class Flows:
                 await self.guard(tx, lender_id, ident.id)
                 await tx.write(await recorder(attempt.passed, attempt.details))
         count_step(recorder.recorded(), attempt.error)
-        view = await self.settle(ident)
+        decided = count_end(ended(recorder.chained)) if recorder.chained is not None else None
+        if decided is not None:  # the step's own write ended it: nothing to read back
+            view = View(decided, lone[-1].profile, lone[-1].taken, lone[-1].judgement)
+        else:
+            view = await self.settle(ident)
         if attempt.error is not None:
             raise attempt.error
         return StepOutcome(recorder.recorded(), view)
@@ -356,6 +368,22 @@ class Flows:
             if ended is not None:
                 return View(ended, view.profile, taken, view.judgement)
         return view
+
+    async def _lone_end(self, ident: Identification, step: steps.Step, judged: list[View]) -> Chained | None:
+        """The end ``step`` decides when it is the identification's only one, to write with the step (the
+        one-time code's fast path: a login completes with its code, in the code's write). None when it decides
+        nothing alone, or when the end must be a transaction of its own (reinstating factors, `on_completed`
+        hooks): then `settle` judges after the write. The end is written only while no other step exists
+        (`identifications.END_ALONE`), else `settle` reads and judges every step."""
+        view = self._view(ident, [step])
+        verdict = view.judgement.verdict
+        if verdict == "pending" or (
+            verdict == "completed" and (self.on_completed or factor_bound.reinstates(_passed([step])))
+        ):
+            return None
+        judged.append(view)
+        status = Status.COMPLETED if verdict == "completed" else Status.FAILED
+        return await self.ending.chained(ident, status, [step], view.judgement.failure, alone=step.id)
 
     async def _complete(
         self, ident: Identification, taken: Sequence[steps.Step], reinstate: bool

@@ -29,7 +29,7 @@ from authsvc.methods.factors import Factors
 from authsvc.methods.otp_codes import hash_code, normalize_code, random_numeric_code, verify_code_hash
 from authsvc.store import bounds, outbox, throttle
 from authsvc.store import otp as otp_store
-from authsvc.store.db import Insert, Statement, Tx
+from authsvc.store.db import Insert, Statement, Tx, Written
 from authsvc.store.identifications import Identification
 
 
@@ -181,7 +181,7 @@ async def send_identification_code(
     return sent
 
 
-Records = Callable[[bool], Awaitable[Sequence[Insert]]]  # outcome -> the rows that record it (step, audit entry…)
+Records = Callable[[bool], Awaitable[Sequence[Written]]]  # outcome -> the rows that record it (step, audit entry…)
 
 
 async def no_records(_ok: bool) -> Sequence[Insert]:
@@ -196,6 +196,7 @@ class Seen:
     counters: throttle.Peek
     bound: bounds.Bound | None = None
     at: abuse.Address | None = None  # the address as the read keyed it (its MACs computed once per request)
+    steps_taken: int | None = None  # the identification's steps when read (0: the step is judged alone)
 
 
 async def read_identification(
@@ -203,10 +204,10 @@ async def read_identification(
 ) -> tuple[Identification | None, Seen]:
     """An identification with everything the verification of its code reads, in one round trip."""
     at = await abuse.Address.of(keys, ip)
-    ident, live, counters, bound = await otp_store.identification_with_code(
+    ident, live, counters, bound, taken = await otp_store.identification_with_code(
         tx, lender_id, ident_id, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, Seen(live, counters, bound, at)
+    return ident, Seen(live, counters, bound, at, taken)
 
 
 SMS_FACTOR = "sms"  # SMS and voice codes reach the same phone: one factor for the per-account bound

@@ -73,6 +73,7 @@ class SeenToken:
     counters: throttle.Peek
     bound: bounds.Bound | None
     at: abuse.Address | None = None  # the address as the read keyed it (its MACs computed once per request)
+    steps_taken: int | None = None  # the identification's steps when read (0: the step is judged alone)
 
 
 async def read_identification(
@@ -80,10 +81,10 @@ async def read_identification(
 ) -> tuple[Identification | None, SeenToken]:
     """An identification with what the verification of its client's ``kind`` token reads, in one round trip."""
     at = await abuse.Address.of(keys, ip)
-    ident, token, counters, bound = await tokens.identification_with_token(
+    ident, token, counters, bound, taken = await tokens.identification_with_token(
         tx, keys, lender_id, ident_id, kind, ip_scope=at.scope, ip_mac=at.mac, window_start=at.window_start
     )
-    return ident, SeenToken(token, counters, bound, at)
+    return ident, SeenToken(token, counters, bound, at, taken)
 
 
 async def verify_token(

@@ -17,6 +17,8 @@ hold the same Python values SQLAlchemy's would.
 Every round trip costs ≈45 µs of the service's CPU here, so `Tx.write` sends an UPDATE and the rows that go
 with it (a code marked used, the identification step, the audit entry) as ONE statement on PostgreSQL — a
 data-modifying CTE, atomic without BEGIN/COMMIT — and as consecutive statements in one hop to SQLite's thread.
+A `Chained` change goes in the same statement too (the end a one-time code's step decides), after the rows
+and only when the write's own guard changed a row.
 
 Driver errors are mapped once, where a `Database` scope (or a `Tx.savepoint`) ends, to `authsvc.store.errors`:
 `Duplicate`, `BadInput`, `Unavailable`. Text values with a NUL byte are refused before they reach either
@@ -32,18 +34,19 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
-from sqlalchemy import Table, bindparam, exists, insert, literal, select
+from sqlalchemy import Table, bindparam, exists, insert, literal, select, true
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Delete, Update
 from sqlalchemy.sql.dml import Insert as DmlInsert
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from authsvc.errors import AuthsvcError
 from authsvc.store.errors import BadInput, Duplicate, Unavailable
@@ -147,6 +150,38 @@ class Insert:
     values: Mapping[str, Any]
 
 
+class Chained:
+    """A second conditional change that a `Tx.write` makes after the one it is given with, only when that
+    write's ``first`` returned a row: ``guard`` (an UPDATE … RETURNING; ``params`` its parameters and those of
+    ``then``, names not shared with the write's), then ``rows`` and ``then`` only when ``guard`` returned a row
+    too. On PostgreSQL one statement with the write (a step and the end it decides: one round trip), elsewhere
+    the next statement in the same hop's order. ``row``: what ``guard`` returned, once written (None: nothing)."""
+
+    __slots__ = ("guard", "params", "row", "rows", "then")
+
+    def __init__(
+        self,
+        guard: Statement,
+        rows: Sequence[Insert],
+        then: Sequence[Statement] = (),
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.guard, self.rows, self.then, self.params = guard, tuple(rows), tuple(then), dict(params or {})
+        self.row: Row | None = None
+
+
+Written = Insert | Chained  # what `Tx.write` writes: rows, and at most one `Chained` change after them
+
+
+def split_chained(rows: Sequence[Written]) -> tuple[list[Insert], Chained | None]:
+    """The plain rows of a `Tx.write` and its `Chained` change (TypeError for more than one)."""
+    plain = [r for r in rows if isinstance(r, Insert)]
+    chained = [r for r in rows if isinstance(r, Chained)]
+    if len(chained) > 1:
+        raise TypeError("one `Chained` change per write")
+    return plain, chained[0] if chained else None
+
+
 class Tx(Protocol):
     """One open transaction (or autocommit scope) that runs `Statement`s and any other Core statement."""
 
@@ -175,7 +210,7 @@ class Tx(Protocol):
 
     async def write(
         self,
-        rows: Sequence[Insert],
+        rows: Sequence[Written],
         /,
         *,
         first: Statement | None = None,
@@ -187,7 +222,9 @@ class Tx(Protocol):
         """Run ``first`` (an UPDATE … RETURNING) and the ``also`` statements (with ``params``, names shared)
         and insert ``rows``, all or nothing; with ``only_if`` the rows are inserted only when ``first``
         returned a row (``also`` runs regardless). The ``then`` statements (UPDATE, DELETE or INSERT …
-        SELECT) run only when ``first`` returned a row, whatever ``only_if``. Returns ``first``'s row."""
+        SELECT) run only when ``first`` returned a row, whatever ``only_if``. A `Chained` change among
+        ``rows`` is made after them when ``first`` returned a row (or there is no ``first``). Returns
+        ``first``'s row."""
         ...
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
@@ -242,7 +279,7 @@ class PgTx:
 
     async def write(
         self,
-        rows: Sequence[Insert],
+        rows: Sequence[Written],
         /,
         *,
         first: Statement | None = None,
@@ -253,11 +290,26 @@ class PgTx:
     ) -> Row | None:
         if then and first is None:
             raise TypeError("`then` statements need a `first` to depend on")
-        shapes = tuple((r.table, tuple(r.values)) for r in rows)
-        stmt = _combined(first, only_if, tuple(also), tuple(then), shapes)
-        for i, r in enumerate(rows):
+        plain, chained = split_chained(rows)
+        if chained is not None and first is None:  # nothing to hang it on: the next statement instead
+            await self.write(plain, also=also, **params)
+            return await write_chained(self, chained, None)
+        shapes = tuple((r.table, tuple(r.values)) for r in plain)
+        chain = None
+        if chained is not None:
+            # Its parameters in a namespace of their own (`_namespaced`): both changes may well name a "now".
+            chain = (chained.guard, chained.then, tuple((r.table, tuple(r.values)) for r in chained.rows))
+            params.update({_CHAIN_PARAM + k: v for k, v in chained.params.items()})
+            for i, r in enumerate(chained.rows):
+                params.update({f"c{i}_{col}": value for col, value in r.values.items()})
+        stmt = _combined(first, only_if, tuple(also), tuple(then), shapes, chain)
+        for i, r in enumerate(plain):
             params.update({f"r{i}_{col}": value for col, value in r.values.items()})
-        return await self.one(stmt, **params)
+        row = await self.one(stmt, **params)
+        if chained is not None and row is not None and row[_CHAIN_WON]:
+            n = len(_CHAIN)
+            chained.row = {k[n:]: v for k, v in row.items() if k.startswith(_CHAIN) and k != _CHAIN_WON}
+        return row
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -266,14 +318,48 @@ class PgTx:
                 yield
 
 
+async def write_chained(tx: Tx, chained: Chained, first_row: Row | None, has_first: bool = False) -> Row | None:
+    """A `Chained` change as a write of its own, after the one it came with (``first_row``: what that write's
+    ``first`` returned; ``has_first``: it had one): the backends without one statement for both."""
+    if not has_first or first_row is not None:
+        chained.row = await tx.write(
+            chained.rows, first=chained.guard, only_if=True, then=chained.then, **chained.params
+        )
+    return first_row
+
+
 _Shape = tuple[tuple[Table, tuple[str, ...]], ...]
+_Chain = tuple[Statement, tuple[Statement, ...], _Shape]
 _INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
-_ComboKey = tuple[int, bool, tuple[int, ...], tuple[int, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+_ComboKey = tuple[Any, ...]
 _COMBINED: dict[_ComboKey, Statement] = {}
+_CHAIN = "chain_"  # the prefix of a `Chained` guard's columns in a write's row
+_CHAIN_WON = "chain__won"
+_CHAIN_PARAM = "c__"  # the prefix of a `Chained` change's parameters in the write's statement
+
+
+def _namespaced(core: Executable) -> Any:
+    """``core`` with each named parameter ``x`` renamed ``c__x`` (its literals unchanged)."""
+
+    def rename(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, BindParameter) and element.required:
+            return bindparam(_CHAIN_PARAM + str(element.key), type_=element.type, required=True)
+        return None
+
+    return replacement_traverse(cast(Any, core), {}, rename)
+
+
+def _shape_key(shapes: _Shape) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((t.name, cols) for t, cols in shapes)
 
 
 def _combined(
-    first: Statement | None, only_if: bool, also: tuple[Statement, ...], then: tuple[Statement, ...], shapes: _Shape
+    first: Statement | None,
+    only_if: bool,
+    also: tuple[Statement, ...],
+    then: tuple[Statement, ...],
+    shapes: _Shape,
+    chain: _Chain | None = None,
 ) -> Statement:
     """One PostgreSQL statement for `Tx.write`, built once per shape (which statements, tables, columns)."""
     key = (
@@ -281,7 +367,8 @@ def _combined(
         only_if,
         tuple(id(a) for a in also),
         tuple(id(t) for t in then),
-        tuple((t.name, cols) for t, cols in shapes),
+        _shape_key(shapes),
+        None if chain is None else (id(chain[0]), tuple(id(t) for t in chain[1]), _shape_key(chain[2])),
     )
     stmt = _COMBINED.get(key)
     if stmt is not None:
@@ -298,6 +385,18 @@ def _combined(
         parts.append(insert(table).from_select(list(cols), values).cte(f"r{i}"))
     # Data-modifying CTEs all run, referenced or not; the outer SELECT hands back the update's row.
     outer = select(guard) if guard is not None else select(literal(1).label("done"))
+    if chain is not None and guard is not None:
+        # The chained guard only when ``first`` changed a row; its rows and ``then`` only when it did too.
+        # Its row comes back beside ``first``'s (a left join on one row or none), its columns prefixed.
+        c_guard = _gated(_namespaced(chain[0].core), exists(select(literal(1)).select_from(guard))).cte("c")
+        c_won = exists(select(literal(1)).select_from(c_guard))
+        parts += [_gated(_namespaced(t.core), c_won).cte(f"ct{i}") for i, t in enumerate(chain[1])]
+        for i, (table, cols) in enumerate(chain[2]):
+            values = select(*[bindparam(f"c{i}_{c}", type_=table.c[c].type) for c in cols]).where(c_won)
+            parts.append(insert(table).from_select(list(cols), values).cte(f"cr{i}"))
+        outer = select(
+            guard, c_won.label(_CHAIN_WON), *[col.label(f"{_CHAIN}{col.name}") for col in c_guard.c]
+        ).select_from(guard.outerjoin(c_guard, true()))
     stmt = Statement(outer.add_cte(*parts))
     if len(_COMBINED) < 256:  # a handful of shapes exist; never grow without bound
         _COMBINED[key] = stmt

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.store.db import Insert, Row, Statement, Tx
-from authsvc.store.schema import identifications
+from authsvc.store.schema import identification_steps, identifications
 
 
 class Operation(StrEnum):
@@ -149,19 +150,34 @@ def from_row(row: Row) -> Identification:
 
 # Leaving `pending`: one conditional statement, the ended row returned (nothing when another call won). An
 # identification used by its own completion (a registration, R-6.4) is consumed by the same statement.
-END = Statement(
-    update(identifications)
-    .where(identifications.c.id == bindparam("ident_id"), identifications.c.status == Status.PENDING.value)
-    .values(
-        status=bindparam("to_status"),
-        ended_at=bindparam("at"),
-        completed_at=bindparam("completed_at"),
-        consumed_at=bindparam("consumed_at"),
-        failure_code=bindparam("failure_code"),
-        failure_reason=bindparam("failure_reason"),
-        attestation=bindparam("attestation"),
+def _end(*more: ColumnElement[bool]) -> Statement:
+    return Statement(
+        update(identifications)
+        .where(identifications.c.id == bindparam("ident_id"), identifications.c.status == Status.PENDING.value, *more)
+        .values(
+            status=bindparam("to_status"),
+            ended_at=bindparam("at"),
+            completed_at=bindparam("completed_at"),
+            consumed_at=bindparam("consumed_at"),
+            failure_code=bindparam("failure_code"),
+            failure_reason=bindparam("failure_reason"),
+            attestation=bindparam("attestation"),
+        )
+        .returning(*identifications.c)
     )
-    .returning(*identifications.c)
+
+
+END = _end()
+# `END` for an identification whose only step is the one just written (``own_step``): judged on that step alone,
+# it ends only if no other step exists when the statement runs (another process's step, or one this read did
+# not see, sends the caller back to judge every step: `Flows.settle`).
+END_ALONE = _end(
+    ~exists(
+        select(identification_steps.c.id).where(
+            identification_steps.c.identification_id == bindparam("ident_id"),
+            identification_steps.c.id != bindparam("own_step"),
+        )
+    )
 )
 
 

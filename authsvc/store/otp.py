@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, bindparam, literal, select, update
 
-from authsvc.store import bounds, throttle
+from authsvc.store import bounds, steps, throttle
 from authsvc.store import identifications as idents
 from authsvc.store.bounds import Bound
 from authsvc.store.db import Insert, Row, Statement, Tx
@@ -163,6 +163,8 @@ _IDENT_WITH_CODE = Statement(
         # The person behind the client and their SMS factor's consecutive failures (issue 16).
         clients.c.iin_mac.label("person_mac"),
         bounds.bound_failures(clients.c.iin_mac, "sms").label("bound_failures"),
+        # The steps taken so far: none, and the step about to be taken is judged alone (`Flows.step`).
+        steps.taken_count(identifications.c.id).label("steps_taken"),
     )
     .select_from(
         identifications.join(clients, clients.c.id == identifications.c.client_id).outerjoin(
@@ -188,17 +190,17 @@ SPEND = Statement(
 
 async def identification_with_code(
     tx: Tx, lender_id: str, ident_id: str, *, ip_scope: str | None, ip_mac: str, window_start: int
-) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek, Bound | None]:
+) -> tuple[idents.Identification | None, Attempt | None, throttle.Peek, Bound | None, int | None]:
     """The lender's identification (None: no such), the newest code of its binding (None: nothing to check),
-    the counters of the address verifying (``ip_scope``, and the identification's client with ``ip_mac``)
-    and the person's SMS bound, in one round trip."""
+    the counters of the address verifying (``ip_scope``, and the identification's client with ``ip_mac``),
+    the person's SMS bound and how many steps the identification has, in one round trip."""
     params = {"ip_scope": ip_scope, "ip_mac": ip_mac, "window_start": window_start}
     row = await tx.one(_IDENT_WITH_CODE, ident_id=ident_id, lender_id=lender_id, **params)
     if row is None:
-        return None, None, throttle.Peek((0, 0), 0, 0), None
+        return None, None, throttle.Peek((0, 0), 0, 0), None, None
     code = _attempt(row, "code_") if row["code_id"] is not None else None
     bound = Bound(bytes(row["person_mac"]), row["bound_failures"] or 0)
-    return idents.from_row(row), code, throttle.Peek.of(row, 2), bound
+    return idents.from_row(row), code, throttle.Peek.of(row, 2), bound, row["steps_taken"]
 
 
 async def newest(tx: Tx, binding: str) -> Attempt | None:

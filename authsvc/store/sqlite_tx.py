@@ -25,7 +25,19 @@ from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from authsvc.store.db import _INSERTS, Insert, Row, Statement, Stmt, _core, mapped_errors, refuse_nul
+from authsvc.store.db import (
+    _INSERTS,
+    Insert,
+    Row,
+    Statement,
+    Stmt,
+    Written,
+    _core,
+    mapped_errors,
+    refuse_nul,
+    split_chained,
+    write_chained,
+)
 
 _LITE = sqlite_aiosqlite.dialect()
 _Proc = Callable[[Any], Any] | None
@@ -247,7 +259,7 @@ class SqlaTx:
 
     async def write(
         self,
-        rows: Sequence[Insert],
+        rows: Sequence[Written],
         /,
         *,
         first: Statement | None = None,
@@ -256,10 +268,12 @@ class SqlaTx:
         then: Sequence[Statement] = (),
         **params: Any,
     ) -> Row | None:
+        plain, chained = split_chained(rows)
         if not self.lite:
-            return await self._slow_write(rows, first, only_if, also, then, params)
-        work = _write_ops(rows, first, only_if, also, then, params)
-        return cast(Row | None, await _hop(self.conn, work))
+            row = await self._slow_write(plain, first, only_if, also, then, params)
+        else:
+            row = cast(Row | None, await _hop(self.conn, _write_ops(plain, first, only_if, also, then, params)))
+        return row if chained is None else await write_chained(self, chained, row, first is not None)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -335,7 +349,7 @@ class SqliteAutocommit:
 
     async def write(
         self,
-        rows: Sequence[Insert],
+        rows: Sequence[Written],
         /,
         *,
         first: Statement | None = None,
@@ -347,7 +361,10 @@ class SqliteAutocommit:
         if not self.lite:
             async with self.engine.begin() as conn:
                 return await SqlaTx(conn).write(rows, first=first, only_if=only_if, also=also, then=then, **params)
-        return cast(Row | None, await self._alone(_write_ops(rows, first, only_if, also, then, params)))
+        # A `Chained` change commits on its own after the write's (each statement of a scope commits alone).
+        plain, chained = split_chained(rows)
+        row = cast(Row | None, await self._alone(_write_ops(plain, first, only_if, also, then, params)))
+        return row if chained is None else await write_chained(self, chained, row, first is not None)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

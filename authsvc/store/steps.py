@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from authsvc.store import bounds
-from authsvc.store.db import Insert, Row, Statement, Tx
+from authsvc.store.db import Insert, Row, Statement, Tx, Written
 from authsvc.store.schema import identification_steps
 
 Outcome = Literal["passed", "failed"]
 # (passed, details) -> the rows recording a step (the flow's recorder: step, signals, audit entry), which a
 # method writes in the same transaction as its own change (a challenge's use, a capture).
-StepRecords = Callable[[bool, Mapping[str, Any]], Awaitable[Sequence[Insert]]]
+StepRecords = Callable[[bool, Mapping[str, Any]], Awaitable[Sequence[Written]]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,16 @@ _SETTLING = Statement(
     .where(identification_steps.c.identification_id == bindparam("ident_id"))
     .order_by(identification_steps.c.created_at, identification_steps.c.id)
 )
+
+
+def taken_count(identification_id: ColumnElement[str]) -> ColumnElement[int]:
+    """How many steps the identification has (for a read that goes with it: the fast path's `Flows.step`)."""
+    return (
+        select(func.count())
+        .select_from(identification_steps)
+        .where(identification_steps.c.identification_id == identification_id)
+        .scalar_subquery()
+    )
 
 
 async def of(tx: Tx, identification_id: str) -> list[Step]:

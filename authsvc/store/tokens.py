@@ -15,7 +15,7 @@ from sqlalchemy import Integer, String, bindparam, delete, or_, select, update
 
 from authsvc.crypto.envelope import RecordCipher, WrappedKey
 from authsvc.crypto.keystore import KeyStore
-from authsvc.store import bounds, throttle
+from authsvc.store import bounds, steps, throttle
 from authsvc.store import identifications as idents
 from authsvc.store.db import Row, Statement, Tx
 from authsvc.store.schema import clients, identifications, otp_tokens
@@ -212,6 +212,8 @@ _IDENT_WITH_TOKEN = Statement(
         # The person behind the client and their consecutive failures of this factor (issue 16).
         clients.c.iin_mac.label("person_mac"),
         bounds.bound_failures(clients.c.iin_mac, bindparam("kind", type_=String)).label("bound_failures"),
+        # The steps taken so far: none, and the step about to be taken is judged alone (`Flows.step`).
+        steps.taken_count(identifications.c.id).label("steps_taken"),
     )
     .select_from(
         identifications.join(clients, clients.c.id == identifications.c.client_id).outerjoin(
@@ -232,10 +234,10 @@ async def identification_with_token(
     ip_scope: str | None,
     ip_mac: str,
     window_start: int,
-) -> tuple[idents.Identification | None, Token | None, throttle.Peek, bounds.Bound | None]:
+) -> tuple[idents.Identification | None, Token | None, throttle.Peek, bounds.Bound | None, int | None]:
     """The lender's identification (None: no such), its client's active token of ``kind`` (None: none), the
-    counters of the address verifying (``ip_scope``; the client with ``ip_mac``) and the person's bound for the
-    factor, in one round trip."""
+    counters of the address verifying (``ip_scope``; the client with ``ip_mac``), the person's bound for the
+    factor and how many steps the identification has, in one round trip."""
     row = await tx.one(
         _IDENT_WITH_TOKEN,
         ident_id=ident_id,
@@ -247,10 +249,10 @@ async def identification_with_token(
         window_start=window_start,
     )
     if row is None:
-        return None, None, throttle.Peek((0, 0), 0, 0), None
+        return None, None, throttle.Peek((0, 0), 0, 0), None, None
     token = await _token(keys, row, "tok_") if row["tok_id"] is not None else None
     bound = bounds.Bound(bytes(row["person_mac"]), row["bound_failures"] or 0)
-    return idents.from_row(row), token, throttle.Peek.of(row, 2), bound
+    return idents.from_row(row), token, throttle.Peek.of(row, 2), bound, row["steps_taken"]
 
 
 async def by_id(tx: Tx, keys: KeyStore, lender_id: str, token_id: str) -> Token | None:

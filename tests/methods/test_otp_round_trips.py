@@ -1,8 +1,8 @@
 """The fast path keeps its shape on PostgreSQL: one OTP verification is one read (the identification with its
-code and counters) and one write (the code's use, its step and its audit entry in one data-modifying
-statement), both without BEGIN/COMMIT; the flow then reads the steps to judge them and, when the code
-completes the identification, ends it in one statement, also without BEGIN/COMMIT (the conditional update,
-its audit entry and the lender's callback queued with it). All four run on one pooled connection.
+code and counters, and how many steps it has) and one write, both without BEGIN/COMMIT. When the read found
+no step, the write is the whole verification: the code's use, its step and its audit entry, and — the step
+deciding the login alone — the conditional end (only while no other step exists) with its audit entry and
+the lender's callback, in one data-modifying statement. Both run on one pooled connection.
 
 Every statement of the service's asyncpg pool is seen through asyncpg's query logger; the background
 tasks' own statements (audit chainer, SMS outbox, rate-limit flush) touch other tables.
@@ -38,8 +38,8 @@ async def parties(aiohttp_server: Any) -> Parties:
 
 
 async def verification_statements(api: Any, ident: str, body: dict[str, str], code_table: str) -> None:
-    """One right code verified: its statements (those on its tables) are one read and one write without
-    BEGIN/COMMIT, then the judgement's read and the end's one statement — all on one pooled connection."""
+    """One right code verified: its statements (those on its tables) are one read and one write (the end with
+    it) without BEGIN/COMMIT, on one pooled connection."""
     pool = api.app[DB].pool
     assert pool is not None
     seen: dict[int, list[str]] = {}  # connection -> its statements, in order
@@ -67,10 +67,11 @@ async def verification_statements(api: Any, ident: str, body: dict[str, str], co
     ours = [(i, q) for i, qs in seen.items() for q in qs if any(t in q for t in tables)]
     ours.sort(key=lambda iq: order.index(iq[1]))
     kinds = [q.split()[0] for _, q in ours]
-    assert kinds == ["SELECT", "WITH", "SELECT", "WITH"], ours
-    read, write, judge, end = (q for _, q in ours)
-    assert code_table in read and code_table in write and "identification_steps" in judge
-    assert "UPDATE identifications" in end and "audit_pending" in end and "webhook_deliveries" in end
+    assert kinds == ["SELECT", "WITH"], ours
+    read, write = (q for _, q in ours)
+    assert code_table in read and code_table in write and "identification_steps" in read
+    assert "INSERT INTO identification_steps" in write and "audit_pending" in write
+    assert "UPDATE identifications" in write and "webhook_deliveries" in write
     # On one pooled connection (`Database.one_connection`): no pool round trip between them.
     assert len({conn for conn, _ in ours}) == 1, ours
     for conn, query in ours:  # autocommit: no transaction around the verification, the judgement, the end
