@@ -19,7 +19,7 @@ from liveness.verdict import CheckResult, LivenessSettings
 _BLINK_MS = 300.0
 
 # The planarity test's landmarks: the rigid part of the face, oval included (its threshold was calibrated on
-# these; the pose fit leaves the oval out, geometry.POSE_POINTS).
+# these, as the pose fit is).
 PLANARITY_POINTS = RIGID_POINTS
 FRONTAL_DEG = 8.0
 
