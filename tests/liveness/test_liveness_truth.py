@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from liveness import fingerprint
 from liveness.capture import decode_video, from_arrays
@@ -51,7 +52,7 @@ def rendered(kind: Kind, seed: int, subject: str = "obama_1.jpg", pose: float | 
         return mp4_bytes(simulate(source, script_for(seed), spec), Path(folder))
 
 
-def _yaw_errors(subject: str, seed: int, pose: float | None) -> tuple[np.ndarray, list[float]]:
+def _yaw_errors(subject: str, seed: int, pose: float | None) -> tuple[NDArray[np.float64], list[float]]:
     """|read − true| yaw relative to the rest pose over every frame with a face, and read/true on the frames turned
     ≥ 15° (the script's own turns, both ways)."""
     script = script_for(seed)
