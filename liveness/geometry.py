@@ -128,13 +128,13 @@ RIGID_POINTS = (
     148, 377, 176, 400, 109, 338, 67, 297, 234, 454, 127, 356, 64, 294, 129, 358,
 )  # fmt: skip
 # RIGID_POINTS less the face oval (93, 127, 132, 234, 58, 172, 148, 152, 176, 10, 109, 67 and their mirrors) and
-# the outer cheeks (116, 123, 147, 187 and mirrors). Past ~30° of absolute turn the Face Mesh puts the far side's
-# oval and cheek points on the silhouette (0.3–0.5 of the eye distance off the simulator's projected vertices at
-# 50°, against ~0.1 for these), and a fit that keeps them follows the silhouette, not the head: from a rest
-# turned 24°, a 26° turn away read 8–12° (with these points alone 16–20°). Used for frames turned further than
-# SILHOUETTE_DEG; below it the whole set reads as well or better. Set and limit chosen on the calibration people
-# (simulators/capture/heldout_plan.py fold_of), checked on the held-out ones (``python -m
-# simulators.capture.pose_truth --poses 0,8,16,24,30``).
+# the outer cheeks (116, 123, 147, 187 and mirrors). Turned ~50°, the Face Mesh puts the far side's oval and cheek
+# points on the silhouette (0.3–0.5 of the eye distance off the simulator's projected vertices, against ~0.05–0.15
+# for these), and a fit that keeps them follows the silhouette, not the head: from a rest turned 24°, a 26° turn
+# away read 8–12° (these points alone: 16–20°; the rest of the shortfall is the mesh's own, its inner points sit
+# where a less turned face's would). Used only past SILHOUETTE_DEG of absolute turn, so readings below it stay as
+# they were. Set and limit chosen on the calibration people (simulators/capture/heldout_plan.py fold_of), checked
+# on the held-out ones (``python -m simulators.capture.pose_truth --poses 0,8,16,24,30``).
 INNER_POINTS = (
     1, 2, 4, 5, 6, 8, 9, 151, 168, 195, 197, 33, 133, 362, 263, 70, 300, 105, 334, 50, 280, 205, 425, 36, 266,
     98, 327, 64, 294, 129, 358,
