@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from liveness.geometry import RIGID_POINTS
 from liveness.observe import Observation
 from liveness.script import Action, Script
 from liveness.verdict import CheckResult, LivenessSettings
@@ -17,13 +18,9 @@ from liveness.verdict import CheckResult, LivenessSettings
 # blink lasts ~100-400 ms: Caffier, Erdmann and Ullsperger 2003, Eur J Appl Physiol 89:319).
 _BLINK_MS = 300.0
 
-# Face Mesh points spread over the rigid part of the face (brow line, nose, cheeks, jaw, eye corners);
-# lips and lids are left out because expressions move them.
-PLANARITY_POINTS = (
-    1, 2, 4, 5, 6, 8, 9, 10, 151, 168, 195, 197, 33, 133, 362, 263, 70, 300, 105, 334, 50, 280, 205, 425,
-    36, 266, 98, 327, 116, 345, 123, 352, 147, 376, 187, 411, 93, 323, 132, 361, 58, 288, 172, 397, 152,
-    148, 377, 176, 400, 109, 338, 67, 297, 234, 454, 127, 356, 64, 294, 129, 358,
-)  # fmt: skip
+# The planarity test's landmarks: the rigid part of the face, oval included (its threshold was calibrated on
+# these, as the pose fit is).
+PLANARITY_POINTS = RIGID_POINTS
 FRONTAL_DEG = 8.0
 
 

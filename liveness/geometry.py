@@ -127,6 +127,20 @@ RIGID_POINTS = (
     36, 266, 98, 327, 116, 345, 123, 352, 147, 376, 187, 411, 93, 323, 132, 361, 58, 288, 172, 397, 152,
     148, 377, 176, 400, 109, 338, 67, 297, 234, 454, 127, 356, 64, 294, 129, 358,
 )  # fmt: skip
+# RIGID_POINTS less the face oval (93, 127, 132, 234, 58, 172, 148, 152, 176, 10, 109, 67 and their mirrors) and
+# the outer cheeks (116, 123, 147, 187 and mirrors). Turned ~50°, the Face Mesh puts the far side's oval and cheek
+# points on the silhouette (0.3–0.5 of the eye distance off the simulator's projected vertices, against ~0.05–0.15
+# for these), and a fit that keeps them follows the silhouette, not the head: from a rest turned 24°, a 26° turn
+# away read 8–12° (these points alone: 16–20°; the rest of the shortfall is the mesh's own, its inner points sit
+# where a less turned face's would). Used only past SILHOUETTE_DEG of absolute turn, so readings below it stay as
+# they were. Set and limit chosen on the calibration people (simulators/capture/heldout_plan.py fold_of), checked
+# on the held-out ones (``python -m simulators.capture.pose_truth --poses 0,8,16,24,30``).
+INNER_POINTS = (
+    1, 2, 4, 5, 6, 8, 9, 151, 168, 195, 197, 33, 133, 362, 263, 70, 300, 105, 334, 50, 280, 205, 425, 36, 266,
+    98, 327, 64, 294, 129, 358,
+)  # fmt: skip
+_INNER = [RIGID_POINTS.index(p) for p in INNER_POINTS]
+SILHOUETTE_DEG = 30.0
 # The mesh's depth (z) is regressed from one image and comes out deeper than the face's true relief: with
 # the model's z scaled by 0.8, solvePnP read the simulator's ground-truth turns of 10–30° (11 source photos
 # turned 0–15°, pitch 5°) with a mean error of −0.3° and a standard deviation of 2.6° (unscaled: 17 % low).
@@ -135,11 +149,14 @@ MODEL_DEPTH_SCALE = 0.8
 
 @dataclass(frozen=True, eq=False)
 class RestModel:
-    """The person's own 3-D face (rigid mesh points, centred, in pixels) at their rest pose in this capture,
-    and the rotation solvePnP finds for the rest frames themselves (so poses are read relative to it)."""
+    """The person's own 3-D face (:data:`RIGID_POINTS`, centred, in pixels) at their rest pose in this capture,
+    the rotations solvePnP finds for the rest frames themselves with all of them and with :data:`INNER_POINTS`
+    (poses are read relative to these), and the rest pose's own yaw (the mesh normal's, degrees)."""
 
     points: NDArray[np.float64]
     rest_rotation: NDArray[np.float64]
+    inner_rest_rotation: NDArray[np.float64]
+    rest_yaw: float
     frame_size: tuple[int, int]
 
 
@@ -161,23 +178,42 @@ def _rotation(
     return np.asarray(matrix, dtype=np.float64)
 
 
+def _mean_rotation(rotations: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """The mean of nearby rotations, projected back onto a rotation (SVD)."""
+    u, _, vt = np.linalg.svd(np.mean(rotations, axis=0))
+    return np.asarray(u @ vt, dtype=np.float64)
+
+
 def rest_model(meshes: list[NDArray[np.float32]], frame_size: tuple[int, int]) -> RestModel:
     """A 3-D model from the rest-pose frames' meshes (each centred, then averaged)."""
     stack = np.stack([m[list(RIGID_POINTS)].astype(np.float64) for m in meshes])
     stack -= stack.mean(axis=1, keepdims=True)
     points = stack.mean(axis=0)
     points[:, 2] *= MODEL_DEPTH_SCALE
-    rotations = [_rotation(points, m[list(RIGID_POINTS), :2].astype(np.float64), frame_size) for m in meshes]
-    # The mean of nearby rotations, projected back onto a rotation (SVD).
-    u, _, vt = np.linalg.svd(np.mean(rotations, axis=0))
-    return RestModel(points=points, rest_rotation=np.asarray(u @ vt, dtype=np.float64), frame_size=frame_size)
+    images = [m[list(RIGID_POINTS), :2].astype(np.float64) for m in meshes]
+    return RestModel(
+        points=points,
+        rest_rotation=_mean_rotation([_rotation(points, i, frame_size) for i in images]),
+        inner_rest_rotation=_mean_rotation([_rotation(points[_INNER], i[_INNER], frame_size) for i in images]),
+        rest_yaw=float(np.median([head_pose_from_mesh(m).yaw for m in meshes])),
+        frame_size=frame_size,
+    )
+
+
+def _angles(rotation: NDArray[np.float64], rest: NDArray[np.float64]) -> tuple[float, float]:
+    r = rotation @ rest.T
+    yaw = -math.degrees(math.atan2(r[0, 2], r[2, 2]))
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, float(r[1, 2])))))
+    return yaw, pitch
 
 
 def relative_pose(model: RestModel, mesh: NDArray[np.float32]) -> tuple[float, float]:
     """(yaw, pitch) in degrees of ``mesh`` relative to the rest pose, signs as in :class:`HeadPose`
-    (yaw > 0: nose towards the image's right; pitch > 0: looking up)."""
-    rotation = _rotation(model.points, mesh[list(RIGID_POINTS), :2].astype(np.float64), model.frame_size)
-    r = rotation @ model.rest_rotation.T
-    yaw = -math.degrees(math.atan2(r[0, 2], r[2, 2]))
-    pitch = math.degrees(math.asin(max(-1.0, min(1.0, float(r[1, 2])))))
-    return yaw, pitch
+    (yaw > 0: nose towards the image's right; pitch > 0: looking up). A frame whose absolute turn (the rest
+    pose's own plus this) passes :data:`SILHOUETTE_DEG` is read again from :data:`INNER_POINTS` alone."""
+    image = mesh[list(RIGID_POINTS), :2].astype(np.float64)
+    yaw, pitch = _angles(_rotation(model.points, image, model.frame_size), model.rest_rotation)
+    if abs(model.rest_yaw + yaw) <= SILHOUETTE_DEG:
+        return yaw, pitch
+    inner = _rotation(model.points[_INNER], image[_INNER], model.frame_size)
+    return _angles(inner, model.inner_rest_rotation)

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from liveness import fingerprint
 from liveness.capture import decode_video, from_arrays
@@ -56,27 +57,9 @@ def rendered(kind: Kind, seed: int, subject: str = "obama_1.jpg", pose: float | 
         return mp4_bytes(simulate(source, script_for(seed), spec), Path(folder))
 
 
-# Source photos with their own turn: frontal, 12° (biden_1), 14° (obama_2, p06_1); and frontal photos
-# re-rendered at an own turn of 24° and 30° (the person rests turned: a turn away reaches 50°+).
-@pytest.mark.parametrize(
-    ("subject", "seed", "pose"),
-    [
-        ("obama_1.jpg", 1, None),
-        ("biden_1.jpg", 2, None),
-        ("obama_2.jpg", 3, None),
-        ("p06_1.jpg", 4, None),
-        # Known defect (issue 13, item 2): from a rest turned 24–30°, a further turn away (to ~50°) reads only
-        # 3–10° of its 26° (solvePnP against the rest mesh; the mesh normal minus rest reads 12–16°); the turn
-        # back through frontal reads right. Strict: the mark must go when the geometry is fixed.
-        pytest.param(
-            "obama_1.jpg", 5, 24.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")
-        ),
-        pytest.param("p06_1.jpg", 6, 30.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")),
-    ],
-)
-def test_yaw_relative_to_the_rest_pose_agrees_with_the_ground_truth(
-    subject: str, seed: int, pose: float | None
-) -> None:
+def _yaw_errors(subject: str, seed: int, pose: float | None) -> tuple[NDArray[np.float64], list[float]]:
+    """|read − true| yaw relative to the rest pose over every frame with a face, and read/true on the frames turned
+    ≥ 15° (the script's own turns, both ways)."""
     script = script_for(seed)
     capture = decode_video(rendered("live", seed, subject, pose))
     observations = observe(capture, rest_until_ms=script.actions[0].start_ms)
@@ -90,10 +73,45 @@ def test_yaw_relative_to_the_rest_pose_agrees_with_the_ground_truth(
         errors.append(o.yaw - truth)
         if abs(truth) >= 15.0:
             peaks.append(o.yaw / truth)
-    err = np.abs(np.asarray(errors))
     assert len(errors) >= 50 and peaks
+    return np.abs(np.asarray(errors)), peaks
+
+
+# Source photos with their own turn: frontal, 12° (biden_1), 14° (obama_2, p06_1); and frontal photos
+# re-rendered at an own turn of 24° and 30° (the person rests turned: a turn away reaches 50°+).
+@pytest.mark.parametrize(
+    ("subject", "seed", "pose"),
+    [
+        ("obama_1.jpg", 1, None),
+        ("biden_1.jpg", 2, None),
+        ("obama_2.jpg", 3, None),
+        ("p06_1.jpg", 4, None),
+        # Known defect (issue 13, item 2): from a rest turned 24–30°, the deepest frames of a turn away (to 50–55°)
+        # still read ~10° short (16–17° of 26°, 14° of 24°): past ~40° of absolute turn the Face Mesh's own
+        # landmarks, the inner ones too, sit where a less turned face's would (solvePnP of the simulator's projected
+        # vertices reads the turn right). Strict: the mark must go when the geometry is fixed.
+        pytest.param(
+            "obama_1.jpg", 5, 24.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")
+        ),
+        pytest.param("p06_1.jpg", 6, 30.0, marks=pytest.mark.xfail(strict=True, reason="turn away from a turned rest")),
+    ],
+)
+def test_yaw_relative_to_the_rest_pose_agrees_with_the_ground_truth(
+    subject: str, seed: int, pose: float | None
+) -> None:
+    err, peaks = _yaw_errors(subject, seed, pose)
     # A few degrees: mean ≤ 3°, every frame within 8°; turned frames read at 80–120 % of the truth.
     assert float(err.mean()) <= 3.0 and float(err.max()) <= 8.0, (float(err.mean()), float(err.max()))
+    assert 0.8 <= float(np.median(peaks)) <= 1.2
+
+
+@pytest.mark.parametrize(("subject", "seed", "pose"), [("obama_1.jpg", 5, 24.0), ("p06_1.jpg", 6, 30.0)])
+def test_a_turn_away_from_a_turned_rest_reads_most_of_the_turn(subject: str, seed: int, pose: float) -> None:
+    """What holds now for a person resting turned 24–30° (the pose fit leaves out the face oval and outer cheeks,
+    which the mesh puts on the silhouette when the head turns further away): mean error ≤ 3°, turned frames at
+    80–120 % of the truth in the median, no frame off by more than 12° (before: 19°, a 26° turn away read 8–12°)."""
+    err, peaks = _yaw_errors(subject, seed, pose)
+    assert float(err.mean()) <= 3.0 and float(err.max()) <= 12.0, (float(err.mean()), float(err.max()))
     assert 0.8 <= float(np.median(peaks)) <= 1.2
 
 
