@@ -91,3 +91,59 @@ def test_the_time_stamp_is_isoformat_to_the_millisecond_across_seconds() -> None
         record.created = created
         line = json.loads(formatter.format(record))
         assert line["ts"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"), created
+
+
+def test_a_direct_line_is_the_line_a_record_would_give_and_listeners_still_get_records() -> None:
+    """`info_line` (the access line's way, around the logging machinery) writes what `logger.info` would, and
+    hands a record to logging whenever something else listens (a capture, a filter) or the level says no."""
+    import io
+
+    from authsvc import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._direct)
+    stream = io.StringIO()
+    log = logging.getLogger("authsvc.http.test")
+    fields = {"request_id": "r-1", "method": "GET", "route": "/v1/x", "status": 404, "duration_ms": 0.51}
+    try:
+        logs._configure("INFO", True, stream)
+        made = logging.getLogRecordFactory()
+        records: list[str] = []
+
+        def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            records.append(args[0])
+            return made(*args, **kwargs)
+
+        logging.setLogRecordFactory(counted)
+        try:
+            logs.info_line(log, "request", fields)
+        finally:
+            logging.setLogRecordFactory(made)
+        assert records == [], "the line went through the logging machinery"
+        logs._direct = None  # the logging machinery's own line, to compare with
+        logs.info_line(log, "request", fields)
+        logs._configure("INFO", True, stream)
+        direct, recorded = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert direct.pop("ts") and recorded.pop("ts")
+        assert list(direct.items()) == list(recorded.items()), (direct, recorded)
+
+        captured: list[logging.LogRecord] = []
+
+        class Listener(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                captured.append(record)
+
+        listener = Listener()
+        for attach in (root, log):
+            attach.addHandler(listener)
+            logs.info_line(log, "request", fields)
+            attach.removeHandler(listener)
+        assert [getattr(r, "route", None) for r in captured] == ["/v1/x", "/v1/x"]
+        log.setLevel(logging.WARNING)
+        before = stream.getvalue()
+        logs.info_line(log, "request", fields)
+        assert stream.getvalue() == before
+    finally:
+        log.setLevel(logging.NOTSET)
+        root.handlers[:], logs._direct = saved[0], saved[2]
+        root.setLevel(saved[1])

@@ -23,7 +23,7 @@ from authsvc.api.problem import ERROR_CODE, from_error, problem_response
 from authsvc.api.rate_limiter import RateLimiter
 from authsvc.api.state import SETTINGS
 from authsvc.errors import AuthsvcError, RateLimited, Unauthorized
-from authsvc.logs import request_id_var
+from authsvc.logs import info_line, request_id_var
 from authsvc.store import lenders
 from authsvc.store.db import DRIVER_ERRORS, Database
 
@@ -156,7 +156,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             code = response.get(ERROR_CODE)
             if code is not None:
                 fields["code"] = code
-            log.info("request", extra=fields)
+            info_line(log, "request", fields)
         return response
     finally:
         request_id_var.reset(token)
