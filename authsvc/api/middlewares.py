@@ -184,14 +184,14 @@ class LenderCache:
 
     def __init__(self, db: Database, ttl_s: float) -> None:
         self.db, self.ttl_s = db, ttl_s
-        self.cache: dict[str, tuple[float, str, str]] = {}  # key -> (expires, id, name)
+        self.cache: dict[str, tuple[float, lenders.Lender]] = {}  # key -> (expires, lender)
         self.lookups: dict[str, asyncio.Future[lenders.Lender | None]] = {}  # in flight
         self.succeeded: set[str] = set()  # keys that authenticated, whatever ttl_s (the throttle lets them by)
 
     async def lender_for(self, api_key: str) -> lenders.Lender | None:
         cached = self.cache.get(api_key)
         if cached is not None and cached[0] > time.monotonic():
-            return lenders.Lender(cached[1], cached[2])
+            return cached[1]  # frozen: shared by the requests
         # One look-up per key at a time: when a cached key expires under load, every request in flight would
         # otherwise queue its own query on the database (0.6 s stalls on SQLite's one connection).
         lookup = self.lookups.get(api_key)
@@ -215,7 +215,7 @@ class LenderCache:
         if lender is not None and self.ttl_s > 0:
             if len(self.cache) > 10_000:
                 self.cache.clear()
-            self.cache[api_key] = (now + self.ttl_s, lender.id, lender.name)
+            self.cache[api_key] = (now + self.ttl_s, lender)
         return lender
 
 

@@ -425,8 +425,8 @@ class Database:
             token = _held.set(_Held(self.pool, conn))
             try:
                 yield
-            except BaseException:
-                await self.pool.release(conn)
+            except BaseException as exc:
+                await self._after_error(conn, exc)
                 raise
             finally:
                 _held.reset(token)
@@ -460,7 +460,7 @@ class Database:
             except BaseException as exc:
                 if isinstance(exc, _BROKEN_CONNECTION):
                     conn.terminate()  # the pool opens a fresh one instead
-                await self.pool.release(conn)
+                await self._after_error(conn, exc)
                 raise
             await self.pool.give_back(conn)
 
@@ -493,9 +493,18 @@ class Database:
             except BaseException as exc:
                 if isinstance(exc, _BROKEN_CONNECTION):
                     conn.terminate()  # the pool opens a fresh one instead
-                await self.pool.release(conn)
+                await self._after_error(conn, exc)
                 raise
             await self.pool.give_back(conn)
+
+    async def _after_error(self, conn: asyncpg.Connection, exc: BaseException) -> None:
+        assert self.pool is not None
+        if isinstance(exc, AuthsvcError):
+            # The service's own refusal between statements (a 404 read, a duplicate mapped by a savepoint): the
+            # connection is as a clean end leaves it, and `give_back` checks it is open and out of a transaction.
+            await self.pool.give_back(conn)
+        else:  # a driver error, a cancellation (a query may be in flight), anything else: asyncpg's reset
+            await self.pool.release(conn)
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -3,12 +3,14 @@
 Taking a connection from asyncpg's pool and giving it back costs ≈ 20–45 µs of CPU (a queue, a proxy and a
 future per acquire; per release a task of its own (`asyncio.shield`), a timeout scope and the inactivity timer
 re-armed): a fifth of an authenticated one-row request (issue 15, `benchmarks/bench_path_parts.py`). A
-`Database` scope that ended without an error leaves its connection as the next one needs it (no transaction
-open, no listener: `Database` scopes add none), so `give_back` keeps it on a stack, newest on top, and hands it out
-again without asyncpg. It goes back to asyncpg's pool instead when the scope failed, when it is closed or in a
-transaction, when someone waits on the pool for a connection (so nobody starves), and when it has lain unused
-for ``idle_s`` (so asyncpg's own upkeep closes what a quiet service no longer needs). `acquire` (the bells'
-LISTEN and NOTIFY, tests) takes from the stack too, but gives back to asyncpg's pool always.
+`Database` scope that ended without an error, or with the service's own refusal (a 404 raised between
+statements), leaves its connection as the next one needs it (no transaction open, no listener: `Database`
+scopes add none), so `give_back` keeps it on a stack, newest on top, and `take` hands it out again without
+asyncpg. It goes back to asyncpg's pool instead when the scope failed otherwise (a driver error, a
+cancellation), when it is closed or in a transaction, when someone waits on the pool for a connection (so
+nobody starves), and when it has lain unused for ``idle_s`` (so asyncpg's own upkeep closes what a quiet
+service no longer needs). `acquire` (the bells' LISTEN and NOTIFY, tests) takes from the stack too, but gives
+back to asyncpg's pool always.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy import literal_column, select
 
+from authsvc import error_codes
+from authsvc.errors import NotFound
 from authsvc.store.db import Database, Statement
 from authsvc.store.engine import create_engine
 from authsvc.store.errors import Unavailable
@@ -74,6 +76,20 @@ async def db_acquire(db: Database) -> None:
     assert db.pool is not None
     async with db.pool.acquire() as conn:
         await conn.execute("SELECT 1")
+
+
+async def test_a_refusal_between_statements_keeps_the_connection(pg_dsn: str) -> None:
+    """A 404 raised inside the read's scope (`cabinet.service.get`) is no reason to reset the connection."""
+    async with opened(pg_dsn, 2) as db:
+        first = await backend(db)
+        for scope in (db.autocommit, db.transaction):
+            try:
+                async with scope() as tx:
+                    assert await tx.scalar(_PID) == first
+                    raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
+            except NotFound:
+                pass
+        assert await backend(db) == first
 
 
 async def test_a_failed_scope_or_an_open_transaction_is_not_kept(pg_dsn: str) -> None:
