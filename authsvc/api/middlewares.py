@@ -4,17 +4,20 @@ the failed-authentication throttle by source, lender authentication and the per-
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
 import os
 import re
 import secrets
 import time
-from typing import Any
+from collections.abc import Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from sqlalchemy.exc import SQLAlchemyError
 
 from authsvc import error_codes
@@ -35,40 +38,50 @@ _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class HttpMetrics:
+    """Requests by method, route and status, and their latency by method and route: the exposition of a
+    prometheus_client `Counter` and `Histogram` of these names (`tests/api/test_http_metrics.py` compares them),
+    counted in plain numbers. Every request records one of each, on the event loop's one thread, where
+    prometheus_client takes a lock per increment and walks the buckets in Python (≈ 5 µs a request)."""
+
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, float("inf"))
+    _LE = tuple(floatToGoString(b) for b in BUCKETS)  # type: ignore[no-untyped-call]  # "1.0", "+Inf"
+
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "authsvc_http_requests",
-            "HTTP requests by route and status",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "authsvc_http_request_duration_seconds",
-            "HTTP request latency by route",
-            ["method", "route"],
-            registry=registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
-        # The labelled children, looked up once per (method, route, status): `labels()` takes a lock and
-        # builds a key on every call.
-        self._counted: dict[tuple[str, str, int], Any] = {}
-        self._timed: dict[tuple[str, str], Any] = {}
+        self._counted: dict[tuple[str, str, int], list[float]] = {}  # -> [count, created]
+        self._timed: dict[tuple[str, str], list[float]] = {}  # -> [count per bucket…, sum, created]
+        registry.register(self)
 
     def exposed_in(self, registry: CollectorRegistry) -> HttpMetrics:
         """These same counters, exposed in ``registry`` too (a reloaded application's, `authsvc.app`)."""
-        registry.register(self.requests)
-        registry.register(self.latency)
+        registry.register(self)
         return self
 
     def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        counter = self._counted.get((method, route, status))
-        if counter is None:
-            counter = self._counted[(method, route, status)] = self.requests.labels(method, route, str(status))
-        timer = self._timed.get((method, route))
-        if timer is None:
-            timer = self._timed[(method, route)] = self.latency.labels(method, route)
-        counter.inc()
-        timer.observe(seconds)
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self._counted[(method, route, status)] = [0.0, time.time()]
+        counted[0] += 1
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self._timed[(method, route)] = [0.0] * len(self.BUCKETS) + [0.0, time.time()]
+        timed[bisect.bisect_left(self.BUCKETS, seconds)] += 1  # the first bucket whose bound is >= seconds
+        timed[-2] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "authsvc_http_requests", "HTTP requests by route and status", labels=["method", "route", "status"]
+        )
+        for (method, route, status), (count, created) in list(self._counted.items()):
+            requests.add_metric([method, route, str(status)], count, created=created)
+        yield requests
+        latency = HistogramMetricFamily(
+            "authsvc_http_request_duration_seconds", "HTTP request latency by route", labels=["method", "route"]
+        )
+        for (method, route), timed in list(self._timed.items()):
+            cumulative = list(itertools.accumulate(timed[: len(self.BUCKETS)]))
+            latency.add_metric([method, route], list(zip(self._LE, cumulative, strict=True)), timed[-2])
+            latency.add_sample(latency.name + "_created", {"method": method, "route": route}, timed[-1])
+        yield latency
 
 
 METRICS = web.AppKey("http_metrics", HttpMetrics)
