@@ -244,8 +244,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header = request.headers.get("Authorization", "")
     scheme, _, api_key = header.partition(" ")
     key = api_key.strip() if scheme.lower() == "bearer" else ""
-    cache, failures, source = request.app[LENDERS], request.app[AUTH_FAILURES], request.remote or "unknown"
-    throttled = failures.retry_after(source)
+    app, now = request.app, time.time()  # `request.app` is a look-up through the match info each time
+    cache, failures, source = app[LENDERS], app[AUTH_FAILURES], request.remote or "unknown"
+    throttled = failures.retry_after(source, now)
     if throttled and not cache.known(key):
         # Too many failures from this address: refused before any look-up or audit row (counted instead).
         failures.refused(source)
@@ -258,9 +259,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise Unauthorized(
             "send a valid lender API key as 'Authorization: Bearer <key>'", code=error_codes.UNAUTHORIZED
         )
-    rl = request.app[SETTINGS].rate_limit
-    wait = request.app[RATE_LIMITER].hit(lender.id)
+    wait = app[RATE_LIMITER].hit(lender.id)  # its own clock: the key look-up above may have waited
     if wait:
+        rl = app[SETTINGS].rate_limit
         raise RateLimited(f"more than {rl.requests_per_window} requests in {rl.window_s} s", retry_after=wait)
     request[LENDER] = lender
     answer: web.StreamResponse = await handler(request)
