@@ -214,6 +214,10 @@ BROAD_ALLOWED = {
     ("authsvc.serving", "_started_again"): "a reload's new application: logged, the running one keeps serving",
     ("authsvc.prefork", "_fork"): "a forked process's last resort: logged, exit status 1, the supervisor forks again",
     ("authsvc.store.bells", "listen"): "the bell listener's loop: logs and reconnects (the workers poll meanwhile)",
+    (
+        "authsvc.store.bells",
+        "_notify",
+    ): "a bell is a hint: a lost one (the database unavailable) costs one poll, never the request",
     ("authsvc.store.leases", "stop"): "handing claims back at a stop: logged; the leases lapse instead",
     ("authsvc.pki.service", "_start_crls"): "start-up of an optimisation of revocation: logs, OCSP serves meanwhile",
     ("authsvc.pki.inline", "try_cms"): "the in-process fast path: on any failure the pool answers as it always did",

@@ -91,3 +91,76 @@ def test_the_time_stamp_is_isoformat_to_the_millisecond_across_seconds() -> None
         record.created = created
         line = json.loads(formatter.format(record))
         assert line["ts"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"), created
+
+
+def test_a_direct_line_is_the_line_a_record_would_give_and_listeners_still_get_records() -> None:
+    """`info_line` (the access line's way, around the logging machinery) writes what `logger.info` would, and
+    hands a record to logging whenever something else listens (a capture, a filter) or the level says no."""
+    import io
+
+    from authsvc import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._direct)
+    stream = io.StringIO()
+    log = logging.getLogger("authsvc.http.test")
+    fields = {"request_id": "r-1", "method": "GET", "route": "/v1/x", "status": 404, "duration_ms": 0.51}
+    try:
+        logs._configure("INFO", True, stream)
+        made = logging.getLogRecordFactory()
+        records: list[str] = []
+
+        def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            records.append(args[0])
+            return made(*args, **kwargs)
+
+        logging.setLogRecordFactory(counted)
+        try:
+            logs.info_line(log, "request", fields)
+        finally:
+            logging.setLogRecordFactory(made)
+        assert records == [], "the line went through the logging machinery"
+        logs._direct = None  # the logging machinery's own line, to compare with
+        logs.info_line(log, "request", fields)
+        logs._configure("INFO", True, stream)
+        direct, recorded = stream.getvalue().splitlines()
+        after_ts = ', "level": "INFO", "logger": "authsvc.http.test", "msg": "request", "request_id": "r-1"'
+        assert after_ts in direct and direct.partition(", ")[2] == recorded.partition(", ")[2], (direct, recorded)
+        assert json.loads(direct)["ts"] and json.loads(direct)["status"] == 404
+
+        captured: list[logging.LogRecord] = []
+
+        class Listener(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                captured.append(record)
+
+        listener = Listener()
+        for attach in (root, log):
+            attach.addHandler(listener)
+            logs.info_line(log, "request", fields)
+            attach.removeHandler(listener)
+        assert [getattr(r, "route", None) for r in captured] == ["/v1/x", "/v1/x"]
+        log.setLevel(logging.WARNING)
+        before = stream.getvalue()
+        logs.info_line(log, "request", fields)
+        assert stream.getvalue() == before
+    finally:
+        log.setLevel(logging.NOTSET)
+        root.handlers[:], logs._direct = saved[0], saved[2]
+        root.setLevel(saved[1])
+
+
+def test_a_flat_line_is_encoded_as_the_json_encoder_would() -> None:
+    from authsvc.logs import _ENCODE, _encoded
+
+    cases: list[dict[str, Any]] = [
+        {"request_id": "a" * 32, "status": 404, "duration_ms": 1.23, "route": "/v1/clients/{client_id}"},
+        {"msg": 'quote " backslash \\ newline \n tab \t nul \x00 ё 🙂 \u2028', "n": -(2**70), "f": 1e-7, "g": 1e22},
+        {"f": 0.1 + 0.2, "z": 0, "neg": -0.0, "big": 12345678901234567890.0},
+        {"nested": {"a": [1, 2]}, "none": None, "yes": True},  # the encoder's own way
+        {"nan": float("nan"), "inf": float("inf")},
+        {"ключ": "значение"},
+        {},
+    ]
+    for out in cases:
+        assert _encoded(out) == _ENCODE(out), out

@@ -50,6 +50,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from authsvc.errors import AuthsvcError
 from authsvc.store.errors import BadInput, Duplicate, Unavailable
+from authsvc.store.lending import LendingPool
 
 log = logging.getLogger("authsvc.store")
 
@@ -474,10 +475,10 @@ class _Held:
 
     __slots__ = ("conn", "lent", "pool", "task")
 
-    def __init__(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    def __init__(self, pool: LendingPool, conn: asyncpg.Connection) -> None:
         self.pool, self.conn, self.task, self.lent = pool, conn, asyncio.current_task(), False
 
-    def lendable(self, pool: asyncpg.Pool | None) -> bool:
+    def lendable(self, pool: LendingPool | None) -> bool:
         # Only to the task that holds it (a task started inside copies the context variable, and would share
         # the connection concurrently), one scope at a time (a transaction inside a scope would otherwise
         # become the outer scope's savepoint), and not once it broke.
@@ -490,7 +491,7 @@ _held: ContextVar[_Held | None] = ContextVar("authsvc_held_connection", default=
 class Database:
     """Transactions and autocommit scopes: asyncpg on PostgreSQL, the SQLAlchemy engine on SQLite."""
 
-    def __init__(self, engine: AsyncEngine, pool: asyncpg.Pool | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, pool: LendingPool | None = None) -> None:
         self.engine = engine
         self.pool = pool
 
@@ -505,7 +506,7 @@ class Database:
         url = make_url(dsn).set(drivername="postgresql").render_as_string(hide_password=False)
         with mapped_errors():
             pool = await asyncpg.create_pool(url, min_size=1, max_size=max(1, pool_size), reset=_keep_session)
-        return cls(engine, pool)
+        return cls(engine, LendingPool(pool))
 
     @asynccontextmanager
     async def one_connection(self) -> AsyncIterator[None]:
@@ -519,12 +520,16 @@ class Database:
             yield
             return
         with mapped_errors():
-            async with self.pool.acquire() as conn:
-                token = _held.set(_Held(self.pool, conn))
-                try:
-                    yield
-                finally:
-                    _held.reset(token)
+            conn = await self.pool.take()
+            token = _held.set(_Held(self.pool, conn))
+            try:
+                yield
+            except BaseException as exc:
+                await self._after_error(conn, exc)
+                raise
+            finally:
+                _held.reset(token)
+            await self.pool.give_back(conn)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
@@ -547,12 +552,16 @@ class Database:
                 finally:
                     held.lent = False
                 return
-            async with self.pool.acquire() as conn:
-                try:
-                    yield PgTx(conn)
-                except _BROKEN_CONNECTION:
+            # Not `async with pool.acquire()`: a clean end keeps the connection at hand (`LendingPool`).
+            conn = await self.pool.take()
+            try:
+                yield PgTx(conn)
+            except BaseException as exc:
+                if isinstance(exc, _BROKEN_CONNECTION):
                     conn.terminate()  # the pool opens a fresh one instead
-                    raise
+                await self._after_error(conn, exc)
+                raise
+            await self.pool.give_back(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -576,13 +585,25 @@ class Database:
                 finally:
                     held.lent = False
                 return
-            async with self.pool.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        yield PgTx(conn)
-                except _BROKEN_CONNECTION:
+            conn = await self.pool.take()
+            try:
+                async with conn.transaction():
+                    yield PgTx(conn)
+            except BaseException as exc:
+                if isinstance(exc, _BROKEN_CONNECTION):
                     conn.terminate()  # the pool opens a fresh one instead
-                    raise
+                await self._after_error(conn, exc)
+                raise
+            await self.pool.give_back(conn)
+
+    async def _after_error(self, conn: asyncpg.Connection, exc: BaseException) -> None:
+        assert self.pool is not None
+        if isinstance(exc, AuthsvcError):
+            # The service's own refusal between statements (a 404 read, a duplicate mapped by a savepoint): the
+            # connection is as a clean end leaves it, and `give_back` checks it is open and out of a transaction.
+            await self.pool.give_back(conn)
+        else:  # a driver error, a cancellation (a query may be in flight), anything else: asyncpg's reset
+            await self.pool.release(conn)
 
     async def close(self) -> None:
         if self.pool is not None:
