@@ -190,6 +190,9 @@ def _decode_path(path: str, container: str, limits: CaptureLimits) -> Capture:
             )
         sampler = _Sampler(limits)
         index = 0
+        # One picture buffer refilled by every retrieve: the sampler copies out what it keeps (its thumbnail,
+        # and a kept frame converted to RGB), so a fresh 0.9 MB array per frame is not needed.
+        buffer: NDArray[np.uint8] | None = None
         while True:
             ok = cap.grab()
             if not ok:
@@ -197,12 +200,13 @@ def _decode_path(path: str, container: str, limits: CaptureLimits) -> Capture:
             pos = float(cap.get(cv2.CAP_PROP_POS_MSEC))
             # Some streams report no position; fall back to the declared frame rate.
             t_ms = pos if pos > 0 or index == 0 else (index * 1000.0 / fps if fps > 0 else float(index))
-            ok, bgr = cap.retrieve()
+            ok, bgr = cap.retrieve(buffer)
             if not ok or bgr is None:
                 raise CaptureUndecodable(f"frame {index} of the video cannot be decoded")
             if bgr.ndim != 3 or bgr.shape[2] != 3:
                 raise CaptureUndecodable(f"frame {index} is not a colour picture")
-            sampler.add(np.asarray(bgr, dtype=np.uint8), t_ms, bgr=True)
+            buffer = np.asarray(bgr, dtype=np.uint8)
+            sampler.add(buffer, t_ms, bgr=True)
             index += 1
         return sampler.capture(container, fps if fps > 0 else None)
     finally:

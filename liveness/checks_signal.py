@@ -100,8 +100,11 @@ def flash_fit(signal_of: Signal, script: Script, lag_ms: float) -> tuple[float, 
     return r2, gains, n
 
 
-def check_flash(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
-    signal = face_signal(observations)
+def check_flash(
+    observations: Sequence[Observation], script: Script, settings: LivenessSettings, *, signal: Signal | None = None
+) -> CheckResult:
+    """``signal``: :func:`face_signal` of ``observations``, when the caller already has it (flash_timing reads it too)."""
+    signal = signal if signal is not None else face_signal(observations)
     best = max(((*flash_fit(signal, script, lag), lag) for lag in settings.flash_lags_ms), key=lambda r: r[0])
     r2, gains, n, lag = best
     gain = float(np.mean(gains))
@@ -145,18 +148,20 @@ def flash_timing_score(
     return float(wins) / (len(positive) * len(negative)), len(positive)
 
 
-def check_flash_timing(observations: Sequence[Observation], script: Script, settings: LivenessSettings) -> CheckResult:
+def check_flash_timing(
+    observations: Sequence[Observation], script: Script, settings: LivenessSettings, *, signal: Signal | None = None
+) -> CheckResult:
     """The face's colour jumps when the screen changes colour, at the script's change times, whichever colours
     they are: a second check of the flashes that does not rest on their colours (a recording made for another
     script changes at that script's times; ``colour_flash`` judges the colours). The step per frame pair is the
     change of o(t) (as in ``colour_flash``), less what the head's motion between the frames explains."""
-    used, signal, nuisance = face_signal(observations)
+    used, colours, nuisance = signal if signal is not None else face_signal(observations)
     if len(used) < settings.flash_min_frames:
         return CheckResult("flash_timing", False, 0.0, f"{len(used)} frames with a face colour: too few to judge")
     times = np.asarray([o.t_ms for o in used], dtype=np.float64)
     motion = np.diff(nuisance[:, 2:], axis=0)
     steps = np.linalg.norm(
-        _residualise(np.diff(signal, axis=0), np.column_stack([np.ones(len(motion)), motion])), axis=1
+        _residualise(np.diff(colours, axis=0), np.column_stack([np.ones(len(motion)), motion])), axis=1
     )
     auc, changes, lag = max(
         ((*flash_timing_score(steps, times, script, lag), lag) for lag in settings.flash_lags_ms), key=lambda r: r[0]

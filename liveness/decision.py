@@ -38,7 +38,7 @@ from liveness.checks_integrity import (
     presence_reason,
 )
 from liveness.checks_motion import check_blink, check_planarity, check_reaction, check_script
-from liveness.checks_signal import check_flash, check_flash_timing, check_texture
+from liveness.checks_signal import check_flash, check_flash_timing, check_texture, face_signal
 from liveness.detect import Encoding
 from liveness.match import ReferenceKind, compare
 from liveness.observe import Observation, observe
@@ -136,14 +136,15 @@ def judge(
         # Nothing else can be judged (and no encoding is wasted).
         reasons = [presence_reason(observations, settings)] + [c.name for c in checks if not c.passed]
         return Verdict(False, checks, reasons, None, printed_fingerprint, script.nonce)
+    signal = face_signal(observations)  # both flash checks read it
     checks += [
         check_whole_face(observations, settings),
         check_script(observations, script, settings),
         check_reaction(observations, script, settings),
         check_planarity(observations, script, settings),
         check_blink(observations, script, settings),
-        check_flash(observations, script, settings),
-        check_flash_timing(observations, script, settings),
+        check_flash(observations, script, settings, signal=signal),
+        check_flash_timing(observations, script, settings, signal=signal),
     ]
     identity, encodings = check_identity(capture, observations, settings)
     checks.append(identity)

@@ -7,6 +7,8 @@ keeps the cost constant (~5 ms) whatever the photo size.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +22,27 @@ MeshPoints = NDArray[np.float32]
 MESH_POINTS = 478  # 468 face points + 2×5 iris points (refine_landmarks)
 CROP_FACTOR = 2.0  # HOG boxes span brows to lip; the mesh detector wants the whole head in view
 CROP_SIDE = 256
+
+
+# A NormalizedLandmark with x, y and z set serialises to 17 bytes: 0a 0f (the list's field 1, 15 bytes), then
+# 0d <x> 15 <y> 1d <z> (fields 1–3, little-endian float32).
+_LANDMARK_BYTES = 17
+_LANDMARK_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], dtype=np.uint8)
+_TAG_COLUMNS = [0, 1, 2, 7, 12]
+
+
+def _points(landmarks: Any) -> MeshPoints:
+    """(n, 3) x, y, z of a NormalizedLandmarkList, read from its wire bytes in one go: reading 478×3
+    protobuf attributes in Python costs ~0.5 ms a frame (30 ms a decision). Any other layout (a field
+    unset, visibility present) falls back to the attribute loop."""
+    data = landmarks.SerializeToString()
+    n = len(data) // _LANDMARK_BYTES
+    if n and len(data) == n * _LANDMARK_BYTES:
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(n, _LANDMARK_BYTES)
+        if np.array_equal(rows[:, _TAG_COLUMNS], np.broadcast_to(_LANDMARK_TAGS, (n, 5))):
+            floats = np.ascontiguousarray(rows[:, [c for k in (3, 8, 13) for c in range(k, k + 4)]])
+            return floats.view("<f4").reshape(n, 3).astype(np.float32)
+    return np.array([[lm.x, lm.y, lm.z] for lm in landmarks.landmark], dtype=np.float32)
 
 
 def mesh_landmarks(image: RGBImage, box: FaceBox) -> MeshPoints | None:
@@ -49,7 +72,7 @@ def mesh_landmarks(image: RGBImage, box: FaceBox) -> MeshPoints | None:
     faces = result.multi_face_landmarks
     if not faces:
         return None
-    pts = np.array([[lm.x, lm.y, lm.z] for lm in faces[0].landmark], dtype=np.float32)
+    pts = _points(faces[0])
     if pts.shape[0] != MESH_POINTS:
         return None
     pts *= np.float32(side_px)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -160,3 +161,13 @@ def test_frame_uploads_with_jittered_timestamps_keep_every_frame_they_need(fps: 
     expected = len(times) if fps == 15.0 else (len(times) + 1) // 2
     assert len(capture.frames) == expected
     assert float(np.diff(capture.timestamps_ms).max()) < 1000.0 / 15.0 + 5.0
+
+
+def test_kept_frames_of_a_video_are_their_own_pictures_not_the_decoders_buffer() -> None:
+    """The decoder refills one buffer per frame; every kept frame (full size, so not resized) must be a copy."""
+    data = fixture_path("faces", "short_hamilton_clip.mp4").read_bytes()
+    capture = decode_video(data, CaptureLimits(sample_fps=10.0, max_side=1920))
+    frames = capture.frames
+    assert len(frames) >= 3
+    assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(frames, 2))
+    assert any(not np.array_equal(frames[0], f) for f in frames[1:])
