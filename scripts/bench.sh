@@ -10,7 +10,7 @@ PG_DSN=${AUTHSVC_TEST_PG_DSN:-postgresql://postgres@127.0.0.1:5432/test}
 export AUTHSVC_TEST_PG_DSN="$PG_DSN"
 PY=.venv/bin/python
 echo "== $(date -u +%FT%TZ) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for bench in ${BENCHES:-registration gost crl face eds otp bound flows liveness liveness_step vcard hsm attestation webhooks hosted request_path workers fastpath_parts}; do
+for bench in ${BENCHES:-registration gost crl face eds otp bound flows liveness liveness_step vcard hsm attestation webhooks hosted request_path workers fastpath_parts path_parts verify_inprocess}; do
   [ -f "benchmarks/bench_$bench.py" ] || { echo "missing benchmarks/bench_$bench.py"; exit 1; }
   echo "== bench_$bench"
   $PY -m "benchmarks.bench_$bench"
