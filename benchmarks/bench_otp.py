@@ -85,10 +85,16 @@ async def plant_codes(
 ) -> list[tuple[str, str]]:
     """``n`` pending login identifications spread over ``clients``, each with a live code:
     [(identification id, code)]."""
+    keys = load_key_file(srv.workdir / "keys.json")
+    return await plant_login_codes(dsn, await code_key(keys), lender_id, clients, n)
+
+
+async def plant_login_codes(
+    dsn: str, key: bytes, lender_id: str, clients: Sequence[str], n: int
+) -> list[tuple[str, str]]:
+    """:func:`plant_codes` with the service's code key at hand (a service built in this process)."""
     from authsvc.store.schema import identifications, otp_codes
 
-    keys = load_key_file(srv.workdir / "keys.json")
-    key = await code_key(keys)
     engine = create_engine(dsn)
     out, ident_rows, code_rows = [], [], []
     now = datetime.now(UTC)

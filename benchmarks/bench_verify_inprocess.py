@@ -23,7 +23,7 @@ import pstats
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -38,15 +38,14 @@ from authsvc.api.state import DB, FACTORS, KEYS
 from authsvc.app import create_app
 from authsvc.config import load_settings
 from authsvc.crypto.local_keys import LocalKeyStore
-from authsvc.methods.otp import identification_binding
-from authsvc.methods.otp_codes import hash_code, hotp, random_numeric_code
+from authsvc.methods.otp_codes import hotp
 from authsvc.roles import Role
 from authsvc.store import lenders
 from authsvc.store import tokens as token_store
 from authsvc.store.engine import create_engine
 from authsvc.store.migrate import upgrade
-from authsvc.store.schema import identifications, otp_codes
-from benchmarks.bench_otp import _drop, client_body, login_row, settle_bulk_load
+from authsvc.store.schema import identifications
+from benchmarks.bench_otp import _drop, client_body, login_row, plant_login_codes, settle_bulk_load
 from benchmarks.bench_registration import _fresh_pg
 
 Planted = list[tuple[str, str]]  # (identification id, its right code)
@@ -70,37 +69,7 @@ async def registered(base: str, key: str, count: int, first: int) -> list[str]:
 
 
 async def plant_sms(app: web.Application, dsn: str, lender_id: str, clients: Sequence[str], n: int) -> Planted:
-    key = app[FACTORS].code_key
-    now = datetime.now(UTC)
-    out, ident_rows, code_rows = [], [], []
-    for i in range(n):
-        client_id = clients[i % len(clients)]
-        ident_id, code_id, code = str(uuid.uuid4()), str(uuid.uuid4()), random_numeric_code(6)
-        binding = identification_binding(ident_id, "login")
-        ident_rows.append(login_row(ident_id, lender_id, client_id, now))
-        code_rows.append(
-            {
-                "id": code_id,
-                "lender_id": lender_id,
-                "client_id": client_id,
-                "binding": binding,
-                "code_mac": hash_code(key, code, context=f"{binding}:{code_id}"),
-                "channel": "sms",
-                "created_at": now,
-                "expires_at": now + timedelta(hours=1),
-                "attempts": 0,
-                "max_attempts": 5,
-            }
-        )
-        out.append((ident_id, code))
-    engine = create_engine(dsn)
-    async with engine.begin() as conn:
-        for i in range(0, n, 5000):
-            await conn.execute(identifications.insert(), ident_rows[i : i + 5000])
-            await conn.execute(otp_codes.insert(), code_rows[i : i + 5000])
-    await settle_bulk_load(engine, "identifications", "otp_codes")
-    await engine.dispose()
-    return out
+    return await plant_login_codes(dsn, app[FACTORS].code_key, lender_id, clients, n)
 
 
 async def plant_hotp(app: web.Application, dsn: str, lender_id: str, clients: Sequence[str], n: int) -> Planted:
