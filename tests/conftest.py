@@ -43,13 +43,30 @@ BACKENDS = ["sqlite", "postgresql"]
 HEAD_LOGS = Path(tempfile.gettempdir()) / f"authsvc-test-heads-{os.getuid()}"
 
 
+_GIVEN_AUDIT_FILES = {n for n in ("AUTHSVC_AUDIT_HEAD_LOG", "AUTHSVC_AUDIT_WITNESS_FILE") if n in os.environ}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Every service process a test starts inherits audit files of its own unless the test names them: with the
     defaults (the checkout's ``var/audit/``) their heads, signed by throwaway keys, would land in the developer's
-    head log, and `authsvc audit verify` in the checkout would then report the chain TAMPERED."""
+    head log, and `authsvc audit verify` in the checkout would then report the chain TAMPERED. This default serves
+    session-scoped servers; `_audit_files_per_test` gives each test its own."""
     scratch = Path(tempfile.mkdtemp(prefix="authsvc-test-audit-"))
     os.environ.setdefault("AUTHSVC_AUDIT_HEAD_LOG", str(scratch / "heads.jsonl"))
     os.environ.setdefault("AUTHSVC_AUDIT_WITNESS_FILE", str(scratch / "witness.json"))
+
+
+@pytest.fixture(autouse=True)
+def _audit_files_per_test(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One shared scratch head log would mix heads signed by every test's throwaway keys, and a test that runs
+    `authsvc audit verify` would find the others' heads there (TAMPERED)."""
+    names = {"AUTHSVC_AUDIT_HEAD_LOG": "heads.jsonl", "AUTHSVC_AUDIT_WITNESS_FILE": "witness.json"}
+    if all(n in _GIVEN_AUDIT_FILES for n in names):
+        return
+    own = tmp_path_factory.mktemp("audit")
+    for name, file in names.items():
+        if name not in _GIVEN_AUDIT_FILES:
+            monkeypatch.setenv(name, str(own / file))
 
 
 def run_sync(coro: Any) -> Any:

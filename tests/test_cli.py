@@ -16,6 +16,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "AUTHSVC_KEYS_FILE": str(tmp_path / "k" / "keys.json"),
     }
     env["AUTHSVC_AUDIT_WITNESS_FILE"] = str(tmp_path / "k" / "witness.json")
+    env["AUTHSVC_AUDIT_HEAD_LOG"] = str(tmp_path / "k" / "heads.jsonl")
     return subprocess.run(
         [sys.executable, "-m", "authsvc.cli", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
