@@ -74,10 +74,31 @@ class _Served:
 
         try:
             await self.site.stop()
+            await _first_requests_read(self.runner, min(FIRST_REQUEST_GRACE_S, self.timeout_s))
             if not await self.app[DRAIN].drained(self.timeout_s):
                 logging.getLogger("authsvc").warning("requests still in flight at the stop's deadline are cut")
         finally:
             await self.runner.cleanup()
+
+
+# How long a stop waits for the first request of a connection accepted just before the listener closed.
+FIRST_REQUEST_GRACE_S = 2.0
+
+
+async def _first_requests_read(runner: web.AppRunner, grace_s: float) -> None:
+    """Wait, up to ``grace_s``, until every open connection has sent at least one request. The runner's cleanup
+    closes idle connections, and a connection accepted just before the listener closed looks idle until its
+    request's bytes are read: closing it fails a request that no client retries (it was not sent on a reused
+    keep-alive connection). Seen at a reload under load: "Remote end closed connection without response"."""
+    server = runner.server
+    if server is None:
+        return
+    step_s = 0.005
+    for _ in range(int(grace_s / step_s)):
+        # `_request_count` is aiohttp's own count of the requests read on a connection (no public accessor).
+        if all(getattr(h, "_request_count", 1) for h in server.connections):
+            return
+        await asyncio.sleep(step_s)
 
 
 async def _serve_until_stopped(
