@@ -62,7 +62,6 @@ from authsvc.api.middlewares import (
     RATE_LIMITER,
     HttpMetrics,
     LenderCache,
-    auth_middleware,
     context_middleware,
 )
 from authsvc.api.rate_limiter import RateLimiter
@@ -197,7 +196,7 @@ def create_app(
         drain = Drain()
         app = web.Application(
             client_max_size=settings.server.max_body_bytes,
-            middlewares=[drain.middleware, context_middleware, auth_middleware, idempotency_middleware()],
+            middlewares=[drain.middleware, context_middleware, idempotency_middleware()],
         )
         app[DRAIN] = drain
         answer_parser_errors(app)  # the HTTP parser's own 400s as problem+json too

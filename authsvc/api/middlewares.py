@@ -1,5 +1,5 @@
-"""Middlewares, outermost first: request context (id, metrics, access log, errors → problem+json), then
-the failed-authentication throttle by source, lender authentication and the per-lender rate limit on /v1."""
+"""The request context middleware (id, metrics, access log, errors → problem+json), and inside it, on /v1, the
+failed-authentication throttle by source, lender authentication and the per-lender rate limit."""
 
 from __future__ import annotations
 
@@ -131,7 +131,12 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     started = time.perf_counter()
     try:
         try:
-            response: web.StreamResponse = await handler(request)
+            # Authentication is called here, not as a middleware of its own: each aiohttp layer is one more
+            # wrapper call and coroutine per request.
+            if request.path.startswith("/v1/"):
+                response: web.StreamResponse = await authenticated(request, handler)
+            else:
+                response = await handler(request)
         except AuthsvcError as exc:
             response = from_error(exc, rid)
         except web.HTTPException as exc:
@@ -236,11 +241,9 @@ LENDERS = web.AppKey("lenders", LenderCache)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/"):
-        response: web.StreamResponse = await handler(request)
-        return response
+async def authenticated(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A /v1 request: the failed-authentication throttle by source, the lender's key, its rate limit; then
+    ``handler`` with the lender in the request (`current_lender`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, api_key = header.partition(" ")
     key = api_key.strip() if scheme.lower() == "bearer" else ""

@@ -43,8 +43,25 @@ def type_uri(code: str) -> str:
     return TYPE_BASE + code
 
 
-def problem_response(code: Code, detail: str, *, request_id: str | None = None, **extra: Any) -> web.Response:
-    body: dict[str, Any] = {
+# Encoded problems without extras, by (code, detail): the text before the request id. Every refusal of one kind
+# (a 404 read, a 401) is the same text up to its request id, so it is encoded once (≈ 3 µs of a 404's path).
+_HEADS: dict[tuple[Code, str], str] = {}
+_QUOTE = json.encoder.encode_basestring  # the encoder's quoting of a string (ensure_ascii=False), in C
+
+
+def _body(code: Code, detail: str, request_id: str) -> bytes:
+    """``_ENCODE`` of the problem with ``request_id`` last, from its (code, detail)'s encoded head."""
+    head = _HEADS.get((code, detail))
+    if head is None:
+        if len(_HEADS) > 1_000:  # details that quote input: do not keep them all
+            _HEADS.clear()
+        encoded = _ENCODE(_fields(code, detail))
+        head = _HEADS[(code, detail)] = encoded[:-1] + ', "request_id": '
+    return (head + _QUOTE(request_id) + "}").encode()
+
+
+def _fields(code: Code, detail: str) -> dict[str, Any]:
+    return {
         "type": type_uri(code),
         "title": code.heading,
         "status": code.status,
@@ -52,6 +69,14 @@ def problem_response(code: Code, detail: str, *, request_id: str | None = None, 
         "code": str(code),
         "hint": code.fix,
     }
+
+
+def problem_response(code: Code, detail: str, *, request_id: str | None = None, **extra: Any) -> web.Response:
+    if request_id and not extra:
+        resp = web.Response(status=code.status, body=_body(code, detail, request_id), content_type=PROBLEM_TYPE)
+        resp[ERROR_CODE] = str(code)
+        return resp
+    body = _fields(code, detail)
     if request_id:
         body["request_id"] = request_id
     body.update({k: v for k, v in extra.items() if v is not None})

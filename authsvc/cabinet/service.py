@@ -190,9 +190,9 @@ class ClientRegistry:
     async def get(self, lender_id: str, client_id: str) -> ClientOut:
         async with self.db.autocommit() as tx:
             row = await store.get(tx, lender_id, client_id)
-            if row is None:
-                raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
-            files = await store.files_of(tx, client_id)
+            files = await store.files_of(tx, client_id) if row is not None else []
+        if row is None:  # raised past the scope: thrown through it, its clean-up takes a generator's athrow
+            raise NotFound("no such client", code=error_codes.CLIENT_NOT_FOUND)
         return self._out(row, (await self._open(row)).unseal_json(PII, row.pii_sealed), files)
 
     # --- face references (R-7.3b(i)) ---------------------------------------------------------------
