@@ -195,11 +195,27 @@ def check_blink(observations: Sequence[Observation], script: Script, settings: L
         after = [o.eye_openness or 0.0 for o in faces if o.t_ms > low.t_ms]
         reopened = bool(after) and max(after) >= settings.blink_reopen * baseline
         drop = 1.0 - ratio
-        results.append(drop if reopened else 0.0)
-        parts.append(
-            f"openness fell to {ratio:.2f}× the open-eye baseline {baseline:.3f} at {low.t_ms:.0f} ms"
-            + ("" if reopened else ", eyes did not reopen")
-        )
+        if reopened:
+            results.append(drop)
+            parts.append(f"openness fell to {ratio:.2f}× the open-eye baseline {baseline:.3f} at {low.t_ms:.0f} ms")
+        elif faces[-1].t_ms - low.t_ms < _BLINK_MS:
+            # A slow reaction to a late cue: the capture ended before the eyes could reopen, which is no evidence
+            # against the blink. The closure must then hold over two frames (the low and its closer neighbour),
+            # so one misread last frame is not taken for it.
+            at = faces.index(low)
+            neighbours = [o.eye_openness or 0.0 for o in faces[max(0, at - 1) : at + 2] if o is not low]
+            held = 1.0 - max(low.eye_openness or 0.0, min(neighbours)) / baseline if neighbours else 0.0
+            results.append(held)
+            parts.append(
+                f"openness fell to {ratio:.2f}× the open-eye baseline {baseline:.3f} at {low.t_ms:.0f} ms, "
+                f"the capture's end {faces[-1].t_ms - low.t_ms:.0f} ms later (closure over two frames: {held:.2f})"
+            )
+        else:
+            results.append(0.0)
+            parts.append(
+                f"openness fell to {ratio:.2f}× the open-eye baseline {baseline:.3f} at {low.t_ms:.0f} ms, "
+                "eyes did not reopen"
+            )
     score = min(results)
     return CheckResult(
         "blink", score >= settings.blink_drop, score, "; ".join(parts) + f"; need a drop ≥ {settings.blink_drop}"
